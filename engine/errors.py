@@ -1,0 +1,187 @@
+"""The errors nextmove raises, in two families.
+
+    NextmoveError
+    ├── DefinitionError            a process map or catalog is wrong (file, line, element/path, hint)
+    │   └── DefinitionErrors       several of them at once: validation reports every problem
+    ├── EngineRuntimeError         something about a running instance
+    │   ├── InstanceNotFound
+    │   ├── AmbiguousInstance      a prospect has several active instances: name the process
+    │   ├── StepNotWaiting         the step is not waiting for the contractor
+    │   ├── StepRequired           a required step cannot be skipped
+    │   ├── VersionConflict        another worker changed the instance first
+    │   ├── DefinitionNotFound
+    │   └── ExecutionError         the map failed while running (a condition raised, ...)
+    └── ExpressionError            a condition is not allowed or failed to evaluate
+
+Each error builds its own message from its fields, so callers (the CLI, JSON output) can show
+either the sentence or the structured fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from difflib import get_close_matches
+
+
+class NextmoveError(Exception):
+    """Base class of every error nextmove raises on purpose."""
+
+    def to_dict(self) -> dict[str, object]:
+        return {"error": type(self).__name__, "message": str(self)}
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+    """The nearest candidate to `word`, if one is close enough to be a likely typo."""
+    matches = get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a definition file. `severity` is "error" or "warning"."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+    element: str | None = None  # BPMN element id, or YAML path like steps[2].hook
+    suggestion: str | None = None
+    code: str = "invalid"
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        where = ":".join(str(p) for p in (self.file, self.line) if p not in (None, ""))
+        text = f"{where}: " if where else ""
+        if self.element:
+            text += f"{self.element}: "
+        text += self.message
+        if self.suggestion:
+            text += f" (did you mean '{self.suggestion}'?)"
+        return text
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "severity": self.severity,
+            "code": self.code,
+            "message": self.message,
+            "file": self.file,
+            "line": self.line,
+            "element": self.element,
+            "suggestion": self.suggestion,
+        }
+
+
+class DefinitionError(NextmoveError):
+    """A process map, YAML map or catalog cannot be used as written."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        element: str | None = None,
+        suggestion: str | None = None,
+        code: str = "invalid",
+    ) -> None:
+        self.problem = Problem(message, file, line, element, suggestion, code)
+        super().__init__(str(self.problem))
+
+    @property
+    def problems(self) -> list[Problem]:
+        return [self.problem]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"error": type(self).__name__, "problems": [p.to_dict() for p in self.problems]}
+
+
+class DefinitionErrors(DefinitionError):
+    """Every problem found in one or more files, reported together."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self._problems = list(problems)
+        errors = [p for p in self._problems if p.severity == "error"]
+        first = errors[0] if errors else self._problems[0]
+        NextmoveError.__init__(
+            self, f"{len(errors)} problem(s); first: {first}" if len(errors) > 1 else str(first)
+        )
+        self.problem = first
+
+    @property
+    def problems(self) -> list[Problem]:
+        return list(self._problems)
+
+
+class ExpressionError(NextmoveError):
+    """An expression uses something the safe evaluator does not allow, or failed to evaluate."""
+
+
+class EngineRuntimeError(NextmoveError):
+    """Something about a running instance prevents the request."""
+
+
+class InstanceNotFound(EngineRuntimeError):
+    def __init__(self, ref: str) -> None:
+        self.ref = ref
+        super().__init__(f"no instance found for {ref}")
+
+
+class AmbiguousInstance(EngineRuntimeError):
+    def __init__(self, prospect_id: str, processes: Sequence[str]) -> None:
+        self.prospect_id = prospect_id
+        self.processes = list(processes)
+        super().__init__(
+            f"prospect {prospect_id!r} has active instances of several processes "
+            f"({', '.join(self.processes)}); say which with --process"
+        )
+
+
+class DefinitionNotFound(EngineRuntimeError):
+    def __init__(self, process: str, known: Iterable[str] = ()) -> None:
+        self.process = process
+        hint = did_you_mean(process, known)
+        self.suggestion = hint
+        text = f"no deployed process named {process!r}"
+        super().__init__(text + (f" (did you mean '{hint}'?)" if hint else ""))
+
+
+class StepNotWaiting(EngineRuntimeError):
+    def __init__(self, instance_id: int, step: str, waiting: Sequence[str]) -> None:
+        self.instance_id = instance_id
+        self.step = step
+        self.waiting = list(waiting)
+        hint = did_you_mean(step, waiting)
+        now = ", ".join(self.waiting) if self.waiting else "nothing"
+        text = f"instance {instance_id}: step {step!r} is not waiting (waiting: {now})"
+        super().__init__(text + (f"; did you mean '{hint}'?" if hint else ""))
+
+
+class StepRequired(EngineRuntimeError):
+    def __init__(self, instance_id: int, step: str, basis: str | None) -> None:
+        self.instance_id = instance_id
+        self.step = step
+        self.basis = basis
+        super().__init__(
+            f"instance {instance_id}: step {step!r} is required ({basis or 'no basis given'}) "
+            "and cannot be skipped"
+        )
+
+
+class VersionConflict(EngineRuntimeError):
+    def __init__(self, instance_id: int, expected_version: int) -> None:
+        self.instance_id = instance_id
+        self.expected_version = expected_version
+        super().__init__(
+            f"instance {instance_id} was changed by another worker (expected version "
+            f"{expected_version}); nothing was applied — reload and retry"
+        )
+
+
+class ExecutionError(EngineRuntimeError):
+    """The process failed while running; the instance is left as it was before the step."""
+
+    def __init__(self, instance_id: int | None, step: str | None, detail: str) -> None:
+        self.instance_id = instance_id
+        self.step = step
+        where = f"instance {instance_id}" if instance_id is not None else "new instance"
+        super().__init__(f"{where}, step {step!r}: {detail}" if step else f"{where}: {detail}")
