@@ -1,0 +1,183 @@
+"""Read process maps out of a BPMN document into `ProcessMap`s.
+
+Works on what modelers write: Camunda Modeler (camunda:properties), the SpiffArena modeler
+(spiffworkflow:properties), Camunda 8 (zeebe:properties), bpmn.io and our own nextmove
+namespace. Step properties (hook, card, control, basis, ...) have the same names in each.
+Nothing here judges the map; `validate` does that.
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from engine.definitions.model import (
+    BPMN_NS,
+    CAMUNDA_NS,
+    NEXTMOVE_NS,
+    SPIFF_NS,
+    Flow,
+    ProcessMap,
+    Step,
+)
+
+ZEEBE_NS = "http://camunda.org/schema/zeebe/1.0"
+_PROPERTY_CONTAINERS = (NEXTMOVE_NS, CAMUNDA_NS, SPIFF_NS, ZEEBE_NS)
+
+FLOW_NODE_TYPES = frozenset(
+    {
+        "startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent",
+        "boundaryEvent", "task", "userTask", "manualTask", "sendTask", "receiveTask",
+        "scriptTask", "serviceTask", "businessRuleTask", "callActivity", "subProcess",
+        "transaction", "adHocSubProcess", "exclusiveGateway", "inclusiveGateway",
+        "parallelGateway", "eventBasedGateway", "complexGateway",
+    }
+)
+CONTAINER_TYPES = frozenset({"subProcess", "transaction", "adHocSubProcess"})
+
+
+def local(tag: object) -> str:
+    """Local name of an lxml tag ('' for comments and processing instructions)."""
+    return etree.QName(tag).localname if isinstance(tag, str) else ""
+
+
+def bpmn(name: str) -> str:
+    return f"{{{BPMN_NS}}}{name}"
+
+
+def read_properties(node: etree._Element) -> dict[str, str]:
+    """Step properties from every dialect's extension elements, plus documentation as card."""
+    props: dict[str, str] = {}
+    for key, value in node.attrib.items():
+        if isinstance(key, str) and key.startswith(f"{{{NEXTMOVE_NS}}}"):
+            props[etree.QName(key).localname] = value
+    ext = node.find(bpmn("extensionElements"))
+    if ext is not None:
+        for container in ext:
+            qname = etree.QName(container)
+            if qname.namespace not in _PROPERTY_CONTAINERS or qname.localname != "properties":
+                continue
+            for prop in container:
+                if local(prop.tag) == "property" and prop.get("name"):
+                    props[prop.get("name", "")] = prop.get("value", prop.text or "")
+    if "card" not in props:
+        doc = node.find(bpmn("documentation"))
+        if doc is not None and doc.text and doc.text.strip():
+            props["card"] = doc.text.strip()
+    return props
+
+
+def _event_details(node: etree._Element, messages: dict[str, str]) -> dict[str, object]:
+    details: dict[str, object] = {}
+    for child in node:
+        name = local(child.tag)
+        if not name.endswith("EventDefinition"):
+            continue
+        kind = name[: -len("EventDefinition")]
+        details.setdefault("event", kind)
+        if kind == "timer":
+            for part in child:
+                if local(part.tag) in ("timeDuration", "timeDate", "timeCycle") and part.text:
+                    details["timer"] = part.text.strip()
+        elif kind == "message":
+            ref = child.get("messageRef")
+            details["message"] = messages.get(ref or "", ref)
+    if local(node.tag) == "receiveTask":
+        ref = node.get("messageRef")
+        details["message"] = messages.get(ref or "", ref)
+    return details
+
+
+def _node_name(node: etree._Element) -> str:
+    name = node.get("name")
+    return " ".join(name.split()) if name else node.get("id", "")
+
+
+def _read_container(
+    node: etree._Element, container_id: str, file: str | None, messages: dict[str, str]
+) -> tuple[list[Step], list[Flow], list[ProcessMap]]:
+    steps: list[Step] = []
+    flows: list[Flow] = []
+    subs: list[ProcessMap] = []
+    for child in node:
+        kind = local(child.tag)
+        if not isinstance(child.tag, str) or etree.QName(child).namespace != BPMN_NS:
+            continue
+        if kind == "sequenceFlow":
+            cond = child.find(bpmn("conditionExpression"))
+            flows.append(
+                Flow(
+                    id=child.get("id", ""),
+                    source=child.get("sourceRef", ""),
+                    target=child.get("targetRef", ""),
+                    process=container_id,
+                    condition=cond.text.strip() if cond is not None and cond.text else None,
+                    line=child.sourceline,
+                    name=child.get("name"),
+                )
+            )
+            continue
+        if kind not in FLOW_NODE_TYPES:
+            continue
+        details = _event_details(child, messages)
+        step = Step(
+            id=child.get("id", ""),
+            name=_node_name(child),
+            type=kind,
+            process=container_id,
+            line=child.sourceline,
+            properties=read_properties(child),
+            event=details.get("event"),  # type: ignore[arg-type]
+            timer=details.get("timer"),  # type: ignore[arg-type]
+            message=details.get("message"),  # type: ignore[arg-type]
+            attached_to=child.get("attachedToRef"),
+            interrupting=child.get("cancelActivity", "true") != "false",
+            called=child.get("calledElement"),
+            default_flow=child.get("default"),
+            event_subprocess=child.get("triggeredByEvent") == "true",
+        )
+        steps.append(step)
+        if kind in CONTAINER_TYPES:
+            sub_steps, sub_flows, sub_subs = _read_container(child, step.id, file, messages)
+            subs.append(
+                ProcessMap(
+                    id=step.id,
+                    name=step.name,
+                    file=file,
+                    line=child.sourceline,
+                    executable=True,
+                    steps=tuple(sub_steps),
+                    flows=tuple(sub_flows),
+                    subprocesses=tuple(sub_subs),
+                )
+            )
+    return steps, flows, subs
+
+
+def message_names(root: etree._Element) -> dict[str, str]:
+    """Message id → name (the name is what prospects' events carry)."""
+    return {
+        m.get("id", ""): m.get("name") or m.get("id", "")
+        for m in root.iter(bpmn("message"))
+    }
+
+
+def read_maps(tree: etree._ElementTree, file: str | None) -> list[ProcessMap]:
+    """Every `bpmn:process` of a BPMN document, as ProcessMaps."""
+    root = tree.getroot()
+    messages = message_names(root)
+    maps = []
+    for proc in root.iter(bpmn("process")):
+        steps, flows, subs = _read_container(proc, proc.get("id", ""), file, messages)
+        maps.append(
+            ProcessMap(
+                id=proc.get("id", ""),
+                name=_node_name(proc),
+                file=file,
+                line=proc.sourceline,
+                executable=proc.get("isExecutable", "true") != "false",
+                steps=tuple(steps),
+                flows=tuple(flows),
+                subprocesses=tuple(subs),
+            )
+        )
+    return maps

@@ -1,0 +1,86 @@
+"""Build SpiffWorkflow specs from our definitions with one parser for every BPMN dialect.
+
+`NextmoveParser` is SpiffWorkflow's `SpiffBpmnParser` with every task parser's
+`parse_extensions` reading step properties from any dialect (so `task_spec.extensions` holds
+hook/card/control/basis whichever modeler wrote the file), and plain ISO 8601 timers
+(`P2D`, as modelers write them) quoted so Spiff's expression-evaluating timers accept them;
+timers read the engine's injectable clock (`timers.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
+from SpiffWorkflow.spiff.parser.task_spec import SpiffTaskParser
+
+from engine.definitions._xml import parse_xml
+from engine.definitions.extract import read_properties
+from engine.definitions.timers import with_clock
+from engine.definitions.validate import is_iso_timer
+from engine.errors import DefinitionError
+
+
+class _DialectMixin:
+    """Reads properties from all dialects and normalizes timer literals."""
+
+    node: etree._Element
+
+    def parse_extensions(self, node: etree._Element | None = None) -> dict[str, Any]:
+        node = self.node if node is None else node
+        extensions = SpiffTaskParser._parse_extensions(node)  # preScript etc. for Spiff files
+        extensions["properties"] = read_properties(node)
+        return extensions
+
+    def parse_timer_event(self, event: etree._Element) -> Any:
+        definition = with_clock(super().parse_timer_event(event))  # type: ignore[misc]
+        text = (definition.expression or "").strip()
+        if is_iso_timer(text):
+            definition.expression = repr(text)
+        return definition
+
+
+def _with_dialects(classes: dict[str, tuple[type, type]]) -> dict[str, tuple[type, type]]:
+    return {
+        tag: (type(f"Nextmove{parser.__name__}", (_DialectMixin, parser), {}), spec)
+        for tag, (parser, spec) in classes.items()
+    }
+
+
+class NextmoveParser(SpiffBpmnParser):  # type: ignore[misc]
+    OVERRIDE_PARSER_CLASSES = _with_dialects(
+        {**BpmnParser.PARSER_CLASSES, **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES}
+    )
+
+
+def spiff_problem(exc: Exception, default_file: str | None) -> DefinitionError:
+    """Turn a SpiffWorkflow parse failure into our error with file, line and element."""
+    if isinstance(exc, ValidationException):
+        message = str(exc.args[0]) if exc.args else str(exc)
+        line = exc.line_number if isinstance(exc.line_number, int) else None
+        return DefinitionError(
+            message, file=exc.file_name or default_file, line=line,
+            element=exc.id or None, code="spiff",
+        )
+    return DefinitionError(f"cannot build the process: {exc}", file=default_file, code="spiff")
+
+
+def build_spec(
+    process_id: str, documents: Mapping[str, bytes], source_file: str | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """The SpiffWorkflow spec and subprocess specs of a process (callers cache the result)."""
+    parser = NextmoveParser()
+    try:
+        for name, xml in documents.items():
+            parser.add_bpmn_xml(parse_xml(xml, name).getroot(), filename=name)
+        spec = parser.get_spec(process_id)
+        subprocess_specs = parser.get_subprocess_specs(process_id)
+    except DefinitionError:
+        raise
+    except Exception as exc:  # Spiff raises many types; all mean "this map cannot be built"
+        raise spiff_problem(exc, source_file) from exc
+    return spec, subprocess_specs

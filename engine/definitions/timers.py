@@ -1,0 +1,99 @@
+"""SpiffWorkflow timer definitions that read nextmove's clock instead of the wall clock.
+
+Spiff's timers call `datetime.now()`; ours ask the workflow's script engine for its `clock`
+(the engine's injectable clock), so tests and simulations move time by hand and a timer fires
+exactly when the simulated time passes its due time. Without a clock they behave as Spiff's.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    DurationTimerEventDefinition,
+    TimeDateEventDefinition,
+    TimerEventDefinition,
+)
+
+
+def task_now(my_task: Any) -> datetime:
+    """Now, by the clock of the engine running this task's workflow."""
+    clock = getattr(my_task.workflow.top_workflow.script_engine, "clock", None)
+    return clock.now() if clock is not None else datetime.now(UTC)
+
+
+class ClockTimeDate(TimeDateEventDefinition):  # type: ignore[misc]
+    def has_fired(self, my_task: Any) -> bool:
+        value = my_task._get_internal_data("event_value")
+        if value is None:
+            value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+            my_task._set_internal_data(event_value=value)
+        if TimerEventDefinition.parse_time_or_duration(value) <= task_now(my_task):
+            my_task._set_internal_data(event_fired=True)
+        return bool(my_task._get_internal_data("event_fired", False))
+
+
+class ClockDuration(DurationTimerEventDefinition):  # type: ignore[misc]
+    def has_fired(self, my_task: Any) -> bool:
+        value = my_task._get_internal_data("event_value")
+        now = task_now(my_task)
+        if value is None:
+            expression = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+            parsed = TimerEventDefinition.parse_iso_duration(expression)
+            value = (now + TimerEventDefinition.get_timedelta_from_start(parsed, now)).isoformat()
+            my_task._set_internal_data(event_value=value)
+        if TimerEventDefinition.get_datetime(value) <= now:
+            my_task._set_internal_data(event_fired=True)
+        return bool(my_task._get_internal_data("event_fired", False))
+
+
+class ClockCycle(CycleTimerEventDefinition):  # type: ignore[misc]
+    def cycle_complete(self, my_task: Any) -> bool:
+        value = my_task._get_internal_data("event_value")
+        now = task_now(my_task)
+        if value is None:
+            expression = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+            cycles, start, duration = _recurring(expression, now)
+            value = {"cycles": cycles, "next": start.isoformat(),
+                     "duration": duration.total_seconds()}
+        ready = False
+        if value["cycles"] != 0:
+            due = datetime.fromisoformat(value["next"])
+            if due <= now:
+                value["next"] = (due + timedelta(seconds=value["duration"])).isoformat()
+                value["cycles"] -= 1
+                ready = True
+        else:
+            my_task.internal_data.pop("event_value", None)
+            my_task.internal_data["event_fired"] = True
+        my_task._set_internal_data(event_value=value)
+        return ready
+
+
+def _recurring(expression: str, now: datetime) -> tuple[int, datetime, timedelta]:
+    """Spiff's R[n]/start/duration parsing, with a bare duration counted from `now`."""
+    parts = expression.upper().replace("--", "/").strip("R").split("/")
+    if len(parts) == 2 and parts[1].startswith("P"):
+        cycles = int(parts[0]) if parts[0] else -1
+        parsed = TimerEventDefinition.parse_iso_duration(parts[1])
+        duration = TimerEventDefinition.get_timedelta_from_start(parsed, now)
+        return cycles, now + duration, duration
+    cycles, start, duration = TimerEventDefinition.parse_iso_recurring_interval(expression)
+    return cycles, start, duration
+
+
+CLOCK_TIMERS: dict[type, type] = {
+    TimeDateEventDefinition: ClockTimeDate,
+    DurationTimerEventDefinition: ClockDuration,
+    CycleTimerEventDefinition: ClockCycle,
+}
+
+
+def with_clock(definition: Any) -> Any:
+    """The clock-reading equivalent of a timer definition Spiff's parser built."""
+    cls = CLOCK_TIMERS.get(type(definition))
+    if cls is None:
+        return definition
+    return cls(definition.name, definition.expression, description=definition.description)

@@ -1,0 +1,145 @@
+"""What the runtime hands out: plain frozen records, never ORM rows or Spiff objects."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+EVENT_KINDS = ("entered", "completed", "skipped", "varied", "timer", "message", "outcome")
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+@dataclass(frozen=True)
+class ProspectRef:
+    """An instance named the way integrators think: by prospect (and process if ambiguous)."""
+
+    prospect_id: str
+    process_id: str | None = None
+
+    def __str__(self) -> str:
+        suffix = f" in process {self.process_id!r}" if self.process_id else ""
+        return f"prospect {self.prospect_id!r}{suffix}"
+
+
+InstanceRef = int | ProspectRef
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A step an instance waits at: a person's step, a timer or a message."""
+
+    step_id: str
+    name: str
+    kind: str  # user | timer | message
+    since: datetime
+    task_id: str
+    hook: str | None = None
+    role: str | None = None
+    control: str | None = None
+    due_at: datetime | None = None
+    message: str | None = None
+    attached_to: str | None = None  # boundary events: the step they watch
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if v is not None}
+        out["since"] = _iso(self.since)
+        if self.due_at:
+            out["due_at"] = _iso(self.due_at)
+        return out
+
+    @classmethod
+    def from_dict(cls, dct: dict[str, Any]) -> Waiting:
+        values = dict(dct)
+        values["since"] = datetime.fromisoformat(values["since"])
+        if values.get("due_at"):
+            values["due_at"] = datetime.fromisoformat(values["due_at"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Instance:
+    id: int
+    process_id: str
+    definition_id: int
+    definition_version: int
+    prospect_id: str
+    distributor_id: str
+    status: str
+    context: dict[str, Any]
+    waiting: tuple[Waiting, ...]
+    next_due_at: datetime | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def waiting_steps(self) -> list[str]:
+        return [w.step_id for w in self.waiting]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "process": self.process_id,
+            "definition_id": self.definition_id,
+            "definition_version": self.definition_version,
+            "prospect": self.prospect_id,
+            "distributor": self.distributor_id,
+            "status": self.status,
+            "context": self.context,
+            "waiting": [w.to_dict() for w in self.waiting],
+            "next_due_at": _iso(self.next_due_at),
+            "version": self.version,
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.updated_at),
+        }
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    id: int
+    instance_id: int
+    step_id: str
+    step_name: str
+    kind: str
+    at: datetime
+    actor: str | None = None
+    data: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["at"] = _iso(self.at)
+        return out
+
+
+@dataclass(frozen=True)
+class DeployedDefinition:
+    id: int
+    process_id: str
+    version: int
+    name: str
+    content_hash: str
+    source_file: str
+    deployed_at: datetime
+    created: bool = False  # False when identical content was already deployed
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["deployed_at"] = _iso(self.deployed_at)
+        return out
+
+
+@dataclass(frozen=True)
+class InstanceDetail:
+    """An instance with its history, for `show`."""
+
+    instance: Instance
+    history: tuple[StepEvent, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = self.instance.to_dict()
+        out["history"] = [e.to_dict() for e in self.history]
+        return out

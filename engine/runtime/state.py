@@ -1,0 +1,104 @@
+"""Workflow state as a versioned JSON document that leaves the spec out.
+
+SpiffWorkflow's serializer stores the whole process spec with every instance; specs are
+immutable per definition version and cached, so nextmove stores state only (about half the
+size) and hands the cached spec back in when loading. The document:
+
+    {"format": 1, "spiff": "<Spiff serializer version>", "workflow": {...state...}}
+
+A change of format adds a function to MIGRATIONS (old format → next) and a frozen fixture of
+the old format under tests/fixtures/state/.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.serializer.config import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS as SPIFF_MIGRATIONS
+from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SPIFF_VERSION
+from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+
+from engine.definitions.timers import CLOCK_TIMERS
+from engine.errors import NextmoveError
+
+FORMAT = 1
+# format N → N+1; empty while only format 1 exists.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+class StateError(NextmoveError):
+    """A stored state document cannot be read."""
+
+
+class _StateOnlyConverter(BpmnWorkflowConverter):  # type: ignore[misc]
+    """Spiff's workflow converter without the spec and subprocess specs."""
+
+    def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
+        dct = super(BpmnWorkflowConverter, self).to_dict(workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+    def from_dict(  # type: ignore[override]
+        self, dct: dict[str, Any], spec: Any = None, subprocess_specs: Any = None
+    ) -> BpmnWorkflow:
+        workflow = self.target_class(spec, subprocess_specs, deserializing=True)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
+def _serializer() -> BpmnWorkflowSerializer:
+    config = dict(SPIFF_CONFIG)
+    config[BpmnWorkflow] = _StateOnlyConverter
+    for spiff_timer, clock_timer in CLOCK_TIMERS.items():
+        config[clock_timer] = SPIFF_CONFIG[spiff_timer]
+    return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
+
+
+_SERIALIZER = _serializer()
+
+
+def dump_state(workflow: BpmnWorkflow) -> str:
+    """The instance's state document as JSON text."""
+    registry = _SERIALIZER.registry
+    registry._encoder_mode = True
+    try:
+        doc = {"format": FORMAT, "spiff": SPIFF_VERSION, "workflow": registry.convert(workflow)}
+        return json.dumps(doc, cls=_SERIALIZER._encoder_cls, separators=(",", ":"))
+    finally:
+        registry._encoder_mode = False
+
+
+def load_state(text: str, spec: Any, subprocess_specs: dict[str, Any]) -> BpmnWorkflow:
+    """Rebuild a workflow from its state document and its (cached) specs."""
+    try:
+        doc = json.loads(text)
+        fmt = doc.get("format")
+        while fmt in MIGRATIONS:
+            doc = MIGRATIONS[fmt](doc)
+            fmt = doc.get("format")
+        if fmt != FORMAT:
+            raise StateError(f"unknown state format {fmt!r} (this nextmove reads {FORMAT})")
+        workflow_dct = doc["workflow"]
+        if doc.get("spiff") in SPIFF_MIGRATIONS:
+            # Spiff's own migrations expect its full document; specs are not touched by them.
+            workflow_dct["spec"] = {}
+            workflow_dct["subprocess_specs"] = {}
+            SPIFF_MIGRATIONS[doc["spiff"]](workflow_dct)
+        return _SERIALIZER.registry.restore(
+            workflow_dct, spec=spec, subprocess_specs=subprocess_specs
+        )
+    except StateError:
+        raise
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StateError(f"cannot read stored workflow state: {exc}") from exc

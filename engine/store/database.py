@@ -1,0 +1,117 @@
+"""Connections, transactions and schema for SQLite (default) and PostgreSQL.
+
+SQLite runs in WAL mode with a busy timeout; write transactions start with BEGIN IMMEDIATE so
+two writers queue for the lock instead of failing halfway through. PostgreSQL uses psycopg 3.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, create_engine, event, select
+from sqlalchemy.engine import Engine as SAEngine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlmodel import SQLModel
+
+from engine.errors import NextmoveError
+from engine.store.tables import SCHEMA_VERSION, MetaRow
+
+DEFAULT_DB = "nextmove.db"
+
+
+class StoreError(NextmoveError):
+    """The database cannot be opened or has an unexpected schema."""
+
+
+def database_url(db: str | None = None) -> str:
+    """`db` (a path or URL), else $NEXTMOVE_DB, else ./nextmove.db, as an SQLAlchemy URL."""
+    raw = db or os.environ.get("NEXTMOVE_DB") or DEFAULT_DB
+    if "://" not in raw:
+        return f"sqlite:///{Path(raw).expanduser()}"
+    if raw.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + raw.split("://", 1)[1]
+    return raw
+
+
+class Store:
+    """A database holding definitions, instances and the step log."""
+
+    def __init__(self, url: str | None = None, *, create: bool = True) -> None:
+        self.url = database_url(url)
+        parsed = make_url(self.url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite":
+            self.engine = _sqlite_engine(self.url)
+        else:
+            self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=5)
+        if create:
+            self.create_schema()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    def create_schema(self) -> None:
+        try:
+            SQLModel.metadata.create_all(self.engine)
+        except OperationalError as exc:
+            raise StoreError(f"cannot open database {self.safe_url}: {exc.orig}") from exc
+        with self.write() as conn:
+            found = conn.execute(
+                select(MetaRow.value).where(MetaRow.key == "schema_version")  # type: ignore[arg-type]
+            ).scalar()
+            if found is None:
+                conn.execute(MetaRow.__table__.insert().values(  # type: ignore[attr-defined]
+                    key="schema_version", value=str(SCHEMA_VERSION)))
+            elif int(found) > SCHEMA_VERSION:
+                raise StoreError(
+                    f"database schema version {found} is newer than this nextmove "
+                    f"({SCHEMA_VERSION}); upgrade nextmove"
+                )
+
+    @property
+    def safe_url(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One transaction that will write: all of it commits or none of it does."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(nextmove_write=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            with conn.begin():
+                yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_engine(url: str) -> SAEngine:
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("nextmove_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine

@@ -1,0 +1,89 @@
+"""The database tables. SQLModel lives here only: the rest of nextmove sees plain dataclasses.
+
+Times are stored as naive UTC (plain DateTime columns,
+not SQLModel's aware type). JSON documents are stored as text so SQLite and PostgreSQL
+behave the same. Adding a table or column means bumping SCHEMA_VERSION and adding a migration
+in `database.py`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+SCHEMA_VERSION = 1
+
+
+class MetaRow(SQLModel, table=True):
+    __tablename__ = "nextmove_meta"
+
+    key: str = Field(primary_key=True)
+    value: str
+
+
+class DefinitionRow(SQLModel, table=True):
+    """One deployed version of one process."""
+
+    __tablename__ = "definition"
+    __table_args__ = (
+        UniqueConstraint("process_id", "content_hash"),
+        UniqueConstraint("process_id", "version"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    process_id: str = Field(index=True)
+    version: int
+    name: str
+    content_hash: str
+    source_file: str
+    source_format: str
+    documents: str = Field(sa_column=Column(Text, nullable=False))  # JSON {name: xml}
+    steps: str = Field(sa_column=Column(Text, nullable=False))  # JSON step metadata
+    deployed_at: datetime = Field(sa_column=Column(DateTime, nullable=False))
+
+
+class InstanceRow(SQLModel, table=True):
+    """One prospect's journey through one definition version."""
+
+    __tablename__ = "instance"
+    __table_args__ = (
+        Index("ix_instance_distributor_status", "distributor_id", "status"),
+        Index("ix_instance_prospect_process", "prospect_id", "process_id"),
+        Index("ix_instance_process_status", "process_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    definition_id: int = Field(foreign_key="definition.id", index=True)
+    process_id: str
+    prospect_id: str
+    distributor_id: str
+    # "process:prospect" while a deduplicated instance is active, NULL otherwise: the unique
+    # index makes a racing second `start` for the same prospect fail instead of duplicating.
+    active_key: str | None = Field(default=None, unique=True)
+    status: str  # active | completed
+    context: str = Field(sa_column=Column(Text, nullable=False))  # JSON
+    waiting: str = Field(sa_column=Column(Text, nullable=False))  # JSON list of waits
+    next_due_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime, nullable=True, index=True))
+    version: int  # optimistic lock: every step bumps it
+    state: str = Field(sa_column=Column(Text, nullable=False))  # versioned state document
+    created_at: datetime = Field(sa_column=Column(DateTime, nullable=False))
+    updated_at: datetime = Field(sa_column=Column(DateTime, nullable=False))
+
+
+class StepEventRow(SQLModel, table=True):
+    """Append-only token log: what happened at which step, when, by whom."""
+
+    __tablename__ = "step_event"
+    __table_args__ = (Index("ix_step_event_instance", "instance_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    instance_id: int = Field(foreign_key="instance.id")
+    step_id: str
+    step_name: str
+    kind: str  # entered | completed | skipped | varied | timer | message | outcome
+    actor: str | None = None
+    data: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON
+    at: datetime = Field(sa_column=Column(DateTime, nullable=False, index=True))
