@@ -21,6 +21,7 @@ from rich.table import Table
 
 from engine import (
     Engine,
+    ManualClock,
     NextmoveError,
     Problem,
     ProspectRef,
@@ -28,10 +29,16 @@ from engine import (
     VersionConflict,
 )
 from engine import load as load_maps
-from engine.runtime import InstanceRef
+from engine.clock import parse_instant
+from engine.runtime import Fired, InstanceRef
+from engine.worker import run_worker
 
 app = typer.Typer(
-    help="nextmove: guided-selling journeys as process maps, run per prospect.",
+    help="nextmove: guided-selling journeys as process maps, run per prospect.\n\n"
+    "Exit codes: 0 success; 1 a problem with the input or the request (invalid map, unknown "
+    "instance, step not waiting, required step); 2 a conflict: another worker changed the "
+    "instance first and nothing was applied (2 is also a command-line usage error). "
+    "The database is --db, else $NEXTMOVE_DB, else ./nextmove.db. Every command takes --json.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -52,6 +59,12 @@ ProcessOption = Annotated[
     str | None, typer.Option("--process", help="Which process, when a prospect has several.")
 ]
 ActorOption = Annotated[str | None, typer.Option("--actor", help="Who did it (recorded).")]
+NowOption = Annotated[
+    str | None,
+    typer.Option("--now", envvar="NEXTMOVE_NOW",
+                 help="Act as if it were this time (ISO 8601, e.g. 2026-03-01T09:00:00Z); "
+                      "for simulations and tests."),
+]
 AllowScripts = Annotated[
     bool,
     typer.Option("--allow-scripts", envvar="NEXTMOVE_ALLOW_SCRIPTS",
@@ -83,8 +96,14 @@ def _guard(as_json: bool, action: Callable[[], Any]) -> Any:
         _fail(exc, as_json)
 
 
-def _engine(db: str | None, allow_scripts: bool = False) -> Engine:
-    return Engine(Store(db), allow_scripts=allow_scripts)
+def _engine(db: str | None, allow_scripts: bool = False, now: str | None = None) -> Engine:
+    clock = None
+    if now:
+        try:
+            clock = ManualClock(parse_instant(now))
+        except ValueError as exc:
+            raise NextmoveError(f"--now {now!r} is not an ISO 8601 time: {exc}") from exc
+    return Engine(Store(db), allow_scripts=allow_scripts, clock=clock)
 
 
 def _json_arg(text: str | None, name: str, as_json: bool) -> dict[str, Any]:
@@ -182,12 +201,13 @@ def start(
     new: Annotated[bool, typer.Option("--new", help="Start another instance even if one is "
                                       "active for this prospect.")] = False,
     actor: ActorOption = None,
+    now: NowOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Start a process for a prospect (returns their active instance if there is one)."""
     ctx = _json_arg(context, "--context", as_json)
-    instance = _guard(as_json, lambda: _engine(db).start(
+    instance = _guard(as_json, lambda: _engine(db, now=now).start(
         process, prospect, distributor, ctx, new=new, actor=actor))
     if as_json:
         _print_json(instance.to_dict())
@@ -204,13 +224,15 @@ def complete(
     data: Annotated[str | None, typer.Option(help="Step data as JSON, e.g. "
                                              "'{\"interest\": \"customer\"}'.")] = None,
     actor: ActorOption = None,
+    now: NowOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Record that a waiting step was done, and move the instance on."""
     ref = _ref(instance, prospect, process, as_json)
     values = _json_arg(data, "--data", as_json)
-    result = _guard(as_json, lambda: _engine(db).complete(ref, step, values, actor=actor))
+    result = _guard(as_json, lambda: _engine(db, now=now).complete(ref, step, values,
+                                                                   actor=actor))
     if as_json:
         _print_json(result.to_dict())
     else:
@@ -225,12 +247,13 @@ def skip(
     process: ProcessOption = None,
     reason: Annotated[str | None, typer.Option(help="Why (recorded).")] = None,
     actor: ActorOption = None,
+    now: NowOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Skip a waiting step (refused only for required steps)."""
     ref = _ref(instance, prospect, process, as_json)
-    result = _guard(as_json, lambda: _engine(db).skip(ref, step, reason, actor=actor))
+    result = _guard(as_json, lambda: _engine(db, now=now).skip(ref, step, reason, actor=actor))
     if as_json:
         _print_json(result.to_dict())
     else:
@@ -283,6 +306,81 @@ def list_(
         table.add_row(str(i.id), i.process_id, str(i.definition_version), i.prospect_id,
                       i.distributor_id, i.status, ", ".join(i.waiting_steps))
     out.print(table)
+
+
+def _fired_line(item: Fired) -> str:
+    return (f"{item.at:%Y-%m-%d %H:%M:%S} fired {item.kind} {item.step_id} "
+            f"instance {item.instance_id} ({item.process_id}, prospect {item.prospect_id})")
+
+
+@app.command()
+def tick(
+    batch: Annotated[int, typer.Option(help="Instances claimed per batch.")] = 100,
+    now: NowOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Fire every timer that is due now, once, and report what fired."""
+    fired = _guard(as_json, lambda: _engine(db, now=now).tick(batch))
+    if as_json:
+        _print_json({"fired": [f.to_dict() for f in fired]})
+        return
+    for item in fired:
+        out.print(_fired_line(item), markup=False)
+    out.print(f"{len(fired)} timer(s) fired")
+
+
+@app.command()
+def worker(
+    poll: Annotated[float, typer.Option(help="Seconds between polls when idle.")] = 5.0,
+    batch: Annotated[int, typer.Option(help="Instances claimed per batch.")] = 100,
+    name: Annotated[str | None, typer.Option(help="Worker name (recorded on claims).")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Fire due timers in a loop; stops cleanly on Ctrl-C or SIGTERM after the step in hand."""
+    engine = _guard(as_json, lambda: _engine(db))
+
+    def report(item: Fired) -> None:
+        if as_json:
+            sys.stdout.write(json.dumps(item.to_dict()) + "\n")
+            sys.stdout.flush()
+        else:
+            out.print(_fired_line(item), markup=False)
+
+    stats = _guard(as_json, lambda: run_worker(
+        engine, poll_interval=poll, batch=batch, name=name, on_fired=report))
+    err.print(f"worker stopped ({stats.stopped_by or 'done'}): {stats.fired} timer(s) fired")
+
+
+@app.command()
+def signal(
+    message: Annotated[str, typer.Argument(help="Event name, e.g. video_played.")],
+    prospect: Annotated[str, typer.Option("--prospect", "-p", help="The prospect it is about.")],
+    message_id: Annotated[str | None, typer.Option(
+        "--id", help="Unique id of this event: delivering it again has no effect.")] = None,
+    data: Annotated[str | None, typer.Option(help="Event data as JSON.")] = None,
+    now: NowOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Deliver a prospect event to the instances waiting for it."""
+    payload = _json_arg(data, "--data", as_json)
+    result = _guard(as_json, lambda: _engine(db, now=now).signal(
+        message, prospect, message_id=message_id, data=payload))
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    if result.duplicate:
+        out.print(f"duplicate: message {result.message_id} was already received; no effect",
+                  markup=False)
+    elif result.unmatched:
+        out.print(f"unmatched: nothing of prospect {prospect} waits for {message!r}; "
+                  f"recorded as {result.message_id}", markup=False)
+    else:
+        for item in result.fired:
+            out.print(_fired_line(item), markup=False)
+        out.print(f"delivered to {len(result.delivered)} instance(s)")
 
 
 if __name__ == "__main__":

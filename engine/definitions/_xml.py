@@ -38,31 +38,28 @@ def parse_xml(data: bytes, file: str | None = None) -> etree._ElementTree:
             code="too-large",
         )
     # UTF-16/32 files hide the marker from a byte scan; decode those before looking.
-    text = data
+    text: bytes = data
     utf16 = data[:2] in (b"\xff\xfe", b"\xfe\xff")
     if utf16 or data[:4] in (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00"):
         try:
-            text = data.decode("utf-16" if utf16 else "utf-32")
-            text = text.encode("utf-8")
+            text = data.decode("utf-16" if utf16 else "utf-32").encode("utf-8")
         except UnicodeDecodeError as exc:
             raise DefinitionError(f"cannot decode file: {exc}", file=file, code="xml") from exc
     found = _DOCTYPE.search(text)
     if found:
-        line = text.count(b"\n", 0, found.start()) + 1
         raise DefinitionError(
             "DOCTYPE and ENTITY declarations are not allowed in process maps "
             "(they enable entity-expansion and external-entity attacks)",
             file=file,
-            line=line,
+            line=text.count(b"\n", 0, found.start()) + 1,
             code="xml-doctype",
         )
     try:
         tree = etree.ElementTree(etree.fromstring(data, _parser()))
     except etree.XMLSyntaxError as exc:
-        line = exc.lineno if exc.lineno else None
         msg = exc.msg if getattr(exc, "msg", None) else str(exc)
         raise DefinitionError(
-            f"not well-formed XML: {msg}", file=file, line=line, code="xml"
+            f"not well-formed XML: {msg}", file=file, line=exc.lineno or None, code="xml"
         ) from exc
     if tree.docinfo.doctype:
         raise DefinitionError(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from engine.definitions.model import CONTROL_VALUES, STEP_PROPERTIES, ProcessMap, Step
+from engine.definitions.model import CONTROL_VALUES, STEP_PROPERTIES, Flow, ProcessMap, Step
 from engine.errors import ExpressionError, Problem, did_you_mean
 from engine.expressions import compile_expression
 
@@ -74,7 +74,8 @@ class _Checker:
 
     def _check_ids(self, pmap: ProcessMap) -> None:
         seen: dict[str, int | None] = {}
-        for item in [*pmap.steps, *pmap.flows]:
+        items: list[Step | Flow] = [*pmap.steps, *pmap.flows]
+        for item in items:
             if not item.id:
                 self.add("element without an id", code="missing-id", line=item.line)
             elif item.id in seen:

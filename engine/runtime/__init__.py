@@ -3,10 +3,12 @@
 from engine.runtime.engine import Engine
 from engine.runtime.model import (
     DeployedDefinition,
+    Fired,
     Instance,
     InstanceDetail,
     InstanceRef,
     ProspectRef,
+    SignalResult,
     StepEvent,
     Waiting,
 )
@@ -14,10 +16,12 @@ from engine.runtime.model import (
 __all__ = [
     "DeployedDefinition",
     "Engine",
+    "Fired",
     "Instance",
     "InstanceDetail",
     "InstanceRef",
     "ProspectRef",
+    "SignalResult",
     "StepEvent",
     "Waiting",
 ]

@@ -6,7 +6,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-EVENT_KINDS = ("entered", "completed", "skipped", "varied", "timer", "message", "outcome")
+EVENT_KINDS = (
+    "entered", "completed", "skipped", "varied", "cancelled", "timer", "message", "outcome",
+)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -77,6 +79,10 @@ class Instance:
     updated_at: datetime
 
     @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+    @property
     def waiting_steps(self) -> list[str]:
         return [w.step_id for w in self.waiting]
 
@@ -143,3 +149,48 @@ class InstanceDetail:
         out = self.instance.to_dict()
         out["history"] = [e.to_dict() for e in self.history]
         return out
+
+
+@dataclass(frozen=True)
+class Fired:
+    """A timer or message that moved an instance."""
+
+    instance_id: int
+    prospect_id: str
+    process_id: str
+    step_id: str
+    kind: str  # timer | message
+    at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["at"] = _iso(self.at)
+        return out
+
+
+@dataclass(frozen=True)
+class SignalResult:
+    """What a prospect event did: the instances it moved, or why it moved none."""
+
+    message: str
+    prospect_id: str
+    message_id: str
+    delivered: tuple[int, ...] = ()
+    duplicate: bool = False
+    fired: tuple[Fired, ...] = ()
+
+    @property
+    def unmatched(self) -> bool:
+        """Nothing was waiting for it (it is recorded all the same)."""
+        return not self.delivered and not self.duplicate
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "message": self.message,
+            "prospect": self.prospect_id,
+            "message_id": self.message_id,
+            "delivered_to": list(self.delivered),
+            "duplicate": self.duplicate,
+            "unmatched": self.unmatched,
+            "fired": [f.to_dict() for f in self.fired],
+        }

@@ -100,5 +100,5 @@ def load_state(text: str, spec: Any, subprocess_specs: dict[str, Any]) -> BpmnWo
         )
     except StateError:
         raise
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # JSON that is no object
         raise StateError(f"cannot read stored workflow state: {exc}") from exc

@@ -18,6 +18,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefin
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import EventBasedGateway
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.specs.mixins.exclusive_gateway import ExclusiveGateway
 from SpiffWorkflow.bpmn.specs.mixins.inclusive_gateway import InclusiveGateway
 from SpiffWorkflow.bpmn.specs.mixins.parallel_gateway import ParallelGateway
@@ -41,10 +42,12 @@ class TokenMove:
 
 
 def all_tasks(workflow: BpmnWorkflow, state: int = _LIVE) -> Iterator[Task]:
-    """Tasks of the workflow and of its subprocesses and call activities."""
+    """Tasks of the workflow and of its subprocesses and call activities, in tree order.
+
+    Spiff's BpmnTaskIterator already descends into subprocesses (unless skip_subprocesses),
+    so iterating `workflow.subprocesses` as well would yield their tasks twice.
+    """
     yield from workflow.get_tasks_iterator(state=state)
-    for sub in list(workflow.subprocesses.values()):
-        yield from sub.get_tasks_iterator(state=state)
 
 
 def bpmn_id(task: Task) -> str | None:
@@ -61,8 +64,24 @@ def _is_recorded(task: Task) -> bool:
     return bpmn_id(task) is not None and not isinstance(spec, _GATEWAYS)
 
 
-def _catch_kind(task: Task) -> str:
-    definition = getattr(task.task_spec, "event_definition", None)
+def _gateway_events(spec: Any) -> list[tuple[Any, Any]]:
+    """(following catch event spec, its event definition) pairs of an event-based gateway.
+
+    Spiff moves the events' definitions onto the gateway, in the order of its outputs.
+    """
+    return list(zip(spec.outputs, spec.event_definition.event_definitions, strict=False))
+
+
+def _definition_of(task: Task) -> Any:
+    parent = task.parent
+    if parent is not None and isinstance(parent.task_spec, EventBasedGateway):
+        for output, definition in _gateway_events(parent.task_spec):
+            if output is task.task_spec:
+                return definition
+    return getattr(task.task_spec, "event_definition", None)
+
+
+def _catch_kind(definition: Any) -> str:
     if isinstance(definition, TimerEventDefinition):
         return "timer"
     if isinstance(definition, MessageEventDefinition):
@@ -73,25 +92,38 @@ def _catch_kind(task: Task) -> str:
 def moves(
     before: Mapping[UUID, int], workflow: BpmnWorkflow, acted: UUID | None, acted_kind: str
 ) -> list[TokenMove]:
-    """Events between the `before` snapshot and now; `acted` is the task the person did."""
-    out: list[TokenMove] = []
+    """Events between the `before` snapshot and now, in the order they happened.
+
+    `acted` is the task the person did. Tasks are visited in tree order (subprocesses after
+    their parents) and then ordered by when their state last changed.
+    """
+    out: list[tuple[float, TokenMove]] = []
     for task in all_tasks(workflow):
         if not _is_recorded(task):
             continue
         old = before.get(task.id)
+        if old == task.state:
+            continue
         step = bpmn_id(task) or ""
-        if task.state == TaskState.COMPLETED and old != TaskState.COMPLETED:
+        spec = task.task_spec
+        if task.state == TaskState.COMPLETED:
             if task.id == acted:
                 kind = acted_kind
-            elif isinstance(task.task_spec, CatchingEvent) and old == TaskState.WAITING:
-                kind = _catch_kind(task)
+            elif isinstance(spec, CatchingEvent) and not isinstance(spec, StartEvent):
+                kind = _catch_kind(_definition_of(task))
             else:
                 kind = "completed"
-            out.append(TokenMove(step, kind, str(task.id)))
-        elif task.state in (TaskState.READY, TaskState.WAITING) and old != task.state:
-            if task.task_spec.manual or task.state == TaskState.WAITING:
-                out.append(TokenMove(step, "entered", str(task.id)))
-    return out
+        elif task.state in (TaskState.READY, TaskState.WAITING):
+            if not (spec.manual or task.state == TaskState.WAITING):
+                continue
+            kind = "entered"
+        elif task.state == TaskState.CANCELLED and old in (TaskState.READY, TaskState.WAITING):
+            kind = "cancelled"
+        else:
+            continue
+        out.append((task.last_state_change, TokenMove(step, kind, str(task.id))))
+    out.sort(key=lambda pair: pair[0])  # stable: ties keep tree order
+    return [move for _, move in out]
 
 
 def _due(task: Task) -> datetime | None:
@@ -112,32 +144,67 @@ def waits(
     previous: Mapping[str, Waiting],
     now: datetime,
 ) -> list[Waiting]:
-    """Where the instance waits now. `previous` (by task id) keeps `since` across steps."""
+    """Where the instance waits now. `previous` (by `wait_key`) keeps `since` across steps."""
     out = []
     for task in all_tasks(workflow, TaskState.READY | TaskState.WAITING):
         spec = task.task_spec
         step = bpmn_id(task)
         if step is None:
             continue
-        info = steps.get(step, {})
-        props = info.get("properties", {})
         task_id = str(task.id)
-        since = previous[task_id].since if task_id in previous else now
         if task.state == TaskState.READY and spec.manual:
+            info = steps.get(step, {})
+            props = info.get("properties", {})
+            since = _since(previous, task_id, step, now)
             out.append(Waiting(step, info.get("name", step), "user", since, task_id,
                                hook=props.get("hook"), role=props.get("role", "distributor"),
                                control=props.get("control", "guidance")))
+        elif task.state == TaskState.WAITING and isinstance(spec, EventBasedGateway):
+            # The gateway waits for whichever of the events after it comes first.
+            for output, definition in _gateway_events(spec):
+                out.extend(_event_wait(output, definition, task, steps, previous, now))
         elif task.state == TaskState.WAITING and isinstance(spec, CatchingEvent):
-            kind = _catch_kind(task)
-            if kind == "completed":
-                kind = "event"
-            definition = getattr(spec, "event_definition", None)
-            out.append(Waiting(step, info.get("name", step), kind, since, task_id,
-                               due_at=_due(task) if kind == "timer" else None,
-                               message=getattr(definition, "name", None)
-                               if kind == "message" else None,
-                               attached_to=info.get("attached_to")))
+            out.extend(_event_wait(spec, spec.event_definition, task, steps, previous, now))
     return out
+
+
+def wait_key(wait: Waiting) -> str:
+    return f"{wait.task_id}:{wait.step_id}"
+
+
+def _since(previous: Mapping[str, Waiting], task_id: str, step: str, now: datetime) -> datetime:
+    found = previous.get(f"{task_id}:{step}")
+    return found.since if found else now
+
+
+def _event_wait(
+    spec: Any, definition: Any, task: Task, steps: Mapping[str, Mapping[str, Any]],
+    previous: Mapping[str, Waiting], now: datetime,
+) -> list[Waiting]:
+    step = getattr(spec, "bpmn_id", None)
+    kind = _catch_kind(definition)
+    if step is None or kind == "completed":
+        return []
+    info = steps.get(step, {})
+    return [Waiting(
+        step, info.get("name", step), kind, _since(previous, str(task.id), step, now),
+        str(task.id),
+        due_at=_due(task) if kind == "timer" else None,
+        message=definition.name if kind == "message" else None,
+        attached_to=info.get("attached_to"),
+    )]
+
+
+def waiting_for(workflow: BpmnWorkflow, message: str) -> bool:
+    """Whether any task of the instance waits for `message` right now."""
+    for task in all_tasks(workflow, TaskState.WAITING):
+        spec = task.task_spec
+        definitions = [d for _, d in _gateway_events(spec)] \
+            if isinstance(spec, EventBasedGateway) else [getattr(spec, "event_definition", None)]
+        for definition in definitions:
+            if isinstance(definition, MessageEventDefinition) and definition.name == message:
+                return True
+    return False
 
 
 def find_ready(workflow: BpmnWorkflow, step: str) -> Task | None:

@@ -62,9 +62,9 @@ class Store:
         except OperationalError as exc:
             raise StoreError(f"cannot open database {self.safe_url}: {exc.orig}") from exc
         with self.write() as conn:
+            meta = MetaRow.__table__  # type: ignore[attr-defined]
             found = conn.execute(
-                select(MetaRow.value).where(MetaRow.key == "schema_version")  # type: ignore[arg-type]
-            ).scalar()
+                select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
             if found is None:
                 conn.execute(MetaRow.__table__.insert().values(  # type: ignore[attr-defined]
                     key="schema_version", value=str(SCHEMA_VERSION)))

@@ -68,6 +68,9 @@ class InstanceRow(SQLModel, table=True):
     next_due_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime, nullable=True, index=True))
     version: int  # optimistic lock: every step bumps it
+    # A timer worker's claim on a due instance; it lapses at lease_until if the worker dies.
+    lease_owner: str | None = None
+    lease_until: datetime | None = Field(default=None, sa_column=Column(DateTime, nullable=True))
     state: str = Field(sa_column=Column(Text, nullable=False))  # versioned state document
     created_at: datetime = Field(sa_column=Column(DateTime, nullable=False))
     updated_at: datetime = Field(sa_column=Column(DateTime, nullable=False))
@@ -83,7 +86,35 @@ class StepEventRow(SQLModel, table=True):
     instance_id: int = Field(foreign_key="instance.id")
     step_id: str
     step_name: str
-    kind: str  # entered | completed | skipped | varied | timer | message | outcome
+    kind: str  # entered | completed | skipped | varied | cancelled | timer | message | outcome
     actor: str | None = None
+    # Recommendations: what the card offered (with the policy's propensity) and what was used.
+    hook: str | None = None
+    content_shown: str | None = None
+    content_used: str | None = None
+    propensity: float | None = None
+    policy_version: int | None = None
     data: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON
     at: datetime = Field(sa_column=Column(DateTime, nullable=False, index=True))
+
+
+class MessageReceiptRow(SQLModel, table=True):
+    """Prospect events received: one row per instance the message moved (instance 0: none).
+
+    The unique (message_id, instance_id) pair is written in the same transaction as the step
+    the message causes, so a message id delivered twice moves an instance at most once.
+    """
+
+    __tablename__ = "message_receipt"
+    __table_args__ = (
+        UniqueConstraint("message_id", "instance_id"),
+        Index("ix_message_receipt_prospect", "prospect_id", "message"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: str
+    message: str
+    prospect_id: str
+    instance_id: int  # 0 when nothing was waiting for it
+    data: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON
+    received_at: datetime = Field(sa_column=Column(DateTime, nullable=False))

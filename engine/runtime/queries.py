@@ -1,0 +1,105 @@
+"""Read-side queries over indexed columns: they never deserialize a workflow."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Select, select
+
+from engine.clock import as_utc
+from engine.errors import AmbiguousInstance, InstanceNotFound
+from engine.runtime.model import Instance, InstanceRef, ProspectRef, StepEvent, Waiting
+from engine.store.database import Store
+from engine.store.tables import DefinitionRow, InstanceRow, StepEventRow
+
+DEFINITION = DefinitionRow.__table__  # type: ignore[attr-defined]
+INSTANCE = InstanceRow.__table__  # type: ignore[attr-defined]
+STEP_EVENT = StepEventRow.__table__  # type: ignore[attr-defined]
+HEADER_COLUMNS = [c for c in INSTANCE.c if c.name not in ("state", "lease_owner", "lease_until")]
+
+
+def header_query() -> Select[Any]:
+    """Instance columns (not the state document) plus the definition's version."""
+    return select(*HEADER_COLUMNS, DEFINITION.c.version.label("definition_version")).join(
+        DEFINITION, DEFINITION.c.id == INSTANCE.c.definition_id)
+
+
+def waits_of(header: Mapping[Any, Any]) -> list[Waiting]:
+    return [Waiting.from_dict(w) for w in json.loads(header["waiting"])]
+
+
+def to_instance(header: Mapping[Any, Any]) -> Instance:
+    return Instance(
+        id=header["id"],
+        process_id=header["process_id"],
+        definition_id=header["definition_id"],
+        definition_version=header["definition_version"],
+        prospect_id=header["prospect_id"],
+        distributor_id=header["distributor_id"],
+        status=header["status"],
+        context=json.loads(header["context"]),
+        waiting=tuple(waits_of(header)),
+        next_due_at=as_utc(header["next_due_at"]) if header["next_due_at"] else None,
+        version=header["version"],
+        created_at=as_utc(header["created_at"]),
+        updated_at=as_utc(header["updated_at"]),
+    )
+
+
+def resolve(store: Store, ref: InstanceRef) -> int:
+    """The instance id for an id or a prospect (their active instance, else the latest)."""
+    if isinstance(ref, int):
+        return ref
+    assert isinstance(ref, ProspectRef)
+    query = select(INSTANCE.c.id, INSTANCE.c.process_id, INSTANCE.c.status).where(
+        INSTANCE.c.prospect_id == ref.prospect_id).order_by(INSTANCE.c.id.desc())
+    if ref.process_id:
+        query = query.where(INSTANCE.c.process_id == ref.process_id)
+    with store.read() as conn:
+        rows = conn.execute(query).all()
+    if not rows:
+        raise InstanceNotFound(str(ref))
+    active = [r for r in rows if r.status == "active"]
+    processes = sorted({r.process_id for r in active})
+    if len(processes) > 1:
+        raise AmbiguousInstance(ref.prospect_id, processes)
+    return int((active or rows)[0].id)
+
+
+def get(store: Store, instance_id: int) -> Instance:
+    with store.read() as conn:
+        row = conn.execute(header_query().where(INSTANCE.c.id == instance_id)).mappings().first()
+    if row is None:
+        raise InstanceNotFound(str(instance_id))
+    return to_instance(row)
+
+
+def history(store: Store, instance_id: int) -> list[StepEvent]:
+    with store.read() as conn:
+        rows = conn.execute(select(STEP_EVENT).where(
+            STEP_EVENT.c.instance_id == instance_id).order_by(STEP_EVENT.c.id)).mappings().all()
+    return [
+        StepEvent(r["id"], r["instance_id"], r["step_id"], r["step_name"], r["kind"],
+                  as_utc(r["at"]), r["actor"], json.loads(r["data"]) if r["data"] else None)
+        for r in rows
+    ]
+
+
+def list_instances(
+    store: Store, *, process_id: str | None = None, distributor_id: str | None = None,
+    prospect_id: str | None = None, step: str | None = None, status: str | None = None,
+    limit: int = 100, offset: int = 0,
+) -> list[Instance]:
+    """Instances matching every filter given, newest first."""
+    query = header_query().order_by(INSTANCE.c.id.desc()).limit(limit).offset(offset)
+    for column, value in (("process_id", process_id), ("distributor_id", distributor_id),
+                          ("prospect_id", prospect_id), ("status", status)):
+        if value is not None:
+            query = query.where(INSTANCE.c[column] == value)
+    if step is not None:
+        # waiting is JSON text; this matches `"step_id": "<step>"` exactly as it is written.
+        query = query.where(INSTANCE.c.waiting.contains(json.dumps({"step_id": step})[1:-1]))
+    with store.read() as conn:
+        return [to_instance(r) for r in conn.execute(query).mappings()]

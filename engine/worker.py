@@ -1,0 +1,65 @@
+"""The timer worker: fire due timers in a loop until told to stop.
+
+Run as many as you like against PostgreSQL, on one host or many: they share the due
+instances through leased claims (`FOR UPDATE SKIP LOCKED`). SIGINT or SIGTERM stops a worker
+cleanly: it finishes the step in hand, hands back the rest of its claimed batch and returns.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+
+from engine.runtime import Engine
+from engine.runtime.model import Fired
+
+
+@dataclass
+class WorkerStats:
+    loops: int = 0
+    fired: int = 0
+    stopped_by: str | None = None
+
+
+def run_worker(
+    engine: Engine,
+    *,
+    poll_interval: float = 5.0,
+    batch: int = 100,
+    name: str | None = None,
+    on_fired: Callable[[Fired], None] | None = None,
+    stop: threading.Event | None = None,
+    max_loops: int | None = None,
+    handle_signals: bool = True,
+) -> WorkerStats:
+    """Poll for due timers every `poll_interval` seconds; return when stopped."""
+    stop = stop or threading.Event()
+    stats = WorkerStats()
+
+    def _on_signal(signum: int, _frame: FrameType | None) -> None:
+        stats.stopped_by = signal.Signals(signum).name
+        stop.set()
+
+    previous = {}
+    if handle_signals and threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, _on_signal)
+    try:
+        while not stop.is_set():
+            fired = engine.fire_due(batch, name, should_stop=stop.is_set)
+            for item in fired:
+                stats.fired += 1
+                if on_fired is not None:
+                    on_fired(item)
+            stats.loops += 1
+            if max_loops is not None and stats.loops >= max_loops:
+                break
+            if len(fired) == 0:
+                stop.wait(poll_interval)  # idle: wait for the next poll or a stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return stats
