@@ -13,7 +13,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
 from lxml import etree
 
 from engine.definitions._xml import parse_xml
@@ -22,6 +21,7 @@ from engine.definitions.model import BPMN_NS, ProcessDefinition, ProcessMap
 from engine.definitions.spiff import build_spec
 from engine.definitions.validate import check_calls, check_maps
 from engine.errors import DefinitionError, DefinitionErrors, Problem
+from engine.yamlsafe import load_yaml
 
 BPMN_SUFFIXES = (".bpmn", ".bpmn2", ".bpmn20.xml")
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -98,9 +98,10 @@ def _read_yaml_map(path: Path) -> _Document:
 
 
 def _is_catalog(path: Path) -> bool:
+    """A YAML file whose top level names a catalog (a broken file is read as a map)."""
     try:
-        head = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError):
+        head = load_yaml(path.read_text(encoding="utf-8"), str(path)).data
+    except (DefinitionError, UnicodeDecodeError):
         return False
     return isinstance(head, dict) and "catalog" in head
 

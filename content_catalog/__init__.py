@@ -1,0 +1,41 @@
+"""The content catalog: the videos, documents, message templates and training a brand offers
+for the hooks of its process maps, with variants to compare.
+
+    from content_catalog import load_catalog
+    catalog = load_catalog("processes/lifevantage/catalog.yaml")
+    for option in catalog.options_for("intro_video", locale="en-US"):
+        print(option.id, option.title, option.url, option.weight)
+
+A catalog file (YAML, checked against `schema/catalog.schema.json` in this package)::
+
+    catalog: lifevantage-us
+    brand: LifeVantage
+    locale: en-US                 # default for items that set none
+    items:
+      - id: protandim_nrf2_intro
+        kind: video               # video audio image document slide_deck link
+        title: Protandim Nrf2 in 90 seconds   #   message_template training_module article
+        url: https://example.invalid/v/nrf2
+        hooks: [intro_video]
+        variants:                 # optional; when given, the variants are the options
+          - id: protandim_nrf2_intro_90s
+          - {id: protandim_nrf2_intro_3min, url: https://example.invalid/v/nrf2-3, weight: 0.8}
+
+Loading raises `engine.errors.DefinitionErrors` listing every problem, each with file, line,
+YAML path (`items[3].variants[0].id`) and, for misspelled keys and values, a suggestion.
+"""
+
+from content_catalog._crosscheck import cross_check
+from content_catalog._loader import catalog_schema, load_catalog, load_catalog_text
+from content_catalog._model import Catalog, ContentItem, ContentOption, Variant
+
+__all__ = [
+    "Catalog",
+    "ContentItem",
+    "ContentOption",
+    "Variant",
+    "catalog_schema",
+    "cross_check",
+    "load_catalog",
+    "load_catalog_text",
+]
