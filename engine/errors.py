@@ -1,7 +1,7 @@
 """The errors nextmove raises, in two families.
 
     NextmoveError
-    ├── DefinitionError            a process map or catalog is wrong (file, line, element/path, hint)
+    ├── DefinitionError            a map or catalog is wrong (file, line, element/path, hint)
     │   └── DefinitionErrors       several of them at once: validation reports every problem
     ├── EngineRuntimeError         something about a running instance
     │   ├── InstanceNotFound

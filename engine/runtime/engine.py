@@ -6,29 +6,33 @@ an optimistic version. Of two workers moving the same instance, exactly one comm
 other gets `VersionConflict`. Parsed specs are cached per definition version and recently
 used instances stay deserialized (the version check catches a stale copy), so a step costs
 about one Spiff state round trip.
+
+When a person's step with a content hook is entered, the recommender ranks content for it;
+what the card will lead with is recorded with its propensity, so any other policy can later
+be evaluated on the log.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import random
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
-from SpiffWorkflow.bpmn.util import BpmnEvent
-from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
-from sqlalchemy import Connection, func, insert, or_, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from content_catalog.recommend import Recommender
 from engine.clock import Clock, SystemClock, as_utc
-from engine.definitions import ProcessDefinition, build_spec, load_definitions
+from engine.definitions import load_definitions
 from engine.errors import (
     ExecutionError,
     ExpressionError,
@@ -37,9 +41,11 @@ from engine.errors import (
     StepNotWaiting,
     StepRequired,
     VersionConflict,
+    did_you_mean,
 )
 from engine.expressions import SafeScriptEngine
-from engine.runtime import queries, tokens
+from engine.runtime import events, queries, tokens, versions
+from engine.runtime._acts import Acted, DuplicateReceipt, NotWaiting
 from engine.runtime.model import (
     DeployedDefinition,
     Fired,
@@ -50,16 +56,15 @@ from engine.runtime.model import (
     StepEvent,
     Waiting,
 )
-from engine.runtime.queries import DEFINITION, INSTANCE
+from engine.runtime.queries import DEFINITION, INSTANCE, RECEIPT, STEP_EVENT
 from engine.runtime.state import dump_state, load_state
+from engine.runtime.versions import LoadedDefinition
 from engine.store.database import Store
-from engine.store.tables import MessageReceiptRow, StepEventRow
 
 for _name in ("spiff", "spiff.task", "spiff.workflow", "spiff.metrics"):
     logging.getLogger(_name).setLevel(logging.WARNING)  # they cost time on every task change
 
-STEP_EVENT = StepEventRow.__table__  # type: ignore[attr-defined]
-RECEIPT = MessageReceiptRow.__table__  # type: ignore[attr-defined]
+OUTCOMES = ("customer_order", "distributor_enrolled", "sale", "lost")
 
 
 class ClockedScriptEngine(SafeScriptEngine):
@@ -70,37 +75,10 @@ class ClockedScriptEngine(SafeScriptEngine):
         self.clock = clock
 
 
-@dataclass(frozen=True)
-class _Loaded:
-    """A definition version ready to run: its specs and step metadata."""
-
-    id: int
-    process_id: str
-    version: int
-    spec: Any
-    subprocess_specs: dict[str, Any]
-    steps: dict[str, dict[str, Any]]
-
-
 @dataclass
 class _Hot:
     header: dict[str, Any]
     workflow: BpmnWorkflow
-
-
-@dataclass
-class _Acted:
-    """What an action did to a workflow: the person's task (if any) and what to record."""
-
-    task_id: str | None = None
-    kind: str = "completed"
-    actor: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
-    data_kinds: tuple[str, ...] = ()  # also attach `data` to moves of these kinds
-
-
-class _NotWaiting(Exception):
-    """The instance no longer waits for what the action needs (raised inside `_advance`)."""
 
 
 def _db_time(moment: datetime) -> datetime:
@@ -108,7 +86,11 @@ def _db_time(moment: datetime) -> datetime:
 
 
 class Engine:
-    """nextmove's runtime over one database (SQLite file or PostgreSQL)."""
+    """nextmove's runtime over one database (SQLite file or PostgreSQL).
+
+    `recommender` ranks content for hooked steps (default: none); `rng` is the only source of
+    randomness for its exploration, so a seeded engine replays the same recommendations.
+    """
 
     def __init__(
         self,
@@ -118,13 +100,17 @@ class Engine:
         allow_scripts: bool = False,
         hot_instances: int = 2048,
         lease: timedelta = timedelta(minutes=2),
+        recommender: Recommender | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.store = store if isinstance(store, Store) else Store(store)
         self.clock: Clock = clock or SystemClock()
         self.allow_scripts = allow_scripts
         self.lease = lease
+        self.recommender = recommender
+        self.rng = rng or random.Random()
         self.script_engine = ClockedScriptEngine(self.clock, allow_scripts)
-        self._definitions: dict[int, _Loaded] = {}
+        self._definitions: dict[int, LoadedDefinition] = {}
         self._hot: OrderedDict[int, _Hot] = OrderedDict()
         self._hot_limit = hot_instances
 
@@ -133,71 +119,16 @@ class Engine:
     def deploy(self, paths: Iterable[str | Path]) -> list[DeployedDefinition]:
         """Validate and deploy every process under `paths` (nothing if any map is invalid)."""
         definitions = load_definitions(paths, allow_scripts=self.allow_scripts)
-        return [self.deploy_definition(d) for d in definitions]
-
-    def deploy_definition(self, definition: ProcessDefinition) -> DeployedDefinition:
-        """Store a new version unless identical content is already deployed."""
-        digest = definition.content_hash
-        for _attempt in range(3):
-            with self.store.write() as conn:
-                row = conn.execute(select(DEFINITION).where(
-                    DEFINITION.c.process_id == definition.process_id,
-                    DEFINITION.c.content_hash == digest)).mappings().first()
-                if row is not None:
-                    return _deployed(row, created=False)
-                latest = conn.execute(select(func.max(DEFINITION.c.version)).where(
-                    DEFINITION.c.process_id == definition.process_id)).scalar() or 0
-                values = {
-                    "process_id": definition.process_id,
-                    "version": latest + 1,
-                    "name": definition.name,
-                    "content_hash": digest,
-                    "source_file": definition.source_file,
-                    "source_format": definition.source_format,
-                    "documents": json.dumps(
-                        {k: v.decode("utf-8") for k, v in definition.documents.items()}),
-                    "steps": json.dumps([s.to_dict() for s in definition.all_steps()]),
-                    "deployed_at": _db_time(self.clock.now()),
-                }
-                try:
-                    result = conn.execute(insert(DEFINITION).values(**values))
-                except IntegrityError:
-                    continue  # another deployer raced us; read what it stored
-                return _deployed({**values, "id": _new_id(result)}, created=True)
-        raise NextmoveError(f"could not deploy {definition.process_id}: concurrent deploys kept "
-                            "conflicting; try again")
+        return [versions.deploy_definition(self.store, d, self.clock.now()) for d in definitions]
 
     def definitions(self, process_id: str | None = None) -> list[DeployedDefinition]:
-        query = select(DEFINITION).order_by(DEFINITION.c.process_id, DEFINITION.c.version)
-        if process_id:
-            query = query.where(DEFINITION.c.process_id == process_id)
-        with self.store.read() as conn:
-            return [_deployed(r) for r in conn.execute(query).mappings()]
+        return versions.list_definitions(self.store, process_id)
 
-    def _latest_definition_id(self, conn: Connection, process_id: str) -> int:
-        from engine.errors import DefinitionNotFound
-
-        found = conn.execute(
-            select(DEFINITION.c.id).where(DEFINITION.c.process_id == process_id)
-            .order_by(DEFINITION.c.version.desc()).limit(1)).scalar()
-        if found is None:
-            known = conn.execute(select(DEFINITION.c.process_id).distinct()).scalars().all()
-            raise DefinitionNotFound(process_id, known)
-        return int(found)
-
-    def _definition(self, definition_id: int) -> _Loaded:
+    def _definition(self, definition_id: int) -> LoadedDefinition:
         loaded = self._definitions.get(definition_id)
         if loaded is None:
-            with self.store.read() as conn:
-                row = conn.execute(select(DEFINITION).where(
-                    DEFINITION.c.id == definition_id)).mappings().one()
-            documents = {k: v.encode("utf-8") for k, v in json.loads(row["documents"]).items()}
-            spec, subprocess_specs = build_spec(row["process_id"], documents, row["source_file"])
-            loaded = _Loaded(
-                definition_id, row["process_id"], row["version"], spec, subprocess_specs,
-                {s["id"]: s for s in json.loads(row["steps"])},
-            )
-            self._definitions[definition_id] = loaded
+            loaded = self._definitions[definition_id] = versions.load_definition(
+                self.store, definition_id)
         return loaded
 
     # -- starting ------------------------------------------------------------------------------
@@ -220,7 +151,7 @@ class Engine:
                     INSTANCE.c.active_key == active_key)).mappings().first()
                 if existing is not None:
                     return queries.to_instance(existing)
-            definition_id = self._latest_definition_id(conn, process_id)
+            definition_id = versions.latest_definition_id(conn, process_id)
         definition = self._definition(definition_id)
         now = self.clock.now()
         context = dict(context or {})
@@ -229,7 +160,7 @@ class Engine:
         workflow.task_tree.data.update(context)
         self._run(None, None, workflow.do_engine_steps)
         moves = tokens.moves({}, workflow, None, "completed")
-        waits = tokens.waits(workflow, definition.steps, {}, now)
+        waits = self._recommend(tokens.waits(workflow, definition.steps, {}, now), context)
         values = {
             "definition_id": definition.id,
             "process_id": process_id,
@@ -245,8 +176,9 @@ class Engine:
         }
         try:
             with self.store.write() as conn:
-                instance_id = _new_id(conn.execute(insert(INSTANCE).values(**values)))
-                self._log(conn, instance_id, definition, moves, now, _Acted(actor=actor))
+                result = conn.execute(insert(INSTANCE).values(**values))
+                instance_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+                self._log(conn, instance_id, definition, moves, waits, now, Acted(actor=actor))
         except IntegrityError:
             if active_key is None:
                 raise
@@ -260,10 +192,11 @@ class Engine:
 
     def complete(
         self, ref: InstanceRef, step: str, data: Mapping[str, Any] | None = None,
-        *, actor: str | None = None,
+        *, actor: str | None = None, used: str | None = None,
     ) -> Instance:
-        """The person did `step`; `data` (e.g. what the prospect said) joins the instance data."""
-        return self._person(ref, step, "completed", dict(data or {}), actor)
+        """The person did `step`. `data` (what the prospect said) joins the instance data;
+        `used` names the content they used (the suggestion or another option)."""
+        return self._person(ref, step, "completed", dict(data or {}), actor, used)
 
     def skip(
         self, ref: InstanceRef, step: str, reason: str | None = None, *, actor: str | None = None
@@ -271,30 +204,59 @@ class Engine:
         """The person chose not to do `step`; allowed unless the step is required."""
         return self._person(ref, step, "skipped", {"reason": reason} if reason else {}, actor)
 
+    def vary(
+        self, ref: InstanceRef, step: str, note: str, *, actor: str | None = None,
+        data: Mapping[str, Any] | None = None, used: str | None = None,
+    ) -> Instance:
+        """The person did something else than the card suggested; the journey moves on."""
+        return self._person(ref, step, "varied", {**(data or {}), "note": note}, actor, used)
+
     def _person(
-        self, ref: InstanceRef, step: str, kind: str, data: dict[str, Any], actor: str | None
+        self, ref: InstanceRef, step: str, kind: str, data: dict[str, Any], actor: str | None,
+        used: str | None = None,
     ) -> Instance:
         instance_id = self.resolve(ref)
 
-        def act(workflow: BpmnWorkflow, definition: _Loaded) -> _Acted:
+        def act(workflow: BpmnWorkflow, definition: LoadedDefinition) -> Acted:
             task = tokens.find_ready(workflow, step)
             if task is None:
-                raise _NotWaiting
+                raise NotWaiting
             props = definition.steps.get(step, {}).get("properties", {})
             if kind == "skipped" and props.get("control") == "required":
                 raise StepRequired(instance_id, step, props.get("basis"))
-            if kind == "completed":
-                task.data.update(data)
+            if kind != "skipped":
+                task.data.update({k: v for k, v in data.items() if k != "note"})
             task.run()
             workflow.do_engine_steps()
-            return _Acted(str(task.id), kind, actor, data)
+            return Acted(str(task.id), kind, actor, data, content_used=used)
 
         try:
             header = self._advance(instance_id, step, act)
-        except _NotWaiting:
+        except NotWaiting:
             waiting = [w.step_id for w in queries.get(self.store, instance_id).waiting]
             raise StepNotWaiting(instance_id, step, waiting) from None
         return queries.to_instance(header)
+
+    def outcome(
+        self, ref: InstanceRef, kind: str, *, amount: float | None = None,
+        actor: str | None = None, data: Mapping[str, Any] | None = None,
+    ) -> StepEvent:
+        """Record a business result for a prospect (an order, an enrollment, a sale, lost)."""
+        if kind not in OUTCOMES:
+            hint = did_you_mean(kind, OUTCOMES)
+            raise NextmoveError(f"unknown outcome {kind!r}; one of {', '.join(OUTCOMES)}"
+                                + (f" (did you mean '{hint}'?)" if hint else ""))
+        instance_id = self.resolve(ref)
+        payload = {**(data or {}), **({"amount": amount} if amount is not None else {})}
+        at = self.clock.now()
+        row = {"instance_id": instance_id, "step_id": kind, "step_name": kind, "kind": "outcome",
+               "actor": actor, "data": json.dumps(payload) if payload else None,
+               "at": _db_time(at)}
+        with self.store.write() as conn:
+            event_id = int(conn.execute(insert(STEP_EVENT).values(**row))
+                           .inserted_primary_key[0])  # type: ignore[index]
+        return StepEvent(event_id, instance_id, kind, kind, "outcome", as_utc(at), actor,
+                         payload or None)
 
     # -- timers and prospect events ----------------------------------------------------------
 
@@ -302,128 +264,19 @@ class Engine:
         self, limit: int = 100, worker: str | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> list[Fired]:
-        """Claim up to `limit` instances with a due timer, fire them, report what fired.
-
-        Claims are leases: a worker that dies mid-batch leaves its claims to lapse after
-        `lease`, and another worker picks them up. Each timer still fires at most once,
-        because firing is a versioned step.
-        """
-        owner = worker or f"worker-{uuid.uuid4().hex[:8]}"
-        fired: list[Fired] = []
-        claimed = self._claim(limit, owner)
-        for done, instance_id in enumerate(claimed):
-            if should_stop is not None and should_stop():
-                self._release(claimed[done:], owner)  # let other workers have them now
-                break
-
-            def act(workflow: BpmnWorkflow, _definition: _Loaded) -> _Acted:
-                workflow.refresh_timers()
-                workflow.do_engine_steps()
-                return _Acted()
-
-            try:
-                self._advance(instance_id, None, act, moved=fired)
-            except _NotWaiting:
-                continue  # finished meanwhile
-            except (VersionConflict, ExecutionError) as exc:
-                logging.getLogger("nextmove.worker").warning("instance %s: %s", instance_id, exc)
-        return fired
-
-    def _claim(self, limit: int, owner: str) -> list[int]:
-        now = _db_time(self.clock.now())
-        due = (
-            select(INSTANCE.c.id)
-            .where(INSTANCE.c.status == "active", INSTANCE.c.next_due_at <= now,
-                   or_(INSTANCE.c.lease_until.is_(None), INSTANCE.c.lease_until < now))
-            .order_by(INSTANCE.c.next_due_at)
-            .limit(limit)
-        )
-        if not self.store.is_sqlite:  # SQLite serializes writers; PostgreSQL needs SKIP LOCKED
-            due = due.with_for_update(skip_locked=True)
-        claim = (
-            update(INSTANCE)
-            .where(INSTANCE.c.id.in_(due.scalar_subquery()))
-            .values(lease_owner=owner, lease_until=now + self.lease)
-            .returning(INSTANCE.c.id)
-        )
-        with self.store.write() as conn:
-            return sorted(conn.execute(claim).scalars().all())
-
-    def _release(self, instance_ids: list[int], owner: str) -> None:
-        with self.store.write() as conn:
-            conn.execute(update(INSTANCE).where(
-                INSTANCE.c.id.in_(instance_ids), INSTANCE.c.lease_owner == owner,
-            ).values(lease_owner=None, lease_until=None))
+        """Claim up to `limit` instances with a due timer (as leases), fire them."""
+        return events.fire_due(self, limit, worker, should_stop)
 
     def tick(self, batch: int = 100, worker: str | None = None) -> list[Fired]:
-        """Fire everything due now, batch after batch, until nothing is due."""
-        fired: list[Fired] = []
-        while True:
-            before = len(fired)
-            batch_fired = self.fire_due(batch, worker)
-            fired.extend(batch_fired)
-            if len(fired) == before and not self._has_due():
-                return fired
-            if not batch_fired and self._has_due():
-                return fired  # what is left is leased by other workers
-
-    def _has_due(self) -> bool:
-        now = _db_time(self.clock.now())
-        with self.store.read() as conn:
-            return conn.execute(select(INSTANCE.c.id).where(
-                INSTANCE.c.status == "active", INSTANCE.c.next_due_at <= now,
-                or_(INSTANCE.c.lease_until.is_(None), INSTANCE.c.lease_until < now),
-            ).limit(1)).first() is not None
+        """Fire everything due now, batch after batch, until nothing unclaimed is due."""
+        return events.tick(self, batch, worker)
 
     def signal(
         self, message: str, prospect_id: str, *, message_id: str | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> SignalResult:
-        """Deliver a prospect event (e.g. `video_played`) to the instances waiting for it.
-
-        Routed by our own index (prospect + message name in the waiting column). The same
-        `message_id` twice has one effect; a message nothing waits for is recorded and
-        reported as unmatched.
-        """
-        message_id = message_id or uuid.uuid4().hex
-        payload = dict(data or {})
-        needle = json.dumps({"message": message})[1:-1]
-        with self.store.read() as conn:
-            if conn.execute(select(RECEIPT.c.id).where(
-                    RECEIPT.c.message_id == message_id).limit(1)).first() is not None:
-                return SignalResult(message, prospect_id, message_id, duplicate=True)
-            candidates = conn.execute(select(INSTANCE.c.id).where(
-                INSTANCE.c.prospect_id == prospect_id, INSTANCE.c.status == "active",
-                INSTANCE.c.waiting.contains(needle)).order_by(INSTANCE.c.id)).scalars().all()
-        now = self.clock.now()
-        receipt = {"message_id": message_id, "message": message, "prospect_id": prospect_id,
-                   "data": json.dumps(payload) if payload else None,
-                   "received_at": _db_time(now)}
-        delivered: list[int] = []
-        fired: list[Fired] = []
-        for instance_id in candidates:
-            def act(workflow: BpmnWorkflow, _definition: _Loaded) -> _Acted:
-                if not tokens.waiting_for(workflow, message):
-                    raise _NotWaiting
-                workflow.catch(BpmnEvent(MessageEventDefinition(message), payload))
-                workflow.do_engine_steps()
-                return _Acted(data={"message_id": message_id, **payload},
-                              data_kinds=("message",))
-
-            try:
-                self._advance(instance_id, message, act, moved=fired,
-                              receipt={**receipt, "instance_id": instance_id})
-            except (_NotWaiting, _DuplicateReceipt):
-                continue
-            delivered.append(instance_id)
-        if not delivered:
-            try:
-                with self.store.write() as conn:
-                    conn.execute(insert(RECEIPT).values(**receipt, instance_id=0))
-            except IntegrityError:
-                return SignalResult(message, prospect_id, message_id, duplicate=True)
-        return SignalResult(message, prospect_id, message_id, tuple(delivered),
-                            fired=tuple(fired))
+        """Deliver a prospect event (e.g. `video_played`); a repeated `message_id` is a no-op."""
+        return events.signal(self, message, prospect_id, message_id=message_id, data=data)
 
     # -- the step transaction ----------------------------------------------------------------
 
@@ -431,7 +284,7 @@ class Engine:
         self,
         instance_id: int,
         label: str | None,
-        act: Callable[[BpmnWorkflow, _Loaded], _Acted],
+        act: Callable[[BpmnWorkflow, LoadedDefinition], Acted],
         *,
         moved: list[Fired] | None = None,
         receipt: dict[str, Any] | None = None,
@@ -444,20 +297,22 @@ class Engine:
                 hot = self._load(instance_id)
             header, workflow = hot.header, hot.workflow
             if header["status"] != "active":
-                raise _NotWaiting
+                raise NotWaiting
             definition = self._definition(header["definition_id"])
             now = self.clock.now()
             before = tokens.snapshot(workflow)
             try:
                 acted = self._run(instance_id, label, partial(act, workflow, definition))
-            except _NotWaiting:
+            except NotWaiting:
                 if cached:
                     continue  # the cached copy may be stale: look at the database
                 raise
             moves = tokens.moves(before, workflow,
                                  uuid.UUID(acted.task_id) if acted.task_id else None, acted.kind)
             previous = {tokens.wait_key(w): w for w in queries.waits_of(header)}
-            waits = tokens.waits(workflow, definition.steps, previous, now)
+            waits = self._recommend(
+                tokens.waits(workflow, definition.steps, previous, now),
+                json.loads(header["context"]), previous)
             try:
                 header = self._commit(header, workflow, definition, moves, waits, now, acted,
                                       receipt)
@@ -474,19 +329,36 @@ class Engine:
             return header
         raise VersionConflict(instance_id, -1)  # unreachable: the loop returns or raises
 
+    def _recommend(
+        self, waits: list[Waiting], context: Mapping[str, Any],
+        previous: Mapping[str, Waiting] | None = None,
+    ) -> list[Waiting]:
+        """Rank content for newly entered hooked steps; keep the ranking of earlier ones."""
+        out = []
+        for wait in waits:
+            earlier = (previous or {}).get(tokens.wait_key(wait))
+            if earlier is not None and earlier.recommendation is not None:
+                wait = replace(wait, recommendation=earlier.recommendation)
+            elif self.recommender is not None and wait.kind == "user" and wait.hook:
+                found = self.recommender.recommend(wait.hook, context, self.rng)
+                if found is not None:
+                    wait = replace(wait, recommendation=found.to_dict())
+            out.append(wait)
+        return out
+
     def _run(self, instance_id: int | None, step: str | None, action: Callable[[], Any]) -> Any:
         try:
             return action()
         except ExpressionError as exc:
             raise ExecutionError(instance_id, step, str(exc)) from exc
-        except (NextmoveError, _NotWaiting):
+        except (NextmoveError, NotWaiting):
             raise
         except Exception as exc:  # a failing map must not leave a half-applied step behind
             raise ExecutionError(instance_id, step, f"{type(exc).__name__}: {exc}") from exc
 
     def _commit(
-        self, header: dict[str, Any], workflow: BpmnWorkflow, definition: _Loaded,
-        moves: list[tokens.TokenMove], waits: list[Waiting], now: datetime, acted: _Acted,
+        self, header: dict[str, Any], workflow: BpmnWorkflow, definition: LoadedDefinition,
+        moves: list[tokens.TokenMove], waits: list[Waiting], now: datetime, acted: Acted,
         receipt: dict[str, Any] | None,
     ) -> dict[str, Any]:
         done = workflow.completed
@@ -499,6 +371,7 @@ class Engine:
             "lease_until": None,
             "state": dump_state(workflow),
         }
+        previous = queries.waits_of(header)
         try:
             with self.store.write() as conn:
                 result = conn.execute(update(INSTANCE).where(
@@ -508,9 +381,9 @@ class Engine:
                     raise VersionConflict(header["id"], header["version"])
                 if receipt is not None:
                     conn.execute(insert(RECEIPT).values(**receipt))
-                self._log(conn, header["id"], definition, moves, now, acted)
+                self._log(conn, header["id"], definition, moves, [*waits, *previous], now, acted)
         except IntegrityError as exc:
-            raise _DuplicateReceipt from exc
+            raise DuplicateReceipt from exc
         for key in ("state", "lease_owner", "lease_until"):
             values.pop(key)
         return {**header, **values}
@@ -524,18 +397,22 @@ class Engine:
         }
 
     def _log(
-        self, conn: Connection, instance_id: int, definition: _Loaded,
-        moves: list[tokens.TokenMove], now: datetime, acted: _Acted,
+        self, conn: Connection, instance_id: int, definition: LoadedDefinition,
+        moves: list[tokens.TokenMove], waits: list[Waiting], now: datetime, acted: Acted,
     ) -> None:
-        """Append the step events; the person's own step carries their name and data."""
+        """Append the step events. The person's own step carries their name, data and the
+        content they used; an arrival at a hooked step carries what the card offers."""
         if not moves:
             return
+        offers = {w.task_id: w.recommendation for w in waits if w.recommendation}
         at = _db_time(now)
         rows = []
         for move in moves:
             # With no person's task (a start), the actor owns every move but the arrivals.
             mine = move.task_id == acted.task_id if acted.task_id else move.kind != "entered"
             with_data = move.kind in acted.data_kinds or (mine and acted.task_id is not None)
+            offer = offers.get(move.task_id) if move.kind == "entered" or mine else None
+            props = definition.steps.get(move.step_id, {}).get("properties", {})
             rows.append({
                 "instance_id": instance_id,
                 "step_id": move.step_id,
@@ -543,6 +420,11 @@ class Engine:
                 "kind": move.kind,
                 "actor": acted.actor if mine else None,
                 "data": json.dumps(acted.data) if with_data and acted.data else None,
+                "hook": props.get("hook"),
+                "content_shown": offer["shown"] if offer else None,
+                "content_used": acted.content_used if mine and acted.task_id else None,
+                "propensity": offer["propensity"] if offer else None,
+                "policy_version": offer["policy_version"] if offer else None,
                 "at": at,
             })
         conn.execute(insert(STEP_EVENT), rows)
@@ -595,18 +477,3 @@ class Engine:
         """Instances filtered by process_id, distributor_id, prospect_id, step, status."""
         return queries.list_instances(self.store, **filters)
 
-
-class _DuplicateReceipt(Exception):
-    """The message id was already applied to this instance (a racing duplicate)."""
-
-
-def _new_id(result: Any) -> int:
-    return int(result.inserted_primary_key[0])
-
-
-def _deployed(row: Mapping[Any, Any], created: bool = False) -> DeployedDefinition:
-    return DeployedDefinition(
-        id=row["id"], process_id=row["process_id"], version=row["version"], name=row["name"],
-        content_hash=row["content_hash"], source_file=row["source_file"],
-        deployed_at=as_utc(row["deployed_at"]), created=created,
-    )

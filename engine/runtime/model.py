@@ -45,6 +45,7 @@ class Waiting:
     due_at: datetime | None = None
     message: str | None = None
     attached_to: str | None = None  # boundary events: the step they watch
+    recommendation: dict[str, Any] | None = None  # the ranking made when the step was entered
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in asdict(self).items() if v is not None}
@@ -114,9 +115,14 @@ class StepEvent:
     at: datetime
     actor: str | None = None
     data: dict[str, Any] | None = None
+    hook: str | None = None
+    content_shown: str | None = None
+    content_used: str | None = None
+    propensity: float | None = None
+    policy_version: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = {k: v for k, v in asdict(self).items() if v is not None}
         out["at"] = _iso(self.at)
         return out
 

@@ -12,11 +12,12 @@ from engine.clock import as_utc
 from engine.errors import AmbiguousInstance, InstanceNotFound
 from engine.runtime.model import Instance, InstanceRef, ProspectRef, StepEvent, Waiting
 from engine.store.database import Store
-from engine.store.tables import DefinitionRow, InstanceRow, StepEventRow
+from engine.store.tables import DefinitionRow, InstanceRow, MessageReceiptRow, StepEventRow
 
 DEFINITION = DefinitionRow.__table__  # type: ignore[attr-defined]
 INSTANCE = InstanceRow.__table__  # type: ignore[attr-defined]
 STEP_EVENT = StepEventRow.__table__  # type: ignore[attr-defined]
+RECEIPT = MessageReceiptRow.__table__  # type: ignore[attr-defined]
 HEADER_COLUMNS = [c for c in INSTANCE.c if c.name not in ("state", "lease_owner", "lease_until")]
 
 
@@ -82,7 +83,9 @@ def history(store: Store, instance_id: int) -> list[StepEvent]:
             STEP_EVENT.c.instance_id == instance_id).order_by(STEP_EVENT.c.id)).mappings().all()
     return [
         StepEvent(r["id"], r["instance_id"], r["step_id"], r["step_name"], r["kind"],
-                  as_utc(r["at"]), r["actor"], json.loads(r["data"]) if r["data"] else None)
+                  as_utc(r["at"]), r["actor"], json.loads(r["data"]) if r["data"] else None,
+                  r["hook"], r["content_shown"], r["content_used"], r["propensity"],
+                  r["policy_version"])
         for r in rows
     ]
 

@@ -1,0 +1,26 @@
+"""Small records shared by the step transaction and the actions that feed it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Acted:
+    """What an action did to a workflow: the person's task (if any) and what to record."""
+
+    task_id: str | None = None
+    kind: str = "completed"
+    actor: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    data_kinds: tuple[str, ...] = ()  # also attach `data` to moves of these kinds
+    content_used: str | None = None
+
+
+class NotWaiting(Exception):
+    """The instance no longer waits for what the action needs."""
+
+
+class DuplicateReceipt(Exception):
+    """The message id was already applied to this instance (a racing duplicate)."""

@@ -1,0 +1,106 @@
+"""Deployed definition versions: store them, find them, load them ready to run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from engine.clock import as_utc
+from engine.definitions import ProcessDefinition, build_spec
+from engine.errors import DefinitionNotFound, NextmoveError
+from engine.runtime.model import DeployedDefinition
+from engine.runtime.queries import DEFINITION
+from engine.store.database import Store
+
+
+@dataclass(frozen=True)
+class LoadedDefinition:
+    """A definition version ready to run: its SpiffWorkflow specs and step metadata."""
+
+    id: int
+    process_id: str
+    version: int
+    spec: Any
+    subprocess_specs: dict[str, Any]
+    steps: dict[str, dict[str, Any]]
+
+
+def deploy_definition(
+    store: Store, definition: ProcessDefinition, now: datetime
+) -> DeployedDefinition:
+    """Store a new version unless identical content is already deployed."""
+    digest = definition.content_hash
+    for _attempt in range(3):
+        with store.write() as conn:
+            row = conn.execute(select(DEFINITION).where(
+                DEFINITION.c.process_id == definition.process_id,
+                DEFINITION.c.content_hash == digest)).mappings().first()
+            if row is not None:
+                return to_deployed(row, created=False)
+            latest = conn.execute(select(func.max(DEFINITION.c.version)).where(
+                DEFINITION.c.process_id == definition.process_id)).scalar() or 0
+            values = {
+                "process_id": definition.process_id,
+                "version": latest + 1,
+                "name": definition.name,
+                "content_hash": digest,
+                "source_file": definition.source_file,
+                "source_format": definition.source_format,
+                "documents": json.dumps(
+                    {k: v.decode("utf-8") for k, v in definition.documents.items()}),
+                "steps": json.dumps([s.to_dict() for s in definition.all_steps()]),
+                "deployed_at": as_utc(now).replace(tzinfo=None),
+            }
+            try:
+                result = conn.execute(insert(DEFINITION).values(**values))
+            except IntegrityError:
+                continue  # another deployer raced us; read what it stored
+            new_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+            return to_deployed({**values, "id": new_id}, created=True)
+    raise NextmoveError(f"could not deploy {definition.process_id}: concurrent deploys kept "
+                        "conflicting; try again")
+
+
+def list_definitions(store: Store, process_id: str | None = None) -> list[DeployedDefinition]:
+    query = select(DEFINITION).order_by(DEFINITION.c.process_id, DEFINITION.c.version)
+    if process_id:
+        query = query.where(DEFINITION.c.process_id == process_id)
+    with store.read() as conn:
+        return [to_deployed(r) for r in conn.execute(query).mappings()]
+
+
+def latest_definition_id(conn: Connection, process_id: str) -> int:
+    found = conn.execute(
+        select(DEFINITION.c.id).where(DEFINITION.c.process_id == process_id)
+        .order_by(DEFINITION.c.version.desc()).limit(1)).scalar()
+    if found is None:
+        known = conn.execute(select(DEFINITION.c.process_id).distinct()).scalars().all()
+        raise DefinitionNotFound(process_id, known)
+    return int(found)
+
+
+def load_definition(store: Store, definition_id: int) -> LoadedDefinition:
+    """Parse a stored version's documents into specs (callers cache the result)."""
+    with store.read() as conn:
+        row = conn.execute(select(DEFINITION).where(
+            DEFINITION.c.id == definition_id)).mappings().one()
+    documents = {k: v.encode("utf-8") for k, v in json.loads(row["documents"]).items()}
+    spec, subprocess_specs = build_spec(row["process_id"], documents, row["source_file"])
+    return LoadedDefinition(
+        definition_id, row["process_id"], row["version"], spec, subprocess_specs,
+        {s["id"]: s for s in json.loads(row["steps"])},
+    )
+
+
+def to_deployed(row: Mapping[Any, Any], created: bool = False) -> DeployedDefinition:
+    return DeployedDefinition(
+        id=row["id"], process_id=row["process_id"], version=row["version"], name=row["name"],
+        content_hash=row["content_hash"], source_file=row["source_file"],
+        deployed_at=as_utc(row["deployed_at"]), created=created,
+    )
