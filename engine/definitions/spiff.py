@@ -13,10 +13,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from lxml import etree
-from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser
+from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser, full_tag
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.spiff.parser.task_spec import SpiffTaskParser
+from SpiffWorkflow.spiff.specs.defaults import NoneTask
 
 from engine.definitions._xml import parse_xml
 from engine.definitions.extract import read_properties
@@ -51,10 +52,23 @@ def _with_dialects(classes: dict[str, tuple[type, type]]) -> dict[str, tuple[typ
     }
 
 
+class AutomaticTask(NoneTask):  # type: ignore[misc]
+    """A plain `bpmn:task`: nobody waits on it, the token passes through (as in Camunda)."""
+
+    def __init__(self, wf_spec: Any, bpmn_id: str, **kwargs: Any) -> None:
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.manual = False
+
+
+_TASK = full_tag("task")
+
+
 class NextmoveParser(SpiffBpmnParser):  # type: ignore[misc]
-    OVERRIDE_PARSER_CLASSES = _with_dialects(
-        {**BpmnParser.PARSER_CLASSES, **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES}
-    )
+    OVERRIDE_PARSER_CLASSES = _with_dialects({
+        **BpmnParser.PARSER_CLASSES,
+        **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
+        _TASK: (SpiffBpmnParser.OVERRIDE_PARSER_CLASSES[_TASK][0], AutomaticTask),
+    })
 
 
 def spiff_problem(exc: Exception, default_file: str | None) -> DefinitionError:

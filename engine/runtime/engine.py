@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from content_catalog.recommend import Recommender
@@ -46,6 +46,7 @@ from engine.errors import (
 from engine.expressions import SafeScriptEngine
 from engine.runtime import events, queries, tokens, versions
 from engine.runtime._acts import Acted, DuplicateReceipt, NotWaiting
+from engine.runtime.cards import ActionCard, cards_for
 from engine.runtime.model import (
     DeployedDefinition,
     Fired,
@@ -60,6 +61,17 @@ from engine.runtime.queries import DEFINITION, INSTANCE, RECEIPT, STEP_EVENT
 from engine.runtime.state import dump_state, load_state
 from engine.runtime.versions import LoadedDefinition
 from engine.store.database import Store
+
+# The step path's statements, built once: SQLAlchemy then reuses their cache key and compiled
+# form instead of rebuilding a nine-column UPDATE every step. SET takes the parameters' columns.
+_STEP_UPDATE = update(INSTANCE).where(
+    INSTANCE.c.id == bindparam("expected_id"),
+    INSTANCE.c.version == bindparam("expected_version"))
+_EVENTS_INSERT = insert(STEP_EVENT)
+_LOAD_QUERY = select(
+    *queries.HEADER_COLUMNS, INSTANCE.c.state, DEFINITION.c.version.label("definition_version")
+).join(DEFINITION, DEFINITION.c.id == INSTANCE.c.definition_id).where(
+    INSTANCE.c.id == bindparam("instance_id"))
 
 for _name in ("spiff", "spiff.task", "spiff.workflow", "spiff.metrics"):
     logging.getLogger(_name).setLevel(logging.WARNING)  # they cost time on every task change
@@ -111,6 +123,7 @@ class Engine:
         self.rng = rng or random.Random()
         self.script_engine = ClockedScriptEngine(self.clock, allow_scripts)
         self._definitions: dict[int, LoadedDefinition] = {}
+        self._step_info: dict[int, dict[str, dict[str, Any]]] = {}
         self._hot: OrderedDict[int, _Hot] = OrderedDict()
         self._hot_limit = hot_instances
 
@@ -166,6 +179,7 @@ class Engine:
             "process_id": process_id,
             "prospect_id": prospect_id,
             "distributor_id": distributor_id,
+            "sponsor_id": context.get("sponsor_id"),
             "active_key": None if workflow.completed else active_key,
             "status": "completed" if workflow.completed else "active",
             "context": json.dumps(context),
@@ -374,9 +388,8 @@ class Engine:
         previous = queries.waits_of(header)
         try:
             with self.store.write() as conn:
-                result = conn.execute(update(INSTANCE).where(
-                    INSTANCE.c.id == header["id"], INSTANCE.c.version == header["version"]
-                ).values(**values))
+                result = conn.execute(_STEP_UPDATE, {
+                    **values, "expected_id": header["id"], "expected_version": header["version"]})
                 if result.rowcount != 1:
                     raise VersionConflict(header["id"], header["version"])
                 if receipt is not None:
@@ -427,15 +440,11 @@ class Engine:
                 "policy_version": offer["policy_version"] if offer else None,
                 "at": at,
             })
-        conn.execute(insert(STEP_EVENT), rows)
+        conn.execute(_EVENTS_INSERT, rows)
 
     def _load(self, instance_id: int) -> _Hot:
         with self.store.read() as conn:
-            row = conn.execute(
-                select(*queries.HEADER_COLUMNS, INSTANCE.c.state,
-                       DEFINITION.c.version.label("definition_version"))
-                .join(DEFINITION, DEFINITION.c.id == INSTANCE.c.definition_id)
-                .where(INSTANCE.c.id == instance_id)).mappings().first()
+            row = conn.execute(_LOAD_QUERY, {"instance_id": instance_id}).mappings().first()
         if row is None:
             raise InstanceNotFound(str(instance_id))
         header = dict(row)
@@ -472,6 +481,22 @@ class Engine:
 
     def history(self, instance_id: int) -> list[StepEvent]:
         return queries.history(self.store, instance_id)
+
+    def cards(self, distributor_id: str, *, limit: int = 500) -> list[ActionCard]:
+        """Everything waiting on this distributor (or on them as a sponsor), most urgent first."""
+        catalog = getattr(self.recommender, "catalog", None)
+        return cards_for(self.store, distributor_id, self.clock.now(), self._steps_of,
+                         catalog, limit)
+
+    def _steps_of(self, definition_id: int) -> Mapping[str, Mapping[str, Any]]:
+        loaded = self._definitions.get(definition_id)
+        if loaded is not None:
+            return loaded.steps
+        found = self._step_info.get(definition_id)
+        if found is None:
+            found = self._step_info[definition_id] = versions.step_metadata(
+                self.store, definition_id)
+        return found
 
     def list_instances(self, **filters: Any) -> list[Instance]:
         """Instances filtered by process_id, distributor_id, prospect_id, step, status."""

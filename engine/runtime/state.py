@@ -23,7 +23,9 @@ from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SPIFF_VERSION
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.spiff.specs.defaults import NoneTask
 
+from engine.definitions.spiff import AutomaticTask
 from engine.definitions.timers import CLOCK_TIMERS
 from engine.errors import NextmoveError
 
@@ -62,6 +64,7 @@ def _serializer() -> BpmnWorkflowSerializer:
     config[BpmnWorkflow] = _StateOnlyConverter
     for spiff_timer, clock_timer in CLOCK_TIMERS.items():
         config[clock_timer] = SPIFF_CONFIG[spiff_timer]
+    config[AutomaticTask] = SPIFF_CONFIG[NoneTask]
     return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
 
 

@@ -98,6 +98,14 @@ def load_definition(store: Store, definition_id: int) -> LoadedDefinition:
     )
 
 
+def step_metadata(store: Store, definition_id: int) -> dict[str, dict[str, Any]]:
+    """Step id → what the map says about it, without parsing the BPMN."""
+    with store.read() as conn:
+        text = conn.execute(select(DEFINITION.c.steps).where(
+            DEFINITION.c.id == definition_id)).scalar_one()
+    return {s["id"]: s for s in json.loads(text)}
+
+
 def to_deployed(row: Mapping[Any, Any], created: bool = False) -> DeployedDefinition:
     return DeployedDefinition(
         id=row["id"], process_id=row["process_id"], version=row["version"], name=row["name"],

@@ -59,6 +59,7 @@ class InstanceRow(SQLModel, table=True):
     process_id: str
     prospect_id: str
     distributor_id: str
+    sponsor_id: str | None = Field(default=None, index=True)  # from context "sponsor_id"
     # "process:prospect" while a deduplicated instance is active, NULL otherwise: the unique
     # index makes a racing second `start` for the same prospect fail instead of duplicating.
     active_key: str | None = Field(default=None, unique=True)
@@ -118,3 +119,60 @@ class MessageReceiptRow(SQLModel, table=True):
     instance_id: int  # 0 when nothing was waiting for it
     data: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON
     received_at: datetime = Field(sa_column=Column(DateTime, nullable=False))
+
+
+class CatalogRow(SQLModel, table=True):
+    """One stored version of one content catalog: its YAML source, numbered per name."""
+
+    __tablename__ = "catalog"
+    __table_args__ = (
+        UniqueConstraint("name", "content_hash"),
+        UniqueConstraint("name", "version"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True)
+    version: int
+    content_hash: str  # sha256 of the source: storing identical text again is a no-op
+    source_file: str | None = None
+    source: str = Field(sa_column=Column(Text, nullable=False))
+    deployed_at: datetime = Field(sa_column=Column(DateTime, nullable=False))
+
+
+class PolicyRow(SQLModel, table=True):
+    """One version of one hook's recommendation policy (immutable once written)."""
+
+    __tablename__ = "policy"
+    __table_args__ = (UniqueConstraint("hook", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    hook: str = Field(index=True)
+    version: int
+    kind: str  # catalog | learned | manual
+    document: str = Field(sa_column=Column(Text, nullable=False))  # JSON policy document
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(sa_column=Column(DateTime, nullable=False))
+
+
+class PolicyActiveRow(SQLModel, table=True):
+    """The policy version each hook uses now."""
+
+    __tablename__ = "policy_active"
+
+    hook: str = Field(primary_key=True)
+    version: int
+    changed_at: datetime = Field(sa_column=Column(DateTime, nullable=False))
+
+
+class PolicyActivationRow(SQLModel, table=True):
+    """Append-only log of activations and rollbacks; replaying it defines what rollback undoes."""
+
+    __tablename__ = "policy_activation"
+    __table_args__ = (Index("ix_policy_activation_hook", "hook", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    hook: str
+    version: int
+    action: str  # activate | rollback
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    at: datetime = Field(sa_column=Column(DateTime, nullable=False))

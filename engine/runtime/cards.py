@@ -1,0 +1,160 @@
+"""Action cards: what each of a distributor's prospects waits on them for, and what to use.
+
+Built from indexed instance rows and the ranking stored when each step was entered — never by
+deserializing a workflow. Steps with role `sponsor` go to the instance's sponsor instead.
+Follow-ups that are due or overdue come first.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_
+
+from engine.clock import as_utc
+from engine.runtime.model import Waiting
+from engine.runtime.queries import INSTANCE, header_query, waits_of
+from engine.store.database import Store
+
+_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """One content option on a card, as the policy ranked it."""
+
+    option_id: str
+    score: float
+    probability: float
+    top: bool = False  # the one the card leads with
+    kind: str | None = None
+    title: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class ActionCard:
+    instance_id: int
+    process_id: str
+    prospect_id: str
+    distributor_id: str
+    role: str  # distributor | sponsor
+    step_id: str
+    step_name: str
+    control: str  # guidance | required
+    guidance: str | None
+    basis: str | None
+    hook: str | None
+    since: datetime
+    follow_up_at: datetime | None  # the earliest timer watching this instance
+    overdue: bool
+    waiting_for: tuple[str, ...]  # prospect events that would also move it (video_played)
+    content: tuple[Suggestion, ...]
+    suggested_message: str | None
+    policy_version: int | None
+    propensity: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["since"] = self.since.isoformat()
+        out["follow_up_at"] = self.follow_up_at.isoformat() if self.follow_up_at else None
+        out["content"] = [asdict(s) for s in self.content]
+        out["waiting_for"] = list(self.waiting_for)
+        return out
+
+
+def render(body: str, context: Mapping[str, Any]) -> str:
+    """Fill `{name}` placeholders from the context; unknown ones stay as written."""
+    return _PLACEHOLDER.sub(lambda m: str(context.get(m.group(1), m.group(0))), body)
+
+
+def _suggestions(wait: Waiting, catalog: Any) -> tuple[Suggestion, ...]:
+    rec = wait.recommendation
+    if not rec:
+        return ()
+    out = []
+    for ranked in rec["ranked"]:
+        option = _option(catalog, ranked["option_id"])
+        out.append(Suggestion(
+            ranked["option_id"], ranked["score"], ranked["probability"],
+            top=ranked["option_id"] == rec["shown"],
+            kind=getattr(option, "kind", None), title=getattr(option, "title", None),
+            url=getattr(option, "url", None)))
+    out.sort(key=lambda s: not s.top)  # the card leads with what the policy chose to show
+    return tuple(out)
+
+
+def _option(catalog: Any, option_id: str) -> Any:
+    if catalog is None:
+        return None
+    try:
+        return catalog.option(option_id)
+    except KeyError:
+        return None
+
+
+def _message(wait: Waiting, catalog: Any, context: Mapping[str, Any]) -> str | None:
+    """The body of the best-ranked message template offered for the step, filled in."""
+    if catalog is None or not wait.recommendation:
+        return None
+    ids = [wait.recommendation["shown"]] + [r["option_id"] for r in
+                                            wait.recommendation["ranked"]]
+    for option_id in ids:
+        option = _option(catalog, option_id)
+        if option is not None and option.kind == "message_template" and option.body:
+            return render(option.body, context)
+    return None
+
+
+def cards_for(
+    store: Store, distributor_id: str, now: datetime,
+    steps_of: Callable[[int], Mapping[str, Mapping[str, Any]]], catalog: Any = None,
+    limit: int = 500,
+) -> list[ActionCard]:
+    """The distributor's cards, due and overdue follow-ups first, then oldest first.
+
+    `steps_of(definition_id)` gives step id → step metadata (guidance text, basis).
+    """
+    query = header_query().where(
+        INSTANCE.c.status == "active",
+        or_(INSTANCE.c.distributor_id == distributor_id, INSTANCE.c.sponsor_id == distributor_id),
+    ).limit(limit)
+    with store.read() as conn:
+        rows = conn.execute(query).mappings().all()
+    cards = []
+    for row in rows:
+        waits = waits_of(row)
+        context = json.loads(row["context"])
+        dues = [w.due_at for w in waits if w.due_at is not None]
+        follow_up = min(dues) if dues else None
+        messages = tuple(w.message for w in waits if w.kind == "message" and w.message)
+        step_info = steps_of(row["definition_id"])
+        for wait in waits:
+            if wait.kind != "user":
+                continue
+            role = wait.role or "distributor"
+            owner = row["sponsor_id"] if role == "sponsor" else row["distributor_id"]
+            if owner != distributor_id:
+                continue
+            props = step_info.get(wait.step_id, {}).get("properties", {})
+            rec = wait.recommendation or {}
+            cards.append(ActionCard(
+                instance_id=row["id"], process_id=row["process_id"],
+                prospect_id=row["prospect_id"], distributor_id=row["distributor_id"],
+                role=role, step_id=wait.step_id, step_name=wait.name,
+                control=wait.control or "guidance", guidance=props.get("card"),
+                basis=props.get("basis"), hook=wait.hook, since=as_utc(wait.since),
+                follow_up_at=follow_up,
+                overdue=follow_up is not None and follow_up <= as_utc(now),
+                waiting_for=messages, content=_suggestions(wait, catalog),
+                suggested_message=_message(wait, catalog, context),
+                policy_version=rec.get("policy_version"), propensity=rec.get("propensity"),
+            ))
+    far = datetime.max.replace(tzinfo=as_utc(now).tzinfo)
+    cards.sort(key=lambda c: (not c.overdue, c.follow_up_at or far, c.since, c.instance_id))
+    return cards
