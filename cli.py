@@ -30,6 +30,7 @@ from engine import (
 )
 from engine import load as load_maps
 from engine.clock import parse_instant
+from engine.definitions.compile import export_bpmn
 from engine.runtime import Fired, InstanceRef
 from engine.worker import run_worker
 
@@ -173,6 +174,23 @@ def validate(
                   f"{len(report.errors)} error(s), "
                   f"{len(report.problems) - len(report.errors)} warning(s)")
     raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def export(
+    source: Annotated[Path, typer.Argument(help="A YAML process map.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="BPMN file to write "
+                                                "(default: next to the map, .bpmn).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Compile a YAML map to BPMN 2.0 with diagram layout, to open in a modeler."""
+    target = output or source.with_suffix(".bpmn")
+    compiled = _guard(as_json, lambda: export_bpmn(source, target))
+    if as_json:
+        _print_json({"process": compiled.process_id, "output": str(target),
+                     "bytes": len(compiled.xml)})
+    else:
+        out.print(f"wrote {target} (process {compiled.process_id})", markup=False)
 
 
 @app.command()

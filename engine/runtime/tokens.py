@@ -15,7 +15,10 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    TimerEventDefinition,
+)
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import EventBasedGateway
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
@@ -55,7 +58,12 @@ def bpmn_id(task: Task) -> str | None:
 
 
 def snapshot(workflow: BpmnWorkflow) -> dict[UUID, int]:
-    return {t.id: t.state for t in all_tasks(workflow)}
+    """States of the live tasks by id (what `moves` compares with). Read from the task
+    dicts, not the tree walk: the same tasks, in an order a lookup table does not need."""
+    live = {t.id: t.state for t in workflow.tasks.values() if t.state & _LIVE}
+    for sub in workflow.subprocesses.values():
+        live.update((t.id, t.state) for t in sub.tasks.values() if t.state & _LIVE)
+    return live
 
 
 def _is_recorded(task: Task) -> bool:
@@ -98,10 +106,19 @@ def moves(
     their parents) and then ordered by when their state last changed.
     """
     out: list[tuple[float, TokenMove]] = []
+    cycled: set[UUID] = set()
     for task in all_tasks(workflow):
+        old = before.get(task.id)
+        parent = task.parent
+        if (old is None and parent is not None and parent.id not in cycled
+                and parent.state == TaskState.WAITING
+                and isinstance(_definition_of(parent), CycleTimerEventDefinition)):
+            # A cycle timer fires by adding its outputs while it keeps waiting for the next.
+            cycled.add(parent.id)
+            out.append((task.last_state_change,
+                        TokenMove(bpmn_id(parent) or "", "timer", str(parent.id))))
         if not _is_recorded(task):
             continue
-        old = before.get(task.id)
         if old == task.state:
             continue
         step = bpmn_id(task) or ""
@@ -110,7 +127,10 @@ def moves(
             if task.id == acted:
                 kind = acted_kind
             elif isinstance(spec, CatchingEvent) and not isinstance(spec, StartEvent):
-                kind = _catch_kind(_definition_of(task))
+                definition = _definition_of(task)
+                # a cycle timer's fires are recorded above; its end (no cycles left) is no fire
+                cycle_end = isinstance(definition, CycleTimerEventDefinition)
+                kind = "completed" if cycle_end else _catch_kind(definition)
             else:
                 kind = "completed"
         elif task.state in (TaskState.READY, TaskState.WAITING):

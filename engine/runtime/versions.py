@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from engine.clock import as_utc
@@ -34,17 +34,20 @@ class LoadedDefinition:
 def deploy_definition(
     store: Store, definition: ProcessDefinition, now: datetime
 ) -> DeployedDefinition:
-    """Store a new version unless identical content is already deployed."""
+    """Store a new version unless the current version has identical content.
+
+    Deploying the content of an older version again makes it current as a new version, so
+    new instances start on what was deployed last.
+    """
     digest = definition.content_hash
     for _attempt in range(3):
         with store.write() as conn:
             row = conn.execute(select(DEFINITION).where(
                 DEFINITION.c.process_id == definition.process_id,
-                DEFINITION.c.content_hash == digest)).mappings().first()
-            if row is not None:
+            ).order_by(DEFINITION.c.version.desc()).limit(1)).mappings().first()
+            if row is not None and row["content_hash"] == digest:
                 return to_deployed(row, created=False)
-            latest = conn.execute(select(func.max(DEFINITION.c.version)).where(
-                DEFINITION.c.process_id == definition.process_id)).scalar() or 0
+            latest = row["version"] if row is not None else 0
             values = {
                 "process_id": definition.process_id,
                 "version": latest + 1,

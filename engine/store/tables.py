@@ -27,16 +27,13 @@ class DefinitionRow(SQLModel, table=True):
     """One deployed version of one process."""
 
     __tablename__ = "definition"
-    __table_args__ = (
-        UniqueConstraint("process_id", "content_hash"),
-        UniqueConstraint("process_id", "version"),
-    )
+    __table_args__ = (UniqueConstraint("process_id", "version"),)
 
     id: int | None = Field(default=None, primary_key=True)
     process_id: str = Field(index=True)
     version: int
     name: str
-    content_hash: str
+    content_hash: str = Field(index=True)
     source_file: str
     source_format: str
     documents: str = Field(sa_column=Column(Text, nullable=False))  # JSON {name: xml}
