@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from sqlalchemy import Connection, bindparam, insert, select, update
@@ -32,8 +32,9 @@ from sqlalchemy.exc import IntegrityError
 
 from content_catalog.recommend import Recommender
 from engine.clock import Clock, SystemClock, as_utc
-from engine.definitions import load_definitions
+from engine.definitions import load
 from engine.errors import (
+    DefinitionErrors,
     ExecutionError,
     ExpressionError,
     InstanceNotFound,
@@ -73,6 +74,9 @@ _LOAD_QUERY = select(
 ).join(DEFINITION, DEFINITION.c.id == INSTANCE.c.definition_id).where(
     INSTANCE.c.id == bindparam("instance_id"))
 
+if TYPE_CHECKING:
+    from content_catalog.policy_store import StoredCatalog
+
 for _name in ("spiff", "spiff.task", "spiff.workflow", "spiff.metrics"):
     logging.getLogger(_name).setLevel(logging.WARNING)  # they cost time on every task change
 
@@ -85,6 +89,14 @@ class ClockedScriptEngine(SafeScriptEngine):
     def __init__(self, clock: Clock, allow_scripts: bool = False) -> None:
         super().__init__(allow_scripts=allow_scripts)
         self.clock = clock
+
+
+class Deployment(list[DeployedDefinition]):
+    """The process versions a deploy produced, plus the catalog versions it stored."""
+
+    def __init__(self, definitions: Iterable[DeployedDefinition] = ()) -> None:
+        super().__init__(definitions)
+        self.catalogs: list[StoredCatalog] = []
 
 
 @dataclass
@@ -129,10 +141,25 @@ class Engine:
 
     # -- definitions ---------------------------------------------------------------------------
 
-    def deploy(self, paths: Iterable[str | Path]) -> list[DeployedDefinition]:
-        """Validate and deploy every process under `paths` (nothing if any map is invalid)."""
-        definitions = load_definitions(paths, allow_scripts=self.allow_scripts)
-        return [versions.deploy_definition(self.store, d, self.clock.now()) for d in definitions]
+    def deploy(self, paths: Iterable[str | Path]) -> Deployment:
+        """Validate and deploy every process and catalog under `paths`.
+
+        Nothing is deployed if any map or catalog is invalid. The result lists the process
+        versions; `.catalogs` lists the catalog versions (each new hook gets a default policy).
+        """
+        from content_catalog.policy_store import store_catalog  # content_catalog imports engine
+
+        report = load(paths, allow_scripts=self.allow_scripts)
+        if report.errors:
+            raise DefinitionErrors(report.problems)
+        deployment = Deployment(
+            versions.deploy_definition(self.store, d, self.clock.now())
+            for d in report.definitions)
+        for catalog in report.catalogs:
+            text = Path(catalog.file).read_text(encoding="utf-8")
+            deployment.catalogs.append(
+                store_catalog(self.store, text, catalog.file, clock=self.clock))
+        return deployment
 
     def definitions(self, process_id: str | None = None) -> list[DeployedDefinition]:
         return versions.list_definitions(self.store, process_id)
