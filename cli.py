@@ -9,16 +9,20 @@ Every command takes --json for scripts; errors are then printed as JSON too.
 from __future__ import annotations
 
 import json
+import random
 import sys
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from content_catalog import StoredRecommender
 from engine import (
     Engine,
     ManualClock,
@@ -33,6 +37,9 @@ from engine.clock import parse_instant
 from engine.definitions.compile import export_bpmn
 from engine.runtime import Fired, InstanceRef
 from engine.worker import run_worker
+from simulator import SimulationConfig
+from simulator import simulate as run_simulation
+from simulator.demo import DemoReport, run_demo
 
 app = typer.Typer(
     help="nextmove: guided-selling journeys as process maps, run per prospect.\n\n"
@@ -66,6 +73,9 @@ NowOption = Annotated[
                  help="Act as if it were this time (ISO 8601, e.g. 2026-03-01T09:00:00Z); "
                       "for simulations and tests."),
 ]
+UsedOption = Annotated[
+    str | None, typer.Option("--used", help="The content option used (the card's suggestion "
+                             "or another one).")]
 AllowScripts = Annotated[
     bool,
     typer.Option("--allow-scripts", envvar="NEXTMOVE_ALLOW_SCRIPTS",
@@ -97,14 +107,17 @@ def _guard(as_json: bool, action: Callable[[], Any]) -> Any:
         _fail(exc, as_json)
 
 
-def _engine(db: str | None, allow_scripts: bool = False, now: str | None = None) -> Engine:
+def _engine(db: str | None, allow_scripts: bool = False, now: str | None = None,
+            recommend: bool = True) -> Engine:
     clock = None
     if now:
         try:
             clock = ManualClock(parse_instant(now))
         except ValueError as exc:
             raise NextmoveError(f"--now {now!r} is not an ISO 8601 time: {exc}") from exc
-    return Engine(Store(db), allow_scripts=allow_scripts, clock=clock)
+    store = Store(db)
+    recommender = StoredRecommender(store) if recommend else None
+    return Engine(store, allow_scripts=allow_scripts, clock=clock, recommender=recommender)
 
 
 def _json_arg(text: str | None, name: str, as_json: bool) -> dict[str, Any]:
@@ -203,11 +216,18 @@ def deploy(
     """Validate and deploy process maps; unchanged content keeps its version."""
     deployed = _guard(as_json, lambda: _engine(db, allow_scripts).deploy(paths))
     if as_json:
-        _print_json([d.to_dict() for d in deployed])
+        _print_json({"processes": [d.to_dict() for d in deployed],
+                     "catalogs": [asdict(c) for c in deployed.catalogs]})
         return
     for d in deployed:
         what = "deployed" if d.created else "unchanged"
         out.print(f"{what}: {d.process_id} v{d.version} ({d.source_file})", markup=False)
+    for c in deployed.catalogs:
+        what = "deployed" if c.created else "unchanged"
+        policies = f"; default policies for {len(c.policies_created)} new hook(s)" \
+            if c.policies_created else ""
+        out.print(f"{what}: catalog {c.name} v{c.version} ({c.source_file}){policies}",
+                  markup=False)
 
 
 @app.command()
@@ -241,6 +261,7 @@ def complete(
     process: ProcessOption = None,
     data: Annotated[str | None, typer.Option(help="Step data as JSON, e.g. "
                                              "'{\"interest\": \"customer\"}'.")] = None,
+    used: UsedOption = None,
     actor: ActorOption = None,
     now: NowOption = None,
     db: DbOption = None,
@@ -250,7 +271,7 @@ def complete(
     ref = _ref(instance, prospect, process, as_json)
     values = _json_arg(data, "--data", as_json)
     result = _guard(as_json, lambda: _engine(db, now=now).complete(ref, step, values,
-                                                                   actor=actor))
+                                                                   actor=actor, used=used))
     if as_json:
         _print_json(result.to_dict())
     else:
@@ -276,6 +297,235 @@ def skip(
         _print_json(result.to_dict())
     else:
         _print_instance(result)
+
+
+@app.command()
+def vary(
+    step: Annotated[str, typer.Argument(help="The waiting step's id.")],
+    note: Annotated[str, typer.Option(help="What was done instead (recorded).")],
+    instance: Annotated[int | None, typer.Argument(help="Instance id.")] = None,
+    prospect: ProspectOption = None,
+    process: ProcessOption = None,
+    data: Annotated[str | None, typer.Option(help="Step data as JSON.")] = None,
+    used: UsedOption = None,
+    actor: ActorOption = None,
+    now: NowOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record that something else than the card suggested was done; the journey moves on."""
+    ref = _ref(instance, prospect, process, as_json)
+    values = _json_arg(data, "--data", as_json)
+    result = _guard(as_json, lambda: _engine(db, now=now).vary(
+        ref, step, note, actor=actor, data=values, used=used))
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        _print_instance(result)
+
+
+@app.command()
+def outcome(
+    kind: Annotated[str, typer.Argument(help="customer_order, distributor_enrolled, sale or "
+                                        "lost.")],
+    prospect: Annotated[str, typer.Option("--prospect", "-p", help="The prospect.")],
+    process: ProcessOption = None,
+    amount: Annotated[float | None, typer.Option(help="Order or sale amount.")] = None,
+    actor: ActorOption = None,
+    now: NowOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record a business result for a prospect (their first sale counts for the distributor)."""
+    event = _guard(as_json, lambda: _engine(db, now=now).outcome(
+        ProspectRef(prospect, process), kind, amount=amount, actor=actor))
+    if as_json:
+        _print_json(event.to_dict())
+    else:
+        out.print(f"recorded {kind} for prospect {prospect} (instance {event.instance_id})",
+                  markup=False)
+
+
+@app.command()
+def cards(
+    distributor: Annotated[str, typer.Option("--distributor", "-d", help="Distributor id.")],
+    limit: Annotated[int, typer.Option(help="At most this many instances.")] = 500,
+    now: NowOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The distributor's action cards: due and overdue follow-ups first."""
+    found = _guard(as_json, lambda: _engine(db, now=now, recommend=True).cards(
+        distributor, limit=limit))
+    if as_json:
+        _print_json([c.to_dict() for c in found])
+        return
+    if not found:
+        out.print("no cards: nothing waits on this distributor")
+    for card in found:
+        flag = "OVERDUE " if card.overdue else ""
+        head = f"{flag}{card.step_name} — prospect {card.prospect_id} ({card.process_id})"
+        out.print(head, markup=False, style="bold")
+        if card.guidance:
+            out.print(f"  {card.guidance}", markup=False)
+        if card.control == "required":
+            out.print(f"  required: {card.basis}", markup=False)
+        for item in card.content:
+            mark = "→" if item.top else " "
+            out.print(f"  {mark} {item.option_id}  {item.title or ''}  "
+                      f"(p={item.probability:.2f})", markup=False)
+        if card.suggested_message:
+            out.print(f"  message: {card.suggested_message}", markup=False)
+        if card.follow_up_at:
+            out.print(f"  follow up by {card.follow_up_at:%Y-%m-%d %H:%M}", markup=False)
+        if card.waiting_for:
+            out.print(f"  we'll remind you when: {', '.join(card.waiting_for)}", markup=False)
+
+
+@app.command()
+def recommend(
+    hook: Annotated[str, typer.Option(help="The content hook, e.g. intro_video.")],
+    context: Annotated[str | None, typer.Option(help="One context as JSON.")] = None,
+    contexts: Annotated[Path | None, typer.Option(help="A JSONL file: one context per line; "
+                                                  "prints one JSON result per line.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed the exploration (reproducible).")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Rank a hook's content for a context with the active policy, with propensities."""
+    rng = random.Random(seed)
+    recommender = _guard(as_json, lambda: StoredRecommender(Store(db)))
+    if contexts is not None:
+        rows = _jsonl(contexts, as_json)
+        results = _guard(as_json, lambda: recommender.recommend_many(hook, rows, rng))
+        write = sys.stdout.write
+        for found in results:
+            write(json.dumps(found.to_dict() if found else None) + "\n")
+        return
+    found = _guard(as_json, lambda: recommender.recommend(
+        hook, _json_arg(context, "--context", as_json), rng))
+    if found is None:
+        _fail(NextmoveError(f"nothing in the catalog fills hook {hook!r} for this context"),
+              as_json)
+    if as_json:
+        _print_json(found.to_dict())
+        return
+    table = Table("", "option", "score", "probability shown", box=None)
+    for item in found.ranked:
+        table.add_row("→" if item.option_id == found.shown else "", item.option_id,
+                      f"{item.score:.3f}", f"{item.probability:.3f}")
+    out.print(table)
+    out.print(f"policy v{found.policy_version}; shown {found.shown} with propensity "
+              f"{found.propensity:.3f}", markup=False)
+
+
+def _jsonl(path: Path, as_json: bool) -> list[dict[str, Any]]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        _fail(NextmoveError(f"cannot read {path}: {exc}"), as_json)
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            _fail(NextmoveError(f"{path}:{number}: not JSON: {exc.msg}"), as_json)
+        if not isinstance(value, dict):
+            _fail(NextmoveError(f"{path}:{number}: a context must be a JSON object"), as_json)
+        rows.append(value)
+    return rows
+
+
+def _progress(label: str, total: int, as_json: bool) -> tuple[Progress, Callable[[int], None]]:
+    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=err, disable=as_json)
+    task = bar.add_task(label, total=total)
+    return bar, lambda done: bar.update(task, completed=done)
+
+
+SizeDistributors = Annotated[int, typer.Option(help="Distributors in the population.")]
+SizeDays = Annotated[int, typer.Option(help="Simulated days.")]
+SizeSeed = Annotated[int, typer.Option(help="Seed: the same seed gives the same run.")]
+
+
+@app.command()
+def simulate(
+    distributors: SizeDistributors = 300,
+    days: SizeDays = 60,
+    seed: SizeSeed = 7,
+    policy: Annotated[str, typer.Option(help="active (as stored), catalog (defaults) or "
+                                        "oracle (knows the hidden model).")] = "active",
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Drive the engine with a synthetic field force on a simulated clock."""
+    config = SimulationConfig(distributors=distributors, days=days, seed=seed)
+    bar, step = _progress("simulating days", days, as_json)
+    with bar:
+        result = _guard(as_json, lambda: run_simulation(Store(db), config, policy=policy,
+                                                        progress=step))
+    summary = {"distributors": result.distributors, "prospects": result.prospects,
+               "actions": result.actions, "videos_played": result.videos_played,
+               "outcomes": result.outcomes,
+               "first_sale_within_14_days": result.first_sale_within_14_days}
+    if as_json:
+        _print_json(summary)
+    else:
+        for key, value in summary.items():
+            out.print(f"{key}: {value}", markup=False)
+
+
+@app.command()
+def demo(
+    distributors: SizeDistributors = 300,
+    days: SizeDays = 60,
+    seed: SizeSeed = 7,
+    db: Annotated[Path, typer.Option("--db", help="The demo's SQLite file (replaced).")] = Path(
+        "nextmove-demo.db"),
+    as_json: JsonOption = False,
+) -> None:
+    """The LifeVantage journey end to end on a fresh SQLite file, with a short report."""
+    config = SimulationConfig(distributors=distributors, days=days, seed=seed)
+    bar, step = _progress("simulating days", days, as_json)
+    with bar:
+        report = _guard(as_json, lambda: run_demo(db, config, progress=step))
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        _print_demo(report)
+
+
+def _print_demo(report: DemoReport) -> None:
+    r = report.result
+    out.print(f"\nLifeVantage demo: {r.distributors} distributors, {r.prospects} prospects, "
+              f"{report.config.days} days (seed {report.config.seed}); database {report.database}",
+              markup=False)
+    out.print(f"{r.actions} contractor actions, {r.videos_played} videos played, outcomes "
+              f"{r.outcomes}", markup=False)
+    table = Table("step", "entered", "completed", "skipped", "varied", title="Funnel by step",
+                  box=None, title_justify="left")
+    for f in report.funnel:
+        table.add_row(f.step_name, str(f.entered), str(f.completed), str(f.skipped),
+                      str(f.varied))
+    out.print(table)
+    table = Table("step", "median h", "p90 h", "waiting now", box=None,
+                  title="Where prospects wait longest", title_justify="left")
+    for w in report.waits[:6]:
+        table.add_row(w.step_name, f"{w.median_hours:.0f}", f"{w.p90_hours:.0f}",
+                      str(w.waiting_now))
+    out.print(table)
+    if report.first_sales:
+        fs = report.first_sales
+        out.print(f"First sale within 14 days: {fs.share:.0%} of {fs.distributors} new "
+                  "distributors", markup=False)
+    table = Table("hook", "shown", "used suggestion", "used other", "skipped", "varied",
+                  title="Content shown vs used", box=None, title_justify="left")
+    for c in report.content:
+        table.add_row(c.hook, str(c.shown), str(c.used_suggestion), str(c.used_other),
+                      str(c.skipped), str(c.varied))
+    out.print(table)
 
 
 @app.command()

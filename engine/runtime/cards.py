@@ -50,6 +50,7 @@ class ActionCard:
     guidance: str | None
     basis: str | None
     hook: str | None
+    asks: dict[str, Any] | None  # what completing the step records, e.g. {"interest": [...]}
     since: datetime
     follow_up_at: datetime | None  # the earliest timer watching this instance
     overdue: bool
@@ -111,6 +112,17 @@ def _message(wait: Waiting, catalog: Any, context: Mapping[str, Any]) -> str | N
     return None
 
 
+def _asks(props: Mapping[str, Any]) -> dict[str, Any] | None:
+    raw = props.get("data")
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except (TypeError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def cards_for(
     store: Store, distributor_id: str, now: datetime,
     steps_of: Callable[[int], Mapping[str, Mapping[str, Any]]], catalog: Any = None,
@@ -148,7 +160,8 @@ def cards_for(
                 prospect_id=row["prospect_id"], distributor_id=row["distributor_id"],
                 role=role, step_id=wait.step_id, step_name=wait.name,
                 control=wait.control or "guidance", guidance=props.get("card"),
-                basis=props.get("basis"), hook=wait.hook, since=as_utc(wait.since),
+                basis=props.get("basis"), hook=wait.hook, asks=_asks(props),
+                since=as_utc(wait.since),
                 follow_up_at=follow_up,
                 overdue=follow_up is not None and follow_up <= as_utc(now),
                 waiting_for=messages, content=_suggestions(wait, catalog),

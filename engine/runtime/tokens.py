@@ -20,7 +20,10 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimerEventDefinition,
 )
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
-from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import EventBasedGateway
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import (
+    BoundaryEvent,
+    EventBasedGateway,
+)
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.specs.mixins.exclusive_gateway import ExclusiveGateway
 from SpiffWorkflow.bpmn.specs.mixins.inclusive_gateway import InclusiveGateway
@@ -133,6 +136,8 @@ def moves(
                 kind = "completed" if cycle_end else _catch_kind(definition)
             else:
                 kind = "completed"
+        elif isinstance(spec, BoundaryEvent):
+            continue  # a watcher on its host, not a step: only its firing is an event
         elif task.state in (TaskState.READY, TaskState.WAITING):
             if not (spec.manual or task.state == TaskState.WAITING):
                 continue

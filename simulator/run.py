@@ -1,0 +1,223 @@
+"""Drive the real engine with a synthetic population on a simulated clock.
+
+Each simulated day, distributors who enroll start their onboarding and add up to ten
+prospects; every distributor opens their action cards at some hour and acts on some of them —
+usually using the suggested content, sometimes another option, skipping or doing something
+else. Prospects answer as the hidden `ResponseModel` says: they play the intro video (a
+`video_played` event), land as customer, distributor or not now. Timers fire through
+`engine.tick()`. Everything goes through the engine's public API, so the event log is exactly
+what a live deployment would record.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from engine import Engine, ManualClock, ProspectRef, StepNotWaiting, StepRequired
+from engine.runtime.cards import ActionCard
+from simulator.world import (
+    Distributor,
+    ProspectState,
+    ResponseModel,
+    make_distributors,
+    make_prospect,
+)
+
+DAY_START, DAY_END = 8, 22  # the simulated working day, in hours
+JOURNEY = "prospect_journey"
+ONBOARDING = "distributor_onboarding"
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    distributors: int = 300
+    days: int = 60
+    seed: int = 7  # the population and their behaviour
+    world: int = 2018  # the hidden response model: keep it fixed to compare policies
+    start: datetime = datetime(2026, 1, 5, tzinfo=UTC)
+
+
+@dataclass
+class SimulationResult:
+    config: SimulationConfig
+    distributors: int = 0
+    prospects: int = 0
+    actions: int = 0
+    videos_played: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    first_sale_day: dict[str, int] = field(default_factory=dict)  # distributor -> days to sale
+    enrolled_day: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def first_sale_within_14_days(self) -> float:
+        """Share of distributors (observed 14 days or more) with a first sale by day 14."""
+        observed = [d for d, day in self.enrolled_day.items()
+                    if day + 14 <= self.config.days]
+        if not observed:
+            return 0.0
+        hits = sum(1 for d in observed if self.first_sale_day.get(d, 99) <= 14)
+        return hits / len(observed)
+
+
+class Simulation:
+    """One seeded run of the world against an engine whose clock the simulation owns."""
+
+    def __init__(self, engine: Engine, config: SimulationConfig, model: ResponseModel) -> None:
+        if not isinstance(engine.clock, ManualClock):
+            raise TypeError("the simulation needs an engine with a ManualClock")
+        self.engine, self.config, self.model = engine, config, model
+        self.clock: ManualClock = engine.clock
+        self.rng = random.Random(config.seed)
+        self.result = SimulationResult(config)
+        self.distributors = make_distributors(self.rng, config.distributors, config.days)
+        self.by_id = {d.id: d for d in self.distributors}
+        self.prospects: dict[str, ProspectState] = {}
+        self.added: dict[str, int] = {}
+        self.boost: dict[str, float] = {}  # sponsor check-ins make a distributor more active
+        self.pending: list[tuple[datetime, int, str]] = []  # (when, seq, prospect): video plays
+        self._seq = 0
+
+    def run(self, progress: Callable[[int], None] | None = None) -> SimulationResult:
+        for day in range(self.config.days):
+            self._day(day)
+            if progress is not None:
+                progress(day + 1)
+        return self.result
+
+    def _day(self, day: int) -> None:
+        midnight = self.config.start + timedelta(days=day)
+        sessions: dict[int, list[Distributor]] = {}
+        for dist in self.distributors:
+            if dist.enrolled_day > day:
+                continue
+            if dist.enrolled_day == day:
+                self._enroll(dist, midnight + timedelta(hours=DAY_START))
+            if dist.enrolled_day == day or self.rng.random() < self._activity(dist, day):
+                hour = self.rng.randrange(DAY_START + 1, DAY_END)
+                sessions.setdefault(hour, []).append(dist)
+        for hour in range(DAY_START, DAY_END + 1):
+            self.clock.set(midnight + timedelta(hours=hour))
+            self._deliver_until(self.clock.now())
+            self.engine.tick()
+            for dist in sessions.get(hour, []):
+                self._session(dist, day)
+
+    def _activity(self, dist: Distributor, day: int) -> float:
+        """How likely a distributor opens the app today: falls off without an early sale."""
+        active = 0.25 + 0.7 * dist.diligence + self.boost.get(dist.id, 0.0)
+        since = day - dist.enrolled_day
+        if since > 14 and dist.id not in self.result.first_sale_day:
+            active *= 0.45  # the "what's next" trap: no first sale, motivation wanes
+        return min(active, 0.98)
+
+    def _enroll(self, dist: Distributor, at: datetime) -> None:
+        self.clock.set(at)
+        self.engine.start(ONBOARDING, dist.id, dist.id, dist.context(), actor=dist.id)
+        self.result.distributors += 1
+        self.result.enrolled_day[dist.id] = dist.enrolled_day
+
+    def _add_prospects(self, dist: Distributor, count: int, day: int) -> None:
+        for _ in range(count):
+            n = self.added.get(dist.id, 0)
+            self.added[dist.id] = n + 1
+            prospect = make_prospect(self.rng, dist, n)
+            self.prospects[prospect.id] = ProspectState(prospect, contacted_day=day)
+            self.engine.start(JOURNEY, prospect.id, dist.id, prospect.context(), actor=dist.id)
+            self.result.prospects += 1
+
+    def _session(self, dist: Distributor, day: int) -> None:
+        if day == dist.enrolled_day:
+            self._add_prospects(dist, min(10, 2 + round(8 * dist.diligence)), day)
+        elif self.added.get(dist.id, 0) < 25 and self.rng.random() < 0.12 * dist.diligence:
+            self._add_prospects(dist, 1, day)
+        for card in self.engine.cards(dist.id):
+            if card.overdue or self.rng.random() < 0.35 + 0.6 * dist.diligence:
+                self._act(dist, card, day)
+
+    def _act(self, dist: Distributor, card: ActionCard, day: int) -> None:
+        try:
+            if card.process_id == ONBOARDING:
+                self._onboarding(dist, card)
+            else:
+                self._prospect_step(dist, card, day)
+        except (StepNotWaiting, StepRequired):
+            return  # the card moved on meanwhile (a timer or another event)
+        self.result.actions += 1
+
+    def _onboarding(self, dist: Distributor, card: ActionCard) -> None:
+        ref, step = card.instance_id, card.step_id
+        top = card.content[0].option_id if card.content else None
+        if card.role == "sponsor":  # the sponsor reaches out: the distributor picks up pace
+            owner = card.prospect_id
+            self.boost[owner] = self.boost.get(owner, 0.0) + 0.15
+            self.engine.complete(ref, step, actor=dist.id, used=top)
+        elif card.hook == "first_sale_tips":
+            if card.prospect_id in self.result.first_sale_day:
+                self.engine.complete(ref, step, actor=dist.id, used=top)
+        elif card.hook == "first_ten_contacts":
+            self.engine.complete(ref, step, {"contacts": self.added.get(dist.id, 0)},
+                                 actor=dist.id, used=top)
+        elif self.rng.random() < (0.65 if dist.experience == "new" else 0.25):
+            self.engine.complete(ref, step, actor=dist.id, used=top)
+        else:
+            self.engine.skip(ref, step, "knows it already", actor=dist.id)
+
+    def _prospect_step(self, dist: Distributor, card: ActionCard, day: int) -> None:
+        state = self.prospects[card.prospect_id]
+        used = self._choose_content(card)
+        data: dict[str, Any] = {}
+        if card.asks and "interest" in card.asks:
+            data["interest"] = self.model.interest(state, day, self.rng)
+        roll = self.rng.random()
+        if card.control != "required" and not data and roll < 0.05:
+            self.engine.skip(card.instance_id, card.step_id, "not the right moment",
+                             actor=dist.id)
+            return
+        if card.hook and used:
+            state.content[card.hook] = used
+        if roll < 0.11:
+            self.engine.vary(card.instance_id, card.step_id, "talked in person instead",
+                             actor=dist.id, data=data, used=used)
+        else:
+            self.engine.complete(card.instance_id, card.step_id, data, actor=dist.id, used=used)
+        self._after(dist, card, state, day)
+
+    def _choose_content(self, card: ActionCard) -> str | None:
+        if not card.content:
+            return None
+        if len(card.content) > 1 and self.rng.random() < 0.12:
+            return self.rng.choice(card.content[1:]).option_id  # their own pick
+        return card.content[0].option_id  # the suggestion the card leads with
+
+    def _after(self, dist: Distributor, card: ActionCard, state: ProspectState, day: int) -> None:
+        """The world's answer to what the distributor just did."""
+        if card.hook == "intro_video" and self.rng.random() < self.model.p_watch(state):
+            when = self.clock.now() + timedelta(hours=self.rng.expovariate(1 / 20))
+            self._seq += 1
+            heapq.heappush(self.pending, (when, self._seq, state.prospect.id))
+        elif card.hook == "order_link":
+            self._outcome(state, "customer_order", day, amount=round(self.rng.uniform(60, 220)))
+        elif card.hook == "enroll_invitation":
+            self._outcome(state, "distributor_enrolled", day)
+
+    def _outcome(self, state: ProspectState, kind: str, day: int, amount: float | None = None
+                 ) -> None:
+        ref = ProspectRef(state.prospect.id, JOURNEY)
+        self.engine.outcome(ref, kind, amount=amount, actor=state.prospect.distributor.id)
+        self.result.outcomes[kind] = self.result.outcomes.get(kind, 0) + 1
+        if kind == "customer_order":
+            self.engine.outcome(ref, "sale", amount=amount, actor=state.prospect.distributor.id)
+            dist = state.prospect.distributor
+            self.result.first_sale_day.setdefault(dist.id, day - dist.enrolled_day)
+
+    def _deliver_until(self, now: datetime) -> None:
+        while self.pending and self.pending[0][0] <= now:
+            _, _, prospect_id = heapq.heappop(self.pending)
+            self.prospects[prospect_id].watched = True
+            self.engine.signal("video_played", prospect_id, message_id=f"{prospect_id}:video")
+            self.result.videos_played += 1
