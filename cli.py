@@ -216,8 +216,9 @@ def deploy(
     """Validate and deploy process maps; unchanged content keeps its version."""
     deployed = _guard(as_json, lambda: _engine(db, allow_scripts).deploy(paths))
     if as_json:
-        _print_json({"processes": [d.to_dict() for d in deployed],
-                     "catalogs": [asdict(c) for c in deployed.catalogs]})
+        catalogs = [{**asdict(c), "deployed_at": c.deployed_at.isoformat()}
+                    for c in deployed.catalogs]
+        _print_json({"processes": [d.to_dict() for d in deployed], "catalogs": catalogs})
         return
     for d in deployed:
         what = "deployed" if d.created else "unchanged"
