@@ -105,10 +105,11 @@ def moves(
 ) -> list[TokenMove]:
     """Events between the `before` snapshot and now, in the order they happened.
 
-    `acted` is the task the person did. Tasks are visited in tree order (subprocesses after
-    their parents) and then ordered by when their state last changed.
+    `acted` is the task the person did. Tasks are visited in tree order, which is execution
+    order except that a subprocess's own task comes before its inner steps: its completion
+    is moved after them (no wall-clock timestamps involved, so the order is deterministic).
     """
-    out: list[tuple[float, TokenMove]] = []
+    out: list[tuple[tuple[str, ...], TokenMove]] = []
     cycled: set[UUID] = set()
     for task in all_tasks(workflow):
         old = before.get(task.id)
@@ -146,9 +147,33 @@ def moves(
             kind = "cancelled"
         else:
             continue
-        out.append((task.last_state_change, TokenMove(step, kind, str(task.id))))
-    out.sort(key=lambda pair: pair[0])  # stable: ties keep tree order
-    return [move for _, move in out]
+        out.append((_owners(task), TokenMove(step, kind, str(task.id))))
+    return _completions_after_inner_steps(out)
+
+
+def _owners(task: Task) -> tuple[str, ...]:
+    """Ids of the subprocess tasks that (transitively) contain `task`, innermost first."""
+    chain = []
+    workflow = task.workflow
+    while getattr(workflow, "parent_task_id", None) is not None:
+        chain.append(str(workflow.parent_task_id))
+        workflow = workflow.parent_workflow
+    return tuple(chain)
+
+
+def _completions_after_inner_steps(
+    moves_in_tree_order: list[tuple[tuple[str, ...], TokenMove]],
+) -> list[TokenMove]:
+    ordered = list(moves_in_tree_order)
+    containers = sorted(
+        (entry for entry in ordered if entry[1].kind != "entered"
+         and any(entry[1].task_id in owners for owners, _ in ordered)),
+        key=lambda entry: -len(entry[0]))  # innermost subprocesses first
+    for entry in containers:
+        ordered.remove(entry)
+        last = max(i for i, (owners, _) in enumerate(ordered) if entry[1].task_id in owners)
+        ordered.insert(last + 1, entry)
+    return [move for _, move in ordered]
 
 
 def _due(task: Task) -> datetime | None:
