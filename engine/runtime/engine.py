@@ -45,7 +45,7 @@ from engine.errors import (
     did_you_mean,
 )
 from engine.expressions import SafeScriptEngine
-from engine.runtime import events, queries, tokens, versions
+from engine.runtime import events, queries, tokens, trail, versions
 from engine.runtime._acts import Acted, DuplicateReceipt, NotWaiting
 from engine.runtime.cards import ActionCard, cards_for
 from engine.runtime.model import (
@@ -219,13 +219,17 @@ class Engine:
             with self.store.write() as conn:
                 result = conn.execute(insert(INSTANCE).values(**values))
                 instance_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-                self._log(conn, instance_id, definition, moves, waits, now, Acted(actor=actor))
+                head = self._log(conn, instance_id, definition, moves, waits, now,
+                                 Acted(actor=actor), None)
+                conn.execute(update(INSTANCE).where(INSTANCE.c.id == instance_id)
+                             .values(chain_head=head))
         except IntegrityError:
             if active_key is None:
                 raise
             return self.start(process_id, prospect_id, distributor_id, context, actor=actor)
         values.pop("state")
-        header = {**values, "id": instance_id, "definition_version": definition.version}
+        header = {**values, "id": instance_id, "definition_version": definition.version,
+                  "chain_head": head}
         self._remember(instance_id, header, workflow)
         return queries.to_instance(header)
 
@@ -293,9 +297,23 @@ class Engine:
         row = {"instance_id": instance_id, "step_id": kind, "step_name": kind, "kind": "outcome",
                "actor": actor, "data": json.dumps(payload) if payload else None,
                "at": _db_time(at)}
-        with self.store.write() as conn:
-            event_id = int(conn.execute(insert(STEP_EVENT).values(**row))
-                           .inserted_primary_key[0])  # type: ignore[index]
+        for _attempt in range(5):
+            with self.store.read() as conn:
+                version, head = conn.execute(select(INSTANCE.c.version, INSTANCE.c.chain_head)
+                                             .where(INSTANCE.c.id == instance_id)).one()
+            with self.store.write() as conn:
+                new_head = trail.chain_rows(head or trail.GENESIS, [row])
+                # Appending to the trail bumps the version: a step racing us retries.
+                moved = conn.execute(update(INSTANCE).where(
+                    INSTANCE.c.id == instance_id, INSTANCE.c.version == version,
+                ).values(chain_head=new_head, version=version + 1)).rowcount
+                if moved != 1:
+                    continue
+                event_id = int(conn.execute(insert(STEP_EVENT).values(**row))
+                               .inserted_primary_key[0])  # type: ignore[index]
+                break
+        else:
+            raise VersionConflict(instance_id, version)
         return StepEvent(event_id, instance_id, kind, kind, "outcome", as_utc(at), actor,
                          payload or None)
 
@@ -415,13 +433,17 @@ class Engine:
         previous = queries.waits_of(header)
         try:
             with self.store.write() as conn:
+                # Every append to the trail bumps the version, so the head we chain to is the
+                # stored one whenever the version check below passes.
+                values["chain_head"] = self._log(conn, header["id"], definition, moves,
+                                                 [*waits, *previous], now, acted,
+                                                 header.get("chain_head"))
                 result = conn.execute(_STEP_UPDATE, {
                     **values, "expected_id": header["id"], "expected_version": header["version"]})
                 if result.rowcount != 1:
                     raise VersionConflict(header["id"], header["version"])
                 if receipt is not None:
                     conn.execute(insert(RECEIPT).values(**receipt))
-                self._log(conn, header["id"], definition, moves, [*waits, *previous], now, acted)
         except IntegrityError as exc:
             raise DuplicateReceipt from exc
         for key in ("state", "lease_owner", "lease_until"):
@@ -439,11 +461,14 @@ class Engine:
     def _log(
         self, conn: Connection, instance_id: int, definition: LoadedDefinition,
         moves: list[tokens.TokenMove], waits: list[Waiting], now: datetime, acted: Acted,
-    ) -> None:
-        """Append the step events. The person's own step carries their name, data and the
-        content they used; an arrival at a hooked step carries what the card offers."""
+        previous_head: str | None,
+    ) -> str | None:
+        """Append the step events, chained to the instance's trail; return the new head.
+
+        The person's own step carries their name, data and the content they used; an arrival
+        at a hooked step carries what the card offers."""
         if not moves:
-            return
+            return previous_head
         offers = {w.task_id: w.recommendation for w in waits if w.recommendation}
         at = _db_time(now)
         rows = []
@@ -467,7 +492,9 @@ class Engine:
                 "policy_version": offer["policy_version"] if offer else None,
                 "at": at,
             })
+        head = trail.chain_rows(previous_head or trail.GENESIS, rows)
         conn.execute(_EVENTS_INSERT, rows)
+        return head
 
     def _load(self, instance_id: int) -> _Hot:
         with self.store.read() as conn:

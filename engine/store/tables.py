@@ -66,6 +66,7 @@ class InstanceRow(SQLModel, table=True):
     next_due_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime, nullable=True, index=True))
     version: int  # optimistic lock: every step bumps it
+    chain_head: str | None = None  # hash of the instance's last step event (tamper evidence)
     # A timer worker's claim on a due instance; it lapses at lease_until if the worker dies.
     lease_owner: str | None = None
     lease_until: datetime | None = Field(default=None, sa_column=Column(DateTime, nullable=True))
@@ -92,6 +93,7 @@ class StepEventRow(SQLModel, table=True):
     content_used: str | None = None
     propensity: float | None = None
     policy_version: int | None = None
+    chain: str | None = None  # sha256 over the previous event's chain and this event
     data: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON
     at: datetime = Field(sa_column=Column(DateTime, nullable=False, index=True))
 

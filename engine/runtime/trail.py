@@ -1,0 +1,90 @@
+"""The tamper-evident trail: each instance's step events form a hash chain.
+
+Every event's `chain` is sha256(previous chain + the event's canonical content) and the
+instance row keeps the chain's head, all written in the step's own transaction. Editing,
+deleting or reordering any event — or cutting the tail — breaks the chain where it happened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from engine.runtime.queries import INSTANCE, STEP_EVENT
+from engine.store.database import Store
+
+GENESIS = "0" * 64
+_FIELDS = ("instance_id", "step_id", "kind", "actor", "data", "hook", "content_shown",
+           "content_used", "propensity", "policy_version", "at")
+
+
+def _canonical(row: Mapping[Any, Any]) -> str:
+    values = {}
+    for name in _FIELDS:
+        value = row.get(name)
+        if isinstance(value, datetime):
+            value = value.replace(tzinfo=None).isoformat(timespec="microseconds")
+        elif isinstance(value, float):
+            value = repr(value)
+        values[name] = value
+    return json.dumps(values, sort_keys=True, separators=(",", ":"))
+
+
+def link(previous: str, row: Mapping[Any, Any]) -> str:
+    return hashlib.sha256((previous + _canonical(row)).encode("utf-8")).hexdigest()
+
+
+def chain_rows(previous: str, rows: Iterable[dict[str, Any]]) -> str:
+    """Set each row's `chain` in order; return the new head."""
+    head = previous
+    for row in rows:
+        head = row["chain"] = link(head, row)
+    return head
+
+
+@dataclass(frozen=True)
+class Break:
+    """Where an instance's trail stops matching its chain."""
+
+    instance_id: int
+    event_id: int | None  # None: the events are intact but the head does not match (cut tail)
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"instance": self.instance_id, "event": self.event_id, "reason": self.reason}
+
+
+def verify(store: Store, instance_ids: Iterable[int] | None = None) -> tuple[int, list[Break]]:
+    """Recompute every chain; return (events checked, breaks found)."""
+    heads_query = select(INSTANCE.c.id, INSTANCE.c.chain_head).order_by(INSTANCE.c.id)
+    events_query = select(STEP_EVENT).order_by(STEP_EVENT.c.instance_id, STEP_EVENT.c.id)
+    if instance_ids is not None:
+        wanted = list(instance_ids)
+        heads_query = heads_query.where(INSTANCE.c.id.in_(wanted))
+        events_query = events_query.where(STEP_EVENT.c.instance_id.in_(wanted))
+    breaks: list[Break] = []
+    checked = 0
+    with store.read() as conn:
+        heads: dict[int, str | None] = {int(i): h for i, h in conn.execute(heads_query)}
+        walked: dict[int, tuple[str, bool]] = {}  # instance -> (recomputed head, broken)
+        for row in conn.execute(events_query).mappings():
+            head, broken = walked.get(row["instance_id"], (GENESIS, False))
+            checked += 1
+            expected = link(head, row)
+            if not broken and expected != row["chain"]:
+                breaks.append(Break(row["instance_id"], row["id"],
+                                    "event edited, or an event before it removed or moved"))
+                broken = True
+            walked[row["instance_id"]] = (row["chain"] or expected, broken)
+    for instance_id, stored in heads.items():
+        head, broken = walked.get(instance_id, (GENESIS, False))
+        if not broken and (stored or GENESIS) != head:
+            breaks.append(Break(instance_id, None, "events at the end were removed "
+                                "(the chain head recorded with the instance differs)"))
+    return checked, breaks
