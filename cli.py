@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from content_catalog import StoredRecommender
+from content_catalog import StoredRecommender, policy_store
 from engine import (
     Engine,
     ManualClock,
@@ -650,6 +650,64 @@ def signal(
         for item in result.fired:
             out.print(_fired_line(item), markup=False)
         out.print(f"delivered to {len(result.delivered)} instance(s)")
+
+
+policy_app = typer.Typer(help="Recommendation policies: history, activation, rollback.",
+                         no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+
+@policy_app.command("history")
+def policy_history(
+    hook: Annotated[str | None, typer.Option(help="Only this hook.")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every stored policy version per hook, and which one is active."""
+    versions = _guard(as_json, lambda: policy_store.history(Store(db), hook))
+    if as_json:
+        _print_json([{**asdict(v), "created_at": v.created_at.isoformat(),
+                      "last_activated_at": v.last_activated_at.isoformat()
+                      if v.last_activated_at else None} for v in versions])
+        return
+    table = Table("hook", "version", "kind", "active", "created", "note", box=None)
+    for v in versions:
+        table.add_row(v.hook, str(v.version), v.kind, "yes" if v.active else "",
+                      f"{v.created_at:%Y-%m-%d %H:%M}", v.note or "")
+    out.print(table)
+
+
+@policy_app.command("activate")
+def policy_activate(
+    hook: Annotated[str, typer.Argument(help="The hook.")],
+    version: Annotated[int, typer.Argument(help="The version to make active.")],
+    reason: Annotated[str | None, typer.Option(help="Why (logged).")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Make a stored policy version the active one for its hook."""
+    found = _guard(as_json, lambda: policy_store.activate(Store(db), hook, version,
+                                                          reason=reason))
+    _report_active(found, as_json)
+
+
+@policy_app.command("rollback")
+def policy_rollback(
+    hook: Annotated[str, typer.Argument(help="The hook.")],
+    reason: Annotated[str | None, typer.Option(help="Why (logged).")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Go back to the version that was active before the current one."""
+    found = _guard(as_json, lambda: policy_store.rollback(Store(db), hook, reason=reason))
+    _report_active(found, as_json)
+
+
+def _report_active(found: Any, as_json: bool) -> None:
+    if as_json:
+        _print_json({"hook": found.hook, "active_version": found.version, "kind": found.kind})
+    else:
+        out.print(f"{found.hook}: version {found.version} ({found.kind}) is active", markup=False)
 
 
 if __name__ == "__main__":
