@@ -480,7 +480,7 @@ def simulate(
 
 @app.command()
 def demo(
-    distributors: SizeDistributors = 300,
+    distributors: SizeDistributors = 200,
     days: SizeDays = 60,
     seed: SizeSeed = 7,
     db: Annotated[Path, typer.Option("--db", help="The demo's SQLite file (replaced).")] = Path(

@@ -53,7 +53,7 @@ def run_demo(
     """Simulate on a fresh database file (an existing one is replaced) and report."""
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
-    store = Store(str(database))
+    store = Store(str(database), durable=False)  # a throwaway simulation file
     try:
         result = simulate(store, config, policy="catalog", processes=processes,
                           progress=progress)

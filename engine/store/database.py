@@ -41,12 +41,15 @@ def database_url(db: str | None = None) -> str:
 class Store:
     """A database holding definitions, instances and the step log."""
 
-    def __init__(self, url: str | None = None, *, create: bool = True) -> None:
+    def __init__(self, url: str | None = None, *, create: bool = True,
+                 durable: bool = True) -> None:
+        """`durable=False` (SQLite only) skips syncing the log to disk at commit: for
+        simulations on throwaway files, where speed matters and a power cut does not."""
         self.url = database_url(url)
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite":
-            self.engine = _sqlite_engine(self.url)
+            self.engine = _sqlite_engine(self.url, durable)
         else:
             self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=5)
         if create:
@@ -96,7 +99,7 @@ class Store:
         self.engine.dispose()
 
 
-def _sqlite_engine(url: str) -> SAEngine:
+def _sqlite_engine(url: str, durable: bool = True) -> SAEngine:
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
@@ -104,7 +107,7 @@ def _sqlite_engine(url: str) -> SAEngine:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA synchronous=NORMAL" if durable else "PRAGMA synchronous=OFF")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
