@@ -123,7 +123,8 @@ def signal(
             return SignalResult(message, prospect_id, message_id, duplicate=True)
         candidates = conn.execute(select(INSTANCE.c.id).where(
             INSTANCE.c.prospect_id == prospect_id, INSTANCE.c.status == "active",
-            INSTANCE.c.waiting.contains(needle)).order_by(INSTANCE.c.id)).scalars().all()
+            INSTANCE.c.waiting.contains(needle, autoescape=True),
+        ).order_by(INSTANCE.c.id)).scalars().all()
     receipt = {"message_id": message_id, "message": message, "prospect_id": prospect_id,
                "data": json.dumps(payload) if payload else None,
                "received_at": _db_now(engine)}
@@ -138,12 +139,16 @@ def signal(
     delivered: list[int] = []
     fired: list[Fired] = []
     for instance_id in candidates:
-        try:
-            engine._advance(instance_id, message, act, moved=fired,
-                            receipt={**receipt, "instance_id": instance_id})
-        except (NotWaiting, DuplicateReceipt):
-            continue
-        delivered.append(instance_id)
+        for _attempt in range(3):  # a racing step moved it: look again at the fresh state
+            try:
+                engine._advance(instance_id, message, act, moved=fired,
+                                receipt={**receipt, "instance_id": instance_id})
+            except VersionConflict:
+                continue
+            except (NotWaiting, DuplicateReceipt):
+                break
+            delivered.append(instance_id)
+            break
     if not delivered:
         try:
             with engine.store.write() as conn:

@@ -103,6 +103,7 @@ def list_instances(
             query = query.where(INSTANCE.c[column] == value)
     if step is not None:
         # waiting is JSON text; this matches `"step_id": "<step>"` exactly as it is written.
-        query = query.where(INSTANCE.c.waiting.contains(json.dumps({"step_id": step})[1:-1]))
+        needle = json.dumps({"step_id": step})[1:-1]
+        query = query.where(INSTANCE.c.waiting.contains(needle, autoescape=True))
     with store.read() as conn:
         return [to_instance(r) for r in conn.execute(query).mappings()]

@@ -119,7 +119,7 @@ def moves(
                 and isinstance(_definition_of(parent), CycleTimerEventDefinition)):
             # A cycle timer fires by adding its outputs while it keeps waiting for the next.
             cycled.add(parent.id)
-            out.append((task.last_state_change,
+            out.append((_owners(parent),
                         TokenMove(bpmn_id(parent) or "", "timer", str(parent.id))))
         if not _is_recorded(task):
             continue

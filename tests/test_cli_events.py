@@ -1,0 +1,186 @@
+"""`nextmove tick` and `nextmove signal` through typer's CliRunner on a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from tests.conftest import FIXTURES
+
+EVENTS = FIXTURES / "events"
+T0 = "2026-01-05T09:00:00Z"
+SHARED = "2026-01-05T10:00:00Z"  # the video is shared an hour later
+DUE = "2026-01-07T10:00:00Z"  # two days after that
+FIRED_KEYS = {"instance_id", "prospect_id", "process_id", "step_id", "kind", "at"}
+SIGNAL_KEYS = {"message", "prospect", "message_id", "delivered_to", "duplicate", "unmatched",
+               "fired"}
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    path = str(tmp_path / "events.db")
+    ok(["deploy", str(EVENTS), "--db", path])
+    return path
+
+
+def ok(args: list[str], **kwargs: Any) -> str:
+    result = runner.invoke(app, args, **kwargs)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def ok_json(args: list[str], **kwargs: Any) -> Any:
+    return json.loads(ok([*args, "--json"], **kwargs))
+
+
+def video_shared(db: str, prospect: str = "p1") -> int:
+    started = ok_json(["start", "video_follow_up", "-p", prospect, "-d", "d1", "--now", T0,
+                       "--db", db])
+    ok(["complete", "share_video", "--prospect", prospect, "--now", SHARED, "--db", db])
+    return int(started["id"])
+
+
+def history(db: str, instance_id: int) -> list[dict[str, Any]]:
+    return ok_json(["show", str(instance_id), "--db", db])["history"]  # type: ignore[no-any-return]
+
+
+# -- tick --------------------------------------------------------------------------------------
+
+
+def test_tick_fires_what_is_due_at_now_once(db: str) -> None:
+    instance_id = video_shared(db)
+
+    assert ok_json(["tick", "--now", "2026-01-07T09:59:59Z", "--db", db]) == {"fired": []}
+    report = ok_json(["tick", "--now", DUE, "--db", db])
+    assert report == {"fired": [{
+        "instance_id": instance_id, "prospect_id": "p1", "process_id": "video_follow_up",
+        "step_id": "two_days", "kind": "timer", "at": "2026-01-07T10:00:00+00:00"}]}
+    assert set(report["fired"][0]) == FIRED_KEYS
+    assert ok_json(["tick", "--now", "2026-02-01T00:00:00Z", "--db", db]) == {"fired": []}
+
+    events = [(e["step_id"], e["kind"], e["at"]) for e in history(db, instance_id)]
+    assert ("two_days", "timer", "2026-01-07T10:00:00+00:00") in events
+
+
+def test_tick_prints_a_line_per_fired_timer(db: str) -> None:
+    first = video_shared(db, "p1")
+    second = video_shared(db, "p2")
+
+    text = ok(["tick", "--now", DUE, "--db", db])
+
+    assert text.splitlines() == [
+        f"2026-01-07 10:00:00 fired timer two_days instance {first} "
+        "(video_follow_up, prospect p1)",
+        f"2026-01-07 10:00:00 fired timer two_days instance {second} "
+        "(video_follow_up, prospect p2)",
+        "2 timer(s) fired",
+    ]
+    assert ok(["tick", "--now", DUE, "--db", db]).splitlines() == ["0 timer(s) fired"]
+
+
+def test_tick_reads_now_from_the_environment(db: str) -> None:
+    video_shared(db)
+    report = ok_json(["tick", "--db", db], env={"NEXTMOVE_NOW": DUE})
+    assert [f["at"] for f in report["fired"]] == ["2026-01-07T10:00:00+00:00"]
+
+
+def test_a_bad_now_is_a_clear_error(db: str) -> None:
+    result = runner.invoke(app, ["tick", "--now", "next tuesday", "--db", db, "--json"])
+    assert result.exit_code == 1
+    error = json.loads(result.stdout)
+    assert error["error"] == "NextmoveError"
+    assert "--now 'next tuesday' is not an ISO 8601 time" in error["message"]
+
+    result = runner.invoke(app, ["tick", "--now", "next tuesday", "--db", db])
+    assert result.exit_code == 1
+    assert "is not an ISO 8601 time" in result.stderr
+    assert "Traceback" not in result.output
+
+
+# -- signal ------------------------------------------------------------------------------------
+
+
+def test_signal_delivers_to_the_waiting_prospect(db: str) -> None:
+    p1 = video_shared(db, "p1")
+    p2 = video_shared(db, "p2")
+
+    report = ok_json(["signal", "video_played", "--prospect", "p1", "--id", "evt-1",
+                      "--data", '{"seconds_watched": 95}', "--now", "2026-01-06T08:00:00Z",
+                      "--db", db])
+
+    assert set(report) == SIGNAL_KEYS
+    assert {k: report[k] for k in SIGNAL_KEYS - {"fired"}} == {
+        "message": "video_played", "prospect": "p1", "message_id": "evt-1",
+        "delivered_to": [p1], "duplicate": False, "unmatched": False}
+    assert report["fired"] == [{
+        "instance_id": p1, "prospect_id": "p1", "process_id": "video_follow_up",
+        "step_id": "video_played", "kind": "message", "at": "2026-01-06T08:00:00+00:00"}]
+    (event,) = [e for e in history(db, p1) if e["kind"] == "message"]
+    assert event["data"] == {"message_id": "evt-1", "seconds_watched": 95}
+    assert not any(e["kind"] == "message" for e in history(db, p2))
+
+    # p2 still follows up after two days; p1 does not
+    fired = ok_json(["tick", "--now", DUE, "--db", db])["fired"]
+    assert [f["instance_id"] for f in fired] == [p2]
+
+
+def test_signal_text_output(db: str) -> None:
+    p1 = video_shared(db, "p1")
+    args = ["signal", "video_played", "-p", "p1", "--id", "evt-1", "--now", SHARED, "--db", db]
+
+    assert ok(args).splitlines() == [
+        f"2026-01-05 10:00:00 fired message video_played instance {p1} "
+        "(video_follow_up, prospect p1)",
+        "delivered to 1 instance(s)",
+    ]
+    assert ok(args).splitlines() == [
+        "duplicate: message evt-1 was already received; no effect"]
+    assert ok(["signal", "video_played", "-p", "p9", "--id", "evt-2", "--db", db]).splitlines() \
+        == ["unmatched: nothing of prospect p9 waits for 'video_played'; recorded as evt-2"]
+
+
+def test_signal_twice_with_one_id_is_a_duplicate(db: str) -> None:
+    p1 = video_shared(db)
+    args = ["signal", "video_played", "-p", "p1", "--id", "evt-1", "--db", db]
+
+    first = ok_json(args)
+    again = ok_json(args)
+
+    assert (first["delivered_to"], first["duplicate"]) == ([p1], False)
+    assert (again["delivered_to"], again["duplicate"], again["unmatched"], again["fired"]) == (
+        [], True, False, [])
+    assert [e["kind"] for e in history(db, p1)].count("message") == 1
+
+
+def test_signal_nothing_waits_for_is_reported_unmatched(db: str) -> None:
+    video_shared(db, "p1")
+    report = ok_json(["signal", "form_submitted", "-p", "p1", "--db", db])
+    assert (report["unmatched"], report["delivered_to"], report["duplicate"]) == (True, [], False)
+    assert len(report["message_id"]) >= 16  # generated, so it can be looked up
+
+
+@pytest.mark.parametrize(("data", "says"), [
+    ("{not json", "--data is not valid JSON"),
+    ("[1, 2]", "--data must be a JSON object"),
+])
+def test_signal_with_bad_data_is_a_clear_error(db: str, data: str, says: str) -> None:
+    video_shared(db)
+    result = runner.invoke(app, ["signal", "video_played", "-p", "p1", "--data", data,
+                                 "--db", db, "--json"])
+    assert result.exit_code == 1
+    assert says in json.loads(result.stdout)["message"]
+    # nothing was delivered or recorded
+    assert ok_json(["signal", "video_played", "-p", "p1", "--db", db])["unmatched"] is False
+
+
+def test_signal_needs_a_prospect(db: str) -> None:
+    result = runner.invoke(app, ["signal", "video_played", "--db", db])
+    assert result.exit_code == 2
+    assert "--prospect" in result.output
