@@ -142,14 +142,16 @@ class Simulation:
     def _act(self, dist: Distributor, card: ActionCard, day: int) -> None:
         try:
             if card.process_id == ONBOARDING:
-                self._onboarding(dist, card)
+                if not self._onboarding(dist, card):
+                    return
             else:
                 self._prospect_step(dist, card, day)
         except (StepNotWaiting, StepRequired):
             return  # the card moved on meanwhile (a timer or another event)
         self.result.actions += 1
 
-    def _onboarding(self, dist: Distributor, card: ActionCard) -> None:
+    def _onboarding(self, dist: Distributor, card: ActionCard) -> bool:
+        """Act on an onboarding card; False if there is nothing to do on it yet."""
         ref, step = card.instance_id, card.step_id
         top = card.content[0].option_id if card.content else None
         if card.role == "sponsor":  # the sponsor reaches out: the distributor picks up pace
@@ -157,8 +159,9 @@ class Simulation:
             self.boost[owner] = self.boost.get(owner, 0.0) + 0.15
             self.engine.complete(ref, step, actor=dist.id, used=top)
         elif card.hook == "first_sale_tips":
-            if card.prospect_id in self.result.first_sale_day:
-                self.engine.complete(ref, step, actor=dist.id, used=top)
+            if card.prospect_id not in self.result.first_sale_day:
+                return False  # looking at the card is no action until they have sold
+            self.engine.complete(ref, step, actor=dist.id, used=top)
         elif card.hook == "first_ten_contacts":
             self.engine.complete(ref, step, {"contacts": self.added.get(dist.id, 0)},
                                  actor=dist.id, used=top)
@@ -166,6 +169,7 @@ class Simulation:
             self.engine.complete(ref, step, actor=dist.id, used=top)
         else:
             self.engine.skip(ref, step, "knows it already", actor=dist.id)
+        return True
 
     def _prospect_step(self, dist: Distributor, card: ActionCard, day: int) -> None:
         state = self.prospects[card.prospect_id]

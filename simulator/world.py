@@ -19,7 +19,8 @@ from typing import Any
 
 PERSONALITIES = ("introvert", "extrovert")
 INTERESTS = ("energy", "healthy_aging", "skin_care", "extra_income")
-MARKETS = (("US", "en-US", 0.8), ("CA", "en-CA", 0.1), ("MX", "es-MX", 0.1))
+# The reference catalog is LifeVantage's US catalog, with a little Spanish content for Mexico.
+MARKETS = (("US", "en-US", 0.92), ("MX", "es-MX", 0.08))
 EXPERIENCE = ("new", "experienced")
 
 

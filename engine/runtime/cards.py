@@ -142,8 +142,6 @@ def cards_for(
     for row in rows:
         waits = waits_of(row)
         context = json.loads(row["context"])
-        dues = [w.due_at for w in waits if w.due_at is not None]
-        follow_up = min(dues) if dues else None
         messages = tuple(w.message for w in waits if w.kind == "message" and w.message)
         step_info = steps_of(row["definition_id"])
         for wait in waits:
@@ -155,6 +153,12 @@ def cards_for(
                 continue
             props = step_info.get(wait.step_id, {}).get("properties", {})
             rec = wait.recommendation or {}
+            # Timers watching this step, or a timer the instance itself waits at.
+            dues = [w.due_at for w in waits if w.due_at is not None
+                    and w.attached_to in (wait.step_id, None)]
+            follow_up = min(dues) if dues else None
+            overdue = wait.stuck_since is not None or (
+                follow_up is not None and follow_up <= as_utc(now))
             cards.append(ActionCard(
                 instance_id=row["id"], process_id=row["process_id"],
                 prospect_id=row["prospect_id"], distributor_id=row["distributor_id"],
@@ -162,8 +166,7 @@ def cards_for(
                 control=wait.control or "guidance", guidance=props.get("card"),
                 basis=props.get("basis"), hook=wait.hook, asks=_asks(props),
                 since=as_utc(wait.since),
-                follow_up_at=follow_up,
-                overdue=follow_up is not None and follow_up <= as_utc(now),
+                follow_up_at=follow_up, overdue=overdue,
                 waiting_for=messages, content=_suggestions(wait, catalog),
                 suggested_message=_message(wait, catalog, context),
                 policy_version=rec.get("policy_version"), propensity=rec.get("propensity"),

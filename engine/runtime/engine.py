@@ -105,6 +105,24 @@ class _Hot:
     workflow: BpmnWorkflow
 
 
+def _mark_stuck(
+    waits: list[Waiting], moves: list[tokens.TokenMove], definition: LoadedDefinition,
+    previous: Mapping[str, Waiting], now: datetime,
+) -> list[Waiting]:
+    """A person's step whose watching timer fired stays flagged as stuck until it moves."""
+    fired_on = {definition.steps.get(m.step_id, {}).get("attached_to")
+                for m in moves if m.kind == "timer"}
+    out = []
+    for wait in waits:
+        earlier = previous.get(tokens.wait_key(wait))
+        if wait.kind == "user" and wait.step_id in fired_on:
+            wait = replace(wait, stuck_since=now)
+        elif earlier is not None and earlier.stuck_since is not None:
+            wait = replace(wait, stuck_since=earlier.stuck_since)
+        out.append(wait)
+    return out
+
+
 def _db_time(moment: datetime) -> datetime:
     return as_utc(moment).replace(tzinfo=None)
 
@@ -372,6 +390,7 @@ class Engine:
             waits = self._recommend(
                 tokens.waits(workflow, definition.steps, previous, now),
                 json.loads(header["context"]), previous)
+            waits = _mark_stuck(waits, moves, definition, previous, now)
             try:
                 header = self._commit(header, workflow, definition, moves, waits, now, acted,
                                       receipt)

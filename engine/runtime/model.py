@@ -46,20 +46,24 @@ class Waiting:
     message: str | None = None
     attached_to: str | None = None  # boundary events: the step they watch
     recommendation: dict[str, Any] | None = None  # the ranking made when the step was entered
+    stuck_since: datetime | None = None  # a stuck timer watching this step fired then
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in asdict(self).items() if v is not None}
         out["since"] = _iso(self.since)
         if self.due_at:
             out["due_at"] = _iso(self.due_at)
+        if self.stuck_since:
+            out["stuck_since"] = _iso(self.stuck_since)
         return out
 
     @classmethod
     def from_dict(cls, dct: dict[str, Any]) -> Waiting:
         values = dict(dct)
         values["since"] = datetime.fromisoformat(values["since"])
-        if values.get("due_at"):
-            values["due_at"] = datetime.fromisoformat(values["due_at"])
+        for key in ("due_at", "stuck_since"):
+            if values.get(key):
+                values[key] = datetime.fromisoformat(values[key])
         return cls(**values)
 
 

@@ -1,0 +1,95 @@
+"""`nextmove demo` end to end, at a size CI can afford: the LifeVantage journeys deployed, a
+simulated field force driving them, and the report read back from the step log."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+
+runner = CliRunner()
+FUNNEL_KEYS = {"step_id", "step_name", "entered", "completed", "skipped", "varied", "instances"}
+WAIT_KEYS = {"step_id", "step_name", "count", "waiting_now", "median_hours", "p90_hours"}
+CONTENT_KEYS = {"hook", "shown", "used_suggestion", "used_other", "skipped", "varied"}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    db = tmp_path_factory.mktemp("demo") / "demo.db"
+    result = runner.invoke(app, ["demo", "--distributors", "15", "--days", "20", "--seed", "3",
+                                 "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout), db  # nothing but the JSON on stdout
+
+
+def test_demo_json_reports_funnel_waits_first_sales_and_content(
+    demo: tuple[dict[str, Any], Path],
+) -> None:
+    report, db = demo
+    assert (report["database"], report["distributors"], report["days"], report["seed"]) == (
+        str(db), 15, 20, 3)
+    assert report["prospects"] > 15 and report["actions"] > report["prospects"]
+
+    funnel = report["funnel"]
+    assert funnel and {frozenset(f) for f in funnel} == {frozenset(FUNNEL_KEYS)}
+    assert funnel[0]["step_id"] == "add_contact"
+    assert funnel[0]["entered"] == funnel[0]["instances"] == report["prospects"]
+    for step in funnel:
+        assert step["completed"] + step["skipped"] + step["varied"] <= step["entered"]
+
+    waits = report["waits"]
+    assert waits and {frozenset(w) for w in waits} == {frozenset(WAIT_KEYS)}
+    medians = [w["median_hours"] for w in waits]
+    assert medians == sorted(medians, reverse=True) and medians[0] > 0
+
+    first = report["first_sale_within_14_days"]
+    assert first["days"] == 14 and 0 < first["distributors"] <= 15
+    assert 0.0 <= first["share"] <= 1.0
+    assert first["share"] == pytest.approx(first["within"] / first["distributors"])
+
+    content = report["content"]
+    assert {frozenset(c) for c in content} == {frozenset(CONTENT_KEYS)}
+    hooks = {c["hook"]: c for c in content}
+    assert {"first_contact_message", "intro_video", "presentation"} <= set(hooks)
+    # Content is offered on every main hook (a hook reached only by a prospect in a market
+    # the catalog has no content for can show nothing in so small a run).
+    assert all(hooks[h]["shown"] > 0 for h in ("first_contact_message", "intro_video",
+                                                "presentation"))
+    assert hooks["intro_video"]["used_suggestion"] > hooks["intro_video"]["used_other"]
+
+
+def test_the_demo_report_is_what_the_database_it_leaves_says(
+    demo: tuple[dict[str, Any], Path],
+) -> None:
+    report, db = demo
+    with sqlite3.connect(db) as conn:
+        processes = dict(conn.execute(
+            "SELECT process_id, count(*) FROM instance GROUP BY process_id").fetchall())
+        outcomes = dict(conn.execute(
+            "SELECT step_id, count(*) FROM step_event WHERE kind = 'outcome' AND step_id != "
+            "'sale' GROUP BY step_id").fetchall())
+    assert processes == {"distributor_onboarding": report["distributors"],
+                         "prospect_journey": report["prospects"]}
+    assert outcomes == report["outcomes"]
+
+
+def test_demo_prints_a_readable_report_and_replaces_an_old_database(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    db.write_bytes(b"not a database: the demo starts from scratch")
+    result = runner.invoke(app, ["demo", "--distributors", "3", "--days", "6", "--seed", "1",
+                                 "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    for heading in ("LifeVantage demo: 3 distributors", "Funnel by step",
+                    "Where prospects wait longest", "First sale within 14 days",
+                    "Content shown vs used", "Add a prospect", "intro_video"):
+        assert heading in result.stdout, heading
+    with sqlite3.connect(db) as conn:
+        (onboarded,) = conn.execute("SELECT count(*) FROM instance WHERE process_id = "
+                                    "'distributor_onboarding'").fetchone()
+    assert onboarded == 3
