@@ -150,6 +150,13 @@ def _print_problems(problems: list[Problem], console: Console = err) -> None:
         console.print(f"[{colour}]{problem.severity}[/{colour}] {escape(str(problem))}")
 
 
+def _emit_instance(instance: Any, as_json: bool) -> None:
+    if as_json:
+        _print_json(instance.to_dict())
+    else:
+        _print_instance(instance)
+
+
 def _print_instance(instance: Any) -> None:
     out.print(f"instance {instance.id}  {instance.process_id} v{instance.definition_version}  "
               f"prospect {instance.prospect_id}  distributor {instance.distributor_id}  "
@@ -248,10 +255,7 @@ def start(
     ctx = _json_arg(context, "--context", as_json)
     instance = _guard(as_json, lambda: _engine(db, now=now).start(
         process, prospect, distributor, ctx, new=new, actor=actor))
-    if as_json:
-        _print_json(instance.to_dict())
-    else:
-        _print_instance(instance)
+    _emit_instance(instance, as_json)
 
 
 @app.command()
@@ -273,10 +277,7 @@ def complete(
     values = _json_arg(data, "--data", as_json)
     result = _guard(as_json, lambda: _engine(db, now=now).complete(ref, step, values,
                                                                    actor=actor, used=used))
-    if as_json:
-        _print_json(result.to_dict())
-    else:
-        _print_instance(result)
+    _emit_instance(result, as_json)
 
 
 @app.command()
@@ -294,10 +295,7 @@ def skip(
     """Skip a waiting step (refused only for required steps)."""
     ref = _ref(instance, prospect, process, as_json)
     result = _guard(as_json, lambda: _engine(db, now=now).skip(ref, step, reason, actor=actor))
-    if as_json:
-        _print_json(result.to_dict())
-    else:
-        _print_instance(result)
+    _emit_instance(result, as_json)
 
 
 @app.command()
@@ -319,10 +317,7 @@ def vary(
     values = _json_arg(data, "--data", as_json)
     result = _guard(as_json, lambda: _engine(db, now=now).vary(
         ref, step, note, actor=actor, data=values, used=used))
-    if as_json:
-        _print_json(result.to_dict())
-    else:
-        _print_instance(result)
+    _emit_instance(result, as_json)
 
 
 @app.command()
