@@ -22,6 +22,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+import compliance
 from content_catalog import StoredRecommender, policy_store
 from engine import (
     Engine,
@@ -645,6 +646,77 @@ def signal(
         for item in result.fired:
             out.print(_fired_line(item), markup=False)
         out.print(f"delivered to {len(result.delivered)} instance(s)")
+
+
+@app.command()
+def audit(
+    paths: Annotated[list[Path] | None, typer.Argument(help="BPMN/YAML maps or folders.")] = None,
+    output_format: Annotated[str, typer.Option("--format", help="md, json or sarif.")] = "md",
+    fail_on: Annotated[str, typer.Option(help="Exit 1 on an unacknowledged finding at or "
+                                         "above: info, low, medium, high.")] = "high",
+    output: Annotated[Path | None, typer.Option("--output", "-o",
+                                                help="Write the report here.")] = None,
+    verify: Annotated[bool, typer.Option("--verify", help="Check the hash-chained trail in "
+                                         "the database for edits, removals, reordering.")] = False,
+    trail: Annotated[bool, typer.Option("--trail", help="Summarise what contractors did "
+                                        "with each step: followed, skipped, varied.")] = False,
+    process: Annotated[str | None, typer.Option(help="With --trail: one process.")] = None,
+    since: Annotated[str | None, typer.Option(help="With --trail: from this date.")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Guidance, not control: audit maps for control indicators, or the runtime trail."""
+    if verify:
+        check = _guard(as_json, lambda: compliance.verify_trail(Store(db)))
+        _emit_report(check.to_dict(), _verification_text(check), output, as_json)
+        raise typer.Exit(0 if check.ok else 1)
+    if trail:
+        start = _guard(as_json, lambda: parse_instant(since)) if since else None
+        summary = _guard(as_json, lambda: compliance.trail_summary(
+            Store(db), process=process, since=start))
+        _emit_report(summary.to_dict(), _trail_text(summary), output, as_json)
+        return
+    if not paths:
+        _fail(NextmoveError("give maps to audit, or --verify / --trail"), as_json)
+    report = _guard(as_json, lambda: compliance.audit(paths, fail_on=fail_on))
+    renderers = {"md": compliance.to_markdown, "json": compliance.to_json,
+                 "sarif": compliance.to_sarif}
+    if output_format not in renderers:
+        _fail(NextmoveError(f"--format must be one of {', '.join(renderers)}"), as_json)
+    text = compliance.to_json(report) if as_json else renderers[output_format](report)
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
+        out.print(f"wrote {output}", markup=False)
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    raise typer.Exit(1 if report.failed(fail_on) else 0)
+
+
+def _emit_report(data: dict[str, Any], text: str, output: Path | None, as_json: bool) -> None:
+    body = json.dumps(data, indent=2, default=str) + "\n" if as_json else text
+    if output is not None:
+        output.write_text(body, encoding="utf-8")
+    else:
+        sys.stdout.write(body)
+
+
+def _verification_text(check: Any) -> str:
+    if check.ok:
+        return f"trail intact: {check.checked} events checked, no tampering found\n"
+    lines = [f"TAMPERED: {len(check.tampered)} problem(s) in {check.checked} events"]
+    lines += [f"  {t.what}: instance {t.instance_id} — {t.detail}" for t in check.tampered]
+    return "\n".join(lines) + "\n"
+
+
+def _trail_text(summary: Any) -> str:
+    lines = [f"{summary.contractors} contractor(s); {summary.deviated} "
+             f"({summary.deviation_share:.0%}) skipped or varied a step at least once", ""]
+    lines.append(f"{'step':32} {'offered':>8} {'followed':>9} {'skipped':>8} {'varied':>7} "
+                 f"{'deviated':>9}")
+    for st in summary.steps:
+        lines.append(f"{st.name[:32]:32} {st.offered:>8} {st.followed:>9} {st.skipped:>8} "
+                     f"{st.varied:>7} {st.deviation_share:>8.0%}")
+    return "\n".join(lines) + "\n"
 
 
 policy_app = typer.Typer(help="Recommendation policies: history, activation, rollback.",

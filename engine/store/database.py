@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, create_engine, event, select
+from sqlalchemy import Connection, create_engine, event, inspect, select
 from sqlalchemy.engine import Engine as SAEngine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -64,6 +64,7 @@ class Store:
             SQLModel.metadata.create_all(self.engine)
         except OperationalError as exc:
             raise StoreError(f"cannot open database {self.safe_url}: {exc.orig}") from exc
+        self._check_columns()
         with self.write() as conn:
             meta = MetaRow.__table__  # type: ignore[attr-defined]
             found = conn.execute(
@@ -75,6 +76,18 @@ class Store:
                 raise StoreError(
                     f"database schema version {found} is newer than this nextmove "
                     f"({SCHEMA_VERSION}); upgrade nextmove"
+                )
+
+    def _check_columns(self) -> None:
+        """Refuse a database whose tables lack columns this nextmove writes."""
+        found = inspect(self.engine)
+        for table in SQLModel.metadata.sorted_tables:
+            have = {c["name"] for c in found.get_columns(table.name)}
+            missing = sorted(c.name for c in table.columns if c.name not in have)
+            if missing:
+                raise StoreError(
+                    f"database {self.safe_url} was made by another nextmove version: table "
+                    f"{table.name!r} lacks {', '.join(missing)}; use a new database file"
                 )
 
     @property

@@ -1,0 +1,201 @@
+"""An `AuditReport` as Markdown (for people), JSON (for scripts) and SARIF 2.1.0 (for code
+scanning tools: GitHub, Azure DevOps, IDE viewers).
+
+In SARIF an acknowledged finding is a result with an accepted in-source suppression carrying
+its justification, so viewers show it as dismissed with the reason, and `partialFingerprints`
+identify a finding by rule, process and step, so it stays the same finding when lines move.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from compliance.audit import DEFAULT_FAIL_ON, AuditReport, Finding
+from compliance.rules import RULES, RULES_BY_ID, Rule
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+TOOL = "nextmove-audit"
+_LEVELS = {"high": "error", "medium": "warning", "low": "note", "info": "note"}
+_INTRO = (
+    "Guidance, not control: this report lists where the audited process maps could read as "
+    "control over *how* independent contractors do their work (the behavioural indicators "
+    "weighed under the IRS common-law test and prong A of the ABC test), and the justification "
+    "recorded for each one the brand keeps on purpose."
+)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("nextmove")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def to_json(report: AuditReport) -> str:
+    """The report, its threshold and the rule catalogue as indented JSON."""
+    body = {"tool": TOOL, "version": _version(), **report.to_dict(),
+            "rules": [r.to_dict() for r in RULES]}
+    return json.dumps(body, indent=2, ensure_ascii=False)
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _where(f: Finding) -> str:
+    return f"{f.file}:{f.line}" if f.line else f.file
+
+
+def to_markdown(report: AuditReport) -> str:
+    """A reviewer's report: result, counts, findings by file, required steps, the rules."""
+    threshold = report.fail_on or DEFAULT_FAIL_ON
+    open_ = report.unacknowledged(threshold)
+    out = ["# nextmove compliance audit", "", _INTRO, ""]
+    if report.failed(threshold):
+        why = [f"{len(open_)} unacknowledged finding(s) at or above `{threshold}`"] if open_ \
+            else []
+        why += [f"{len(report.problems)} file problem(s) kept maps from being audited"] \
+            if report.problems else []
+        out.append(f"**Result: FAILED** ({'; '.join(why)}).")
+    else:
+        out.append(f"**Result: PASSED**: no unacknowledged finding at or above `{threshold}`.")
+    out += ["", "| severity | open | acknowledged |", "|---|---:|---:|"]
+    out += [f"| {s} | {c['open']} | {c['acknowledged']} |" for s, c in report.counts().items()]
+    out += ["", "## Maps audited", "", "| process | name | file | format | steps |",
+            "|---|---|---|---|---:|"]
+    out += [f"| `{m.process}` | {_cell(m.name)} | `{m.file}` | {m.format} | {m.steps} |"
+            for m in report.maps]
+    out += ["", "## Findings", ""]
+    if not report.findings:
+        out.append("None: every audited step reads as guidance the contractor may follow, "
+                   "change or skip.")
+    files = list(dict.fromkeys(f.file for f in report.findings))
+    for file in files:
+        out += [f"### `{file}`", ""]
+        for f in (x for x in report.findings if x.file == file):
+            mark = "acknowledged" if f.acknowledged else "**open**"
+            out.append(f"- **{f.rule} {f.name}** ({f.severity}, {f.factor}; {mark}) at "
+                       f"`{_where(f)}`, step `{f.step}`: {f.message}.")
+            if f.acknowledged:
+                out.append(f"  - Justification: {f.justification}")
+            else:
+                out.append(f"  - Fix: {f.fix}.")
+        out.append("")
+    out += ["## Required steps and their basis", ""]
+    if report.required:
+        out += ["| process | step | where | basis |", "|---|---|---|---|"]
+        out += [f"| `{r.process}` | {_cell(r.name)} (`{r.step}`) | "
+                f"`{r.file}{':' + str(r.line) if r.line else ''}` | "
+                f"{_cell(r.basis) if r.basis else '**none given**'} |" for r in report.required]
+    else:
+        out.append("No step is required: contractors may skip or vary every step.")
+    if report.problems:
+        out += ["", "## Files that could not be audited", ""]
+        out += [f"- {_cell(p)}" for p in report.problems]
+    if report.notes:
+        out += ["", "## Notes", ""]
+        out += [f"- `{n.file}{':' + str(n.line) if n.line else ''}`: {n.message}"
+                for n in report.notes]
+    out += ["", "## Rules", "", "| rule | severity | relates to | looks for | fix |",
+            "|---|---|---|---|---|"]
+    out += [f"| **{r.id}** {r.name} | {r.severity} | {_cell('; '.join(r.tests))} | "
+            f"{_cell(r.looks_for)} | {_cell(r.fix)} |" for r in RULES]
+    out += ["", "A finding is acknowledged by a step property `compliance.<RULE>` whose value "
+            "is the written justification (at least four words)."]
+    return "\n".join(out) + "\n"
+
+
+def _pascal(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("-"))
+
+
+def _rule_descriptor(rule: Rule) -> dict[str, Any]:
+    return {
+        "id": rule.id,
+        "name": _pascal(rule.name),
+        "shortDescription": {"text": rule.title},
+        "fullDescription": {"text": f"Looks for {rule.looks_for}."},
+        "help": {"text": f"Fix: {rule.fix}.", "markdown": f"**Fix:** {rule.fix}."},
+        "defaultConfiguration": {"level": _LEVELS[rule.severity]},
+        "properties": {"severity": rule.severity, "factor": rule.factor,
+                       "tests": list(rule.tests),
+                       "tags": ["compliance", "worker-classification", rule.factor]},
+    }
+
+
+def _uri(file: str, root: Path | None) -> str:
+    path = Path(file)
+    if root is not None and path.is_absolute():
+        try:
+            path = path.relative_to(root)
+        except ValueError:
+            return path.as_uri()
+    return path.as_uri() if path.is_absolute() else path.as_posix()
+
+
+def _location(file: str, line: int | None, root: Path | None) -> dict[str, Any]:
+    physical: dict[str, Any] = {"artifactLocation": {"uri": _uri(file, root)}}
+    if line:
+        physical["region"] = {"startLine": line}
+    return {"physicalLocation": physical}
+
+
+def _result(f: Finding, index: int, root: Path | None) -> dict[str, Any]:
+    location = _location(f.file, f.line, root)
+    kind = "object" if f.file.endswith((".yaml", ".yml")) else "element"
+    location["logicalLocations"] = [{"name": f.step, "fullyQualifiedName": f"{f.process}/{f.step}",
+                                     "kind": kind}]
+    identity = "/".join((f.rule, f.process, f.step, f.element or ""))
+    result: dict[str, Any] = {
+        "ruleId": f.rule,
+        "ruleIndex": index,
+        "level": _LEVELS[f.severity],
+        "message": {"text": f"{f.message}. Fix: {f.fix}."},
+        "locations": [location],
+        "partialFingerprints": {
+            "nextmoveFinding/v1": hashlib.sha256(identity.encode()).hexdigest()[:32]},
+        "properties": {"severity": f.severity, "factor": f.factor, "process": f.process,
+                       "step": f.step, **({"element": f.element} if f.element else {})},
+    }
+    if f.acknowledged:
+        result["suppressions"] = [{"kind": "inSource", "status": "accepted",
+                                   "justification": f.justification or ""}]
+    return result
+
+
+def sarif_log(report: AuditReport, *, root: str | Path | None = None) -> dict[str, Any]:
+    """The report as a SARIF 2.1.0 log (a dict); absolute paths under `root` become relative."""
+    base = Path(root).resolve() if root is not None else None
+    index = {r.id: i for i, r in enumerate(RULES)}
+    notifications = [
+        {"level": "error", "message": {"text": p.message},
+         "locations": [_location(p.file, p.line, base)] if p.file else []}
+        for p in report.problems
+    ] + [
+        {"level": "note", "message": {"text": n.message},
+         "locations": [_location(n.file, n.line, base)] if n.file else []}
+        for n in report.notes
+    ]
+    run: dict[str, Any] = {
+        "tool": {"driver": {
+            "name": TOOL,
+            "version": _version(),
+            "rules": [_rule_descriptor(r) for r in RULES],
+        }},
+        "invocations": [{"executionSuccessful": not report.problems,
+                         "toolExecutionNotifications": notifications}],
+        "results": [_result(f, index[f.rule], base) for f in report.findings
+                    if f.rule in RULES_BY_ID],
+        "properties": {"failOn": report.fail_on or DEFAULT_FAIL_ON,
+                       "failed": report.failed()},
+    }
+    return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
+
+
+def to_sarif(report: AuditReport, *, root: str | Path | None = None) -> str:
+    """`sarif_log` as indented JSON text."""
+    return json.dumps(sarif_log(report, root=root), indent=2, ensure_ascii=False)

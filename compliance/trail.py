@@ -1,0 +1,303 @@
+"""The runtime trail as evidence: what contractors actually did with the guidance, and proof
+that the record of it was not altered.
+
+`trail_summary` counts, per person's step, how often contractors followed the card (with the
+content it suggested, other content, or none), skipped it or did something else, and how many
+distinct contractors deviated at least once: guidance that everybody always follows looks
+like an order in practice; guidance people visibly skip and vary is a tool. The counts are SQL
+aggregates; only one row per step (and per step and contractor) reaches Python.
+
+`verify_trail` recomputes every instance's hash chain (`engine.runtime.trail.verify`) and, for
+each broken one, says what happened: an event edited, events removed, moved or cut off.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, case, func, select, true
+
+from compliance.policy_chain import ActivationAnchor, ActivationCheck, check_activations
+from engine.clock import as_utc
+from engine.definitions.model import HUMAN_TYPES
+from engine.runtime import trail
+from engine.runtime.queries import DEFINITION, INSTANCE, STEP_EVENT
+from engine.store.database import Store
+
+_ACTED = ("completed", "skipped", "varied")
+_DEVIATED = ("skipped", "varied")
+
+
+@dataclass(frozen=True)
+class StepTrail:
+    """What contractors did at one step. `contractors` counts distinct people who acted there
+    (the event's actor, else the instance's distributor); `deviated` those of them who skipped
+    or varied it at least once."""
+
+    process: str
+    step: str
+    name: str
+    control: str  # guidance | required (as the latest deployed version says)
+    role: str
+    offered: int  # arrivals: cards shown
+    followed: int  # completed
+    followed_suggestion: int  # completed with the content the card led with
+    followed_other: int  # completed with other content than the card led with
+    followed_without_content: int  # completed naming no content
+    skipped: int
+    varied: int
+    contractors: int
+    deviated: int
+
+    @property
+    def acted(self) -> int:
+        return self.followed + self.skipped + self.varied
+
+    @property
+    def deviation_share(self) -> float:
+        """Share of the contractors who acted here that skipped or varied it at least once."""
+        return self.deviated / self.contractors if self.contractors else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "acted": self.acted, "deviation_share": self.deviation_share}
+
+
+@dataclass(frozen=True)
+class TrailSummary:
+    """Per step and overall: how optional the guidance was in practice."""
+
+    process: str | None
+    since: datetime | None
+    steps: tuple[StepTrail, ...]
+    contractors: int  # distinct contractors who acted on any person's step
+    deviated: int  # of them, who skipped or varied some step at least once
+
+    @property
+    def deviation_share(self) -> float:
+        return self.deviated / self.contractors if self.contractors else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"process": self.process,
+                "since": self.since.isoformat() if self.since else None,
+                "contractors": self.contractors, "deviated": self.deviated,
+                "deviation_share": self.deviation_share,
+                "steps": [s.to_dict() for s in self.steps]}
+
+
+def _person_steps(store: Store, process: str | None) -> dict[tuple[str, str], dict[str, Any]]:
+    """(process, step) -> the step's metadata, for steps that wait on a person."""
+    query = select(DEFINITION.c.process_id, DEFINITION.c.steps).order_by(
+        DEFINITION.c.process_id, DEFINITION.c.version)
+    if process is not None:
+        query = query.where(DEFINITION.c.process_id == process)
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    with store.read() as conn:
+        for process_id, steps in conn.execute(query):
+            for step in json.loads(steps):
+                if step.get("type") in HUMAN_TYPES:
+                    found[(process_id, step["id"])] = step  # the latest version wins
+    return found
+
+
+def trail_summary(
+    store: Store, *, process: str | None = None, since: datetime | None = None
+) -> TrailSummary:
+    """What contractors did at each person's step (of `process`, from `since` on)."""
+    who = func.coalesce(STEP_EVENT.c.actor, INSTANCE.c.distributor_id)
+    offered = func.lag(STEP_EVENT.c.content_shown).over(
+        partition_by=(STEP_EVENT.c.instance_id, STEP_EVENT.c.step_id), order_by=STEP_EVENT.c.id)
+    events = (
+        select(INSTANCE.c.process_id, STEP_EVENT.c.step_id, STEP_EVENT.c.step_name,
+               STEP_EVENT.c.id, STEP_EVENT.c.kind, STEP_EVENT.c.at, STEP_EVENT.c.content_used,
+               who.label("who"), offered.label("offered"))
+        .join(INSTANCE, INSTANCE.c.id == STEP_EVENT.c.instance_id)
+        .where(STEP_EVENT.c.kind.in_(("entered", *_ACTED)))
+    )
+    if process is not None:
+        events = events.where(INSTANCE.c.process_id == process)
+    e = events.subquery()  # the offer is paired before `since` cuts, so it is never lost
+    window = e.c.at >= as_utc(since).replace(tzinfo=None) if since is not None else true()
+    completed, used = e.c.kind == "completed", e.c.content_used
+
+    def count(condition: Any) -> Any:
+        return func.sum(case((condition, 1), else_=0))
+
+    per_step = (
+        select(e.c.process_id, e.c.step_id, func.max(e.c.step_name),
+               count(e.c.kind == "entered"), count(completed),
+               count(and_(completed, used.is_not(None), used == e.c.offered)),
+               count(and_(completed, used.is_not(None),
+                          (e.c.offered.is_(None)) | (used != e.c.offered))),
+               count(and_(completed, used.is_(None))),
+               count(e.c.kind == "skipped"), count(e.c.kind == "varied"),
+               func.count(func.distinct(case((e.c.kind.in_(_ACTED), e.c.who)))),
+               func.count(func.distinct(case((e.c.kind.in_(_DEVIATED), e.c.who)))))
+        .where(window)
+        .group_by(e.c.process_id, e.c.step_id)
+        .order_by(func.min(e.c.id))
+    )
+    per_person = (
+        select(e.c.process_id, e.c.step_id, e.c.who, count(e.c.kind.in_(_DEVIATED)))
+        .where(window, e.c.kind.in_(_ACTED))
+        .group_by(e.c.process_id, e.c.step_id, e.c.who)
+    )
+    people = _person_steps(store, process)
+    with store.read() as conn:
+        rows = conn.execute(per_step).all()
+        pairs = conn.execute(per_person).all()
+    steps = []
+    for row in rows:
+        meta = people.get((row[0], row[1]))
+        if meta is None:
+            continue
+        props = meta.get("properties", {})
+        steps.append(StepTrail(row[0], row[1], row[2], props.get("control") or "guidance",
+                               props.get("role") or "distributor",
+                               *(int(v or 0) for v in row[3:])))
+    acted = {p[2] for p in pairs if (p[0], p[1]) in people}
+    deviated = {p[2] for p in pairs if (p[0], p[1]) in people and p[3]}
+    return TrailSummary(process, since, tuple(steps), len(acted), len(deviated))
+
+
+@dataclass(frozen=True)
+class Tampering:
+    """One place an instance's trail was altered. `what`: edited, removed, moved or
+    truncated."""
+
+    instance_id: int
+    process: str | None
+    prospect: str | None
+    distributor: str | None
+    what: str
+    detail: str
+    event_id: int | None = None
+    step: str | None = None
+    kind: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrailVerification:
+    """Every chain recomputed: `tampered` is empty when the trail is intact."""
+
+    checked: int  # events checked
+    instances: int
+    tampered: tuple[Tampering, ...]
+    activations: ActivationCheck | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.tampered and (self.activations is None or self.activations.ok)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "checked": self.checked, "instances": self.instances,
+                "tampered": [t.to_dict() for t in self.tampered],
+                "activations": self.activations.to_dict() if self.activations else None}
+
+
+def verify_trail(
+    store: Store, *, activations: ActivationAnchor | None = None
+) -> TrailVerification:
+    """Recompute every step-event chain and name what was altered; with an `activations`
+    anchor, also check the policy activation log against it."""
+    checked, breaks = trail.verify(store)
+    tampered: list[Tampering] = []
+    broken = sorted({b.instance_id for b in breaks})
+    with store.read() as conn:
+        instances = int(conn.execute(select(func.count()).select_from(INSTANCE)).scalar() or 0)
+        for instance_id in broken:
+            header = conn.execute(select(INSTANCE.c.process_id, INSTANCE.c.prospect_id,
+                                         INSTANCE.c.distributor_id)
+                                  .where(INSTANCE.c.id == instance_id)).first()
+            rows = [dict(r) for r in conn.execute(
+                select(STEP_EVENT).where(STEP_EVENT.c.instance_id == instance_id)
+                .order_by(STEP_EVENT.c.id)).mappings()]
+            owner = {"process": header[0] if header else None,
+                     "prospect": header[1] if header else None,
+                     "distributor": header[2] if header else None}
+            found = _diagnose(conn, instance_id, owner, rows)
+            for b in breaks:
+                if b.instance_id == instance_id and b.event_id is None:
+                    found.append(_tampering(instance_id, owner, "truncated", b.reason))
+            if not found:  # verify saw a break our finer walk could not place
+                found = [_tampering(instance_id, owner, "edited", b.reason, event_id=b.event_id)
+                         for b in breaks if b.instance_id == instance_id]
+            tampered += found
+    checked_activations = check_activations(store, activations) if activations else None
+    return TrailVerification(checked, instances, tuple(tampered), checked_activations)
+
+
+def _tampering(instance_id: int, owner: dict[str, Any], what: str, detail: str,
+               **where: Any) -> Tampering:
+    return Tampering(instance_id=instance_id, what=what, detail=detail, **owner, **where)
+
+
+def _diagnose(conn: Any, instance_id: int, owner: dict[str, Any],
+              rows: list[dict[str, Any]]) -> list[Tampering]:
+    """Walk the chain and explain each event that does not follow from the one before it.
+
+    An event whose hash names another event of the trail as its predecessor was moved; one
+    right after ids missing from the whole table follows removed events; anything else was
+    edited. Neighbouring moved events are one reordering, reported once.
+    """
+    out: list[Tampering] = []
+    moved: list[tuple[dict[str, Any], str]] = []
+    previous, previous_id = trail.GENESIS, None
+    chains = [trail.GENESIS, *(r["chain"] for r in rows)]  # chains[j]: what row j follows
+    for i, row in enumerate(rows):
+        ok = trail.link(previous, row) == row["chain"]
+        if moved and (ok or _follows_another(chains, i, row) is None):
+            out.append(_reordered(instance_id, owner, moved))
+            moved = []
+        if not ok:
+            label = f"event {row['id']} ({row['step_id']} {row['kind']})"
+            where = {"event_id": row["id"], "step": row["step_id"], "kind": row["kind"]}
+            real = _follows_another(chains, i, row)
+            missing = _missing_ids(conn, previous_id, row["id"])
+            if real is not None:
+                moved.append((row, "the start" if real == 0 else f"event {rows[real - 1]['id']}"))
+            elif missing:
+                ids = ", ".join(str(m) for m in missing[:5])
+                out.append(_tampering(instance_id, owner, "removed", f"the event(s) before "
+                                      f"{label} were removed (ids {ids} are gone)", **where))
+            else:
+                out.append(_tampering(instance_id, owner, "edited", f"{label} no longer "
+                                      "matches its hash: it was edited (or the event before it "
+                                      "was rewritten with a new hash)", **where))
+        previous, previous_id = row["chain"] or trail.link(previous, row), row["id"]
+    if moved:
+        out.append(_reordered(instance_id, owner, moved))
+    return out
+
+
+def _follows_another(chains: list[str], i: int, row: dict[str, Any]) -> int | None:
+    """Index in `chains` of the event `row` was really recorded after, if not the one before."""
+    return next((j for j, c in enumerate(chains)
+                 if c and j != i and trail.link(c, row) == row["chain"]), None)
+
+
+def _reordered(instance_id: int, owner: dict[str, Any],
+               moved: list[tuple[dict[str, Any], str]]) -> Tampering:
+    first = moved[0][0]
+    ids = ", ".join(str(r["id"]) for r, _ in moved)
+    was = "; ".join(f"{r['id']} ({r['step_id']} {r['kind']}) came right after {real}"
+                    for r, real in moved)
+    return _tampering(instance_id, owner, "moved", f"events {ids} are out of their recorded "
+                      f"order: {was}", event_id=first["id"], step=first["step_id"],
+                      kind=first["kind"])
+
+
+def _missing_ids(conn: Any, after: int | None, before: int) -> list[int]:
+    """Event ids between two of an instance's events that no instance has any more (ids are
+    given out in order, so a gap there is where rows were deleted)."""
+    low = after if after is not None else before - 2  # first event: look just before it
+    if before - low <= 1:
+        return []
+    present = set(conn.execute(select(STEP_EVENT.c.id).where(
+        STEP_EVENT.c.id > low, STEP_EVENT.c.id < before)).scalars())
+    return [i for i in range(low + 1, before) if i not in present]
