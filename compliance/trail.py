@@ -7,7 +7,7 @@ distinct contractors deviated at least once: guidance that everybody always foll
 like an order in practice; guidance people visibly skip and vary is a tool. The counts are SQL
 aggregates; only one row per step (and per step and contractor) reaches Python.
 
-`verify_trail` recomputes every instance's hash chain (`engine.runtime.trail.verify`) and, for
+`verify_trail` recomputes every instance's hash chain (`engine.store.trail.verify`) and, for
 each broken one, says what happened: an event edited, events removed, moved or cut off.
 """
 
@@ -23,8 +23,8 @@ from sqlalchemy import and_, case, func, select, true
 from compliance.policy_chain import ActivationAnchor, ActivationCheck, check_activations
 from engine.clock import as_utc
 from engine.definitions.model import HUMAN_TYPES
-from engine.runtime import trail
 from engine.runtime.queries import DEFINITION, INSTANCE, STEP_EVENT
+from engine.store import trail
 from engine.store.database import Store
 
 _ACTED = ("completed", "skipped", "varied")

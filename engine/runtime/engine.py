@@ -45,7 +45,7 @@ from engine.errors import (
     did_you_mean,
 )
 from engine.expressions import SafeScriptEngine
-from engine.runtime import events, queries, tokens, trail, versions
+from engine.runtime import events, queries, tokens, versions
 from engine.runtime._acts import Acted, DuplicateReceipt, NotWaiting
 from engine.runtime.cards import ActionCard, cards_for
 from engine.runtime.model import (
@@ -61,6 +61,7 @@ from engine.runtime.model import (
 from engine.runtime.queries import DEFINITION, INSTANCE, RECEIPT, STEP_EVENT
 from engine.runtime.state import dump_state, load_state
 from engine.runtime.versions import LoadedDefinition
+from engine.store import trail
 from engine.store.database import Store
 
 # The step path's statements, built once: SQLAlchemy then reuses their cache key and compiled

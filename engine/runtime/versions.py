@@ -93,6 +93,9 @@ def load_definition(store: Store, definition_id: int) -> LoadedDefinition:
     with store.read() as conn:
         row = conn.execute(select(DEFINITION).where(
             DEFINITION.c.id == definition_id)).mappings().one()
+    if row["source_format"] == "imported-log":
+        raise NextmoveError(f"{row['process_id']!r} is an imported event log, not a process "
+                            "map: it can be analysed and learned from, but not started")
     documents = {k: v.encode("utf-8") for k, v in json.loads(row["documents"]).items()}
     spec, subprocess_specs = build_spec(row["process_id"], documents, row["source_file"])
     return LoadedDefinition(

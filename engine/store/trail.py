@@ -16,8 +16,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine.runtime.queries import INSTANCE, STEP_EVENT
 from engine.store.database import Store
+from engine.store.tables import InstanceRow, StepEventRow
+
+INSTANCE = InstanceRow.__table__  # type: ignore[attr-defined]
+STEP_EVENT = StepEventRow.__table__  # type: ignore[attr-defined]
 
 GENESIS = "0" * 64
 _FIELDS = ("instance_id", "step_id", "kind", "actor", "data", "hook", "content_shown",

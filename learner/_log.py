@@ -1,0 +1,127 @@
+"""Read one process's step log instance by instance, in chunks, as plain tuples.
+
+Instances come in id order with their events in id order (the index `ix_step_event_instance`
+serves exactly that order); the engine appends events as they happen and the importer writes
+each case's events sorted by time, so id order is the case's timeline. Rows stay tuples: a
+million events never become ORM objects.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from engine.errors import NextmoveError, did_you_mean
+from engine.store.database import Store
+from engine.store.tables import DefinitionRow, InstanceRow, StepEventRow
+
+DEFINITION = DefinitionRow.__table__  # type: ignore[attr-defined]
+INSTANCE = InstanceRow.__table__  # type: ignore[attr-defined]
+STEP_EVENT = StepEventRow.__table__  # type: ignore[attr-defined]
+
+CHUNK = 20_000
+# Kinds that make up a case's path (a person's steps and the automatic ones that moved it).
+PATH_KINDS = ("completed", "skipped", "varied", "timer", "message")
+DONE_KINDS = ("completed", "skipped", "varied")
+# Kinds whose step id can name an outcome: the step happened (not merely entered or skipped).
+OUTCOME_KINDS = ("completed", "varied", "timer", "message", "outcome")
+
+# (step_id, kind, at (naive UTC), hook, content_shown, content_used, propensity, policy_version)
+Row = tuple[str, str, datetime, str | None, str | None, str | None, float | None, int | None]
+
+
+@dataclass(frozen=True)
+class Header:
+    instance_id: int
+    case_id: str
+    distributor_id: str
+    context: dict[str, Any]
+    started_at: datetime  # naive UTC
+
+
+class UnknownOutcome(NextmoveError):
+    """The outcome names neither a step of the process nor an outcome event recorded for it."""
+
+    def __init__(self, process_id: str, outcome: str, known: list[str]) -> None:
+        self.process_id, self.outcome, self.known = process_id, outcome, known
+        hint = did_you_mean(outcome, known)
+        self.suggestion = hint
+        text = (f"process {process_id!r} has no step and no outcome event named {outcome!r}"
+                + (f" (did you mean '{hint}'?)" if hint else ""))
+        super().__init__(text)
+
+
+def instances(store: Store, process_id: str, kinds: tuple[str, ...] | None = None,
+              ) -> Iterator[tuple[Header, list[Row]]]:
+    """Every instance of the process (also those without events) with its events."""
+    of_process = select(INSTANCE.c.id).where(INSTANCE.c.process_id == process_id)
+    headers = (select(INSTANCE.c.id, INSTANCE.c.prospect_id, INSTANCE.c.distributor_id,
+                      INSTANCE.c.context, INSTANCE.c.created_at)
+               .where(INSTANCE.c.process_id == process_id).order_by(INSTANCE.c.id))
+    # IN (subquery), not a join: the planner then walks ix_step_event_instance in order
+    # instead of sorting every event of the process.
+    events = (select(STEP_EVENT.c.instance_id, STEP_EVENT.c.step_id, STEP_EVENT.c.kind,
+                     STEP_EVENT.c.at, STEP_EVENT.c.hook, STEP_EVENT.c.content_shown,
+                     STEP_EVENT.c.content_used, STEP_EVENT.c.propensity,
+                     STEP_EVENT.c.policy_version)
+              .where(STEP_EVENT.c.instance_id.in_(of_process.scalar_subquery()))
+              .order_by(STEP_EVENT.c.instance_id, STEP_EVENT.c.id))
+    if kinds is not None:
+        events = events.where(STEP_EVENT.c.kind.in_(kinds))
+    with store.read() as head_conn, store.read() as conn:
+        heads = iter(head_conn.execution_options(yield_per=CHUNK).execute(headers))
+        head = next(heads, None)
+        rows: list[Row] = []
+        result = conn.execution_options(yield_per=CHUNK).execute(events)
+        for part in result.partitions():
+            for row in part:
+                iid = row[0]
+                while head is not None and head[0] < iid:
+                    yield _header(head), rows
+                    rows = []
+                    head = next(heads, None)
+                if head is not None and head[0] == iid:
+                    rows.append(row[1:])  # type: ignore[arg-type]
+        while head is not None:
+            yield _header(head), rows
+            rows = []
+            head = next(heads, None)
+
+
+def _header(row: Any) -> Header:
+    iid, case_id, distributor, context, created = row
+    return Header(iid, case_id, distributor, json.loads(context), _naive(created))
+
+
+def _naive(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def outcome_positions(rows: list[Row], outcome: str) -> list[int]:
+    return [i for i, r in enumerate(rows) if r[0] == outcome and r[1] in OUTCOME_KINDS]
+
+
+def within(started: datetime, at: datetime, horizon: timedelta | None) -> bool:
+    return at >= started and (horizon is None or at - started <= horizon)
+
+
+def check_outcome(store: Store, process_id: str, outcome: str) -> None:
+    """Raise UnknownOutcome unless the process has such a step or such outcome events."""
+    with store.read() as conn:
+        step_docs = conn.execute(select(DEFINITION.c.steps)
+                                 .where(DEFINITION.c.process_id == process_id)).scalars().all()
+        steps = {s["id"] for doc in step_docs for s in json.loads(doc)}
+        if outcome in steps:
+            return
+        names = set(conn.execute(
+            select(STEP_EVENT.c.step_id).distinct()
+            .join(INSTANCE, INSTANCE.c.id == STEP_EVENT.c.instance_id)
+            .where(INSTANCE.c.process_id == process_id, STEP_EVENT.c.kind == "outcome")
+        ).scalars())
+    if outcome not in names:
+        raise UnknownOutcome(process_id, outcome, sorted(steps | names))
