@@ -13,6 +13,7 @@ import random
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -23,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import compliance
+import learner
 from content_catalog import StoredRecommender, policy_store
 from engine import (
     Engine,
@@ -34,7 +36,7 @@ from engine import (
     VersionConflict,
 )
 from engine import load as load_maps
-from engine.clock import parse_instant
+from engine.clock import parse_duration, parse_instant
 from engine.definitions.compile import export_bpmn
 from engine.runtime import Fired, InstanceRef
 from engine.worker import run_worker
@@ -717,6 +719,78 @@ def _trail_text(summary: Any) -> str:
         lines.append(f"{st.name[:32]:32} {st.offered:>8} {st.followed:>9} {st.skipped:>8} "
                      f"{st.varied:>7} {st.deviation_share:>8.0%}")
     return "\n".join(lines) + "\n"
+
+
+def _horizon(text: str | None, as_json: bool) -> timedelta | None:
+    if not text:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        _fail(NextmoveError(f"--horizon: {exc}"), as_json)
+
+
+@app.command("import-log")
+def import_log(
+    path: Annotated[Path, typer.Argument(help="CSV, Parquet or XES (.xes, .xes.gz) event log.")],
+    process: Annotated[str, typer.Option(help="Name to file the log under (not a deployed "
+                                         "map's id).")],
+    on_error: Annotated[str, typer.Option(help="skip: leave malformed rows out and report "
+                                          "them; reject: import nothing if any.")] = "skip",
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import a historical event log with XES column names, to learn and analyse from."""
+    if on_error not in ("skip", "reject"):
+        _fail(NextmoveError("--on-error must be skip or reject"), as_json)
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                   console=err, disable=as_json)
+    task = bar.add_task("importing", total=None)
+
+    def progress(p: Any) -> None:
+        bar.update(task, description=f"{p.phase} {p.unit}", completed=p.done, total=p.total)
+
+    with bar:
+        report = _guard(as_json, lambda: learner.import_log(
+            Store(db), path, process, on_error=on_error, progress=progress))  # type: ignore[arg-type]
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        out.print(f"imported {report.cases_written} case(s), {report.events_written} event(s), "
+                  f"{len(report.activities)} activities into {process!r}", markup=False)
+        for problem in report.problems:
+            out.print(f"  skipped: {problem}", markup=False)
+
+
+@app.command()
+def variants(
+    process: Annotated[str, typer.Option(help="Process (or imported log) name.")],
+    outcome: Annotated[str | None, typer.Option(help="Step or outcome that counts as success, "
+                                                "e.g. customer_order.")] = None,
+    horizon: Annotated[str | None, typer.Option(help="Only count the outcome within this "
+                                                "ISO duration of the start, e.g. P14D.")] = None,
+    with_content: Annotated[bool, typer.Option("--with-content", help="Tell paths apart by "
+                                               "the content used at each step.")] = False,
+    top: Annotated[int, typer.Option(help="Show this many variants.")] = 20,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Paths prospects took (as process-mining tools count them), with outcome rates."""
+    window = _horizon(horizon, as_json)
+    found = _guard(as_json, lambda: learner.variants(
+        Store(db), process, outcome=outcome, horizon=window, with_content=with_content))
+    if as_json:
+        _print_json([v.to_dict() for v in found])
+        return
+    table = Table("#", "cases", "share", "rate (95% CI)", "p", "path", box=None)
+    for v in found[:top]:
+        rate = "" if v.rate is None else f"{v.rate:.1%} ({v.ci_low:.1%}-{v.ci_high:.1%})"
+        p_value = "" if v.p_adjusted is None else f"{v.p_adjusted:.3f}" + (
+            " *" if v.significant else "")
+        table.add_row(str(v.rank), str(v.cases), f"{v.share:.1%}", rate, p_value, v.label)
+    out.print(table)
+    out.print(f"{len(found)} variant(s); * = outcome rate differs from variant 1 "
+              "(Holm-adjusted p < 0.05)", markup=False)
 
 
 policy_app = typer.Typer(help="Recommendation policies: history, activation, rollback.",

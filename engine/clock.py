@@ -6,6 +6,7 @@ forward; the CLI's `--now` pins one.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -48,3 +49,20 @@ def as_utc(moment: datetime) -> datetime:
 def parse_instant(text: str) -> datetime:
     """An ISO 8601 timestamp such as 2026-01-05T09:00:00Z (naive means UTC)."""
     return as_utc(datetime.fromisoformat(text.strip().replace("Z", "+00:00")))
+
+
+_DURATION = re.compile(
+    r"^P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$", re.IGNORECASE)
+
+
+def parse_duration(text: str) -> timedelta:
+    """An ISO 8601 duration in weeks, days and time (P14D, PT36H, P1DT12H) as a timedelta.
+
+    Months and years have no fixed length, so they are refused rather than guessed.
+    """
+    found = _DURATION.match(text.strip())
+    if not found or text.strip().upper() in ("P", "PT"):
+        raise ValueError(f"{text!r} is not an ISO 8601 duration like P14D or PT36H "
+                         "(months and years are not accepted)")
+    return timedelta(**{k: int(v) for k, v in found.groupdict().items() if v})
