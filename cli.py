@@ -793,6 +793,82 @@ def variants(
               "(Holm-adjusted p < 0.05)", markup=False)
 
 
+OutcomeOption = Annotated[str, typer.Option(help="The step or outcome that counts as "
+                                           "success, e.g. customer_order or sale.")]
+HorizonOption = Annotated[str | None, typer.Option(help="Count the outcome only within this "
+                                                   "ISO duration of the start, e.g. P14D.")]
+
+
+@app.command()
+def learn(
+    process: Annotated[str, typer.Option(help="The process whose log to learn from.")],
+    outcome: OutcomeOption,
+    horizon: HorizonOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Propose and evaluate; change "
+                                          "nothing.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Apply even where the estimate is "
+                                        "not better.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed for the model and the bootstrap.")] = 0,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Learn which content leads to the outcome; propose new policies, evaluated off-policy."""
+    store = Store(db)
+    window = _horizon(horizon, as_json)
+    with err.status("learning from the log...", spinner="dots") if not as_json else _quiet():
+        proposal = _guard(as_json, lambda: learner.propose(
+            store, process, outcome=outcome, horizon=window, seed=seed))
+    applied = [] if dry_run else _guard(as_json, lambda: learner.apply(store, proposal,
+                                                                      force=force))
+    if as_json:
+        _print_json({**proposal.to_dict(), "applied": applied, "dry_run": dry_run})
+        return
+    out.print(f"{proposal.decisions} logged decisions of {process!r}, outcome {outcome!r}",
+              markup=False)
+    for hp in proposal.hooks:
+        dr, cur, new = hp.lift["dr"], hp.current["dr"], hp.new["dr"]
+        state = "applied" if hp.hook in applied else ("better" if hp.beats else "kept current")
+        out.print(f"\n{hp.hook}: {state} — DR value {cur.value:.3f} → {new.value:.3f}, lift "
+                  f"{dr.value:+.3f} [{dr.low:+.3f}, {dr.high:+.3f}] ({hp.decisions} decisions)",
+                  markup=False)
+        for reason in hp.reasons[:4]:
+            out.print(f"  - {reason}", markup=False)
+    for hook, why in proposal.skipped.items():
+        out.print(f"{hook}: no proposal ({why})", markup=False)
+    if dry_run:
+        out.print("\ndry run: nothing applied", markup=False)
+
+
+class _quiet:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+
+@app.command()
+def drift(
+    process: Annotated[str, typer.Option(help="The process whose log to watch.")],
+    outcome: OutcomeOption,
+    horizon: HorizonOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Content items whose outcome rate dropped after being shown (a sequential test)."""
+    alerts = _guard(as_json, lambda: learner.detect(
+        Store(db), process, outcome=outcome, horizon=_horizon(horizon, as_json)))
+    if as_json:
+        _print_json([a.to_dict() for a in alerts])
+        return
+    if not alerts:
+        out.print("no significant drop in any content item's outcome rate")
+    for a in alerts:
+        since = f" since {a.since:%Y-%m-%d}" if a.since else ""
+        out.print(f"{a.hook}/{a.option_id}: {a.rate_before:.1%} → {a.rate_after:.1%}{since} "
+                  f"(drop {a.drop:.1%}, confidence {a.confidence:.1%})", markup=False)
+
+
 policy_app = typer.Typer(help="Recommendation policies: history, activation, rollback.",
                          no_args_is_help=True)
 app.add_typer(policy_app, name="policy")

@@ -38,3 +38,24 @@ __all__ = [
     "import_log",
     "variants",
 ]
+
+# The outcome model, off-policy evaluation, policy rewrite and drift (they import LightGBM).
+from learner.drift import Alert, StreamAlert, detect, detect_stream, detect_table  # noqa: E402
+from learner.model import OutcomeModel  # noqa: E402
+from learner.ope import Estimate  # noqa: E402
+from learner.rewrite import HookProposal, Proposal, apply, propose, propose_from  # noqa: E402
+
+__all__ += [
+    "Alert",
+    "Estimate",
+    "HookProposal",
+    "OutcomeModel",
+    "Proposal",
+    "StreamAlert",
+    "apply",
+    "detect",
+    "detect_stream",
+    "detect_table",
+    "propose",
+    "propose_from",
+]

@@ -1,0 +1,189 @@
+"""Policy learning helpers for the rewrite: segments of decisions, their mean doubly robust
+scores, the cross-validated choice of segment features, and a policy's probabilities."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from content_catalog import ContentOption, Policy
+from content_catalog.policy import locale_market
+
+Array = NDArray[Any]
+
+
+class Segments:
+    """Integer codes of the candidate segment features, and per-segment mean scores of one
+    hook's decisions (scores Γ where the option is available)."""
+
+    def __init__(self, table: dict[str, Array], context: list[str], max_levels: int,
+                 min_support: int, gamma: Array, avail: Array) -> None:
+        self.min_support = min_support
+        self.levels: dict[str, list[Any]] = {}
+        self.codes: dict[str, Array] = {}
+        for name in context:
+            values = table[name]
+            if values.dtype.kind != "O":
+                continue  # numbers (and flags stored as numbers) do not make segments here
+            distinct = set(values.tolist()) - {None}
+            if 2 <= len(distinct) <= max_levels and all(isinstance(v, str | bool)
+                                                        for v in distinct):
+                levels = sorted(distinct, key=str)
+                lookup = {v: i for i, v in enumerate(levels)}
+                self.levels[name] = levels
+                self.codes[name] = np.array([lookup.get(v, -1) for v in values.tolist()])
+        self.candidates = tuple(self.codes)
+        self.sums = np.where(avail, np.nan_to_num(gamma), 0.0)  # Γ, 0 where unavailable
+        self.avail = avail.astype(np.float64)
+        self._ids: dict[tuple[str, ...], Array] = {}
+
+    def ids(self, features: tuple[str, ...]) -> Array:
+        """Per row its segment number (mixed radix over the features' codes; -1: missing)."""
+        if features not in self._ids:
+            ids = np.zeros(len(self.sums), dtype=np.int64)
+            for f in features:
+                ids = ids * len(self.levels[f]) + self.codes[f]
+            ids[np.column_stack([self.codes[f] < 0 for f in features]).any(axis=1)] = -1
+            self._ids[features] = ids
+        return self._ids[features]
+
+    def key(self, features: tuple[str, ...], segment: int) -> tuple[Any, ...]:
+        """The feature values of a segment number."""
+        out = []
+        for f in reversed(features):
+            segment, code = divmod(segment, len(self.levels[f]))
+            out.append(self.levels[f][code])
+        return tuple(reversed(out))
+
+    def size(self, features: tuple[str, ...]) -> int:
+        return int(np.prod([len(self.levels[f]) for f in features]))
+
+    def means(self, features: tuple[str, ...], mask: Array) -> tuple[Array, Array]:
+        """Per segment: its decisions in `mask`, and each option's mean score."""
+        ids, groups, k = self.ids(features), self.size(features), self.sums.shape[1]
+        sel = mask & (ids >= 0)
+        flat = (ids[sel][:, None] * k + np.arange(k)).ravel()
+        sums = np.bincount(flat, self.sums[sel].ravel(), groups * k).reshape(groups, k)
+        counts = np.bincount(flat, self.avail[sel].ravel(), groups * k).reshape(groups, k)
+        support = np.bincount(ids[sel], minlength=groups)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return support, np.where(counts > 0, sums / counts, np.nan)
+
+    def default(self, mask: Array) -> Array:
+        counts = self.avail[mask].sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(counts > 0, self.sums[mask].sum(axis=0) / counts, np.nan)
+
+    def tables(self, features: tuple[str, ...], mask: Array
+               ) -> list[tuple[tuple[Any, ...], Array]]:
+        """(feature values, mean score per option) of each segment with enough support."""
+        support, means = self.means(features, mask)
+        return [(self.key(features, int(s)), means[s])
+                for s in np.flatnonzero(support >= self.min_support)]
+
+    def assign(self, features: tuple[str, ...], train: Array, rows: Array) -> Array:
+        """The scores each of `rows` gets from a policy learned on `train` (rule order as in
+        `rewrite._Learner.policy`: most specific wins, ties to the first listed)."""
+        out = np.tile(self.default(train), (int(rows.sum()), 1))
+        for size in range(1, len(features) + 1):
+            for subset in reversed(list(itertools.combinations(features, size))):
+                support, means = self.means(subset, train)
+                seg_rows = self.ids(subset)[rows]
+                hit = seg_rows >= 0
+                hit[hit] = support[seg_rows[hit]] >= self.min_support
+                out[hit] = means[seg_rows[hit]]
+        return out
+
+
+def select(seg: Segments, gamma: Array, avail: Array, mask: Array, split: Array, *,
+           max_features: int, min_gain: float, z: float) -> tuple[str, ...]:
+    """The segment features whose "best option per segment" policy has the best value,
+    cross-validated over `split` within `mask`: every set of up to two candidates, then the
+    best extended one at a time. A richer set must beat each simpler one by `min_gain` plus
+    `z` standard errors of the paired per-decision difference."""
+    def picked(features: tuple[str, ...]) -> Array:
+        """Held-out score of each row under the policy learned without its fold."""
+        out = np.full(len(split), np.nan)
+        for j in np.unique(split[mask]):
+            held = mask & (split == j)
+            scores = seg.assign(features, mask & (split != j), held)
+            best = np.where(avail[held] & np.isfinite(scores), scores, -np.inf)
+            out[held] = gamma[held][np.arange(held.sum()), best.argmax(axis=1)]
+        return np.nan_to_num(out[mask])
+
+    def better(a: Array, b: Array) -> bool:
+        d = a - b  # without the margin, chance alone would pick noise features
+        return bool(d.mean() - min_gain > z * d.std() / np.sqrt(d.size))
+
+    tried = {s: picked(s) for size in range(min(2, max_features) + 1)
+             for s in itertools.combinations(seg.candidates, size)}
+    chosen: tuple[str, ...] = ()
+    for s in sorted(tried, key=lambda s: -tried[s].mean()):
+        if len(s) > len(chosen) and better(tried[s], tried[chosen]) and all(
+                better(tried[s], tried[sub]) for sub in _proper_subsets(s)):
+            chosen = s
+            break
+    while 0 < len(chosen) < max_features:
+        more = {(*chosen, c): picked((*chosen, c)) for c in seg.candidates
+                if c not in chosen}
+        bigger = max(more, key=lambda s: more[s].mean(), default=None)
+        if bigger is None or not better(more[bigger], tried[chosen]):
+            break
+        chosen, tried[bigger] = bigger, more[bigger]
+    return chosen
+
+
+def _proper_subsets(features: tuple[str, ...]) -> list[tuple[str, ...]]:
+    return [s for size in range(len(features)) for s in itertools.combinations(features, size)]
+
+
+def available(options: Sequence[ContentOption], table: dict[str, Array]) -> Array:
+    """(rows, options): may the option be shown in the row's locale and market?"""
+    n = len(table["shown"])
+    locales = table.get("locale", np.full(n, None, dtype=object))
+    markets = table.get("market", np.full(n, None, dtype=object))
+    memo: dict[tuple[Any, Any], list[bool]] = {}
+    out = []
+    for loc, mkt in zip(locales.tolist(), markets.tolist(), strict=True):
+        key = locale_market({"locale": loc, "market": mkt})
+        if key not in memo:
+            memo[key] = [o.available_in(*key) for o in options]
+        out.append(memo[key])
+    return np.array(out, dtype=bool).reshape(n, len(options))
+
+
+def probabilities(policy: Policy, options: Sequence[ContentOption],
+                   table: dict[str, Array]) -> Array:
+    """(rows, options): the policy's probability of showing each option in each row."""
+    features = sorted({f for r in policy.rules for f in r.when} | {"locale", "market"})
+    present = [f for f in features if f in table]
+    n = len(table["shown"])
+    codes: dict[tuple[Any, ...], int] = {}
+    inverse = np.fromiter((codes.setdefault(k, len(codes)) for k in zip(
+        *[table[f].tolist() for f in present], strict=True)) if present else iter([0] * n),
+        dtype=np.int64, count=n)
+    keys = list(codes) if present else [()]
+    index = {o.id: i for i, o in enumerate(options)}
+    per_key = np.zeros((len(keys), len(options)))
+    for u, key in enumerate(keys):
+        context = {f: v for f, v in zip(present, key, strict=True) if v is not None}
+        for ranked in policy.rank(options, context):
+            per_key[u, index[ranked.option_id]] = ranked.probability
+    return per_key[inverse]
+
+
+def case_folds(case_ids: Array, folds: int, seed: int) -> Array:
+    """A fold per row; all rows of a case share one."""
+    if folds < 2:
+        raise ValueError("folds must be at least 2")
+    cases, inverse = np.unique(np.asarray(case_ids).astype(str), return_inverse=True)
+    order = np.random.default_rng(seed).permutation(len(cases))
+    return (order % folds)[inverse.reshape(-1)].astype(np.int64)
+
+
+def take(columns: Mapping[str, Array], rows: Array) -> dict[str, Array]:
+    return {name: values[rows] for name, values in columns.items()}
