@@ -17,11 +17,15 @@ Array = NDArray[Any]
 
 
 class Segments:
-    """Integer codes of the candidate segment features, and per-segment mean scores of one
-    hook's decisions (scores Γ where the option is available)."""
+    """Integer codes of the candidate segment features of one hook's decisions, and their
+    per-segment mean scores (Γ where the option is available) over any set of folds.
+
+    Sums and counts are kept per fold, so a mean over "every fold but j" costs a sum over
+    folds, not a pass over the decisions: the cross-validated feature search asks for many.
+    """
 
     def __init__(self, table: dict[str, Array], context: list[str], max_levels: int,
-                 min_support: int, gamma: Array, avail: Array) -> None:
+                 min_support: int, gamma: Array, avail: Array, fold: Array) -> None:
         self.min_support = min_support
         self.levels: dict[str, list[Any]] = {}
         self.codes: dict[str, Array] = {}
@@ -37,17 +41,20 @@ class Segments:
                 self.levels[name] = levels
                 self.codes[name] = np.array([lookup.get(v, -1) for v in values.tolist()])
         self.candidates = tuple(self.codes)
-        self.sums = np.where(avail, np.nan_to_num(gamma), 0.0)  # Γ, 0 where unavailable
-        self.avail = avail.astype(np.float64)
+        self.gamma, self.avail, self.fold = gamma, avail, fold
+        self.folds = int(fold.max()) + 1 if fold.size else 1
+        self._sums = np.where(avail, np.nan_to_num(gamma), 0.0)  # Γ, 0 where unavailable
         self._ids: dict[tuple[str, ...], Array] = {}
+        self._stats: dict[tuple[str, ...], tuple[Array, Array, Array]] = {}
 
     def ids(self, features: tuple[str, ...]) -> Array:
         """Per row its segment number (mixed radix over the features' codes; -1: missing)."""
         if features not in self._ids:
-            ids = np.zeros(len(self.sums), dtype=np.int64)
+            ids = np.zeros(len(self.fold), dtype=np.int64)
             for f in features:
                 ids = ids * len(self.levels[f]) + self.codes[f]
-            ids[np.column_stack([self.codes[f] < 0 for f in features]).any(axis=1)] = -1
+            if features:
+                ids[np.column_stack([self.codes[f] < 0 for f in features]).any(axis=1)] = -1
             self._ids[features] = ids
         return self._ids[features]
 
@@ -59,39 +66,41 @@ class Segments:
             out.append(self.levels[f][code])
         return tuple(reversed(out))
 
-    def size(self, features: tuple[str, ...]) -> int:
-        return int(np.prod([len(self.levels[f]) for f in features]))
-
-    def means(self, features: tuple[str, ...], mask: Array) -> tuple[Array, Array]:
-        """Per segment: its decisions in `mask`, and each option's mean score."""
-        ids, groups, k = self.ids(features), self.size(features), self.sums.shape[1]
-        sel = mask & (ids >= 0)
-        flat = (ids[sel][:, None] * k + np.arange(k)).ravel()
-        sums = np.bincount(flat, self.sums[sel].ravel(), groups * k).reshape(groups, k)
-        counts = np.bincount(flat, self.avail[sel].ravel(), groups * k).reshape(groups, k)
-        support = np.bincount(ids[sel], minlength=groups)
+    def means(self, features: tuple[str, ...], folds: Sequence[int]) -> tuple[Array, Array]:
+        """Per segment: its decisions in `folds`, and each option's mean score there."""
+        if features not in self._stats:
+            ids, k = self.ids(features), self._sums.shape[1]
+            groups = int(np.prod([len(self.levels[f]) for f in features]))
+            sel = ids >= 0
+            cell = self.fold[sel] * groups + ids[sel]
+            flat = (cell[:, None] * k + np.arange(k)).ravel()
+            size = self.folds * groups * k
+            self._stats[features] = (
+                np.bincount(cell, minlength=self.folds * groups).reshape(self.folds, groups),
+                np.bincount(flat, self._sums[sel].ravel(), size).reshape(self.folds, groups, k),
+                np.bincount(flat, self.avail[sel].ravel().astype(np.float64), size).reshape(
+                    self.folds, groups, k))
+        support, sums, counts = (x[list(folds)].sum(axis=0) for x in self._stats[features])
         with np.errstate(invalid="ignore", divide="ignore"):
             return support, np.where(counts > 0, sums / counts, np.nan)
 
-    def default(self, mask: Array) -> Array:
-        counts = self.avail[mask].sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(counts > 0, self.sums[mask].sum(axis=0) / counts, np.nan)
+    def default(self, folds: Sequence[int]) -> Array:
+        return self.means((), folds)[1][0]
 
-    def tables(self, features: tuple[str, ...], mask: Array
+    def tables(self, features: tuple[str, ...], folds: Sequence[int]
                ) -> list[tuple[tuple[Any, ...], Array]]:
         """(feature values, mean score per option) of each segment with enough support."""
-        support, means = self.means(features, mask)
+        support, means = self.means(features, folds)
         return [(self.key(features, int(s)), means[s])
                 for s in np.flatnonzero(support >= self.min_support)]
 
-    def assign(self, features: tuple[str, ...], train: Array, rows: Array) -> Array:
-        """The scores each of `rows` gets from a policy learned on `train` (rule order as in
+    def assign(self, features: tuple[str, ...], folds: Sequence[int], rows: Array) -> Array:
+        """The scores each of `rows` gets from a policy learned on `folds` (rule order as in
         `rewrite._Learner.policy`: most specific wins, ties to the first listed)."""
-        out = np.tile(self.default(train), (int(rows.sum()), 1))
+        out = np.tile(self.default(folds), (len(rows), 1))
         for size in range(1, len(features) + 1):
             for subset in reversed(list(itertools.combinations(features, size))):
-                support, means = self.means(subset, train)
+                support, means = self.means(subset, folds)
                 seg_rows = self.ids(subset)[rows]
                 hit = seg_rows >= 0
                 hit[hit] = support[seg_rows[hit]] >= self.min_support
@@ -99,21 +108,23 @@ class Segments:
         return out
 
 
-def select(seg: Segments, gamma: Array, avail: Array, mask: Array, split: Array, *,
-           max_features: int, min_gain: float, z: float) -> tuple[str, ...]:
+def select(seg: Segments, folds: Sequence[int], *, max_features: int, min_gain: float,
+           z: float) -> tuple[str, ...]:
     """The segment features whose "best option per segment" policy has the best value,
-    cross-validated over `split` within `mask`: every set of up to two candidates, then the
-    best extended one at a time. A richer set must beat each simpler one by `min_gain` plus
-    `z` standard errors of the paired per-decision difference."""
+    cross-validated over `folds`: every set of up to two candidates, then the best extended
+    one at a time. A richer set must beat each simpler one by `min_gain` plus `z` standard
+    errors of the paired per-decision difference."""
+    rows = {j: np.flatnonzero(seg.fold == j) for j in folds}
+
     def picked(features: tuple[str, ...]) -> Array:
         """Held-out score of each row under the policy learned without its fold."""
-        out = np.full(len(split), np.nan)
-        for j in np.unique(split[mask]):
-            held = mask & (split == j)
-            scores = seg.assign(features, mask & (split != j), held)
-            best = np.where(avail[held] & np.isfinite(scores), scores, -np.inf)
-            out[held] = gamma[held][np.arange(held.sum()), best.argmax(axis=1)]
-        return np.nan_to_num(out[mask])
+        out = []
+        for j in folds:
+            held = rows[j]
+            scores = seg.assign(features, [f for f in folds if f != j], held)
+            best = np.where(seg.avail[held] & np.isfinite(scores), scores, -np.inf)
+            out.append(seg.gamma[held, best.argmax(axis=1)])
+        return np.nan_to_num(np.concatenate(out))
 
     def better(a: Array, b: Array) -> bool:
         d = a - b  # without the margin, chance alone would pick noise features

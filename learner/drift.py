@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -220,6 +220,4 @@ def _scan(streams: NDArray[np.float64], grid: NDArray[np.int64],
 def _when(value: np.datetime64) -> datetime | None:
     if np.isnat(value):
         return None
-    from datetime import UTC
-
     return value.astype("datetime64[us]").astype(datetime).replace(tzinfo=UTC)

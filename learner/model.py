@@ -10,8 +10,9 @@ propensity and version, what was used and done after the card, the reward): the 
 content shown, the step and the path features (`step_index`, `hours_since_previous_step`) and
 every context key. Text columns are categorical (integer codes passed to LightGBM as
 `categorical_feature`, so it splits on them natively); a categorical column with more than
-`max_cardinality` values (names, ids; but the action, hook and step) and timestamps are
-dropped and listed in `dropped_features_`. Values
+`max_cardinality` values (names, ids; but the action, hook and step), columns that identify a
+person (`identifying`: `*_id`, `*first_name`, `email`, ...) and timestamps are dropped and
+listed in `dropped_features_`. Values
 not seen in training and missing values go to LightGBM's missing branch.
 
 Training is deterministic: fixed seed, `deterministic=True`, `force_row_wise=True` and a fixed
@@ -23,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -40,7 +42,16 @@ EXCLUDED = frozenset({"case_id", "instance_id", "propensity", "policy_version", 
                       "action", "reward", "prospect_id", "distributor_id", "sponsor_id",
                       "at", "time"})
 STRUCTURAL = ("hook", "step_id")  # kept whatever their cardinality, like the action
+# Context keys that identify a person instead of describing them (`sponsor_id`,
+# `prospect_first_name`, `email`): never features, so no policy targets people by name or id.
+_IDENTIFYING = re.compile(r"(?:^|[._])(?:id|name|first_name|last_name|full_name|email|phone)$"
+                          r"|_id$")
 BIAS = "(baseline)"
+
+
+def identifying(name: str) -> bool:
+    """Whether a column names or numbers a person (see `_IDENTIFYING`) and so is no feature."""
+    return bool(_IDENTIFYING.search(name))
 
 Columns = dict[str, NDArray[Any]]
 
@@ -54,7 +65,7 @@ class OutcomeModel:
     """
 
     def __init__(self, *, features: Sequence[str] | None = None, target: str = TARGET,
-                 action: str = ACTION, n_estimators: int = 200, learning_rate: float = 0.05,
+                 action: str = ACTION, n_estimators: int = 100, learning_rate: float = 0.1,
                  num_leaves: int = 15, min_child_samples: int = 20, reg_lambda: float = 1.0,
                  max_cardinality: int = 16, seed: int = 0, num_threads: int = 2,
                  params: Mapping[str, Any] | None = None) -> None:
@@ -109,6 +120,9 @@ class OutcomeModel:
         kept = []
         for name in candidates:
             values = columns[name]
+            if identifying(name) and name not in (self.action, *STRUCTURAL):
+                self.dropped_features_.append(name)
+                continue
             if values.dtype.kind in "mM":  # timestamps identify rows, they do not generalize
                 self.dropped_features_.append(name)
                 continue

@@ -87,10 +87,12 @@ def test_outcome_and_horizon(sim: Store) -> None:
 
 def test_observed_until_drops_cases_still_inside_their_horizon(sim: Store) -> None:
     everything = cases(sim, JOURNEY, outcome="sale", horizon=WEEK)
-    end = max(e.at for c in everything for e in c.steps)
-    observed = cases(sim, JOURNEY, outcome="sale", horizon=WEEK, observed_until=end)
+    starts = sorted({c.started_at for c in everything})
+    cut = starts[len(starts) // 2] + WEEK  # the later half of the cases are still in horizon
+    observed = cases(sim, JOURNEY, outcome="sale", horizon=WEEK, observed_until=cut)
     assert 0 < len(observed) < len(everything)
-    assert all(c.started_at + WEEK <= end for c in observed)
+    assert {c.case_id for c in observed} == {
+        c.case_id for c in everything if c.started_at + WEEK <= cut}
 
 
 def test_outcome_may_be_a_step_and_unknown_outcomes_are_named(sim: Store) -> None:

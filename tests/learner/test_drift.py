@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import insert, select
 
-from learner.drift import detect_stream, detect_table
+from engine import Engine, ManualClock, Store
+from engine.runtime.queries import DEFINITION, INSTANCE, STEP_EVENT
+from learner.drift import detect, detect_stream, detect_table
+from simulator import LIFEVANTAGE
 
 
 def bernoulli(rng: np.random.Generator, *parts: tuple[int, float]) -> np.ndarray:
@@ -84,3 +89,39 @@ def test_detect_table_names_the_item_and_when_it_dropped() -> None:
     # Nothing after day 100 - 14 was used.
     assert alert.n_before + alert.n_after < 2000
     assert alert.to_dict()["since"].startswith("2026-03")
+
+
+def test_detect_reads_the_store(tmp_path: Path) -> None:
+    """An engine-shaped log: prospects get one of two first-contact messages; from the 1200th
+    prospect on, messages with the permission ask stop converting as well."""
+    store = Store(str(tmp_path / "drift.db"))
+    Engine(store, clock=ManualClock(datetime(2026, 1, 5))).deploy([LIFEVANTAGE])
+    with store.read() as conn:
+        definition = conn.execute(select(DEFINITION.c.id).where(
+            DEFINITION.c.process_id == "prospect_journey")).scalar_one()
+    rng = np.random.default_rng(3)
+    start = datetime(2026, 1, 5, 8)
+    with store.write() as conn:
+        for i in range(2000):
+            at = start + timedelta(hours=i)
+            shown = ("first_contact_checkin_short", "first_contact_permission")[i % 2]
+            rate = 0.1 if shown.endswith("permission") and i >= 1200 else 0.3
+            iid = conn.execute(insert(INSTANCE).values(
+                definition_id=definition, process_id="prospect_journey", prospect_id=f"p{i}",
+                distributor_id="d1", status="completed", context="{}", waiting="[]",
+                state="{}", version=1, created_at=at, updated_at=at)).inserted_primary_key[0]
+            events = [("add_contact", "entered", shown, None, 0.5),
+                      ("add_contact", "completed", None, shown, None)]
+            if rng.random() < rate:
+                events.append(("Event_end", "completed", None, None, None))
+            conn.execute(insert(STEP_EVENT), [
+                {"instance_id": iid, "step_id": step, "step_name": step, "kind": kind,
+                 "hook": "first_contact_message" if step == "add_contact" else None,
+                 "content_shown": offered, "content_used": used, "propensity": p,
+                 "policy_version": 1 if p else None, "at": at + timedelta(minutes=n)}
+                for n, (step, kind, offered, used, p) in enumerate(events)])
+    alerts = detect(store, "prospect_journey", outcome="Event_end")
+    assert [a.option_id for a in alerts] == ["first_contact_permission"]
+    assert abs(alerts[0].change_index - 600) < 60  # the item's 600th decision
+    assert alerts[0].since is not None and alerts[0].since.tzinfo is not None
+    store.dispose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from learner.model import BIAS, OutcomeModel, as_columns
+from learner.model import BIAS, OutcomeModel, as_columns, identifying
 
 
 def table(n: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -53,6 +53,21 @@ def test_features_ids_and_bookkeeping_columns() -> None:
     assert "step_index" in model.features_ and "step_index" not in model.categorical_
     assert set(model.feature_importances_) == set(model.features_)
     assert model.n_features_in_ == len(model.features_)
+
+
+def test_columns_that_identify_a_person_are_never_features() -> None:
+    """Even with few distinct values (a small team), names and ids are dropped: no policy may
+    target people by who they are."""
+    data = table(2000)
+    few = np.array([f"name{i % 3}" for i in range(2000)], dtype=object)
+    data |= {"prospect_first_name": few, "context.sponsor_id": few.copy(),
+             "email": few.copy(), "context.market": np.full(2000, "US", dtype=object)}
+    model = OutcomeModel().fit(data)
+    assert set(model.dropped_features_) == {"prospect_first_name", "context.sponsor_id", "email"}
+    assert "context.market" in model.features_ and "hook" in model.features_
+    assert identifying("context.prospect_first_name") and identifying("sponsor_id")
+    assert not identifying("prospect_interest") and not identifying("distributor_personality")
+    assert not identifying("context.video_watched")
 
 
 def test_fit_returns_self_and_is_deterministic() -> None:
