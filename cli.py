@@ -658,8 +658,19 @@ def audit(
                                          "above: info, low, medium, high.")] = "high",
     output: Annotated[Path | None, typer.Option("--output", "-o",
                                                 help="Write the report here.")] = None,
-    verify: Annotated[bool, typer.Option("--verify", help="Check the hash-chained trail in "
-                                         "the database for edits, removals, reordering.")] = False,
+    verify: Annotated[bool, typer.Option("--verify", help="Check the hash-chained trails in "
+                                         "the database — each prospect's step log (cards "
+                                         "shown, choices made) and the policy log (versions "
+                                         "saved, activated, rolled back, with each policy's "
+                                         "content hash) — for edited, removed or reordered "
+                                         "records and edited policies. Exit 1 on tampering. "
+                                         "Keep the JSON output (it holds the policy log's "
+                                         "head) to pass as --anchor later.")] = False,
+    anchor: Annotated[Path | None, typer.Option("--anchor", help="With --verify: a kept "
+                                                "`audit --verify --json` output (or "
+                                                '{"records": N, "head": H}); the policy log '
+                                                "must still reach that head, which catches a "
+                                                "log rewritten with fresh hashes.")] = None,
     trail: Annotated[bool, typer.Option("--trail", help="Summarise what contractors did "
                                         "with each step: followed, skipped, varied.")] = False,
     process: Annotated[str | None, typer.Option(help="With --trail: one process.")] = None,
@@ -667,9 +678,13 @@ def audit(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Guidance, not control: audit maps for control indicators, or the runtime trail."""
+    """Guidance, not control: audit maps for control indicators, or the runtime trail.
+
+    --verify proves the trail unaltered: every card shown and choice made (step log) and
+    every policy change (policy log) is a hash-chained record; exit 1 names what changed."""
     if verify:
-        check = _guard(as_json, lambda: compliance.verify_trail(Store(db)))
+        kept = _guard(as_json, lambda: compliance.read_anchor(anchor)) if anchor else None
+        check = _guard(as_json, lambda: compliance.verify_trail(Store(db), anchor=kept))
         _emit_report(check.to_dict(), _verification_text(check), output, as_json)
         raise typer.Exit(0 if check.ok else 1)
     if trail:
@@ -703,10 +718,22 @@ def _emit_report(data: dict[str, Any], text: str, output: Path | None, as_json: 
 
 
 def _verification_text(check: Any) -> str:
-    if check.ok:
-        return f"trail intact: {check.checked} events checked, no tampering found\n"
-    lines = [f"TAMPERED: {len(check.tampered)} problem(s) in {check.checked} events"]
-    lines += [f"  {t.what}: instance {t.instance_id} — {t.detail}" for t in check.tampered]
+    if not check.tampered:
+        lines = [f"step log intact: {check.checked} events checked, no tampering found"]
+    else:
+        lines = [f"STEP LOG TAMPERED: {len(check.tampered)} problem(s) in {check.checked} events"]
+        lines += [f"  {t.what}: instance {t.instance_id} — {t.detail}" for t in check.tampered]
+    policy = check.policy
+    if policy.ok:
+        lines.append(f"policy log intact: {policy.checked} records checked, no tampering found"
+                     + (" (and it still reaches the anchor)" if policy.anchor else ""))
+    else:
+        lines.append(f"POLICY LOG TAMPERED: {len(policy.tampered)} problem(s) in "
+                     f"{policy.checked} records")
+        lines += [f"  {t.what}: " + (f"record {t.record_id} — " if t.record_id else "")
+                  + t.detail for t in policy.tampered]
+    if policy.ok:  # what to keep outside the database, for --anchor later
+        lines.append(f"policy log head after {policy.records} records: {policy.head}")
     return "\n".join(lines) + "\n"
 
 

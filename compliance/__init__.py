@@ -5,7 +5,7 @@
     exit_code = 1 if report.failed() else 0
 
     summary = trail_summary(store, process="prospect_journey")   # what contractors did
-    check = verify_trail(store)                                   # was the record altered?
+    check = verify_trail(store, anchor=kept)                      # was the record altered?
 
 Static audit: a catalogue of control indicators (`RULES`: NM001 ...), each tied to the IRS
 common-law factors and prong A of the ABC test, checked on the `ProcessMap` model so BPMN and
@@ -14,11 +14,14 @@ YAML maps are audited alike. A finding is acknowledged in the map by a step prop
 and never fail the audit.
 
 Runtime trail: per step, how often contractors followed, changed or skipped the guidance, and
-the hash chains of the step log recomputed, naming any event edited, removed or moved. The
-policy activation log has no chain of its own; `anchor_activations` / `check_activations`
-give it one from outside the database.
+the hash chains recomputed — each instance's step log (the cards shown, with propensity and
+policy version, and what contractors chose) and the policy log (every version saved,
+activated or rolled back to, committing to each policy document's hash) — naming any record
+edited, removed or moved. `PolicyAnchor` (in each verification, or `anchor_policy_trail`) is
+what a reviewer keeps outside the database to catch a log rewritten with fresh hashes.
 
-Errors: `UnknownSeverity` (a NextmoveError and a ValueError) for a bad severity threshold.
+Errors (NextmoveError and ValueError): `UnknownSeverity` for a bad severity threshold,
+`BadAnchor` for an anchor file that is not one.
 """
 
 from compliance.audit import (
@@ -33,10 +36,13 @@ from compliance.audit import (
     justifications,
 )
 from compliance.policy_chain import (
-    ActivationAnchor,
-    ActivationCheck,
-    anchor_activations,
-    check_activations,
+    BadAnchor,
+    PolicyAnchor,
+    PolicyTampering,
+    PolicyTrailCheck,
+    anchor_policy_trail,
+    read_anchor,
+    verify_policy_trail,
 )
 from compliance.report import sarif_log, to_json, to_markdown, to_sarif
 from compliance.rules import RULES, SEVERITIES, Rule
@@ -53,12 +59,14 @@ __all__ = [
     "ACK_PREFIX",
     "RULES",
     "SEVERITIES",
-    "ActivationAnchor",
-    "ActivationCheck",
     "AuditReport",
     "AuditedMap",
+    "BadAnchor",
     "Finding",
     "Note",
+    "PolicyAnchor",
+    "PolicyTampering",
+    "PolicyTrailCheck",
     "RequiredStep",
     "Rule",
     "StepTrail",
@@ -66,14 +74,15 @@ __all__ = [
     "TrailSummary",
     "TrailVerification",
     "UnknownSeverity",
-    "anchor_activations",
+    "anchor_policy_trail",
     "audit",
-    "check_activations",
     "justifications",
+    "read_anchor",
     "sarif_log",
     "to_json",
     "to_markdown",
     "to_sarif",
     "trail_summary",
+    "verify_policy_trail",
     "verify_trail",
 ]

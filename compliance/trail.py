@@ -8,7 +8,8 @@ like an order in practice; guidance people visibly skip and vary is a tool. The 
 aggregates; only one row per step (and per step and contractor) reaches Python.
 
 `verify_trail` recomputes every instance's hash chain (`engine.store.trail.verify`) and, for
-each broken one, says what happened: an event edited, events removed, moved or cut off.
+each broken one, says what happened: an event edited, events removed, moved or cut off; and it
+checks the policy log the same way (`compliance.policy_chain`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Any
 
 from sqlalchemy import and_, case, func, select, true
 
-from compliance.policy_chain import ActivationAnchor, ActivationCheck, check_activations
+from compliance._chain import diagnose
+from compliance.policy_chain import PolicyAnchor, PolicyTrailCheck, verify_policy_trail
 from engine.clock import as_utc
 from engine.definitions.model import HUMAN_TYPES
 from engine.runtime.queries import DEFINITION, INSTANCE, STEP_EVENT
@@ -183,28 +185,28 @@ class Tampering:
 
 @dataclass(frozen=True)
 class TrailVerification:
-    """Every chain recomputed: `tampered` is empty when the trail is intact."""
+    """Every chain recomputed: the step events' (`tampered`) and the policy log's (`policy`).
+    `ok` when neither shows tampering."""
 
     checked: int  # events checked
     instances: int
     tampered: tuple[Tampering, ...]
-    activations: ActivationCheck | None = None
+    policy: PolicyTrailCheck
 
     @property
     def ok(self) -> bool:
-        return not self.tampered and (self.activations is None or self.activations.ok)
+        return not self.tampered and self.policy.ok
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "checked": self.checked, "instances": self.instances,
                 "tampered": [t.to_dict() for t in self.tampered],
-                "activations": self.activations.to_dict() if self.activations else None}
+                "policy": self.policy.to_dict()}
 
 
-def verify_trail(
-    store: Store, *, activations: ActivationAnchor | None = None
-) -> TrailVerification:
-    """Recompute every step-event chain and name what was altered; with an `activations`
-    anchor, also check the policy activation log against it."""
+def verify_trail(store: Store, *, anchor: PolicyAnchor | None = None) -> TrailVerification:
+    """Recompute every step-event chain and the policy log's chain and name what was altered;
+    with an `anchor` kept from an earlier verification, also check the policy log still
+    leads up to it (`verify_policy_trail`)."""
     checked, breaks = trail.verify(store)
     tampered: list[Tampering] = []
     broken = sorted({b.instance_id for b in breaks})
@@ -228,8 +230,8 @@ def verify_trail(
                 found = [_tampering(instance_id, owner, "edited", b.reason, event_id=b.event_id)
                          for b in breaks if b.instance_id == instance_id]
             tampered += found
-    checked_activations = check_activations(store, activations) if activations else None
-    return TrailVerification(checked, instances, tuple(tampered), checked_activations)
+    return TrailVerification(checked, instances, tuple(tampered),
+                             verify_policy_trail(store, anchor=anchor))
 
 
 def _tampering(instance_id: int, owner: dict[str, Any], what: str, detail: str,
@@ -239,63 +241,18 @@ def _tampering(instance_id: int, owner: dict[str, Any], what: str, detail: str,
 
 def _diagnose(conn: Any, instance_id: int, owner: dict[str, Any],
               rows: list[dict[str, Any]]) -> list[Tampering]:
-    """Walk the chain and explain each event that does not follow from the one before it.
-
-    An event whose hash names another event of the trail as its predecessor was moved; one
-    right after ids missing from the whole table follows removed events; anything else was
-    edited. Neighbouring moved events are one reordering, reported once.
-    """
-    out: list[Tampering] = []
-    moved: list[tuple[dict[str, Any], str]] = []
-    previous, previous_id = trail.GENESIS, None
-    chains = [trail.GENESIS, *(r["chain"] for r in rows)]  # chains[j]: what row j follows
-    for i, row in enumerate(rows):
-        ok = trail.link(previous, row) == row["chain"]
-        if moved and (ok or _follows_another(chains, i, row) is None):
-            out.append(_reordered(instance_id, owner, moved))
-            moved = []
-        if not ok:
-            label = f"event {row['id']} ({row['step_id']} {row['kind']})"
-            where = {"event_id": row["id"], "step": row["step_id"], "kind": row["kind"]}
-            real = _follows_another(chains, i, row)
-            missing = _missing_ids(conn, previous_id, row["id"])
-            if real is not None:
-                moved.append((row, "the start" if real == 0 else f"event {rows[real - 1]['id']}"))
-            elif missing:
-                ids = ", ".join(str(m) for m in missing[:5])
-                out.append(_tampering(instance_id, owner, "removed", f"the event(s) before "
-                                      f"{label} were removed (ids {ids} are gone)", **where))
-            else:
-                out.append(_tampering(instance_id, owner, "edited", f"{label} no longer "
-                                      "matches its hash: it was edited (or the event before it "
-                                      "was rewritten with a new hash)", **where))
-        previous, previous_id = row["chain"] or trail.link(previous, row), row["id"]
-    if moved:
-        out.append(_reordered(instance_id, owner, moved))
-    return out
-
-
-def _follows_another(chains: list[str], i: int, row: dict[str, Any]) -> int | None:
-    """Index in `chains` of the event `row` was really recorded after, if not the one before."""
-    return next((j for j, c in enumerate(chains)
-                 if c and j != i and trail.link(c, row) == row["chain"]), None)
-
-
-def _reordered(instance_id: int, owner: dict[str, Any],
-               moved: list[tuple[dict[str, Any], str]]) -> Tampering:
-    first = moved[0][0]
-    ids = ", ".join(str(r["id"]) for r, _ in moved)
-    was = "; ".join(f"{r['id']} ({r['step_id']} {r['kind']}) came right after {real}"
-                    for r, real in moved)
-    return _tampering(instance_id, owner, "moved", f"events {ids} are out of their recorded "
-                      f"order: {was}", event_id=first["id"], step=first["step_id"],
-                      kind=first["kind"])
+    """Explain each event of the instance's trail that does not follow the one before it."""
+    found = diagnose(rows, trail.link, trail.GENESIS, noun="event",
+                     describe=lambda r: f"{r['id']} ({r['step_id']} {r['kind']})",
+                     missing=lambda after, before: _missing_ids(conn, after, before))
+    return [_tampering(instance_id, owner, b.what, b.detail, event_id=b.row["id"],
+                       step=b.row["step_id"], kind=b.row["kind"]) for b in found]
 
 
 def _missing_ids(conn: Any, after: int | None, before: int) -> list[int]:
     """Event ids between two of an instance's events that no instance has any more (ids are
     given out in order, so a gap there is where rows were deleted)."""
-    low = after if after is not None else before - 2  # first event: look just before it
+    low = after if after is not None else max(before - 2, 0)  # first: look just before it
     if before - low <= 1:
         return []
     present = set(conn.execute(select(STEP_EVENT.c.id).where(

@@ -5,9 +5,11 @@
     rollback(store, "intro_video")                         # back to the version active before
 
 Policy versions are immutable; `policy_active` says which one each hook uses, and the
-append-only `policy_activation` log records every change. Rollback undoes the latest
-activation that has not been undone yet, so repeated rollbacks walk back through history.
-Each operation is one transaction; on PostgreSQL, racing writers retry on the unique keys.
+append-only `policy_activation` log records every change — each version saved, activated or
+rolled back to — hash-chained with the stored document's hash (`engine.store.trail`), in the
+same transaction as the change. Rollback undoes the latest activation that has not been undone
+yet, so repeated rollbacks walk back through history. Each operation is one transaction that
+first locks the log's head, so policy writers queue; racing writers still retry on the keys.
 """
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ from content_catalog.policy import Policy, catalog_policy
 from engine.clock import Clock, SystemClock, as_utc
 from engine.store.database import Store
 from engine.store.tables import CatalogRow, PolicyActivationRow, PolicyActiveRow, PolicyRow
+from engine.store.trail import PolicyTrail
 
 CATALOG = CatalogRow.__table__  # type: ignore[attr-defined]
 POLICY = PolicyRow.__table__  # type: ignore[attr-defined]
 ACTIVE = PolicyActiveRow.__table__  # type: ignore[attr-defined]
 ACTIVATION = PolicyActivationRow.__table__  # type: ignore[attr-defined]
 _ATTEMPTS = 20  # racing writers on PostgreSQL: each round lets at least one of them through
+_CHANGES = ("activate", "rollback")  # the log's other action, "save", changes no active version
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,7 @@ def store_catalog(store: Store, catalog_text: str, file: str | None = None, *,
     for attempt in range(_ATTEMPTS):
         try:
             with store.write() as conn:
+                log = PolicyTrail(conn)
                 row = conn.execute(select(CATALOG).where(
                     CATALOG.c.name == catalog.name,
                     CATALOG.c.content_hash == digest)).mappings().first()
@@ -97,7 +102,7 @@ def store_catalog(store: Store, catalog_text: str, file: str | None = None, *,
                 values = {"name": catalog.name, "version": version, "content_hash": digest,
                           "source_file": file, "source": catalog_text, "deployed_at": now}
                 conn.execute(insert(CATALOG).values(**values))
-                created = _seed_policies(conn, catalog, version, now)
+                created = _seed_policies(conn, log, catalog, version, now)
                 return _stored_catalog(values, created=True, policies_created=created)
         except IntegrityError:
             if attempt == _ATTEMPTS - 1:
@@ -140,12 +145,14 @@ def save_policy(store: Store, policy: Policy, *, note: str | None = None,
     for attempt in range(_ATTEMPTS):
         try:
             with store.write() as conn:
+                log = PolicyTrail(conn)
                 version = (conn.execute(select(func.max(POLICY.c.version)).where(
                     POLICY.c.hook == policy.hook)).scalar() or 0) + 1
                 stored = replace(policy, version=version)
-                _insert_policy(conn, stored, note, now)
+                document = _insert_policy(conn, log, stored, note, now)
                 if activate:
-                    _set_active(conn, policy.hook, version, "activate", reason, now)
+                    _set_active(conn, log, policy.hook, version, document, "activate", reason,
+                                now)
                 return stored
         except IntegrityError:
             if attempt == _ATTEMPTS - 1:
@@ -160,11 +167,13 @@ def activate(store: Store, hook: str, version: int, *, reason: str | None = None
     for attempt in range(_ATTEMPTS):
         try:
             with store.write() as conn:
+                log = PolicyTrail(conn)
                 versions = _versions(conn, hook)
                 if version not in versions:
                     raise PolicyNotFound(hook, version, known=versions)
                 if _active_version(conn, hook, lock=True) != version:
-                    _set_active(conn, hook, version, "activate", reason, now)
+                    _set_active(conn, log, hook, version, _document(conn, hook, version),
+                                "activate", reason, now)
             return _one_version(store, hook, version)
         except IntegrityError:
             if attempt == _ATTEMPTS - 1:
@@ -180,13 +189,15 @@ def rollback(store: Store, hook: str, *, reason: str | None = None,
     """
     now = _now(clock)
     with store.write() as conn:
+        log = PolicyTrail(conn)
         if _active_version(conn, hook, lock=True) is None:
             raise PolicyNotFound(hook, known=_hooks(conn))
         stack = _activation_stack(conn, hook)
         if len(stack) < 2:
             raise PolicyNotFound(hook, message="no earlier active version to roll back to")
         target = stack[-2]
-        _set_active(conn, hook, target, "rollback", reason, now)
+        _set_active(conn, log, hook, target, _document(conn, hook, target), "rollback", reason,
+                    now)
     return _one_version(store, hook, target)
 
 
@@ -194,6 +205,7 @@ def history(store: Store, hook: str | None = None) -> list[PolicyVersion]:
     """Every stored policy version (of `hook`, or of all hooks), by hook then version."""
     last = (select(ACTIVATION.c.hook, ACTIVATION.c.version,
                    func.max(ACTIVATION.c.at).label("last_at"))
+            .where(ACTIVATION.c.action.in_(_CHANGES))
             .group_by(ACTIVATION.c.hook, ACTIVATION.c.version).subquery())
     query = (select(POLICY.c.hook, POLICY.c.version, POLICY.c.kind, POLICY.c.created_at,
                     POLICY.c.note, ACTIVE.c.version.label("active_version"), last.c.last_at)
@@ -213,8 +225,8 @@ def history(store: Store, hook: str | None = None) -> list[PolicyVersion]:
 
 
 def activations(store: Store, hook: str | None = None) -> list[Activation]:
-    """The activation log (of `hook`, or of all hooks), oldest first."""
-    query = select(ACTIVATION).order_by(ACTIVATION.c.id)
+    """The activations and rollbacks (of `hook`, or of all hooks), oldest first."""
+    query = select(ACTIVATION).where(ACTIVATION.c.action.in_(_CHANGES)).order_by(ACTIVATION.c.id)
     if hook is not None:
         query = query.where(ACTIVATION.c.hook == hook)
     with store.read() as conn:
@@ -270,33 +282,45 @@ def latest_catalog_id(conn: Connection, name: str | None) -> int | None:
     return None if found is None else int(found)
 
 
-def _seed_policies(conn: Connection, catalog: Catalog, version: int,
+def _seed_policies(conn: Connection, log: PolicyTrail, catalog: Catalog, version: int,
                    now: datetime) -> tuple[str, ...]:
     have = set(conn.execute(select(POLICY.c.hook).where(
         POLICY.c.hook.in_(sorted(catalog.hooks))).distinct()).scalars())
     created = tuple(sorted(catalog.hooks - have))
     for hook in created:
         policy = replace(catalog_policy(catalog, hook), version=1)
-        _insert_policy(conn, policy, f"from catalog {catalog.name!r} version {version}", now)
-        _set_active(conn, hook, 1, "activate",
+        document = _insert_policy(conn, log, policy,
+                                  f"from catalog {catalog.name!r} version {version}", now)
+        _set_active(conn, log, hook, 1, document, "activate",
                     f"default from catalog {catalog.name!r} version {version}", now)
     return created
 
 
-def _insert_policy(conn: Connection, policy: Policy, note: str | None, now: datetime) -> None:
+def _insert_policy(conn: Connection, log: PolicyTrail, policy: Policy, note: str | None,
+                   now: datetime) -> str:
+    """Store a new version and log its saving; return its stored document."""
+    document = policy.to_json()
     conn.execute(insert(POLICY).values(
-        hook=policy.hook, version=policy.version, kind=policy.kind, document=policy.to_json(),
+        hook=policy.hook, version=policy.version, kind=policy.kind, document=document,
         note=note, created_at=now))
+    log.append(hook=policy.hook, version=policy.version, action="save", reason=note,
+               document=document, at=now)
+    return document
 
 
-def _set_active(conn: Connection, hook: str, version: int, action: str, reason: str | None,
-                now: datetime) -> None:
+def _set_active(conn: Connection, log: PolicyTrail, hook: str, version: int, document: str,
+                action: str, reason: str | None, now: datetime) -> None:
     changed = conn.execute(update(ACTIVE).where(ACTIVE.c.hook == hook).values(
         version=version, changed_at=now)).rowcount
     if not changed:
         conn.execute(insert(ACTIVE).values(hook=hook, version=version, changed_at=now))
-    conn.execute(insert(ACTIVATION).values(
-        hook=hook, version=version, action=action, reason=reason, at=now))
+    log.append(hook=hook, version=version, action=action, reason=reason, document=document,
+               at=now)
+
+
+def _document(conn: Connection, hook: str, version: int) -> str:
+    return str(conn.execute(select(POLICY.c.document).where(
+        POLICY.c.hook == hook, POLICY.c.version == version)).scalar_one())
 
 
 def _active_version(conn: Connection, hook: str, lock: bool = False) -> int | None:
@@ -311,7 +335,8 @@ def _activation_stack(conn: Connection, hook: str) -> list[int]:
     """Replay the log: an activation pushes its version, a rollback pops one."""
     stack: list[int] = []
     for action, version in conn.execute(select(ACTIVATION.c.action, ACTIVATION.c.version)
-                                        .where(ACTIVATION.c.hook == hook)
+                                        .where(ACTIVATION.c.hook == hook,
+                                               ACTIVATION.c.action.in_(_CHANGES))
                                         .order_by(ACTIVATION.c.id)):
         if action == "rollback":
             if stack:

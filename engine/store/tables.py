@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: policy_activation.policy_hash and chain, policy_trail_head
 
 
 class MetaRow(SQLModel, table=True):
@@ -164,7 +164,8 @@ class PolicyActiveRow(SQLModel, table=True):
 
 
 class PolicyActivationRow(SQLModel, table=True):
-    """Append-only log of activations and rollbacks; replaying it defines what rollback undoes."""
+    """Append-only, hash-chained log of every policy change: a version saved, activated or
+    rolled back to. Replaying its activations and rollbacks defines what rollback undoes."""
 
     __tablename__ = "policy_activation"
     __table_args__ = (Index("ix_policy_activation_hook", "hook", "id"),)
@@ -172,6 +173,19 @@ class PolicyActivationRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     hook: str
     version: int
-    action: str  # activate | rollback
+    action: str  # save | activate | rollback
     reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    policy_hash: str  # sha256 of the version's stored policy document
+    chain: str  # sha256 over the previous record's chain and this record
     at: datetime = Field(sa_column=Column(DateTime, nullable=False))
+
+
+class PolicyTrailHeadRow(SQLModel, table=True):
+    """The policy log's chain head (one row, id 1): cutting records off the end shows here.
+    Writers lock this row first, so two policy changes never link to the same predecessor."""
+
+    __tablename__ = "policy_trail_head"
+
+    id: int = Field(primary_key=True)
+    head: str
+    records: int

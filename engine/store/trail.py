@@ -1,8 +1,19 @@
-"""The tamper-evident trail: each instance's step events form a hash chain.
+"""The tamper-evident trail: each instance's step events form a hash chain, and so does the
+policy log (every policy version saved, activated or rolled back to).
 
 Every event's `chain` is sha256(previous chain + the event's canonical content) and the
 instance row keeps the chain's head, all written in the step's own transaction. Editing,
 deleting or reordering any event — or cutting the tail — breaks the chain where it happened.
+
+The policy log is one chain for all hooks: each record also commits to the sha256 of the
+policy document it names (`policy_hash`), so editing a stored policy version shows too, and
+the one-row `policy_trail_head` keeps the head. `PolicyTrail` appends inside the caller's
+write transaction after locking that row (PostgreSQL: FOR UPDATE; SQLite: the writer's BEGIN
+IMMEDIATE), so concurrent policy changes queue instead of forking the chain.
+
+The chains are unkeyed: someone who can write to the database and recompute every hash after
+an edit leaves a consistent chain. What a reviewer keeps outside the database closes that gap:
+the policy head and record count from a verification (see `compliance.policy_chain`).
 """
 
 from __future__ import annotations
@@ -14,22 +25,31 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.store.database import Store
-from engine.store.tables import InstanceRow, StepEventRow
+from engine.store.tables import (
+    InstanceRow,
+    PolicyActivationRow,
+    PolicyTrailHeadRow,
+    StepEventRow,
+)
 
 INSTANCE = InstanceRow.__table__  # type: ignore[attr-defined]
 STEP_EVENT = StepEventRow.__table__  # type: ignore[attr-defined]
+POLICY_LOG = PolicyActivationRow.__table__  # type: ignore[attr-defined]
+POLICY_HEAD = PolicyTrailHeadRow.__table__  # type: ignore[attr-defined]
 
 GENESIS = "0" * 64
 _FIELDS = ("instance_id", "step_id", "kind", "actor", "data", "hook", "content_shown",
            "content_used", "propensity", "policy_version", "at")
+_POLICY_FIELDS = ("hook", "version", "action", "reason", "policy_hash", "at")
 
 
-def _canonical(row: Mapping[Any, Any]) -> str:
+def _canonical(row: Mapping[Any, Any], fields: tuple[str, ...] = _FIELDS) -> str:
     values = {}
-    for name in _FIELDS:
+    for name in fields:
         value = row.get(name)
         if isinstance(value, datetime):
             value = value.replace(tzinfo=None).isoformat(timespec="microseconds")
@@ -41,6 +61,45 @@ def _canonical(row: Mapping[Any, Any]) -> str:
 
 def link(previous: str, row: Mapping[Any, Any]) -> str:
     return hashlib.sha256((previous + _canonical(row)).encode("utf-8")).hexdigest()
+
+
+def policy_link(previous: str, row: Mapping[Any, Any]) -> str:
+    """The chain of a policy log record that follows `previous`."""
+    text = previous + _canonical(row, _POLICY_FIELDS)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def policy_hash(document: str) -> str:
+    """The content hash a policy log record commits to: sha256 of the stored document."""
+    return hashlib.sha256(document.encode("utf-8")).hexdigest()
+
+
+class PolicyTrail:
+    """Appends to the policy log inside the caller's write transaction.
+
+    Create it first thing in the transaction: it takes the head row's lock, so every policy
+    writer queues in the same order (no deadlock with the hook rows locked later)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        conn.execute(dialect.insert(POLICY_HEAD).values(id=1, head=GENESIS, records=0)
+                     .on_conflict_do_nothing())
+        self.head, self.records = conn.execute(
+            select(POLICY_HEAD.c.head, POLICY_HEAD.c.records).where(POLICY_HEAD.c.id == 1)
+            .with_for_update()).one()
+
+    def append(self, *, hook: str, version: int, action: str, reason: str | None,
+               document: str, at: datetime) -> str:
+        """Record one policy change for the version whose stored document is `document`."""
+        row: dict[str, Any] = {"hook": hook, "version": version, "action": action,
+                               "reason": reason, "policy_hash": policy_hash(document), "at": at}
+        row["chain"] = self.head = policy_link(self.head, row)
+        self.records += 1
+        self.conn.execute(insert(POLICY_LOG).values(**row))
+        self.conn.execute(update(POLICY_HEAD).where(POLICY_HEAD.c.id == 1)
+                          .values(head=self.head, records=self.records))
+        return self.head
 
 
 def chain_rows(previous: str, rows: Iterable[dict[str, Any]]) -> str:
