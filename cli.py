@@ -23,8 +23,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+import analytics
 import compliance
 import learner
+from analytics.report import HEAT_METRICS, write_report
 from content_catalog import StoredRecommender, policy_store
 from engine import (
     Engine,
@@ -36,7 +38,7 @@ from engine import (
     VersionConflict,
 )
 from engine import load as load_maps
-from engine.clock import parse_duration, parse_instant
+from engine.clock import SystemClock, parse_duration, parse_instant
 from engine.definitions.compile import export_bpmn
 from engine.runtime import Fired, InstanceRef
 from engine.worker import run_worker
@@ -894,6 +896,221 @@ def drift(
         since = f" since {a.since:%Y-%m-%d}" if a.since else ""
         out.print(f"{a.hook}/{a.option_id}: {a.rate_before:.1%} → {a.rate_after:.1%}{since} "
                   f"(drop {a.drop:.1%}, confidence {a.confidence:.1%})", markup=False)
+
+
+@app.command()
+def report(
+    process: Annotated[str, typer.Option(help="The process to report on, e.g. "
+                                         "prospect_journey.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path(
+        "report.html"),
+    heat: Annotated[str, typer.Option(help="Colour the steps on the map by: waiting (prospects "
+                                      "waiting there now) or dwell (median hours spent "
+                                      "there).")] = "waiting",
+    outcome: Annotated[str | None, typer.Option(help="The outcome that counts as converted "
+                                                "(default: sale).")] = None,
+    now: NowOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """One self-contained HTML page: the map with a heat overlay, the funnel chart, stuck
+    prospects, leading indicators and content use. Opens without a network."""
+    if heat not in HEAT_METRICS:
+        _fail(NextmoveError(f"--heat must be one of {', '.join(HEAT_METRICS)}"), as_json)
+    try:
+        clock = ManualClock(parse_instant(now)) if now else SystemClock()
+    except ValueError as exc:
+        _fail(NextmoveError(f"--now {now!r} is not an ISO 8601 time: {exc}"), as_json)
+    data = _guard(as_json, lambda: write_report(Store(db), process, output, clock=clock,
+                                                heat=heat, outcome=outcome))
+    if as_json:
+        _print_json({"output": str(output), **data.to_dict()})
+        return
+    out.print(f"wrote {output}: {data.process_id} v{data.version}, "
+              f"{data.summary['instances']} prospect(s), map coloured by {heat}", markup=False)
+    if data.map_problem:
+        err.print(f"[yellow]warning:[/yellow] {escape(data.map_problem)}")
+
+
+def _since(text: str | None, as_json: bool, option: str = "--since") -> Any:
+    if not text:
+        return None
+    try:
+        return parse_instant(text)
+    except ValueError as exc:
+        _fail(NextmoveError(f"{option} {text!r} is not an ISO 8601 time: {exc}"), as_json)
+
+
+def _hours(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
+def _on_store(db: str | None, as_json: bool, action: Callable[[Store], Any]) -> Any:
+    """Run `action` on the database, then close it (a PostgreSQL pool is not left open)."""
+    store = _guard(as_json, lambda: Store(db))
+    try:
+        return _guard(as_json, lambda: action(store))
+    finally:
+        store.dispose()
+
+
+@app.command()
+def funnel(
+    process: Annotated[str, typer.Option(help="Process (or imported log) name.")],
+    since: Annotated[str | None, typer.Option(help="Only instances started at or after this "
+                                              "time (ISO 8601).")] = None,
+    distributor: Annotated[str | None, typer.Option(help="Only this distributor's "
+                                                    "instances.")] = None,
+    market: Annotated[str | None, typer.Option(help="Only instances whose context market is "
+                                               "this, e.g. US.")] = None,
+    outcome: Annotated[str, typer.Option(help="Step or outcome event that counts as "
+                                         "conversion.")] = analytics.DEFAULT_OUTCOME,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Per step: arrivals, what people did, who moved on or dropped, time spent, conversion."""
+    start = _since(since, as_json)
+    found = _on_store(db, as_json, lambda store: analytics.funnel(
+        store, process, since=start, distributor=distributor, market=market,
+        outcome=outcome))
+    if as_json:
+        _print_json(found.to_dict())
+        return
+    table = Table("step", "instances", "entered", "completed", "skipped", "varied", "moved on",
+                  "waiting", "dropped", "median h", "p90 h", f"→ {outcome}", box=None)
+    for s in found:
+        table.add_row(s.step_name, str(s.instances), str(s.entered), str(s.completed),
+                      str(s.skipped), str(s.varied), str(s.moved_on), str(s.waiting),
+                      str(s.dropped), _hours(s.median_hours), _hours(s.p90_hours),
+                      f"{s.conversion:.1%}")
+    out.print(table)
+    out.print(f"{found.instances} instance(s), {found.converted} reached {outcome!r} "
+              f"({found.conversion:.1%})", markup=False)
+
+
+@app.command()
+def stuck(
+    process: Annotated[str, typer.Option(help="Process name.")],
+    older_than: Annotated[str | None, typer.Option(help="Waiting longer than this ISO "
+                                                   "duration, e.g. P3D (default: longer than "
+                                                   "the step's own 90th percentile).")] = None,
+    distributor: Annotated[str | None, typer.Option(help="Only this distributor.")] = None,
+    market: Annotated[str | None, typer.Option(help="Only this market.")] = None,
+    now: NowOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Instances waiting on a step longer than usual, by step and distributor."""
+    limit = None
+    if older_than:
+        try:
+            limit = parse_duration(older_than)
+        except ValueError as exc:
+            _fail(NextmoveError(f"--older-than: {exc}"), as_json)
+    moment = _since(now, as_json, "--now") if now else SystemClock().now()
+    found = _on_store(db, as_json, lambda store: analytics.stuck(
+        store, process, moment, older_than=limit, distributor=distributor, market=market))
+    if as_json:
+        _print_json(found.to_dict())
+        return
+    table = Table("step", "distributor", "instances", "oldest waiting h", "limit h", box=None)
+    for g in found.groups:
+        table.add_row(g.step_name, g.distributor_id, str(g.instances),
+                      f"{g.waited_hours(moment):.1f}", f"{g.limit_hours:.1f}")
+    out.print(table)
+    out.print(f"{found.instances} stuck instance(s) in {len(found.groups)} group(s)",
+              markup=False)
+
+
+IndicatorOption = Annotated[list[str] | None, typer.Option(
+    "--indicator", help="Redefine or add an indicator: NAME=ITEM[,ITEM][@KIND[+KIND]], items "
+    "are step ids or hook:NAME (e.g. contacts_added=add_contact@entered).")]
+
+
+def _definitions(specs: list[str] | None, as_json: bool) -> Any:
+    parsed = _guard(as_json, lambda: [analytics.parse_indicator(s) for s in specs or []])
+    return analytics.with_overrides(parsed)
+
+
+@app.command()
+def indicators(
+    indicator: IndicatorOption = None,
+    as_of: Annotated[str | None, typer.Option(help="Judge as of this time (default: the "
+                                              "newest event).")] = None,
+    process: Annotated[str | None, typer.Option(help="Count only this process's "
+                                                "events.")] = None,
+    top: Annotated[int, typer.Option(help="Show this many distributors.")] = 20,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Leading indicators per distributor: activity per week, days to first sale."""
+    definitions = _definitions(indicator, as_json)
+    moment = _since(as_of, as_json, "--as-of")
+    found = _on_store(db, as_json, lambda store: analytics.indicators(
+        store, definitions=definitions, as_of=moment, process_id=process))
+    if as_json:
+        _print_json(found.to_dict())
+        return
+    names = [d.name for d in definitions]
+    table = Table("distributor", "enrolled", *(f"{n}/wk" for n in names), "days to sale",
+                  box=None)
+    for d in found.distributors[:top]:
+        table.add_row(d.distributor_id, f"{d.enrolled_at:%Y-%m-%d}",
+                      *(f"{d.per_week(n):.1f}" for n in names),
+                      "" if d.days_to_first_sale is None else f"{d.days_to_first_sale:.1f}")
+    out.print(table)
+    out.print(f"{len(found.distributors)} distributor(s); first sale within "
+              f"{found.window_days} days: {found.first_sale_share:.0%} of {found.observed} "
+              "observed long enough", markup=False)
+
+
+@app.command()
+def cohorts(
+    indicator: IndicatorOption = None,
+    as_of: Annotated[str | None, typer.Option(help="Judge as of this time (default: the "
+                                              "newest event).")] = None,
+    process: Annotated[str | None, typer.Option(help="Count only this process's "
+                                                "events.")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Distributors by enrollment week: activity per week and first sales within 14 days."""
+    definitions = _definitions(indicator, as_json)
+    moment = _since(as_of, as_json, "--as-of")
+    found = _on_store(db, as_json, lambda store: analytics.cohorts(
+        store, definitions=definitions, as_of=moment, process_id=process))
+    if as_json:
+        _print_json(found.to_dict())
+        return
+    names = [d.name for d in definitions]
+    table = Table("week", "distributors", *(f"{n}/wk" for n in names), "first sale ≤14d",
+                  "median days", box=None)
+    for w in found.weeks:
+        share = f"{w.first_sale_share:.0%} of {w.observed}" if w.observed else ""
+        table.add_row(f"{w.week:%Y-%m-%d}", str(w.distributors),
+                      *(f"{w.per_week[n]:.2f}" for n in names), share,
+                      _hours(w.median_days_to_first_sale))
+    out.print(table)
+
+
+@app.command("export-log")
+def export_log(
+    process: Annotated[str, typer.Option(help="Process (or imported log) name.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write: .xes, "
+                                         ".xes.gz, .csv, .csv.gz or .parquet.")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Export a process's event log with XES column names (imports back with import-log)."""
+    try:
+        report = _on_store(db, as_json, lambda store: learner.export_log(store, process, output))
+    except ValueError as exc:
+        _fail(NextmoveError(str(exc)), as_json)
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        out.print(f"wrote {report.cases} case(s), {report.events} event(s) to {output}",
+                  markup=False)
 
 
 policy_app = typer.Typer(help="Recommendation policies: history, activation, rollback.",

@@ -1,27 +1,83 @@
-"""What the step log says: funnels, waiting times, first sales, content use.
+"""What the step log says: funnels, stuck instances, leading indicators, cohorts.
 
-Counts are SQL aggregates in the database; waiting times pair each arrival at a step with
-what happened next there using a window function, and only those durations reach Python.
+Everything is computed by SQL aggregates in the database (percentiles too: PostgreSQL's
+`percentile_cont`, a window-function rank on SQLite), so only aggregated rows reach Python and
+the figures stay fast at a million instances. Results are frozen dataclasses with `to_dict()`.
+
+    import analytics
+    f = analytics.funnel(store, "prospect_journey", since=..., distributor=..., market="US",
+                         outcome="sale")                  # Funnel: .steps, per step counts,
+    for step in f: step.entered, step.median_hours, step.conversion   # times and conversion
+    s = analytics.stuck(store, "prospect_journey", now)   # Stuck: .groups by step × distributor
+    s = analytics.stuck(store, "prospect_journey", now, older_than=timedelta(days=3))
+    i = analytics.indicators(store)                       # Indicators: .distributors, .summary
+    c = analytics.cohorts(store)                          # Cohorts: .weeks by enrollment week
+
+Indicator definitions (which steps/hooks count as "contacts added", "content shared",
+"meetings and calls") are data: `LIFEVANTAGE_INDICATORS`, overridable per call or with
+`parse_indicator("name=step,hook:name@kind+kind")`.
+
+The older summaries of `analytics.log` (waits, first_sales, content_use) stay available.
 """
 
+from analytics._sql import Filters, UnknownOutcome
+from analytics.chart import funnel_chart
+from analytics.funnel import DEFAULT_OUTCOME, Funnel, FunnelStep, funnel
+from analytics.indicators import (
+    LIFEVANTAGE_INDICATORS,
+    Cohort,
+    Cohorts,
+    DistributorIndicators,
+    Indicator,
+    Indicators,
+    IndicatorSpecError,
+    cohorts,
+    indicators,
+    parse_indicator,
+    with_overrides,
+)
 from analytics.log import (
     ContentUse,
     FirstSales,
-    FunnelStep,
     StepWait,
     content_use,
     first_sales,
-    funnel,
     waits,
 )
+from analytics.report import ReportData, write_report
+from analytics.stuck import Stuck, StuckGroup, stuck
+from analytics.svg import Heat, render_map
 
 __all__ = [
+    "DEFAULT_OUTCOME",
+    "LIFEVANTAGE_INDICATORS",
+    "Cohort",
+    "Cohorts",
     "ContentUse",
+    "DistributorIndicators",
+    "Filters",
     "FirstSales",
+    "Funnel",
     "FunnelStep",
+    "Heat",
+    "Indicator",
+    "IndicatorSpecError",
+    "Indicators",
+    "ReportData",
     "StepWait",
+    "Stuck",
+    "StuckGroup",
+    "UnknownOutcome",
+    "cohorts",
     "content_use",
     "first_sales",
     "funnel",
+    "funnel_chart",
+    "indicators",
+    "parse_indicator",
+    "render_map",
+    "stuck",
     "waits",
+    "with_overrides",
+    "write_report",
 ]

@@ -18,6 +18,7 @@ from learner._records import (
     LogRejected,
 )
 from learner.dataset import Case, DecisionTable, Event, cases, decisions
+from learner.exporter import ExportReport, export_log
 from learner.importer import import_log
 from learner.variants import Variant, variants
 
@@ -25,6 +26,7 @@ __all__ = [
     "Case",
     "DecisionTable",
     "Event",
+    "ExportReport",
     "ImportProblem",
     "ImportProgress",
     "ImportReport",
@@ -35,6 +37,7 @@ __all__ = [
     "Variant",
     "cases",
     "decisions",
+    "export_log",
     "import_log",
     "variants",
 ]

@@ -22,16 +22,19 @@ from learner._records import ImportProblem, ImportProgress, LogAlreadyImported, 
 
 SOURCE_FORMAT = "imported-log"
 _WRITE_CHUNK = 10_000
-# (at, file order, activity, actor, hook, shown, used, propensity, data, kind)
+# (at, file order, activity, actor, hook, shown, used, propensity, data, kind,
+#  policy version, step name)
 Event = tuple[datetime, int, str, str | None, str | None, str | None, str | None,
-              float | None, str | None, str]
+              float | None, str | None, str, int | None, str | None]
 
 
 @dataclass
 class Case:
     attrs: dict[str, Any]
     trace: int | None
+    distributor: str | None = None  # else the first event's actor
     events: list[Event] = field(default_factory=list)
+    typed: bool = False  # attrs came whole from JSON: no CSV typing
 
 
 def check_target(conn: Connection, process_id: str, digest: str, path: Path) -> None:
@@ -91,7 +94,7 @@ def write_cases(conn: Connection, process_id: str, definition_id: int,
         sponsor = case.attrs.get("sponsor_id")
         rows.append({
             "definition_id": definition_id, "process_id": process_id, "prospect_id": case_id,
-            "distributor_id": case.events[0][3] or "unknown",
+            "distributor_id": case.distributor or case.events[0][3] or "unknown",
             "sponsor_id": sponsor if isinstance(sponsor, str) else None, "active_key": None,
             "status": "completed", "context": json.dumps(case.attrs, sort_keys=True),
             "waiting": "[]", "next_due_at": None, "version": 1,
@@ -122,13 +125,14 @@ def write_cases(conn: Connection, process_id: str, definition_id: int,
     for case_id, case in cases.items():
         instance_id = ids[case_id]
         head = trail.GENESIS
-        for at, _seq, activity, actor, hook, shown, used, propensity, data, kind in case.events:
+        for (at, _seq, activity, actor, hook, shown, used, propensity, data, kind, policy,
+             name) in case.events:
             head = trail.link(head, {
                 "instance_id": instance_id, "step_id": activity, "kind": kind, "actor": actor,
                 "data": data, "hook": hook, "content_shown": shown, "content_used": used,
-                "propensity": propensity, "policy_version": None, "at": at})
-            batch.append((instance_id, activity, activity, kind, actor, hook, shown, used,
-                          propensity, None, data, head, stamp(at)))
+                "propensity": propensity, "policy_version": policy, "at": at})
+            batch.append((instance_id, activity, name or activity, kind, actor, hook, shown,
+                          used, propensity, policy, data, head, stamp(at)))
         heads.append({"iid": instance_id, "head": head})
         if len(batch) >= _WRITE_CHUNK:
             flush()

@@ -10,9 +10,17 @@ Column names are XES's, as pm4py writes them:
     nextmove:content     optional: the content used there (also taken as shown)
     nextmove:content_shown  optional: what was offered, when it differs from what was used
     nextmove:propensity  optional: the probability the logging policy gave the shown content
-    nextmove:kind        optional: completed (default) | skipped | varied | outcome; an outcome
-                         row (e.g. concept:name "sale") becomes an `outcome` event, which
-                         `learner.dataset` can name as the outcome and variants leave out
+    nextmove:kind        optional: completed (default) | skipped | varied | outcome, or the
+                         engine's entered | timer | message | cancelled (as `export_log`
+                         writes them); an outcome row (e.g. concept:name "sale") becomes an
+                         `outcome` event, which `learner.dataset` can name as the outcome and
+                         variants leave out
+    nextmove:policy_version, nextmove:step_name  optional: as the engine logged them
+    nextmove:data        optional: the event's data as a JSON object, kept verbatim (then the
+                         other columns are not added to it)
+    case:nextmove:context  optional: the case's context as a JSON object (then the other
+                         case:<key> columns are not added to it)
+    case:nextmove:distributor  optional: the case's distributor (else its first actor)
     case:<key>           any other: a case attribute, stored in the instance context
     anything else        kept per event in step_event.data
 
@@ -75,8 +83,16 @@ from learner._writer import (
 
 SHOWN = "nextmove:content_shown"
 KIND = "nextmove:kind"
-KINDS = ("completed", "skipped", "varied", "outcome")
-_KNOWN = {CASE, ACTIVITY, TIME, RESOURCE, HOOK, CONTENT, SHOWN, PROPENSITY, KIND}
+POLICY_VERSION = "nextmove:policy_version"
+STEP_NAME = "nextmove:step_name"
+DATA_JSON = "nextmove:data"
+CONTEXT_JSON = "case:nextmove:context"
+DISTRIBUTOR = "case:nextmove:distributor"
+KINDS = ("completed", "skipped", "varied", "outcome", "entered", "timer", "message",
+         "cancelled")
+_KNOWN = {CASE, ACTIVITY, TIME, RESOURCE, HOOK, CONTENT, SHOWN, PROPENSITY, KIND,
+          POLICY_VERSION, STEP_NAME, DATA_JSON}
+_CASE_KNOWN = {CASE, CONTEXT_JSON, DISTRIBUTOR}
 _FALLBACK_TIMES = ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M")
 
 OnError = Literal["skip", "reject"]
@@ -158,7 +174,13 @@ def _collect(rows: Iterable[tuple[Where, dict[str, Any]]]
         trace = values.get("__trace__")
         case = cases.get(case_id)
         if case is None:  # case attributes come from a case's first row
-            cases[case_id] = case = Case(_case_attributes(values), trace)
+            attrs = _case_attributes(values)
+            if isinstance(attrs, str):
+                problems.append(ImportProblem(attrs, case_id=case_id, **where))
+                continue
+            cases[case_id] = case = Case(attrs, trace, _text(values.get(DISTRIBUTOR)),
+                                         typed=CONTEXT_JSON in values
+                                         and values[CONTEXT_JSON] not in (None, ""))
         elif case.trace != trace:
             problems.append(ImportProblem(
                 f"case id {case_id!r} was already used by trace {case.trace}", case_id=case_id,
@@ -195,20 +217,48 @@ def _parse(values: dict[str, Any], seq: int) -> tuple[str, Event] | str:
     kind = _text(values.get(KIND)) or "completed"
     if kind not in KINDS:
         return f"bad kind {kind!r} ({KIND}): expected one of {', '.join(KINDS)}"
+    policy = values.get(POLICY_VERSION)
+    if policy not in (None, ""):
+        try:
+            policy = int(policy)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return f"bad policy version {policy!r} ({POLICY_VERSION}): not an integer"
+    else:
+        policy = None
     used = _text(values.get(CONTENT))
     shown = _text(values.get(SHOWN)) or used
-    extra = {key: _jsonable(value) for key, value in values.items()
-             if key not in _KNOWN and not key.startswith(("case:", "__"))
-             and value not in (None, "")}
+    raw = values.get(DATA_JSON)
+    if raw not in (None, ""):
+        try:
+            parsed = json.loads(str(raw))
+        except json.JSONDecodeError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            return f"bad data {raw!r} ({DATA_JSON}): not a JSON object"
+        data: str | None = str(raw)
+    else:
+        extra = {key: _jsonable(value) for key, value in values.items()
+                 if key not in _KNOWN and not key.startswith(("case:", "__"))
+                 and value not in (None, "")}
+        data = json.dumps(extra, sort_keys=True) if extra else None
     event: Event = (at, seq, activity, _text(values.get(RESOURCE)), _text(values.get(HOOK)),
-                     shown, used, propensity, json.dumps(extra, sort_keys=True) if extra else None,
-                     kind)
+                     shown, used, propensity, data, kind, policy, _text(values.get(STEP_NAME)))
     return case_id, event
 
 
-def _case_attributes(values: dict[str, Any]) -> dict[str, Any]:
+def _case_attributes(values: dict[str, Any]) -> dict[str, Any] | str:
+    """The case's context, or what is wrong with it."""
+    raw = values.get(CONTEXT_JSON)
+    if raw not in (None, ""):
+        try:
+            parsed = json.loads(str(raw))
+        except json.JSONDecodeError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            return f"bad context {raw!r} ({CONTEXT_JSON}): not a JSON object"
+        return parsed
     return {key[5:]: _jsonable(value) for key, value in values.items()
-            if key.startswith("case:") and key != CASE and value not in (None, "")}
+            if key.startswith("case:") and key not in _CASE_KNOWN and value not in (None, "")}
 
 
 def _text(value: Any) -> str | None:
@@ -252,8 +302,9 @@ def _timestamp(value: Any) -> datetime | None:
 
 
 def _type_case_attributes(cases: Iterable[Case]) -> None:
-    """CSV text → int or float for attributes whose every value is one, as pandas would."""
-    cases = list(cases)
+    """CSV text → int or float for attributes whose every value is one, as pandas would
+    (not for a context given whole as JSON: that one is typed already)."""
+    cases = [c for c in cases if not c.typed]
     keys = {key for case in cases for key in case.attrs}
     for key in keys:
         values = [c.attrs[key] for c in cases if key in c.attrs]

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 import analytics
-from analytics import ContentUse, FirstSales, FunnelStep, StepWait
+from analytics import ContentUse, FirstSales, StepWait
 from content_catalog import StoredRecommender
 from engine import Engine, ManualClock, ProspectRef, Store
 from tests.conftest import PG_ADMIN_URL, REPO
@@ -127,18 +127,20 @@ def three_prospects(lv: Engine, clock: ManualClock) -> None:
 def test_funnel_counts_arrivals_and_what_people_did_in_order_of_first_arrival(
     log: Store,
 ) -> None:
-    journey = [
-        FunnelStep("add_contact", "Add a prospect", entered=3, completed=2, skipped=1,
-                   varied=0, instances=3),
-        FunnelStep("share_intro", "Share the intro video", entered=3, completed=1, skipped=0,
-                   varied=1, instances=3),
-    ]
-    assert analytics.funnel(log, "prospect_journey") == journey
-    welcome = FunnelStep("welcome", "Welcome aboard", 1, 0, 0, 0, 1)
-    assert analytics.funnel(log) == [journey[0], welcome, journey[1]]
-    assert analytics.funnel(log, "distributor_onboarding") == [welcome]
-    assert analytics.funnel(log, "no_such_process") == []
-    assert journey[0].to_dict()["skipped"] == 1
+    found = analytics.funnel(log, "prospect_journey")
+    assert [s.step_id for s in found] == ["Event_start", "add_contact", "share_intro"]
+    add, share = found.step("add_contact"), found.step("share_intro")
+    assert (add.entered, add.completed, add.skipped, add.varied, add.instances) == (3, 2, 1, 0, 3)
+    assert (share.entered, share.completed, share.skipped, share.varied) == (3, 1, 0, 1)
+    # p1 and p3 moved on from share_intro (to the video wait); p2 still waits there
+    assert (share.moved_on, share.waiting, share.dropped) == (2, 1, 0)
+    # 2h, 6h and half an hour at add_contact; 3h and 10h at share_intro
+    assert (add.median_hours, add.p90_hours) == (2.0, 5.2)
+    assert (share.median_hours, share.p90_hours) == (6.5, 9.3)
+    assert [s.step_id for s in analytics.funnel(log, "distributor_onboarding")] == [
+        "Event_start", "welcome"]
+    assert analytics.funnel(log, "no_such_process").steps == ()
+    assert add.to_dict()["skipped"] == 1
 
 
 def test_waits_pair_each_arrival_with_what_happened_next_longest_median_first(

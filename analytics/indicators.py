@@ -1,0 +1,314 @@
+"""Leading indicators per distributor, and cohorts by enrollment week.
+
+The reference customer watches, per new distributor: contacts added, content shared, and
+meetings and calls per week; days to the first sale; and whether that sale came within 14 days.
+Which logged events count as which activity is data, not code: an `Indicator` names the step
+ids and/or hooks and the event kinds that count. `LIFEVANTAGE_INDICATORS` maps them onto the
+LifeVantage journeys:
+
+* contacts_added: `entered` at step `add_contact` (every prospect a distributor adds starts
+  a journey there);
+* content_shared: `completed`/`varied` at hooks `first_contact_message`, `intro_video`,
+  `follow_up_message`, `nurture_message` (the steps whose card is a message or video to send);
+* meetings_calls: `completed`/`varied` at steps `conversation` ("talk it through", a meeting
+  or presentation) and `check_in` (the check-in call).
+
+`parse_indicator` reads the same from text (the CLI's `--indicator`).
+
+A distributor's enrollment is the start of their onboarding instance (process
+`distributor_onboarding`, prospect id = the distributor), else their first instance. Rates are
+per week observed: from enrollment to `as_of` (default: the newest event in the store), at
+least one week. A first sale is the first outcome event named `sale` on any of their
+instances. Everything is one SQL aggregate per question; cohort medians use the database's
+percentiles.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Float, and_, case, cast, func, literal, or_, select, union_all
+
+from analytics._sql import Percentiles, hours, naive, week_start
+from engine.clock import as_utc
+from engine.errors import NextmoveError
+from engine.runtime.queries import INSTANCE, STEP_EVENT
+from engine.store.database import Store
+
+ONBOARDING = "distributor_onboarding"
+SALE = "sale"
+WINDOW_DAYS = 14
+
+
+class IndicatorSpecError(NextmoveError):
+    """An indicator definition given as text does not parse."""
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """Which logged events count towards one activity indicator."""
+
+    name: str
+    steps: tuple[str, ...] = ()
+    hooks: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ("completed", "varied")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "steps": list(self.steps), "hooks": list(self.hooks),
+                "kinds": list(self.kinds)}
+
+
+LIFEVANTAGE_INDICATORS: tuple[Indicator, ...] = (
+    Indicator("contacts_added", steps=("add_contact",), kinds=("entered",)),
+    Indicator("content_shared", hooks=("first_contact_message", "intro_video",
+                                       "follow_up_message", "nurture_message")),
+    Indicator("meetings_calls", steps=("conversation", "check_in")),
+)
+
+_SPEC = re.compile(r"^\s*([A-Za-z_][\w]*)\s*=\s*([^@]+?)\s*(?:@\s*([\w+,\s]+))?\s*$")
+_KINDS = ("entered", "completed", "skipped", "varied", "cancelled", "timer", "message",
+          "outcome")
+
+
+def parse_indicator(text: str) -> Indicator:
+    """`name=item,item[@kind+kind]`: items are step ids or `hook:NAME`; kinds default to
+    completed+varied. E.g. `contacts_added=add_contact@entered`,
+    `content_shared=hook:intro_video,hook:follow_up_message`."""
+    found = _SPEC.match(text)
+    if not found:
+        raise IndicatorSpecError(
+            f"indicator {text!r} is not NAME=ITEM[,ITEM...][@KIND[+KIND...]] (items: step ids "
+            "or hook:NAME), e.g. 'contacts_added=add_contact@entered'")
+    name, items, kinds_text = found.groups()
+    steps, hooks = [], []
+    for item in (i.strip() for i in items.split(",")):
+        if not item:
+            continue
+        if item.startswith("hook:"):
+            hooks.append(item[5:].strip())
+        else:
+            steps.append(item)
+    kinds = tuple(k.strip() for k in re.split(r"[+,]", kinds_text) if k.strip()) \
+        if kinds_text else ("completed", "varied")
+    bad = [k for k in kinds if k not in _KINDS]
+    if bad:
+        raise IndicatorSpecError(f"indicator {name!r}: unknown event kind(s) {', '.join(bad)}; "
+                                 f"one of {', '.join(_KINDS)}")
+    if not steps and not hooks:
+        raise IndicatorSpecError(f"indicator {name!r} names no step and no hook")
+    return Indicator(name, tuple(steps), tuple(hooks), kinds)
+
+
+def with_overrides(overrides: Sequence[Indicator],
+                   base: Sequence[Indicator] = LIFEVANTAGE_INDICATORS) -> tuple[Indicator, ...]:
+    """`base` with same-named indicators replaced and new ones appended."""
+    by_name = {i.name: i for i in base}
+    for item in overrides:
+        by_name[item.name] = item
+    return tuple(by_name.values())
+
+
+@dataclass(frozen=True)
+class DistributorIndicators:
+    distributor_id: str
+    enrolled_at: datetime
+    weeks: float  # observed, from enrollment to as_of (at least 1)
+    counts: dict[str, int]  # indicator name -> events
+    days_to_first_sale: float | None
+    first_sale_within: bool | None  # None: not observed for the whole window yet
+
+    def per_week(self, name: str) -> float:
+        return self.counts.get(name, 0) / self.weeks
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"distributor_id": self.distributor_id,
+                "enrolled_at": self.enrolled_at.isoformat(), "weeks": self.weeks,
+                "counts": dict(self.counts),
+                "per_week": {k: self.per_week(k) for k in self.counts},
+                "days_to_first_sale": self.days_to_first_sale,
+                "first_sale_within": self.first_sale_within}
+
+
+@dataclass(frozen=True)
+class Indicators:
+    as_of: datetime
+    window_days: int
+    definitions: tuple[Indicator, ...]
+    distributors: tuple[DistributorIndicators, ...]  # by enrollment, then id
+
+    @property
+    def observed(self) -> int:
+        """Distributors enrolled at least `window_days` before `as_of`."""
+        return sum(1 for d in self.distributors if d.first_sale_within is not None)
+
+    @property
+    def first_sale_share(self) -> float:
+        hits = sum(1 for d in self.distributors if d.first_sale_within)
+        return hits / self.observed if self.observed else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"as_of": as_utc(self.as_of).isoformat(), "window_days": self.window_days,
+                "definitions": [d.to_dict() for d in self.definitions],
+                "observed": self.observed, "first_sale_share": self.first_sale_share,
+                "distributors": [d.to_dict() for d in self.distributors]}
+
+
+@dataclass(frozen=True)
+class Cohort:
+    week: date  # Monday of the enrollment week
+    distributors: int
+    per_week: dict[str, float]  # indicator -> mean events per distributor-week
+    observed: int  # enrolled at least window_days before as_of
+    first_sale_within: int  # of the observed
+    median_days_to_first_sale: float | None  # among those with a sale
+
+    @property
+    def first_sale_share(self) -> float:
+        return self.first_sale_within / self.observed if self.observed else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "week": self.week.isoformat(),
+                "first_sale_share": self.first_sale_share}
+
+
+@dataclass(frozen=True)
+class Cohorts:
+    as_of: datetime
+    window_days: int
+    definitions: tuple[Indicator, ...]
+    weeks: tuple[Cohort, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"as_of": as_utc(self.as_of).isoformat(), "window_days": self.window_days,
+                "definitions": [d.to_dict() for d in self.definitions],
+                "weeks": [w.to_dict() for w in self.weeks]}
+
+
+def _as_of(store: Store, as_of: datetime | None) -> datetime:
+    if as_of is not None:
+        return naive(as_of)
+    with store.read() as conn:
+        newest = conn.execute(select(func.max(STEP_EVENT.c.at))).scalar()
+    return naive(newest) if newest is not None else datetime(1970, 1, 1)
+
+
+def _per_distributor(store: Store, definitions: Sequence[Indicator], as_of: datetime,
+                     onboarding: str, window_days: int, process_id: str | None) -> Any:
+    """A subquery: one row per distributor with enrollment, weeks, counts, first sale."""
+    dialect = store.dialect
+    i, e = INSTANCE.c, STEP_EVENT.c
+    enrolled = union_all(
+        select(i.prospect_id.label("d"), func.min(i.created_at).label("t"),
+               literal(0).label("pri")).where(i.process_id == onboarding).group_by(i.prospect_id),
+        select(i.distributor_id.label("d"), func.min(i.created_at).label("t"),
+               literal(1).label("pri")).group_by(i.distributor_id),
+    ).subquery()
+    # the onboarding start when there is one (priority 0), else the first instance
+    ranked = select(enrolled.c.d, enrolled.c.t, func.row_number().over(
+        partition_by=enrolled.c.d, order_by=(enrolled.c.pri, enrolled.c.t)).label("rn")
+    ).subquery()
+    start = select(ranked.c.d, ranked.c.t).where(ranked.c.rn == 1,
+                                                ranked.c.t <= as_of).subquery()
+    counted: list[Any] = []
+    for ind in definitions:
+        matches = []
+        if ind.steps:
+            matches.append(e.step_id.in_(ind.steps))
+        if ind.hooks:
+            matches.append(e.hook.in_(ind.hooks))
+        counted.append(func.sum(case((and_(or_(*matches), e.kind.in_(ind.kinds)), 1),
+                                     else_=0)).label(f"c_{len(counted)}"))
+    is_sale = and_(e.kind == "outcome", e.step_id == SALE)
+    activity = (
+        select(i.distributor_id.label("d"), *counted,
+               func.min(case((is_sale, e.at))).label("first_sale"))
+        .select_from(STEP_EVENT.join(INSTANCE, INSTANCE.c.id == e.instance_id))
+        .where(e.at <= as_of, *([i.process_id == process_id] if process_id else []))
+        .group_by(i.distributor_id)
+        .subquery()
+    )
+    days_observed = hours(dialect, start.c.t, literal(as_of, type_=e.at.type)) / 24.0
+    to_sale = hours(dialect, start.c.t, activity.c.first_sale) / 24.0
+    observed = days_observed >= window_days
+    return select(
+        start.c.d.label("distributor_id"), start.c.t.label("enrolled_at"),
+        case((days_observed / 7.0 > 1.0, days_observed / 7.0), else_=1.0).label("weeks"),
+        *(func.coalesce(activity.c[f"c_{n}"], 0).label(f"c_{n}")
+          for n in range(len(definitions))),
+        case((activity.c.first_sale >= start.c.t, to_sale)).label("days_to_sale"),
+        case((observed, case((and_(activity.c.first_sale >= start.c.t,
+                                   to_sale <= window_days), 1), else_=0))).label("within"),
+    ).select_from(start.outerjoin(activity, activity.c.d == start.c.d)).subquery()
+
+
+def indicators(
+    store: Store, *, definitions: Sequence[Indicator] = LIFEVANTAGE_INDICATORS,
+    as_of: datetime | None = None, onboarding: str = ONBOARDING,
+    window_days: int = WINDOW_DAYS, process_id: str | None = None,
+) -> Indicators:
+    """Every distributor's leading indicators, as of `as_of` (default: the newest event).
+
+    `process_id` limits the counted events to one process (enrollment still comes from
+    `onboarding`)."""
+    moment = _as_of(store, as_of)
+    per = _per_distributor(store, definitions, moment, onboarding, window_days, process_id)
+    query = select(per).order_by(per.c.enrolled_at, per.c.distributor_id)
+    with store.read() as conn:
+        rows = conn.execute(query).all()
+    out = []
+    for r in rows:
+        counts = {d.name: int(r[3 + n]) for n, d in enumerate(definitions)}
+        days, within = r[3 + len(definitions)], r[4 + len(definitions)]
+        out.append(DistributorIndicators(
+            r[0], as_utc(r[1]), round(float(r[2]), 6), counts,
+            None if days is None else round(float(days), 6),
+            None if within is None else bool(within)))
+    return Indicators(as_utc(moment), window_days, tuple(definitions), tuple(out))
+
+
+def cohorts(
+    store: Store, *, definitions: Sequence[Indicator] = LIFEVANTAGE_INDICATORS,
+    as_of: datetime | None = None, onboarding: str = ONBOARDING,
+    window_days: int = WINDOW_DAYS, process_id: str | None = None,
+) -> Cohorts:
+    """Distributors grouped by the week they enrolled (weeks start on Monday): how many,
+    their mean indicator rates, and how many of those observed for the whole window made a
+    first sale within it."""
+    dialect = store.dialect
+    moment = _as_of(store, as_of)
+    per = _per_distributor(store, definitions, moment, onboarding, window_days, process_id)
+    weekly = select(per, week_start(dialect, per.c.enrolled_at).label("week")).subquery()
+    pct = Percentiles(dialect, weekly, "week", "days_to_sale")
+    w = pct.source.c
+    query = (
+        select(
+            w.week, func.count(),
+            *(func.avg(cast(w[f"c_{n}"], Float) / w.weeks) for n in range(len(definitions))),
+            func.count(w.within), func.coalesce(func.sum(w.within), 0), pct.of(0.5),
+        )
+        .group_by(w.week)
+        .order_by(w.week)
+    )
+    with store.read() as conn:
+        rows = conn.execute(query).all()
+    k = len(definitions)
+    weeks = tuple(
+        Cohort(_date(r[0]), int(r[1]),
+               {d.name: round(float(r[2 + n] or 0.0), 6) for n, d in enumerate(definitions)},
+               int(r[2 + k]), int(r[3 + k]),
+               None if r[4 + k] is None else round(float(r[4 + k]), 6))
+        for r in rows)
+    return Cohorts(as_utc(moment), window_days, tuple(definitions), weeks)
+
+
+def _date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+

@@ -1,0 +1,115 @@
+"""The analytics at scale: funnel, stuck, indicators and variants on a million instances.
+
+    python -m bench.analytics [--instances 1000000] [--distributors 10000] [--seed 0]
+                              [--rounds 3] [--json PATH] [--only funnel,variants,...]
+
+The database is `bench._million`'s (built once and cached under bench/.cache/). Baseline,
+measured in the same run on the same rows: `SELECT step_id, count(*) FROM step_event JOIN
+instance ... WHERE process_id = 'prospect_journey' GROUP BY step_id` — one plain scan and
+hash aggregate, the floor for any per-step figure. Rows: `analytics.funnel()` (window
+functions pairing arrivals with what ended them, per-step percentiles), `analytics.stuck()`,
+`analytics.indicators()`, and `learner.variants()` (which streams every event of the process
+into Python: the contrast). Each row runs once per round, interleaved with the baseline;
+figures are medians over rounds, "ratio" is the row's median wall time over the baseline's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+import analytics
+from bench._common import RESULTS, machine_info
+from bench._million import JOURNEY, NOW, cached
+from engine import Store
+from engine.runtime.queries import INSTANCE, STEP_EVENT
+from learner import variants
+
+
+def baseline(store: Store) -> int:
+    query = (select(STEP_EVENT.c.step_id, func.count())
+             .join(INSTANCE, INSTANCE.c.id == STEP_EVENT.c.instance_id)
+             .where(INSTANCE.c.process_id == JOURNEY)
+             .group_by(STEP_EVENT.c.step_id))
+    with store.read() as conn:
+        return sum(n for _, n in conn.execute(query))
+
+
+ROWS: dict[str, Callable[[Store], Any]] = {
+    "funnel": lambda s: analytics.funnel(s, JOURNEY),
+    "stuck": lambda s: analytics.stuck(s, JOURNEY, NOW),
+    "indicators": lambda s: analytics.indicators(s),
+    "variants": lambda s: variants(s, JOURNEY, outcome="sale"),
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--instances", type=int, default=1_000_000)
+    parser.add_argument("--distributors", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", default=",".join(ROWS), help="comma-separated rows")
+    parser.add_argument("--json", type=Path, default=RESULTS / "analytics.json")
+    args = parser.parse_args(argv)
+    names = [n for n in args.only.split(",") if n]
+    path = cached(args.instances, args.distributors, args.seed)
+    store = Store(f"sqlite:///{path}", create=False)
+    with store.read() as conn:
+        events = conn.execute(select(func.count()).select_from(STEP_EVENT)).scalar_one()
+        instances = conn.execute(select(func.count()).select_from(INSTANCE)).scalar_one()
+    times: dict[str, list[float]] = {"baseline": [], **{n: [] for n in names}}
+    checks: dict[str, Any] = {}
+    for round_ in range(args.rounds):
+        for name in ["baseline", *names]:
+            gc.collect()
+            began = time.perf_counter()
+            result = baseline(store) if name == "baseline" else ROWS[name](store)
+            times[name].append(time.perf_counter() - began)
+            checks[name] = _check(name, result)
+            print(f"round {round_ + 1}: {name} {times[name][-1]:.2f}s", flush=True)
+    store.dispose()
+    base = statistics.median(times["baseline"])
+    rows = [{"name": n, "median_s": round(statistics.median(t), 3),
+             "ratio_vs_baseline": round(statistics.median(t) / base, 2),
+             "rounds_s": [round(x, 3) for x in t], "result": checks[n]}
+            for n, t in times.items()]
+    print(f"\n{instances:,} instances, {events:,} step events ({path.name}, SQLite)")
+    print(f"{'':12} {'median s':>10} {'ratio':>8}  result")
+    for row in rows:
+        print(f"{row['name']:12} {row['median_s']:10.2f} {row['ratio_vs_baseline']:8.1f}  "
+              f"{row['result']}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({
+        "database": str(path), "instances": instances, "events": events,
+        "parameters": {"instances": args.instances, "distributors": args.distributors,
+                       "seed": args.seed, "rounds": args.rounds},
+        "rows": rows, "machine": machine_info()}, indent=2) + "\n")
+    print(f"\nwrote {args.json}")
+
+
+def _check(name: str, result: Any) -> str:
+    """A short summary, so a broken row cannot post a fast figure unnoticed."""
+    if name == "baseline":
+        return f"{result:,} journey events"
+    if name == "funnel":
+        return (f"{result.instances:,} instances, {len(result.steps)} steps, "
+                f"{result.converted:,} sales")
+    if name == "stuck":
+        return f"{result.instances:,} stuck in {len(result.groups):,} groups"
+    if name == "indicators":
+        return f"{len(result.distributors):,} distributors, {result.first_sale_share:.0%} " \
+               "first sale within 14 days"
+    return f"{len(result)} variants"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""`nextmove funnel / stuck / indicators / cohorts / export-log` through typer's CliRunner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from engine import Engine, ManualClock, Store
+from tests.analytics.test_funnel import LIFEVANTAGE, LOGS, T0, four_prospects
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def db(db_url: str, clock: ManualClock) -> str:
+    engine = Engine(Store(db_url), clock=clock)
+    engine.deploy([LIFEVANTAGE])
+    engine.start("distributor_onboarding", "D", "D", {"market": "US"})
+    four_prospects(engine, clock)
+    engine.store.dispose()
+    return db_url
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), env={"COLUMNS": "240"})
+    return result.exit_code, result.output
+
+
+def test_funnel_table_and_json(db: str) -> None:
+    code, text = run("funnel", "--process", "prospect_journey", "--db", db)
+    assert code == 0 and "Add a prospect" in text and "4 instance(s), 1 reached 'sale'" in text
+    code, text = run("funnel", "--process", "prospect_journey", "--market", "MX",
+                     "--outcome", "customer_order", "--json", "--db", db)
+    data = json.loads(text)
+    assert code == 0 and (data["instances"], data["market"], data["outcome"]) == (
+        1, "MX", "customer_order")
+    assert data["steps"][1]["skipped"] == 1
+    code, text = run("funnel", "--process", "prospect_journey", "--since",
+                     "2026-01-06T00:00:00Z", "--json", "--db", db)
+    assert json.loads(text)["instances"] == 1
+    code, text = run("funnel", "--process", "prospect_journey", "--outcome", "sael",
+                     "--db", db)
+    assert code == 1 and "did you mean 'sale'" in text
+    code, text = run("funnel", "--process", "prospect_journey", "--since", "yesterday",
+                     "--db", db)
+    assert code == 1 and "not an ISO 8601 time" in text
+
+
+def test_stuck_with_a_threshold_and_a_clock(db: str) -> None:
+    code, text = run("stuck", "--process", "prospect_journey", "--older-than", "P3D",
+                     "--now", "2026-01-12T09:00:00Z", "--json", "--db", db)
+    data = json.loads(text)
+    assert code == 0 and data["older_than_hours"] == 72.0
+    # c waits at share_intro (E), d at add_contact (E), b at the conversation (D)
+    assert {(g["step_id"], g["distributor_id"]) for g in data["groups"]} == {
+        ("share_intro", "E"), ("add_contact", "E"), ("conversation", "D")}
+    code, text = run("stuck", "--process", "prospect_journey", "--older-than", "3 days",
+                     "--db", db)
+    assert code == 1 and "--older-than" in text
+    code, text = run("stuck", "--process", "prospect_journey", "--now",
+                     "2026-01-12T09:00:00Z", "--db", db)
+    assert code == 0 and "stuck instance(s)" in text
+
+
+def test_indicators_and_cohorts(db: str) -> None:
+    code, text = run("indicators", "--as-of", (T0.replace(day=20)).isoformat(), "--json",
+                     "--db", db)
+    data = json.loads(text)
+    assert code == 0
+    by_id = {d["distributor_id"]: d for d in data["distributors"]}
+    assert by_id["D"]["counts"] == {"contacts_added": 2, "content_shared": 5,
+                                    "meetings_calls": 1}
+    assert by_id["D"]["days_to_first_sale"] == 0.75  # onboarding at T0, sale 18h later
+    code, text = run("indicators", "--indicator", "calls=conversation@completed", "--db", db)
+    assert code == 0 and "calls/wk" in text
+    code, text = run("indicators", "--indicator", "oops", "--db", db)
+    assert code == 1 and "NAME=ITEM" in text
+    code, text = run("cohorts", "--json", "--db", db)
+    weeks = json.loads(text)["weeks"]
+    assert code == 0 and [(w["week"], w["distributors"]) for w in weeks] == [("2026-01-05", 2)]
+
+
+def test_export_log_round_trips_through_import_log(tmp_path: Path) -> None:
+    source = f"sqlite:///{tmp_path / 'a.db'}"
+    copy = f"sqlite:///{tmp_path / 'b.db'}"
+    assert run("import-log", str(LOGS / "running-example.xes"), "--process", "history",
+               "--db", source)[0] == 0
+    out = tmp_path / "log.csv"
+    code, text = run("export-log", "--process", "history", "-o", str(out), "--db", source)
+    assert code == 0 and "wrote 6 case(s), 42 event(s)" in text
+    code, text = run("import-log", str(out), "--process", "again", "--json", "--db", copy)
+    assert code == 0 and json.loads(text)["events_written"] == 42
+    code, text = run("export-log", "--process", "history", "-o", str(tmp_path / "x.txt"),
+                     "--db", source)
+    assert code == 1 and "cannot tell the format" in text
