@@ -40,7 +40,8 @@ from engine import (
 from engine import load as load_maps
 from engine.clock import SystemClock, parse_duration, parse_instant
 from engine.definitions.compile import export_bpmn
-from engine.runtime import Fired, InstanceRef
+from engine.runtime import Fired, InstanceRef, start_csv
+from engine.runtime.bulk import count_rows
 from engine.worker import run_worker
 from simulator import SimulationConfig
 from simulator import simulate as run_simulation
@@ -246,9 +247,17 @@ def deploy(
 @app.command()
 def start(
     process: Annotated[str, typer.Argument(help="Process id, e.g. prospect_journey.")],
-    prospect: Annotated[str, typer.Option("--prospect", "-p", help="Prospect id.")],
-    distributor: Annotated[str, typer.Option("--distributor", "-d", help="Distributor id.")],
+    prospect: Annotated[str | None, typer.Option("--prospect", "-p", help="Prospect id.")] = None,
+    distributor: Annotated[
+        str | None, typer.Option("--distributor", "-d", help="Distributor id.")] = None,
     context: Annotated[str | None, typer.Option(help="Prospect attributes as JSON.")] = None,
+    bulk: Annotated[Path | None, typer.Option(
+        "--bulk", help="Start one instance per row of this CSV file (columns prospect_id, "
+        "distributor_id, optional sponsor_id; other columns join the context), a batch per "
+        "transaction. Bad rows are reported by row number; the others are started.",
+        exists=True, dir_okay=False)] = None,
+    batch_size: Annotated[int, typer.Option(
+        "--batch-size", min=1, help="Rows per transaction with --bulk.")] = 500,
     new: Annotated[bool, typer.Option("--new", help="Start another instance even if one is "
                                       "active for this prospect.")] = False,
     actor: ActorOption = None,
@@ -256,11 +265,39 @@ def start(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Start a process for a prospect (returns their active instance if there is one)."""
+    """Start a process for a prospect (returns their active instance if there is one), or for
+    every prospect in a CSV file with --bulk."""
+    if bulk is not None:
+        if prospect or distributor or context:
+            raise typer.BadParameter("--bulk takes prospects from the file, not from "
+                                     "--prospect/--distributor/--context", param_hint="--bulk")
+        _start_bulk(process, bulk, batch_size, new, actor, now, db, as_json)
+        return
+    if prospect is None or distributor is None:
+        raise typer.BadParameter("--prospect and --distributor are required (or --bulk FILE)",
+                                 param_hint="--prospect/--distributor")
     ctx = _json_arg(context, "--context", as_json)
     instance = _guard(as_json, lambda: _engine(db, now=now).start(
         process, prospect, distributor, ctx, new=new, actor=actor))
     _emit_instance(instance, as_json)
+
+
+def _start_bulk(process: str, path: Path, batch_size: int, new: bool, actor: str | None,
+                now: str | None, db: str | None, as_json: bool) -> None:
+    engine = _guard(as_json, lambda: _engine(db, now=now))
+    bar, step = _progress("starting", count_rows(path), as_json)
+    with bar:
+        summary = _guard(as_json, lambda: start_csv(
+            engine, process, path, batch_size=batch_size, new=new, actor=actor, progress=step))
+    if as_json:
+        _print_json(summary.to_dict())
+    else:
+        out.print(f"{summary.rows} rows: {summary.started} started, {summary.existing} already "
+                  f"active, {len(summary.bad)} bad ({summary.batches} transactions)")
+        for bad in summary.bad:
+            err.print(f"row {bad.row}: {bad.reason}", markup=False)
+    if summary.bad:
+        raise typer.Exit(1)
 
 
 @app.command()

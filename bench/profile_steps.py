@@ -34,12 +34,9 @@ from bench.steps import Fixture, NextmoveRun
 
 _SHOWN_AS = {
     "engine._commit": "_commit: values dict, version check",
-    "engine._log": "event rows (build)",
     "engine._load": "cold: _load glue",
 }
 _SQL_BY_CALLER = {
-    "engine._commit": "SQL: UPDATE instance (build + execute)",
-    "engine._log": "SQL: INSERT step_event (executemany)",
     "engine._load": "SQL: SELECT instance + state",
 }
 
@@ -131,14 +128,14 @@ def instrument(timers: Timers) -> None:
     from SpiffWorkflow.task import Task
     from sqlalchemy.engine import Connection
 
+    from engine.runtime import _write, queries, state, tokens
     from engine.runtime import engine as engine_mod
-    from engine.runtime import queries, state, tokens
     from engine.store.database import Store
 
     Engine = engine_mod.Engine  # noqa: N806 - the class
     timers.wrap(Engine, "complete", "engine glue (outside every timed stage)")
     timers.wrap(Engine, "_commit", "engine._commit")
-    timers.wrap(Engine, "_log", "engine._log")
+    timers.wrap(Engine, "_event_rows", "event rows (build + hash chain)")
     timers.wrap(Engine, "_load", "engine._load")
     timers.wrap(Engine, "_progress", "waiting column (Waiting.to_dict + json)")
     timers.wrap(Engine, "_recommend", "recommend content")
@@ -154,6 +151,8 @@ def instrument(timers: Timers) -> None:
     timers.wrap(proxy, "dumps", "dump_state: json.dumps")
     timers._undo.append((state, "json", state.json))
     state.json = proxy  # type: ignore[assignment]
+    timers.wrap(_write.StepWriter, "_sqlite", "SQL: step write (BEGIN .. COMMIT, raw sqlite3)")
+    timers.wrap(_write.StepWriter, "_postgres", "SQL: step write (one statement, autocommit)")
     timers.wrap(Task, "run", "spiff task.run")
     timers.wrap(BpmnWorkflow, "do_engine_steps", "spiff do_engine_steps")
     timers.wrap(Connection, "execute",

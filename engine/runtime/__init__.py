@@ -1,5 +1,6 @@
 """Running instances: one per prospect, one transaction per step."""
 
+from engine.runtime.bulk import BadRow, BulkStart, start_csv
 from engine.runtime.engine import Engine
 from engine.runtime.model import (
     DeployedDefinition,
@@ -7,21 +8,28 @@ from engine.runtime.model import (
     Instance,
     InstanceDetail,
     InstanceRef,
+    NewProspect,
     ProspectRef,
     SignalResult,
+    Started,
     StepEvent,
     Waiting,
 )
 
 __all__ = [
+    "BadRow",
+    "BulkStart",
     "DeployedDefinition",
     "Engine",
     "Fired",
     "Instance",
     "InstanceDetail",
     "InstanceRef",
+    "NewProspect",
     "ProspectRef",
     "SignalResult",
+    "Started",
     "StepEvent",
     "Waiting",
+    "start_csv",
 ]

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import bindparam, or_
 
 from engine.clock import as_utc
 from engine.runtime.model import Waiting
@@ -22,6 +22,11 @@ from engine.runtime.queries import INSTANCE, header_query, waits_of
 from engine.store.database import Store
 
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+# Built once: SQLAlchemy then reuses its compiled form for every distributor.
+_CARDS_QUERY = header_query().where(
+    INSTANCE.c.status == "active",
+    or_(INSTANCE.c.distributor_id == bindparam("who"), INSTANCE.c.sponsor_id == bindparam("who")),
+).limit(bindparam("limit"))
 
 
 @dataclass(frozen=True)
@@ -132,16 +137,11 @@ def cards_for(
 
     `steps_of(definition_id)` gives step id → step metadata (guidance text, basis).
     """
-    query = header_query().where(
-        INSTANCE.c.status == "active",
-        or_(INSTANCE.c.distributor_id == distributor_id, INSTANCE.c.sponsor_id == distributor_id),
-    ).limit(limit)
-    with store.read() as conn:
-        rows = conn.execute(query).mappings().all()
+    rows = store.select(_CARDS_QUERY, {"who": distributor_id, "limit": limit})
     cards = []
     for row in rows:
         waits = waits_of(row)
-        context = json.loads(row["context"])
+        context: dict[str, Any] | None = None  # parsed only when a message is filled in
         messages = tuple(w.message for w in waits if w.kind == "message" and w.message)
         step_info = steps_of(row["definition_id"])
         for wait in waits:
@@ -152,6 +152,8 @@ def cards_for(
             if owner != distributor_id:
                 continue
             props = step_info.get(wait.step_id, {}).get("properties", {})
+            if context is None and catalog is not None and wait.recommendation:
+                context = json.loads(row["context"])
             rec = wait.recommendation or {}
             # Timers watching this step, or a timer the instance itself waits at.
             dues = [w.due_at for w in waits if w.due_at is not None
@@ -168,7 +170,7 @@ def cards_for(
                 since=as_utc(wait.since),
                 follow_up_at=follow_up, overdue=overdue,
                 waiting_for=messages, content=_suggestions(wait, catalog),
-                suggested_message=_message(wait, catalog, context),
+                suggested_message=_message(wait, catalog, context or {}),
                 policy_version=rec.get("policy_version"), propensity=rec.get("propensity"),
             ))
     far = datetime.max.replace(tzinfo=as_utc(now).tzinfo)

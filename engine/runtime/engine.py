@@ -19,7 +19,7 @@ import logging
 import random
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -47,6 +47,7 @@ from engine.errors import (
 from engine.expressions import SafeScriptEngine
 from engine.runtime import events, queries, tokens, versions
 from engine.runtime._acts import Acted, DuplicateReceipt, NotWaiting
+from engine.runtime._write import Conflict, StepWriter
 from engine.runtime.cards import ActionCard, cards_for
 from engine.runtime.model import (
     DeployedDefinition,
@@ -54,22 +55,23 @@ from engine.runtime.model import (
     Instance,
     InstanceDetail,
     InstanceRef,
+    NewProspect,
     SignalResult,
+    Started,
     StepEvent,
     Waiting,
 )
-from engine.runtime.queries import DEFINITION, INSTANCE, RECEIPT, STEP_EVENT
+from engine.runtime.queries import DEFINITION, INSTANCE, STEP_EVENT
 from engine.runtime.state import dump_state, load_state
 from engine.runtime.versions import LoadedDefinition
 from engine.store import trail
 from engine.store.database import Store
 
-# The step path's statements, built once: SQLAlchemy then reuses their cache key and compiled
-# form instead of rebuilding a nine-column UPDATE every step. SET takes the parameters' columns.
-_STEP_UPDATE = update(INSTANCE).where(
-    INSTANCE.c.id == bindparam("expected_id"),
-    INSTANCE.c.version == bindparam("expected_version"))
+# Statements built once: SQLAlchemy then reuses their cache key and compiled form.
 _EVENTS_INSERT = insert(STEP_EVENT)
+_START_INSERT = insert(INSTANCE).returning(INSTANCE.c.id, sort_by_parameter_order=True)
+_SET_CHAIN_HEAD = update(INSTANCE).where(INSTANCE.c.id == bindparam("b_id")).values(
+    chain_head=bindparam("b_head"))
 _LOAD_QUERY = select(
     *queries.HEADER_COLUMNS, INSTANCE.c.state, DEFINITION.c.version.label("definition_version")
 ).join(DEFINITION, DEFINITION.c.id == INSTANCE.c.definition_id).where(
@@ -102,8 +104,27 @@ class Deployment(list[DeployedDefinition]):
 
 @dataclass
 class _Hot:
+    """An instance as a step needs it: its row (without the state), the workflow, and the
+    row's waiting and context columns already parsed."""
+
     header: dict[str, Any]
     workflow: BpmnWorkflow
+    waits: list[Waiting]
+    context: dict[str, Any]
+
+    def instance(self) -> Instance:
+        return queries.to_instance(self.header, self.waits, dict(self.context))
+
+
+@dataclass
+class _NewInstance:
+    """A started workflow about to be inserted (see `Engine._start_batch`)."""
+
+    values: dict[str, Any]
+    workflow: BpmnWorkflow
+    moves: list[tokens.TokenMove]
+    waits: list[Waiting]
+    context: dict[str, Any]
 
 
 def _mark_stuck(
@@ -157,6 +178,7 @@ class Engine:
         self._step_info: dict[int, dict[str, dict[str, Any]]] = {}
         self._hot: OrderedDict[int, _Hot] = OrderedDict()
         self._hot_limit = hot_instances
+        self._writer = StepWriter(self.store)
 
     # -- definitions ---------------------------------------------------------------------------
 
@@ -203,17 +225,89 @@ class Engine:
         actor: str | None = None,
     ) -> Instance:
         """Start `process_id` for a prospect, or return their active instance of it."""
-        active_key = None if new else f"{process_id}\x1f{prospect_id}"
-        with self.store.read() as conn:
-            if active_key is not None:
-                existing = conn.execute(queries.header_query().where(
-                    INSTANCE.c.active_key == active_key)).mappings().first()
-                if existing is not None:
-                    return queries.to_instance(existing)
-            definition_id = versions.latest_definition_id(conn, process_id)
+        (started,) = self.start_many(
+            process_id, [NewProspect(prospect_id, distributor_id, dict(context or {}))],
+            new=new, actor=actor)
+        return started.instance
+
+    def start_many(
+        self,
+        process_id: str,
+        prospects: Sequence[NewProspect],
+        *,
+        new: bool = False,
+        actor: str | None = None,
+    ) -> list[Started]:
+        """Start `process_id` for each prospect in one transaction, as `start` does for one.
+
+        A prospect with an active instance of the process (already stored, or earlier in
+        `prospects`) gets that instance back with `created=False`, unless `new`. Results come
+        in the order of `prospects`. Nothing of the batch is stored if any of it fails.
+        """
+        for _attempt in range(5):
+            try:
+                return self._start_batch(process_id, prospects, new, actor)
+            except IntegrityError:
+                if new:
+                    raise
+                # Another process started one of these prospects meanwhile: look again.
+        raise NextmoveError(f"could not start {len(prospects)} instance(s) of {process_id!r}: "
+                            "other processes kept starting the same prospects")
+
+    def _start_batch(
+        self, process_id: str, prospects: Sequence[NewProspect], new: bool, actor: str | None,
+    ) -> list[Started]:
+        keys = [None if new else f"{process_id}\x1f{p.prospect_id}" for p in prospects]
+        wanted = sorted({k for k in keys if k is not None})
+
+        def look(conn: Connection) -> tuple[dict[str, Any], int]:
+            found: dict[str, Any] = {}
+            for i in range(0, len(wanted), 500):
+                query = queries.header_query().where(INSTANCE.c.active_key.in_(wanted[i:i + 500]))
+                found.update((row["active_key"], row) for row in conn.execute(query).mappings())
+            return found, versions.latest_definition_id(conn, process_id)
+
+        existing, definition_id = self.store.transaction(look, write=False)
         definition = self._definition(definition_id)
         now = self.clock.now()
-        context = dict(context or {})
+        results: list[Started | int] = []  # an int: same as the result at that index
+        first: dict[str, int] = {}
+        fresh: list[tuple[int, _NewInstance]] = []
+        for i, (prospect, key) in enumerate(zip(prospects, keys, strict=True)):
+            if key is not None and key in existing:
+                results.append(Started(queries.to_instance(existing[key]), created=False))
+            elif key is not None and key in first:
+                results.append(first[key])
+            else:
+                made = self._new_instance(definition, process_id, prospect, key, now)
+                if made.values["active_key"] is not None:  # not one that finished at once
+                    first[made.values["active_key"]] = i
+                fresh.append((i, made))
+                results.append(-1)
+        if fresh:
+            heads = self.store.transaction(
+                lambda conn: self._insert_started(conn, definition, fresh, now, actor))
+            for (i, made), (instance_id, head) in zip(fresh, heads, strict=True):
+                header = {**made.values, "id": instance_id,
+                          "definition_version": definition.version, "chain_head": head}
+                header.pop("state")
+                hot = _Hot(header, made.workflow, made.waits, made.context)
+                self._remember(instance_id, hot)
+                results[i] = Started(hot.instance(), created=True)
+        out: list[Started] = []
+        for item in results:
+            if isinstance(item, int):
+                earlier = results[item]
+                assert isinstance(earlier, Started)
+                item = Started(earlier.instance, created=False)
+            out.append(item)
+        return out
+
+    def _new_instance(
+        self, definition: LoadedDefinition, process_id: str, prospect: NewProspect,
+        active_key: str | None, now: datetime,
+    ) -> _NewInstance:
+        context = dict(prospect.context)
         workflow = BpmnWorkflow(definition.spec, definition.subprocess_specs,
                                 script_engine=self.script_engine)
         workflow.task_tree.data.update(context)
@@ -223,8 +317,8 @@ class Engine:
         values = {
             "definition_id": definition.id,
             "process_id": process_id,
-            "prospect_id": prospect_id,
-            "distributor_id": distributor_id,
+            "prospect_id": prospect.prospect_id,
+            "distributor_id": prospect.distributor_id,
             "sponsor_id": context.get("sponsor_id"),
             "active_key": None if workflow.completed else active_key,
             "status": "completed" if workflow.completed else "active",
@@ -234,23 +328,25 @@ class Engine:
             **self._progress(waits, now),
             "state": dump_state(workflow),
         }
-        try:
-            with self.store.write() as conn:
-                result = conn.execute(insert(INSTANCE).values(**values))
-                instance_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-                head = self._log(conn, instance_id, definition, moves, waits, now,
-                                 Acted(actor=actor), None)
-                conn.execute(update(INSTANCE).where(INSTANCE.c.id == instance_id)
-                             .values(chain_head=head))
-        except IntegrityError:
-            if active_key is None:
-                raise
-            return self.start(process_id, prospect_id, distributor_id, context, actor=actor)
-        values.pop("state")
-        header = {**values, "id": instance_id, "definition_version": definition.version,
-                  "chain_head": head}
-        self._remember(instance_id, header, workflow)
-        return queries.to_instance(header)
+        return _NewInstance(values, workflow, moves, waits, context)
+
+    def _insert_started(
+        self, conn: Connection, definition: LoadedDefinition,
+        fresh: list[tuple[int, _NewInstance]], now: datetime, actor: str | None,
+    ) -> list[tuple[int, str | None]]:
+        """Insert the instance rows, their events and chain heads; (id, head) per instance."""
+        ids = conn.execute(_START_INSERT, [made.values for _, made in fresh]).scalars().all()
+        out: list[tuple[int, str | None]] = []
+        events: list[dict[str, Any]] = []
+        for instance_id, (_, made) in zip(ids, fresh, strict=True):
+            rows, head = self._event_rows(int(instance_id), definition, made.moves, made.waits,
+                                          now, Acted(actor=actor), None)
+            events.extend(rows)
+            out.append((int(instance_id), head))
+        if events:
+            conn.execute(_EVENTS_INSERT, events)
+        conn.execute(_SET_CHAIN_HEAD, [{"b_id": i, "b_head": h} for i, h in out if h])
+        return out
 
     # -- a person's steps ------------------------------------------------------------------------
 
@@ -295,11 +391,11 @@ class Engine:
             return Acted(str(task.id), kind, actor, data, content_used=used)
 
         try:
-            header = self._advance(instance_id, step, act)
+            hot = self._advance(instance_id, step, act)
         except NotWaiting:
             waiting = [w.step_id for w in queries.get(self.store, instance_id).waiting]
             raise StepNotWaiting(instance_id, step, waiting) from None
-        return queries.to_instance(header)
+        return hot.instance()
 
     def outcome(
         self, ref: InstanceRef, kind: str, *, amount: float | None = None,
@@ -366,14 +462,14 @@ class Engine:
         *,
         moved: list[Fired] | None = None,
         receipt: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> _Hot:
         """Apply `act` to the instance and commit state, events and waits as one step."""
         for attempt in range(2):
             hot = self._hot.pop(instance_id, None) if attempt == 0 else None
             cached = hot is not None
             if hot is None:
                 hot = self._load(instance_id)
-            header, workflow = hot.header, hot.workflow
+            header, workflow, stored_waits = hot.header, hot.workflow, hot.waits
             if header["status"] != "active":
                 raise NotWaiting
             definition = self._definition(header["definition_id"])
@@ -387,25 +483,25 @@ class Engine:
                 raise
             moves = tokens.moves(before, workflow,
                                  uuid.UUID(acted.task_id) if acted.task_id else None, acted.kind)
-            previous = {tokens.wait_key(w): w for w in queries.waits_of(header)}
+            previous = {tokens.wait_key(w): w for w in stored_waits}
             waits = self._recommend(
-                tokens.waits(workflow, definition.steps, previous, now),
-                json.loads(header["context"]), previous)
+                tokens.waits(workflow, definition.steps, previous, now), hot.context, previous)
             waits = _mark_stuck(waits, moves, definition, previous, now)
             try:
-                header = self._commit(header, workflow, definition, moves, waits, now, acted,
-                                      receipt)
+                header = self._commit(header, workflow, definition, moves, waits, stored_waits,
+                                      now, acted, receipt)
             except VersionConflict:
                 if cached:
                     continue  # another process moved it since we cached it: redo on fresh state
                 raise
-            self._remember(instance_id, header, workflow)
+            hot = _Hot(header, workflow, waits, hot.context)
+            self._remember(instance_id, hot)
             if moved is not None:
                 moved.extend(
                     Fired(instance_id, header["prospect_id"], header["process_id"], m.step_id,
                           m.kind, as_utc(now))
                     for m in moves if m.kind in ("timer", "message"))
-            return header
+            return hot
         raise VersionConflict(instance_id, -1)  # unreachable: the loop returns or raises
 
     def _recommend(
@@ -437,37 +533,29 @@ class Engine:
 
     def _commit(
         self, header: dict[str, Any], workflow: BpmnWorkflow, definition: LoadedDefinition,
-        moves: list[tokens.TokenMove], waits: list[Waiting], now: datetime, acted: Acted,
-        receipt: dict[str, Any] | None,
+        moves: list[tokens.TokenMove], waits: list[Waiting], previous: list[Waiting],
+        now: datetime, acted: Acted, receipt: dict[str, Any] | None,
     ) -> dict[str, Any]:
         done = workflow.completed
+        # Every append to the trail bumps the version, so the head we chain to is the stored
+        # one whenever the write's version check passes.
+        rows, head = self._event_rows(header["id"], definition, moves, [*waits, *previous],
+                                      now, acted, header.get("chain_head"))
         values = {
             **self._progress(waits, now),
             "status": "completed" if done else header["status"],
             "active_key": None if done else header["active_key"],
             "version": header["version"] + 1,
-            "lease_owner": None,
-            "lease_until": None,
             "state": dump_state(workflow),
+            "chain_head": head,
         }
-        previous = queries.waits_of(header)
         try:
-            with self.store.write() as conn:
-                # Every append to the trail bumps the version, so the head we chain to is the
-                # stored one whenever the version check below passes.
-                values["chain_head"] = self._log(conn, header["id"], definition, moves,
-                                                 [*waits, *previous], now, acted,
-                                                 header.get("chain_head"))
-                result = conn.execute(_STEP_UPDATE, {
-                    **values, "expected_id": header["id"], "expected_version": header["version"]})
-                if result.rowcount != 1:
-                    raise VersionConflict(header["id"], header["version"])
-                if receipt is not None:
-                    conn.execute(insert(RECEIPT).values(**receipt))
-        except IntegrityError as exc:
+            self._writer.write(header["id"], header["version"], values, rows, receipt)
+        except Conflict:
+            raise VersionConflict(header["id"], header["version"]) from None
+        except self._writer.integrity_errors as exc:
             raise DuplicateReceipt from exc
-        for key in ("state", "lease_owner", "lease_until"):
-            values.pop(key)
+        values.pop("state")
         return {**header, **values}
 
     def _progress(self, waits: list[Waiting], now: datetime) -> dict[str, Any]:
@@ -478,34 +566,34 @@ class Engine:
             "updated_at": _db_time(now),
         }
 
-    def _log(
-        self, conn: Connection, instance_id: int, definition: LoadedDefinition,
-        moves: list[tokens.TokenMove], waits: list[Waiting], now: datetime, acted: Acted,
-        previous_head: str | None,
-    ) -> str | None:
-        """Append the step events, chained to the instance's trail; return the new head.
+    def _event_rows(
+        self, instance_id: int, definition: LoadedDefinition, moves: list[tokens.TokenMove],
+        waits: list[Waiting], now: datetime, acted: Acted, previous_head: str | None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The step events, chained to the instance's trail, and the trail's new head.
 
         The person's own step carries their name, data and the content they used; an arrival
         at a hooked step carries what the card offers."""
         if not moves:
-            return previous_head
+            return [], previous_head
         offers = {w.task_id: w.recommendation for w in waits if w.recommendation}
         at = _db_time(now)
+        steps = definition.steps
         rows = []
         for move in moves:
             # With no person's task (a start), the actor owns every move but the arrivals.
             mine = move.task_id == acted.task_id if acted.task_id else move.kind != "entered"
             with_data = move.kind in acted.data_kinds or (mine and acted.task_id is not None)
             offer = offers.get(move.task_id) if move.kind == "entered" or mine else None
-            props = definition.steps.get(move.step_id, {}).get("properties", {})
+            info = steps.get(move.step_id, {})
             rows.append({
                 "instance_id": instance_id,
                 "step_id": move.step_id,
-                "step_name": definition.steps.get(move.step_id, {}).get("name", move.step_id),
+                "step_name": info.get("name", move.step_id),
                 "kind": move.kind,
                 "actor": acted.actor if mine else None,
                 "data": json.dumps(acted.data) if with_data and acted.data else None,
-                "hook": props.get("hook"),
+                "hook": info.get("properties", {}).get("hook"),
                 "content_shown": offer["shown"] if offer else None,
                 "content_used": acted.content_used if mine and acted.task_id else None,
                 "propensity": offer["propensity"] if offer else None,
@@ -513,25 +601,23 @@ class Engine:
                 "at": at,
             })
         head = trail.chain_rows(previous_head or trail.GENESIS, rows)
-        conn.execute(_EVENTS_INSERT, rows)
-        return head
+        return rows, head
 
     def _load(self, instance_id: int) -> _Hot:
-        with self.store.read() as conn:
-            row = conn.execute(_LOAD_QUERY, {"instance_id": instance_id}).mappings().first()
-        if row is None:
+        rows = self.store.select(_LOAD_QUERY, {"instance_id": instance_id})
+        if not rows:
             raise InstanceNotFound(str(instance_id))
-        header = dict(row)
+        header = dict(rows[0])
         state = header.pop("state")
         definition = self._definition(header["definition_id"])
         workflow = load_state(state, definition.spec, definition.subprocess_specs)
         workflow.script_engine = self.script_engine
-        return _Hot(header, workflow)
+        return _Hot(header, workflow, queries.waits_of(header), json.loads(header["context"]))
 
-    def _remember(self, instance_id: int, header: dict[str, Any], workflow: BpmnWorkflow) -> None:
-        if workflow.completed or self._hot_limit <= 0:
+    def _remember(self, instance_id: int, hot: _Hot) -> None:
+        if hot.workflow.completed or self._hot_limit <= 0:
             return
-        self._hot[instance_id] = _Hot(header, workflow)
+        self._hot[instance_id] = hot
         while len(self._hot) > self._hot_limit:
             self._hot.popitem(last=False)
 

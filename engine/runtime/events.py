@@ -83,8 +83,7 @@ def claim(engine: Engine, limit: int, owner: str) -> list[int]:
         .values(lease_owner=owner, lease_until=now + engine.lease)
         .returning(INSTANCE.c.id)
     )
-    with engine.store.write() as conn:
-        return sorted(conn.execute(statement).scalars().all())
+    return sorted(engine.store.transaction(lambda conn: conn.execute(statement).scalars().all()))
 
 
 def release(engine: Engine, instance_ids: list[int], owner: str) -> None:
@@ -95,8 +94,9 @@ def release(engine: Engine, instance_ids: list[int], owner: str) -> None:
 
 
 def has_due(engine: Engine) -> bool:
-    with engine.store.read() as conn:
-        return conn.execute(_due_instances(_db_now(engine)).limit(1)).first() is not None
+    query = _due_instances(_db_now(engine)).limit(1)
+    return engine.store.transaction(
+        lambda conn: conn.execute(query).first() is not None, write=False)
 
 
 def tick(engine: Engine, batch: int = 100, worker: str | None = None) -> list[Fired]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -49,12 +51,19 @@ class Waiting:
     stuck_since: datetime | None = None  # a stuck timer watching this step fired then
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in asdict(self).items() if v is not None}
-        out["since"] = _iso(self.since)
-        if self.due_at:
-            out["due_at"] = _iso(self.due_at)
-        if self.stuck_since:
-            out["stuck_since"] = _iso(self.stuck_since)
+        # Written out rather than `asdict`, which deep-copies: this runs on every step.
+        out: dict[str, Any] = {"step_id": self.step_id, "name": self.name, "kind": self.kind,
+                               "since": self.since.isoformat(), "task_id": self.task_id}
+        for key in ("hook", "role", "control", "message", "attached_to"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        if self.due_at is not None:
+            out["due_at"] = self.due_at.isoformat()
+        if self.recommendation is not None:
+            out["recommendation"] = copy.deepcopy(self.recommendation)
+        if self.stuck_since is not None:
+            out["stuck_since"] = self.stuck_since.isoformat()
         return out
 
     @classmethod
@@ -65,6 +74,15 @@ class Waiting:
             if values.get(key):
                 values[key] = datetime.fromisoformat(values[key])
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class NewProspect:
+    """One prospect to start a process for (see `Engine.start_many`)."""
+
+    prospect_id: str
+    distributor_id: str
+    context: Mapping[str, Any] = field(default_factory=dict)  # sponsor_id goes here too
 
 
 @dataclass(frozen=True)
@@ -107,6 +125,17 @@ class Instance:
             "created_at": _iso(self.created_at),
             "updated_at": _iso(self.updated_at),
         }
+
+
+@dataclass(frozen=True)
+class Started:
+    """What `Engine.start_many` did for one prospect: a new instance, or their active one."""
+
+    instance: Instance
+    created: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.instance.to_dict(), "created": self.created}
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,11 @@ def waits_of(header: Mapping[Any, Any]) -> list[Waiting]:
     return [Waiting.from_dict(w) for w in json.loads(header["waiting"])]
 
 
-def to_instance(header: Mapping[Any, Any]) -> Instance:
+def to_instance(
+    header: Mapping[Any, Any], waits: list[Waiting] | None = None,
+    context: dict[str, Any] | None = None,
+) -> Instance:
+    """The row as an Instance; `waits` and `context` when the caller has them parsed."""
     return Instance(
         id=header["id"],
         process_id=header["process_id"],
@@ -40,8 +44,8 @@ def to_instance(header: Mapping[Any, Any]) -> Instance:
         prospect_id=header["prospect_id"],
         distributor_id=header["distributor_id"],
         status=header["status"],
-        context=json.loads(header["context"]),
-        waiting=tuple(waits_of(header)),
+        context=json.loads(header["context"]) if context is None else context,
+        waiting=tuple(waits_of(header) if waits is None else waits),
         next_due_at=as_utc(header["next_due_at"]) if header["next_due_at"] else None,
         version=header["version"],
         created_at=as_utc(header["created_at"]),
@@ -58,29 +62,27 @@ def resolve(store: Store, ref: InstanceRef) -> int:
         INSTANCE.c.prospect_id == ref.prospect_id).order_by(INSTANCE.c.id.desc())
     if ref.process_id:
         query = query.where(INSTANCE.c.process_id == ref.process_id)
-    with store.read() as conn:
-        rows = conn.execute(query).all()
+    rows = store.select(query)
     if not rows:
         raise InstanceNotFound(str(ref))
-    active = [r for r in rows if r.status == "active"]
-    processes = sorted({r.process_id for r in active})
+    active = [r for r in rows if r["status"] == "active"]
+    processes = sorted({r["process_id"] for r in active})
     if len(processes) > 1:
         raise AmbiguousInstance(ref.prospect_id, processes)
-    return int((active or rows)[0].id)
+    return int((active or rows)[0]["id"])
 
 
 def get(store: Store, instance_id: int) -> Instance:
-    with store.read() as conn:
-        row = conn.execute(header_query().where(INSTANCE.c.id == instance_id)).mappings().first()
-    if row is None:
+    rows = store.select(header_query().where(INSTANCE.c.id == instance_id))
+    if not rows:
         raise InstanceNotFound(str(instance_id))
-    return to_instance(row)
+    return to_instance(rows[0])
 
 
 def history(store: Store, instance_id: int) -> list[StepEvent]:
-    with store.read() as conn:
-        rows = conn.execute(select(STEP_EVENT).where(
-            STEP_EVENT.c.instance_id == instance_id).order_by(STEP_EVENT.c.id)).mappings().all()
+    query = select(STEP_EVENT).where(
+        STEP_EVENT.c.instance_id == instance_id).order_by(STEP_EVENT.c.id)
+    rows = store.select(query)
     return [
         StepEvent(r["id"], r["instance_id"], r["step_id"], r["step_name"], r["kind"],
                   as_utc(r["at"]), r["actor"], json.loads(r["data"]) if r["data"] else None,
@@ -105,5 +107,4 @@ def list_instances(
         # waiting is JSON text; this matches `"step_id": "<step>"` exactly as it is written.
         needle = json.dumps({"step_id": step})[1:-1]
         query = query.where(INSTANCE.c.waiting.contains(needle, autoescape=True))
-    with store.read() as conn:
-        return [to_instance(r) for r in conn.execute(query).mappings()]
+    return [to_instance(r) for r in store.select(query)]

@@ -2,26 +2,31 @@
 
 SQLite runs in WAL mode with a busy timeout; write transactions start with BEGIN IMMEDIATE so
 two writers queue for the lock instead of failing halfway through. PostgreSQL uses psycopg 3.
+
+Pooled connections are not pinged before each use (a round trip per transaction): work that
+finds its connection dead goes through `Store.transaction`, which runs it once more on a fresh
+connection (SQLAlchemy then also discards the other pooled connections of that time).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, create_engine, event, inspect, select
+from sqlalchemy import Connection, Executable, RowMapping, create_engine, event, inspect, select
 from sqlalchemy.engine import Engine as SAEngine
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import SQLModel
 
 from engine.errors import NextmoveError
 from engine.store.tables import SCHEMA_VERSION, MetaRow
 
 DEFAULT_DB = "nextmove.db"
+T = TypeVar("T")
 
 
 class StoreError(NextmoveError):
@@ -51,9 +56,20 @@ class Store:
         if self.dialect == "sqlite":
             self.engine = _sqlite_engine(self.url, durable)
         else:
-            self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=5)
+            self.engine = create_engine(self.url, pool_size=5)
+        self._autocommit: SAEngine | None = None
         if create:
             self.create_schema()
+
+    @property
+    def autocommit_engine(self) -> SAEngine:
+        """PostgreSQL connections (from the same pool) in autocommit mode: a statement sent
+        there is its own transaction, without BEGIN and COMMIT round trips."""
+        if self.is_sqlite:
+            raise StoreError("autocommit connections are for PostgreSQL")
+        if self._autocommit is None:
+            self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        return self._autocommit
 
     @property
     def is_sqlite(self) -> bool:
@@ -108,6 +124,35 @@ class Store:
             with conn.begin():
                 yield conn
 
+    def transaction(self, work: Callable[[Connection], T], *, write: bool = True) -> T:
+        """`work(conn)` in one transaction; run once more if its connection was found dead
+        (nothing of a transaction on a dead connection was committed)."""
+        try:
+            with self.write() if write else self.read() as conn:
+                return work(conn)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+        with self.write() if write else self.read() as conn:
+            return work(conn)
+
+    def select(self, statement: Executable,
+               params: dict[str, Any] | None = None) -> list[RowMapping]:
+        """The rows of one SELECT. A single statement reads one consistent snapshot, so on
+        PostgreSQL it is sent alone in autocommit mode (one round trip instead of three);
+        like `transaction`, it runs once more if its connection was found dead."""
+        if self.is_sqlite:
+            return self.transaction(
+                lambda conn: list(conn.execute(statement, params).mappings()), write=False)
+        for attempt in range(2):
+            try:
+                with self.autocommit_engine.connect() as conn:
+                    return list(conn.execute(statement, params).mappings())
+            except DBAPIError as exc:
+                if attempt or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
+
     def dispose(self) -> None:
         self.engine.dispose()
 
@@ -128,6 +173,8 @@ def _sqlite_engine(url: str, durable: bool = True) -> SAEngine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get("nextmove_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # Straight to sqlite3: SQLAlchemy's statement machinery costs more than the BEGIN.
+        conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+            "BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine

@@ -1,0 +1,172 @@
+"""The step's write: new instance row, step events and receipt as one transaction, in as few
+round trips as the database allows.
+
+A step writes the same columns every time, so its SQL is rendered once per dialect and sent
+through the driver's own cursor (SQLAlchemy's statement building and result machinery cost
+more than SQLite itself takes for the write).
+
+* PostgreSQL: one statement, sent on an autocommit connection, so the statement is the
+  transaction: a data-modifying CTE updates the instance row where its version is the
+  expected one, and inserts the events (and the message receipt) only for the row it
+  updated. A stale version writes nothing and counts 0; a duplicate receipt fails the whole
+  statement. One round trip and one commit instead of BEGIN, UPDATE, INSERT, COMMIT.
+* SQLite: BEGIN IMMEDIATE, UPDATE (version-checked), INSERT events, INSERT receipt, COMMIT on
+  the raw sqlite3 connection; any failure rolls the whole step back.
+
+Connections that went away (a restarted server, an idle timeout) are not pinged before use:
+a step whose connection turns out dead is retried once on a fresh one. A PostgreSQL step is
+one statement, so a retry after a lost reply cannot apply it twice: the version it expects is
+gone and the retry reports a conflict.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from engine.runtime.queries import INSTANCE, RECEIPT, STEP_EVENT
+from engine.store.database import Store
+
+# Instance columns a step sets (besides clearing a timer worker's lease).
+STEP_COLUMNS = ("waiting", "next_due_at", "updated_at", "status", "active_key", "version",
+                "state", "chain_head")
+# Event columns a step writes per row; instance_id is the updated row's id.
+EVENT_COLUMNS = ("step_id", "step_name", "kind", "actor", "data", "hook", "content_shown",
+                 "content_used", "propensity", "policy_version", "chain", "at")
+RECEIPT_COLUMNS = ("message_id", "message", "prospect_id", "data", "received_at")
+_PG_ARRAY_TYPES = {"propensity": "float8", "policy_version": "int4", "at": "timestamp"}
+
+
+class Conflict(Exception):
+    """The instance's stored version is not the expected one: nothing was written."""
+
+
+class Disconnected(Exception):
+    """The connection was found dead when the step was sent."""
+
+
+class StepWriter:
+    """Writes steps for one store; see the module docstring."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        # What the driver raises for a duplicate receipt (the step then wrote nothing).
+        self.integrity_errors: type[Exception] = store.engine.dialect.loaded_dbapi.IntegrityError
+        if store.is_sqlite:
+            self._update = _sqlite_update()
+            self._insert_events = _sqlite_insert(STEP_EVENT.name, ("instance_id", *EVENT_COLUMNS))
+            self._insert_receipt = _sqlite_insert(RECEIPT.name,
+                                                  ("instance_id", *RECEIPT_COLUMNS))
+        else:
+            self._statement = _pg_statement(with_receipt=False)
+            self._statement_receipt = _pg_statement(with_receipt=True)
+
+    def write(
+        self, instance_id: int, expected_version: int, values: dict[str, Any],
+        rows: list[dict[str, Any]], receipt: dict[str, Any] | None,
+    ) -> None:
+        """Commit one step. Raises Conflict (nothing written) when the version moved on, and
+        the driver's IntegrityError when the receipt was already stored (nothing written)."""
+        if self.store.is_sqlite:
+            self._sqlite(instance_id, expected_version, values, rows, receipt)
+            return
+        try:
+            self._postgres(instance_id, expected_version, values, rows, receipt)
+        except Disconnected:  # the pooled connection was dead: once more on a fresh one
+            self._postgres(instance_id, expected_version, values, rows, receipt)
+
+    # -- SQLite ------------------------------------------------------------------------------
+
+    def _sqlite(
+        self, instance_id: int, expected_version: int, values: dict[str, Any],
+        rows: list[dict[str, Any]], receipt: dict[str, Any] | None,
+    ) -> None:
+        raw = self.store.engine.raw_connection()
+        try:
+            conn: Any = raw.driver_connection
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                params = [_sqlite_value(values[c]) for c in STEP_COLUMNS]
+                if conn.execute(self._update, (*params, instance_id,
+                                               expected_version)).rowcount != 1:
+                    raise Conflict
+                if rows:
+                    conn.executemany(self._insert_events, [
+                        (instance_id, *(_sqlite_value(r[c]) for c in EVENT_COLUMNS))
+                        for r in rows])
+                if receipt is not None:
+                    conn.execute(self._insert_receipt, (instance_id, *(
+                        _sqlite_value(receipt[c]) for c in RECEIPT_COLUMNS)))
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        finally:
+            raw.close()  # back to the pool
+
+    # -- PostgreSQL --------------------------------------------------------------------------
+
+    def _postgres(
+        self, instance_id: int, expected_version: int, values: dict[str, Any],
+        rows: list[dict[str, Any]], receipt: dict[str, Any] | None,
+    ) -> None:
+        params: dict[str, Any] = {f"v_{c}": values[c] for c in STEP_COLUMNS}
+        params["id"], params["expected"] = instance_id, expected_version
+        for column in EVENT_COLUMNS:
+            params[f"e_{column}"] = [r[column] for r in rows]
+        if receipt is not None:
+            params.update({f"r_{c}": receipt[c] for c in RECEIPT_COLUMNS})
+        statement = self._statement if receipt is None else self._statement_receipt
+        with self.store.autocommit_engine.connect() as conn:
+            driver: Any = conn.connection.driver_connection
+            try:
+                with driver.cursor() as cursor:
+                    cursor.execute(statement, params)
+                    updated = cursor.fetchone()[0]
+            except Exception as exc:
+                if driver.closed or driver.broken:
+                    # The others in the pool are likely dead too (a restarted server).
+                    conn.invalidate(exc)
+                    self.store.engine.dispose()
+                    raise Disconnected from exc
+                raise
+        if updated != 1:
+            raise Conflict
+
+
+def _sqlite_value(value: Any) -> Any:
+    """Parameters as SQLAlchemy's SQLite types store them (DateTime as ISO text)."""
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="microseconds")
+    return value
+
+
+def _sqlite_update() -> str:
+    sets = ", ".join(f"{c} = ?" for c in STEP_COLUMNS)
+    return (f"UPDATE {INSTANCE.name} SET {sets}, lease_owner = NULL, lease_until = NULL "
+            "WHERE id = ? AND version = ?")
+
+
+def _sqlite_insert(table: str, columns: tuple[str, ...]) -> str:
+    return (f"INSERT INTO {table} ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' for _ in columns)})")
+
+
+def _pg_statement(with_receipt: bool) -> str:
+    sets = ", ".join(f"{c} = %(v_{c})s" for c in STEP_COLUMNS)
+    arrays = ", ".join(f"%(e_{c})s::{_PG_ARRAY_TYPES.get(c, 'text')}[]" for c in EVENT_COLUMNS)
+    receipt = ""
+    if with_receipt:
+        receipt = (f", r AS (INSERT INTO {RECEIPT.name} (instance_id, "
+                   f"{', '.join(RECEIPT_COLUMNS)}) SELECT u.id, "
+                   + ", ".join(f"%(r_{c})s" for c in RECEIPT_COLUMNS) + " FROM u)")
+    # Events keep the order of the arrays (WITH ORDINALITY), so their ids follow the chain.
+    return (
+        f"WITH u AS (UPDATE {INSTANCE.name} SET {sets}, lease_owner = NULL, "
+        "lease_until = NULL WHERE id = %(id)s AND version = %(expected)s RETURNING id), "
+        f"e AS (INSERT INTO {STEP_EVENT.name} (instance_id, {', '.join(EVENT_COLUMNS)}) "
+        f"SELECT u.id, {', '.join(f'x.{c}' for c in EVENT_COLUMNS)} FROM u CROSS JOIN "
+        f"unnest({arrays}) WITH ORDINALITY AS x({', '.join(EVENT_COLUMNS)}, n) "
+        f"ORDER BY x.n){receipt} SELECT count(*) FROM u"
+    )

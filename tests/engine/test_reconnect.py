@@ -1,0 +1,69 @@
+"""Connections are not pinged before use: work on a connection the server dropped is redone
+once on a fresh one (PostgreSQL; a restart or an idle timeout does this in production)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from engine import Engine, ManualClock, Store
+from engine.store import trail
+from tests.conftest import PG_ADMIN_URL
+
+LINEAR = Path(__file__).resolve().parents[1] / "fixtures" / "bpmn" / "linear10.bpmn"
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def pg_engine(pg_url: str, clock: ManualClock) -> Iterator[Engine]:
+    engine = Engine(Store(pg_url), clock=clock)
+    yield engine
+    engine.store.dispose()
+
+
+def drop_connections(url: str) -> int:
+    """What a server restart does to the engine's pooled connections."""
+    name = url.rsplit("/", 1)[1]
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            return len(conn.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name}).all())
+    finally:
+        admin.dispose()
+
+
+def test_a_step_after_the_server_dropped_the_connections(pg_engine: Engine) -> None:
+    pg_engine.deploy([LINEAR])
+    instance = pg_engine.start("prospect_linear", "p1", "d1")
+    instance = pg_engine.complete(instance.id, "add_contact")  # the step's own connection
+    assert drop_connections(pg_engine.store.url) >= 1
+
+    moved = pg_engine.complete(instance.id, "send_invite")  # a hot instance: the step write
+
+    assert (moved.version, moved.waiting_steps) == (3, ["share_video"])
+    assert drop_connections(pg_engine.store.url) >= 1
+    pg_engine.forget()  # cold: the step first reads the state
+    assert pg_engine.complete(instance.id, "share_video").version == 4
+    assert drop_connections(pg_engine.store.url) >= 1
+    done = [e.step_id for e in pg_engine.history(instance.id) if e.kind == "completed"]
+    assert done[-3:] == ["add_contact", "send_invite", "share_video"]
+    assert trail.verify(pg_engine.store)[1] == []
+
+
+def test_reads_and_starts_after_the_server_dropped_the_connections(pg_engine: Engine) -> None:
+    pg_engine.deploy([LINEAR])
+    instance = pg_engine.start("prospect_linear", "p1", "d1")
+    assert drop_connections(pg_engine.store.url) >= 1
+    assert pg_engine.get(instance.id).version == 1
+    assert drop_connections(pg_engine.store.url) >= 1
+    assert [c.prospect_id for c in pg_engine.cards("d1")] == ["p1"]
+    assert drop_connections(pg_engine.store.url) >= 1
+    assert pg_engine.start("prospect_linear", "p2", "d1").version == 1
+    assert drop_connections(pg_engine.store.url) >= 1
+    assert pg_engine.tick() == []
