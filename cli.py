@@ -445,8 +445,9 @@ def recommend(
     if found is None:
         _fail(NextmoveError(f"nothing in the catalog fills hook {hook!r} for this context"),
               as_json)
+    why = recommender.explain(hook, _json_arg(context, "--context", as_json))
     if as_json:
-        _print_json(found.to_dict())
+        _print_json({**found.to_dict(), "why": list(why)})
         return
     table = Table("", "option", "score", "probability shown", box=None)
     for item in found.ranked:
@@ -455,6 +456,8 @@ def recommend(
     out.print(table)
     out.print(f"policy v{found.policy_version}; shown {found.shown} with propensity "
               f"{found.propensity:.3f}", markup=False)
+    for line in why:
+        out.print(f"  why: {line}", markup=False)
 
 
 def _jsonl(path: Path, as_json: bool) -> list[dict[str, Any]]:
@@ -517,18 +520,38 @@ def simulate(
 
 @app.command()
 def demo(
-    distributors: SizeDistributors = 200,
+    distributors: SizeDistributors = 300,
     days: SizeDays = 60,
     seed: SizeSeed = 7,
     db: Annotated[Path, typer.Option("--db", help="The demo's SQLite file (replaced).")] = Path(
         "nextmove-demo.db"),
+    learn: Annotated[bool, typer.Option(
+        "--learn/--no-learn",
+        help="Learn from the first run, then simulate the same field force again on "
+             "<db>.after.db with the learned policies and compare.")] = True,
+    explore: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="The first run is a learning period: how often a card leads "
+                               "with a random catalog option instead of the catalog's pick "
+                               "(1.0: always; what there is to learn from).")] = 1.0,
+    content_strength: Annotated[float, typer.Option(
+        min=0.0, help="The hidden world: how much content matters, as a multiple of the "
+                      "simulator's calibrated effects. At 1.0 a demo-sized log is too small "
+                      "for any proposal to clear its confidence bound.")] = 3.0,
     as_json: JsonOption = False,
 ) -> None:
-    """The LifeVantage journey end to end on a fresh SQLite file, with a short report."""
-    config = SimulationConfig(distributors=distributors, days=days, seed=seed)
-    bar, step = _progress("simulating days", days, as_json)
+    """The LifeVantage journey end to end on a fresh SQLite file, with a short report.
+
+    Simulates a field force on the catalog's default recommendations, reports the funnel,
+    waits, first sales and content use; then learns a policy per hook from that log, applies
+    what off-policy evaluation says beats the catalog, simulates the same people again with it
+    and shows the change.
+    """
+    config = SimulationConfig(distributors=distributors, days=days, seed=seed,
+                              content_strength=content_strength)
+    bar, step = _progress("simulating days", days * (2 if learn else 1), as_json)
     with bar:
-        report = _guard(as_json, lambda: run_demo(db, config, progress=step))
+        report = _guard(as_json, lambda: run_demo(db, config, progress=step, learn=learn,
+                                                  explore=explore))
     if as_json:
         _print_json(report.to_dict())
     else:
@@ -538,15 +561,17 @@ def demo(
 def _print_demo(report: DemoReport) -> None:
     r = report.result
     out.print(f"\nLifeVantage demo: {r.distributors} distributors, {r.prospects} prospects, "
-              f"{report.config.days} days (seed {report.config.seed}); database {report.database}",
-              markup=False)
+              f"{report.config.days} days (seed {report.config.seed}, content effects "
+              f"×{report.config.content_strength:g}); database {report.database}", markup=False)
     out.print(f"{r.actions} contractor actions, {r.videos_played} videos played, outcomes "
               f"{r.outcomes}", markup=False)
-    table = Table("step", "entered", "completed", "skipped", "varied", title="Funnel by step",
-                  box=None, title_justify="left")
+    table = Table("step", "entered", "completed", "skipped", "varied", "dropped",
+                  "median h", "converted", title="Funnel by step (converted: ordered or "
+                  "enrolled later)", box=None, title_justify="left")
     for f in report.funnel:
+        median = "" if f.median_hours is None else f"{f.median_hours:.0f}"
         table.add_row(f.step_name, str(f.entered), str(f.completed), str(f.skipped),
-                      str(f.varied))
+                      str(f.varied), str(f.dropped), median, f"{f.conversion:.0%}")
     out.print(table)
     table = Table("step", "median h", "p90 h", "waiting now", box=None,
                   title="Where prospects wait longest", title_justify="left")
@@ -564,6 +589,39 @@ def _print_demo(report: DemoReport) -> None:
         table.add_row(c.hook, str(c.shown), str(c.used_suggestion), str(c.used_other),
                       str(c.skipped), str(c.varied))
     out.print(table)
+    if report.learned is not None:
+        _print_demo_learning(report)
+
+
+def _print_demo_learning(report: DemoReport) -> None:
+    learned = report.learned
+    assert learned is not None
+    table = Table("hook", "decisions", "segments by", "DR lift [90% CI]", "applied",
+                  title=f"Learned from {learned.decisions} logged decisions (outcome: the "
+                        "prospect ordered or enrolled)", box=None, title_justify="left")
+    for hp in learned.hooks:
+        dr = hp.lift["dr"]
+        table.add_row(hp.hook, str(hp.decisions), ", ".join(hp.features) or "(everyone)",
+                      f"{dr.value:+.3f} [{dr.low:+.3f}, {dr.high:+.3f}]",
+                      "yes" if hp.hook in report.applied else "no")
+    for hook, why in learned.skipped.items():
+        table.add_row(hook, "", "", why, "no")
+    out.print(table)
+    if report.comparison is None:
+        return
+    before, after = report.comparison.before, report.comparison.after
+    table = Table("run", "policy", "prospects", "converted", "first sale ≤ 14 days",
+                  title="Before and after: the same field force and hidden world", box=None,
+                  title_justify="left")
+    for name, run in (("before", before), ("after", after)):
+        table.add_row(name, run.policy, str(run.prospects),
+                      f"{run.converted} ({run.conversion:.1%})",
+                      f"{run.first_sale_share:.0%} of {run.first_sale_distributors}")
+    out.print(table)
+    d, low, high = report.comparison.difference
+    out.print(f"Conversion change: {d:+.1%} (95% CI {low:+.1%} to {high:+.1%}); the learned "
+              f"policies are active in {report.database}, the second run is in "
+              f"{after.database}.", markup=False)
 
 
 @app.command()

@@ -137,6 +137,20 @@ class StoredRecommender:
         ranker = self._fresh().ranker(hook)
         return None if ranker is None else ranker.policy
 
+    def explain(self, hook: str, context: Mapping[str, Any]) -> tuple[str, ...]:
+        """Why `hook` ranks as it does for `context`: the reasons of the policy rule that
+        matches it (a learned rule's carry the outcome model's feature contributions), else
+        those of the policy as a whole."""
+        policy = self.policy(hook)
+        if policy is None:
+            return ()
+        rule = policy.matching_rule(context)
+        if rule is not None and rule.reasons:
+            where = " & ".join(f"{k}={v}" for k, v in rule.when.items())
+            return (f"rule for {where}", *rule.reasons)
+        return ("no segment rule matches this context: the policy's overall ranking",
+                *policy.reasons)
+
     def _fresh(self) -> _Snapshot:
         snapshot = self._snapshot
         if snapshot is None or self._monotonic() - self._checked_at >= self.refresh_seconds:

@@ -70,7 +70,7 @@ from engine.clock import Clock
 from engine.store.database import Store
 from learner import ope
 from learner._segments import Segments, available, case_folds, probabilities, select, take
-from learner.model import EXCLUDED, OutcomeModel, as_columns
+from learner.model import EXCLUDED, OutcomeModel, as_columns, identifying
 
 FIXED = frozenset({*EXCLUDED, "hook", "step_id", "shown", "reward", "step_index", "action",
                    "hours_since_previous_step", "hours_since_start", "distributor_id", "at",
@@ -146,8 +146,9 @@ def propose(store: Store, process_id: str, *, outcome: str, horizon: timedelta |
             ) -> Proposal:
     """Learn from the process's logged decisions and propose a policy per hook.
 
-    `options` go to `propose_from` (max_features, max_levels, min_gain, folds, n_boot,
-    confidence, model_params, hooks).
+    `options` go to `propose_from`: max_features, max_levels, min_gain, selection_z,
+    min_lift, folds, n_boot, confidence, model_params (OutcomeModel parameters), hooks.
+    Raises `UnknownOutcome` when the outcome is neither a step nor an outcome event.
     """
     from learner.dataset import decisions
 
@@ -199,13 +200,17 @@ def propose_from(table: Any, catalog: Catalog, active: Mapping[str, Policy], *,
             out.append(replace(found, min_lift=min_lift))
     importance = dict(sorted(full.feature_importances_.items(), key=lambda kv: -kv[1]))
     return Proposal(process_id, outcome, horizon, len(rows), tuple(out), skipped, importance)
+
+
 def context_columns(table: Any, columns: Mapping[str, Any]) -> list[str]:
     """The columns that hold context keys: a DecisionTable's `context`, else all columns but
-    the decision's own (`FIXED`)."""
+    the decision's own (`FIXED`); without those that identify a person (`identifying`)."""
     keys = getattr(table, "context", None)
     if isinstance(keys, Mapping):
-        return [f"context.{k}" if f"context.{k}" in columns else k for k in keys]
-    return [c for c in columns if c not in FIXED]
+        found = [f"context.{k}" if f"context.{k}" in columns else k for k in keys]
+    else:
+        found = [c for c in columns if c not in FIXED]
+    return [c for c in found if not identifying(c)]
 
 
 def apply(store: Store, proposal: Proposal, *, force: bool = False,
@@ -227,7 +232,6 @@ def apply(store: Store, proposal: Proposal, *, force: bool = False,
                            + (" (forced)" if force and not hp.beats else ""))
         applied.append(hp.hook)
     return applied
-
 
 
 @dataclass
@@ -256,16 +260,17 @@ class _Learner:
         gamma = q.copy()
         gamma[rows, actions] += (rewards - q[rows, actions]) / mu
         gamma[~avail] = np.nan
-        seg = Segments(table, self.context, self.max_levels, self.min_support, gamma, avail)
-        everyone = np.ones(n, dtype=bool)
-        features = select(seg, gamma, avail, everyone, fold, **self.selection)
-        policy = self.policy(hook, ids, seg, features, everyone)
+        seg = Segments(table, self.context, self.max_levels, self.min_support, gamma, avail,
+                       fold)
+        every = [int(k) for k in np.unique(fold)]
+        features = select(seg, every, **self.selection)
+        policy = self.policy(hook, ids, seg, features, every)
         pi_new = np.zeros_like(q)
-        for k in np.unique(fold):  # each fold judged by the procedure run on the others
-            train = fold != k  # its feature choice is cross-validated over the other folds
-            chosen = select(seg, gamma, avail, train, fold, **self.selection)
-            learned = self.policy(hook, ids, seg, chosen, train)
-            pi_new[~train] = probabilities(learned, options, take(table, ~train))
+        for k in every:  # each fold judged by the procedure run on the others
+            others = [j for j in every if j != k]  # its features are cross-validated on them
+            learned = self.policy(hook, ids, seg, select(seg, others, **self.selection),
+                                  others)
+            pi_new[fold == k] = probabilities(learned, options, take(table, fold == k))
         pi_old = probabilities(current, options, table)
         new_t = ope.policy_terms(actions, rewards, mu, pi_new, q)
         old_t = ope.policy_terms(actions, rewards, mu, pi_old, q)
@@ -273,6 +278,7 @@ class _Learner:
                                     seed=seed)
         sample = np.random.default_rng(seed).permutation(n)[:_EXPLAIN_ROWS]
         contributions = _mean_abs(full, take(table, sample))
+        policy = _explain_rules(policy, full, table, seed)
         reasons = _reasons(policy, current, options, features, seg, table, lift["dr"],
                            contributions)
         explain = {"decisions": n, "features": list(features),
@@ -285,17 +291,51 @@ class _Learner:
                             reasons)
 
     def policy(self, hook: str, ids: list[str], seg: Segments, features: tuple[str, ...],
-               mask: Array) -> Policy:
+               folds: Sequence[int]) -> Policy:
         """Rules for every well-supported combination of the features and of their subsets."""
         rules = []
         for size in range(len(features), 0, -1):
             for subset in itertools.combinations(features, size):
-                for key, scores in seg.tables(subset, mask):
+                for key, scores in seg.tables(subset, folds):
                     rules.append(Rule(dict(zip(subset, key, strict=True)),
                                       _score_dict(ids, scores)))
-        default = _score_dict(ids, seg.default(mask))
+        default = _score_dict(ids, seg.default(folds))
         return Policy(hook, default=default, rules=tuple(rules), kind="learned",
                       exploration=Exploration("epsilon", self.epsilon))
+
+
+def _explain_rules(policy: Policy, model: OutcomeModel, table: dict[str, Array], seed: int,
+                   top: int = 3) -> Policy:
+    """Give each rule its reasons: the option it puts first, by how much, and which features
+    the outcome model credits for that option's chance in the rule's segment (LightGBM's
+    per-row contributions, averaged over up to `_EXPLAIN_ROWS // 4` of its decisions with the
+    option in place of what was shown)."""
+    rng = np.random.default_rng(seed)
+    rules = []
+    for rule in policy.rules:
+        ranked = sorted(rule.scores.items(), key=lambda kv: -kv[1])
+        if not ranked:
+            rules.append(rule)
+            continue
+        best, score = ranked[0]
+        reasons = [f"{best} leads: estimated rate {score:.3f}" + (
+            f" against {ranked[1][0]} {ranked[1][1]:.3f}" if len(ranked) > 1 else "")]
+        mask = np.ones(len(table["shown"]), dtype=bool)
+        for feature, value in rule.when.items():
+            mask &= table[feature] == value
+        rows = np.flatnonzero(mask)
+        if rows.size:
+            rows = rng.permutation(rows)[:_EXPLAIN_ROWS // 4]
+            sample = take(table, rows)
+            sample["shown"] = np.full(rows.size, best, dtype=object)
+            mean = model.contribution_matrix(sample)[:, :-1].mean(axis=0)
+            order = np.argsort(-np.abs(mean))[:top]
+            credited = ", ".join(f"{model.features_[j]} {mean[j]:+.2f}" for j in order
+                                 if mean[j] != 0)
+            if credited:
+                reasons.append(f"model contributions to {best}'s log-odds here: {credited}")
+        rules.append(replace(rule, reasons=tuple(reasons)))
+    return replace(policy, rules=tuple(rules))
 
 
 def _score_dict(ids: list[str], scores: Array) -> dict[str, float]:

@@ -46,9 +46,10 @@ __all__ = [
 ]
 
 
-def response_model(catalog: Catalog, seed: int) -> ResponseModel:
+def response_model(catalog: Catalog, seed: int, content_strength: float = 1.0) -> ResponseModel:
     """The hidden world for a catalog: content effects drawn from the seed."""
-    return ResponseModel(seed, {h: [o.id for o in catalog.options_for(h)] for h in catalog.hooks})
+    return ResponseModel(seed, {h: [o.id for o in catalog.options_for(h)] for h in catalog.hooks},
+                         content_strength)
 
 
 def oracle_policies(catalog: Catalog, model: ResponseModel) -> list[Policy]:
@@ -104,7 +105,7 @@ def simulate(
                     rng=random.Random(config.seed + 1))
     engine.deploy([processes])
     catalog = load_stored_catalog(store)
-    model = response_model(catalog, config.world)
+    model = response_model(catalog, config.world, config.content_strength)
     use_policy(store, policy, model, catalog)
     recommender.refresh()
     return _Simulation(engine, config, model).run(progress)

@@ -39,6 +39,7 @@ class SimulationConfig:
     days: int = 60
     seed: int = 7  # the population and their behaviour
     world: int = 2018  # the hidden response model: keep it fixed to compare policies
+    content_strength: float = 1.0  # the world's content effects × this (`ResponseModel`)
     start: datetime = datetime(2026, 1, 5, tzinfo=UTC)
 
 
@@ -174,16 +175,17 @@ class Simulation:
     def _prospect_step(self, dist: Distributor, card: ActionCard, day: int) -> None:
         state = self.prospects[card.prospect_id]
         used = self._choose_content(card)
-        data: dict[str, Any] = {}
-        if card.asks and "interest" in card.asks:
-            data["interest"] = self.model.interest(state, day, self.rng)
+        asks_interest = card.asks is not None and "interest" in card.asks
         roll = self.rng.random()
-        if card.control != "required" and not data and roll < 0.05:
+        if card.control != "required" and not asks_interest and roll < 0.05:
             self.engine.skip(card.instance_id, card.step_id, "not the right moment",
                              actor=dist.id)
             return
         if card.hook and used:
-            state.content[card.hook] = used
+            state.content[card.hook] = used  # before the answer: this content is part of it
+        data: dict[str, Any] = {}
+        if asks_interest:
+            data["interest"] = self.model.interest(state, day, self.rng)
         if roll < 0.11:
             self.engine.vary(card.instance_id, card.step_id, "talked in person instead",
                              actor=dist.id, data=data, used=used)

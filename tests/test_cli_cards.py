@@ -189,7 +189,10 @@ def test_recommend_ranks_a_hook_for_a_context_reproducibly_with_a_seed(db: str) 
             "--db", db]
     found = ok_json(args)
     assert ok_json(args) == found
-    assert set(found) == RECOMMENDATION_KEYS and found["hook"] == "intro_video"
+    assert set(found) == RECOMMENDATION_KEYS | {"why"} and found["hook"] == "intro_video"
+    # The catalog policy has no segment rules: the why names the overall ranking.
+    assert found["why"][0].startswith("no segment rule matches this context")
+    assert any("catalog" in line for line in found["why"][1:])
     probabilities = {r["option_id"]: r["probability"] for r in found["ranked"]}
     assert math.isclose(sum(probabilities.values()), 1.0)
     assert found["propensity"] == probabilities[found["shown"]]

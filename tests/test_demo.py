@@ -14,7 +14,9 @@ from typer.testing import CliRunner
 from cli import app
 
 runner = CliRunner()
-FUNNEL_KEYS = {"step_id", "step_name", "entered", "completed", "skipped", "varied", "instances"}
+FUNNEL_KEYS = {"step_id", "step_name", "instances", "entered", "completed", "skipped", "varied",
+               "moved_on", "waiting", "dropped", "median_hours", "p90_hours", "converted",
+               "conversion"}
 WAIT_KEYS = {"step_id", "step_name", "count", "waiting_now", "median_hours", "p90_hours"}
 CONTENT_KEYS = {"hook", "shown", "used_suggestion", "used_other", "skipped", "varied"}
 
@@ -32,16 +34,20 @@ def test_demo_json_reports_funnel_waits_first_sales_and_content(
     demo: tuple[dict[str, Any], Path],
 ) -> None:
     report, db = demo
-    assert (report["database"], report["distributors"], report["days"], report["seed"]) == (
-        str(db), 15, 20, 3)
+    assert (report["database"], report["distributors"], report["days"], report["seed"],
+            report["content_strength"]) == (str(db), 15, 20, 3, 3.0)
     assert report["prospects"] > 15 and report["actions"] > report["prospects"]
 
     funnel = report["funnel"]
     assert funnel and {frozenset(f) for f in funnel} == {frozenset(FUNNEL_KEYS)}
-    assert funnel[0]["step_id"] == "add_contact"
-    assert funnel[0]["entered"] == funnel[0]["instances"] == report["prospects"]
+    steps = {f["step_id"]: f for f in funnel}
+    assert steps["add_contact"]["entered"] == steps["add_contact"]["instances"] == report[
+        "prospects"]
     for step in funnel:
         assert step["completed"] + step["skipped"] + step["varied"] <= step["entered"]
+        assert step["moved_on"] + step["waiting"] + step["dropped"] <= step["entered"]
+    # Everyone who converted (ordered or enrolled: the journey's end) added a contact first.
+    assert steps["add_contact"]["converted"] == report["comparison"]["before"]["converted"]
 
     waits = report["waits"]
     assert waits and {frozenset(w) for w in waits} == {frozenset(WAIT_KEYS)}
@@ -93,3 +99,41 @@ def test_demo_prints_a_readable_report_and_replaces_an_old_database(tmp_path: Pa
         (onboarded,) = conn.execute("SELECT count(*) FROM instance WHERE process_id = "
                                     "'distributor_onboarding'").fetchone()
     assert onboarded == 3
+
+
+def test_the_demo_learns_and_compares_the_same_field_force_before_and_after(
+    demo: tuple[dict[str, Any], Path],
+) -> None:
+    report, db = demo
+    learned = report["learned"]
+    assert learned["outcome"] == "Event_end" and learned["decisions"] > 0
+    # Every hook of the journey is either proposed (with its estimates) or skipped with why.
+    proposed = {h["hook"]: h for h in learned["hooks"]}
+    assert {"first_contact_message", "intro_video", "presentation"} <= (
+        set(proposed) | set(learned["skipped"]))
+    for hook in proposed.values():
+        dr = hook["lift"]["dr"]
+        assert dr["low"] <= dr["value"] <= dr["high"]
+        assert (hook["hook"] in report["applied"]) == hook["beats"]
+    comparison = report["comparison"]
+    before, after = comparison["before"], comparison["after"]
+    assert before["policy"] == "catalog, exploring 100%" and before["database"] == str(db)
+    assert before["prospects"] == report["prospects"]
+    after_db = Path(after["database"])
+    assert after_db == db.with_name("demo.after.db") and after_db.exists()
+    assert after["policy"] == ("learned" if report["applied"] else
+                               "catalog (nothing learned beat it)")
+    for run in (before, after):
+        assert run["conversion"] == pytest.approx(run["converted"] / run["prospects"])
+    change = comparison["conversion_difference"]
+    assert change["value"] == pytest.approx(after["conversion"] - before["conversion"])
+    assert change["low"] < change["value"] < change["high"]
+    # The second run recommended with exactly the policies applied after the first.
+    with sqlite3.connect(db) as first, sqlite3.connect(after_db) as second:
+        query = ("SELECT p.hook, p.kind FROM policy_active a JOIN policy p "
+                 "ON p.hook = a.hook AND p.version = a.version ORDER BY p.hook")
+        assert first.execute(query).fetchall() == second.execute(query).fetchall()
+        (converted,) = second.execute(
+            "SELECT count(*) FROM step_event WHERE kind = 'outcome' AND step_id IN "
+            "('customer_order', 'distributor_enrolled')").fetchone()
+    assert converted == after["converted"]

@@ -4,6 +4,7 @@ applied only when they beat the active policy, and rolled back."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,8 @@ import pytest
 
 from content_catalog import (
     Exploration,
+    Policy,
+    StoredRecommender,
     active_policies,
     active_versions,
     catalog_policy,
@@ -21,7 +24,10 @@ from content_catalog import (
     store_catalog,
 )
 from engine import Store
-from learner.rewrite import Proposal, apply, propose_from
+from learner.model import identifying
+from learner.rewrite import Proposal, apply, propose, propose_from
+from simulator import SimulationConfig
+from tests.learner._oracle_sim import Arm, run
 
 CATALOG = """
 catalog: test
@@ -124,6 +130,24 @@ def test_finds_the_segment_that_matters_and_its_best_options(learned: Proposal) 
     assert "prospect_interest" in intro.contributions and "shown" in intro.contributions
 
 
+def test_each_rule_explains_its_recommendation_with_model_contributions(
+        learned: Proposal) -> None:
+    """A card's recommendation can say why: the matching rule names its leader and the
+    features LightGBM credits for that option's chance in the rule's segment."""
+    policy = learned.hook("intro_video").policy
+    full = [r for r in policy.rules if len(r.when) == 2]
+    assert len(full) == 4
+    for rule in full:
+        best = best_video(rule.when["prospect_personality"], rule.when["prospect_interest"])
+        lead, credited = rule.reasons
+        assert lead.startswith(f"{best} leads: estimated rate ")
+        assert credited.startswith(f"model contributions to {best}'s log-odds here: ")
+        named = [part.rsplit(" ", 1)[0] for part in credited.split(": ", 1)[1].split(", ")]
+        # The interaction lives in shown × personality × interest; names are never credited.
+        assert set(named) & {"shown", "prospect_personality", "prospect_interest"}
+        assert not any(identifying(n) for n in named)
+
+
 def test_content_that_does_not_matter_gets_no_segments_and_is_not_applied(
         learned: Proposal) -> None:
     first = learned.hook("first_contact_message")
@@ -160,6 +184,12 @@ def test_apply_activates_what_beats_and_rollback_restores(tmp_path: Path) -> Non
     assert now["first_contact_message"] == before["first_contact_message"]
     stored = get_policy(store, "intro_video")
     assert stored.kind == "learned" and stored.rules == result.hook("intro_video").policy.rules
+    context = {"prospect_personality": "introvert", "prospect_interest": "energy",
+               "market": "US", "locale": "en-US"}
+    why = StoredRecommender(store).explain("intro_video", context)
+    assert why[0] in ("rule for prospect_personality=introvert & prospect_interest=energy",
+                      "rule for prospect_interest=energy & prospect_personality=introvert")
+    assert why[1].startswith("video_a leads")
     assert stored.explain["lift"]["dr"]["low"] > 0
     # The same proposal again: intro_video's active version changed, so it is stale.
     assert apply(store, result) == []
@@ -180,3 +210,68 @@ def test_unknown_hooks_and_thin_hooks_are_skipped() -> None:
     assert "unknown_hook" in result.skipped and "catalog" in result.skipped["unknown_hook"]
     assert "min_support" in result.skipped["intro_video"]
     assert result.hooks == ()
+
+
+# The world's content effects × 3: see the note in test_learned_policy_captures_the_oracle_lift.
+STRENGTH = 3.0
+TRAIN = SimulationConfig(distributors=800, days=30, seed=1, content_strength=STRENGTH)
+EVAL = [SimulationConfig(distributors=150, days=30, seed=s, content_strength=STRENGTH)
+        for s in (11, 12)]  # ~1,200 prospects each; TRAIN ~6,000
+
+
+def _arm(job: tuple[str, str, SimulationConfig, list[Policy]]) -> Arm:
+    db, which, config, policies = job
+    return run(Path(db), which, config, policies)
+
+
+@pytest.mark.slow
+def test_learned_policy_captures_the_oracle_lift(tmp_path: Path) -> None:
+    """On the simulator (its population, journeys and hidden response model, run through the
+    real engine): log an exploring phase (every hook's content uniformly random), learn,
+    apply what beats the active policy, then simulate the catalog default, the learned
+    policies and the oracle on the same seeds. The learned policies must capture at least 80%
+    of the oracle's lift over the catalog.
+
+    Metric: each prospect's exact chance to convert at their first conversation, from the
+    response model (tests/learner/_oracle_sim.py); the realized rate is reported too.
+    Exploration: the oracle shows its best option with epsilon = 0.05; the learned policies
+    are proposed with the same epsilon, so the comparison is about what was learned, not
+    about how much each explores (at epsilon = 0.1 the learner gives up ~10% of the lift to
+    exploring; measured 78% instead of 93% before the simulator fix of the content order).
+    Strength: the simulator's calibrated world (content_strength 1.0) has content move a
+    prospect's chance by about a point per hook; there a log of ~6,100 explored prospects is
+    too small for any proposal to clear its confidence bound, and nothing is applied (measured:
+    0% captured; the oracle's lift is 9.6% -> 14.8%). With effects × 2 the learner captured
+    61%, with × 3 (used here) 99%: the test checks that the learner finds and applies what a
+    log of this size can show, at a size CI can afford. A brand's log is many times larger.
+    """
+    train = run(tmp_path / "train.db", "explore", TRAIN)
+    store = Store(str(tmp_path / "train.db"))
+    proposal = propose(store, "prospect_journey", outcome="Event_end", epsilon=0.05,
+                       n_boot=300)
+    applied = apply(store, proposal)
+    store.dispose()
+    policies = [proposal.hook(h).policy for h in applied]
+    jobs = [(str(tmp_path / f"{which}_{c.seed}.db"), which, c,
+             policies if which == "learned" else []) for c in EVAL
+            for which in ("catalog", "learned", "oracle")]
+    with ProcessPoolExecutor(max_workers=3) as pool:
+        arms = list(pool.map(_arm, jobs))
+
+    def rate(which: str, metric: str) -> float:
+        mine = [a for a in arms if a.which == which]
+        return sum(getattr(a, metric) * a.prospects for a in mine) / sum(
+            a.prospects for a in mine)
+
+    report: dict[str, object] = {"train": train.to_dict(), "applied": applied,
+                                 "arms": [a.to_dict() for a in arms]}
+    captured = {}
+    for metric in ("expected", "realized"):
+        c, learned, o = (rate(w, metric) for w in ("catalog", "learned", "oracle"))
+        captured[metric] = (learned - c) / (o - c)
+        report[metric] = {"catalog": c, "learned": learned, "oracle": o,
+                          "captured": captured[metric]}
+    print(json.dumps(report, indent=2))
+    assert "first_contact_message" in applied
+    assert rate("oracle", "expected") > rate("catalog", "expected") + 0.03
+    assert captured["expected"] >= 0.8

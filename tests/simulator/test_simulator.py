@@ -5,6 +5,7 @@ for different prospects."""
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 from collections import Counter
 from dataclasses import asdict
@@ -14,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from content_catalog import load_catalog_text
+from content_catalog import StoredRecommender, load_catalog_text
+from engine import Engine, ManualClock, Store
 from simulator import (
     LIFEVANTAGE,
     SimulationConfig,
@@ -23,7 +25,8 @@ from simulator import (
     response_model,
     simulate,
 )
-from simulator.world import INTERESTS, PERSONALITIES
+from simulator.run import Simulation
+from simulator.world import INTERESTS, PERSONALITIES, ProspectState, ResponseModel
 
 SMALL = {"distributors": 8, "days": 10}
 CATALOG = load_catalog_text((LIFEVANTAGE / "catalog.yaml").read_text(encoding="utf-8"))
@@ -162,3 +165,47 @@ def test_an_unknown_policy_is_refused_before_anything_is_written(tmp_path: Path)
     with pytest.raises(ValueError, match="active, catalog, oracle"):
         simulate(str(tmp_path / "sim.db"), SimulationConfig(**SMALL), policy="best")
     assert not (tmp_path / "sim.db").exists()
+
+
+class _Witness(ResponseModel):
+    """The simulator's world, noting what content each prospect had seen when they answered."""
+
+    def __init__(self, seed: int, options: dict[str, list[str]]) -> None:
+        super().__init__(seed, options)
+        self.seen_at_answer: list[dict[str, str]] = []
+
+    def interest(self, state: ProspectState, day: int, rng: random.Random) -> str:
+        self.seen_at_answer.append(dict(state.content))
+        return super().interest(state, day, rng)
+
+
+def test_a_prospect_answers_after_the_content_of_that_conversation(tmp_path: Path) -> None:
+    """The presentation shared in a conversation is part of the answer to it (and a check-in's
+    nurture message part of that answer): the world records content before it draws."""
+    store = Store(str(tmp_path / "sim.db"))
+    config = SimulationConfig(distributors=10, days=14, seed=5)
+    engine = Engine(store, clock=ManualClock(config.start),
+                    recommender=StoredRecommender(store), rng=random.Random(6))
+    engine.deploy([LIFEVANTAGE])
+    world = _Witness(config.world, {h: [o.id for o in CATALOG.options_for(h)]
+                                    for h in CATALOG.hooks})
+    Simulation(engine, config, world).run()
+    store.dispose()
+    answers = world.seen_at_answer
+    with_presentation = sum("presentation" in seen for seen in answers)
+    # Every answer but those where no presentation was available (a market without one)
+    # or none used; before the fix no first conversation had its presentation in the answer.
+    assert len(answers) > 10 and with_presentation >= 0.9 * len(answers), (
+        with_presentation, len(answers))
+
+
+def test_content_strength_scales_every_content_effect() -> None:
+    options = {h: [o.id for o in CATALOG.options_for(h)] for h in CATALOG.hooks}
+    calibrated, strong = ResponseModel(2018, options), ResponseModel(2018, options, 3.0)
+    for hook, ids in options.items():
+        for option in ids:
+            for segment in SEGMENTS:
+                assert strong.effect(hook, option, segment) == pytest.approx(
+                    3.0 * calibrated.effect(hook, option, segment))
+    assert strong.effect("intro_video", None, SEGMENTS[0]) == calibrated.effect(
+        "intro_video", None, SEGMENTS[0])  # sharing nothing is no content to scale
