@@ -619,7 +619,8 @@ def _print_demo_learning(report: DemoReport) -> None:
                       f"{run.first_sale_share:.0%} of {run.first_sale_distributors}")
     out.print(table)
     d, low, high = report.comparison.difference
-    out.print(f"Conversion change: {d:+.1%} (95% CI {low:+.1%} to {high:+.1%}); the learned "
+    out.print(f"Conversion change: {100 * d:+.1f} percentage points (95% CI {100 * low:+.1f} "
+              f"to {100 * high:+.1f}); the learned "
               f"policies are active in {report.database}, the second run is in "
               f"{after.database}.", markup=False)
 
