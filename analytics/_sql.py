@@ -134,7 +134,50 @@ class Percentiles:
         return first + func.coalesce(second - first, 0.0) * frac
 
 
+def percentiles(dialect: str, source: Any, group: str, value: str,
+                ps: tuple[float, ...]) -> Select[Any]:
+    """Rows (group, one continuous percentile per `ps`) of `value`'s non-null values, as
+    PostgreSQL's `percentile_cont`.
+
+    On SQLite every value gets its rank in its group (one window function over just the
+    group and the value, materialized once), the group's size is its highest rank, and only
+    the ranks around p·(n−1) reach the aggregate that interpolates. Cheaper than
+    `Percentiles` (whose whole-partition count window costs as much again) when the
+    percentiles are all a query needs.
+    """
+    g, v = source.c[group], source.c[value]
+    if dialect != "sqlite":
+        return (select(g, *(func.percentile_cont(p).within_group(v.asc()) for p in ps))
+                .where(v.is_not(None)).group_by(g))
+    ranked = (select(g.label("g"), v.label("v"),
+                     func.row_number().over(partition_by=g, order_by=v).label("rn"))
+              .where(v.is_not(None)).cte("ranked").prefix_with("MATERIALIZED"))
+    r = ranked.c
+    sizes = select(r.g, func.max(r.rn).label("n")).group_by(r.g).subquery()
+    cols, near = [], []
+    for p in ps:
+        pos = literal(p, Float) * (sizes.c.n - 1)
+        low = cast(pos, Integer)  # pos >= 0, so the cast floors it
+        first = func.max(case((r.rn == low + 1, r.v)))
+        second = func.max(case((r.rn == low + 2, r.v)))
+        cols.append(first + func.coalesce(second - first, 0.0) * func.max(pos - low))
+        near += [r.rn == low + 1, r.rn == low + 2]
+    return (select(r.g, *cols).select_from(ranked.join(sizes, sizes.c.g == r.g))
+            .where(or_(*near)).group_by(r.g))
+
+
 KINDS = ("entered", *CLOSING)  # the events that make up step visits
+
+
+def of_instances(dialect: str) -> ColumnElement[bool]:
+    """The join of step events to their instance. On SQLite the instance side is written
+    `instance.id + 0` so the planner cannot look instances up by id once per event (their
+    rows hold the state documents: most of the database) and instead walks the selected
+    instances through `ix_instance_process_status`, reading each one's events from
+    `ix_step_event_instance_step`."""
+    if dialect == "sqlite":
+        return INSTANCE.c.id + 0 == STEP_EVENT.c.instance_id
+    return INSTANCE.c.id == STEP_EVENT.c.instance_id
 
 
 def _filtered(filters: Filters, dialect: str, *where: Any) -> list[ColumnElement[bool]]:
@@ -153,75 +196,83 @@ def _prev(event: Any, column: Any, *, same_step: bool, after: bool = False) -> A
     return query.order_by(p.c.id.asc() if after else p.c.id.desc()).limit(1).scalar_subquery()
 
 
-def step_events(dialect: str, filters: Filters) -> Any:
-    """One row per event of the selected instances that enters or closes a step (KINDS),
-    with `prev_kind`: the kind of the instance's previous such event at the same step (NULL
-    for its first). Columns: id, instance_id, step_id, step_name, kind, status, prev_kind.
+def visit_events(dialect: str, filters: Filters, *, closing_only: bool = False) -> Any:
+    """One row per event of the selected instances that enters or closes a step (KINDS).
 
     A step visit is an `entered` event, or a closing event whose previous event at the step
     is not `entered` (imported logs, start and end events, timers, messages); a closing event
     right after an `entered` one ends that visit. So per step: visits = closing events +
     entered − paired, and an instance's first event there counts the instance once.
+
+    Columns: id, instance_id, step_id, kind, status (the instance's), first (the instance's
+    first such event at the step), paired (a closing event right after an `entered` one),
+    hours (closing events: the visit's time, from the `entered` event, else
+    from the instance's previous event — process-mining tools measure time between
+    completions the same way — else 0). `closing_only`: only closing events.
+
+    SQLite: an index seek into `ix_step_event_instance_step` (which covers every column read
+    here) per event, not windows: SQLite's window functions cost microseconds per row and
+    function, a seek about one. PostgreSQL: window functions.
     """
     e = STEP_EVENT.c
+    kinds = CLOSING if closing_only else KINDS
     if dialect == "sqlite":
-        prev_kind: Any = _prev(e, "kind", same_step=True)
-    else:
-        prev_kind = func.lag(e.kind).over(partition_by=(e.instance_id, e.step_id),
-                                          order_by=e.id)
-    return (
-        select(e.id, e.instance_id, e.step_id, e.step_name, e.kind, INSTANCE.c.status,
-               prev_kind.label("prev_kind"))
-        .join(INSTANCE, INSTANCE.c.id == e.instance_id)
+        # a closing event: was the event just before it at its step an `entered` one?
+        entered_at = case((e.kind != "entered", _prev(
+            e, lambda p: case((p.kind == "entered", p.at)), same_step=True)))
+        events = (
+            select(e.id, e.instance_id, e.step_id, e.kind, e.at, INSTANCE.c.status,
+                   entered_at.label("entered_at"))
+            .join(INSTANCE, of_instances(dialect))
+            .where(*_filtered(filters, dialect, e.kind.in_(kinds)))
+            .offset(0)  # not flattened into its users: each seek runs once per event
+            .subquery()
+        )
+        ev = events.c
+        paired = ev.entered_at.is_not(None)
+        # the instance's previous event, only for a closing event without its `entered`
+        began = func.coalesce(ev.entered_at, _prev(ev, "at", same_step=False), ev.at)
+        # the instance's first event at the step: a closing one right after its `entered`
+        # one is not; others ask the index (cheaper than counting distinct instances)
+        first = literal(None) if closing_only else case((paired, False),
+                                                        else_=~earlier_of(ev))
+        return (
+            select(ev.id, ev.instance_id, ev.step_id, ev.kind, ev.status, first.label("first"),
+                   paired.label("paired"),
+                   case((ev.kind != "entered", hours(dialect, began, ev.at))).label("hours"))
+            .offset(0)
+            .subquery()
+        )
+    per_step = {"partition_by": (e.instance_id, e.step_id), "order_by": e.id}
+    events = (
+        select(e.id, e.instance_id, e.step_id, e.kind, e.at, INSTANCE.c.status,
+               func.lag(e.kind).over(**per_step).label("prev_kind"),
+               func.lag(e.at, type_=e.at.type).over(**per_step).label("prev_step_at"),
+               func.lag(e.at, type_=e.at.type).over(partition_by=e.instance_id,
+                                                    order_by=e.id).label("before"))
+        .join(INSTANCE, of_instances(dialect))
         .where(*_filtered(filters, dialect, e.kind.in_(KINDS)))
+        .subquery()
+    )
+    ev = events.c
+    is_closing = ev.kind != "entered"
+    paired_ = and_(is_closing, ev.prev_kind == "entered")
+    began = func.coalesce(case((paired_, ev.prev_step_at)), ev.before, ev.at)
+    return (
+        select(ev.id, ev.instance_id, ev.step_id, ev.kind, ev.status,
+               ev.prev_kind.is_(None).label("first"), paired_.label("paired"),
+               case((is_closing, hours(dialect, began, ev.at))).label("hours"))
+        .where(*([is_closing] if closing_only else []))
         .subquery()
     )
 
 
-def closed_visits(dialect: str, filters: Filters, *, extra: tuple[Any, ...] = ()) -> Any:
-    """One row per ended step visit — per closing event: when the visit began, when and how
-    it ended, the hours it took. The visit began at the `entered` event right before the
-    closing one at the same step, else (a step whose action was logged without one) at the
-    instance's previous event (process-mining tools measure time between completions the same
-    way), else at the event itself. Columns: id, instance_id, step_id, kind, arrived_at,
-    closed_at, hours, plus `extra`."""
-    e = STEP_EVENT.c
-    if dialect == "sqlite":
-        # one index seek per closing event; the instance's previous event only when needed
-        entered_at: Any = _prev(e, lambda p: case((p.kind == "entered", p.at)), same_step=True)
-        before: Any = _prev(e, "at", same_step=False)
-        events = (
-            select(e.id, e.instance_id, e.step_id, e.kind, e.at, *extra,
-                   entered_at.label("entered_at"), literal(None).label("before"))
-            .join(INSTANCE, INSTANCE.c.id == e.instance_id)
-            .where(*_filtered(filters, dialect, e.kind.in_(CLOSING)))
-            .subquery()
-        )
-        arrived: Any = func.coalesce(events.c.entered_at, before.params(), events.c.at)
-        # the correlated seek above refers to step_event: re-point it at this subquery's row
-        arrived = func.coalesce(events.c.entered_at, _prev(events.c, "at", same_step=False),
-                                events.c.at)
-    else:
-        per_step = {"partition_by": (e.instance_id, e.step_id), "order_by": e.id}
-        events = (
-            select(e.id, e.instance_id, e.step_id, e.kind, e.at, *extra,
-                   func.lag(e.kind).over(**per_step).label("prev_kind"),
-                   func.lag(e.at, type_=e.at.type).over(**per_step).label("prev_step_at"),
-                   func.lag(e.at, type_=e.at.type).over(partition_by=e.instance_id,
-                                                        order_by=e.id).label("before"))
-            .join(INSTANCE, INSTANCE.c.id == e.instance_id)
-            .where(*_filtered(filters, dialect, e.kind.in_(KINDS)))
-            .subquery()
-        )
-        arrived = func.coalesce(case((events.c.prev_kind == "entered", events.c.prev_step_at)),
-                                events.c.before, events.c.at)
-    ev = events.c
-    query = select(ev.id, ev.instance_id, ev.step_id, ev.kind, arrived.label("arrived_at"),
-                   ev.at.label("closed_at"), hours(dialect, arrived, ev.at).label("hours"),
-                   *(ev[c.name] for c in extra))
-    if dialect != "sqlite":
-        query = query.where(ev.kind != "entered")
-    return query.subquery()
+def earlier_of(event: Any) -> ColumnElement[bool]:
+    """Whether the instance has an event (of KINDS) at `event`'s step before it."""
+    p = STEP_EVENT.alias("p")
+    return select(p.c.id).where(
+        p.c.instance_id == event.instance_id, p.c.step_id == event.step_id,
+        p.c.id < event.id, p.c.kind.in_(KINDS)).exists()
 
 
 def open_arrivals(dialect: str, filters: Filters, *where: Any,
@@ -235,7 +286,7 @@ def open_arrivals(dialect: str, filters: Filters, *where: Any,
     return (
         select(e.id, e.instance_id, e.step_id, e.step_name, e.at.label("arrived_at"),
                INSTANCE.c.status, *extra)
-        .join(INSTANCE, INSTANCE.c.id == e.instance_id)
+        .join(INSTANCE, of_instances(dialect))
         .where(*_filtered(filters, dialect, e.kind == "entered", *where),
                func.coalesce(after, "entered") == "entered")
         .subquery()
@@ -245,19 +296,27 @@ def open_arrivals(dialect: str, filters: Filters, *where: Any,
 def last_events(dialect: str, filters: Filters) -> Any:
     """Each selected instance's last event of KINDS: instance_id, step_id, kind, status. The
     visit it ended (or, for an `entered` event, opened) is the only one of the instance
-    nothing came after."""
+    nothing came after. SQLite: one look per instance into its events; PostgreSQL: a hash
+    aggregate over them."""
     e = STEP_EVENT.c
-    last = (
-        select(e.instance_id, func.max(e.id).label("last_id"))
-        .join(INSTANCE, INSTANCE.c.id == e.instance_id)
-        .where(*_filtered(filters, dialect, e.kind.in_(KINDS)))
-        .group_by(e.instance_id)
-        .subquery()
-    )
+    if dialect == "sqlite":
+        p = STEP_EVENT.alias("p")
+        last_id: Any = (select(func.max(p.c.id))
+                        .where(p.c.instance_id == INSTANCE.c.id, p.c.kind.in_(KINDS))
+                        .scalar_subquery())
+        last = (select(INSTANCE.c.id.label("instance_id"), INSTANCE.c.status,
+                       last_id.label("last_id"))
+                .where(*filters.where(dialect))
+                .subquery())
+    else:
+        last = (select(e.instance_id, INSTANCE.c.status, func.max(e.id).label("last_id"))
+                .join(INSTANCE, of_instances(dialect))
+                .where(*_filtered(filters, dialect, e.kind.in_(KINDS)))
+                .group_by(e.instance_id, INSTANCE.c.status)
+                .subquery())
     return (
-        select(last.c.instance_id, e.step_id, e.kind, INSTANCE.c.status)
-        .select_from(last.join(STEP_EVENT, e.id == last.c.last_id)
-                     .join(INSTANCE, INSTANCE.c.id == last.c.instance_id))
+        select(last.c.instance_id, e.step_id, e.kind, last.c.status)
+        .select_from(last.join(STEP_EVENT, e.id == last.c.last_id))
         .subquery()
     )
 
@@ -290,7 +349,12 @@ class UnknownOutcome(NextmoveError):
                          f"{outcome!r}" + (f" (did you mean '{hint}'?)" if hint else ""))
 
 
-def converted_instances(outcome: str) -> Select[Any]:
-    """Ids of instances that reached the outcome (a step that happened or an outcome event)."""
-    return (select(STEP_EVENT.c.instance_id).distinct()
-            .where(STEP_EVENT.c.step_id == outcome, STEP_EVENT.c.kind.in_(OUTCOME_KINDS)))
+def converted(dialect: str, instance_id: Any, outcome: str) -> ColumnElement[bool]:
+    """Whether the instance reached the outcome (a step that happened or an outcome event).
+    SQLite: one seek into `ix_step_event_instance_step` per instance asked about;
+    PostgreSQL: membership in the hashed set of converted instances."""
+    p = STEP_EVENT.alias("conv")
+    reached = (p.c.step_id == outcome, p.c.kind.in_(OUTCOME_KINDS))
+    if dialect == "sqlite":
+        return select(p.c.id).where(p.c.instance_id == instance_id, *reached).exists()
+    return instance_id.in_(select(p.c.instance_id).where(*reached))

@@ -1,7 +1,9 @@
 """The funnel: per step, who arrived, what they did there, how long it took, who converted.
 
-One SQL statement: step visits (see `analytics._sql.visits`) grouped by step, with the median
-and 90th-percentile time spent computed by the database.
+Four aggregates in the database: per step, the events (see `analytics._sql.visit_events`)
+counted and their ended arrivals' median and 90th-percentile time spent; the instances' last
+events (who dropped, who moved on); the converted instances' steps; the totals. Only the
+per-step rows reach Python.
 """
 
 from __future__ import annotations
@@ -11,17 +13,20 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, select
 
 from analytics._sql import (
     DONE,
+    KINDS,
     Filters,
-    Percentiles,
     check_outcome,
-    converted_instances,
-    visits,
+    converted,
+    last_events,
+    of_instances,
+    percentiles,
+    visit_events,
 )
-from engine.runtime.queries import INSTANCE
+from engine.runtime.queries import INSTANCE, STEP_EVENT
 from engine.store.database import Store
 
 DEFAULT_OUTCOME = "sale"  # the outcome event the engine and the simulator record for a sale
@@ -103,52 +108,80 @@ def funnel(
         check_outcome(store, process_id, outcome)
     filters = Filters(process_id, since, distributor, market)
     dialect = store.dialect
-    conv = converted_instances(outcome).subquery()
-    visit, _ = visits(dialect, filters)
-    flagged = (
-        select(visit, (conv.c.instance_id.is_not(None)).label("conv"))
-        .select_from(visit.outerjoin(conv, conv.c.instance_id == visit.c.instance_id))
-        .subquery()
-    )
-    pct = Percentiles(dialect, flagged, "step_id", "hours")
-    v = pct.source.c
-    kind = v.closed_kind
-    is_active = v.status == "active"
 
     def count(condition: Any) -> Any:
         return func.sum(case((condition, 1), else_=0))
 
-    query = (
-        select(
-            v.step_id, func.max(v.step_name),
-            func.count(func.distinct(v.instance_id)),
-            func.count(),
-            count(kind == DONE[0]), count(kind == "skipped"), count(kind == DONE[1]),
-            count(and_(kind.is_not(None), or_(v.later, is_active))),
-            count(and_(kind.is_(None), is_active)),
-            count(and_(~v.later, ~is_active, ~v.conv)),
-            pct.of(0.5), pct.of(0.9),
-            func.count(func.distinct(case((v.conv, v.instance_id)))),
-        )
-        .group_by(v.step_id)
-        .order_by(func.min(v.first_id))
+    # per step, one pass over the events: arrivals, how they ended, distinct instances,
+    # time spent (ended visits), all from the same rows
+    source = visit_events(dialect, filters)
+    events = source.element.cte("visit").prefix_with("MATERIALIZED") \
+        if dialect == "sqlite" else source.element.cte("visit")
+    ev = events.c
+    closing = ev.kind != "entered"
+    active = ev.status == "active"
+    counts = (
+        select(ev.step_id, func.min(ev.id).label("first_id"), func.max(ev.id).label("last_id"),
+               count(ev.first).label("instances"), count(closing).label("closed"),
+               count(ev.kind == "entered").label("entered"), count(ev.paired).label("paired"),
+               count(ev.kind == DONE[0]).label("completed"),
+               count(ev.kind == "skipped").label("skipped"),
+               count(ev.kind == DONE[1]).label("varied"),
+               count(and_(active, ev.kind == "entered")).label("active_entered"),
+               count(and_(active, ev.paired)).label("active_paired"))
+        .group_by(ev.step_id)
+        .subquery()
     )
-    totals = select(
-        func.count(),
-        func.count(conv.c.instance_id),
-    ).select_from(INSTANCE.outerjoin(conv, conv.c.instance_id == INSTANCE.c.id)).where(
+    times = percentiles(dialect, events, "step_id", "hours", (0.5, 0.9)).subquery()
+    c = counts.c
+    # the step's name as last logged (a later version may have renamed it)
+    name = select(STEP_EVENT.c.step_name).where(STEP_EVENT.c.id == c.last_id) \
+        .scalar_subquery()
+    per_step = (
+        select(c.step_id, name, c.instances, c.closed, c.entered, c.paired, c.completed,
+               c.skipped, c.varied, c.active_entered, c.active_paired,
+               *(times.c[k] for k in list(times.c.keys())[1:]))
+        .select_from(counts.outerjoin(times, times.c[times.c.keys()[0]] == c.step_id))
+        .order_by(c.first_id)
+    )
+    # nothing came after an instance's last event: that visit dropped (or ended the journey)
+    last = last_events(dialect, filters).c
+    over = last.status != "active"
+    ends = (
+        select(last.step_id, count(and_(over, last.kind != "entered")),
+               count(and_(over, ~converted(dialect, last.instance_id, outcome))))
+        .group_by(last.step_id)
+    )
+    # converted instances per step: only the converted instances' events are read
+    e = STEP_EVENT.c
+    won = (
+        select(e.step_id, func.count(func.distinct(e.instance_id)))
+        .join(INSTANCE, of_instances(dialect))
+        .where(*filters.where(dialect), e.kind.in_(KINDS),
+               converted(dialect, INSTANCE.c.id, outcome))
+        .group_by(e.step_id)
+    )
+    totals = select(func.count(), count(converted(dialect, INSTANCE.c.id, outcome))).where(
         *filters.where(dialect))
     with store.read() as conn:
-        rows = conn.execute(query).all()
-        instances, converted = conn.execute(totals).one()
-    steps = tuple(
-        FunnelStep(r[0], r[1], instances=int(r[2]), entered=int(r[3]),
-                   completed=int(r[4] or 0), skipped=int(r[5] or 0), varied=int(r[6] or 0),
-                   moved_on=int(r[7] or 0), waiting=int(r[8] or 0), dropped=int(r[9] or 0),
-                   median_hours=_float(r[10]), p90_hours=_float(r[11]),
-                   converted=int(r[12] or 0))
-        for r in rows)
-    return Funnel(filters, outcome, int(instances), int(converted), steps)
+        rows = conn.execute(per_step).all()
+        ended = {r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in conn.execute(ends)}
+        wins = {r[0]: int(r[1]) for r in conn.execute(won)}
+        instances, converted_ = conn.execute(totals).one()
+    steps = []
+    for (step_id, name_, distinct, closed, entered, paired, completed, skipped, varied,
+         active_entered, active_paired, median, p90) in rows:
+        closed, paired = int(closed or 0), int(paired or 0)
+        ended_closed, dropped = ended.get(step_id, (0, 0))
+        steps.append(FunnelStep(
+            step_id, name_, instances=int(distinct or 0),
+            entered=closed + int(entered or 0) - paired,
+            completed=int(completed or 0), skipped=int(skipped or 0), varied=int(varied or 0),
+            moved_on=closed - ended_closed,
+            waiting=int(active_entered or 0) - int(active_paired or 0),
+            dropped=dropped, median_hours=_float(median), p90_hours=_float(p90),
+            converted=wins.get(step_id, 0)))
+    return Funnel(filters, outcome, int(instances), int(converted_ or 0), tuple(steps))
 
 
 def _float(value: Any) -> float | None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import and_, false, func, or_, select
 
-from analytics._sql import Filters, Percentiles, naive, visits
+from analytics._sql import Filters, naive, open_arrivals, percentiles, visit_events
 from engine.clock import as_utc
 from engine.runtime.queries import INSTANCE
 from engine.store.database import Store
@@ -75,29 +75,28 @@ def stuck(
     has no usual time: with no `older_than`, nothing there counts as stuck."""
     dialect = store.dialect
     filters = Filters(process_id, None, distributor, market)
-    visit, _ = visits(dialect, filters, extra=(INSTANCE.c.distributor_id,))
     with store.read() as conn:
         if older_than is None:
-            pct = Percentiles(dialect, visit, "step_id", "hours")
             limits = {
-                step: float(p90) for step, p90 in conn.execute(
-                    select(pct.source.c.step_id, pct.of(USUAL))
-                    .where(pct.source.c.hours.is_not(None))
-                    .group_by(pct.source.c.step_id))
+                step: float(p90) for step, p90 in conn.execute(percentiles(
+                    dialect, visit_events(dialect, filters, closing_only=True), "step_id",
+                    "hours", (USUAL,)))
                 if p90 is not None}
         else:
-            steps = conn.execute(select(visit.c.step_id).distinct()
-                                 .where(visit.c.closed_kind.is_(None))).scalars().all()
+            steps = conn.execute(select(open_arrivals(dialect, filters).c.step_id)
+                                 .distinct()).scalars().all()
             limits = {step: older_than.total_seconds() / 3600 for step in steps}
         moment = naive(now)
+        # only active instances can be stuck: narrow to them before looking for open visits
+        visit = open_arrivals(dialect, filters, INSTANCE.c.status == "active",
+                              extra=(INSTANCE.c.distributor_id,))
         past = [and_(visit.c.step_id == step, visit.c.arrived_at
                      < moment - timedelta(hours=hours_))
                 for step, hours_ in limits.items()]
         query = (
             select(visit.c.step_id, func.max(visit.c.step_name), visit.c.distributor_id,
-                   func.count(), func.min(visit.c.arrived_at), func.min(visit.c.first_id))
-            .where(visit.c.closed_kind.is_(None), visit.c.status == "active",
-                   or_(*past) if past else false())
+                   func.count(), func.min(visit.c.arrived_at), func.min(visit.c.id))
+            .where(or_(*past) if past else false())
             .group_by(visit.c.step_id, visit.c.distributor_id)
         )
         rows = list(conn.execute(query).all())

@@ -79,7 +79,12 @@ class StepEventRow(SQLModel, table=True):
     """Append-only token log: what happened at which step, when, by whom."""
 
     __tablename__ = "step_event"
-    __table_args__ = (Index("ix_step_event_instance", "instance_id", "id"),)
+    __table_args__ = (
+        Index("ix_step_event_instance", "instance_id", "id"),
+        # the analytics' seeks (an event's previous one at its step, an outcome reached);
+        # it covers every column they read, so they never touch the wide event rows
+        Index("ix_step_event_instance_step", "instance_id", "step_id", "id", "kind", "at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     instance_id: int = Field(foreign_key="instance.id")

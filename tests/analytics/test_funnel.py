@@ -139,3 +139,27 @@ def test_funnel_on_imported_real_logs_counts_every_event(
         # the most common path per variants() starts the same way
         assert len(variants(store, "history")) == 6
     store.dispose()
+
+
+def test_funnel_pairs_across_an_outcome_event_named_like_the_open_step(
+    lv: Engine, clock: ManualClock
+) -> None:
+    """An outcome event recorded at the step id of an open step (the order placed before the
+    person ticks "Send the order link") is not a step event: the visit still runs from its
+    arrival to its completion, and the instance counts as converted there."""
+    lv.start("prospect_journey", "a", "D", US, actor="D")
+    clock.set(T0 + HOUR)
+    lv.complete(ProspectRef("a"), "add_contact")
+    lv.complete(ProspectRef("a"), "share_intro")
+    lv.signal("video_played", "a")
+    lv.complete(ProspectRef("a"), "conversation", {"interest": "customer"})
+    clock.set(T0 + 2 * HOUR)
+    lv.outcome(ProspectRef("a"), "customer_order", amount=80.0)
+    clock.set(T0 + 4 * HOUR)
+    lv.complete(ProspectRef("a"), "customer_order")
+    found = analytics.funnel(lv.store, "prospect_journey", outcome="customer_order")
+    order = found.step("customer_order")
+    assert (order.entered, order.completed, order.waiting, order.dropped) == (1, 1, 0, 0)
+    assert (order.median_hours, order.p90_hours, order.converted) == (3.0, 3.0, 1)
+    assert found.step("add_contact").median_hours == 1.0
+    assert (found.instances, found.converted) == (1, 1)
