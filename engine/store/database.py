@@ -81,6 +81,7 @@ class Store:
         except OperationalError as exc:
             raise StoreError(f"cannot open database {self.safe_url}: {exc.orig}") from exc
         self._check_columns()
+        self._add_missing_indexes()
         with self.write() as conn:
             meta = MetaRow.__table__  # type: ignore[attr-defined]
             found = conn.execute(
@@ -105,6 +106,16 @@ class Store:
                     f"database {self.safe_url} was made by another nextmove version: table "
                     f"{table.name!r} lacks {', '.join(missing)}; use a new database file"
                 )
+
+    def _add_missing_indexes(self) -> None:
+        """Indexes added in a later release (create_all only indexes tables it creates): they
+        change no data, so an existing database simply gets them."""
+        found = inspect(self.engine)
+        for table in SQLModel.metadata.sorted_tables:
+            have = {ix["name"] for ix in found.get_indexes(table.name)}
+            for index in table.indexes:
+                if index.name not in have:
+                    index.create(self.engine, checkfirst=True)
 
     @property
     def safe_url(self) -> str:

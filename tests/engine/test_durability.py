@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import text
 
-from engine import Engine, ManualClock, load_definitions
+from engine import Engine, ManualClock, Store, load_definitions
 from engine.definitions import build_spec
 from engine.runtime.state import load_state
 
@@ -175,3 +176,16 @@ def test_instances_started_in_one_process_finish_in_another(engine: Engine) -> N
                 if e.kind == "completed" and e.step_id in LINEAR_STEPS]
         assert done == [(s, "first-process") for s in LINEAR_STEPS[:3]] + [
             (s, "second-process") for s in LINEAR_STEPS[3:]]
+
+
+def test_an_existing_database_gets_indexes_added_in_a_later_release(db_url: str) -> None:
+    """An index that is new in this release is created on a database made before it, with its
+    rows intact (create_all alone only indexes tables it creates)."""
+    store = Store(db_url)
+    with store.write() as conn:
+        conn.exec_driver_sql("DROP INDEX ix_step_event_instance_step")
+    store.dispose()
+    reopened = Store(db_url)
+    names = {ix["name"] for ix in sa_inspect(reopened.engine).get_indexes("step_event")}
+    reopened.dispose()
+    assert "ix_step_event_instance_step" in names
