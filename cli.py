@@ -505,8 +505,8 @@ def simulate(
     config = SimulationConfig(distributors=distributors, days=days, seed=seed)
     bar, step = _progress("simulating days", days, as_json)
     with bar:
-        result = _guard(as_json, lambda: run_simulation(Store(db), config, policy=policy,
-                                                        progress=step))
+        result = _on_store(db, as_json, lambda store: run_simulation(
+            store, config, policy=policy, progress=step))
     summary = {"distributors": result.distributors, "prospects": result.prospects,
                "actions": result.actions, "videos_played": result.videos_played,
                "outcomes": result.outcomes,
@@ -782,13 +782,13 @@ def audit(
     every policy change (policy log) is a hash-chained record; exit 1 names what changed."""
     if verify:
         kept = _guard(as_json, lambda: compliance.read_anchor(anchor)) if anchor else None
-        check = _guard(as_json, lambda: compliance.verify_trail(Store(db), anchor=kept))
+        check = _on_store(db, as_json, lambda store: compliance.verify_trail(store, anchor=kept))
         _emit_report(check.to_dict(), _verification_text(check), output, as_json)
         raise typer.Exit(0 if check.ok else 1)
     if trail:
         start = _guard(as_json, lambda: parse_instant(since)) if since else None
-        summary = _guard(as_json, lambda: compliance.trail_summary(
-            Store(db), process=process, since=start))
+        summary = _on_store(db, as_json, lambda store: compliance.trail_summary(
+            store, process=process, since=start))
         _emit_report(summary.to_dict(), _trail_text(summary), output, as_json)
         return
     if not paths:
@@ -876,8 +876,8 @@ def import_log(
         bar.update(task, description=f"{p.phase} {p.unit}", completed=p.done, total=p.total)
 
     with bar:
-        report = _guard(as_json, lambda: learner.import_log(
-            Store(db), path, process, on_error=on_error, progress=progress))  # type: ignore[arg-type]
+        report = _on_store(db, as_json, lambda store: learner.import_log(
+            store, path, process, on_error=on_error, progress=progress))  # type: ignore[arg-type]
     if as_json:
         _print_json(report.to_dict())
     else:
@@ -902,8 +902,8 @@ def variants(
 ) -> None:
     """Paths prospects took (as process-mining tools count them), with outcome rates."""
     window = _horizon(horizon, as_json)
-    found = _guard(as_json, lambda: learner.variants(
-        Store(db), process, outcome=outcome, horizon=window, with_content=with_content))
+    found = _on_store(db, as_json, lambda store: learner.variants(
+        store, process, outcome=outcome, horizon=window, with_content=with_content))
     if as_json:
         _print_json([v.to_dict() for v in found])
         return
@@ -938,13 +938,16 @@ def learn(
     as_json: JsonOption = False,
 ) -> None:
     """Learn which content leads to the outcome; propose new policies, evaluated off-policy."""
-    store = Store(db)
     window = _horizon(horizon, as_json)
-    with err.status("learning from the log...", spinner="dots") if not as_json else _quiet():
-        proposal = _guard(as_json, lambda: learner.propose(
-            store, process, outcome=outcome, horizon=window, seed=seed))
-    applied = [] if dry_run else _guard(as_json, lambda: learner.apply(store, proposal,
-                                                                      force=force))
+    store = _guard(as_json, lambda: Store(db))
+    try:
+        with err.status("learning from the log...", spinner="dots") if not as_json else _quiet():
+            proposal = _guard(as_json, lambda: learner.propose(
+                store, process, outcome=outcome, horizon=window, seed=seed))
+        applied = [] if dry_run else _guard(as_json, lambda: learner.apply(store, proposal,
+                                                                          force=force))
+    finally:
+        store.dispose()
     if as_json:
         _print_json({**proposal.to_dict(), "applied": applied, "dry_run": dry_run})
         return
@@ -981,8 +984,8 @@ def drift(
     as_json: JsonOption = False,
 ) -> None:
     """Content items whose outcome rate dropped after being shown (a sequential test)."""
-    alerts = _guard(as_json, lambda: learner.detect(
-        Store(db), process, outcome=outcome, horizon=_horizon(horizon, as_json)))
+    alerts = _on_store(db, as_json, lambda store: learner.detect(
+        store, process, outcome=outcome, horizon=_horizon(horizon, as_json)))
     if as_json:
         _print_json([a.to_dict() for a in alerts])
         return
@@ -1017,8 +1020,8 @@ def report(
         clock = ManualClock(parse_instant(now)) if now else SystemClock()
     except ValueError as exc:
         _fail(NextmoveError(f"--now {now!r} is not an ISO 8601 time: {exc}"), as_json)
-    data = _guard(as_json, lambda: write_report(Store(db), process, output, clock=clock,
-                                                heat=heat, outcome=outcome))
+    data = _on_store(db, as_json, lambda store: write_report(
+        store, process, output, clock=clock, heat=heat, outcome=outcome))
     if as_json:
         _print_json({"output": str(output), **data.to_dict()})
         return
@@ -1221,7 +1224,7 @@ def policy_history(
     as_json: JsonOption = False,
 ) -> None:
     """Every stored policy version per hook, and which one is active."""
-    versions = _guard(as_json, lambda: policy_store.history(Store(db), hook))
+    versions = _on_store(db, as_json, lambda store: policy_store.history(store, hook))
     if as_json:
         _print_json([{**asdict(v), "created_at": v.created_at.isoformat(),
                       "last_activated_at": v.last_activated_at.isoformat()
@@ -1243,8 +1246,8 @@ def policy_activate(
     as_json: JsonOption = False,
 ) -> None:
     """Make a stored policy version the active one for its hook."""
-    found = _guard(as_json, lambda: policy_store.activate(Store(db), hook, version,
-                                                          reason=reason))
+    found = _on_store(db, as_json, lambda store: policy_store.activate(
+        store, hook, version, reason=reason))
     _report_active(found, as_json)
 
 
@@ -1256,7 +1259,7 @@ def policy_rollback(
     as_json: JsonOption = False,
 ) -> None:
     """Go back to the version that was active before the current one."""
-    found = _guard(as_json, lambda: policy_store.rollback(Store(db), hook, reason=reason))
+    found = _on_store(db, as_json, lambda store: policy_store.rollback(store, hook, reason=reason))
     _report_active(found, as_json)
 
 
