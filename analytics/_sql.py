@@ -7,7 +7,6 @@ aggregated rows reach Python.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,15 +28,15 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
 from engine.clock import as_utc
-from engine.errors import NextmoveError, did_you_mean
 from engine.runtime.queries import DEFINITION, INSTANCE, STEP_EVENT
-from engine.store.database import Store
+from learner._log import OUTCOME_KINDS, UnknownOutcome, check_outcome
+
+__all__ = ["OUTCOME_KINDS", "UnknownOutcome", "check_outcome"]  # re-exported for analytics
 
 # What closes a visit to a step: a person acted, a timer or a prospect event fired there.
 CLOSING = ("completed", "skipped", "varied", "cancelled", "timer", "message")
 DONE = ("completed", "varied")  # the step was done (as suggested or the person's own way)
 # Kinds whose step id can name an outcome: the step happened (not merely entered or skipped).
-OUTCOME_KINDS = ("completed", "varied", "timer", "message", "outcome")
 
 
 @dataclass(frozen=True)
@@ -319,34 +318,6 @@ def last_events(dialect: str, filters: Filters) -> Any:
         .select_from(last.join(STEP_EVENT, e.id == last.c.last_id))
         .subquery()
     )
-
-
-def check_outcome(store: Store, process_id: str, outcome: str) -> None:
-    """Raise UnknownOutcome unless the process has such a step or such outcome events."""
-    with store.read() as conn:
-        docs = conn.execute(select(DEFINITION.c.steps)
-                            .where(DEFINITION.c.process_id == process_id)).scalars().all()
-        steps = {s["id"] for doc in docs for s in json.loads(doc)}
-        if outcome in steps:
-            return
-        names = set(conn.execute(
-            select(STEP_EVENT.c.step_id).distinct()
-            .join(INSTANCE, INSTANCE.c.id == STEP_EVENT.c.instance_id)
-            .where(INSTANCE.c.process_id == process_id, STEP_EVENT.c.kind == "outcome")
-        ).scalars())
-    if outcome not in names:
-        raise UnknownOutcome(process_id, outcome, sorted(steps | names))
-
-
-class UnknownOutcome(NextmoveError):
-    """The outcome names neither a step of the process nor an outcome event recorded for it."""
-
-    def __init__(self, process_id: str, outcome: str, known: list[str]) -> None:
-        self.process_id, self.outcome, self.known = process_id, outcome, known
-        hint = did_you_mean(outcome, known)
-        self.suggestion = hint
-        super().__init__(f"process {process_id!r} has no step and no outcome event named "
-                         f"{outcome!r}" + (f" (did you mean '{hint}'?)" if hint else ""))
 
 
 def converted(dialect: str, instance_id: Any, outcome: str) -> ColumnElement[bool]:

@@ -130,14 +130,17 @@ def postgres_version(url: str) -> str | None:
 
 
 @contextmanager
-def scratch_postgres(admin_url: str = PG_ADMIN_URL) -> Iterator[str]:
-    """A fresh PostgreSQL database for the run, dropped afterwards."""
+def scratch_postgres(admin_url: str = PG_ADMIN_URL, template: str | None = None
+                     ) -> Iterator[str]:
+    """A fresh PostgreSQL database for the run (a copy of database `template` if given),
+    dropped afterwards."""
     from sqlalchemy import create_engine, text
 
     name = f"nextmove_bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    copy = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     try:
         yield admin_url.rsplit("/", 1)[0] + f"/{name}"
     finally:

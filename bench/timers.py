@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 from bench._common import (
-    PG_ADMIN_URL,
     RESULTS,
     machine_info,
     postgres_problem,
@@ -116,26 +114,6 @@ def fill(url: str, count: int) -> float:
         return time.perf_counter() - started
     finally:
         engine.store.dispose()
-
-
-@contextmanager
-def pg_clone(template_url: str) -> Iterator[str]:
-    from sqlalchemy import create_engine, text
-
-    template = template_url.rsplit("/", 1)[1]
-    name = f"nextmove_bench_run_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                {"n": name})
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
 
 
 @contextmanager
@@ -275,8 +253,8 @@ def main(argv: list[str] | None = None) -> int:
             info["postgres"] = postgres_version(pg_template)
         for number in range(args.rounds):
             for row in rows:
-                clone = pg_clone(pg_template) if row.backend == "postgresql" \
-                    else sqlite_clone(sqlite_template)
+                clone = (scratch_postgres(template=pg_template.rsplit("/", 1)[1])
+                         if row.backend == "postgresql" else sqlite_clone(sqlite_template))
                 with clone as url:
                     elapsed, shares, cpu = run(url, row.workers, args.batch, args.instances)
                 row.seconds.append(elapsed)

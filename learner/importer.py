@@ -229,11 +229,7 @@ def _parse(values: dict[str, Any], seq: int) -> tuple[str, Event] | str:
     shown = _text(values.get(SHOWN)) or used
     raw = values.get(DATA_JSON)
     if raw not in (None, ""):
-        try:
-            parsed = json.loads(str(raw))
-        except json.JSONDecodeError:
-            parsed = None
-        if not isinstance(parsed, dict):
+        if _json_object(raw) is None:
             return f"bad data {raw!r} ({DATA_JSON}): not a JSON object"
         data: str | None = str(raw)
     else:
@@ -246,15 +242,21 @@ def _parse(values: dict[str, Any], seq: int) -> tuple[str, Event] | str:
     return case_id, event
 
 
+def _json_object(raw: Any) -> dict[str, Any] | None:
+    """`raw` parsed as a JSON object, or None if it is not one."""
+    try:
+        parsed = json.loads(str(raw))
+    except json.JSONDecodeError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
 def _case_attributes(values: dict[str, Any]) -> dict[str, Any] | str:
     """The case's context, or what is wrong with it."""
     raw = values.get(CONTEXT_JSON)
     if raw not in (None, ""):
-        try:
-            parsed = json.loads(str(raw))
-        except json.JSONDecodeError:
-            parsed = None
-        if not isinstance(parsed, dict):
+        parsed = _json_object(raw)
+        if parsed is None:
             return f"bad context {raw!r} ({CONTEXT_JSON}): not a JSON object"
         return parsed
     return {key[5:]: _jsonable(value) for key, value in values.items()
