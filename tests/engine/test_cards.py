@@ -8,11 +8,9 @@ import json
 import math
 import random
 import re
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -22,14 +20,16 @@ from sqlalchemy import event
 from content_catalog import StoredRecommender
 from engine import Engine, ManualClock, ProspectRef, StepRequired, Store
 from engine.runtime.cards import ActionCard
-from tests.conftest import REPO
+from tests.engine._lifevantage import (
+    DAY,
+    HOUR,
+    LIFEVANTAGE,
+    US,
+    recommending_engine,
+)
 
-LIFEVANTAGE = REPO / "processes" / "lifevantage"
 JOURNEY = yaml.safe_load((LIFEVANTAGE / "prospect_journey.yaml").read_text(encoding="utf-8"))
 GUIDANCE = {s["id"]: s["card"].strip() for s in JOURNEY["steps"] if "card" in s}
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # the conftest clock's start
-HOUR, DAY = timedelta(hours=1), timedelta(days=1)
-US = {"market": "US", "locale": "en-US"}
 MX = {"market": "MX", "locale": "es-MX"}
 CARD_KEYS = {
     "instance_id", "process_id", "prospect_id", "distributor_id", "role", "step_id",
@@ -39,45 +39,6 @@ CARD_KEYS = {
 SUGGESTION_KEYS = {"option_id", "score", "probability", "top", "kind", "title", "url"}
 # A statement reading the serialized workflow (the state document) or the BPMN documents.
 STATE_READ = re.compile(r"\binstance\.state\b|\bdefinition\.documents\b", re.IGNORECASE)
-
-
-def recommending_engine(store: Store, clock: ManualClock, *, seed: int = 1,
-                        hot_instances: int = 2048) -> Engine:
-    return Engine(store, clock=clock, recommender=StoredRecommender(store),
-                  rng=random.Random(seed), hot_instances=hot_instances)
-
-
-# Most tests start from a copy of one SQLite file with LifeVantage deployed (deploying costs
-# far more than copying); those that need both backends deploy into the conftest's `db_url`.
-
-
-@pytest.fixture(scope="module")
-def sqlite_deployed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("lifevantage") / "deployed.db"
-    store = Store(f"sqlite:///{path}")
-    Engine(store, clock=ManualClock(T0)).deploy([LIFEVANTAGE])
-    store.dispose()  # closes the last connection: the WAL is merged into the file
-    return path
-
-
-@pytest.fixture
-def lv(db_url: str, clock: ManualClock) -> Iterator[Engine]:
-    """LifeVantage on a real SQLite file and on a real PostgreSQL database."""
-    store = Store(db_url)
-    engine = recommending_engine(store, clock)
-    engine.deploy([LIFEVANTAGE])
-    yield engine
-    store.dispose()
-
-
-@pytest.fixture
-def lv_sqlite(sqlite_deployed: Path, tmp_path: Path, clock: ManualClock) -> Iterator[Engine]:
-    """LifeVantage on a copy of the deployed SQLite file."""
-    target = tmp_path / "nextmove.db"
-    shutil.copyfile(sqlite_deployed, target)
-    store = Store(f"sqlite:///{target}")
-    yield recommending_engine(store, clock)
-    store.dispose()
 
 
 def prospect(engine: Engine, pid: str, distributor: str, first_name: str,

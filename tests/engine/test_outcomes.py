@@ -4,62 +4,18 @@ and PostgreSQL, with the LifeVantage journeys and the stored recommender."""
 
 from __future__ import annotations
 
-import random
-import shutil
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 import analytics
-from content_catalog import StoredRecommender
-from engine import Engine, InstanceNotFound, ManualClock, NextmoveError, ProspectRef, Store
-from tests.conftest import REPO
-
-LIFEVANTAGE = REPO / "processes" / "lifevantage"
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # the conftest clock's start
-HOUR, DAY = timedelta(hours=1), timedelta(days=1)
-US = {"market": "US", "locale": "en-US"}
-
-
-def recommending_engine(store: Store, clock: ManualClock) -> Engine:
-    return Engine(store, clock=clock, recommender=StoredRecommender(store),
-                  rng=random.Random(1))
-
-
-# Most tests start from a copy of one SQLite file with LifeVantage deployed (deploying costs
-# far more than copying); those that need both backends deploy into the conftest's `db_url`.
-
-
-@pytest.fixture(scope="module")
-def sqlite_deployed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("lifevantage") / "deployed.db"
-    store = Store(f"sqlite:///{path}")
-    Engine(store, clock=ManualClock(T0)).deploy([LIFEVANTAGE])
-    store.dispose()  # closes the last connection: the WAL is merged into the file
-    return path
-
-
-@pytest.fixture
-def lv(db_url: str, clock: ManualClock) -> Iterator[Engine]:
-    """LifeVantage on a real SQLite file and on a real PostgreSQL database."""
-    store = Store(db_url)
-    engine = recommending_engine(store, clock)
-    engine.deploy([LIFEVANTAGE])
-    yield engine
-    store.dispose()
-
-
-@pytest.fixture
-def lv_sqlite(sqlite_deployed: Path, tmp_path: Path, clock: ManualClock) -> Iterator[Engine]:
-    """LifeVantage on a copy of the deployed SQLite file."""
-    target = tmp_path / "nextmove.db"
-    shutil.copyfile(sqlite_deployed, target)
-    store = Store(f"sqlite:///{target}")
-    yield recommending_engine(store, clock)
-    store.dispose()
+from engine import Engine, InstanceNotFound, ManualClock, NextmoveError, ProspectRef
+from tests.engine._lifevantage import (
+    DAY,
+    HOUR,
+    T0,
+    US,
+)
 
 
 def prospect(engine: Engine, pid: str, distributor: str, first_name: str = "Ann") -> int:
