@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from engine.store import trail
+from engine.store.visits import Visits
 from learner._log import DEFINITION, INSTANCE, STEP_EVENT
 from learner._records import ImportProblem, ImportProgress, LogAlreadyImported, LogImportError
 
@@ -125,14 +126,16 @@ def write_cases(conn: Connection, process_id: str, definition_id: int,
     for case_id, case in cases.items():
         instance_id = ids[case_id]
         head = trail.GENESIS
+        visits = Visits()
         for (at, _seq, activity, actor, hook, shown, used, propensity, data, kind, policy,
              name) in case.events:
+            visit_ms, paired = visits.record(activity, kind, at)
             head = trail.link(head, {
                 "instance_id": instance_id, "step_id": activity, "kind": kind, "actor": actor,
                 "data": data, "hook": hook, "content_shown": shown, "content_used": used,
                 "propensity": propensity, "policy_version": policy, "at": at})
             batch.append((instance_id, activity, name or activity, kind, actor, hook, shown,
-                          used, propensity, policy, data, head, stamp(at)))
+                          used, propensity, policy, data, head, visit_ms, paired, stamp(at)))
         heads.append({"iid": instance_id, "head": head})
         if len(batch) >= _WRITE_CHUNK:
             flush()
@@ -144,7 +147,7 @@ def write_cases(conn: Connection, process_id: str, definition_id: int,
 
 _EVENT_COLUMNS = ("instance_id", "step_id", "step_name", "kind", "actor", "hook",
                   "content_shown", "content_used", "propensity", "policy_version", "data",
-                  "chain", "at")
+                  "chain", "visit_ms", "paired", "at")
 
 
 def _insert_events(conn: Connection, rows: list[tuple[Any, ...]]) -> None:

@@ -29,12 +29,14 @@ from engine.store.database import Store
 
 # Instance columns a step sets (besides clearing a timer worker's lease).
 STEP_COLUMNS = ("waiting", "next_due_at", "updated_at", "status", "active_key", "version",
-                "state", "chain_head")
+                "state", "chain_head", "visits")
 # Event columns a step writes per row; instance_id is the updated row's id.
 EVENT_COLUMNS = ("step_id", "step_name", "kind", "actor", "data", "hook", "content_shown",
-                 "content_used", "propensity", "policy_version", "chain", "at")
+                 "content_used", "propensity", "policy_version", "chain", "visit_ms", "paired",
+                 "at")
 RECEIPT_COLUMNS = ("message_id", "message", "prospect_id", "data", "received_at")
-_PG_ARRAY_TYPES = {"propensity": "float8", "policy_version": "int4", "at": "timestamp"}
+_PG_ARRAY_TYPES = {"propensity": "float8", "policy_version": "int4", "visit_ms": "int8",
+                   "paired": "bool", "at": "timestamp"}
 
 
 class Conflict(Exception):

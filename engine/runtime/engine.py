@@ -66,6 +66,7 @@ from engine.runtime.state import dump_state, load_state
 from engine.runtime.versions import LoadedDefinition
 from engine.store import trail
 from engine.store.database import Store
+from engine.store.visits import Visits
 
 # Statements built once: SQLAlchemy then reuses their cache key and compiled form.
 _EVENTS_INSERT = insert(STEP_EVENT)
@@ -314,6 +315,9 @@ class Engine:
         self._run(None, None, workflow.do_engine_steps)
         moves = tokens.moves({}, workflow, None, "completed")
         waits = self._recommend(tokens.waits(workflow, definition.steps, {}, now), context)
+        visits = Visits()  # what `_event_rows` will record for these moves
+        for move in moves:
+            visits.record(move.step_id, move.kind, _db_time(now))
         values = {
             "definition_id": definition.id,
             "process_id": process_id,
@@ -327,6 +331,7 @@ class Engine:
             "version": 1,
             **self._progress(waits, now),
             "state": dump_state(workflow),
+            "visits": visits.dump(),
         }
         return _NewInstance(values, workflow, moves, waits, context)
 
@@ -340,7 +345,7 @@ class Engine:
         events: list[dict[str, Any]] = []
         for instance_id, (_, made) in zip(ids, fresh, strict=True):
             rows, head = self._event_rows(int(instance_id), definition, made.moves, made.waits,
-                                          now, Acted(actor=actor), None)
+                                          now, Acted(actor=actor), None, Visits())
             events.extend(rows)
             out.append((int(instance_id), head))
         if events:
@@ -539,10 +544,12 @@ class Engine:
         done = workflow.completed
         # Every append to the trail bumps the version, so the head we chain to is the stored
         # one whenever the write's version check passes.
+        visits = Visits.load(header["visits"])
         rows, head = self._event_rows(header["id"], definition, moves, [*waits, *previous],
-                                      now, acted, header.get("chain_head"))
+                                      now, acted, header.get("chain_head"), visits)
         values = {
             **self._progress(waits, now),
+            "visits": visits.dump(),
             "status": "completed" if done else header["status"],
             "active_key": None if done else header["active_key"],
             "version": header["version"] + 1,
@@ -569,11 +576,13 @@ class Engine:
     def _event_rows(
         self, instance_id: int, definition: LoadedDefinition, moves: list[tokens.TokenMove],
         waits: list[Waiting], now: datetime, acted: Acted, previous_head: str | None,
+        visits: Visits,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """The step events, chained to the instance's trail, and the trail's new head.
+        """The step events, chained to the instance's trail, and the trail's new head;
+        `visits` (the instance's visit state) records them.
 
         The person's own step carries their name, data and the content they used; an arrival
-        at a hooked step carries what the card offers."""
+        at a hooked step carries what the card offers; a closing event, its visit."""
         if not moves:
             return [], previous_head
         offers = {w.task_id: w.recommendation for w in waits if w.recommendation}
@@ -586,6 +595,7 @@ class Engine:
             with_data = move.kind in acted.data_kinds or (mine and acted.task_id is not None)
             offer = offers.get(move.task_id) if move.kind == "entered" or mine else None
             info = steps.get(move.step_id, {})
+            visit_ms, paired = visits.record(move.step_id, move.kind, at)
             rows.append({
                 "instance_id": instance_id,
                 "step_id": move.step_id,
@@ -598,6 +608,8 @@ class Engine:
                 "content_used": acted.content_used if mine and acted.task_id else None,
                 "propensity": offer["propensity"] if offer else None,
                 "policy_version": offer["policy_version"] if offer else None,
+                "visit_ms": visit_ms,
+                "paired": paired,
                 "at": at,
             })
         head = trail.chain_rows(previous_head or trail.GENESIS, rows)

@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import SQLModel
 
 from engine.errors import NextmoveError
+from engine.store.migrations import migrate
 from engine.store.tables import SCHEMA_VERSION, MetaRow
 
 DEFAULT_DB = "nextmove.db"
@@ -80,20 +81,26 @@ class Store:
             SQLModel.metadata.create_all(self.engine)
         except OperationalError as exc:
             raise StoreError(f"cannot open database {self.safe_url}: {exc.orig}") from exc
-        self._check_columns()
-        self._add_missing_indexes()
+        meta = MetaRow.__table__  # type: ignore[attr-defined]
+        version = select(meta.c.value).where(meta.c.key == "schema_version")
+        if not self.is_sqlite:  # a second process opening it waits for the migration
+            version = version.with_for_update()
         with self.write() as conn:
-            meta = MetaRow.__table__  # type: ignore[attr-defined]
-            found = conn.execute(
-                select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
-            if found is None:
-                conn.execute(MetaRow.__table__.insert().values(  # type: ignore[attr-defined]
-                    key="schema_version", value=str(SCHEMA_VERSION)))
-            elif int(found) > SCHEMA_VERSION:
+            found = conn.execute(version).scalar()
+            if found is not None and int(found) > SCHEMA_VERSION:
                 raise StoreError(
                     f"database schema version {found} is newer than this nextmove "
                     f"({SCHEMA_VERSION}); upgrade nextmove"
                 )
+            if found is not None and int(found) < SCHEMA_VERSION:
+                migrate(conn)
+                conn.execute(meta.update().where(meta.c.key == "schema_version")
+                             .values(value=str(SCHEMA_VERSION)))
+            elif found is None:
+                conn.execute(meta.insert().values(key="schema_version",
+                                                  value=str(SCHEMA_VERSION)))
+        self._check_columns()
+        self._add_missing_indexes()
 
     def _check_columns(self) -> None:
         """Refuse a database whose tables lack columns this nextmove writes."""

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, DateTime, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 2  # 2: policy_activation.policy_hash and chain, policy_trail_head
+SCHEMA_VERSION = 3  # 2: policy_activation.policy_hash and chain, policy_trail_head;
+# 3: step_event.visit_ms and paired, instance.visits (see engine.store.visits)
 
 
 class MetaRow(SQLModel, table=True):
@@ -49,6 +50,8 @@ class InstanceRow(SQLModel, table=True):
         Index("ix_instance_distributor_status", "distributor_id", "status"),
         Index("ix_instance_prospect_process", "prospect_id", "process_id"),
         Index("ix_instance_process_status", "process_id", "status"),
+        # the analytics' start times without reading the wide rows (state documents)
+        Index("ix_instance_process_created", "process_id", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -71,6 +74,9 @@ class InstanceRow(SQLModel, table=True):
     lease_owner: str | None = None
     lease_until: datetime | None = Field(default=None, sa_column=Column(DateTime, nullable=True))
     state: str = Field(sa_column=Column(Text, nullable=False))  # versioned state document
+    # open step visits and the last event's time (JSON, see engine.store.visits)
+    visits: str = Field(default="{}", sa_column=Column(Text, nullable=False,
+                                                       server_default="{}"))
     created_at: datetime = Field(sa_column=Column(DateTime, nullable=False))
     updated_at: datetime = Field(sa_column=Column(DateTime, nullable=False))
 
@@ -81,9 +87,10 @@ class StepEventRow(SQLModel, table=True):
     __tablename__ = "step_event"
     __table_args__ = (
         Index("ix_step_event_instance", "instance_id", "id"),
-        # the analytics' seeks (an event's previous one at its step, an outcome reached);
+        # the analytics read events through it (per instance and step, an outcome reached):
         # it covers every column they read, so they never touch the wide event rows
-        Index("ix_step_event_instance_step", "instance_id", "step_id", "id", "kind", "at"),
+        Index("ix_step_event_visit", "instance_id", "step_id", "id", "kind", "at", "visit_ms",
+              "paired"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -99,6 +106,10 @@ class StepEventRow(SQLModel, table=True):
     propensity: float | None = None
     policy_version: int | None = None
     chain: str | None = None  # sha256 over the previous event's chain and this event
+    # The visit a closing event ends (see engine.store.visits): did an `entered` event open
+    # it, and how long did it take. NULL on other events.
+    paired: bool | None = None
+    visit_ms: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     data: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON
     at: datetime = Field(sa_column=Column(DateTime, nullable=False, index=True))
 

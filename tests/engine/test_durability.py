@@ -183,9 +183,9 @@ def test_an_existing_database_gets_indexes_added_in_a_later_release(db_url: str)
     rows intact (create_all alone only indexes tables it creates)."""
     store = Store(db_url)
     with store.write() as conn:
-        conn.exec_driver_sql("DROP INDEX ix_step_event_instance_step")
+        conn.exec_driver_sql("DROP INDEX ix_step_event_visit")
     store.dispose()
     reopened = Store(db_url)
     names = {ix["name"] for ix in sa_inspect(reopened.engine).get_indexes("step_event")}
     reopened.dispose()
-    assert "ix_step_event_instance_step" in names
+    assert "ix_step_event_visit" in names
