@@ -1,5 +1,6 @@
 """SQL building blocks shared by the analytics: instance filters, durations, percentiles,
-and step visits (an arrival at a step paired with what ended it), for SQLite and PostgreSQL.
+and step visits (recorded with the events, see `engine.store.visits`), for SQLite and
+PostgreSQL.
 
 Everything here builds SQLAlchemy Core expressions; the database does the work and only the
 aggregated rows reach Python.
@@ -7,21 +8,25 @@ aggregated rows reach Python.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Column,
+    Connection,
     Float,
     Integer,
-    Numeric,
+    MetaData,
     Select,
-    and_,
+    Table,
     case,
     cast,
     func,
+    insert,
     literal,
-    or_,
+    literal_column,
     select,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -29,14 +34,13 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from engine.clock import as_utc
 from engine.runtime.queries import DEFINITION, INSTANCE, STEP_EVENT
-from learner._log import OUTCOME_KINDS, UnknownOutcome, check_outcome
+from engine.store.visits import CLOSING, KINDS
+from learner._log import OUTCOME_KINDS, UnknownOutcome, check_outcome, hours
 
-__all__ = ["OUTCOME_KINDS", "UnknownOutcome", "check_outcome"]  # re-exported for analytics
+__all__ = ["CLOSING", "KINDS", "OUTCOME_KINDS", "UnknownOutcome", "check_outcome",
+           "hours"]  # re-exported for analytics
 
-# What closes a visit to a step: a person acted, a timer or a prospect event fired there.
-CLOSING = ("completed", "skipped", "varied", "cancelled", "timer", "message")
 DONE = ("completed", "varied")  # the step was done (as suggested or the person's own way)
-# Kinds whose step id can name an outcome: the step happened (not merely entered or skipped).
 
 
 @dataclass(frozen=True)
@@ -77,16 +81,6 @@ def context_value(dialect: str, key: str) -> ColumnElement[Any]:
     if dialect == "sqlite":
         return func.json_extract(INSTANCE.c.context, f"$.{key}")
     return cast(INSTANCE.c.context, JSONB)[key].astext
-
-
-def hours(dialect: str, start: Any, end: Any) -> ColumnElement[Any]:
-    """end - start in hours, to the millisecond, computed by the database (SQLite's Julian
-    day numbers carry float noise below that; both databases round alike)."""
-    if dialect == "sqlite":
-        ms = func.round((func.julianday(end) - func.julianday(start)) * 86_400_000.0)
-    else:
-        ms = func.round(cast(func.extract("epoch", end - start) * 1000, Numeric))
-    return cast(ms, Float) / 3_600_000.0
 
 
 def week_start(dialect: str, moment: Any) -> ColumnElement[Any]:
@@ -133,39 +127,47 @@ class Percentiles:
         return first + func.coalesce(second - first, 0.0) * frac
 
 
-def percentiles(dialect: str, source: Any, group: str, value: str,
-                ps: tuple[float, ...]) -> Select[Any]:
-    """Rows (group, one continuous percentile per `ps`) of `value`'s non-null values, as
-    PostgreSQL's `percentile_cont`.
+def percentiles(conn: Connection, source: Select[Any],
+                ps: tuple[float, ...]) -> dict[Any, tuple[float, ...]]:
+    """Per group, continuous percentiles (as PostgreSQL's `percentile_cont`) of the non-null
+    values of `source`, a SELECT of (group, value).
 
-    On SQLite every value gets its rank in its group (one window function over just the
-    group and the value, materialized once), the group's size is its highest rank, and only
-    the ranks around p·(n−1) reach the aggregate that interpolates. Cheaper than
-    `Percentiles` (whose whole-partition count window costs as much again) when the
-    percentiles are all a query needs.
+    PostgreSQL computes them as ordered-set aggregates. SQLite has none, and ranking rows
+    with a window function costs more than sorting them: its rows are sorted once into a
+    temporary table, whose row ids then are their ranks, and only the rows around each
+    p·(n−1) are read back to interpolate.
     """
-    g, v = source.c[group], source.c[value]
-    if dialect != "sqlite":
-        return (select(g, *(func.percentile_cont(p).within_group(v.asc()) for p in ps))
-                .where(v.is_not(None)).group_by(g))
-    ranked = (select(g.label("g"), v.label("v"),
-                     func.row_number().over(partition_by=g, order_by=v).label("rn"))
-              .where(v.is_not(None)).cte("ranked").prefix_with("MATERIALIZED"))
-    r = ranked.c
-    sizes = select(r.g, func.max(r.rn).label("n")).group_by(r.g).subquery()
-    cols, near = [], []
-    for p in ps:
-        pos = literal(p, Float) * (sizes.c.n - 1)
-        low = cast(pos, Integer)  # pos >= 0, so the cast floors it
-        first = func.max(case((r.rn == low + 1, r.v)))
-        second = func.max(case((r.rn == low + 2, r.v)))
-        cols.append(first + func.coalesce(second - first, 0.0) * func.max(pos - low))
-        near += [r.rn == low + 1, r.rn == low + 2]
-    return (select(r.g, *cols).select_from(ranked.join(sizes, sizes.c.g == r.g))
-            .where(or_(*near)).group_by(r.g))
-
-
-KINDS = ("entered", *CLOSING)  # the events that make up step visits
+    rows = source.subquery()
+    g, v = list(rows.c)[:2]
+    if conn.dialect.name != "sqlite":
+        query = (select(g, *(func.percentile_cont(p).within_group(v.asc()) for p in ps))
+                 .where(v.is_not(None)).group_by(g))
+        return {r[0]: tuple(float(x) for x in r[1:]) for r in conn.execute(query)}
+    ranked = Table(f"nextmove_ranked_{uuid.uuid4().hex[:12]}", MetaData(),
+                   Column("g", g.type), Column("v", v.type), prefixes=["TEMPORARY"])
+    ranked.create(conn)
+    try:
+        conn.execute(insert(ranked).from_select(
+            ["g", "v"], select(g, v).where(v.is_not(None)).order_by(g, v)))
+        r = ranked.c
+        rowid: ColumnElement[int] = literal_column(f"{ranked.name}.rowid")
+        spans = conn.execute(select(r.g, func.min(rowid), func.count()).group_by(r.g)).all()
+        wanted: dict[Any, list[tuple[int, int, float]]] = {}
+        for group, first, n in spans:
+            for p in ps:
+                pos = p * (n - 1)
+                low = int(pos)
+                wanted.setdefault(group, []).append(
+                    (first + low, first + min(low + 1, n - 1), pos - low))
+        ids = sorted({i for picks in wanted.values() for a, b, _ in picks for i in (a, b)})
+        values: dict[int, float] = {}
+        for start in range(0, len(ids), 500):
+            values.update(conn.execute(select(rowid, r.v).where(
+                rowid.in_(ids[start:start + 500]))).all())
+        return {group: tuple(values[a] + (values[b] - values[a]) * frac
+                             for a, b, frac in picks) for group, picks in wanted.items()}
+    finally:
+        ranked.drop(conn)
 
 
 def of_instances(dialect: str) -> ColumnElement[bool]:
@@ -173,7 +175,7 @@ def of_instances(dialect: str) -> ColumnElement[bool]:
     `instance.id + 0` so the planner cannot look instances up by id once per event (their
     rows hold the state documents: most of the database) and instead walks the selected
     instances through `ix_instance_process_status`, reading each one's events from
-    `ix_step_event_instance_step`."""
+    `ix_step_event_visit`."""
     if dialect == "sqlite":
         return INSTANCE.c.id + 0 == STEP_EVENT.c.instance_id
     return INSTANCE.c.id == STEP_EVENT.c.instance_id
@@ -185,8 +187,8 @@ def _filtered(filters: Filters, dialect: str, *where: Any) -> list[ColumnElement
 
 def _prev(event: Any, column: Any, *, same_step: bool, after: bool = False) -> Any:
     """`column` of the instance's event (of KINDS) just before `event` — at the same step or
-    at any — or just after it: one seek into `ix_step_event_instance_step` /
-    `ix_step_event_instance`, not a window over every event."""
+    at any — or just after it: one seek into `ix_step_event_visit` / `ix_step_event_instance`,
+    not a window over every event."""
     p = STEP_EVENT.alias("p")
     near = p.c.id > event.id if after else p.c.id < event.id
     query = select(column(p.c) if callable(column) else p.c[column]).where(
@@ -195,83 +197,23 @@ def _prev(event: Any, column: Any, *, same_step: bool, after: bool = False) -> A
     return query.order_by(p.c.id.asc() if after else p.c.id.desc()).limit(1).scalar_subquery()
 
 
-def visit_events(dialect: str, filters: Filters, *, closing_only: bool = False) -> Any:
-    """One row per event of the selected instances that enters or closes a step (KINDS).
-
-    A step visit is an `entered` event, or a closing event whose previous event at the step
-    is not `entered` (imported logs, start and end events, timers, messages); a closing event
-    right after an `entered` one ends that visit. So per step: visits = closing events +
-    entered − paired, and an instance's first event there counts the instance once.
-
-    Columns: id, instance_id, step_id, kind, status (the instance's), first (the instance's
-    first such event at the step), paired (a closing event right after an `entered` one),
-    hours (closing events: the visit's time, from the `entered` event, else
-    from the instance's previous event — process-mining tools measure time between
-    completions the same way — else 0). `closing_only`: only closing events.
-
-    SQLite: an index seek into `ix_step_event_instance_step` (which covers every column read
-    here) per event, not windows: SQLite's window functions cost microseconds per row and
-    function, a seek about one. PostgreSQL: window functions.
-    """
+def step_events(dialect: str, filters: Filters, *where: Any) -> Select[Any]:
+    """The step events (of KINDS) of the selected instances with their visits (see
+    `engine.store.visits`): id, instance_id, step_id, kind, paired, visit_ms, status (the
+    instance's). All read from `ix_step_event_visit`, never from the wide event rows."""
     e = STEP_EVENT.c
-    kinds = CLOSING if closing_only else KINDS
-    if dialect == "sqlite":
-        # a closing event: was the event just before it at its step an `entered` one?
-        entered_at = case((e.kind != "entered", _prev(
-            e, lambda p: case((p.kind == "entered", p.at)), same_step=True)))
-        events = (
-            select(e.id, e.instance_id, e.step_id, e.kind, e.at, INSTANCE.c.status,
-                   entered_at.label("entered_at"))
+    return (select(e.id, e.instance_id, e.step_id, e.kind, e.paired, e.visit_ms,
+                   INSTANCE.c.status)
             .join(INSTANCE, of_instances(dialect))
-            .where(*_filtered(filters, dialect, e.kind.in_(kinds)))
-            .offset(0)  # not flattened into its users: each seek runs once per event
-            .subquery()
-        )
-        ev = events.c
-        paired = ev.entered_at.is_not(None)
-        # the instance's previous event, only for a closing event without its `entered`
-        began = func.coalesce(ev.entered_at, _prev(ev, "at", same_step=False), ev.at)
-        # the instance's first event at the step: a closing one right after its `entered`
-        # one is not; others ask the index (cheaper than counting distinct instances)
-        first = literal(None) if closing_only else case((paired, False),
-                                                        else_=~earlier_of(ev))
-        return (
-            select(ev.id, ev.instance_id, ev.step_id, ev.kind, ev.status, first.label("first"),
-                   paired.label("paired"),
-                   case((ev.kind != "entered", hours(dialect, began, ev.at))).label("hours"))
-            .offset(0)
-            .subquery()
-        )
-    per_step = {"partition_by": (e.instance_id, e.step_id), "order_by": e.id}
-    events = (
-        select(e.id, e.instance_id, e.step_id, e.kind, e.at, INSTANCE.c.status,
-               func.lag(e.kind).over(**per_step).label("prev_kind"),
-               func.lag(e.at, type_=e.at.type).over(**per_step).label("prev_step_at"),
-               func.lag(e.at, type_=e.at.type).over(partition_by=e.instance_id,
-                                                    order_by=e.id).label("before"))
-        .join(INSTANCE, of_instances(dialect))
-        .where(*_filtered(filters, dialect, e.kind.in_(KINDS)))
-        .subquery()
-    )
-    ev = events.c
-    is_closing = ev.kind != "entered"
-    paired_ = and_(is_closing, ev.prev_kind == "entered")
-    began = func.coalesce(case((paired_, ev.prev_step_at)), ev.before, ev.at)
-    return (
-        select(ev.id, ev.instance_id, ev.step_id, ev.kind, ev.status,
-               ev.prev_kind.is_(None).label("first"), paired_.label("paired"),
-               case((is_closing, hours(dialect, began, ev.at))).label("hours"))
-        .where(*([is_closing] if closing_only else []))
-        .subquery()
-    )
+            .where(*_filtered(filters, dialect, e.kind.in_(KINDS), *where)))
 
 
-def earlier_of(event: Any) -> ColumnElement[bool]:
-    """Whether the instance has an event (of KINDS) at `event`'s step before it."""
-    p = STEP_EVENT.alias("p")
-    return select(p.c.id).where(
-        p.c.instance_id == event.instance_id, p.c.step_id == event.step_id,
-        p.c.id < event.id, p.c.kind.in_(KINDS)).exists()
+def visit_hours(dialect: str, filters: Filters) -> Select[Any]:
+    """(step_id, hours) of every ended visit of the selected instances."""
+    e = STEP_EVENT.c
+    return (select(e.step_id, cast(e.visit_ms, Float) / 3_600_000.0)
+            .join(INSTANCE, of_instances(dialect))
+            .where(*_filtered(filters, dialect, e.visit_ms.is_not(None))))
 
 
 def open_arrivals(dialect: str, filters: Filters, *where: Any,
@@ -322,7 +264,7 @@ def last_events(dialect: str, filters: Filters) -> Any:
 
 def converted(dialect: str, instance_id: Any, outcome: str) -> ColumnElement[bool]:
     """Whether the instance reached the outcome (a step that happened or an outcome event).
-    SQLite: one seek into `ix_step_event_instance_step` per instance asked about;
+    SQLite: one seek into `ix_step_event_visit` per instance asked about;
     PostgreSQL: membership in the hashed set of converted instances."""
     p = STEP_EVENT.alias("conv")
     reached = (p.c.step_id == outcome, p.c.kind.in_(OUTCOME_KINDS))

@@ -1,8 +1,9 @@
 """The funnel: per step, who arrived, what they did there, how long it took, who converted.
 
-Four aggregates in the database: per step, the events (see `analytics._sql.visit_events`)
-counted and their ended arrivals' median and 90th-percentile time spent; the instances' last
-events (who dropped, who moved on); the converted instances' steps; the totals. Only the
+Aggregates in the database: per step, its events counted — each closing event carries the
+visit it ended (`engine.store.visits`), so nothing is paired here — first per instance and
+step, then per step; the ended visits' median and 90th-percentile time spent; the instances'
+last events (who dropped, who moved on); the converted instances' steps; the totals. Only
 per-step rows reach Python.
 """
 
@@ -13,7 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, func, select
 
 from analytics._sql import (
     DONE,
@@ -24,7 +25,8 @@ from analytics._sql import (
     last_events,
     of_instances,
     percentiles,
-    visit_events,
+    step_events,
+    visit_hours,
 )
 from engine.runtime.queries import INSTANCE, STEP_EVENT
 from engine.store.database import Store
@@ -109,47 +111,37 @@ def funnel(
     filters = Filters(process_id, since, distributor, market)
     dialect = store.dialect
 
-    def count(condition: Any) -> Any:
-        return func.sum(case((condition, 1), else_=0))
-
-    # per step, one pass over the events: arrivals, how they ended, distinct instances,
-    # time spent (ended visits), all from the same rows
-    source = visit_events(dialect, filters)
-    events = source.element.cte("visit").prefix_with("MATERIALIZED") \
-        if dialect == "sqlite" else source.element.cte("visit")
-    ev = events.c
-    closing = ev.kind != "entered"
-    active = ev.status == "active"
+    # per step, one pass over its events: arrivals, how they ended, distinct instances
+    # (filtered counts cost SQLite about half of sum(CASE ...))
+    ev = step_events(dialect, filters).subquery()
+    entered, paired = ev.c.kind == "entered", ev.c.paired.is_(True)
+    active = ev.c.status == "active"
+    tallies = {
+        "closed": ev.c.kind != "entered", "entered": entered, "paired": paired,
+        "completed": ev.c.kind == DONE[0], "skipped": ev.c.kind == "skipped",
+        "varied": ev.c.kind == DONE[1], "active_entered": and_(active, entered),
+        "active_paired": and_(active, paired)}
     counts = (
-        select(ev.step_id, func.min(ev.id).label("first_id"), func.max(ev.id).label("last_id"),
-               count(ev.first).label("instances"), count(closing).label("closed"),
-               count(ev.kind == "entered").label("entered"), count(ev.paired).label("paired"),
-               count(ev.kind == DONE[0]).label("completed"),
-               count(ev.kind == "skipped").label("skipped"),
-               count(ev.kind == DONE[1]).label("varied"),
-               count(and_(active, ev.kind == "entered")).label("active_entered"),
-               count(and_(active, ev.paired)).label("active_paired"))
-        .group_by(ev.step_id)
+        select(ev.c.step_id, func.min(ev.c.id).label("first_id"),
+               func.max(ev.c.id).label("last_id"),
+               func.count(func.distinct(ev.c.instance_id)).label("instances"),
+               *(func.count().filter(condition).label(k) for k, condition in tallies.items()))
+        .group_by(ev.c.step_id)
         .subquery()
     )
-    times = percentiles(dialect, events, "step_id", "hours", (0.5, 0.9)).subquery()
-    c = counts.c
+    sums = tuple(tallies)
     # the step's name as last logged (a later version may have renamed it)
-    name = select(STEP_EVENT.c.step_name).where(STEP_EVENT.c.id == c.last_id) \
+    name = select(STEP_EVENT.c.step_name).where(STEP_EVENT.c.id == counts.c.last_id) \
         .scalar_subquery()
-    per_step = (
-        select(c.step_id, name, c.instances, c.closed, c.entered, c.paired, c.completed,
-               c.skipped, c.varied, c.active_entered, c.active_paired,
-               *(times.c[k] for k in list(times.c.keys())[1:]))
-        .select_from(counts.outerjoin(times, times.c[times.c.keys()[0]] == c.step_id))
-        .order_by(c.first_id)
-    )
+    per_step = (select(counts.c.step_id, name, counts.c.instances,
+                       *(counts.c[k] for k in sums))
+                .order_by(counts.c.first_id))
     # nothing came after an instance's last event: that visit dropped (or ended the journey)
     last = last_events(dialect, filters).c
     over = last.status != "active"
     ends = (
-        select(last.step_id, count(and_(over, last.kind != "entered")),
-               count(and_(over, ~converted(dialect, last.instance_id, outcome))))
+        select(last.step_id, func.count().filter(and_(over, last.kind != "entered")),
+               func.count().filter(and_(over, ~converted(dialect, last.instance_id, outcome))))
         .group_by(last.step_id)
     )
     # converted instances per step: only the converted instances' events are read
@@ -161,25 +153,27 @@ def funnel(
                converted(dialect, INSTANCE.c.id, outcome))
         .group_by(e.step_id)
     )
-    totals = select(func.count(), count(converted(dialect, INSTANCE.c.id, outcome))).where(
-        *filters.where(dialect))
+    totals = select(func.count(), func.count().filter(
+        converted(dialect, INSTANCE.c.id, outcome))).where(*filters.where(dialect))
     with store.read() as conn:
         rows = conn.execute(per_step).all()
+        times = percentiles(conn, visit_hours(dialect, filters), (0.5, 0.9))
         ended = {r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in conn.execute(ends)}
         wins = {r[0]: int(r[1]) for r in conn.execute(won)}
         instances, converted_ = conn.execute(totals).one()
     steps = []
-    for (step_id, name_, distinct, closed, entered, paired, completed, skipped, varied,
-         active_entered, active_paired, median, p90) in rows:
-        closed, paired = int(closed or 0), int(paired or 0)
+    for (step_id, name_, distinct, closed, entered, paired_, completed, skipped, varied,
+         active_entered, active_paired) in rows:
+        closed, paired_ = int(closed or 0), int(paired_ or 0)
         ended_closed, dropped = ended.get(step_id, (0, 0))
+        median, p90 = times.get(step_id, (None, None))
         steps.append(FunnelStep(
             step_id, name_, instances=int(distinct or 0),
-            entered=closed + int(entered or 0) - paired,
+            entered=closed + int(entered or 0) - paired_,
             completed=int(completed or 0), skipped=int(skipped or 0), varied=int(varied or 0),
             moved_on=closed - ended_closed,
             waiting=int(active_entered or 0) - int(active_paired or 0),
-            dropped=dropped, median_hours=_float(median), p90_hours=_float(p90),
+            dropped=dropped, median_hours=median, p90_hours=p90,
             converted=wins.get(step_id, 0)))
     return Funnel(filters, outcome, int(instances), int(converted_ or 0), tuple(steps))
 

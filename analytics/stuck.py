@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import and_, false, func, or_, select
 
-from analytics._sql import Filters, naive, open_arrivals, percentiles, visit_events
+from analytics._sql import Filters, naive, open_arrivals, percentiles, visit_hours
 from engine.clock import as_utc
 from engine.runtime.queries import INSTANCE
 from engine.store.database import Store
@@ -77,11 +77,8 @@ def stuck(
     filters = Filters(process_id, None, distributor, market)
     with store.read() as conn:
         if older_than is None:
-            limits = {
-                step: float(p90) for step, p90 in conn.execute(percentiles(
-                    dialect, visit_events(dialect, filters, closing_only=True), "step_id",
-                    "hours", (USUAL,)))
-                if p90 is not None}
+            limits = {step: p90 for step, (p90,) in percentiles(
+                conn, visit_hours(dialect, filters), (USUAL,)).items()}
         else:
             steps = conn.execute(select(open_arrivals(dialect, filters).c.step_id)
                                  .distinct()).scalars().all()

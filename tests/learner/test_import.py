@@ -42,8 +42,8 @@ CORPUS = [
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Any:
-    st = Store(f"sqlite:///{tmp_path / 'log.db'}")
+def store(db_url: str) -> Any:
+    st = Store(db_url)
     yield st
     st.dispose()
 

@@ -26,7 +26,7 @@ PLAN = [
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
+def store(tmp_path: Path, db_url: str) -> Iterator[Store]:
     lines = ["case:concept:name,concept:name,time:timestamp,nextmove:hook,nextmove:content,"
              "nextmove:kind"]
     n = 0
@@ -43,7 +43,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
                 lines.append(f"c{n},sale,{at.isoformat()},,,outcome")
     log = tmp_path / "constructed.csv"
     log.write_text("\n".join(lines) + "\n")
-    st = Store(f"sqlite:///{tmp_path / 'v.db'}")
+    st = Store(db_url)
     import_log(st, log, "journey")
     yield st
     st.dispose()
