@@ -29,6 +29,7 @@ from sqlalchemy import (
     literal_column,
     select,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -139,10 +140,10 @@ def percentiles(conn: Connection, source: Select[Any],
     """
     rows = source.subquery()
     g, v = list(rows.c)[:2]
-    if conn.dialect.name != "sqlite":
-        query = (select(g, *(func.percentile_cont(p).within_group(v.asc()) for p in ps))
+    if conn.dialect.name != "sqlite":  # one sort per group for all of `ps`
+        query = (select(g, func.percentile_cont(postgresql.array(ps)).within_group(v.asc()))
                  .where(v.is_not(None)).group_by(g))
-        return {r[0]: tuple(float(x) for x in r[1:]) for r in conn.execute(query)}
+        return {r[0]: tuple(float(x) for x in r[1]) for r in conn.execute(query)}
     ranked = Table(f"nextmove_ranked_{uuid.uuid4().hex[:12]}", MetaData(),
                    Column("g", g.type), Column("v", v.type), prefixes=["TEMPORARY"])
     ranked.create(conn)
