@@ -1,8 +1,9 @@
 """A realistic million-instance LifeVantage database, built fast and cached.
 
     from bench._million import build, cached
-    path = cached(instances=1_000_000)          # bench/.cache/million-1000000-10000-0-v1.db
+    path = cached(instances=1_000_000)          # bench/.cache/million-1000000-10000-0-v2.db
     path = build(Path("/tmp/m.db"), instances=50_000, distributors=500, seed=3)
+    url = on_postgres(path, admin_url)          # a PostgreSQL copy, made once and kept
 
     python -m bench._million [--instances N] [--distributors N] [--seed N] [--out PATH]
 
@@ -21,8 +22,9 @@ engine wrote is captured — the step events of each move, the instance's `waiti
 copies its prefix's capture with its own timestamps (waits' `since`, `due_at` and
 `stuck_since` move with the moves they came from) and its own offered content (drawn from the
 captured ranking with its probabilities, so `content_shown` and `propensity` agree with the
-waiting column). So `engine.cards(distributor)` and the analytics see what a live deployment
-would have written; only the tamper-evident chain columns are left empty.
+waiting column), and its step visits are recorded with the engine's own `Visits`. So
+`engine.cards(distributor)` and the analytics see what a live deployment would have written;
+only the tamper-evident chain columns are left empty.
 
 Rows go in with driver-level executemany in one transaction per chunk. The result is cached
 by parameters: `build` returns at once when the file exists and its stored parameters match.
@@ -46,11 +48,12 @@ from typing import Any
 
 from content_catalog import StoredRecommender
 from engine import Engine, ManualClock, Store
+from engine.store.visits import Visits
 
 ROOT = Path(__file__).resolve().parent.parent
 LIFEVANTAGE = ROOT / "processes" / "lifevantage"
 CACHE = Path(__file__).resolve().parent / ".cache"
-FORMAT = 1  # bump when the generated content changes: old cache files are then rebuilt
+FORMAT = 2  # bump when the generated content changes: old cache files are then rebuilt
 START = datetime(2025, 1, 6, tzinfo=UTC)  # a Monday; enrollments over the following year
 NOW = START + timedelta(days=400)
 JOURNEY, ONBOARDING = "prospect_journey", "distributor_onboarding"
@@ -257,10 +260,11 @@ class Writer:
         iid = self.next_id
         self.next_id += 1
         offers: dict[str, tuple[str, float]] = {}  # step -> (shown, propensity) drawn here
+        visits = Visits()  # the visit columns, as the engine records them
         for group, (rows, at) in enumerate(zip(capture.events, times, strict=True)):
             action = done[group - 1][1] if group else None
             for row in rows:
-                self._event(iid, row, at, distributor, action, offers)
+                self._event(iid, row, at, distributor, action, offers, visits)
         version = capture.version
         if outcome in ("customer", "distributor"):
             stamp = _db(times[-1])
@@ -270,7 +274,8 @@ class Writer:
                 amount = round(self.rng.uniform(60, 220)) if outcome == "customer" else None
                 self.events.append((iid, kind, kind, "outcome", distributor, None, None, None,
                                     None, None, None,
-                                    json.dumps({"amount": amount}) if amount else None, stamp))
+                                    json.dumps({"amount": amount}) if amount else None,
+                                    None, None, stamp))
                 version += 1
         waiting = []
         dues = []
@@ -293,12 +298,13 @@ class Writer:
             context.get("sponsor_id"), f"{process}\x1f{prospect}" if active else None,
             capture.status, json.dumps(context), json.dumps(waiting),
             _db(datetime.fromisoformat(min(dues))) if dues else None, version,
-            capture.state, _db(t0), _db(times[-1])))
+            capture.state, _db(t0), _db(times[-1]), visits.dump()))
         if len(self.events) > 200_000:
             self.flush()
 
     def _event(self, iid: int, row: dict[str, Any], at: datetime, distributor: str,
-               action: Action | None, offers: dict[str, tuple[str, float]]) -> None:
+               action: Action | None, offers: dict[str, tuple[str, float]],
+               visits: Visits) -> None:
         kind, data, used = row["kind"], row["data"], None
         shown, propensity = row["content_shown"], row["propensity"]
         step = row["step_id"]
@@ -320,8 +326,10 @@ class Writer:
                     data = json.dumps({**extra, "note": "talked in person instead"})
                 used = shown if self.rng.random() < 0.88 else self._other(step, shown)
         actor = distributor if row["actor"] == ACTOR else row["actor"]
+        visit_ms, paired = visits.record(step, kind, at.replace(tzinfo=None))
         self.events.append((iid, step, row["step_name"], kind, actor, row["hook"], shown, used,
-                            propensity, row["policy_version"], None, data, _db(at)))
+                            propensity, row["policy_version"], None, data, visit_ms, paired,
+                            _db(at)))
 
     _rankings: dict[str, list[tuple[str, float]]] = {}
 
@@ -347,13 +355,14 @@ class Writer:
             self.conn.executemany(
                 "INSERT INTO instance (id, definition_id, process_id, prospect_id, "
                 "distributor_id, sponsor_id, active_key, status, context, waiting, next_due_at, "
-                "version, state, created_at, updated_at) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self.instances)
+                "version, state, created_at, updated_at, visits) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self.instances)
         if self.events:
             self.conn.executemany(
                 "INSERT INTO step_event (instance_id, step_id, step_name, kind, actor, hook, "
-                "content_shown, content_used, propensity, policy_version, chain, data, at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self.events)
+                "content_shown, content_used, propensity, policy_version, chain, data, "
+                "visit_ms, paired, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                self.events)
         self.conn.commit()
         self.counts["instances"] += len(self.instances)
         self.counts["events"] += len(self.events)
@@ -511,3 +520,69 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def on_postgres(path: Path, admin_url: str) -> str:
+    """A PostgreSQL copy of the SQLite database at `path` (built by `build`), made once and
+    kept as database `nextmove_<file stem>`; returns its URL.
+
+    Every table's rows go over with COPY, so both databases hold the same rows (ids, times,
+    state documents); sequences are moved past the copied ids and statistics gathered.
+    """
+    import psycopg
+    from sqlalchemy import create_engine, text
+    from sqlmodel import SQLModel
+
+    name = "nextmove_" + path.stem.replace("-", "_")
+    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    params = _stored_params(path)
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                                  {"n": name}).first() is not None
+        if exists:
+            store = Store(url, create=False)
+            try:
+                with store.read() as conn:
+                    found = conn.execute(text("SELECT value FROM nextmove_meta WHERE key = "
+                                              "'bench_million'")).scalar()
+            finally:
+                store.dispose()
+            if found is not None and json.loads(found) == params:
+                return url
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    Store(url).dispose()  # the schema, as nextmove makes it
+    began = time.perf_counter()
+    source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        with psycopg.connect(dsn) as target, target.cursor() as cur:
+            cur.execute("DELETE FROM nextmove_meta")
+            for table in SQLModel.metadata.sorted_tables:
+                columns = [c.name for c in table.columns]
+                names = ", ".join(columns)
+                rows = source.execute(f"SELECT {names} FROM {table.name}")
+                copied = 0
+                with cur.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                        copied += 1
+                        if copied % 500_000 == 0:
+                            _progress(f"postgres: {table.name} {copied:,} rows "
+                                      f"{time.perf_counter() - began:.0f}s")
+                if "id" in columns and table.c.id.autoincrement is not False and copied:
+                    cur.execute(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                                f"(SELECT max(id) FROM {table.name}))")
+            target.commit()
+        with psycopg.connect(dsn, autocommit=True) as target:
+            target.execute("VACUUM ANALYZE")
+    finally:
+        source.close()
+    _progress(f"postgres copy {name} in {time.perf_counter() - began:.0f}s")
+    return url

@@ -2,18 +2,20 @@
 
     python -m bench.analytics [--instances 1000000] [--distributors 10000] [--seed 0]
                               [--rounds 3] [--json PATH] [--only funnel,variants,...]
+                              [--postgres]
 
 The database is `bench._million`'s (built once and cached under bench/.cache/). Baseline,
 measured in the same run on the same rows: `SELECT step_id, count(*) FROM step_event JOIN
 instance ... WHERE process_id = 'prospect_journey' GROUP BY step_id` — one plain scan and
-hash aggregate, the floor for any per-step figure. Rows: `analytics.funnel()` (each event
-paired with the one before it at its step by an index seek on SQLite, window functions on
-PostgreSQL; per-step counts and percentiles), `analytics.stuck()`, `analytics.indicators()`,
-and `learner.variants()` (which streams every event of the process into Python: the
-contrast). A cached database made before `ix_step_event_instance_step` existed gets it on
-first use (`CREATE INDEX IF NOT EXISTS`, about half a minute at a million instances).
-Each row runs once per round, interleaved with the baseline;
-figures are medians over rounds, "ratio" is the row's median wall time over the baseline's.
+aggregate, the floor for any per-step figure. Rows: `analytics.funnel()` (per-step counts of
+the visits recorded with the events, percentiles, conversion), `analytics.stuck()`,
+`analytics.indicators()` and `learner.variants()` (each case's path built by the database).
+A cached database made by an older release is migrated when opened (see
+`engine.store.migrations`). `--postgres` runs everything on a PostgreSQL copy of the same
+rows (`bench._million.on_postgres`: COPY of every table, made once and kept as a database of
+its own; `NEXTMOVE_BENCH_PG` names the server). Each row runs once per round, interleaved
+with the baseline; figures are medians over rounds, "ratio" is the row's median wall time
+over the baseline's.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 import analytics
-from bench._common import RESULTS, machine_info
-from bench._million import JOURNEY, NOW, cached
+from bench._common import PG_ADMIN_URL, RESULTS, machine_info
+from bench._million import JOURNEY, NOW, cached, on_postgres
 from engine import Store
 from engine.runtime.queries import INSTANCE, STEP_EVENT
 from learner import variants
@@ -61,13 +63,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", default=",".join(ROWS), help="comma-separated rows")
-    parser.add_argument("--json", type=Path, default=RESULTS / "analytics.json")
+    parser.add_argument("--postgres", action="store_true",
+                        help="run on a PostgreSQL copy of the database (made once, kept)")
+    parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     names = [n for n in args.only.split(",") if n]
     path = cached(args.instances, args.distributors, args.seed)
-    store = Store(f"sqlite:///{path}", create=False)
-    for index in STEP_EVENT.indexes:  # caches built before an index was added get it once
-        index.create(store.engine, checkfirst=True)
+    Store(f"sqlite:///{path}").dispose()  # brings an older cache file up to this schema
+    url = on_postgres(path, PG_ADMIN_URL) if args.postgres else f"sqlite:///{path}"
+    database = "PostgreSQL" if args.postgres else "SQLite"
+    json_path = args.json or RESULTS / ("analytics-postgres.json" if args.postgres
+                                        else "analytics.json")
+    store = Store(url, create=False)
     with store.read() as conn:
         events = conn.execute(select(func.count()).select_from(STEP_EVENT)).scalar_one()
         instances = conn.execute(select(func.count()).select_from(INSTANCE)).scalar_one()
@@ -87,18 +94,18 @@ def main(argv: list[str] | None = None) -> None:
              "ratio_vs_baseline": round(statistics.median(t) / base, 2),
              "rounds_s": [round(x, 3) for x in t], "result": checks[n]}
             for n, t in times.items()]
-    print(f"\n{instances:,} instances, {events:,} step events ({path.name}, SQLite)")
+    print(f"\n{instances:,} instances, {events:,} step events ({path.name}, {database})")
     print(f"{'':12} {'median s':>10} {'ratio':>8}  result")
     for row in rows:
         print(f"{row['name']:12} {row['median_s']:10.2f} {row['ratio_vs_baseline']:8.1f}  "
               f"{row['result']}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({
-        "database": str(path), "instances": instances, "events": events,
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps({
+        "database": str(path), "backend": database, "instances": instances, "events": events,
         "parameters": {"instances": args.instances, "distributors": args.distributors,
                        "seed": args.seed, "rounds": args.rounds},
         "rows": rows, "machine": machine_info()}, indent=2) + "\n")
-    print(f"\nwrote {args.json}")
+    print(f"\nwrote {json_path}")
 
 
 def _check(name: str, result: Any) -> str:
