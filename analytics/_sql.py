@@ -28,6 +28,7 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
+    true,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
@@ -238,24 +239,26 @@ def open_arrivals(dialect: str, filters: Filters, *where: Any,
 def last_events(dialect: str, filters: Filters) -> Any:
     """Each selected instance's last event of KINDS: instance_id, step_id, kind, status. The
     visit it ended (or, for an `entered` event, opened) is the only one of the instance
-    nothing came after. SQLite: one look per instance into its events; PostgreSQL: a hash
-    aggregate over them."""
+    nothing came after. One look per instance into its events, newest first: on SQLite a
+    scalar subquery, on PostgreSQL a LATERAL join (its planner hashes the whole log for the
+    scalar form, and a grouped max over every event spills to disk: 8–20 s against 3 s at a
+    million instances)."""
     e = STEP_EVENT.c
-    if dialect == "sqlite":
-        p = STEP_EVENT.alias("p")
-        last_id: Any = (select(func.max(p.c.id))
-                        .where(p.c.instance_id == INSTANCE.c.id, p.c.kind.in_(KINDS))
-                        .scalar_subquery())
-        last = (select(INSTANCE.c.id.label("instance_id"), INSTANCE.c.status,
-                       last_id.label("last_id"))
+    p = STEP_EVENT.alias("p")
+    mine = (p.c.instance_id == INSTANCE.c.id, p.c.kind.in_(KINDS))
+    if dialect != "sqlite":
+        newest = (select(p.c.step_id, p.c.kind).where(*mine).order_by(p.c.id.desc()).limit(1)
+                  .lateral("newest"))
+        return (select(INSTANCE.c.id.label("instance_id"), newest.c.step_id, newest.c.kind,
+                       INSTANCE.c.status)
+                .select_from(INSTANCE.join(newest, true()))
                 .where(*filters.where(dialect))
                 .subquery())
-    else:
-        last = (select(e.instance_id, INSTANCE.c.status, func.max(e.id).label("last_id"))
-                .join(INSTANCE, of_instances(dialect))
-                .where(*_filtered(filters, dialect, e.kind.in_(KINDS)))
-                .group_by(e.instance_id, INSTANCE.c.status)
-                .subquery())
+    last_id: Any = select(func.max(p.c.id)).where(*mine).scalar_subquery()
+    last = (select(INSTANCE.c.id.label("instance_id"), INSTANCE.c.status,
+                   last_id.label("last_id"))
+            .where(*filters.where(dialect))
+            .subquery())
     return (
         select(last.c.instance_id, e.step_id, e.kind, last.c.status)
         .select_from(last.join(STEP_EVENT, e.id == last.c.last_id))
