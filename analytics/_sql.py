@@ -187,16 +187,14 @@ def _filtered(filters: Filters, dialect: str, *where: Any) -> list[ColumnElement
     return [*filters.where(dialect), *where]
 
 
-def _prev(event: Any, column: Any, *, same_step: bool, after: bool = False) -> Any:
-    """`column` of the instance's event (of KINDS) just before `event` — at the same step or
-    at any — or just after it: one seek into `ix_step_event_visit` / `ix_step_event_instance`,
-    not a window over every event."""
+def _next_kind_at_step(event: Any) -> Any:
+    """The kind of the instance's next event (of KINDS) at `event`'s step: one seek into
+    `ix_step_event_visit`, not a window over every event."""
     p = STEP_EVENT.alias("p")
-    near = p.c.id > event.id if after else p.c.id < event.id
-    query = select(column(p.c) if callable(column) else p.c[column]).where(
-        p.c.instance_id == event.instance_id, near, p.c.kind.in_(KINDS),
-        *([p.c.step_id == event.step_id] if same_step else []))
-    return query.order_by(p.c.id.asc() if after else p.c.id.desc()).limit(1).scalar_subquery()
+    return (select(p.c.kind)
+            .where(p.c.instance_id == event.instance_id, p.c.step_id == event.step_id,
+                   p.c.id > event.id, p.c.kind.in_(KINDS))
+            .order_by(p.c.id.asc()).limit(1).scalar_subquery())
 
 
 def step_events(dialect: str, filters: Filters, *where: Any) -> Select[Any]:
@@ -225,7 +223,7 @@ def open_arrivals(dialect: str, filters: Filters, *where: Any,
     step_id, step_name, arrived_at, status, plus `extra`; `where` narrows the events first
     (e.g. to active instances)."""
     e = STEP_EVENT.c
-    after = _prev(e, "kind", same_step=True, after=True)
+    after = _next_kind_at_step(e)
     return (
         select(e.id, e.instance_id, e.step_id, e.step_name, e.at.label("arrived_at"),
                INSTANCE.c.status, *extra)
