@@ -1124,6 +1124,9 @@ def stuck(
 IndicatorOption = Annotated[list[str] | None, typer.Option(
     "--indicator", help="Redefine or add an indicator: NAME=ITEM[,ITEM][@KIND[+KIND]], items "
     "are step ids or hook:NAME (e.g. contacts_added=add_contact@entered).")]
+AsOfOption = Annotated[str | None, typer.Option(
+    help="Judge as of this time (default: the newest event).")]
+EventsOfOption = Annotated[str | None, typer.Option(help="Count only this process's events.")]
 
 
 def _definitions(specs: list[str] | None, as_json: bool) -> Any:
@@ -1134,10 +1137,8 @@ def _definitions(specs: list[str] | None, as_json: bool) -> Any:
 @app.command()
 def indicators(
     indicator: IndicatorOption = None,
-    as_of: Annotated[str | None, typer.Option(help="Judge as of this time (default: the "
-                                              "newest event).")] = None,
-    process: Annotated[str | None, typer.Option(help="Count only this process's "
-                                                "events.")] = None,
+    as_of: AsOfOption = None,
+    process: EventsOfOption = None,
     top: Annotated[int, typer.Option(help="Show this many distributors.")] = 20,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -1166,10 +1167,8 @@ def indicators(
 @app.command()
 def cohorts(
     indicator: IndicatorOption = None,
-    as_of: Annotated[str | None, typer.Option(help="Judge as of this time (default: the "
-                                              "newest event).")] = None,
-    process: Annotated[str | None, typer.Option(help="Count only this process's "
-                                                "events.")] = None,
+    as_of: AsOfOption = None,
+    process: EventsOfOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:

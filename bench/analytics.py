@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import statistics
 import time
 from collections.abc import Callable
@@ -32,7 +31,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 import analytics
-from bench._common import PG_ADMIN_URL, RESULTS, machine_info
+from bench._common import PG_ADMIN_URL, RESULTS, machine_info, write_result
 from bench._million import JOURNEY, NOW, cached, on_postgres
 from engine import Store
 from engine.runtime.queries import INSTANCE, STEP_EVENT
@@ -99,13 +98,11 @@ def main(argv: list[str] | None = None) -> None:
     for row in rows:
         print(f"{row['name']:12} {row['median_s']:10.2f} {row['ratio_vs_baseline']:8.1f}  "
               f"{row['result']}")
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps({
+    write_result(json_path, {
         "database": str(path), "backend": database, "instances": instances, "events": events,
         "parameters": {"instances": args.instances, "distributors": args.distributors,
                        "seed": args.seed, "rounds": args.rounds},
-        "rows": rows, "machine": machine_info()}, indent=2) + "\n")
-    print(f"\nwrote {json_path}")
+        "rows": rows, "machine": machine_info()})
 
 
 def _check(name: str, result: Any) -> str:

@@ -35,6 +35,7 @@ from bench._common import (
     postgres_problem,
     ratio,
     scratch_postgres,
+    write_result,
 )
 from bench.steps import Fixture, NextmoveRun
 
@@ -138,9 +139,7 @@ def _table(rows: list[Row], baseline: Row) -> str:
 
 
 def _write(path: Path, result: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {path}")
+    write_result(path, result)
 
 
 if __name__ == "__main__":

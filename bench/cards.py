@@ -19,7 +19,6 @@ cost no more than reading their rows).
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sqlite3
 import statistics
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import _million
-from bench._common import RESULTS, machine_info
+from bench._common import RESULTS, machine_info, write_result
 from engine import Engine, ManualClock
 
 SELECT = (
@@ -121,9 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:40} {result[key]['median']:10.3f} {result[key]['p99']:10.3f}")
     print(f"ratio (baseline / cards): median {result['ratio_median']:.2f}, "
           f"p99 {result['ratio_p99']:.2f}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.json}")
+    write_result(args.json, result)
     return 0
 
 

@@ -47,7 +47,7 @@ import lightgbm as lgb  # noqa: E402
 import numpy as np  # noqa: E402
 from sqlalchemy import insert, select  # noqa: E402
 
-from bench._common import RESULTS, machine_info  # noqa: E402
+from bench._common import RESULTS, machine_info, write_result  # noqa: E402
 from content_catalog import active_policies, load_stored_catalog  # noqa: E402
 from engine import Engine, ManualClock, Store  # noqa: E402
 from engine.runtime.queries import DEFINITION, INSTANCE, STEP_EVENT  # noqa: E402
@@ -230,9 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_learn_vs_bare": ratio, "hooks_that_beat_the_active_policy": beats,
         "machine": machine_info(),
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.json}")
+    write_result(args.json, result)
     return 0
 
 

@@ -18,14 +18,13 @@ Ratios are instances/s over the baseline's instances/s.
 from __future__ import annotations
 
 import argparse
-import json
 import sqlite3
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench._common import MAPS, RESULTS, Row, machine_info
+from bench._common import MAPS, RESULTS, Row, machine_info, write_result
 from engine import Engine
 from engine.runtime import NewProspect
 
@@ -147,9 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         "bulk_vs_single": round(bulk.median / single.median, 2),
         "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.json}")
+    write_result(args.json, result)
     return 0
 
 

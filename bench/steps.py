@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import sys
 import tempfile
 import time
@@ -51,6 +50,7 @@ from bench._common import (
     ratio,
     scratch_postgres,
     table,
+    write_result,
 )
 from engine import Engine
 from engine.definitions import build_spec, load_definitions
@@ -262,9 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows": [r.to_dict(baseline) for r in rows],
         "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.json}")
+    write_result(args.json, result)
     return 0
 
 

@@ -18,7 +18,6 @@ Size does not depend on machine load; one run is enough.
 from __future__ import annotations
 
 import argparse
-import json
 import sqlite3
 import tempfile
 import time
@@ -28,7 +27,7 @@ from typing import Any
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
-from bench._common import MAPS, RESULTS, machine_info
+from bench._common import MAPS, RESULTS, machine_info, write_result
 from engine import Engine
 from engine.runtime import NewProspect
 from engine.runtime.state import dump_state
@@ -134,9 +133,7 @@ def main(argv: list[str] | None = None) -> int:
               "ratio_file_vs_spiff_state_only": round(
                   per / found["spiff_state_only_json_bytes"], 2),
               "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.json}")
+    write_result(args.json, result)
     return 0
 
 

@@ -23,7 +23,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._common import MAPS, RESULTS, machine_info, postgres_problem, scratch_postgres
+from bench._common import (
+    MAPS,
+    RESULTS,
+    machine_info,
+    postgres_problem,
+    scratch_postgres,
+    write_result,
+)
 
 MAP = MAPS / "linear10.bpmn"
 
@@ -126,9 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                                                        "workers": counts},
               "machine": machine_info(), "rows": rows,
               "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.json}")
+    write_result(args.json, result)
     return 0
 
 
