@@ -1,4 +1,5 @@
-"""Read one process's step log instance by instance, in chunks, as plain tuples.
+"""The step log read for learning and analytics: one process's instances with their events,
+in chunks, as plain tuples; and the checks and measures both readers share.
 
 Instances come in id order with their events in id order (the index `ix_step_event_instance`
 serves exactly that order); the engine appends events as they happen and the importer writes
@@ -19,18 +20,13 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from engine.errors import NextmoveError, did_you_mean
 from engine.store.database import Store
-from engine.store.tables import DefinitionRow, InstanceRow, StepEventRow
+from engine.store.kinds import REACHED_KINDS, EventKind
+from engine.store.schema import DEFINITION, INSTANCE, STEP_EVENT
 
-DEFINITION = DefinitionRow.__table__  # type: ignore[attr-defined]
-INSTANCE = InstanceRow.__table__  # type: ignore[attr-defined]
-STEP_EVENT = StepEventRow.__table__  # type: ignore[attr-defined]
+__all__ = ["CHUNK", "Header", "Row", "UnknownOutcome", "check_outcome", "hours", "instances",
+           "outcome_positions", "within"]
 
 CHUNK = 20_000
-# Kinds that make up a case's path (a person's steps and the automatic ones that moved it).
-PATH_KINDS = ("completed", "skipped", "varied", "timer", "message")
-DONE_KINDS = ("completed", "skipped", "varied")
-# Kinds whose step id can name an outcome: the step happened (not merely entered or skipped).
-OUTCOME_KINDS = ("completed", "varied", "timer", "message", "outcome")
 
 # (step_id, kind, at (naive UTC), hook, content_shown, content_used, propensity, policy_version)
 Row = tuple[str, str, datetime, str | None, str | None, str | None, float | None, int | None]
@@ -104,7 +100,7 @@ def _naive(moment: datetime) -> datetime:
 
 
 def outcome_positions(rows: list[Row], outcome: str) -> list[int]:
-    return [i for i, r in enumerate(rows) if r[0] == outcome and r[1] in OUTCOME_KINDS]
+    return [i for i, r in enumerate(rows) if r[0] == outcome and r[1] in REACHED_KINDS]
 
 
 def within(started: datetime, at: datetime, horizon: timedelta | None) -> bool:
@@ -125,7 +121,7 @@ def check_outcome(store: Store, process_id: str, outcome: str) -> None:
     """Raise UnknownOutcome unless the process has such a step or such outcome events."""
     recorded = (select(STEP_EVENT.c.step_id)
                 .join(INSTANCE, INSTANCE.c.id == STEP_EVENT.c.instance_id)
-                .where(INSTANCE.c.process_id == process_id, STEP_EVENT.c.kind == "outcome"))
+                .where(INSTANCE.c.process_id == process_id, STEP_EVENT.c.kind == EventKind.OUTCOME))
     with store.read() as conn:
         step_docs = conn.execute(select(DEFINITION.c.steps)
                                  .where(DEFINITION.c.process_id == process_id)).scalars().all()
