@@ -30,7 +30,7 @@ from analytics.stuck import stuck
 from analytics.svg import Heat, render_map
 from engine.clock import Clock, as_utc
 from engine.errors import DefinitionError, DefinitionNotFound, NextmoveError
-from engine.runtime.queries import DEFINITION
+from engine.store import DEFINITION
 from engine.store.database import Store
 
 __all__ = ["HEAT_METRICS", "ReportData", "collect", "heat_from_funnel", "render_html",

@@ -26,8 +26,8 @@ from typing import IO, Any
 
 from sqlalchemy import select
 
+from engine.store import INSTANCE, STEP_EVENT
 from engine.store.database import Store
-from learner._log import INSTANCE, STEP_EVENT
 from learner._sources import ACTIVITY, CASE, CONTENT, HOOK, PROPENSITY, RESOURCE, TIME
 from learner.importer import (
     CONTEXT_JSON,
