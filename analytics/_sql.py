@@ -36,7 +36,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
 from engine.clock import as_utc
-from engine.store import INSTANCE, REACHED_KINDS, STEP_EVENT, VISIT_KINDS, EventKind
+from engine.store import DEFINITION, INSTANCE, REACHED_KINDS, STEP_EVENT, VISIT_KINDS, EventKind
 from engine.store.steplog import UnknownOutcome, check_outcome, hours
 
 __all__ = ["UnknownOutcome", "check_outcome", "hours"]  # re-exported for analytics
@@ -167,6 +167,21 @@ def percentiles(conn: Connection, source: Select[Any],
                              for a, b, frac in picks) for group, picks in wanted.items()}
     finally:
         ranked.drop(conn)
+
+
+def latest_definition(conn: Connection, process_id: str) -> dict[str, Any] | None:
+    """The name, version, documents and source format of the process's newest version."""
+    query = (select(DEFINITION.c.name, DEFINITION.c.version, DEFINITION.c.documents,
+                    DEFINITION.c.source_format)
+             .where(DEFINITION.c.process_id == process_id)
+             .order_by(DEFINITION.c.version.desc()).limit(1))
+    row = conn.execute(query).mappings().first()
+    return None if row is None else dict(row)
+
+
+def process_ids(conn: Connection) -> list[str]:
+    """Every process with a deployed definition."""
+    return list(conn.execute(select(DEFINITION.c.process_id).distinct()).scalars())
 
 
 def of_instances(dialect: str) -> ColumnElement[bool]:

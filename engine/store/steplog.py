@@ -23,8 +23,8 @@ from engine.store.database import Store
 from engine.store.kinds import REACHED_KINDS, EventKind
 from engine.store.schema import DEFINITION, INSTANCE, STEP_EVENT
 
-__all__ = ["CHUNK", "Header", "Row", "UnknownOutcome", "check_outcome", "hours", "instances",
-           "outcome_positions", "within"]
+__all__ = ["CHUNK", "Header", "Row", "UnknownOutcome", "check_outcome", "full_instances",
+           "hours", "instances", "outcome_positions", "within"]
 
 CHUNK = 20_000
 
@@ -88,6 +88,35 @@ def instances(store: Store, process_id: str, kinds: tuple[str, ...] | None = Non
             yield _header(head), rows
             rows = []
             head = next(heads, None)
+
+
+def full_instances(store: Store, process_id: str) -> Iterator[tuple[Any, list[Any]]]:
+    """Every instance of the process that has events, with every column of them (for an
+    export): ((id, prospect_id, distributor_id, context), [(instance_id, step_id, step_name,
+    kind, actor, hook, content_shown, content_used, propensity, policy_version, data, at)]),
+    instances in id order, events in log order."""
+    i, e = INSTANCE.c, STEP_EVENT.c
+    heads = (select(i.id, i.prospect_id, i.distributor_id, i.context)
+             .where(i.process_id == process_id).order_by(i.id))
+    events = (select(e.instance_id, e.step_id, e.step_name, e.kind, e.actor, e.hook,
+                     e.content_shown, e.content_used, e.propensity, e.policy_version, e.data,
+                     e.at)
+              .where(e.instance_id.in_(select(i.id).where(i.process_id == process_id)
+                                       .scalar_subquery()))
+              .order_by(e.instance_id, e.id))
+    with store.read() as head_conn, store.read() as conn:
+        head_rows = head_conn.execution_options(yield_per=CHUNK).execute(heads)
+        rows = iter(conn.execution_options(yield_per=CHUNK).execute(events))
+        row = next(rows, None)
+        for head in head_rows:
+            found = []
+            while row is not None and row[0] < head[0]:
+                row = next(rows, None)
+            while row is not None and row[0] == head[0]:
+                found.append(row)
+                row = next(rows, None)
+            if found:
+                yield tuple(head), found
 
 
 def _header(row: Any) -> Header:
