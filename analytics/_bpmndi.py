@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from engine.definitions._xml import parse_xml
+from engine.definitions import parse_xml
 from engine.errors import DefinitionError
 
 MODEL = "http://www.omg.org/spec/BPMN/20100524/MODEL"

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     Column,
     Connection,
+    DateTime,
     Float,
     Integer,
     MetaData,
@@ -35,14 +36,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
 from engine.clock import as_utc
-from engine.runtime.queries import DEFINITION, INSTANCE, STEP_EVENT
-from engine.store.visits import CLOSING, KINDS
-from learner._log import OUTCOME_KINDS, UnknownOutcome, check_outcome, hours
+from engine.store import DEFINITION, INSTANCE, REACHED_KINDS, STEP_EVENT, VISIT_KINDS, EventKind
+from engine.store.steplog import UnknownOutcome, check_outcome, hours
 
-__all__ = ["CLOSING", "KINDS", "OUTCOME_KINDS", "UnknownOutcome", "check_outcome",
-           "hours"]  # re-exported for analytics
-
-DONE = ("completed", "varied")  # the step was done (as suggested or the person's own way)
+__all__ = ["UnknownOutcome", "check_outcome", "hours"]  # re-exported for analytics
 
 
 @dataclass(frozen=True)
@@ -89,7 +86,7 @@ def week_start(dialect: str, moment: Any) -> ColumnElement[Any]:
     """The Monday (ISO week start) of a timestamp, as a date."""
     if dialect == "sqlite":
         return func.date(moment, "-6 days", "weekday 1")
-    return cast(func.date_trunc("week", moment), type_=DEFINITION.c.deployed_at.type)
+    return cast(func.date_trunc("week", moment), type_=DateTime())
 
 
 class Percentiles:
@@ -172,6 +169,21 @@ def percentiles(conn: Connection, source: Select[Any],
         ranked.drop(conn)
 
 
+def latest_definition(conn: Connection, process_id: str) -> dict[str, Any] | None:
+    """The name, version, documents and source format of the process's newest version."""
+    query = (select(DEFINITION.c.name, DEFINITION.c.version, DEFINITION.c.documents,
+                    DEFINITION.c.source_format)
+             .where(DEFINITION.c.process_id == process_id)
+             .order_by(DEFINITION.c.version.desc()).limit(1))
+    row = conn.execute(query).mappings().first()
+    return None if row is None else dict(row)
+
+
+def process_ids(conn: Connection) -> list[str]:
+    """Every process with a deployed definition."""
+    return list(conn.execute(select(DEFINITION.c.process_id).distinct()).scalars())
+
+
 def of_instances(dialect: str) -> ColumnElement[bool]:
     """The join of step events to their instance. On SQLite the instance side is written
     `instance.id + 0` so the planner cannot look instances up by id once per event (their
@@ -188,24 +200,24 @@ def _filtered(filters: Filters, dialect: str, *where: Any) -> list[ColumnElement
 
 
 def _next_kind_at_step(event: Any) -> Any:
-    """The kind of the instance's next event (of KINDS) at `event`'s step: one seek into
+    """The kind of the instance's next event (of VISIT_KINDS) at `event`'s step: one seek into
     `ix_step_event_visit`, not a window over every event."""
     p = STEP_EVENT.alias("p")
     return (select(p.c.kind)
             .where(p.c.instance_id == event.instance_id, p.c.step_id == event.step_id,
-                   p.c.id > event.id, p.c.kind.in_(KINDS))
+                   p.c.id > event.id, p.c.kind.in_(VISIT_KINDS))
             .order_by(p.c.id.asc()).limit(1).scalar_subquery())
 
 
 def step_events(dialect: str, filters: Filters, *where: Any) -> Select[Any]:
-    """The step events (of KINDS) of the selected instances with their visits (see
+    """The step events (of VISIT_KINDS) of the selected instances with their visits (see
     `engine.store.visits`): id, instance_id, step_id, kind, paired, visit_ms, status (the
     instance's). All read from `ix_step_event_visit`, never from the wide event rows."""
     e = STEP_EVENT.c
     return (select(e.id, e.instance_id, e.step_id, e.kind, e.paired, e.visit_ms,
                    INSTANCE.c.status)
             .join(INSTANCE, of_instances(dialect))
-            .where(*_filtered(filters, dialect, e.kind.in_(KINDS), *where)))
+            .where(*_filtered(filters, dialect, e.kind.in_(VISIT_KINDS), *where)))
 
 
 def visit_hours(dialect: str, filters: Filters) -> Select[Any]:
@@ -228,14 +240,14 @@ def open_arrivals(dialect: str, filters: Filters, *where: Any,
         select(e.id, e.instance_id, e.step_id, e.step_name, e.at.label("arrived_at"),
                INSTANCE.c.status, *extra)
         .join(INSTANCE, of_instances(dialect))
-        .where(*_filtered(filters, dialect, e.kind == "entered", *where),
-               func.coalesce(after, "entered") == "entered")
+        .where(*_filtered(filters, dialect, e.kind == EventKind.ENTERED, *where),
+               func.coalesce(after, EventKind.ENTERED) == EventKind.ENTERED)
         .subquery()
     )
 
 
 def last_events(dialect: str, filters: Filters) -> Any:
-    """Each selected instance's last event of KINDS: instance_id, step_id, kind, status. The
+    """Each selected instance's last event of VISIT_KINDS: instance_id, step_id, kind, status. The
     visit it ended (or, for an `entered` event, opened) is the only one of the instance
     nothing came after. One look per instance into its events, newest first: on SQLite a
     scalar subquery, on PostgreSQL a LATERAL join (its planner hashes the whole log for the
@@ -243,7 +255,7 @@ def last_events(dialect: str, filters: Filters) -> Any:
     million instances)."""
     e = STEP_EVENT.c
     p = STEP_EVENT.alias("p")
-    mine = (p.c.instance_id == INSTANCE.c.id, p.c.kind.in_(KINDS))
+    mine = (p.c.instance_id == INSTANCE.c.id, p.c.kind.in_(VISIT_KINDS))
     if dialect != "sqlite":
         newest = (select(p.c.step_id, p.c.kind).where(*mine).order_by(p.c.id.desc()).limit(1)
                   .lateral("newest"))
@@ -269,7 +281,7 @@ def converted(dialect: str, instance_id: Any, outcome: str) -> ColumnElement[boo
     SQLite: one seek into `ix_step_event_visit` per instance asked about;
     PostgreSQL: membership in the hashed set of converted instances."""
     p = STEP_EVENT.alias("conv")
-    reached = (p.c.step_id == outcome, p.c.kind.in_(OUTCOME_KINDS))
+    reached = (p.c.step_id == outcome, p.c.kind.in_(REACHED_KINDS))
     if dialect == "sqlite":
         return select(p.c.id).where(p.c.instance_id == instance_id, *reached).exists()
     return instance_id.in_(select(p.c.instance_id).where(*reached))

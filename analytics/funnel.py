@@ -17,8 +17,6 @@ from typing import Any
 from sqlalchemy import and_, func, select
 
 from analytics._sql import (
-    DONE,
-    KINDS,
     Filters,
     check_outcome,
     converted,
@@ -28,7 +26,7 @@ from analytics._sql import (
     step_events,
     visit_hours,
 )
-from engine.runtime.queries import INSTANCE, STEP_EVENT
+from engine.store import INSTANCE, STEP_EVENT, VISIT_KINDS, EventKind
 from engine.store.database import Store
 
 DEFAULT_OUTCOME = "sale"  # the outcome event the engine and the simulator record for a sale
@@ -114,12 +112,12 @@ def funnel(
     # per step, one pass over its events: arrivals, how they ended, distinct instances
     # (filtered counts cost SQLite about half of sum(CASE ...))
     ev = step_events(dialect, filters).subquery()
-    entered, paired = ev.c.kind == "entered", ev.c.paired.is_(True)
+    entered, paired = ev.c.kind == EventKind.ENTERED, ev.c.paired.is_(True)
     active = ev.c.status == "active"
     tallies = {
-        "closed": ev.c.kind != "entered", "entered": entered, "paired": paired,
-        "completed": ev.c.kind == DONE[0], "skipped": ev.c.kind == "skipped",
-        "varied": ev.c.kind == DONE[1], "active_entered": and_(active, entered),
+        "closed": ev.c.kind != EventKind.ENTERED, "entered": entered, "paired": paired,
+        "completed": ev.c.kind == EventKind.COMPLETED, "skipped": ev.c.kind == EventKind.SKIPPED,
+        "varied": ev.c.kind == EventKind.VARIED, "active_entered": and_(active, entered),
         "active_paired": and_(active, paired)}
     counts = (
         select(ev.c.step_id, func.min(ev.c.id).label("first_id"),
@@ -140,7 +138,7 @@ def funnel(
     last = last_events(dialect, filters).c
     over = last.status != "active"
     ends = (
-        select(last.step_id, func.count().filter(and_(over, last.kind != "entered")),
+        select(last.step_id, func.count().filter(and_(over, last.kind != EventKind.ENTERED)),
                func.count().filter(and_(over, ~converted(dialect, last.instance_id, outcome))))
         .group_by(last.step_id)
     )
@@ -149,7 +147,7 @@ def funnel(
     won = (
         select(e.step_id, func.count(func.distinct(e.instance_id)))
         .join(INSTANCE, of_instances(dialect))
-        .where(*filters.where(dialect), e.kind.in_(KINDS),
+        .where(*filters.where(dialect), e.kind.in_(VISIT_KINDS),
                converted(dialect, INSTANCE.c.id, outcome))
         .group_by(e.step_id)
     )

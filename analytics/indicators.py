@@ -36,7 +36,7 @@ from sqlalchemy import Float, and_, case, cast, func, literal, or_, select, unio
 from analytics._sql import Percentiles, hours, naive, week_start
 from engine.clock import as_utc
 from engine.errors import NextmoveError
-from engine.runtime.queries import INSTANCE, STEP_EVENT
+from engine.store import DONE_KINDS, EVENT_KINDS, INSTANCE, STEP_EVENT, EventKind
 from engine.store.database import Store
 
 ONBOARDING = "distributor_onboarding"
@@ -55,7 +55,7 @@ class Indicator:
     name: str
     steps: tuple[str, ...] = ()
     hooks: tuple[str, ...] = ()
-    kinds: tuple[str, ...] = ("completed", "varied")
+    kinds: tuple[str, ...] = DONE_KINDS
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "steps": list(self.steps), "hooks": list(self.hooks),
@@ -63,15 +63,13 @@ class Indicator:
 
 
 LIFEVANTAGE_INDICATORS: tuple[Indicator, ...] = (
-    Indicator("contacts_added", steps=("add_contact",), kinds=("entered",)),
+    Indicator("contacts_added", steps=("add_contact",), kinds=(EventKind.ENTERED,)),
     Indicator("content_shared", hooks=("first_contact_message", "intro_video",
                                        "follow_up_message", "nurture_message")),
     Indicator("meetings_calls", steps=("conversation", "check_in")),
 )
 
 _SPEC = re.compile(r"^\s*([A-Za-z_][\w]*)\s*=\s*([^@]+?)\s*(?:@\s*([\w+,\s]+))?\s*$")
-_KINDS = ("entered", "completed", "skipped", "varied", "cancelled", "timer", "message",
-          "outcome")
 
 
 def parse_indicator(text: str) -> Indicator:
@@ -93,11 +91,11 @@ def parse_indicator(text: str) -> Indicator:
         else:
             steps.append(item)
     kinds = tuple(k.strip() for k in re.split(r"[+,]", kinds_text) if k.strip()) \
-        if kinds_text else ("completed", "varied")
-    bad = [k for k in kinds if k not in _KINDS]
+        if kinds_text else DONE_KINDS
+    bad = [k for k in kinds if k not in EVENT_KINDS]
     if bad:
         raise IndicatorSpecError(f"indicator {name!r}: unknown event kind(s) {', '.join(bad)}; "
-                                 f"one of {', '.join(_KINDS)}")
+                                 f"one of {', '.join(EVENT_KINDS)}")
     if not steps and not hooks:
         raise IndicatorSpecError(f"indicator {name!r} names no step and no hook")
     return Indicator(name, tuple(steps), tuple(hooks), kinds)
@@ -222,7 +220,7 @@ def _per_distributor(store: Store, definitions: Sequence[Indicator], as_of: date
             matches.append(e.hook.in_(ind.hooks))
         counted.append(func.sum(case((and_(or_(*matches), e.kind.in_(ind.kinds)), 1),
                                      else_=0)).label(f"c_{len(counted)}"))
-    is_sale = and_(e.kind == "outcome", e.step_id == SALE)
+    is_sale = and_(e.kind == EventKind.OUTCOME, e.step_id == SALE)
     activity = (
         select(i.distributor_id.label("d"), *counted,
                func.min(case((is_sale, e.at))).label("first_sale"))

@@ -10,10 +10,15 @@ from typing import Any
 from sqlalchemy import and_, case, func, select
 
 from engine.clock import as_utc
-from engine.runtime.queries import INSTANCE, STEP_EVENT
+from engine.store import (
+    DONE_KINDS,
+    INSTANCE,
+    SETTLED_KINDS,
+    STEP_EVENT,
+    VISIT_KINDS,
+    EventKind,
+)
 from engine.store.database import Store
-
-_DONE = ("completed", "skipped", "varied", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -80,15 +85,15 @@ def funnel(store: Store, process_id: str | None = None) -> list[FunnelStep]:
     query = (
         select(
             STEP_EVENT.c.step_id, func.max(STEP_EVENT.c.step_name),
-            func.sum(case((kind == "entered", 1), else_=0)),
-            func.sum(case((kind == "completed", 1), else_=0)),
-            func.sum(case((kind == "skipped", 1), else_=0)),
-            func.sum(case((kind == "varied", 1), else_=0)),
+            func.sum(case((kind == EventKind.ENTERED, 1), else_=0)),
+            func.sum(case((kind == EventKind.COMPLETED, 1), else_=0)),
+            func.sum(case((kind == EventKind.SKIPPED, 1), else_=0)),
+            func.sum(case((kind == EventKind.VARIED, 1), else_=0)),
             func.count(func.distinct(STEP_EVENT.c.instance_id)),
             func.min(STEP_EVENT.c.id),
         )
         .join(INSTANCE, INSTANCE.c.id == STEP_EVENT.c.instance_id)
-        .where(_process_filter(process_id), kind.in_(("entered", *_DONE)))
+        .where(_process_filter(process_id), kind.in_((EventKind.ENTERED, *SETTLED_KINDS)))
         .group_by(STEP_EVENT.c.step_id)
         .order_by(func.min(STEP_EVENT.c.id))
     )
@@ -110,11 +115,11 @@ def waits(store: Store, process_id: str | None = None) -> list[StepWait]:
                STEP_EVENT.c.at, nxt.label("next_at"), nxt_kind.label("next_kind"))
         .join(INSTANCE, INSTANCE.c.id == STEP_EVENT.c.instance_id)
         .where(_process_filter(process_id),
-               STEP_EVENT.c.kind.in_(("entered", "timer", "message", *_DONE)))
+               STEP_EVENT.c.kind.in_(VISIT_KINDS))
         .subquery()
     )
     query = select(paired.c.step_id, paired.c.step_name, paired.c.at, paired.c.next_at).where(
-        paired.c.kind == "entered")
+        paired.c.kind == EventKind.ENTERED)
     durations: dict[str, list[float]] = {}
     names: dict[str, str] = {}
     open_now: dict[str, int] = {}
@@ -161,7 +166,7 @@ def first_sales(
         select(INSTANCE.c.distributor_id.label("distributor"),
                func.min(STEP_EVENT.c.at).label("first_sale"))
         .join(INSTANCE, INSTANCE.c.id == STEP_EVENT.c.instance_id)
-        .where(STEP_EVENT.c.kind == "outcome", STEP_EVENT.c.step_id == "sale")
+        .where(STEP_EVENT.c.kind == EventKind.OUTCOME, STEP_EVENT.c.step_id == "sale")
         .group_by(INSTANCE.c.distributor_id)
         .subquery()
     )
@@ -186,20 +191,20 @@ def content_use(store: Store, process_id: str | None = None) -> list[ContentUse]
                STEP_EVENT.c.content_used, shown.label("offered"))
         .join(INSTANCE, INSTANCE.c.id == STEP_EVENT.c.instance_id)
         .where(_process_filter(process_id), STEP_EVENT.c.hook.is_not(None),
-               STEP_EVENT.c.kind.in_(("entered", *_DONE)))
+               STEP_EVENT.c.kind.in_((EventKind.ENTERED, *SETTLED_KINDS)))
         .subquery()
     )
-    acted = paired.c.kind.in_(("completed", "varied"))
+    acted = paired.c.kind.in_(DONE_KINDS)
     query = (
         select(
             paired.c.hook,
-            func.sum(case((and_(paired.c.kind == "entered",
+            func.sum(case((and_(paired.c.kind == EventKind.ENTERED,
                                 paired.c.content_shown.is_not(None)), 1), else_=0)),
             func.sum(case((and_(acted, paired.c.content_used == paired.c.offered), 1), else_=0)),
             func.sum(case((and_(acted, paired.c.content_used.is_not(None),
                                 paired.c.content_used != paired.c.offered), 1), else_=0)),
-            func.sum(case((paired.c.kind == "skipped", 1), else_=0)),
-            func.sum(case((paired.c.kind == "varied", 1), else_=0)),
+            func.sum(case((paired.c.kind == EventKind.SKIPPED, 1), else_=0)),
+            func.sum(case((paired.c.kind == EventKind.VARIED, 1), else_=0)),
         )
         .group_by(paired.c.hook)
         .order_by(paired.c.hook)

@@ -19,8 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
+from analytics._sql import latest_definition, process_ids
 from analytics._svgtext import esc
 from analytics.chart import funnel_chart
 from analytics.funnel import DEFAULT_OUTCOME, funnel
@@ -30,7 +29,6 @@ from analytics.stuck import stuck
 from analytics.svg import Heat, render_map
 from engine.clock import Clock, as_utc
 from engine.errors import DefinitionError, DefinitionNotFound, NextmoveError
-from engine.runtime.queries import DEFINITION
 from engine.store.database import Store
 
 __all__ = ["HEAT_METRICS", "ReportData", "collect", "heat_from_funnel", "render_html",
@@ -128,16 +126,11 @@ def write_report(store: Store, process_id: str, output: Path, *, clock: Clock,
 
 
 def _latest_definition(store: Store, process_id: str) -> Mapping[str, Any]:
-    query = (select(DEFINITION.c.name, DEFINITION.c.version, DEFINITION.c.documents,
-                    DEFINITION.c.source_format)
-             .where(DEFINITION.c.process_id == process_id)
-             .order_by(DEFINITION.c.version.desc()).limit(1))
     with store.read() as conn:
-        row = conn.execute(query).mappings().first()
+        row = latest_definition(conn, process_id)
         if row is None:
-            known = conn.execute(select(DEFINITION.c.process_id).distinct()).scalars().all()
-            raise DefinitionNotFound(process_id, known)
-    return dict(row)
+            raise DefinitionNotFound(process_id, process_ids(conn))
+    return row
 
 
 def _draw_map(definition: Mapping[str, Any], process_id: str,

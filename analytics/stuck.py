@@ -16,7 +16,7 @@ from sqlalchemy import and_, false, func, or_, select
 
 from analytics._sql import Filters, naive, open_arrivals, percentiles, visit_hours
 from engine.clock import as_utc
-from engine.runtime.queries import INSTANCE
+from engine.store import INSTANCE
 from engine.store.database import Store
 
 USUAL = 0.9  # the percentile of a step's past times that counts as "longer than usual"

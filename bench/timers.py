@@ -181,9 +181,9 @@ def verify(url: str, expected: int) -> None:
     """Every instance fired exactly once (a benchmark of wrong results is worthless)."""
     from sqlalchemy import create_engine, func, select
 
-    from engine.store.tables import StepEventRow
+    from engine.store import STEP_EVENT
 
-    events = StepEventRow.__table__  # type: ignore[attr-defined]
+    events = STEP_EVENT
     engine = create_engine(url)
     try:
         with engine.connect() as conn:

@@ -28,12 +28,10 @@ from sqlalchemy import select
 
 from compliance._chain import diagnose, gaps
 from engine.errors import NextmoveError
-from engine.store import trail
+from engine.store import POLICY, trail
+from engine.store import POLICY_ACTIVE as ACTIVE
 from engine.store.database import Store
-from engine.store.tables import PolicyActiveRow, PolicyRow
 
-POLICY = PolicyRow.__table__  # type: ignore[attr-defined]
-ACTIVE = PolicyActiveRow.__table__  # type: ignore[attr-defined]
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 

@@ -25,12 +25,16 @@ from compliance._chain import diagnose
 from compliance.policy_chain import PolicyAnchor, PolicyTrailCheck, verify_policy_trail
 from engine.clock import as_utc
 from engine.definitions.model import HUMAN_TYPES
-from engine.runtime.queries import DEFINITION, INSTANCE, STEP_EVENT
-from engine.store import trail
+from engine.store import (
+    ACTED_KINDS,
+    DEFINITION,
+    DEVIATED_KINDS,
+    INSTANCE,
+    STEP_EVENT,
+    EventKind,
+    trail,
+)
 from engine.store.database import Store
-
-_ACTED = ("completed", "skipped", "varied")
-_DEVIATED = ("skipped", "varied")
 
 
 @dataclass(frozen=True)
@@ -116,34 +120,34 @@ def trail_summary(
                STEP_EVENT.c.id, STEP_EVENT.c.kind, STEP_EVENT.c.at, STEP_EVENT.c.content_used,
                who.label("who"), offered.label("offered"))
         .join(INSTANCE, INSTANCE.c.id == STEP_EVENT.c.instance_id)
-        .where(STEP_EVENT.c.kind.in_(("entered", *_ACTED)))
+        .where(STEP_EVENT.c.kind.in_((EventKind.ENTERED, *ACTED_KINDS)))
     )
     if process is not None:
         events = events.where(INSTANCE.c.process_id == process)
     e = events.subquery()  # the offer is paired before `since` cuts, so it is never lost
     window = e.c.at >= as_utc(since).replace(tzinfo=None) if since is not None else true()
-    completed, used = e.c.kind == "completed", e.c.content_used
+    completed, used = e.c.kind == EventKind.COMPLETED, e.c.content_used
 
     def count(condition: Any) -> Any:
         return func.sum(case((condition, 1), else_=0))
 
     per_step = (
         select(e.c.process_id, e.c.step_id, func.max(e.c.step_name),
-               count(e.c.kind == "entered"), count(completed),
+               count(e.c.kind == EventKind.ENTERED), count(completed),
                count(and_(completed, used.is_not(None), used == e.c.offered)),
                count(and_(completed, used.is_not(None),
                           (e.c.offered.is_(None)) | (used != e.c.offered))),
                count(and_(completed, used.is_(None))),
-               count(e.c.kind == "skipped"), count(e.c.kind == "varied"),
-               func.count(func.distinct(case((e.c.kind.in_(_ACTED), e.c.who)))),
-               func.count(func.distinct(case((e.c.kind.in_(_DEVIATED), e.c.who)))))
+               count(e.c.kind == EventKind.SKIPPED), count(e.c.kind == EventKind.VARIED),
+               func.count(func.distinct(case((e.c.kind.in_(ACTED_KINDS), e.c.who)))),
+               func.count(func.distinct(case((e.c.kind.in_(DEVIATED_KINDS), e.c.who)))))
         .where(window)
         .group_by(e.c.process_id, e.c.step_id)
         .order_by(func.min(e.c.id))
     )
     per_person = (
-        select(e.c.process_id, e.c.step_id, e.c.who, count(e.c.kind.in_(_DEVIATED)))
-        .where(window, e.c.kind.in_(_ACTED))
+        select(e.c.process_id, e.c.step_id, e.c.who, count(e.c.kind.in_(DEVIATED_KINDS)))
+        .where(window, e.c.kind.in_(ACTED_KINDS))
         .group_by(e.c.process_id, e.c.step_id, e.c.who)
     )
     people = _person_steps(store, process)

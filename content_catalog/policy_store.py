@@ -28,14 +28,12 @@ from content_catalog._loader import load_catalog_text
 from content_catalog._model import Catalog
 from content_catalog.policy import Policy, catalog_policy
 from engine.clock import Clock, SystemClock, as_utc
+from engine.store import CATALOG, POLICY
+from engine.store import POLICY_ACTIVATION as ACTIVATION
+from engine.store import POLICY_ACTIVE as ACTIVE
 from engine.store.database import Store
-from engine.store.tables import CatalogRow, PolicyActivationRow, PolicyActiveRow, PolicyRow
 from engine.store.trail import PolicyTrail
 
-CATALOG = CatalogRow.__table__  # type: ignore[attr-defined]
-POLICY = PolicyRow.__table__  # type: ignore[attr-defined]
-ACTIVE = PolicyActiveRow.__table__  # type: ignore[attr-defined]
-ACTIVATION = PolicyActivationRow.__table__  # type: ignore[attr-defined]
 _ATTEMPTS = 20  # racing writers on PostgreSQL: each round lets at least one of them through
 _CHANGES = ("activate", "rollback")  # the log's other action, "save", changes no active version
 

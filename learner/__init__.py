@@ -8,7 +8,7 @@
         print(v.cases, v.rate, v.p_value, v.label)
 """
 
-from learner._log import UnknownOutcome
+from engine.store.steplog import UnknownOutcome
 from learner._records import (
     ImportProblem,
     ImportProgress,

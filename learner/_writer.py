@@ -16,9 +16,8 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
-from engine.store import trail
+from engine.store import DEFINITION, INSTANCE, STEP_EVENT, trail
 from engine.store.visits import Visits
-from learner._log import DEFINITION, INSTANCE, STEP_EVENT
 from learner._records import ImportProblem, ImportProgress, LogAlreadyImported, LogImportError
 
 SOURCE_FORMAT = "imported-log"

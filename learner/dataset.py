@@ -23,17 +23,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from engine.store import ACTED_KINDS, PATH_KINDS, REACHED_KINDS, EventKind
 from engine.store.database import Store
-from learner._log import (
-    DONE_KINDS,
-    OUTCOME_KINDS,
-    PATH_KINDS,
-    Header,
-    Row,
-    check_outcome,
-    instances,
-    within,
-)
+from engine.store.steplog import Header, Row, check_outcome, instances, within
 
 
 class Event(NamedTuple):
@@ -79,7 +71,7 @@ def _stream(store: Store, process_id: str, outcome: str, horizon: timedelta | No
             continue
         last = -1
         for i, row in enumerate(rows):
-            if row[0] == outcome and row[1] in OUTCOME_KINDS and within(
+            if row[0] == outcome and row[1] in REACHED_KINDS and within(
                     header.started_at, row[2], horizon):
                 last = i
         yield header, rows, last
@@ -99,7 +91,7 @@ def cases(
         started = header.started_at
         outcome_at = None
         for row in rows:
-            if row[0] == outcome and row[1] in OUTCOME_KINDS and row[2] >= started:
+            if row[0] == outcome and row[1] in REACHED_KINDS and row[2] >= started:
                 if within(started, row[2], horizon):
                     outcome_at = row[2].replace(tzinfo=UTC)
                 break
@@ -213,11 +205,11 @@ def decisions(
         path_index = 0
         for i, row in enumerate(rows):
             step_id, kind, at, hook = row[0], row[1], row[2], row[3]
-            if kind == "entered":
+            if kind == EventKind.ENTERED:
                 if hook is not None:
                     entered[step_id] = row
                 continue
-            if kind in DONE_KINDS and hook is not None:
+            if kind in ACTED_KINDS and hook is not None:
                 offer = entered.pop(step_id, None) or row
                 shown, used = offer[4], row[5]
                 if shown is not None or used is not None:

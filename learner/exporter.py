@@ -24,10 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import select
-
 from engine.store.database import Store
-from learner._log import INSTANCE, STEP_EVENT
+from engine.store.steplog import full_instances
 from learner._sources import ACTIVITY, CASE, CONTENT, HOOK, PROPENSITY, RESOURCE, TIME
 from learner.importer import (
     CONTEXT_JSON,
@@ -86,28 +84,8 @@ _RESERVED = {CASE, *(_EVENT_FIELDS), DATA_JSON, CONTEXT_JSON, DISTRIBUTOR}
 
 def _cases(store: Store, process_id: str) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """(case columns, event rows) per instance, in id order, events in log order."""
-    i, e = INSTANCE.c, STEP_EVENT.c
-    heads = (select(i.id, i.prospect_id, i.distributor_id, i.context)
-             .where(i.process_id == process_id).order_by(i.id))
-    events = (select(e.instance_id, e.step_id, e.step_name, e.kind, e.actor, e.hook,
-                     e.content_shown, e.content_used, e.propensity, e.policy_version, e.data,
-                     e.at)
-              .where(e.instance_id.in_(select(i.id).where(i.process_id == process_id)
-                                       .scalar_subquery()))
-              .order_by(e.instance_id, e.id))
-    with store.read() as head_conn, store.read() as conn:
-        head_rows = head_conn.execution_options(yield_per=_CHUNK).execute(heads)
-        rows = iter(conn.execution_options(yield_per=_CHUNK).execute(events))
-        row = next(rows, None)
-        for iid, case_id, distributor, context_text in head_rows:
-            found = []
-            while row is not None and row[0] < iid:
-                row = next(rows, None)
-            while row is not None and row[0] == iid:
-                found.append(_event(row))
-                row = next(rows, None)
-            if found:
-                yield _case(case_id, distributor, json.loads(context_text)), found
+    for (_, case_id, distributor, context_text), rows in full_instances(store, process_id):
+        yield _case(case_id, distributor, json.loads(context_text)), [_event(r) for r in rows]
 
 
 def _case(case_id: str, distributor: str, context: dict[str, Any]) -> dict[str, Any]:

@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from engine.clock import Clock, SystemClock
+from engine.store import EVENT_KINDS, EventKind
 from engine.store.database import Store
 from learner._records import (
     ImportProblem,
@@ -88,8 +89,7 @@ STEP_NAME = "nextmove:step_name"
 DATA_JSON = "nextmove:data"
 CONTEXT_JSON = "case:nextmove:context"
 DISTRIBUTOR = "case:nextmove:distributor"
-KINDS = ("completed", "skipped", "varied", "outcome", "entered", "timer", "message",
-         "cancelled")
+KINDS = EVENT_KINDS  # what a log may record: the engine's kinds
 _KNOWN = {CASE, ACTIVITY, TIME, RESOURCE, HOOK, CONTENT, SHOWN, PROPENSITY, KIND,
           POLICY_VERSION, STEP_NAME, DATA_JSON}
 _CASE_KNOWN = {CASE, CONTEXT_JSON, DISTRIBUTOR}
@@ -135,7 +135,7 @@ def import_log(
         if problems and on_error == "reject":
             raise LogRejected(str(path), problems)
         activities = tuple(sorted({e[2] for case in cases.values() for e in case.events
-                                   if e[9] != "outcome"}))
+                                   if e[9] != EventKind.OUTCOME}))
         version = None
         written = 0
         if cases:
@@ -214,7 +214,7 @@ def _parse(values: dict[str, Any], seq: int) -> tuple[str, Event] | str:
             return f"bad propensity {values.get(PROPENSITY)!r} ({PROPENSITY}): not in (0, 1]"
     else:
         propensity = None
-    kind = _text(values.get(KIND)) or "completed"
+    kind = _text(values.get(KIND)) or EventKind.COMPLETED
     if kind not in KINDS:
         return f"bad kind {kind!r} ({KIND}): expected one of {', '.join(KINDS)}"
     policy = values.get(POLICY_VERSION)

@@ -25,15 +25,9 @@ from typing import Any
 from sqlalchemy import case, func, literal, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
+from engine.store import INSTANCE, PATH_KINDS, REACHED_KINDS, STEP_EVENT
 from engine.store.database import Store
-from learner._log import (
-    INSTANCE,
-    OUTCOME_KINDS,
-    PATH_KINDS,
-    STEP_EVENT,
-    check_outcome,
-    hours,
-)
+from engine.store.steplog import check_outcome, hours
 from learner._stats import compare, holm, wilson
 
 
@@ -170,7 +164,7 @@ def _hours_to_outcome(dialect: str, cases: Any, outcome: str,
     that came within the horizon; else NULL."""
     p = STEP_EVENT.alias("o")
     reached = (select(p.c.at).where(
-        p.c.instance_id == cases.c.id, p.c.step_id == outcome, p.c.kind.in_(OUTCOME_KINDS),
+        p.c.instance_id == cases.c.id, p.c.step_id == outcome, p.c.kind.in_(REACHED_KINDS),
         p.c.at >= cases.c.created_at).order_by(p.c.id).limit(1).scalar_subquery())
     taken = hours(dialect, cases.c.created_at, reached)
     if horizon is None:

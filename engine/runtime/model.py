@@ -8,10 +8,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-EVENT_KINDS = (
-    "entered", "completed", "skipped", "varied", "cancelled", "timer", "message", "outcome",
-)
-
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None

@@ -12,12 +12,12 @@ from engine.clock import as_utc
 from engine.errors import AmbiguousInstance, InstanceNotFound
 from engine.runtime.model import Instance, InstanceRef, ProspectRef, StepEvent, Waiting
 from engine.store.database import Store
-from engine.store.tables import DefinitionRow, InstanceRow, MessageReceiptRow, StepEventRow
+from engine.store.schema import DEFINITION, INSTANCE, STEP_EVENT
+from engine.store.schema import MESSAGE_RECEIPT as RECEIPT
 
-DEFINITION = DefinitionRow.__table__  # type: ignore[attr-defined]
-INSTANCE = InstanceRow.__table__  # type: ignore[attr-defined]
-STEP_EVENT = StepEventRow.__table__  # type: ignore[attr-defined]
-RECEIPT = MessageReceiptRow.__table__  # type: ignore[attr-defined]
+# The tables are the store's (`engine.store.schema`); the runtime's writers import them here.
+__all__ = ["DEFINITION", "INSTANCE", "RECEIPT", "STEP_EVENT", "get", "header_query", "history",
+           "list_instances", "resolve", "to_instance", "waits_of"]
 HEADER_COLUMNS = [c for c in INSTANCE.c if c.name not in ("state", "lease_owner", "lease_until")]
 
 

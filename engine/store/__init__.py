@@ -1,5 +1,64 @@
-"""Persistence: SQLite by default, PostgreSQL with the same code."""
+"""Persistence: SQLite by default, PostgreSQL with the same code.
+
+    Store                  the database: connections, transactions, schema
+    DEFINITION, INSTANCE, STEP_EVENT, ...   the tables, typed (`engine.store.schema`)
+    EventKind, *_KINDS     what a step event records (`engine.store.kinds`)
+    engine.store.steplog   the step log read for learning and analytics
+"""
 
 from engine.store.database import DEFAULT_DB, Store, StoreError, database_url
+from engine.store.kinds import (
+    ACTED_KINDS,
+    CATCH_KINDS,
+    CLOSING_KINDS,
+    DEVIATED_KINDS,
+    DONE_KINDS,
+    EVENT_KINDS,
+    PATH_KINDS,
+    REACHED_KINDS,
+    SETTLED_KINDS,
+    VISIT_KINDS,
+    EventKind,
+)
+from engine.store.schema import (
+    CATALOG,
+    DEFINITION,
+    INSTANCE,
+    MESSAGE_RECEIPT,
+    META,
+    POLICY,
+    POLICY_ACTIVATION,
+    POLICY_ACTIVE,
+    POLICY_TRAIL_HEAD,
+    STEP_EVENT,
+    table_of,
+)
 
-__all__ = ["DEFAULT_DB", "Store", "StoreError", "database_url"]
+__all__ = [
+    "ACTED_KINDS",
+    "CATALOG",
+    "CATCH_KINDS",
+    "CLOSING_KINDS",
+    "DEFAULT_DB",
+    "DEFINITION",
+    "DEVIATED_KINDS",
+    "DONE_KINDS",
+    "EVENT_KINDS",
+    "INSTANCE",
+    "MESSAGE_RECEIPT",
+    "META",
+    "PATH_KINDS",
+    "POLICY",
+    "POLICY_ACTIVATION",
+    "POLICY_ACTIVE",
+    "POLICY_TRAIL_HEAD",
+    "REACHED_KINDS",
+    "SETTLED_KINDS",
+    "STEP_EVENT",
+    "VISIT_KINDS",
+    "EventKind",
+    "Store",
+    "StoreError",
+    "database_url",
+    "table_of",
+]

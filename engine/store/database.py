@@ -24,7 +24,8 @@ from sqlmodel import SQLModel
 
 from engine.errors import NextmoveError
 from engine.store.migrations import migrate
-from engine.store.tables import SCHEMA_VERSION, MetaRow
+from engine.store.schema import META
+from engine.store.tables import SCHEMA_VERSION
 
 DEFAULT_DB = "nextmove.db"
 T = TypeVar("T")
@@ -81,7 +82,7 @@ class Store:
             SQLModel.metadata.create_all(self.engine)
         except OperationalError as exc:
             raise StoreError(f"cannot open database {self.safe_url}: {exc.orig}") from exc
-        meta = MetaRow.__table__  # type: ignore[attr-defined]
+        meta = META
         version = select(meta.c.value).where(meta.c.key == "schema_version")
         if not self.is_sqlite:  # a second process opening it waits for the migration
             version = version.with_for_update()

@@ -16,11 +16,10 @@ import logging
 
 from sqlalchemy import Connection, bindparam, inspect, select, update
 
-from engine.store.tables import InstanceRow, StepEventRow
-from engine.store.visits import CLOSING, KINDS, Visits
+from engine.store.kinds import CLOSING_KINDS, VISIT_KINDS
+from engine.store.schema import INSTANCE, STEP_EVENT
+from engine.store.visits import Visits
 
-INSTANCE = InstanceRow.__table__  # type: ignore[attr-defined]
-STEP_EVENT = StepEventRow.__table__  # type: ignore[attr-defined]
 OBSOLETE_INDEXES = {"step_event": ("ix_step_event_instance_step",)}
 _CHUNK = 10_000
 
@@ -55,7 +54,7 @@ def _backfill_events(dialect: str) -> str:
     """One UPDATE giving every closing event its visit, the rule of `Visits.record`: paired
     when the event before it at its step was `entered`; the time from that event, else from
     the instance's previous event, else 0."""
-    kinds, closing = _sql_list(KINDS), _sql_list(CLOSING)
+    kinds, closing = _sql_list(VISIT_KINDS), _sql_list(CLOSING_KINDS)
     began = "coalesce(CASE WHEN pk = 'entered' THEN pat END, before, at)"
     if dialect == "sqlite":
         ms = f"CAST(round((julianday(at) - julianday({began})) * 86400000.0) AS INTEGER)"
@@ -87,7 +86,7 @@ def _backfill_instances(conn: Connection) -> None:
         states: dict[int, Visits] = {iid: Visits() for iid in ids}
         events = (select(STEP_EVENT.c.instance_id, STEP_EVENT.c.step_id, STEP_EVENT.c.kind,
                          STEP_EVENT.c.at)
-                  .where(STEP_EVENT.c.instance_id.in_(ids), STEP_EVENT.c.kind.in_(KINDS))
+                  .where(STEP_EVENT.c.instance_id.in_(ids), STEP_EVENT.c.kind.in_(VISIT_KINDS))
                   .order_by(STEP_EVENT.c.instance_id, STEP_EVENT.c.id))
         for iid, step_id, kind, at in conn.execute(events):
             states[iid].record(step_id, kind, at.replace(tzinfo=None))

@@ -29,17 +29,9 @@ from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.store.database import Store
-from engine.store.tables import (
-    InstanceRow,
-    PolicyActivationRow,
-    PolicyTrailHeadRow,
-    StepEventRow,
-)
-
-INSTANCE = InstanceRow.__table__  # type: ignore[attr-defined]
-STEP_EVENT = StepEventRow.__table__  # type: ignore[attr-defined]
-POLICY_LOG = PolicyActivationRow.__table__  # type: ignore[attr-defined]
-POLICY_HEAD = PolicyTrailHeadRow.__table__  # type: ignore[attr-defined]
+from engine.store.schema import INSTANCE, STEP_EVENT
+from engine.store.schema import POLICY_ACTIVATION as POLICY_LOG
+from engine.store.schema import POLICY_TRAIL_HEAD as POLICY_HEAD
 
 GENESIS = "0" * 64
 _FIELDS = ("instance_id", "step_id", "kind", "actor", "data", "hook", "content_shown",

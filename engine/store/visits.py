@@ -21,9 +21,8 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-# What closes a visit to a step: a person acted, a timer or a prospect event fired there.
-CLOSING = ("completed", "skipped", "varied", "cancelled", "timer", "message")
-KINDS = ("entered", *CLOSING)  # the events that make up step visits
+from engine.store.kinds import VISIT_KINDS, EventKind
+
 _MS = timedelta(milliseconds=1)
 
 
@@ -32,15 +31,15 @@ class Visits:
     """One instance's visit state. Times are naive UTC, as the store keeps them."""
 
     open: dict[str, datetime] = field(default_factory=dict)  # step id -> its `entered` time
-    last: datetime | None = None  # the instance's last event of KINDS
+    last: datetime | None = None  # the instance's last event of VISIT_KINDS
 
     def record(self, step_id: str, kind: str, at: datetime) -> tuple[int | None, bool | None]:
         """Account for the next event; for a closing event, (visit_ms, paired), else
         (None, None)."""
-        if kind not in KINDS:
+        if kind not in VISIT_KINDS:
             return None, None
         previous, self.last = self.last, at
-        if kind == "entered":
+        if kind == EventKind.ENTERED:
             self.open[step_id] = at
             return None, None
         opened = self.open.pop(step_id, None)

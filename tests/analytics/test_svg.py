@@ -9,7 +9,7 @@ import pytest
 from lxml import etree
 
 from analytics.svg import HEAT_SCALE, Heat, heat_colour, render_map
-from engine.definitions._xml import parse_xml
+from engine.definitions import parse_xml
 from engine.definitions.compile import export_bpmn
 from engine.errors import DefinitionError
 from tests.conftest import CORPORA, REPO

@@ -16,15 +16,12 @@ from sqlalchemy import func, select
 from content_catalog.recommend import Ranked, Recommendation
 from engine import Engine, ExecutionError, ManualClock, Store
 from engine.runtime import NewProspect, Waiting
-from engine.store import trail
-from engine.store.tables import InstanceRow, StepEventRow
+from engine.store import INSTANCE, STEP_EVENT, trail
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 LINEAR = FIXTURES / "bpmn" / "linear10.bpmn"
 ALL_KINDS = FIXTURES / "yaml" / "all_kinds.yaml"
 HELPER = FIXTURES / "yaml" / "helper_process.yaml"
-INSTANCE = InstanceRow.__table__  # type: ignore[attr-defined]
-STEP_EVENT = StepEventRow.__table__  # type: ignore[attr-defined]
 
 # A gateway right after the start that reads `score`: a prospect without it cannot start.
 NEEDS_SCORE = """<?xml version="1.0" encoding="UTF-8"?>

@@ -12,11 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from engine import Engine, Instance, ManualClock
-from engine.store.tables import MessageReceiptRow
+from engine.store import MESSAGE_RECEIPT as RECEIPT
 from tests.conftest import FIXTURES
 
 EVENTS = FIXTURES / "events"
-RECEIPT = MessageReceiptRow.__table__  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -12,12 +12,10 @@ import pytest
 from sqlalchemy import func, inspect, select
 
 from engine import Engine, Instance, ManualClock, StepNotWaiting, Store
-from engine.store.tables import InstanceRow, StepEventRow
+from engine.store import INSTANCE, STEP_EVENT
 from tests.conftest import FIXTURES
 
 EVENTS = FIXTURES / "events"
-INSTANCE = InstanceRow.__table__  # type: ignore[attr-defined]
-STEP_EVENT = StepEventRow.__table__  # type: ignore[attr-defined]
 SECOND = timedelta(seconds=1)
 
 

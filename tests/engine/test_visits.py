@@ -10,8 +10,7 @@ import pytest
 from sqlalchemy import select, update
 
 from engine import Store
-from engine.runtime.queries import INSTANCE, STEP_EVENT
-from engine.store.tables import MetaRow
+from engine.store import INSTANCE, META, STEP_EVENT
 from engine.store.visits import Visits
 from simulator import SimulationConfig, simulate
 
@@ -83,7 +82,7 @@ def test_an_older_database_gets_visits_filled_in_as_the_engine_writes_them(
     field_force: Store, db_url: str
 ) -> None:
     before, states = _log(field_force), _states(field_force)
-    meta = MetaRow.__table__  # type: ignore[attr-defined]
+    meta = META
     with field_force.write() as conn:  # back to schema 2: no visit columns, the old index
         conn.exec_driver_sql("DROP INDEX ix_step_event_visit")
         for table, column in (("step_event", "visit_ms"), ("step_event", "paired"),

@@ -24,14 +24,12 @@ import pytest
 from sqlalchemy import func, select
 
 from engine import Engine, ManualClock, Store
-from engine.store.tables import InstanceRow, StepEventRow
+from engine.store import INSTANCE, STEP_EVENT
 from engine.worker import run_worker
 from tests.conftest import FIXTURES, REPO
 
 REMINDER = FIXTURES / "events" / "reminder.bpmn"  # start → wait P2D → follow_up
 HELPER = Path(__file__).with_name("_timer_workers.py")
-INSTANCE = InstanceRow.__table__  # type: ignore[attr-defined]
-STEP_EVENT = StepEventRow.__table__  # type: ignore[attr-defined]
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 LATER = T0 + timedelta(days=3)  # every reminder is due
 LEASE = timedelta(minutes=5)

@@ -1,4 +1,5 @@
-"""Read one process's step log instance by instance, in chunks, as plain tuples.
+"""The step log read for learning and analytics: one process's instances with their events,
+in chunks, as plain tuples; and the checks and measures both readers share.
 
 Instances come in id order with their events in id order (the index `ix_step_event_instance`
 serves exactly that order); the engine appends events as they happen and the importer writes
@@ -19,18 +20,13 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from engine.errors import NextmoveError, did_you_mean
 from engine.store.database import Store
-from engine.store.tables import DefinitionRow, InstanceRow, StepEventRow
+from engine.store.kinds import REACHED_KINDS, EventKind
+from engine.store.schema import DEFINITION, INSTANCE, STEP_EVENT
 
-DEFINITION = DefinitionRow.__table__  # type: ignore[attr-defined]
-INSTANCE = InstanceRow.__table__  # type: ignore[attr-defined]
-STEP_EVENT = StepEventRow.__table__  # type: ignore[attr-defined]
+__all__ = ["CHUNK", "Header", "Row", "UnknownOutcome", "check_outcome", "full_instances",
+           "hours", "instances", "outcome_positions", "within"]
 
 CHUNK = 20_000
-# Kinds that make up a case's path (a person's steps and the automatic ones that moved it).
-PATH_KINDS = ("completed", "skipped", "varied", "timer", "message")
-DONE_KINDS = ("completed", "skipped", "varied")
-# Kinds whose step id can name an outcome: the step happened (not merely entered or skipped).
-OUTCOME_KINDS = ("completed", "varied", "timer", "message", "outcome")
 
 # (step_id, kind, at (naive UTC), hook, content_shown, content_used, propensity, policy_version)
 Row = tuple[str, str, datetime, str | None, str | None, str | None, float | None, int | None]
@@ -94,6 +90,35 @@ def instances(store: Store, process_id: str, kinds: tuple[str, ...] | None = Non
             head = next(heads, None)
 
 
+def full_instances(store: Store, process_id: str) -> Iterator[tuple[Any, list[Any]]]:
+    """Every instance of the process that has events, with every column of them (for an
+    export): ((id, prospect_id, distributor_id, context), [(instance_id, step_id, step_name,
+    kind, actor, hook, content_shown, content_used, propensity, policy_version, data, at)]),
+    instances in id order, events in log order."""
+    i, e = INSTANCE.c, STEP_EVENT.c
+    heads = (select(i.id, i.prospect_id, i.distributor_id, i.context)
+             .where(i.process_id == process_id).order_by(i.id))
+    events = (select(e.instance_id, e.step_id, e.step_name, e.kind, e.actor, e.hook,
+                     e.content_shown, e.content_used, e.propensity, e.policy_version, e.data,
+                     e.at)
+              .where(e.instance_id.in_(select(i.id).where(i.process_id == process_id)
+                                       .scalar_subquery()))
+              .order_by(e.instance_id, e.id))
+    with store.read() as head_conn, store.read() as conn:
+        head_rows = head_conn.execution_options(yield_per=CHUNK).execute(heads)
+        rows = iter(conn.execution_options(yield_per=CHUNK).execute(events))
+        row = next(rows, None)
+        for head in head_rows:
+            found = []
+            while row is not None and row[0] < head[0]:
+                row = next(rows, None)
+            while row is not None and row[0] == head[0]:
+                found.append(row)
+                row = next(rows, None)
+            if found:
+                yield tuple(head), found
+
+
 def _header(row: Any) -> Header:
     iid, case_id, distributor, context, created = row
     return Header(iid, case_id, distributor, json.loads(context), _naive(created))
@@ -104,7 +129,7 @@ def _naive(moment: datetime) -> datetime:
 
 
 def outcome_positions(rows: list[Row], outcome: str) -> list[int]:
-    return [i for i, r in enumerate(rows) if r[0] == outcome and r[1] in OUTCOME_KINDS]
+    return [i for i, r in enumerate(rows) if r[0] == outcome and r[1] in REACHED_KINDS]
 
 
 def within(started: datetime, at: datetime, horizon: timedelta | None) -> bool:
@@ -125,7 +150,7 @@ def check_outcome(store: Store, process_id: str, outcome: str) -> None:
     """Raise UnknownOutcome unless the process has such a step or such outcome events."""
     recorded = (select(STEP_EVENT.c.step_id)
                 .join(INSTANCE, INSTANCE.c.id == STEP_EVENT.c.instance_id)
-                .where(INSTANCE.c.process_id == process_id, STEP_EVENT.c.kind == "outcome"))
+                .where(INSTANCE.c.process_id == process_id, STEP_EVENT.c.kind == EventKind.OUTCOME))
     with store.read() as conn:
         step_docs = conn.execute(select(DEFINITION.c.steps)
                                  .where(DEFINITION.c.process_id == process_id)).scalars().all()
