@@ -1,9 +1,10 @@
-# One-command set-up: `make demo` runs the main job, `make test` runs every check.
+# One-command set-up: `make demo` runs the main job, `make test` runs every check,
+# `make check` the quick loop (lint, types, the tests not marked slow).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest bench docs clean
+.PHONY: demo test check lint typecheck pytest pytest-fast bench docs clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +17,8 @@ demo: $(BIN)/.installed
 
 test: lint typecheck pytest
 
+check: lint typecheck pytest-fast
+
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 
@@ -24,6 +27,9 @@ typecheck: $(BIN)/.installed
 
 pytest: $(BIN)/.installed
 	$(BIN)/pytest
+
+pytest-fast: $(BIN)/.installed
+	$(BIN)/pytest -m "not slow"
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.steps

@@ -34,340 +34,35 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import sqlite3
 import sys
 import tempfile
 import time
-from bisect import bisect_right
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench._million_paths import (
+    HOUR,
+    JOURNEY,
+    MARKETS,
+    NOW,
+    ONBOARDING,
+    START,
+    onboarding_path,
+    prospect_path,
+)
+from bench._million_rows import Templates, Writer
 from content_catalog import StoredRecommender
 from engine import Engine, ManualClock, Store
-from engine.store.visits import Visits
+
+__all__ = ["CACHE", "FORMAT", "JOURNEY", "NOW", "build", "cached", "on_postgres"]
 
 ROOT = Path(__file__).resolve().parent.parent
 LIFEVANTAGE = ROOT / "processes" / "lifevantage"
 CACHE = Path(__file__).resolve().parent / ".cache"
 FORMAT = 2  # bump when the generated content changes: old cache files are then rebuilt
-START = datetime(2025, 1, 6, tzinfo=UTC)  # a Monday; enrollments over the following year
-NOW = START + timedelta(days=400)
-JOURNEY, ONBOARDING = "prospect_journey", "distributor_onboarding"
-ACTOR = "bench-actor"  # the template engine's actor, replaced by each distributor's id
-MARKETS = (("US", "en-US", 0.92), ("MX", "es-MX", 0.08))
-HOUR, DAY = timedelta(hours=1), timedelta(days=1)
-# how each kind of step closes: completed / varied / skipped shares
-SKIPPABLE = {"add_contact", "share_intro", "follow_up", "nurture"}
-
-Action = tuple[str, ...]  # ("do", step[, interest]) | ("timer",) | ("msg",)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat()
-
-
-def _db(moment: datetime) -> str:
-    """SQLAlchemy's SQLite text form of a naive UTC DateTime."""
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-@dataclass
-class Capture:
-    """What the engine wrote after one path prefix."""
-
-    events: list[list[dict[str, Any]]]  # per move (group): the rows it appended
-    waiting: list[dict[str, Any]]  # with since/due_at/stuck_since as (group, offset) refs
-    status: str
-    version: int
-    state: str
-
-
-@dataclass
-class Templates:
-    """Runs path prefixes through the real engine once each and remembers the captures."""
-
-    engine: Engine
-    clock: ManualClock
-    captures: dict[tuple[str, tuple[Action, ...]], Capture] = field(default_factory=dict)
-    serial: int = 0
-
-    def get(self, process: str, path: tuple[Action, ...]) -> Capture:
-        key = (process, path)
-        found = self.captures.get(key)
-        if found is None:
-            found = self.captures[key] = self._run(process, path)
-        return found
-
-    def _run(self, process: str, path: tuple[Action, ...]) -> Capture:
-        from sqlalchemy import select
-
-        from engine.runtime.queries import INSTANCE, STEP_EVENT
-
-        self.serial += 1
-        t = START + timedelta(days=self.serial * 60)  # template instances never overlap
-        self.clock.set(t)
-        times = [t]
-        context = {"market": "US", "locale": "en-US", "sponsor_id": "bench-sponsor",
-                   "prospect_first_name": "Pat"}
-        prospect = f"bench-p{self.serial}"
-        iid = self.engine.start(process, prospect, ACTOR, context, actor=ACTOR).id
-        for action in path:
-            if action[0] == "timer":
-                due = min(w.due_at for w in self.engine.get(iid).waiting if w.due_at)
-                self.clock.set(due)
-                self.engine.tick()
-            else:
-                self.clock.set(self.clock.now() + HOUR)
-                if action[0] == "msg":
-                    self.engine.signal("video_played", prospect)
-                else:
-                    data: dict[str, Any] | None = (
-                        {"interest": action[2]} if len(action) > 2 else None)
-                    if action[1] == "add_first_prospects":
-                        data = {"contacts": 10}
-                    self.engine.complete(iid, action[1], data, actor=ACTOR)
-            times.append(self.clock.now())
-        with self.engine.store.read() as conn:
-            row = conn.execute(select(INSTANCE.c.waiting, INSTANCE.c.status,
-                                      INSTANCE.c.version, INSTANCE.c.state)
-                               .where(INSTANCE.c.id == iid)).one()
-            events = conn.execute(select(STEP_EVENT).where(STEP_EVENT.c.instance_id == iid)
-                                  .order_by(STEP_EVENT.c.id)).mappings().all()
-        groups: list[list[dict[str, Any]]] = [[] for _ in times]
-        for ev in events:
-            at = ev["at"].replace(tzinfo=UTC)
-            groups[times.index(at)].append({
-                k: ev[k] for k in ("step_id", "step_name", "kind", "actor", "hook",
-                                   "content_shown", "content_used", "propensity",
-                                   "policy_version", "data")})
-        waiting = []
-        for wait in json.loads(row.waiting):
-            for key in ("since", "due_at", "stuck_since"):
-                if wait.get(key):
-                    moment = datetime.fromisoformat(wait[key])
-                    group = bisect_right(times, moment) - 1
-                    wait[key] = (group, moment - times[group])
-            waiting.append(wait)
-        return Capture(groups, waiting, row.status, row.version, row.state)
-
-
-def _lognormal(rng: random.Random, median: timedelta, sigma: float) -> timedelta:
-    return median * math.exp(rng.gauss(0.0, sigma))
-
-
-def prospect_path(rng: random.Random, t0: datetime) -> tuple[list[tuple[datetime, Action]],
-                                                              str | None]:
-    """The moves of one prospect's journey (until they stop), and how it ended."""
-    moves: list[tuple[datetime, Action]] = []
-    t = t0
-    tick = lambda: timedelta(minutes=rng.uniform(1, 15))  # noqa: E731 - the worker's delay
-
-    def step(name: str, drop: float, median: timedelta, stuck: timedelta | None = None,
-             interest: str | None = None) -> bool:
-        nonlocal t
-        gap = _lognormal(rng, median, 1.0)
-        dropped = rng.random() < drop
-        if stuck is not None and (dropped or gap > stuck):
-            moves.append((t + stuck + tick(), ("timer",)))
-        if dropped:
-            return False
-        t += gap
-        moves.append((t, ("do", name, interest) if interest else ("do", name)))
-        return True
-
-    def landed(customer: float, distributor: float) -> str:
-        roll = rng.random()
-        return "customer" if roll < customer else (
-            "distributor" if roll < customer + distributor else "not_now")
-
-    if not step("add_contact", 0.12, 8 * HOUR):
-        return moves, None
-    if not step("share_intro", 0.18, 20 * HOUR, stuck=5 * DAY):
-        return moves, None
-    delay = timedelta(hours=rng.expovariate(1 / 20))
-    if rng.random() < 0.55 and delay < 2 * DAY:
-        t += delay
-        moves.append((t, ("msg",)))
-    else:
-        t += 2 * DAY + tick()
-        moves.append((t, ("timer",)))
-        if not step("follow_up", 0.3, DAY):
-            return moves, None
-    interest = landed(0.22, 0.07)
-    if not step("conversation", 0.25, 2 * DAY, stuck=7 * DAY, interest=interest):
-        return moves, None
-    if interest == "not_now":
-        if not step("nurture", 0.35, DAY):
-            return moves, None
-        t += 30 * DAY + tick()
-        moves.append((t, ("timer",)))
-        interest = landed(0.08, 0.02)
-        if not step("check_in", 0.45, 2 * DAY, interest=interest):
-            return moves, None
-        if interest == "not_now":
-            return moves, "not_now"
-    if interest == "customer":
-        return moves, ("customer" if step("customer_order", 0.1, 10 * HOUR) else None)
-    return moves, ("distributor" if step("enroll", 0.1, DAY) else None)
-
-
-def onboarding_path(rng: random.Random, t0: datetime, first_sale: datetime | None
-                    ) -> list[tuple[datetime, Action]]:
-    moves: list[tuple[datetime, Action]] = []
-    welcome = t0 + timedelta(hours=rng.uniform(0.2, 6))
-    moves.append((welcome, ("do", "welcome")))
-    listed = welcome + timedelta(hours=rng.uniform(0.1, 3))
-    moves.append((listed, ("do", "add_first_prospects")))
-    roll = rng.random()
-    if roll < 0.6:
-        moves.append((listed + timedelta(days=rng.uniform(0.5, 12)),
-                      ("do", "product_training")))
-    stuck_at = listed + 10 * DAY + timedelta(minutes=rng.uniform(1, 15))
-    if first_sale is None or first_sale > stuck_at:
-        moves.append((stuck_at, ("timer",)))
-        if rng.random() < 0.7:
-            moves.append((stuck_at + timedelta(days=rng.uniform(0.5, 4)),
-                          ("do", "sponsor_check_in")))
-    if first_sale is not None:
-        moves.append((max(first_sale, listed) + timedelta(hours=rng.uniform(1, 30)),
-                      ("do", "first_sale")))
-    moves.sort(key=lambda m: m[0])
-    return moves
-
-
-class Writer:
-    """Turns captures into rows for one instance at a time, and writes them in chunks."""
-
-    def __init__(self, conn: sqlite3.Connection, templates: Templates, definitions:
-                 dict[str, int], rng: random.Random) -> None:
-        self.conn, self.templates, self.definitions, self.rng = conn, templates, definitions, rng
-        self.instances: list[tuple[Any, ...]] = []
-        self.events: list[tuple[Any, ...]] = []
-        self.next_id = 1
-        self.counts = {"instances": 0, "events": 0}
-
-    def add(self, process: str, prospect: str, distributor: str, context: dict[str, Any],
-            t0: datetime, moves: list[tuple[datetime, Action]], outcome: str | None) -> None:
-        done = [(t, a) for t, a in moves if t <= NOW]
-        if outcome is not None and len(done) < len(moves):
-            outcome = None
-        capture = self.templates.get(process, tuple(a for _, a in done))
-        times = [t0] + [t for t, _ in done]
-        iid = self.next_id
-        self.next_id += 1
-        offers: dict[str, tuple[str, float]] = {}  # step -> (shown, propensity) drawn here
-        visits = Visits()  # the visit columns, as the engine records them
-        for group, (rows, at) in enumerate(zip(capture.events, times, strict=True)):
-            action = done[group - 1][1] if group else None
-            for row in rows:
-                self._event(iid, row, at, distributor, action, offers, visits)
-        version = capture.version
-        if outcome in ("customer", "distributor"):
-            stamp = _db(times[-1])
-            kinds = ("customer_order", "sale") if outcome == "customer" else (
-                "distributor_enrolled",)
-            for kind in kinds:
-                amount = round(self.rng.uniform(60, 220)) if outcome == "customer" else None
-                self.events.append((iid, kind, kind, "outcome", distributor, None, None, None,
-                                    None, None, None,
-                                    json.dumps({"amount": amount}) if amount else None,
-                                    None, None, stamp))
-                version += 1
-        waiting = []
-        dues = []
-        for wait in capture.waiting:
-            wait = dict(wait)
-            for key in ("since", "due_at", "stuck_since"):
-                if key in wait:
-                    group, offset = wait[key]
-                    wait[key] = _iso(times[group] + offset)
-            if wait.get("due_at"):
-                dues.append(wait["due_at"])
-            rec = wait.get("recommendation")
-            if rec is not None and wait["step_id"] in offers:
-                shown, p = offers[wait["step_id"]]
-                wait["recommendation"] = {**rec, "shown": shown, "propensity": p}
-            waiting.append(wait)
-        active = capture.status == "active"
-        self.instances.append((
-            iid, self.definitions[process], process, prospect, distributor,
-            context.get("sponsor_id"), f"{process}\x1f{prospect}" if active else None,
-            capture.status, json.dumps(context), json.dumps(waiting),
-            _db(datetime.fromisoformat(min(dues))) if dues else None, version,
-            capture.state, _db(t0), _db(times[-1]), visits.dump()))
-        if len(self.events) > 200_000:
-            self.flush()
-
-    def _event(self, iid: int, row: dict[str, Any], at: datetime, distributor: str,
-               action: Action | None, offers: dict[str, tuple[str, float]],
-               visits: Visits) -> None:
-        kind, data, used = row["kind"], row["data"], None
-        shown, propensity = row["content_shown"], row["propensity"]
-        step = row["step_id"]
-        if kind == "entered" and shown is not None:
-            ranked = self._ranking(step)
-            if ranked:
-                pick = self.rng.choices(ranked, [p for _, p in ranked])[0]
-                offers[step] = pick
-        if step in offers and shown is not None:
-            shown, propensity = offers[step]
-        if action is not None and action[0] == "do" and action[1] == step and kind == "completed":
-            roll = self.rng.random()
-            extra = json.loads(data) if data else {}
-            if step in SKIPPABLE and roll < 0.05:
-                kind, data = "skipped", json.dumps({"reason": "not the right moment"})
-            else:
-                if roll < 0.16:
-                    kind = "varied"
-                    data = json.dumps({**extra, "note": "talked in person instead"})
-                used = shown if self.rng.random() < 0.88 else self._other(step, shown)
-        actor = distributor if row["actor"] == ACTOR else row["actor"]
-        visit_ms, paired = visits.record(step, kind, at.replace(tzinfo=None))
-        self.events.append((iid, step, row["step_name"], kind, actor, row["hook"], shown, used,
-                            propensity, row["policy_version"], None, data, visit_ms, paired,
-                            _db(at)))
-
-    _rankings: dict[str, list[tuple[str, float]]] = {}
-
-    def _ranking(self, step: str) -> list[tuple[str, float]]:
-        found = self._rankings.get(step)
-        if found is None:
-            found = []
-            for capture in self.templates.captures.values():
-                for wait in capture.waiting:
-                    rec = wait.get("recommendation")
-                    if wait["step_id"] == step and rec:
-                        found = [(r["option_id"], r["probability"]) for r in rec["ranked"]]
-            if found:
-                self._rankings[step] = found
-        return found
-
-    def _other(self, step: str, shown: str | None) -> str | None:
-        others = [o for o, _ in self._ranking(step) if o != shown]
-        return self.rng.choice(others) if others else shown
-
-    def flush(self) -> None:
-        if self.instances:
-            self.conn.executemany(
-                "INSERT INTO instance (id, definition_id, process_id, prospect_id, "
-                "distributor_id, sponsor_id, active_key, status, context, waiting, next_due_at, "
-                "version, state, created_at, updated_at, visits) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self.instances)
-        if self.events:
-            self.conn.executemany(
-                "INSERT INTO step_event (instance_id, step_id, step_name, kind, actor, hook, "
-                "content_shown, content_used, propensity, policy_version, chain, data, "
-                "visit_ms, paired, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                self.events)
-        self.conn.commit()
-        self.counts["instances"] += len(self.instances)
-        self.counts["events"] += len(self.events)
-        self.instances.clear()
-        self.events.clear()
 
 
 def _params(instances: int, distributors: int, seed: int) -> dict[str, int]:

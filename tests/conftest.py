@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -15,8 +18,12 @@ from engine import Engine, ManualClock, Store
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-SHARED = REPO.parent / "shared"
-CORPORA = SHARED / "corpora"
+CORPORA = FIXTURES / "corpora"  # real files made by others: see its SOURCES.md
+LOGS = CORPORA / "logs"
+# Stored gzipped to keep the repository small; the tests read the original bytes.
+INFLATED = {
+    "receipt.csv": "8d00a7d15e02796ae262336d304a7265a158956e8914aeb8ee2242f37d778854",
+}
 PG_ADMIN_URL = os.environ.get("NEXTMOVE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
@@ -45,6 +52,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+def inflate(packed: Path, out: Path, sha256: str) -> Path:
+    """Write `packed` (gzip) to `out` and check it is the original file, byte for byte."""
+    with gzip.open(packed, "rb") as src, open(out, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    assert digest == sha256, f"{packed} does not inflate to the recorded file"
+    return out
+
+
+@pytest.fixture(scope="session")
+def corpus_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The corpus event logs as the files they were upstream (`receipt.csv` inflated)."""
+    out = tmp_path_factory.mktemp("corpus_logs")
+    for path in LOGS.iterdir():
+        if path.name.removesuffix(".gz") not in INFLATED:
+            shutil.copyfile(path, out / path.name)
+    for name, sha256 in INFLATED.items():
+        inflate(LOGS / f"{name}.gz", out / name, sha256)
+    return out
 
 
 @pytest.fixture(scope="session")

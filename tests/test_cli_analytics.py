@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from cli import app
 from engine import Engine, ManualClock, Store
-from tests.analytics.test_funnel import LIFEVANTAGE, LOGS, T0, four_prospects
+from tests.analytics.test_funnel import LIFEVANTAGE, T0, four_prospects
+from tests.conftest import LOGS
 
 runner = CliRunner()
 

@@ -15,7 +15,8 @@ from content_catalog import StoredRecommender
 from engine import Engine, ManualClock, ProspectRef, Store
 from engine.runtime.queries import INSTANCE, STEP_EVENT
 from learner import export_log, import_log, variants
-from tests.analytics.test_funnel import LIFEVANTAGE, LOGS, four_prospects
+from tests.analytics.test_funnel import LIFEVANTAGE, four_prospects
+from tests.conftest import LOGS
 
 FORMATS = ("xes", "xes.gz", "csv", "parquet")
 

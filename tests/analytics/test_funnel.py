@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -13,10 +14,9 @@ import analytics
 from content_catalog import StoredRecommender
 from engine import Engine, ManualClock, ProspectRef, Store
 from learner import import_log, variants
-from tests.conftest import CORPORA, REPO
+from tests.conftest import REPO
 
 LIFEVANTAGE = REPO / "processes" / "lifevantage"
-LOGS = CORPORA / "logs"
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 US = {"market": "US", "locale": "en-US"}
@@ -117,10 +117,10 @@ def test_funnel_filters_by_start_distributor_and_market(lv: Engine, clock: Manua
     ("receipt.csv", 1434, 8577, 27),
 ])
 def test_funnel_on_imported_real_logs_counts_every_event(
-    db_url: str, name: str, cases: int, events: int, activities: int
+    db_url: str, corpus_logs: Path, name: str, cases: int, events: int, activities: int
 ) -> None:
     store = Store(db_url)
-    import_log(store, LOGS / name, "history")
+    import_log(store, corpus_logs / name, "history")
     found = analytics.funnel(store, "history", outcome="decide"
                              if name.startswith("running") else "T10 Determine necessity "
                              "to stop indication")

@@ -11,9 +11,8 @@ from lxml import etree
 from engine import DefinitionError, DefinitionErrors, load, load_definitions
 from engine.definitions import build_spec
 from engine.definitions._xml import _parser
+from tests.conftest import CORPORA, FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-CORPORA = Path(__file__).resolve().parents[3] / "shared" / "corpora"  # as in conftest.py
 BPMN = FIXTURES / "bpmn"
 DIALECTS = sorted((BPMN / "dialects").glob("*.bpmn"))
 ATTACKS = sorted((BPMN / "attacks").glob("*.bpmn"))
@@ -269,7 +268,6 @@ def test_the_hardened_parser_stops_a_billion_laughs() -> None:
 # -- real-world corpus ---------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="shared BPMN corpus not present")
 def test_every_corpus_file_loads_or_is_rejected_with_problems() -> None:
     files = sorted(p for p in CORPUS.rglob("*") if p.is_file())
     assert len(files) > 200
@@ -311,7 +309,6 @@ def test_every_corpus_file_loads_or_is_rejected_with_problems() -> None:
     assert dmn.count(["not-bpmn"]) >= 30
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="shared BPMN corpus not present")
 def test_broken_corpus_file_points_at_the_bad_line() -> None:
     path = CORPUS / "camunda-modeler" / "test" / "e2e" / "fixtures" / "broken.bpmn"
     (problem,) = load([path]).problems

@@ -26,9 +26,9 @@ from learner import (
     import_log,
     variants,
 )
+from tests.conftest import LOGS  # the corpus logs as stored; `corpus_logs` has receipt.csv
 
 REPO = Path(__file__).resolve().parents[2]
-LOGS = REPO.parent / "shared" / "corpora" / "logs"
 BAD = REPO / "tests" / "fixtures" / "logs"
 LIFEVANTAGE = REPO / "processes" / "lifevantage"
 
@@ -74,13 +74,14 @@ def timelines(store: Store) -> dict[str, tuple[Any, ...]]:
 
 @pytest.mark.parametrize(("name", "n_cases", "n_events", "n_activities", "n_variants"), CORPUS)
 def test_corpus_logs_import_with_exact_counts(
-    store: Store, name: str, n_cases: int, n_events: int, n_activities: int, n_variants: int,
+    store: Store, corpus_logs: Path, name: str, n_cases: int, n_events: int, n_activities: int,
+    n_variants: int,
 ) -> None:
     seen: list[ImportProgress] = []
-    report = import_log(store, LOGS / name, "history", progress=seen.append)
+    report = import_log(store, corpus_logs / name, "history", progress=seen.append)
     assert (report.cases_written, report.events_written, len(report.activities)) == (
         n_cases, n_events, n_activities)
-    size = (LOGS / name).stat().st_size
+    size = (corpus_logs / name).stat().st_size
     assert [p for p in seen if p.phase == "read"][-1] == ImportProgress("read", size, size,
                                                                         "bytes")
     assert seen[-1] == ImportProgress("write", n_events, n_events, "events")
@@ -110,11 +111,11 @@ def test_running_example_csv_and_xes_give_identical_timelines(tmp_path: Path) ->
         s.dispose()
 
 
-def test_receipt_xes_and_csv_give_the_same_variants(tmp_path: Path) -> None:
+def test_receipt_xes_and_csv_give_the_same_variants(tmp_path: Path, corpus_logs: Path) -> None:
     found = []
     for name in ("08_receipt.xes.gz", "receipt.csv"):
         st = Store(f"sqlite:///{tmp_path / (name + '.db')}")
-        import_log(st, LOGS / name, "receipt")
+        import_log(st, corpus_logs / name, "receipt")
         found.append([(v.steps, v.cases) for v in variants(st, "receipt")])
         st.dispose()
     assert found[0] == found[1]
@@ -262,13 +263,13 @@ def test_definition_row_is_an_honest_marker(store: Store) -> None:
     assert instance["updated_at"] == datetime(2011, 1, 15, 9, 45)
 
 
-def test_import_and_variants_on_every_backend(db_url: str) -> None:
+def test_import_and_variants_on_every_backend(db_url: str, corpus_logs: Path) -> None:
     store = Store(db_url)
-    report = import_log(store, LOGS / "receipt.csv", "receipt")
+    report = import_log(store, corpus_logs / "receipt.csv", "receipt")
     assert (report.cases_written, report.events_written) == (1434, 8577)
     found = variants(store, "receipt", outcome="T10 Determine necessity to stop indication")
     assert len(found) == 116 and sum(v.cases for v in found) == 1434
     assert found[0].cases == 713 and found[0].rate is not None
     with pytest.raises(LogAlreadyImported):
-        import_log(store, LOGS / "receipt.csv", "receipt")
+        import_log(store, corpus_logs / "receipt.csv", "receipt")
     store.dispose()

@@ -9,6 +9,7 @@ position the row records, which is what we reweight by).
 from __future__ import annotations
 
 import csv
+import gzip
 from functools import cache
 from pathlib import Path
 
@@ -19,14 +20,13 @@ from learner import ope
 from learner.model import OutcomeModel
 from tests.conftest import CORPORA
 
-OBD = CORPORA / "bandit" / "obd" / "random" / "all"
-needs_obd = pytest.mark.skipif(not (OBD / "all.csv").exists(), reason="OBD sample not present")
+OBD = CORPORA / "bandit" / "obd" / "random" / "all"  # all.csv is stored gzipped
 
 
 @cache
 def obd() -> dict[str, np.ndarray]:
     """The log as arrays: item, click, propensity, position, user features, affinities."""
-    with Path(OBD / "all.csv").open(newline="") as handle:
+    with gzip.open(OBD / "all.csv.gz", "rt", encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     with Path(OBD / "item_context.csv").open(newline="") as handle:
         items = {int(r["item_id"]): float(r["item_feature_0"]) for r in csv.DictReader(handle)}
@@ -58,8 +58,6 @@ def obd_rows(data: dict[str, np.ndarray], rows: np.ndarray, item: np.ndarray
 
 
 def test_ipw_of_the_logging_policy_is_the_observed_click_rate_exactly() -> None:
-    if not (OBD / "all.csv").exists():
-        pytest.skip("OBD sample not present")
     data = obd()
     n_items = data["affinity"].shape[1]
     uniform = np.full(data["item"].size, 1 / n_items)  # π(logged item) of the uniform policy
@@ -71,7 +69,6 @@ def test_ipw_of_the_logging_policy_is_the_observed_click_rate_exactly() -> None:
     assert est.low <= observed <= est.high
 
 
-@needs_obd
 def test_learned_click_model_policy_on_obd_with_ipw_snipw_dr() -> None:
     """A LightGBM click model fitted on the first half (by time) gives an epsilon-greedy
     policy over the 80 items; all three estimators judge it on the second half."""
