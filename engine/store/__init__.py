@@ -1,5 +1,16 @@
-"""Persistence: SQLite by default, PostgreSQL with the same code."""
+"""Persistence: SQLite by default, PostgreSQL with the same code.
 
-from engine.store.database import DEFAULT_DB, Store, StoreError, database_url
+    store = Store("nextmove.db")       # connects to nothing yet
+    store.prepare(progress=None)       # creates or upgrades the schema; refuses a foreign one
+"""
 
-__all__ = ["DEFAULT_DB", "Store", "StoreError", "database_url"]
+from engine.store.database import (
+    DEFAULT_DB,
+    Prepared,
+    Progress,
+    Store,
+    StoreError,
+    database_url,
+)
+
+__all__ = ["DEFAULT_DB", "Prepared", "Progress", "Store", "StoreError", "database_url"]
