@@ -1,4 +1,5 @@
-# One-command set-up: `make demo` runs the main job, `make test` runs every check.
+# One-command set-up: `make demo` runs the main job, `make test` runs every check
+# (lint: ruff and the import contracts of pyproject's [tool.importlinter]).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -18,6 +19,7 @@ test: lint typecheck pytest
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy
