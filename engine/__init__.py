@@ -31,7 +31,7 @@ from engine.errors import (
     StepRequired,
     VersionConflict,
 )
-from engine.recommend import Ranked, Recommendation, Recommender
+from engine.recommend import Ranking, Recommender
 from engine.runtime import (
     DeployedDefinition,
     Engine,
@@ -65,8 +65,7 @@ __all__ = [
     "ProcessDefinition",
     "Prepared",
     "ProspectRef",
-    "Ranked",
-    "Recommendation",
+    "Ranking",
     "Recommender",
     "StepEvent",
     "StepNotWaiting",

@@ -1,55 +1,26 @@
 """What the engine asks of a recommender, and what it gets back.
 
 The engine calls `Recommender.recommend` when a person's step with a hook is entered, records
-the shown option with its propensity on the step event, and keeps the ranking on the waiting
-step so action cards never recompute it. The interface lives here, with the engine, so that
-the engine imports no recommender: `content_catalog.StoredRecommender` implements it and
-`nextmove.open_engine` passes one in.
+the shown option with its propensity on the step event (`Ranking.to_dict()`), and keeps the
+ranking on the waiting step so action cards never recompute it. The interface lives here, with
+the engine, so that the engine imports no recommender: `content_catalog.StoredRecommender`
+implements it and `nextmove.open_engine` passes one in.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 
-@dataclass(frozen=True)
-class Ranked:
-    """One content option in a ranking: its score and the probability it was the one shown."""
-
-    option_id: str
-    score: float
-    probability: float
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    hook: str
-    policy_version: int
-    ranked: tuple[Ranked, ...]  # best first
-    shown: str  # the option the card leads with (sampled: the policy explores)
-    propensity: float  # probability with which `shown` was chosen
+class Ranking(Protocol):
+    """A hook's options ranked for one context, with the one shown and its propensity."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "hook": self.hook,
-            "policy_version": self.policy_version,
-            "shown": self.shown,
-            "propensity": self.propensity,
-            "ranked": [asdict(r) for r in self.ranked],
-        }
-
-    @classmethod
-    def from_dict(cls, dct: Mapping[str, Any]) -> Recommendation:
-        return cls(
-            hook=dct["hook"],
-            policy_version=dct["policy_version"],
-            ranked=tuple(Ranked(**r) for r in dct["ranked"]),
-            shown=dct["shown"],
-            propensity=dct["propensity"],
-        )
+        """The document kept on the waiting step: hook, policy_version, shown, propensity
+        and ranked (option_id, score, probability; best first)."""
+        ...
 
 
 class Recommender(Protocol):
@@ -57,6 +28,6 @@ class Recommender(Protocol):
 
     def recommend(
         self, hook: str, context: Mapping[str, Any], rng: random.Random
-    ) -> Recommendation | None:
+    ) -> Ranking | None:
         """A ranking for `hook` in `context`, or None when nothing fills the hook."""
         ...
