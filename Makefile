@@ -1,5 +1,6 @@
-# One-command set-up: `make demo` runs the main job, `make test` runs every check,
-# `make check` the quick loop (lint, types, the tests not marked slow).
+# One-command set-up: `make demo` runs the main job, `make test` runs every check
+# (lint: ruff and the import contracts of pyproject's [tool.importlinter]); `make check` is the
+# quick loop (lint, types, the tests not marked slow).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -21,6 +22,7 @@ check: lint typecheck pytest-fast
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy

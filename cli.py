@@ -37,12 +37,13 @@ from engine import (
     Store,
     VersionConflict,
 )
-from engine import load as load_maps
 from engine.clock import SystemClock, parse_duration, parse_instant
 from engine.definitions.compile import export_bpmn
 from engine.runtime import Fired, InstanceRef, start_csv
 from engine.runtime.bulk import count_rows
 from engine.worker import run_worker
+from nextmove import load as load_maps
+from nextmove import open_engine, open_store
 from simulator import SimulationConfig
 from simulator import simulate as run_simulation
 from simulator.demo import DemoReport, run_demo
@@ -121,9 +122,26 @@ def _engine(db: str | None, allow_scripts: bool = False, now: str | None = None,
             clock = ManualClock(parse_instant(now))
         except ValueError as exc:
             raise NextmoveError(f"--now {now!r} is not an ISO 8601 time: {exc}") from exc
-    store = Store(db)
-    recommender = StoredRecommender(store) if recommend else None
-    return Engine(store, allow_scripts=allow_scripts, clock=clock, recommender=recommender)
+    return open_engine(db, clock=clock, allow_scripts=allow_scripts, recommend=recommend,
+                       progress=_UpgradeBar())
+
+
+class _UpgradeBar:
+    """A progress bar on stderr while an older database is upgraded (nothing otherwise)."""
+
+    def __init__(self) -> None:
+        self.bar = Progress(TextColumn("upgrading the database: {task.description}"),
+                            BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=err, transient=True)
+        self.tasks: dict[str, Any] = {}
+
+    def __call__(self, what: str, done: int, total: int) -> None:
+        if what not in self.tasks:
+            self.bar.start()
+            self.tasks[what] = self.bar.add_task(what, total=total)
+        self.bar.update(self.tasks[what], completed=done, total=total)
+        if done >= total:
+            self.bar.stop()
 
 
 def _json_arg(text: str | None, name: str, as_json: bool) -> dict[str, Any]:
@@ -432,7 +450,7 @@ def recommend(
 ) -> None:
     """Rank a hook's content for a context with the active policy, with propensities."""
     rng = random.Random(seed)
-    recommender = _guard(as_json, lambda: StoredRecommender(Store(db)))
+    recommender = _guard(as_json, lambda: StoredRecommender(open_store(db)))
     if contexts is not None:
         rows = _jsonl(contexts, as_json)
         results = _guard(as_json, lambda: recommender.recommend_many(hook, rows, rng))
@@ -939,7 +957,7 @@ def learn(
 ) -> None:
     """Learn which content leads to the outcome; propose new policies, evaluated off-policy."""
     window = _horizon(horizon, as_json)
-    store = _guard(as_json, lambda: Store(db))
+    store = _guard(as_json, lambda: open_store(db))
     try:
         with err.status("learning from the log...", spinner="dots") if not as_json else _quiet():
             proposal = _guard(as_json, lambda: learner.propose(
@@ -1046,7 +1064,7 @@ def _hours(value: float | None) -> str:
 
 def _on_store(db: str | None, as_json: bool, action: Callable[[Store], Any]) -> Any:
     """Run `action` on the database, then close it (a PostgreSQL pool is not left open)."""
-    store = _guard(as_json, lambda: Store(db))
+    store = _guard(as_json, lambda: open_store(db))
     try:
         return _guard(as_json, lambda: action(store))
     finally:

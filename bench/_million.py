@@ -54,8 +54,8 @@ from bench._million_paths import (
     prospect_path,
 )
 from bench._million_rows import Templates, Writer
-from content_catalog import StoredRecommender
-from engine import Engine, ManualClock, Store
+from engine import ManualClock, Store
+from nextmove import open_engine, open_store
 
 __all__ = ["CACHE", "FORMAT", "JOURNEY", "NOW", "build", "cached", "on_postgres"]
 
@@ -107,19 +107,17 @@ def build(path: Path, instances: int = 1_000_000, distributors: int = 10_000,
     for suffix in ("", "-wal", "-shm"):
         Path(f"{partial}{suffix}").unlink(missing_ok=True)
     began = time.perf_counter()
-    store = Store(f"sqlite:///{partial}")
     clock = ManualClock(START)
-    engine = Engine(store, clock=clock, recommender=StoredRecommender(store),
-                    rng=random.Random(seed))
+    engine = open_engine(f"sqlite:///{partial}", clock=clock, rng=random.Random(seed))
+    store = engine.store
     engine.deploy([LIFEVANTAGE])
     definitions = {d.process_id: d.id for d in engine.definitions()}
     store.dispose()
     with tempfile.TemporaryDirectory() as scratch:
-        t_store = Store(f"sqlite:///{Path(scratch) / 'templates.db'}", durable=False)
         t_clock = ManualClock(START)
-        templates = Templates(Engine(t_store, clock=t_clock,
-                                     recommender=StoredRecommender(t_store),
-                                     rng=random.Random(seed)), t_clock)
+        templates = Templates(open_engine(f"sqlite:///{Path(scratch) / 'templates.db'}",
+                                          durable=False, clock=t_clock,
+                                          rng=random.Random(seed)), t_clock)
         templates.engine.deploy([LIFEVANTAGE])
         conn = sqlite3.connect(partial)  # DML opens a transaction; each flush commits it
         conn.execute("PRAGMA synchronous=OFF")
@@ -134,7 +132,7 @@ def build(path: Path, instances: int = 1_000_000, distributors: int = 10_000,
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             conn.close()
-            t_store.dispose()
+            templates.engine.store.dispose()
     for suffix in ("-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     partial.replace(path)
@@ -237,7 +235,7 @@ def on_postgres(path: Path, admin_url: str) -> str:
             exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
                                   {"n": name}).first() is not None
         if exists:
-            store = Store(url, create=False)
+            store = Store(url)
             try:
                 with store.read() as conn:
                     found = conn.execute(text("SELECT value FROM nextmove_meta WHERE key = "
@@ -252,7 +250,7 @@ def on_postgres(path: Path, admin_url: str) -> str:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     finally:
         admin.dispose()
-    Store(url).dispose()  # the schema, as nextmove makes it
+    open_store(url).dispose()  # the schema, as nextmove makes it
     began = time.perf_counter()
     source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     dsn = url.replace("postgresql+psycopg://", "postgresql://")

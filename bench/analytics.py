@@ -36,6 +36,7 @@ from bench._million import JOURNEY, NOW, cached, on_postgres
 from engine import Store
 from engine.runtime.queries import INSTANCE, STEP_EVENT
 from learner import variants
+from nextmove import open_store
 
 
 def baseline(store: Store) -> int:
@@ -68,12 +69,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     names = [n for n in args.only.split(",") if n]
     path = cached(args.instances, args.distributors, args.seed)
-    Store(f"sqlite:///{path}").dispose()  # brings an older cache file up to this schema
+    open_store(f"sqlite:///{path}").dispose()  # brings an older cache file up to this schema
     url = on_postgres(path, PG_ADMIN_URL) if args.postgres else f"sqlite:///{path}"
     database = "PostgreSQL" if args.postgres else "SQLite"
     json_path = args.json or RESULTS / ("analytics-postgres.json" if args.postgres
                                         else "analytics.json")
-    store = Store(url, create=False)
+    store = Store(url)
     with store.read() as conn:
         events = conn.execute(select(func.count()).select_from(STEP_EVENT)).scalar_one()
         instances = conn.execute(select(func.count()).select_from(INSTANCE)).scalar_one()

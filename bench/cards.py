@@ -28,7 +28,8 @@ from typing import Any
 
 from bench import _million
 from bench._common import RESULTS, machine_info, write_result
-from engine import Engine, ManualClock
+from engine import ManualClock
+from nextmove import open_engine
 
 SELECT = (
     "SELECT {columns} FROM instance JOIN definition ON definition.id = instance.definition_id "
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cards benchmark skipped: no cached {args.instances:,}-instance database in "
               f"{_million.CACHE} (python -m bench.cards --build makes it)")
         return 0
-    engine = Engine(f"sqlite:///{path}", clock=ManualClock(_million.NOW))
+    engine = open_engine(f"sqlite:///{path}", clock=ManualClock(_million.NOW), recommend=False)
     columns = ", ".join(
         f"instance.{c}" for c in ("id", "definition_id", "process_id", "prospect_id",
                                   "distributor_id", "sponsor_id", "active_key", "status",

@@ -49,11 +49,12 @@ from sqlalchemy import insert, select  # noqa: E402
 
 from bench._common import RESULTS, machine_info, write_result  # noqa: E402
 from content_catalog import active_policies, load_stored_catalog  # noqa: E402
-from engine import Engine, ManualClock, Store  # noqa: E402
+from engine import ManualClock, Store  # noqa: E402
 from engine.runtime.queries import DEFINITION, INSTANCE, STEP_EVENT  # noqa: E402
 from learner.dataset import decisions  # noqa: E402
 from learner.model import OutcomeModel  # noqa: E402
 from learner.rewrite import PATH_FEATURES, context_columns, propose  # noqa: E402
+from nextmove import open_engine, open_store  # noqa: E402
 from simulator import LIFEVANTAGE, response_model  # noqa: E402
 from simulator.world import EXPERIENCE, INTERESTS, MARKETS, PERSONALITIES  # noqa: E402
 
@@ -64,7 +65,7 @@ EVENTS_PER_CASE = 12.5  # measured on the generator below, to size the log
 
 def synthesize(store: Store, events: int, seed: int = 1) -> int:
     """Deploy the maps and catalog, then bulk-insert about `events` step events."""
-    Engine(store, clock=ManualClock(START)).deploy([LIFEVANTAGE])
+    open_engine(store, clock=ManualClock(START), recommend=False).deploy([LIFEVANTAGE])
     catalog = load_stored_catalog(store)
     policies = active_policies(store)
     world = response_model(catalog, 2018)
@@ -180,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         path = args.keep or Path(tmp) / "learn.db"
         fresh = not path.exists()
-        store = Store(str(path))
+        store = open_store(path)
         if fresh:
             t, _, events = timed(lambda: synthesize(store, args.events))
             print(f"synthesized {events:,} events in {t:.1f} s ({path})")

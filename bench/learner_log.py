@@ -35,6 +35,7 @@ from bench._common import scratch_postgres
 from engine import Store
 from engine.runtime.queries import DEFINITION, INSTANCE, STEP_EVENT
 from learner import cases, decisions, import_log, variants
+from nextmove import open_store
 
 LOGS = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "corpora" / "logs"
 START = datetime(2026, 1, 5, 8, 0)
@@ -140,10 +141,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if args.db == "postgres":
             with scratch_postgres() as url:
-                run(Store(url), Path(tmp), args.events)
+                run(open_store(url), Path(tmp), args.events)
         else:
             db = args.keep or Path(tmp) / "bench.db"
-            run(Store(f"sqlite:///{db}"), Path(tmp), args.events)
+            run(open_store(f"sqlite:///{db}"), Path(tmp), args.events)
 
 
 def run(store: Store, tmp: Path, events: int) -> None:
@@ -191,7 +192,7 @@ def run(store: Store, tmp: Path, events: int) -> None:
     for name, path in (("import receipt.csv", receipt),
                        ("import 08_receipt.xes.gz", LOGS / "08_receipt.xes.gz"),
                        ("import synthetic CSV", log)):
-        target = Store(f"sqlite:///{tmp / (path.name + '.db')}")
+        target = open_store(f"sqlite:///{tmp / (path.name + '.db')}")
         seconds, cpu, report = timed(lambda p=path, t=target: import_log(t, p, "history"))
         rows.append((name, seconds, cpu, f"{report.events_written:,} events, peak RSS "
                                          f"{peak_mb():,.0f} MB"))

@@ -27,6 +27,7 @@ from typing import Any
 from bench._common import MAPS, RESULTS, Row, machine_info, write_result
 from engine import Engine
 from engine.runtime import NewProspect
+from nextmove import open_engine
 
 MAP = MAPS / "linear10.bpmn"
 PROCESS = "bench_linear10"
@@ -34,7 +35,7 @@ CONTEXT = {"market": "US", "source": "bench"}
 
 
 def _engine(path: Path) -> Engine:
-    engine = Engine(f"sqlite:///{path}")
+    engine = open_engine(f"sqlite:///{path}", recommend=False)
     engine.deploy([MAP])
     return engine
 

@@ -52,9 +52,9 @@ from bench._common import (
     table,
     write_result,
 )
-from engine import Engine
 from engine.definitions import build_spec, load_definitions
 from engine.runtime.state import dump_state, load_state
+from nextmove import open_engine
 
 MAP = MAPS / "linear10.bpmn"
 INFO_ASYNC = "(info) nextmove PG hot, synchronous_commit=off"
@@ -123,7 +123,7 @@ class NextmoveRun:
     def __init__(self, fx: Fixture, url: str, hot: bool, label: str) -> None:
         self.fx = fx
         self.label = label
-        self.engine = Engine(url) if hot else Engine(url, hot_instances=0)
+        self.engine = open_engine(url, recommend=False, hot_instances=None if hot else 0)
         self.engine.deploy([MAP])
         self.round_no = 0
         self.ids: list[int] = []

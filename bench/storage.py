@@ -28,9 +28,9 @@ from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
 from bench._common import MAPS, RESULTS, machine_info, write_result
-from engine import Engine
 from engine.runtime import NewProspect
 from engine.runtime.state import dump_state
+from nextmove import open_engine
 
 MAP = MAPS / "linear10.bpmn"
 PROCESS = "bench_linear10"
@@ -45,7 +45,7 @@ def _file_bytes(path: Path) -> int:
 
 
 def measure(path: Path, instances: int, steps: int) -> dict[str, Any]:
-    engine = Engine(f"sqlite:///{path}")
+    engine = open_engine(f"sqlite:///{path}", recommend=False)
     engine.deploy([MAP])
     empty = _file_bytes(path)
     ids = []

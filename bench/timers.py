@@ -9,7 +9,7 @@ The database is prepared once per backend and cloned for every run (PostgreSQL: 
 DATABASE ... TEMPLATE; SQLite: a file copy), so runs do not pay for creating instances.
 
 A run starts K worker processes (`python -m bench.timers --worker ...`), each an
-`Engine(url, clock=ManualClock(T0 + 3 days))` calling `fire_due(batch)` until nothing is left
+`open_engine(url, clock=ManualClock(T0 + 3 days))` calling `fire_due(batch)` until nothing is left
 for it. Workers connect first and report ready; the clock starts when all are told to go
 and stops when the last one is done, so process start-up is not counted. After every run
 the database is checked: every instance has exactly one timer event.
@@ -79,9 +79,10 @@ class Row:
 
 
 def worker_main(url: str, name: str, batch: int) -> int:
-    from engine import Engine, ManualClock, Store
+    from engine import ManualClock
+    from nextmove import open_engine
 
-    engine = Engine(Store(url, create=False), clock=ManualClock(NOW))
+    engine = open_engine(url, clock=ManualClock(NOW), recommend=False)
     engine.definitions()  # connected before the start line
     print("ready", flush=True)
     sys.stdin.readline()
@@ -103,9 +104,10 @@ def worker_main(url: str, name: str, batch: int) -> int:
 
 def fill(url: str, count: int) -> float:
     """`count` reminder instances started through the API; returns seconds taken."""
-    from engine import Engine, ManualClock, Store
+    from engine import ManualClock
+    from nextmove import open_engine
 
-    engine = Engine(Store(url), clock=ManualClock(T0), hot_instances=0)
+    engine = open_engine(url, clock=ManualClock(T0), recommend=False, hot_instances=0)
     started = time.perf_counter()
     try:
         engine.deploy([MAP])

@@ -38,10 +38,10 @@ MAP = MAPS / "linear10.bpmn"
 def child(url: str, prefix: str, instances: int) -> None:
     """One worker process: prepare, say ready, wait for go, step, report."""
     from bench.steps import CONTEXT, Fixture
-    from engine import Engine
+    from nextmove import open_engine
 
     fx = Fixture(MAP)
-    engine = Engine(url)
+    engine = open_engine(url, recommend=False)
     ids = [engine.start(fx.process_id, f"{prefix}-{i}", "bench-dist", CONTEXT).id
            for i in range(instances)]
     print("ready", flush=True)
@@ -106,9 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     figures: dict[int, list[float]] = {n: [] for n in counts}
     with scratch_postgres() as url:
-        from engine import Engine
+        from nextmove import open_engine
 
-        Engine(url).deploy([MAP])
+        open_engine(url, recommend=False).deploy([MAP])
         for r in range(args.rounds + 1):  # the first round warms up
             got = {n: run(url, n, args.instances, f"r{r}n{n}") for n in counts}
             if r > 0:

@@ -1,8 +1,10 @@
-"""What the engine asks of a recommender, and what it gets back.
+"""What the catalog's recommenders give the engine: a ranking of a hook's options.
 
 The engine calls `Recommender.recommend` when a person's step with a hook is entered, records
 the shown option with its propensity on the step event, and keeps the ranking on the waiting
-step so action cards never recompute it.
+step so action cards never recompute it. The engine states what it asks in `engine.recommend`
+(it imports nothing from here); `Recommender` below is that interface with this package's
+`Recommendation` as the result.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import random
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
+
+from engine.recommend import Recommender as EngineRecommender
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,9 @@ class Recommendation:
         )
 
 
-class Recommender(Protocol):
+class Recommender(EngineRecommender, Protocol):
+    """Ranks the content options of a hook for a prospect's context."""
+
     def recommend(
         self, hook: str, context: Mapping[str, Any], rng: random.Random
     ) -> Recommendation | None:

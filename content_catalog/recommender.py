@@ -1,7 +1,7 @@
 """The engine's recommender over the store: the stored catalog and each hook's active policy.
 
-    recommender = StoredRecommender(store)
-    engine = Engine(store, recommender=recommender, rng=random.Random(7))
+    recommender = StoredRecommender(store)   # nextmove.open_engine gives its engine one
+    recommender.recommend("intro_video", {"market": "US"}, random.Random(7))
 
 Catalog and policies are cached. At most once every `refresh_seconds` (cache freshness, on
 the monotonic clock: not business time) one small query checks whether the latest catalog

@@ -1,12 +1,19 @@
 """nextmove's engine: definitions, runtime on SpiffWorkflow, store.
 
-    from engine import Engine, ProspectRef
-    engine = Engine("nextmove.db")
+Open it with `nextmove.open_engine`, which prepares the database and gives the engine its
+recommender and content catalogs (the engine imports neither: it defines what it needs in
+`engine.recommend` and `engine.catalogs`)::
+
+    from engine import ProspectRef
+    from nextmove import open_engine
+    engine = open_engine("nextmove.db")
     engine.deploy(["processes/lifevantage"])
     engine.start("prospect_journey", prospect_id="p1", distributor_id="d1")
+    engine.cards("d1")[0].content          # the recommended content, best first
     engine.complete(ProspectRef("p1"), "add_contact")
 """
 
+from engine.catalogs import CatalogSupport
 from engine.clock import Clock, ManualClock, SystemClock
 from engine.definitions import LoadReport, ProcessDefinition, load, load_definitions
 from engine.errors import (
@@ -24,6 +31,7 @@ from engine.errors import (
     StepRequired,
     VersionConflict,
 )
+from engine.recommend import Ranking, Recommender
 from engine.runtime import (
     DeployedDefinition,
     Engine,
@@ -33,10 +41,11 @@ from engine.runtime import (
     StepEvent,
     Waiting,
 )
-from engine.store import Store, StoreError
+from engine.store import Prepared, Store, StoreError
 
 __all__ = [
     "AmbiguousInstance",
+    "CatalogSupport",
     "Clock",
     "DefinitionError",
     "DefinitionErrors",
@@ -54,7 +63,10 @@ __all__ = [
     "NextmoveError",
     "Problem",
     "ProcessDefinition",
+    "Prepared",
     "ProspectRef",
+    "Ranking",
+    "Recommender",
     "StepEvent",
     "StepNotWaiting",
     "StepRequired",

@@ -25,7 +25,8 @@ from content_catalog import (
     load_stored_catalog,
     save_policy,
 )
-from engine import Engine, ManualClock, Store
+from engine import ManualClock, Store
+from nextmove import open_engine
 from simulator.run import Simulation as _Simulation
 from simulator.run import SimulationConfig, SimulationResult
 from simulator.world import INTERESTS, PERSONALITIES, ResponseModel
@@ -98,11 +99,10 @@ def simulate(
     """Deploy the journeys (if needed) and run the simulated field force against them."""
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {', '.join(POLICIES)}, not {policy!r}")
-    store = db if isinstance(db, Store) else Store(db)
-    clock = ManualClock(config.start)
-    recommender = StoredRecommender(store, refresh_seconds=3600.0)  # policies fixed per run
-    engine = Engine(store, clock=clock, recommender=recommender,
-                    rng=random.Random(config.seed + 1))
+    engine = open_engine(db, clock=ManualClock(config.start), rng=random.Random(config.seed + 1))
+    store, recommender = engine.store, engine.recommender
+    assert isinstance(recommender, StoredRecommender)
+    recommender.refresh_seconds = 3600.0  # policies fixed per run
     engine.deploy([processes])
     catalog = load_stored_catalog(store)
     model = response_model(catalog, config.world, config.content_strength)

@@ -21,7 +21,8 @@ from typing import Any
 import analytics
 import learner
 from content_catalog import Exploration, catalog_policy, load_stored_catalog, save_policy
-from engine import Engine, Store
+from engine import Store
+from nextmove import open_engine, open_store
 from simulator import LIFEVANTAGE, SimulationConfig, SimulationResult, simulate
 
 JOURNEY = "prospect_journey"
@@ -119,7 +120,7 @@ def run_demo(
     """
     store = _fresh(database)
     try:
-        Engine(store).deploy([processes])
+        open_engine(store, recommend=False).deploy([processes])
         catalog = load_stored_catalog(store)
         for hook in sorted(catalog.hooks):
             save_policy(store, catalog_policy(catalog, hook, Exploration(epsilon=explore)),
@@ -145,7 +146,8 @@ def run_demo(
     after_db = database.with_name(database.stem + ".after.db")
     after = _fresh(after_db)
     try:
-        Engine(after).deploy([processes])  # stores the catalog the policies refer to
+        # stores the catalog the policies refer to
+        open_engine(after, recommend=False).deploy([processes])
         for policy in policies:  # the learned policies, as `learn` stored them in the first file
             save_policy(after, policy, activate=True, note="learned in the demo's first run")
         shifted = None if progress is None else (lambda day: progress(config.days + day))
@@ -164,7 +166,7 @@ def run_demo(
 def _fresh(database: Path) -> Store:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
-    return Store(str(database), durable=False)  # a throwaway simulation file
+    return open_store(database, durable=False)  # a throwaway simulation file
 
 
 def _summary(policy: str, database: Path, result: SimulationResult,

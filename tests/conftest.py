@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from engine import Engine, ManualClock, Store
+from engine import Engine, ManualClock
+from nextmove import open_engine, open_store
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -82,7 +83,7 @@ def pg_template() -> Iterator[str]:
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    Store(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}").dispose()
+    open_store(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}").dispose()
     try:
         yield name
     finally:
@@ -125,6 +126,6 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def engine(db_url: str, clock: ManualClock) -> Iterator[Engine]:
-    eng = Engine(Store(db_url), clock=clock)
+    eng = open_engine(db_url, clock=clock, recommend=False)
     yield eng
     eng.store.dispose()

@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from engine import Engine, ManualClock, Store
+from engine import ManualClock
+from nextmove import open_engine
 from tests.analytics.test_funnel import LIFEVANTAGE, T0, four_prospects
 from tests.conftest import LOGS
 
@@ -18,7 +19,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def db(db_url: str, clock: ManualClock) -> str:
-    engine = Engine(Store(db_url), clock=clock)
+    engine = open_engine(db_url, clock=clock, recommend=False)
     engine.deploy([LIFEVANTAGE])
     engine.start("distributor_onboarding", "D", "D", {"market": "US"})
     four_prospects(engine, clock)

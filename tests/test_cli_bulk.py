@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from cli import app
-from engine import Engine
 from engine.store import trail
+from nextmove import open_engine
 from tests.conftest import REPO
 
 LIFEVANTAGE = REPO / "processes" / "lifevantage"
@@ -49,7 +49,7 @@ def test_bulk_start_from_a_csv(db: str, tmp_path: Path) -> None:
 
     assert summary == {"process": "prospect_journey", "rows": 12, "started": 12, "existing": 0,
                        "batches": 3, "bad_rows": []}
-    engine = Engine(db)
+    engine = open_engine(db, recommend=False)
     try:
         instances = engine.list_instances(process_id="prospect_journey")
         assert sorted(i.prospect_id for i in instances) == sorted(f"p{i}" for i in range(12))

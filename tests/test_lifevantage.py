@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from engine import Engine, ManualClock, ProspectRef, StepRequired, load
+from engine import Engine, ManualClock, ProspectRef, StepRequired
 from engine.runtime.cards import ActionCard
+from nextmove import load
 from tests.conftest import REPO
 
 LIFEVANTAGE = REPO / "processes" / "lifevantage"

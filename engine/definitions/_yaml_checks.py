@@ -8,15 +8,11 @@ stuck path stays apart from the main journey.
 from __future__ import annotations
 
 import ast
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
+from engine.definitions._yaml_model import END, HOSTS, Step, YamlMap
 from engine.errors import did_you_mean
 
-if TYPE_CHECKING:
-    from engine.definitions.yaml_maps import Step, YamlMap
-
-END = "end"  # `next: end` finishes the journey (or the group) at that point
-HOSTS = frozenset({"task", "auto", "call", "group"})  # kinds a stuck/expiry timer attaches to
 OWN_KEYS = frozenset({"hook", "card", "control", "basis", "role", "ack", "follow_up", "outcome",
                       "stuck_after", "when_stuck", "expires_after", "when_expired", "data",
                       "yaml_line", "purpose"})

@@ -3,7 +3,8 @@
 BPMN files are parsed safely and checked; YAML maps are validated against their schema and
 compiled to BPMN first, and problems found in the compiled map are reported against the YAML
 file and line they came from. A YAML file whose top level has `catalog:` is a content catalog:
-maps are cross-checked against it (every hook used has content).
+the `CatalogSupport` given (`engine.catalogs`) reads it and cross-checks the maps against it
+(every hook used has content); without one, the file is skipped with a warning.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from typing import Any
 
 from lxml import etree
 
+from engine.catalogs import CatalogSupport
 from engine.definitions._xml import parse_xml
+from engine.definitions.compile import compile_map
 from engine.definitions.extract import read_maps
 from engine.definitions.model import BPMN_NS, ProcessDefinition, ProcessMap
 from engine.definitions.spiff import build_spec
 from engine.definitions.validate import check_calls, check_maps
+from engine.definitions.yaml_maps import load_yaml_map
 from engine.errors import DefinitionError, DefinitionErrors, Problem
 from engine.yamlsafe import load_yaml
 
@@ -89,8 +93,6 @@ def _read_bpmn(path: Path) -> _Document:
 
 
 def _read_yaml_map(path: Path) -> _Document:
-    from engine.definitions.yaml_maps import compile_map, load_yaml_map
-
     compiled = compile_map(load_yaml_map(path))
     tree = parse_xml(compiled.xml, str(path))
     return _Document(str(path), "yaml", compiled.xml, read_maps(tree, str(path)),
@@ -118,9 +120,11 @@ def _from_yaml(problem: Problem, doc: _Document) -> Problem:
 
 
 def load(
-    paths: Iterable[str | Path], *, allow_scripts: bool = False, build: bool = True
+    paths: Iterable[str | Path], *, allow_scripts: bool = False, build: bool = True,
+    catalogs: CatalogSupport | None = None,
 ) -> LoadReport:
-    """Load and check everything under `paths`; never raises for a bad file."""
+    """Load and check everything under `paths`; never raises for a bad file. Content catalogs
+    are read and cross-checked by `catalogs` (`nextmove.load` passes the content catalog's)."""
     report = LoadReport()
     files, report.problems = discover(paths)
     documents: list[_Document] = []
@@ -129,9 +133,10 @@ def load(
         try:
             if path.name.lower().endswith(YAML_SUFFIXES):
                 if _is_catalog(path):
-                    from content_catalog import load_catalog
-
-                    report.catalogs.append(load_catalog(path))
+                    if catalogs is None:
+                        report.problems.append(_skipped_catalog(path))
+                    else:
+                        report.catalogs.append(catalogs.load(path))
                     continue
                 documents.append(_read_yaml_map(path))
             else:
@@ -184,8 +189,16 @@ def load(
                         _from_yaml(_with_line(p, needed), doc) for p in exc.problems)
                     continue
             report.definitions.append(definition)
-    _cross_check_catalogs(report)
+    if catalogs is not None:
+        _cross_check_catalogs(report, catalogs)
     return report
+
+
+def _skipped_catalog(path: Path) -> Problem:
+    return Problem(
+        "content catalog skipped: this engine was given no catalog support (open it with "
+        "nextmove.open_engine, or check files with nextmove.load)", str(path),
+        code="catalog-skipped", severity="warning")
 
 
 def _with_line(problem: Problem, docs: list[_Document]) -> Problem:
@@ -223,11 +236,9 @@ def _dependencies(pmap: ProcessMap, by_process: dict[str, _Document]) -> dict[st
     return deps
 
 
-def _cross_check_catalogs(report: LoadReport) -> None:
+def _cross_check_catalogs(report: LoadReport, catalogs: CatalogSupport) -> None:
     if not report.catalogs:
         return
-    from content_catalog import cross_check
-
     hooks_used: dict[str, list[tuple[str, str, int | None]]] = {}
     for definition in report.definitions:
         for step in definition.map.all_steps():
@@ -235,14 +246,15 @@ def _cross_check_catalogs(report: LoadReport) -> None:
                 hooks_used.setdefault(step.hook, []).append(
                     (definition.source_file, step.id, step.line))
     for catalog in report.catalogs:
-        report.problems.extend(cross_check(catalog, hooks_used))
+        report.problems.extend(catalogs.cross_check(catalog, hooks_used))
 
 
 def load_definitions(
-    paths: Iterable[str | Path], *, allow_scripts: bool = False
+    paths: Iterable[str | Path], *, allow_scripts: bool = False,
+    catalogs: CatalogSupport | None = None,
 ) -> list[ProcessDefinition]:
     """Definitions under `paths`; raises DefinitionErrors listing every error if any."""
-    report = load(paths, allow_scripts=allow_scripts)
+    report = load(paths, allow_scripts=allow_scripts, catalogs=catalogs)
     if report.errors:
         raise DefinitionErrors(report.problems)
     return report.definitions

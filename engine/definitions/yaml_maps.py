@@ -30,17 +30,23 @@ probably meant.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from engine.definitions._yaml_checks import END, HOSTS, check
+from engine.definitions._yaml_checks import check
+from engine.definitions._yaml_model import (
+    END,
+    HOSTS,
+    Choice,
+    Scalar,
+    Step,
+    Trigger,
+    YamlMap,
+    humanize,
+)
 from engine.errors import DefinitionErrors, Problem
 from engine.yamlsafe import YamlPath, format_path, line_of, load_yaml, read_schema, schema_problems
-
-if TYPE_CHECKING:
-    from engine.definitions.compile import CompiledMap
 
 __all__ = [
     "END",
@@ -49,119 +55,13 @@ __all__ = [
     "Step",
     "Trigger",
     "YamlMap",
-    "compile_map",
+    "humanize",
     "load_yaml_map",
     "load_yaml_map_text",
 ]
 
 KIND_KEYS = ("wait", "decide", "parallel", "call", "steps", "auto", "end")
 _KIND_NAMES = {"steps": "group"}
-Scalar = str | int | float | bool
-
-
-@dataclass(frozen=True)
-class Trigger:
-    """One way a `wait` step can end: a prospect event (`message`) or a delay (`after`)."""
-
-    message: str | None
-    after: str | None
-    next: str | None  # as written; None means the step's own successor
-    path: str
-    line: int | None
-
-
-@dataclass(frozen=True)
-class Choice:
-    """One path out of a `decide` step; `when` is None for the `otherwise` (default) path."""
-
-    when: str | None
-    next: str
-    path: str
-    line: int | None
-
-
-@dataclass(frozen=True)
-class Step:
-    """One step of a YAML map. `then` is where it goes by default: its `next`, else the step
-    below it, else None (the end of its list: the journey's end, a group's end or a join)."""
-
-    id: str
-    kind: str  # task | auto | wait | decide | parallel | call | group | end
-    name: str
-    path: str
-    line: int | None
-    then: str | None = None
-    next: str | None = None
-    hook: str | None = None
-    card: str | None = None
-    control: str = "guidance"
-    basis: str | None = None
-    role: str = "distributor"
-    ack: str | None = None
-    follow_up: str | None = None
-    stuck_after: str | None = None
-    when_stuck: str | None = None
-    expires_after: str | None = None
-    when_expired: str | None = None
-    outcome: str | None = None
-    data: tuple[tuple[str, str | tuple[Scalar, ...]], ...] = ()
-    extra: tuple[tuple[str, str], ...] = ()  # the free-form `properties:` mapping
-    wait: tuple[Trigger, ...] = ()
-    decide: tuple[Choice, ...] = ()
-    branches: tuple[tuple[Step, ...], ...] = ()  # parallel
-    steps: tuple[Step, ...] = ()  # group
-    call: str | None = None
-    stuck_step: Step | None = None  # `when_stuck` written as a step: runs once, then ends
-    key_lines: tuple[tuple[str, int], ...] = ()  # the line of each key written on the step
-
-    def key_line(self, key: str) -> int | None:
-        """The line of `key` on this step, else the step's own line."""
-        return next((n for k, n in self.key_lines if k == key), self.line)
-
-    def children(self) -> Iterator[tuple[Step, ...]]:
-        """The nested step lists: parallel branches, the group's steps, the inline stuck step."""
-        yield from self.branches
-        if self.steps:
-            yield self.steps
-        if self.stuck_step:
-            yield (self.stuck_step,)
-
-
-@dataclass(frozen=True)
-class YamlMap:
-    """A loaded, valid YAML map. `warnings` are problems that do not stop it from running."""
-
-    process: str
-    name: str
-    description: str | None
-    steps: tuple[Step, ...]
-    file: str | None = None
-    line: int | None = None
-    data: tuple[tuple[str, str | tuple[Scalar, ...]], ...] = ()
-    warnings: tuple[Problem, ...] = ()
-
-    def all_steps(self) -> list[Step]:
-        """Every step, nested ones included, in reading order."""
-        out: list[Step] = []
-
-        def walk(steps: tuple[Step, ...]) -> None:
-            for step in steps:
-                out.append(step)
-                for child in step.children():
-                    walk(child)
-
-        walk(self.steps)
-        return out
-
-    def step(self, step_id: str) -> Step | None:
-        return next((s for s in self.all_steps() if s.id == step_id), None)
-
-
-def humanize(ident: str) -> str:
-    """share_intro -> 'Share intro'."""
-    words = ident.replace("_", " ").replace("-", " ").replace(".", " ").split()
-    text = " ".join(words)
-    return text[:1].upper() + text[1:]
 
 
 def load_yaml_map(path: str | Path) -> YamlMap:
@@ -189,13 +89,6 @@ def load_yaml_map_text(text: str, file: str | None = None) -> YamlMap:
     if any(p.severity == "error" for p in problems):
         raise DefinitionErrors(problems)
     return replace(result, warnings=tuple(problems))
-
-
-def compile_map(m: YamlMap) -> CompiledMap:
-    """Compile `m` to BPMN XML; the same as `engine.definitions.compile.compile_map`."""
-    from engine.definitions.compile import compile_map as compile_
-
-    return compile_(m)
 
 
 def _str(value: Any) -> str | None:

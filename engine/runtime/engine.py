@@ -24,13 +24,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from content_catalog.recommend import Recommender
+from engine.catalogs import CatalogSupport
 from engine.clock import Clock, SystemClock, as_utc
 from engine.definitions import load
 from engine.errors import (
@@ -45,6 +45,7 @@ from engine.errors import (
     did_you_mean,
 )
 from engine.expressions import SafeScriptEngine
+from engine.recommend import Recommender
 from engine.runtime import events, queries, tokens, versions
 from engine.runtime._acts import Acted, DuplicateReceipt, NotWaiting
 from engine.runtime._write import Conflict, StepWriter
@@ -78,9 +79,6 @@ _LOAD_QUERY = select(
 ).join(DEFINITION, DEFINITION.c.id == INSTANCE.c.definition_id).where(
     INSTANCE.c.id == bindparam("instance_id"))
 
-if TYPE_CHECKING:
-    from content_catalog.policy_store import StoredCatalog
-
 for _name in ("spiff", "spiff.task", "spiff.workflow", "spiff.metrics"):
     logging.getLogger(_name).setLevel(logging.WARNING)  # they cost time on every task change
 
@@ -96,11 +94,12 @@ class ClockedScriptEngine(SafeScriptEngine):
 
 
 class Deployment(list[DeployedDefinition]):
-    """The process versions a deploy produced, plus the catalog versions it stored."""
+    """The process versions a deploy produced, plus the catalog versions it stored (what the
+    engine's `CatalogSupport.deploy` returned: `content_catalog.StoredCatalog`)."""
 
     def __init__(self, definitions: Iterable[DeployedDefinition] = ()) -> None:
         super().__init__(definitions)
-        self.catalogs: list[StoredCatalog] = []
+        self.catalogs: list[Any] = []
 
 
 @dataclass
@@ -155,11 +154,14 @@ class Engine:
 
     `recommender` ranks content for hooked steps (default: none); `rng` is the only source of
     randomness for its exploration, so a seeded engine replays the same recommendations.
+    `catalogs` reads, checks and stores the content catalogs `deploy` finds (default: none, and
+    catalog files are skipped). The store must be prepared (`Store.prepare`):
+    `nextmove.open_engine` does all of this.
     """
 
     def __init__(
         self,
-        store: Store | str | None = None,
+        store: Store,
         *,
         clock: Clock | None = None,
         allow_scripts: bool = False,
@@ -167,12 +169,14 @@ class Engine:
         lease: timedelta = timedelta(minutes=2),
         recommender: Recommender | None = None,
         rng: random.Random | None = None,
+        catalogs: CatalogSupport | None = None,
     ) -> None:
-        self.store = store if isinstance(store, Store) else Store(store)
+        self.store = store
         self.clock: Clock = clock or SystemClock()
         self.allow_scripts = allow_scripts
         self.lease = lease
         self.recommender = recommender
+        self.catalog_support = catalogs
         self.rng = rng or random.Random()
         self.script_engine = ClockedScriptEngine(self.clock, allow_scripts)
         self._definitions: dict[int, LoadedDefinition] = {}
@@ -189,18 +193,15 @@ class Engine:
         Nothing is deployed if any map or catalog is invalid. The result lists the process
         versions; `.catalogs` lists the catalog versions (each new hook gets a default policy).
         """
-        from content_catalog.policy_store import store_catalog  # content_catalog imports engine
-
-        report = load(paths, allow_scripts=self.allow_scripts)
+        report = load(paths, allow_scripts=self.allow_scripts, catalogs=self.catalog_support)
         if report.errors:
             raise DefinitionErrors(report.problems)
         deployment = Deployment(
             versions.deploy_definition(self.store, d, self.clock.now())
             for d in report.definitions)
-        for catalog in report.catalogs:
-            text = Path(catalog.file).read_text(encoding="utf-8")
-            deployment.catalogs.append(
-                store_catalog(self.store, text, catalog.file, clock=self.clock))
+        if self.catalog_support is not None:
+            deployment.catalogs.extend(self.catalog_support.deploy(self.store, c, self.clock)
+                                       for c in report.catalogs)
         return deployment
 
     def definitions(self, process_id: str | None = None) -> list[DeployedDefinition]:

@@ -1,12 +1,22 @@
 """Persistence: SQLite by default, PostgreSQL with the same code.
 
+    store = Store("nextmove.db")       # connects to nothing yet
+    store.prepare(progress=None)       # creates or upgrades the schema; refuses a foreign one
+
     Store                  the database: connections, transactions, schema
     DEFINITION, INSTANCE, STEP_EVENT, ...   the tables, typed (`engine.store.schema`)
     EventKind, *_KINDS     what a step event records (`engine.store.kinds`)
     engine.store.steplog   the step log read for learning and analytics
 """
 
-from engine.store.database import DEFAULT_DB, Store, StoreError, database_url
+from engine.store.database import (
+    DEFAULT_DB,
+    Prepared,
+    Progress,
+    Store,
+    StoreError,
+    database_url,
+)
 from engine.store.kinds import (
     ACTED_KINDS,
     CATCH_KINDS,
@@ -52,6 +62,8 @@ __all__ = [
     "POLICY_ACTIVATION",
     "POLICY_ACTIVE",
     "POLICY_TRAIL_HEAD",
+    "Prepared",
+    "Progress",
     "REACHED_KINDS",
     "SETTLED_KINDS",
     "STEP_EVENT",

@@ -10,25 +10,40 @@ connection (SQLAlchemy then also discards the other pooled connections of that t
 
 from __future__ import annotations
 
-import os
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Executable, RowMapping, create_engine, event, inspect, select
+from sqlalchemy import (
+    Connection,
+    Executable,
+    RowMapping,
+    Table,
+    create_engine,
+    event,
+    func,
+    inspect,
+    select,
+)
 from sqlalchemy.engine import Engine as SAEngine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import SQLModel
 
 from engine.errors import NextmoveError
-from engine.store.migrations import migrate
+from engine.store._survey import NotADatabase, Survey, survey, survey_sqlite_file
+from engine.store.migrations import Progress, migrate
 from engine.store.schema import META
 from engine.store.tables import SCHEMA_VERSION
 
 DEFAULT_DB = "nextmove.db"
 T = TypeVar("T")
+_PREPARE_LOCK = 0x6E6D5F736368  # PostgreSQL advisory lock: one process prepares at a time
+
+log = logging.getLogger("nextmove.store")
 
 
 class StoreError(NextmoveError):
@@ -36,8 +51,9 @@ class StoreError(NextmoveError):
 
 
 def database_url(db: str | None = None) -> str:
-    """`db` (a path or URL), else $NEXTMOVE_DB, else ./nextmove.db, as an SQLAlchemy URL."""
-    raw = db or os.environ.get("NEXTMOVE_DB") or DEFAULT_DB
+    """`db` (a path or URL), else ./nextmove.db, as an SQLAlchemy URL. The environment is not
+    read here: the CLI reads $NEXTMOVE_DB."""
+    raw = db or DEFAULT_DB
     if "://" not in raw:
         return f"sqlite:///{Path(raw).expanduser()}"
     if raw.startswith(("postgresql://", "postgres://")):
@@ -45,13 +61,36 @@ def database_url(db: str | None = None) -> str:
     return raw
 
 
-class Store:
-    """A database holding definitions, instances and the step log."""
+@dataclass(frozen=True)
+class Prepared:
+    """What `Store.prepare` did: `before` is the schema version found (None: a new
+    database), `after` the version now; `migrated` and `indexes` name what was added."""
 
-    def __init__(self, url: str | None = None, *, create: bool = True,
-                 durable: bool = True) -> None:
-        """`durable=False` (SQLite only) skips syncing the log to disk at commit: for
-        simulations on throwaway files, where speed matters and a power cut does not."""
+    before: int | None
+    after: int
+    migrated: tuple[str, ...] = ()
+    indexes: tuple[str, ...] = ()
+
+    @property
+    def created(self) -> bool:
+        return self.before is None
+
+    @property
+    def upgraded(self) -> bool:
+        return self.before is not None and self.before < self.after
+
+
+class Store:
+    """A database holding definitions, instances and the step log.
+
+    Making the store connects to nothing; `prepare()` creates or upgrades the schema (and
+    refuses a database that is not nextmove's) before the first use.
+    """
+
+    def __init__(self, url: str, *, durable: bool = True) -> None:
+        """`url` is an SQLAlchemy URL or an SQLite file path. `durable=False` (SQLite only)
+        skips syncing the log to disk at commit: for simulations on throwaway files, where
+        speed matters and a power cut does not."""
         self.url = database_url(url)
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
@@ -60,8 +99,6 @@ class Store:
         else:
             self.engine = create_engine(self.url, pool_size=5)
         self._autocommit: SAEngine | None = None
-        if create:
-            self.create_schema()
 
     @property
     def autocommit_engine(self) -> SAEngine:
@@ -77,53 +114,77 @@ class Store:
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 
-    def create_schema(self) -> None:
+    def prepare(self, progress: Progress | None = None) -> Prepared:
+        """Create the schema in an empty database, or bring one made by an earlier nextmove
+        up to this schema (logged, with `progress(what, done, total)` on long steps), in one
+        transaction. A database that is not empty and not nextmove's is refused with
+        `StoreError` before anything is written to it."""
+        if self.is_sqlite:
+            try:  # before any pooled connection, which would switch the file to WAL
+                self._refuse_foreign(survey_sqlite_file(make_url(self.url).database))
+            except NotADatabase as exc:
+                raise StoreError(f"{self.safe_url} is not a nextmove database: {exc}") from exc
         try:
-            SQLModel.metadata.create_all(self.engine)
+            with self.write() as conn:
+                if not self.is_sqlite:  # a second process waits here for the first to finish
+                    conn.execute(select(func.pg_advisory_xact_lock(_PREPARE_LOCK)))
+                found = survey(conn)
+                self._refuse_foreign(found)
+                prepared = self._prepare(conn, found, progress)
         except OperationalError as exc:
             raise StoreError(f"cannot open database {self.safe_url}: {exc.orig}") from exc
+        if prepared.created:
+            log.info("created nextmove schema %d in %s", prepared.after, self.safe_url)
+        elif prepared.upgraded:
+            log.warning("upgraded %s from schema %d to %d (%s)", self.safe_url, prepared.before,
+                        prepared.after, "; ".join(prepared.migrated) or "no data changed")
+        if prepared.indexes and not prepared.created:
+            log.info("added indexes to %s: %s", self.safe_url, ", ".join(prepared.indexes))
+        return prepared
+
+    def _refuse_foreign(self, found: Survey) -> None:
+        if found.empty or found.version is not None:
+            return
+        ours = [t for t in SQLModel.metadata.sorted_tables if t.name in found.tables]
+        for table in ours:  # a nextmove database from before the meta row was kept
+            self._check_table(table, found.tables[table.name])
+        names = ", ".join(sorted(found.tables)[:5]) + (", ..." if len(found.tables) > 5 else "")
+        raise StoreError(
+            f"{self.safe_url} is not a nextmove database (it has tables {names} and no "
+            f"nextmove schema version); use an empty database or a new file"
+        )
+
+    def _prepare(self, conn: Connection, found: Survey, progress: Progress | None) -> Prepared:
+        if found.version is not None and found.version > SCHEMA_VERSION:
+            raise StoreError(
+                f"database schema version {found.version} is newer than this nextmove "
+                f"({SCHEMA_VERSION}); upgrade nextmove"
+            )
         meta = META
-        version = select(meta.c.value).where(meta.c.key == "schema_version")
-        if not self.is_sqlite:  # a second process opening it waits for the migration
-            version = version.with_for_update()
-        with self.write() as conn:
-            found = conn.execute(version).scalar()
-            if found is not None and int(found) > SCHEMA_VERSION:
-                raise StoreError(
-                    f"database schema version {found} is newer than this nextmove "
-                    f"({SCHEMA_VERSION}); upgrade nextmove"
-                )
-            if found is not None and int(found) < SCHEMA_VERSION:
-                migrate(conn)
-                conn.execute(meta.update().where(meta.c.key == "schema_version")
-                             .values(value=str(SCHEMA_VERSION)))
-            elif found is None:
-                conn.execute(meta.insert().values(key="schema_version",
-                                                  value=str(SCHEMA_VERSION)))
-        self._check_columns()
-        self._add_missing_indexes()
+        SQLModel.metadata.create_all(conn)
+        migrated: list[str] = []
+        if found.version is None:
+            conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+        elif found.version < SCHEMA_VERSION:
+            log.warning("upgrading %s from schema %d to %d (large logs take minutes)",
+                        self.safe_url, found.version, SCHEMA_VERSION)
+            migrated = migrate(conn, progress)
+            conn.execute(meta.update().where(meta.c.key == "schema_version")
+                         .values(value=str(SCHEMA_VERSION)))
+        columns = inspect(conn)
+        for table in SQLModel.metadata.sorted_tables:
+            self._check_table(table, {c["name"] for c in columns.get_columns(table.name)})
+        return Prepared(found.version, SCHEMA_VERSION, tuple(migrated),
+                        tuple(_add_missing_indexes(conn)))
 
-    def _check_columns(self) -> None:
+    def _check_table(self, table: Table, have: set[str]) -> None:
         """Refuse a database whose tables lack columns this nextmove writes."""
-        found = inspect(self.engine)
-        for table in SQLModel.metadata.sorted_tables:
-            have = {c["name"] for c in found.get_columns(table.name)}
-            missing = sorted(c.name for c in table.columns if c.name not in have)
-            if missing:
-                raise StoreError(
-                    f"database {self.safe_url} was made by another nextmove version: table "
-                    f"{table.name!r} lacks {', '.join(missing)}; use a new database file"
-                )
-
-    def _add_missing_indexes(self) -> None:
-        """Indexes added in a later release (create_all only indexes tables it creates): they
-        change no data, so an existing database simply gets them."""
-        found = inspect(self.engine)
-        for table in SQLModel.metadata.sorted_tables:
-            have = {ix["name"] for ix in found.get_indexes(table.name)}
-            for index in table.indexes:
-                if index.name not in have:
-                    index.create(self.engine, checkfirst=True)
+        missing = sorted(c.name for c in table.columns if c.name not in have)
+        if missing:
+            raise StoreError(
+                f"database {self.safe_url} was made by another nextmove version: table "
+                f"{table.name!r} lacks {', '.join(missing)}; use a new database file"
+            )
 
     @property
     def safe_url(self) -> str:
@@ -174,6 +235,20 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _add_missing_indexes(conn: Connection) -> list[str]:
+    """Indexes added in a later release (create_all only indexes tables it creates): they
+    change no data, so an existing database simply gets them."""
+    found = inspect(conn)
+    added = []
+    for table in SQLModel.metadata.sorted_tables:
+        have = {ix["name"] for ix in found.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in have:
+                index.create(conn, checkfirst=True)
+                added.append(str(index.name))
+    return added
 
 
 def _sqlite_engine(url: str, durable: bool = True) -> SAEngine:

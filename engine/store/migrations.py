@@ -13,6 +13,7 @@ Each migration checks for what it adds, so running them on a current database do
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from sqlalchemy import Connection, bindparam, inspect, select, update
 
@@ -22,12 +23,17 @@ from engine.store.visits import Visits
 
 OBSOLETE_INDEXES = {"step_event": ("ix_step_event_instance_step",)}
 _CHUNK = 10_000
+_EVENT_VISITS = "step visits of the log"
+_INSTANCE_VISITS = "visits of active instances"
 
 log = logging.getLogger("nextmove.store")
+Progress = Callable[[str, int, int], None]  # (what, done, total)
 
 
-def migrate(conn: Connection) -> list[str]:
-    """Apply what the database lacks; what was done, one line each."""
+def migrate(conn: Connection, progress: Progress | None = None) -> list[str]:
+    """Apply what the database lacks; what was done, one line each. `progress` hears of each
+    long step as it goes (the instances' visits a chunk at a time)."""
+    report = progress or _quiet
     done: list[str] = []
     found = inspect(conn)
     events = {c["name"] for c in found.get_columns("step_event")}
@@ -35,11 +41,13 @@ def migrate(conn: Connection) -> list[str]:
         log.warning("adding step visits to the step log (once; large logs take minutes)")
         conn.exec_driver_sql("ALTER TABLE step_event ADD COLUMN visit_ms BIGINT")
         conn.exec_driver_sql("ALTER TABLE step_event ADD COLUMN paired BOOLEAN")
+        report(_EVENT_VISITS, 0, 1)
         conn.exec_driver_sql(_backfill_events(conn.dialect.name))
+        report(_EVENT_VISITS, 1, 1)
         done.append("step_event: visit_ms, paired")
     if "visits" not in {c["name"] for c in found.get_columns("instance")}:
         conn.exec_driver_sql("ALTER TABLE instance ADD COLUMN visits TEXT NOT NULL DEFAULT '{}'")
-        _backfill_instances(conn)
+        _backfill_instances(conn, report)
         done.append("instance: visits")
     for table, names in OBSOLETE_INDEXES.items():
         have = {ix["name"] for ix in found.get_indexes(table)}
@@ -74,13 +82,14 @@ def _backfill_events(dialect: str) -> str:
     )
 
 
-def _backfill_instances(conn: Connection) -> None:
+def _backfill_instances(conn: Connection, report: Progress) -> None:
     """Active instances get their visit state by replaying their events (finished ones
     take no more steps), a chunk of instances at a time."""
     active = conn.execute(select(INSTANCE.c.id).where(INSTANCE.c.status == "active")
                           .order_by(INSTANCE.c.id)).scalars().all()
     write = (update(INSTANCE).where(INSTANCE.c.id == bindparam("iid"))
              .values(visits=bindparam("doc")))
+    report(_INSTANCE_VISITS, 0, len(active))
     for start in range(0, len(active), _CHUNK):
         ids = active[start:start + _CHUNK]
         states: dict[int, Visits] = {iid: Visits() for iid in ids}
@@ -91,7 +100,12 @@ def _backfill_instances(conn: Connection) -> None:
         for iid, step_id, kind, at in conn.execute(events):
             states[iid].record(step_id, kind, at.replace(tzinfo=None))
         conn.execute(write, [{"iid": iid, "doc": v.dump()} for iid, v in states.items()])
+        report(_INSTANCE_VISITS, start + len(ids), len(active))
 
 
 def _sql_list(values: tuple[str, ...]) -> str:
     return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+def _quiet(what: str, done: int, total: int) -> None:
+    pass

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from content_catalog import StoredRecommender
-from engine import Engine, ManualClock, ProspectRef, Store
+from engine import ManualClock, ProspectRef, Store
 from engine.runtime.queries import INSTANCE, STEP_EVENT
 from learner import export_log, import_log, variants
+from nextmove import open_engine, open_store
 from tests.analytics.test_funnel import LIFEVANTAGE, four_prospects
 from tests.conftest import LOGS
 
@@ -50,14 +50,13 @@ def round_trip(source: Store, process_id: str, target: Store, path: Path) -> Any
 @pytest.mark.parametrize("suffix", FORMATS)
 def test_engine_log_round_trips(db_url: str, clock: ManualClock, tmp_path: Path,
                                 suffix: str) -> None:
-    store = Store(db_url)
-    engine = Engine(store, clock=clock, recommender=StoredRecommender(store),
-                    rng=random.Random(5))
+    store = open_store(db_url)
+    engine = open_engine(store, clock=clock, rng=random.Random(5))
     engine.deploy([LIFEVANTAGE])
     four_prospects(engine, clock)
     engine.vary(ProspectRef("d"), "add_contact", "called instead", data={"score": 3, "ok": True})
     original = timelines(store, "prospect_journey")
-    target = Store(f"sqlite:///{tmp_path / 'copy.db'}")
+    target = open_store(f"sqlite:///{tmp_path / 'copy.db'}")
     report = round_trip(store, "prospect_journey", target, tmp_path / f"log.{suffix}")
     assert (report.cases, report.format) == (4, suffix.split(".")[0])
     assert timelines(target, "copy") == original
@@ -76,9 +75,9 @@ def test_engine_log_round_trips(db_url: str, clock: ManualClock, tmp_path: Path,
 @pytest.mark.parametrize("suffix", ["xes.gz", "csv", "parquet"])
 def test_imported_real_logs_round_trip(db_url: str, tmp_path: Path, name: str, cases: int,
                                        events: int, n_variants: int, suffix: str) -> None:
-    store = Store(db_url)
+    store = open_store(db_url)
     import_log(store, LOGS / name, "history")
-    target = Store(f"sqlite:///{tmp_path / 'copy.db'}")
+    target = open_store(f"sqlite:///{tmp_path / 'copy.db'}")
     report = round_trip(store, "history", target, tmp_path / f"log.{suffix}")
     assert (report.cases, report.events) == (cases, events)
     assert timelines(target, "copy") == timelines(store, "history")
@@ -88,7 +87,7 @@ def test_imported_real_logs_round_trip(db_url: str, tmp_path: Path, name: str, c
 
 
 def test_export_refuses_an_unknown_extension(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'x.db'}")
+    store = open_store(f"sqlite:///{tmp_path / 'x.db'}")
     with pytest.raises(ValueError, match="cannot tell the format"):
         export_log(store, "p", tmp_path / "log.txt")
     store.dispose()

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 import analytics
-from content_catalog import StoredRecommender
-from engine import Engine, ManualClock, ProspectRef, Store
+from engine import Engine, ManualClock, ProspectRef
 from learner import import_log, variants
+from nextmove import open_engine, open_store
 from tests.conftest import REPO
 
 LIFEVANTAGE = REPO / "processes" / "lifevantage"
@@ -25,9 +25,8 @@ MX = {"market": "MX", "locale": "es-MX"}
 
 @pytest.fixture
 def lv(db_url: str, clock: ManualClock) -> Iterator[Engine]:
-    store = Store(db_url)
-    engine = Engine(store, clock=clock, recommender=StoredRecommender(store),
-                    rng=random.Random(3))
+    store = open_store(db_url)
+    engine = open_engine(store, clock=clock, rng=random.Random(3))
     engine.deploy([LIFEVANTAGE])
     yield engine
     store.dispose()
@@ -119,7 +118,7 @@ def test_funnel_filters_by_start_distributor_and_market(lv: Engine, clock: Manua
 def test_funnel_on_imported_real_logs_counts_every_event(
     db_url: str, corpus_logs: Path, name: str, cases: int, events: int, activities: int
 ) -> None:
-    store = Store(db_url)
+    store = open_store(db_url)
     import_log(store, corpus_logs / name, "history")
     found = analytics.funnel(store, "history", outcome="decide"
                              if name.startswith("running") else "T10 Determine necessity "

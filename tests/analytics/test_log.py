@@ -15,8 +15,8 @@ from sqlalchemy import create_engine, text
 
 import analytics
 from analytics import ContentUse, FirstSales, StepWait
-from content_catalog import StoredRecommender
 from engine import Engine, ManualClock, ProspectRef, Store
+from nextmove import open_engine, open_store
 from tests.conftest import PG_ADMIN_URL, REPO
 
 LIFEVANTAGE = REPO / "processes" / "lifevantage"
@@ -27,8 +27,7 @@ US = {"market": "US", "locale": "en-US"}
 
 
 def recommending_engine(store: Store, clock: ManualClock) -> Engine:
-    return Engine(store, clock=clock, recommender=StoredRecommender(store),
-                  rng=random.Random(1))
+    return open_engine(store, clock=clock, rng=random.Random(1))
 
 
 @contextmanager
@@ -48,7 +47,7 @@ def pg_database(template: str) -> Iterator[str]:
 
 @contextmanager
 def deployed(url: str, clock: ManualClock) -> Iterator[Engine]:
-    store = Store(url)
+    store = open_store(url)
     try:
         engine = recommending_engine(store, clock)
         engine.deploy([LIFEVANTAGE])

@@ -19,7 +19,8 @@ from lxml import html
 
 from analytics._svgtext import hex_rgb
 from analytics.report import write_report
-from engine import ManualClock, Store
+from engine import ManualClock
+from nextmove import open_store
 from simulator import SimulationConfig, simulate
 
 WINDOW = (1400, 1100)
@@ -114,7 +115,7 @@ def largest_blob(mask: np.ndarray) -> tuple[int, int, int, int, int]:
 def test_the_rendered_page_shows_the_map_with_heated_steps(tmp_path: Path) -> None:
     browser = chromium()
     config = SimulationConfig(distributors=8, days=14, seed=3)
-    store = Store(f"sqlite:///{tmp_path / 'sim.db'}")
+    store = open_store(f"sqlite:///{tmp_path / 'sim.db'}")
     try:
         simulate(store, config)
         clock = ManualClock(config.start + timedelta(days=config.days))

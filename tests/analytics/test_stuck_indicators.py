@@ -10,7 +10,8 @@ import pytest
 
 import analytics
 from analytics import Indicator
-from engine import Engine, ManualClock, ProspectRef, Store
+from engine import Engine, ManualClock, ProspectRef
+from nextmove import open_engine
 from tests.conftest import REPO
 
 LIFEVANTAGE = REPO / "processes" / "lifevantage"
@@ -21,7 +22,7 @@ US = {"market": "US"}
 
 @pytest.fixture
 def lv(db_url: str, clock: ManualClock) -> Iterator[Engine]:
-    engine = Engine(Store(db_url), clock=clock)
+    engine = open_engine(db_url, clock=clock, recommend=False)
     engine.deploy([LIFEVANTAGE])
     yield engine
     engine.store.dispose()

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from compliance import StepTrail, Tampering, trail_summary, verify_trail
-from content_catalog import StoredRecommender
 from engine import Engine, ManualClock, ProspectRef, Store
+from nextmove import open_engine, open_store
 from tests.conftest import REPO
 
 LIFEVANTAGE = REPO / "processes" / "lifevantage"
@@ -66,10 +66,9 @@ def drive(lv: Engine, clock: ManualClock) -> None:
 
 @pytest.fixture
 def driven(db_url: str, clock: ManualClock) -> Iterator[Store]:
-    store = Store(db_url)
+    store = open_store(db_url)
     try:
-        lv = Engine(store, clock=clock, recommender=StoredRecommender(store),
-                    rng=random.Random(7))
+        lv = open_engine(store, clock=clock, rng=random.Random(7))
         lv.deploy([LIFEVANTAGE])
         drive(lv, clock)
         yield store
@@ -145,8 +144,8 @@ class Trail:
 def trail(tmp_path: Path, clock: ManualClock) -> Iterator[Trail]:
     """Two prospects whose events interleave in the log (p1: ids 1 2 5 6 9 10 11 12 13)."""
     path = tmp_path / "trail.db"
-    store = Store(f"sqlite:///{path}")
-    lv = Engine(store, clock=clock)
+    store = open_store(f"sqlite:///{path}")
+    lv = open_engine(store, clock=clock, recommend=False)
     lv.deploy([LIFEVANTAGE])
     p1 = lv.start(JOURNEY, "p1", "d1", actor="d1").id
     p2 = lv.start(JOURNEY, "p2", "d2", actor="d2").id

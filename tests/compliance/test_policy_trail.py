@@ -39,6 +39,7 @@ from content_catalog.policy_store import (
 )
 from engine import ManualClock, Store
 from engine.store import StoreError, trail
+from nextmove import open_store
 from tests.conftest import REPO
 
 CATALOG = REPO / "processes" / "lifevantage" / "catalog.yaml"
@@ -70,7 +71,7 @@ class Log:
 def changes(url: str, clock: ManualClock) -> Iterator[Log]:
     """The catalog's defaults, then for intro_video: v2 saved and activated, v3 saved only,
     v3 activated, one rollback (back to v2)."""
-    store = Store(url)
+    store = open_store(url)
     store_catalog(store, CATALOG.read_text(encoding="utf-8"), str(CATALOG), clock=clock)
     seeded = len(Log(store, url, 0).records())
     base = get_policy(store, HOOK)
@@ -244,7 +245,7 @@ def test_concurrent_policy_changes_make_one_unbroken_chain(
     db_url: str, clock: ManualClock
 ) -> None:
     """Four writers at once, two on the same hook: every change lands, linked in one line."""
-    store = Store(db_url)
+    store = open_store(db_url)
     store_catalog(store, CATALOG.read_text(encoding="utf-8"), str(CATALOG), clock=clock)
     hooks = sorted({r.hook for r in activations(store)})[:3]
     for hook in hooks:
@@ -253,7 +254,7 @@ def test_concurrent_policy_changes_make_one_unbroken_chain(
     rounds, barrier, failures = 8, threading.Barrier(4), []
 
     def toggle(hook: str) -> None:
-        own = Store(db_url, create=False)
+        own = Store(db_url)
         try:
             barrier.wait()
             for i in range(rounds):
@@ -264,7 +265,7 @@ def test_concurrent_policy_changes_make_one_unbroken_chain(
             own.dispose()
 
     def add_versions() -> None:
-        own = Store(db_url, create=False)
+        own = Store(db_url)
         try:
             barrier.wait()
             for _ in range(rounds):
@@ -297,7 +298,7 @@ def test_a_database_from_before_the_policy_chain_is_refused(tmp_path: Path) -> N
         conn.execute("CREATE TABLE policy_activation (id INTEGER PRIMARY KEY, hook VARCHAR, "
                      "version INTEGER, action VARCHAR, reason TEXT, at DATETIME)")
     with pytest.raises(StoreError, match="'policy_activation' lacks chain, policy_hash"):
-        Store(f"sqlite:///{path}")
+        open_store(f"sqlite:///{path}")
 
 
 # -- nextmove audit --verify ------------------------------------------------------------------

@@ -38,6 +38,7 @@ from content_catalog import (
     stored_catalogs,
 )
 from engine import ManualClock, Store
+from nextmove import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 LIFEVANTAGE = ROOT / "processes" / "lifevantage" / "catalog.yaml"
@@ -65,7 +66,7 @@ class Ticker:
 
 @pytest.fixture
 def store(db_url: str) -> Iterator[Store]:
-    db = Store(db_url)
+    db = open_store(db_url)
     yield db
     db.dispose()
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from content_catalog import StoredRecommender
 from engine import Engine, ManualClock, Store
+from nextmove import open_engine
 from tests.conftest import REPO
 
 LIFEVANTAGE = REPO / "processes" / "lifevantage"
@@ -18,5 +18,5 @@ US = {"market": "US", "locale": "en-US"}
 
 def recommending_engine(store: Store, clock: ManualClock, *, seed: int = 1,
                         hot_instances: int = 2048) -> Engine:
-    return Engine(store, clock=clock, recommender=StoredRecommender(store),
-                  rng=random.Random(seed), hot_instances=hot_instances)
+    return open_engine(store, clock=clock, rng=random.Random(seed),
+                       hot_instances=hot_instances)

@@ -2,7 +2,7 @@
 
     python tests/engine/_timer_workers.py URL NOW --name W [--lease SECONDS] [--batch N] [--go]
 
-Builds `Engine(URL, clock=ManualClock(NOW), lease=...)` and calls `fire_due` until a call
+Builds `Engine(open_store(URL), clock=ManualClock(NOW), lease=...)` and calls `fire_due` until a
 fires nothing (everything is fired or leased by someone else). It prints, flushed, one line
 per event so the parent can act on them without sleeping:
 
@@ -21,8 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script from anywhere
 
-from engine import Engine, ManualClock, Store  # noqa: E402
+from engine import Engine, ManualClock  # noqa: E402
 from engine.clock import parse_instant  # noqa: E402
+from nextmove import open_store
 
 
 def say(*words: object) -> None:
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--go", action="store_true", help="start when stdin says so")
     args = parser.parse_args(argv)
 
-    engine = Engine(Store(args.url), clock=ManualClock(parse_instant(args.now)),
+    engine = Engine(open_store(args.url), clock=ManualClock(parse_instant(args.now)),
                     lease=timedelta(seconds=args.lease))
     total = 0
     announced: list[bool] = []

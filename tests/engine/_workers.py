@@ -16,6 +16,7 @@ from collections import Counter
 from datetime import UTC, datetime
 
 from engine import Engine, ManualClock, StepNotWaiting, VersionConflict
+from nextmove import open_store
 
 LINEAR_STEPS = [
     "add_contact", "send_invite", "share_video", "follow_up", "answer_questions",
@@ -24,7 +25,7 @@ LINEAR_STEPS = [
 
 
 def _engine(url: str) -> Engine:
-    return Engine(url, clock=ManualClock(datetime(2026, 1, 5, 9, tzinfo=UTC)))
+    return Engine(open_store(url), clock=ManualClock(datetime(2026, 1, 5, 9, tzinfo=UTC)))
 
 
 def _say(*parts: object) -> None:

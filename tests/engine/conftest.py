@@ -12,15 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine, ManualClock, Store
+from engine import Engine, ManualClock
+from nextmove import open_engine, open_store
 from tests.engine._lifevantage import LIFEVANTAGE, T0, recommending_engine
 
 
 @pytest.fixture(scope="module")
 def sqlite_deployed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("lifevantage") / "deployed.db"
-    store = Store(f"sqlite:///{path}")
-    Engine(store, clock=ManualClock(T0)).deploy([LIFEVANTAGE])
+    store = open_store(f"sqlite:///{path}")
+    open_engine(store, clock=ManualClock(T0), recommend=False).deploy([LIFEVANTAGE])
     store.dispose()  # closes the last connection: the WAL is merged into the file
     return path
 
@@ -28,7 +29,7 @@ def sqlite_deployed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def lv(db_url: str, clock: ManualClock) -> Iterator[Engine]:
     """LifeVantage on a real SQLite file and on a real PostgreSQL database."""
-    store = Store(db_url)
+    store = open_store(db_url)
     engine = recommending_engine(store, clock)
     engine.deploy([LIFEVANTAGE])
     yield engine
@@ -40,6 +41,6 @@ def lv_sqlite(sqlite_deployed: Path, tmp_path: Path, clock: ManualClock) -> Iter
     """LifeVantage on a copy of the deployed SQLite file."""
     target = tmp_path / "nextmove.db"
     shutil.copyfile(sqlite_deployed, target)
-    store = Store(f"sqlite:///{target}")
+    store = open_store(f"sqlite:///{target}")
     yield recommending_engine(store, clock)
     store.dispose()

@@ -17,6 +17,7 @@ from content_catalog.recommend import Ranked, Recommendation
 from engine import Engine, ExecutionError, ManualClock, Store
 from engine.runtime import NewProspect, Waiting
 from engine.store import INSTANCE, STEP_EVENT, trail
+from nextmove import open_store
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 LINEAR = FIXTURES / "bpmn" / "linear10.bpmn"
@@ -101,8 +102,8 @@ def test_a_batch_writes_what_one_start_at_a_time_writes(
     """Same rows (waiting column, due timer, sponsor), same events, chains that verify."""
     timed = tmp_path / "timed.yaml"
     timed.write_text(TIMED_START, encoding="utf-8")
-    one = Engine(Store(f"sqlite:///{tmp_path / 'one.db'}"), clock=clock)
-    bulk = Engine(Store(db_url), clock=clock)
+    one = Engine(open_store(f"sqlite:///{tmp_path / 'one.db'}"), clock=clock)
+    bulk = Engine(open_store(db_url), clock=clock)
     prospects = [NewProspect(f"p{i}", f"d{i % 3}", {"sponsor_id": "s1", "source": "csv", "n": i})
                  for i in range(7)]
     try:
@@ -201,9 +202,9 @@ class _RacingRecommender:
 def test_a_prospect_started_elsewhere_meanwhile_is_not_started_twice(
     db_url: str, clock: ManualClock,
 ) -> None:
-    other = Engine(Store(db_url), clock=clock)
+    other = Engine(open_store(db_url), clock=clock)
     racing = _RacingRecommender(other)
-    engine = Engine(Store(db_url), clock=clock, recommender=racing)
+    engine = Engine(open_store(db_url), clock=clock, recommender=racing)
     try:
         engine.deploy([LINEAR])
         started = engine.start_many("prospect_linear",

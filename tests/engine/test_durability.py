@@ -19,9 +19,10 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import text
 
-from engine import Engine, ManualClock, Store, load_definitions
+from engine import Engine, ManualClock, load_definitions
 from engine.definitions import build_spec
 from engine.runtime.state import load_state
+from nextmove import open_store
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -127,7 +128,7 @@ def test_a_killed_worker_leaves_every_instance_consistent(
     proc.communicate()
     assert proc.returncode == -9
 
-    fresh = Engine(engine.store.url, clock=clock)  # a new process would start from here
+    fresh = Engine(open_store(engine.store.url), clock=clock)  # a new process would start from here
     try:
         (definition,) = load_definitions([LINEAR])
         spec, subprocess_specs = build_spec(definition.process_id, definition.documents)
@@ -181,11 +182,11 @@ def test_instances_started_in_one_process_finish_in_another(engine: Engine) -> N
 def test_an_existing_database_gets_indexes_added_in_a_later_release(db_url: str) -> None:
     """An index that is new in this release is created on a database made before it, with its
     rows intact (create_all alone only indexes tables it creates)."""
-    store = Store(db_url)
+    store = open_store(db_url)
     with store.write() as conn:
         conn.exec_driver_sql("DROP INDEX ix_step_event_visit")
     store.dispose()
-    reopened = Store(db_url)
+    reopened = open_store(db_url)
     names = {ix["name"] for ix in sa_inspect(reopened.engine).get_indexes("step_event")}
     reopened.dispose()
     assert "ix_step_event_visit" in names

@@ -21,11 +21,12 @@ from typing import Any
 import pytest
 import yaml
 
-from engine import Engine, Instance, ManualClock, ProspectRef, Store, load
+from engine import Engine, Instance, ManualClock, ProspectRef, load
 from engine.definitions.compile import export_bpmn
 from engine.definitions.model import ProcessMap
 from engine.definitions.yaml_maps import YamlMap, load_yaml_map
 from engine.errors import DefinitionError
+from nextmove import open_store
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE_YAML = REPO / "tests" / "fixtures" / "yaml"
@@ -184,7 +185,7 @@ def drive(
     patient: the next timer first, so stuck, expiry and follow-up timers fire too.
     """
     clock = ManualClock(T0)
-    engine = Engine(Store(f"sqlite:///{db}"), clock=clock)
+    engine = Engine(open_store(f"sqlite:///{db}"), clock=clock)
     try:
         engine.deploy(paths)
         engine.start(process, PROSPECT, DISTRIBUTOR, {"sponsor_id": SPONSOR})

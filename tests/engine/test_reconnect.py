@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from engine import Engine, ManualClock, Store
+from engine import Engine, ManualClock
 from engine.store import trail
+from nextmove import open_store
 from tests.conftest import PG_ADMIN_URL
 
 LINEAR = Path(__file__).resolve().parents[1] / "fixtures" / "bpmn" / "linear10.bpmn"
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def pg_engine(pg_url: str, clock: ManualClock) -> Iterator[Engine]:
-    engine = Engine(Store(pg_url), clock=clock)
+    engine = Engine(open_store(pg_url), clock=clock)
     yield engine
     engine.store.dispose()
 

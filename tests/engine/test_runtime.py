@@ -19,6 +19,7 @@ from engine import (
     StepNotWaiting,
     StepRequired,
 )
+from nextmove import open_store
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 BPMN = FIXTURES / "bpmn"
@@ -452,7 +453,7 @@ def test_instances_survive_forget_and_a_new_engine(
     linear = engine.complete(ProspectRef("p1"), "send_invite")
     assert linear.waiting_steps == ["share_video"]
 
-    fresh = Engine(db_url, clock=clock)
+    fresh = Engine(open_store(db_url), clock=clock)
     try:
         assert fresh.get(linear.id) == linear
         assert fresh.get(recruit.id) == recruit
@@ -473,7 +474,7 @@ def test_a_stale_cached_instance_is_reloaded_not_overwritten(
 ) -> None:
     engine.deploy([LINEAR])
     instance = engine.complete(engine.start("prospect_linear", "p1", "d1").id, "add_contact")
-    other = Engine(db_url, clock=clock)  # another worker on the same database
+    other = Engine(open_store(db_url), clock=clock)  # another worker on the same database
     try:
         other.complete(instance.id, "send_invite", actor="other")
 

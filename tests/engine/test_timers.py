@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, inspect, select
 
-from engine import Engine, Instance, ManualClock, StepNotWaiting, Store
+from engine import Engine, Instance, ManualClock, StepNotWaiting
 from engine.store import INSTANCE, STEP_EVENT
+from nextmove import open_store
 from tests.conftest import FIXTURES
 
 EVENTS = FIXTURES / "events"
@@ -271,7 +272,7 @@ def test_next_due_at_moves_on_to_the_next_timer(deployed: Engine, clock: ManualC
     "'event_value', read by engine.definitions.timers and tokens._due), so its second timer "
     "takes the first one's due time"))
 def test_the_earlier_of_two_gateway_timers_fires_first(tmp_path: Path, clock: ManualClock) -> None:
-    engine = Engine(Store(f"sqlite:///{tmp_path / 'gateway.db'}"), clock=clock)
+    engine = Engine(open_store(f"sqlite:///{tmp_path / 'gateway.db'}"), clock=clock)
     engine.deploy([EVENTS / "two_deadlines.bpmn"])  # share_video, then P3D vs P2D
     instance = engine.complete(engine.start("two_deadlines", "p1", "d1").id, "share_video")
     start = clock.now()

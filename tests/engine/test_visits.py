@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from engine import Store
 from engine.store import INSTANCE, META, STEP_EVENT
 from engine.store.visits import Visits
+from nextmove import open_store
 from simulator import SimulationConfig, simulate
 
 T = datetime(2026, 1, 5, 9, 0)
@@ -56,7 +57,7 @@ def _states(store: Store) -> dict[int, Visits]:
 def field_force(db_url: str) -> Store:
     """A small simulated field force on the real engine: person's steps, skips and
     variations, timers, boundary timers, prospect events, outcomes, finished journeys."""
-    store = Store(db_url)
+    store = open_store(db_url)
     simulate(store, SimulationConfig(distributors=4, days=14, seed=5))
     return store
 
@@ -92,7 +93,7 @@ def test_an_older_database_gets_visits_filled_in_as_the_engine_writes_them(
                              "(instance_id, step_id, id, kind, at)")
         conn.execute(update(meta).where(meta.c.key == "schema_version").values(value="2"))
     field_force.dispose()
-    migrated = Store(db_url)
+    migrated = open_store(db_url)
     assert _log(migrated) == before
     assert _states(migrated) == states
     with migrated.read() as conn:

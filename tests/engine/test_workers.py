@@ -23,9 +23,10 @@ from typing import IO
 import pytest
 from sqlalchemy import func, select
 
-from engine import Engine, ManualClock, Store
+from engine import Engine, ManualClock
 from engine.store import INSTANCE, STEP_EVENT
 from engine.worker import run_worker
+from nextmove import open_store
 from tests.conftest import FIXTURES, REPO
 
 REMINDER = FIXTURES / "events" / "reminder.bpmn"  # start → wait P2D → follow_up
@@ -95,7 +96,7 @@ def children(tmp_path: Path) -> Iterator[Children]:
 
 def fill(url: str, count: int) -> list[int]:
     """`count` reminder instances started at T0 through the API (all due at T0 + 2 days)."""
-    engine = Engine(Store(url), clock=ManualClock(T0), hot_instances=0)
+    engine = Engine(open_store(url), clock=ManualClock(T0), hot_instances=0)
     try:
         engine.deploy([REMINDER])
         return [engine.start("reminder", f"p{k}", "d1").id for k in range(count)]
@@ -179,7 +180,7 @@ def test_four_workers_fire_each_timer_once_though_two_are_killed(
     assert len(killed) == 2 and all(totals.values()), (killed, totals)
 
     # What the dead left behind is leased to them, nothing else is due.
-    sweeper = Engine(Store(pg_url), clock=ManualClock(LATER))
+    sweeper = Engine(open_store(pg_url), clock=ManualClock(LATER))
     try:
         with sweeper.store.read() as conn:
             stranded = conn.execute(
@@ -219,7 +220,7 @@ def test_two_workers_on_one_sqlite_file_fire_each_timer_once(
     assert all(children.procs[n].wait(timeout=30) == 0 for n in totals)
     assert sum(totals.values()) == len(ids)
 
-    engine = Engine(Store(url), clock=ManualClock(LATER))
+    engine = Engine(open_store(url), clock=ManualClock(LATER))
     try:
         assert_each_fired_once(engine, ids)
     finally:
@@ -240,7 +241,7 @@ def worker_env(db: Path) -> dict[str, str]:
 
 def past_due(db: Path, count: int) -> list[int]:
     """Reminders started in 2020: due by the wall clock `nextmove worker` runs on."""
-    engine = Engine(Store(str(db)), clock=ManualClock(datetime(2020, 1, 1, tzinfo=UTC)))
+    engine = Engine(open_store(str(db)), clock=ManualClock(datetime(2020, 1, 1, tzinfo=UTC)))
     try:
         engine.deploy([REMINDER])
         return [engine.start("reminder", f"p{k}", "d1").id for k in range(count)]
@@ -270,7 +271,7 @@ def test_nextmove_worker_logs_fired_timers_and_stops_on_a_signal(
     proc.send_signal(sig)
     assert proc.wait(timeout=30) == 0
     assert f"worker stopped ({sig.name}): 1 timer(s) fired" in children.stderr("cli")
-    engine = Engine(Store(str(db)))
+    engine = Engine(open_store(str(db)))
     assert engine.get(instance_id).waiting_steps == ["follow_up"]
     engine.store.dispose()
 
@@ -295,7 +296,7 @@ def test_a_worker_stopped_mid_batch_finishes_its_step_and_hands_back_the_rest(
     assert "worker stopped (SIGTERM): " in stopped
     reported = int(stopped.split("worker stopped (SIGTERM): ")[1].split()[0])
 
-    engine = Engine(Store(str(db)))
+    engine = Engine(open_store(str(db)))
     try:
         counts = timer_counts(engine)
         assert set(counts.values()) == {1}
@@ -314,7 +315,7 @@ def test_a_worker_stopped_mid_batch_finishes_its_step_and_hands_back_the_rest(
 def test_run_worker_loops_until_its_stop_and_reports_each_timer(
     tmp_path: Path,
 ) -> None:
-    engine = Engine(Store(f"sqlite:///{tmp_path / 'loop.db'}"), clock=ManualClock(T0))
+    engine = Engine(open_store(f"sqlite:///{tmp_path / 'loop.db'}"), clock=ManualClock(T0))
     engine.deploy([REMINDER])
     ids = [engine.start("reminder", f"p{k}", "d1").id for k in range(5)]
     engine.clock.advance(timedelta(days=2))  # type: ignore[attr-defined]

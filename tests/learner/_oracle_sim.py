@@ -24,7 +24,8 @@ from content_catalog import (
     load_stored_catalog,
     save_policy,
 )
-from engine import Engine, ManualClock, Store
+from engine import ManualClock
+from nextmove import open_engine, open_store
 from simulator import LIFEVANTAGE, SimulationConfig, use_policy
 from simulator.run import Simulation
 from simulator.world import ProspectState, ResponseModel
@@ -59,11 +60,13 @@ class Arm:
 def run(db: Path, which: str, config: SimulationConfig, policies: Sequence[Policy] = ()) -> Arm:
     """Simulate on a fresh database: `explore` (every hook uniformly random), `catalog`,
     `oracle`, or `learned` (`policies` saved and activated)."""
-    store = Store(str(db))
+    store = open_store(str(db))
     try:
-        recommender = StoredRecommender(store, refresh_seconds=3600.0)
-        engine = Engine(store, clock=ManualClock(config.start), recommender=recommender,
-                        rng=random.Random(config.seed + 1))
+        engine = open_engine(store, clock=ManualClock(config.start),
+                             rng=random.Random(config.seed + 1))
+        recommender = engine.recommender
+        assert isinstance(recommender, StoredRecommender)
+        recommender.refresh_seconds = 3600.0
         engine.deploy([LIFEVANTAGE])
         catalog = load_stored_catalog(store)
         world = World(config.world, {h: [o.id for o in catalog.options_for(h)]

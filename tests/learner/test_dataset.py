@@ -13,6 +13,7 @@ from sqlalchemy import select
 from engine import Store
 from engine.runtime.queries import INSTANCE, STEP_EVENT
 from learner import UnknownOutcome, cases, decisions, import_log
+from nextmove import open_store
 from simulator import SimulationConfig, simulate
 
 JOURNEY = "prospect_journey"
@@ -21,7 +22,7 @@ WEEK = timedelta(days=7)
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path_factory.mktemp('sim') / 'sim.db'}")
+    store = open_store(f"sqlite:///{tmp_path_factory.mktemp('sim') / 'sim.db'}")
     simulate(store, SimulationConfig(distributors=12, days=21, seed=3), policy="catalog")
     yield store
     store.dispose()
@@ -155,7 +156,7 @@ def test_decisions_from_an_imported_log(tmp_path: Path) -> None:
         "p3,contact,2026-01-05T09:00:00Z,d2,,,,,\n"
         "p3,share_intro,2026-01-05T11:00:00Z,d2,intro_video,video_b,0.2,,\n"
         "p3,sale,2026-01-20T09:00:00Z,d2,,,,outcome,\n")
-    store = Store(f"sqlite:///{tmp_path / 'h.db'}")
+    store = open_store(f"sqlite:///{tmp_path / 'h.db'}")
     report = import_log(store, path, "history")
     assert report.activities == ("contact", "share_intro")
     table = decisions(store, "history", outcome="sale", horizon=WEEK)

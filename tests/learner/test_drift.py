@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from sqlalchemy import insert, select
 
-from engine import Engine, ManualClock, Store
+from engine import ManualClock
 from engine.runtime.queries import DEFINITION, INSTANCE, STEP_EVENT
 from learner.drift import detect, detect_stream, detect_table
+from nextmove import open_engine, open_store
 from simulator import LIFEVANTAGE
 
 
@@ -94,8 +95,9 @@ def test_detect_table_names_the_item_and_when_it_dropped() -> None:
 def test_detect_reads_the_store(tmp_path: Path) -> None:
     """An engine-shaped log: prospects get one of two first-contact messages; from the 1200th
     prospect on, messages with the permission ask stop converting as well."""
-    store = Store(str(tmp_path / "drift.db"))
-    Engine(store, clock=ManualClock(datetime(2026, 1, 5))).deploy([LIFEVANTAGE])
+    store = open_store(str(tmp_path / "drift.db"))
+    clock = ManualClock(datetime(2026, 1, 5))
+    open_engine(store, clock=clock, recommend=False).deploy([LIFEVANTAGE])
     with store.read() as conn:
         definition = conn.execute(select(DEFINITION.c.id).where(
             DEFINITION.c.process_id == "prospect_journey")).scalar_one()

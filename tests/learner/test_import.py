@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import func, select
 
-from engine import Engine, ManualClock, Store
+from engine import ManualClock, Store
 from engine.runtime.queries import DEFINITION, INSTANCE, STEP_EVENT
 from engine.store import trail
 from learner import (
@@ -26,6 +26,7 @@ from learner import (
     import_log,
     variants,
 )
+from nextmove import open_engine, open_store
 from tests.conftest import LOGS  # the corpus logs as stored; `corpus_logs` has receipt.csv
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,7 +44,7 @@ CORPUS = [
 
 @pytest.fixture
 def store(db_url: str) -> Any:
-    st = Store(db_url)
+    st = open_store(db_url)
     yield st
     st.dispose()
 
@@ -95,7 +96,7 @@ def test_corpus_logs_import_with_exact_counts(
 
 
 def test_running_example_csv_and_xes_give_identical_timelines(tmp_path: Path) -> None:
-    stores = [Store(f"sqlite:///{tmp_path / f'{n}.db'}") for n in ("csv", "xes")]
+    stores = [open_store(f"sqlite:///{tmp_path / f'{n}.db'}") for n in ("csv", "xes")]
     import_log(stores[0], LOGS / "running-example.csv", "history")
     import_log(stores[1], LOGS / "running-example.xes", "history")
     from_csv, from_xes = (timelines(s) for s in stores)
@@ -114,7 +115,7 @@ def test_running_example_csv_and_xes_give_identical_timelines(tmp_path: Path) ->
 def test_receipt_xes_and_csv_give_the_same_variants(tmp_path: Path, corpus_logs: Path) -> None:
     found = []
     for name in ("08_receipt.xes.gz", "receipt.csv"):
-        st = Store(f"sqlite:///{tmp_path / (name + '.db')}")
+        st = open_store(f"sqlite:///{tmp_path / (name + '.db')}")
         import_log(st, corpus_logs / name, "receipt")
         found.append([(v.steps, v.cases) for v in variants(st, "receipt")])
         st.dispose()
@@ -141,7 +142,7 @@ def test_parquet_round_trip(store: Store, tmp_path: Path) -> None:
     assert len(report.activities) == 8 and len(variants(store, "history")) == 6
     assert seen[-1] == ImportProgress("write", 42, 42, "events")
     assert any(p.phase == "read" and p.unit == "rows" and p.total == 42 for p in seen)
-    other = Store(f"sqlite:///{tmp_path / 'csv.db'}")
+    other = open_store(f"sqlite:///{tmp_path / 'csv.db'}")
     import_log(other, LOGS / "running-example.csv", "history")
     strip = {k: (v[0], v[1], *(e[:4] for e in v[2:])) for k, v in timelines(other).items()}
     assert {k: (v[0], v[1], *(e[:4] for e in v[2:])) for k, v in timelines(store).items()} \
@@ -231,8 +232,8 @@ def test_same_file_twice_is_refused_and_overlapping_cases_are_reported(store: St
 
 
 def test_deployed_process_is_not_an_import_target(tmp_path: Path) -> None:
-    engine = Engine(Store(f"sqlite:///{tmp_path / 'nm.db'}"),
-                    clock=ManualClock(datetime(2026, 1, 5)))
+    engine = open_engine(f"sqlite:///{tmp_path / 'nm.db'}",
+                         clock=ManualClock(datetime(2026, 1, 5)), recommend=False)
     engine.deploy([LIFEVANTAGE])
     with pytest.raises(LogImportError) as caught:
         import_log(engine.store, LOGS / "running-example.xes", "prospect_journey")
@@ -264,7 +265,7 @@ def test_definition_row_is_an_honest_marker(store: Store) -> None:
 
 
 def test_import_and_variants_on_every_backend(db_url: str, corpus_logs: Path) -> None:
-    store = Store(db_url)
+    store = open_store(db_url)
     report = import_log(store, corpus_logs / "receipt.csv", "receipt")
     assert (report.cases_written, report.events_written) == (1434, 8577)
     found = variants(store, "receipt", outcome="T10 Determine necessity to stop indication")

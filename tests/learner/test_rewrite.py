@@ -23,9 +23,9 @@ from content_catalog import (
     rollback,
     store_catalog,
 )
-from engine import Store
 from learner.model import identifying
 from learner.rewrite import Proposal, apply, propose, propose_from
+from nextmove import open_store
 from simulator import SimulationConfig
 from tests.learner._oracle_sim import Arm, run
 
@@ -172,7 +172,7 @@ def test_the_active_policy_judged_on_its_own_log_earns_the_observed_rate() -> No
 
 
 def test_apply_activates_what_beats_and_rollback_restores(tmp_path: Path) -> None:
-    store = Store(str(tmp_path / "learn.db"))
+    store = open_store(str(tmp_path / "learn.db"))
     store_catalog(store, CATALOG, "catalog.yaml")
     before = active_versions(store)
     catalog = load_catalog_text(CATALOG)
@@ -246,7 +246,7 @@ def test_learned_policy_captures_the_oracle_lift(tmp_path: Path) -> None:
     log of this size can show, at a size CI can afford. A brand's log is many times larger.
     """
     train = run(tmp_path / "train.db", "explore", TRAIN)
-    store = Store(str(tmp_path / "train.db"))
+    store = open_store(str(tmp_path / "train.db"))
     proposal = propose(store, "prospect_journey", outcome="Event_end", epsilon=0.05,
                        n_boot=300)
     applied = apply(store, proposal)

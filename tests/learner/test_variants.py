@@ -12,6 +12,7 @@ import pytest
 from engine import Store
 from learner import UnknownOutcome, cases, import_log, variants
 from learner._stats import compare, fisher_exact, holm, two_proportion_z, wilson
+from nextmove import open_store
 
 START = datetime(2026, 1, 5, 9, 0)
 BASELINE = ("contact", "share", "follow_up")
@@ -43,7 +44,7 @@ def store(tmp_path: Path, db_url: str) -> Iterator[Store]:
                 lines.append(f"c{n},sale,{at.isoformat()},,,outcome")
     log = tmp_path / "constructed.csv"
     log.write_text("\n".join(lines) + "\n")
-    st = Store(db_url)
+    st = open_store(db_url)
     import_log(st, log, "journey")
     yield st
     st.dispose()
@@ -106,7 +107,7 @@ def test_statistics_match_reference_values() -> None:
 def test_engine_log_paths_are_the_steps_that_moved_each_case(tmp_path: Path) -> None:
     from simulator import SimulationConfig, simulate
 
-    st = Store(f"sqlite:///{tmp_path / 'sim.db'}")
+    st = open_store(f"sqlite:///{tmp_path / 'sim.db'}")
     simulate(st, SimulationConfig(distributors=3, days=4, seed=5), policy="catalog")
     moved = {"completed", "skipped", "varied", "timer", "message"}
     expected = Counter(

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from content_catalog import StoredRecommender, load_catalog_text
-from engine import Engine, ManualClock, Store
+from content_catalog import load_catalog_text
+from engine import ManualClock
+from nextmove import open_engine, open_store
 from simulator import (
     LIFEVANTAGE,
     SimulationConfig,
@@ -182,10 +183,9 @@ class _Witness(ResponseModel):
 def test_a_prospect_answers_after_the_content_of_that_conversation(tmp_path: Path) -> None:
     """The presentation shared in a conversation is part of the answer to it (and a check-in's
     nurture message part of that answer): the world records content before it draws."""
-    store = Store(str(tmp_path / "sim.db"))
+    store = open_store(str(tmp_path / "sim.db"))
     config = SimulationConfig(distributors=10, days=14, seed=5)
-    engine = Engine(store, clock=ManualClock(config.start),
-                    recommender=StoredRecommender(store), rng=random.Random(6))
+    engine = open_engine(store, clock=ManualClock(config.start), rng=random.Random(6))
     engine.deploy([LIFEVANTAGE])
     world = _Witness(config.world, {h: [o.id for o in CATALOG.options_for(h)]
                                     for h in CATALOG.hooks})

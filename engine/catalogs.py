@@ -1,0 +1,40 @@
+"""Content catalogs as the engine sees them: files deployed with the maps, whose items fill the
+maps' hooks.
+
+The engine recognizes a catalog file (a YAML file whose top level has `catalog:`) but reads,
+checks and stores it only through a `CatalogSupport` given to it: `content_catalog` builds on
+the engine, so the engine cannot import it. `nextmove.open_engine` and `nextmove.load` pass
+the content catalog's support; a bare `Engine` without one deploys maps only and reports each
+catalog file it skipped as a warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from engine.clock import Clock
+    from engine.errors import Problem
+    from engine.store.database import Store
+
+# hook -> the places maps use it: (file, step id, line)
+HookUses = Mapping[str, Sequence[tuple[str, str, int | None]]]
+
+
+class CatalogSupport(Protocol):
+    """Reads, checks and stores the content catalogs deployed with process maps."""
+
+    def load(self, path: Path) -> Any:
+        """The catalog in `path`; raises `DefinitionError`/`DefinitionErrors` if it is invalid.
+        The result must have a `file` attribute naming the file it came from."""
+        ...
+
+    def cross_check(self, catalog: Any, hooks_used: HookUses) -> list[Problem]:
+        """Problems between a loaded catalog and the hooks the loaded maps use."""
+        ...
+
+    def deploy(self, store: Store, catalog: Any, clock: Clock) -> Any:
+        """Store a loaded catalog (inside `Engine.deploy`, after the maps); what was stored."""
+        ...

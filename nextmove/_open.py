@@ -1,0 +1,76 @@
+"""Opening nextmove: a prepared store, the catalog recommender, the clock and the engine, put
+together here and nowhere else."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from datetime import timedelta
+from typing import Any
+
+from content_catalog import StoredRecommender
+from engine import Clock, Engine, Store
+from engine.store import DEFAULT_DB, Progress
+from nextmove._catalogs import CONTENT_CATALOGS
+
+log = logging.getLogger("nextmove")
+
+Database = str | os.PathLike[str] | Store
+
+
+def open_store(db: Database | None = None, *, durable: bool = True,
+               progress: Progress | None = None) -> Store:
+    """The database `db` (an SQLite file path, a database URL or an open `Store`; None:
+    ./nextmove.db), with its schema created, or upgraded if an older nextmove made it.
+
+    `progress(what, done, total)` hears of the long steps of an upgrade. The environment is
+    not read: `$NEXTMOVE_DB` is the CLI's business. `durable=False` (SQLite only) does not sync
+    the log at commit, for throwaway simulation files. Raises `StoreError` for a database
+    that is not nextmove's (leaving it untouched) or that a newer nextmove made.
+    """
+    store = db if isinstance(db, Store) else Store(os.fspath(db or DEFAULT_DB), durable=durable)
+    try:
+        store.prepare(progress)
+    except BaseException:
+        if store is not db:
+            store.dispose()
+        raise
+    return store
+
+
+def open_engine(
+    db: Database | None = None,
+    *,
+    clock: Clock | None = None,
+    allow_scripts: bool = False,
+    recommend: bool = True,
+    durable: bool = True,
+    progress: Progress | None = None,
+    rng: random.Random | None = None,
+    hot_instances: int | None = None,
+    lease: timedelta | None = None,
+) -> Engine:
+    """A ready engine over `db` (see `open_store`): it deploys maps with their content
+    catalogs, and with `recommend` ranks content for hooked steps from the stored catalog and
+    each hook's active policy.
+
+    `clock` defaults to the system clock; `rng` (the only randomness: exploration among
+    content) defaults to an unseeded one. `allow_scripts` lets maps run script tasks.
+    `hot_instances` and `lease` tune the engine (see `engine.Engine`).
+    """
+    store = open_store(db, durable=durable, progress=progress)
+    tuning: dict[str, Any] = {}
+    if hot_instances is not None:
+        tuning["hot_instances"] = hot_instances
+    if lease is not None:
+        tuning["lease"] = lease
+    return Engine(
+        store,
+        clock=clock,
+        allow_scripts=allow_scripts,
+        recommender=StoredRecommender(store) if recommend else None,
+        rng=rng,
+        catalogs=CONTENT_CATALOGS,
+        **tuning,
+    )
