@@ -47,7 +47,8 @@ def report(
 ) -> None:
     """One self-contained HTML page: the map with a heat overlay, the funnel chart, stuck
     prospects, leading indicators and content use. Opens without a network."""
-    from analytics.report import HEAT_METRICS, write_report
+    from analytics import write_report
+    from analytics.report import HEAT_METRICS
 
     if heat not in HEAT_METRICS:
         raise NextmoveError(f"--heat must be one of {', '.join(HEAT_METRICS)}")
