@@ -73,3 +73,11 @@ def test_the_app_starts_without_the_learning_libraries() -> None:
 
 def test_the_funnel_default_outcome_is_the_analytics_default() -> None:
     assert analytics_commands.DEFAULT_OUTCOME == analytics.DEFAULT_OUTCOME
+
+
+def test_a_bad_time_is_an_error_message_not_a_traceback(tmp_path: Path) -> None:
+    db = str(tmp_path / "audit.db")
+    result = runner.invoke(cli.app, ["audit", "--trail", "--since", "yesterday", "--db", db])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "--since 'yesterday' is not an ISO 8601 time" in result.stderr
