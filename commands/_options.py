@@ -1,0 +1,111 @@
+"""Options shared by several commands, declared once, and the parsing of their values.
+
+A malformed value raises NextmoveError naming the option; `exit_codes` turns it into exit 1.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from engine import NextmoveError, ProspectRef
+from engine.clock import parse_duration, parse_instant
+from engine.runtime import InstanceRef
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", envvar="NEXTMOVE_DB",
+                 help="SQLite file or database URL (postgresql://...). Default: ./nextmove.db"),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+NowOption = Annotated[
+    str | None,
+    typer.Option("--now", envvar="NEXTMOVE_NOW",
+                 help="Act as if it were this time (ISO 8601, e.g. 2026-03-01T09:00:00Z); "
+                      "for simulations and tests."),
+]
+ProspectOption = Annotated[
+    str | None, typer.Option("--prospect", "-p", help="Act on this prospect's instance.")
+]
+ProcessOption = Annotated[
+    str | None, typer.Option("--process", help="Which process, when a prospect has several.")
+]
+ActorOption = Annotated[str | None, typer.Option("--actor", help="Who did it (recorded).")]
+UsedOption = Annotated[
+    str | None, typer.Option("--used", help="The content option used (the card's suggestion "
+                             "or another one).")]
+AllowScripts = Annotated[
+    bool,
+    typer.Option("--allow-scripts", envvar="NEXTMOVE_ALLOW_SCRIPTS",
+                 help="Run script tasks: this executes the designer's Python code."),
+]
+
+
+def json_object(text: str | None, option: str) -> dict[str, Any]:
+    """The JSON object given to `option` ({} when not given)."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise NextmoveError(f"{option} is not valid JSON: {exc.msg} at column {exc.colno}"
+                            ) from exc
+    if not isinstance(value, dict):
+        raise NextmoveError(f"{option} must be a JSON object like '{{\"key\": \"value\"}}'")
+    return value
+
+
+def jsonl_objects(path: Path) -> list[dict[str, Any]]:
+    """One JSON object per non-blank line of `path`."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise NextmoveError(f"cannot read {path}: {exc}") from exc
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise NextmoveError(f"{path}:{number}: not JSON: {exc.msg}") from exc
+        if not isinstance(value, dict):
+            raise NextmoveError(f"{path}:{number}: a context must be a JSON object")
+        rows.append(value)
+    return rows
+
+
+def instance_ref(instance: int | None, prospect: str | None, process: str | None
+                 ) -> InstanceRef:
+    """Which instance a command acts on: an id, or a prospect (and process)."""
+    if instance is not None and prospect is not None:
+        raise NextmoveError("give an instance id or --prospect, not both")
+    if instance is not None:
+        return instance
+    if prospect is None:
+        raise NextmoveError("say which instance: an instance id or --prospect P")
+    return ProspectRef(prospect, process)
+
+
+def instant(text: str, option: str) -> datetime:
+    try:
+        return parse_instant(text)
+    except ValueError as exc:
+        raise NextmoveError(f"{option} {text!r} is not an ISO 8601 time: {exc}") from exc
+
+
+def optional_instant(text: str | None, option: str) -> datetime | None:
+    return instant(text, option) if text else None
+
+
+def duration(text: str | None, option: str) -> timedelta | None:
+    if not text:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise NextmoveError(f"{option}: {exc}") from exc

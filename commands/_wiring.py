@@ -1,0 +1,62 @@
+"""How the commands open the database: through `nextmove.open_engine`, the one way in.
+
+`engine_for` gives a ready engine; `open_store` is for commands that read or write the
+database without running instances (analytics, learning, policies, audits) and closes it when
+they are done. Both upgrade a database made by an older nextmove, with a progress bar.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+import nextmove
+from commands._options import instant
+from commands._output import err
+from engine import Engine, ManualClock, Store
+
+
+def engine_for(db: str | None, allow_scripts: bool = False, now: str | None = None,
+               recommend: bool = True) -> Engine:
+    """An engine on `db` whose clock stands at `now` (ISO 8601; the system clock if None),
+    recommending from the stored catalog unless `recommend` is False."""
+    clock = ManualClock(instant(now, "--now")) if now else None
+    return nextmove.open_engine(db, clock=clock, allow_scripts=allow_scripts,
+                                recommend=recommend, progress=UpgradeBar())
+
+
+@contextmanager
+def open_store(db: str | None) -> Iterator[Store]:
+    """The database at `db`, disposed on the way out (no PostgreSQL pool is left open)."""
+    store = nextmove.open_store(db, progress=UpgradeBar())
+    try:
+        yield store
+    finally:
+        store.dispose()
+
+
+class UpgradeBar:
+    """A progress bar on stderr while an older database is upgraded (nothing otherwise)."""
+
+    def __init__(self) -> None:
+        self.bar = Progress(TextColumn("upgrading the database: {task.description}"),
+                            BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=err, transient=True)
+        self.tasks: dict[str, TaskID] = {}
+
+    def __call__(self, what: str, done: int, total: int) -> None:
+        if what not in self.tasks:
+            self.bar.start()
+            self.tasks[what] = self.bar.add_task(what, total=total)
+        self.bar.update(self.tasks[what], completed=done, total=total)
+        if done >= total:
+            self.bar.stop()

@@ -1,0 +1,89 @@
+"""Process maps and catalogs: validate, export, deploy."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from commands._errors import exit_codes
+from commands._options import AllowScripts, DbOption, JsonOption
+from commands._output import out, print_json, print_problems
+from commands._wiring import engine_for
+from engine.definitions.compile import export_bpmn
+from nextmove import load as load_maps
+
+app = typer.Typer()
+
+MapPaths = Annotated[list[Path], typer.Argument(help="BPMN/YAML files or folders.")]
+
+
+@app.command()
+@exit_codes
+def validate(
+    paths: MapPaths,
+    as_json: JsonOption = False,
+    allow_scripts: AllowScripts = False,
+) -> None:
+    """Check process maps and catalogs; print every problem. Exit 1 if any error."""
+    report = load_maps(paths, allow_scripts=allow_scripts)
+    if as_json:
+        print_json({
+            "ok": report.ok,
+            "files": report.files,
+            "processes": [d.process_id for d in report.definitions],
+            "problems": [p.to_dict() for p in report.problems],
+        })
+    else:
+        print_problems(report.problems, out)
+        status = "[green]ok[/green]" if report.ok else "[red]failed[/red]"
+        out.print(f"{status}: {len(report.files)} file(s), {len(report.definitions)} process(es), "
+                  f"{len(report.errors)} error(s), "
+                  f"{len(report.problems) - len(report.errors)} warning(s)")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+@exit_codes
+def export(
+    source: Annotated[Path, typer.Argument(help="A YAML process map.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="BPMN file to write "
+                                                "(default: next to the map, .bpmn).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Compile a YAML map to BPMN 2.0 with diagram layout, to open in a modeler."""
+    target = output or source.with_suffix(".bpmn")
+    compiled = export_bpmn(source, target)
+    if as_json:
+        print_json({"process": compiled.process_id, "output": str(target),
+                    "bytes": len(compiled.xml)})
+    else:
+        out.print(f"wrote {target} (process {compiled.process_id})", markup=False)
+
+
+@app.command()
+@exit_codes
+def deploy(
+    paths: MapPaths,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    allow_scripts: AllowScripts = False,
+) -> None:
+    """Validate and deploy process maps; unchanged content keeps its version."""
+    deployed = engine_for(db, allow_scripts).deploy(paths)
+    if as_json:
+        catalogs = [{**asdict(c), "deployed_at": c.deployed_at.isoformat()}
+                    for c in deployed.catalogs]
+        print_json({"processes": [d.to_dict() for d in deployed], "catalogs": catalogs})
+        return
+    for d in deployed:
+        what = "deployed" if d.created else "unchanged"
+        out.print(f"{what}: {d.process_id} v{d.version} ({d.source_file})", markup=False)
+    for c in deployed.catalogs:
+        what = "deployed" if c.created else "unchanged"
+        policies = f"; default policies for {len(c.policies_created)} new hook(s)" \
+            if c.policies_created else ""
+        out.print(f"{what}: catalog {c.name} v{c.version} ({c.source_file}){policies}",
+                  markup=False)

@@ -1,0 +1,308 @@
+"""Running instances: start, complete, skip, vary, outcome, show, list, tick, worker, signal."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from commands._errors import exit_codes
+from commands._options import (
+    ActorOption,
+    DbOption,
+    JsonOption,
+    NowOption,
+    ProcessOption,
+    ProspectOption,
+    UsedOption,
+    instance_ref,
+    json_object,
+)
+from commands._output import emit_instance, err, out, print_instance, print_json, progress
+from commands._wiring import engine_for
+from engine import ProspectRef
+from engine.runtime import Fired, start_csv
+from engine.runtime.bulk import count_rows
+from engine.worker import run_worker
+
+app = typer.Typer()
+
+StepArgument = Annotated[str, typer.Argument(help="The waiting step's id.")]
+InstanceArgument = Annotated[int | None, typer.Argument(help="Instance id.")]
+
+
+@app.command()
+@exit_codes
+def start(
+    process: Annotated[str, typer.Argument(help="Process id, e.g. prospect_journey.")],
+    prospect: Annotated[str | None, typer.Option("--prospect", "-p", help="Prospect id.")] = None,
+    distributor: Annotated[
+        str | None, typer.Option("--distributor", "-d", help="Distributor id.")] = None,
+    context: Annotated[str | None, typer.Option(help="Prospect attributes as JSON.")] = None,
+    bulk: Annotated[Path | None, typer.Option(
+        "--bulk", help="Start one instance per row of this CSV file (columns prospect_id, "
+        "distributor_id, optional sponsor_id; other columns join the context), a batch per "
+        "transaction. Bad rows are reported by row number; the others are started.",
+        exists=True, dir_okay=False)] = None,
+    batch_size: Annotated[int, typer.Option(
+        "--batch-size", min=1, help="Rows per transaction with --bulk.")] = 500,
+    new: Annotated[bool, typer.Option("--new", help="Start another instance even if one is "
+                                      "active for this prospect.")] = False,
+    actor: ActorOption = None,
+    now: NowOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Start a process for a prospect (returns their active instance if there is one), or for
+    every prospect in a CSV file with --bulk."""
+    if bulk is not None:
+        if prospect or distributor or context:
+            raise typer.BadParameter("--bulk takes prospects from the file, not from "
+                                     "--prospect/--distributor/--context", param_hint="--bulk")
+        _start_bulk(process, bulk, batch_size, new, actor, now, db, as_json)
+        return
+    if prospect is None or distributor is None:
+        raise typer.BadParameter("--prospect and --distributor are required (or --bulk FILE)",
+                                 param_hint="--prospect/--distributor")
+    ctx = json_object(context, "--context")
+    instance = engine_for(db, now=now).start(process, prospect, distributor, ctx, new=new,
+                                             actor=actor)
+    emit_instance(instance, as_json)
+
+
+def _start_bulk(process: str, path: Path, batch_size: int, new: bool, actor: str | None,
+                now: str | None, db: str | None, as_json: bool) -> None:
+    engine = engine_for(db, now=now)
+    bar, step = progress("starting", count_rows(path), as_json)
+    with bar:
+        summary = start_csv(engine, process, path, batch_size=batch_size, new=new, actor=actor,
+                            progress=step)
+    if as_json:
+        print_json(summary.to_dict())
+    else:
+        out.print(f"{summary.rows} rows: {summary.started} started, {summary.existing} already "
+                  f"active, {len(summary.bad)} bad ({summary.batches} transactions)")
+        for bad in summary.bad:
+            err.print(f"row {bad.row}: {bad.reason}", markup=False)
+    if summary.bad:
+        raise typer.Exit(1)
+
+
+@app.command()
+@exit_codes
+def complete(
+    step: StepArgument,
+    instance: InstanceArgument = None,
+    prospect: ProspectOption = None,
+    process: ProcessOption = None,
+    data: Annotated[str | None, typer.Option(help="Step data as JSON, e.g. "
+                                             "'{\"interest\": \"customer\"}'.")] = None,
+    used: UsedOption = None,
+    actor: ActorOption = None,
+    now: NowOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record that a waiting step was done, and move the instance on."""
+    ref = instance_ref(instance, prospect, process)
+    values = json_object(data, "--data")
+    result = engine_for(db, now=now).complete(ref, step, values, actor=actor, used=used)
+    emit_instance(result, as_json)
+
+
+@app.command()
+@exit_codes
+def skip(
+    step: StepArgument,
+    instance: InstanceArgument = None,
+    prospect: ProspectOption = None,
+    process: ProcessOption = None,
+    reason: Annotated[str | None, typer.Option(help="Why (recorded).")] = None,
+    actor: ActorOption = None,
+    now: NowOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Skip a waiting step (refused only for required steps)."""
+    ref = instance_ref(instance, prospect, process)
+    result = engine_for(db, now=now).skip(ref, step, reason, actor=actor)
+    emit_instance(result, as_json)
+
+
+@app.command()
+@exit_codes
+def vary(
+    step: StepArgument,
+    note: Annotated[str, typer.Option(help="What was done instead (recorded).")],
+    instance: InstanceArgument = None,
+    prospect: ProspectOption = None,
+    process: ProcessOption = None,
+    data: Annotated[str | None, typer.Option(help="Step data as JSON.")] = None,
+    used: UsedOption = None,
+    actor: ActorOption = None,
+    now: NowOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record that something else than the card suggested was done; the journey moves on."""
+    ref = instance_ref(instance, prospect, process)
+    values = json_object(data, "--data")
+    result = engine_for(db, now=now).vary(ref, step, note, actor=actor, data=values, used=used)
+    emit_instance(result, as_json)
+
+
+@app.command()
+@exit_codes
+def outcome(
+    kind: Annotated[str, typer.Argument(help="customer_order, distributor_enrolled, sale or "
+                                        "lost.")],
+    prospect: Annotated[str, typer.Option("--prospect", "-p", help="The prospect.")],
+    process: ProcessOption = None,
+    amount: Annotated[float | None, typer.Option(help="Order or sale amount.")] = None,
+    actor: ActorOption = None,
+    now: NowOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record a business result for a prospect (their first sale counts for the distributor)."""
+    event = engine_for(db, now=now).outcome(ProspectRef(prospect, process), kind, amount=amount,
+                                            actor=actor)
+    if as_json:
+        print_json(event.to_dict())
+    else:
+        out.print(f"recorded {kind} for prospect {prospect} (instance {event.instance_id})",
+                  markup=False)
+
+
+@app.command()
+@exit_codes
+def show(
+    instance: InstanceArgument = None,
+    prospect: ProspectOption = None,
+    process: ProcessOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """An instance's current steps and its history."""
+    ref = instance_ref(instance, prospect, process)
+    detail = engine_for(db).show(ref)
+    if as_json:
+        print_json(detail.to_dict())
+        return
+    print_instance(detail.instance)
+    table = Table("at", "step", "event", "actor", "data", box=None)
+    for event in detail.history:
+        table.add_row(f"{event.at:%Y-%m-%d %H:%M:%S}", event.step_name, event.kind,
+                      event.actor or "", json.dumps(event.data) if event.data else "")
+    out.print(table)
+
+
+@app.command("list")
+@exit_codes
+def list_(
+    process: Annotated[str | None, typer.Option(help="Only this process.")] = None,
+    distributor: Annotated[str | None, typer.Option(help="Only this distributor.")] = None,
+    prospect: Annotated[str | None, typer.Option(help="Only this prospect.")] = None,
+    step: Annotated[str | None, typer.Option(help="Only instances waiting at this step.")] = None,
+    status: Annotated[str | None, typer.Option(help="active or completed.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Instances, newest first, filtered by process, distributor, step and status."""
+    found = engine_for(db).list_instances(
+        process_id=process, distributor_id=distributor, prospect_id=prospect, step=step,
+        status=status, limit=limit)
+    if as_json:
+        print_json([i.to_dict() for i in found])
+        return
+    table = Table("id", "process", "v", "prospect", "distributor", "status", "waiting at",
+                  box=None)
+    for i in found:
+        table.add_row(str(i.id), i.process_id, str(i.definition_version), i.prospect_id,
+                      i.distributor_id, i.status, ", ".join(i.waiting_steps))
+    out.print(table)
+
+
+def _fired_line(item: Fired) -> str:
+    return (f"{item.at:%Y-%m-%d %H:%M:%S} fired {item.kind} {item.step_id} "
+            f"instance {item.instance_id} ({item.process_id}, prospect {item.prospect_id})")
+
+
+BatchOption = Annotated[int, typer.Option(help="Instances claimed per batch.")]
+
+
+@app.command()
+@exit_codes
+def tick(
+    batch: BatchOption = 100,
+    now: NowOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Fire every timer that is due now, once, and report what fired."""
+    fired = engine_for(db, now=now).tick(batch)
+    if as_json:
+        print_json({"fired": [f.to_dict() for f in fired]})
+        return
+    for item in fired:
+        out.print(_fired_line(item), markup=False)
+    out.print(f"{len(fired)} timer(s) fired")
+
+
+@app.command()
+@exit_codes
+def worker(
+    poll: Annotated[float, typer.Option(help="Seconds between polls when idle.")] = 5.0,
+    batch: BatchOption = 100,
+    name: Annotated[str | None, typer.Option(help="Worker name (recorded on claims).")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Fire due timers in a loop; stops cleanly on Ctrl-C or SIGTERM after the step in hand."""
+    engine = engine_for(db)
+
+    def report(item: Fired) -> None:
+        if as_json:
+            sys.stdout.write(json.dumps(item.to_dict()) + "\n")
+            sys.stdout.flush()
+        else:
+            out.print(_fired_line(item), markup=False)
+
+    stats = run_worker(engine, poll_interval=poll, batch=batch, name=name, on_fired=report)
+    err.print(f"worker stopped ({stats.stopped_by or 'done'}): {stats.fired} timer(s) fired")
+
+
+@app.command()
+@exit_codes
+def signal(
+    message: Annotated[str, typer.Argument(help="Event name, e.g. video_played.")],
+    prospect: Annotated[str, typer.Option("--prospect", "-p", help="The prospect it is about.")],
+    message_id: Annotated[str | None, typer.Option(
+        "--id", help="Unique id of this event: delivering it again has no effect.")] = None,
+    data: Annotated[str | None, typer.Option(help="Event data as JSON.")] = None,
+    now: NowOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Deliver a prospect event to the instances waiting for it."""
+    payload = json_object(data, "--data")
+    result = engine_for(db, now=now).signal(message, prospect, message_id=message_id,
+                                            data=payload)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    if result.duplicate:
+        out.print(f"duplicate: message {result.message_id} was already received; no effect",
+                  markup=False)
+    elif result.unmatched:
+        out.print(f"unmatched: nothing of prospect {prospect} waits for {message!r}; "
+                  f"recorded as {result.message_id}", markup=False)
+    else:
+        for item in result.fired:
+            out.print(_fired_line(item), markup=False)
+        out.print(f"delivered to {len(result.delivered)} instance(s)")

@@ -1,0 +1,282 @@
+"""Learning from the log: recommend, import-log, variants, learn, drift, and policy versions.
+
+`learner` (LightGBM, pandas, pyarrow) is imported inside the commands that use it, so the
+other commands start without loading it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from contextlib import nullcontext
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+import content_catalog
+from commands._errors import exit_codes
+from commands._options import DbOption, JsonOption, duration, json_object, jsonl_objects
+from commands._output import err, out, print_json
+from commands._wiring import open_store
+from content_catalog import PolicyVersion, StoredRecommender
+from engine import NextmoveError
+
+if TYPE_CHECKING:
+    from learner import ImportProgress
+
+app = typer.Typer()
+
+OutcomeOption = Annotated[str, typer.Option(help="The step or outcome that counts as "
+                                           "success, e.g. customer_order or sale.")]
+HorizonOption = Annotated[str | None, typer.Option(help="Count the outcome only within this "
+                                                   "ISO duration of the start, e.g. P14D.")]
+
+
+@app.command()
+@exit_codes
+def recommend(
+    hook: Annotated[str, typer.Option(help="The content hook, e.g. intro_video.")],
+    context: Annotated[str | None, typer.Option(help="One context as JSON.")] = None,
+    contexts: Annotated[Path | None, typer.Option(help="A JSONL file: one context per line; "
+                                                  "prints one JSON result per line.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed the exploration (reproducible).")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Rank a hook's content for a context with the active policy, with propensities."""
+    rng = random.Random(seed)
+    with open_store(db) as store:
+        recommender = StoredRecommender(store)
+        if contexts is not None:
+            rows = jsonl_objects(contexts)
+            for result in recommender.recommend_many(hook, rows, rng):
+                sys.stdout.write(json.dumps(result.to_dict() if result else None) + "\n")
+            return
+        one = json_object(context, "--context")
+        found = recommender.recommend(hook, one, rng)
+        if found is None:
+            raise NextmoveError(f"nothing in the catalog fills hook {hook!r} for this context")
+        why = recommender.explain(hook, one)
+    if as_json:
+        print_json({**found.to_dict(), "why": list(why)})
+        return
+    table = Table("", "option", "score", "probability shown", box=None)
+    for item in found.ranked:
+        table.add_row("→" if item.option_id == found.shown else "", item.option_id,
+                      f"{item.score:.3f}", f"{item.probability:.3f}")
+    out.print(table)
+    out.print(f"policy v{found.policy_version}; shown {found.shown} with propensity "
+              f"{found.propensity:.3f}", markup=False)
+    for line in why:
+        out.print(f"  why: {line}", markup=False)
+
+
+@app.command("import-log")
+@exit_codes
+def import_log(
+    path: Annotated[Path, typer.Argument(help="CSV, Parquet or XES (.xes, .xes.gz) event log.")],
+    process: Annotated[str, typer.Option(help="Name to file the log under (not a deployed "
+                                         "map's id).")],
+    on_error: Annotated[str, typer.Option(help="skip: leave malformed rows out and report "
+                                          "them; reject: import nothing if any.")] = "skip",
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import a historical event log with XES column names, to learn and analyse from."""
+    import learner
+
+    if on_error not in ("skip", "reject"):
+        raise NextmoveError("--on-error must be skip or reject")
+    mode: Literal["skip", "reject"] = "skip" if on_error == "skip" else "reject"
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                   console=err, disable=as_json)
+    task = bar.add_task("importing", total=None)
+
+    def progress(p: ImportProgress) -> None:
+        bar.update(task, description=f"{p.phase} {p.unit}", completed=p.done, total=p.total)
+
+    with bar, open_store(db) as store:
+        report = learner.import_log(store, path, process, on_error=mode, progress=progress)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        out.print(f"imported {report.cases_written} case(s), {report.events_written} event(s), "
+                  f"{len(report.activities)} activities into {process!r}", markup=False)
+        for problem in report.problems:
+            out.print(f"  skipped: {problem}", markup=False)
+
+
+@app.command()
+@exit_codes
+def variants(
+    process: Annotated[str, typer.Option(help="Process (or imported log) name.")],
+    outcome: Annotated[str | None, typer.Option(help="Step or outcome that counts as success, "
+                                                "e.g. customer_order.")] = None,
+    horizon: Annotated[str | None, typer.Option(help="Only count the outcome within this "
+                                                "ISO duration of the start, e.g. P14D.")] = None,
+    with_content: Annotated[bool, typer.Option("--with-content", help="Tell paths apart by "
+                                               "the content used at each step.")] = False,
+    top: Annotated[int, typer.Option(help="Show this many variants.")] = 20,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Paths prospects took (as process-mining tools count them), with outcome rates."""
+    import learner
+
+    window = duration(horizon, "--horizon")
+    with open_store(db) as store:
+        found = learner.variants(store, process, outcome=outcome, horizon=window,
+                                 with_content=with_content)
+    if as_json:
+        print_json([v.to_dict() for v in found])
+        return
+    table = Table("#", "cases", "share", "rate (95% CI)", "p", "path", box=None)
+    for v in found[:top]:
+        rate = "" if v.rate is None else f"{v.rate:.1%} ({v.ci_low:.1%}-{v.ci_high:.1%})"
+        p_value = "" if v.p_adjusted is None else f"{v.p_adjusted:.3f}" + (
+            " *" if v.significant else "")
+        table.add_row(str(v.rank), str(v.cases), f"{v.share:.1%}", rate, p_value, v.label)
+    out.print(table)
+    out.print(f"{len(found)} variant(s); * = outcome rate differs from variant 1 "
+              "(Holm-adjusted p < 0.05)", markup=False)
+
+
+@app.command()
+@exit_codes
+def learn(
+    process: Annotated[str, typer.Option(help="The process whose log to learn from.")],
+    outcome: OutcomeOption,
+    horizon: HorizonOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Propose and evaluate; change "
+                                          "nothing.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Apply even where the estimate is "
+                                        "not better.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed for the model and the bootstrap.")] = 0,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Learn which content leads to the outcome; propose new policies, evaluated off-policy."""
+    import learner
+
+    window = duration(horizon, "--horizon")
+    with open_store(db) as store:
+        with err.status("learning from the log...", spinner="dots") if not as_json \
+                else nullcontext():
+            proposal = learner.propose(store, process, outcome=outcome, horizon=window,
+                                       seed=seed)
+        applied = [] if dry_run else learner.apply(store, proposal, force=force)
+    if as_json:
+        print_json({**proposal.to_dict(), "applied": applied, "dry_run": dry_run})
+        return
+    out.print(f"{proposal.decisions} logged decisions of {process!r}, outcome {outcome!r}",
+              markup=False)
+    for hp in proposal.hooks:
+        dr, cur, new = hp.lift["dr"], hp.current["dr"], hp.new["dr"]
+        state = "applied" if hp.hook in applied else ("better" if hp.beats else "kept current")
+        out.print(f"\n{hp.hook}: {state} — DR value {cur.value:.3f} → {new.value:.3f}, lift "
+                  f"{dr.value:+.3f} [{dr.low:+.3f}, {dr.high:+.3f}] ({hp.decisions} decisions)",
+                  markup=False)
+        for reason in hp.reasons[:4]:
+            out.print(f"  - {reason}", markup=False)
+    for hook, why in proposal.skipped.items():
+        out.print(f"{hook}: no proposal ({why})", markup=False)
+    if dry_run:
+        out.print("\ndry run: nothing applied", markup=False)
+
+
+@app.command()
+@exit_codes
+def drift(
+    process: Annotated[str, typer.Option(help="The process whose log to watch.")],
+    outcome: OutcomeOption,
+    horizon: HorizonOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Content items whose outcome rate dropped after being shown (a sequential test)."""
+    import learner
+
+    window = duration(horizon, "--horizon")
+    with open_store(db) as store:
+        alerts = learner.detect(store, process, outcome=outcome, horizon=window)
+    if as_json:
+        print_json([a.to_dict() for a in alerts])
+        return
+    if not alerts:
+        out.print("no significant drop in any content item's outcome rate")
+    for a in alerts:
+        since = f" since {a.since:%Y-%m-%d}" if a.since else ""
+        out.print(f"{a.hook}/{a.option_id}: {a.rate_before:.1%} → {a.rate_after:.1%}{since} "
+                  f"(drop {a.drop:.1%}, confidence {a.confidence:.1%})", markup=False)
+
+
+policy_app = typer.Typer(help="Recommendation policies: history, activation, rollback.",
+                         no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+
+@policy_app.command("history")
+@exit_codes
+def policy_history(
+    hook: Annotated[str | None, typer.Option(help="Only this hook.")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every stored policy version per hook, and which one is active."""
+    with open_store(db) as store:
+        versions = content_catalog.history(store, hook)
+    if as_json:
+        print_json([{**asdict(v), "created_at": v.created_at.isoformat(),
+                     "last_activated_at": v.last_activated_at.isoformat()
+                     if v.last_activated_at else None} for v in versions])
+        return
+    table = Table("hook", "version", "kind", "active", "created", "note", box=None)
+    for v in versions:
+        table.add_row(v.hook, str(v.version), v.kind, "yes" if v.active else "",
+                      f"{v.created_at:%Y-%m-%d %H:%M}", v.note or "")
+    out.print(table)
+
+
+HookArgument = Annotated[str, typer.Argument(help="The hook.")]
+ReasonOption = Annotated[str | None, typer.Option(help="Why (logged).")]
+
+
+@policy_app.command("activate")
+@exit_codes
+def policy_activate(
+    hook: HookArgument,
+    version: Annotated[int, typer.Argument(help="The version to make active.")],
+    reason: ReasonOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Make a stored policy version the active one for its hook."""
+    with open_store(db) as store:
+        found = content_catalog.activate(store, hook, version, reason=reason)
+    _report_active(found, as_json)
+
+
+@policy_app.command("rollback")
+@exit_codes
+def policy_rollback(
+    hook: HookArgument,
+    reason: ReasonOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Go back to the version that was active before the current one."""
+    with open_store(db) as store:
+        found = content_catalog.rollback(store, hook, reason=reason)
+    _report_active(found, as_json)
+
+
+def _report_active(found: PolicyVersion, as_json: bool) -> None:
+    if as_json:
+        print_json({"hook": found.hook, "active_version": found.version, "kind": found.kind})
+    else:
+        out.print(f"{found.hook}: version {found.version} ({found.kind}) is active", markup=False)
