@@ -24,8 +24,18 @@ from pathlib import Path
 from lxml import etree
 
 from engine.definitions._layout import Layout, LayoutEdge, LayoutNode, layout
-from engine.definitions.yaml_maps import END, HOSTS, Step, Trigger, YamlMap, data_json, humanize
+from engine.definitions.yaml_maps import (
+    END,
+    HOSTS,
+    Step,
+    Trigger,
+    YamlMap,
+    data_json,
+    declaration,
+    humanize,
+)
 from engine.definitions.yaml_maps import load_yaml_map as _load
+from engine.durations import DurationError, parse_iso_duration
 
 __all__ = ["NSMAP", "CompiledMap", "compile_map", "export_bpmn"]
 
@@ -41,9 +51,6 @@ NSMAP = {
 SIZES = {"event": (36, 36), "gateway": (50, 50), "task": (100, 80)}
 _TAGS = {"task": "userTask", "auto": "task", "call": "callActivity", "group": "subProcess",
          "end": "endEvent", "decide": "exclusiveGateway", "parallel": "parallelGateway"}
-_DURATION = re.compile(
-    r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:([\d.]+)S)?)?$"
-)
 
 
 @dataclass(frozen=True)
@@ -96,12 +103,13 @@ _Pending = tuple[str, str | None, str | None, bool, str | None, tuple[str, int |
 
 def human_duration(iso: str) -> str:
     """P2D -> '2 days', PT1H30M -> '1 hour 30 minutes'."""
-    found = _DURATION.match(iso)
-    if not found:
+    try:
+        found = parse_iso_duration(iso)
+    except DurationError:
         return iso
     words = ("year", "month", "week", "day", "hour", "minute", "second")
-    parts = [f"{n} {w}{'' if n == '1' else 's'}"
-             for n, w in zip(found.groups(), words, strict=True) if n]
+    parts = [f"{n:g} {w}{'' if n == 1 else 's'}"
+             for w in words if (n := found.get(f"{w}s")) is not None]
     return " ".join(parts) or iso
 
 
@@ -221,7 +229,7 @@ class _Compiler:
             return [self.trigger(s, t, scope) for t in s.wait]
         if s.kind == "decide":
             return [(s.id, c.next, c.when, c.when is None, c.when or "otherwise",
-                     (c.path, c.line)) for c in s.decide]
+                     (f"{c.path}.when" if c.when else c.path, c.line)) for c in s.decide]
         if s.kind == "end":
             return []
         if s.kind == "parallel":
@@ -310,6 +318,11 @@ class _Compiler:
         proc = _sub(root, "process", id=self.m.process, name=self.m.name, isExecutable="true")
         if self.m.description:
             _sub(proc, "documentation").text = self.m.description.strip()
+        declared = declaration(self.m)[0]
+        if declared is not None:  # the declared data travels with the BPMN (docs/data.md)
+            box = etree.SubElement(_sub(proc, "extensionElements"), _q("properties", "nextmove"))
+            etree.SubElement(box, _q("property", "nextmove"), name="data",
+                             value=declared.to_json())
         self.write_scope(proc, self.m.process)
         for name, mid in self.messages.items():
             _sub(root, "message", id=mid, name=name)

@@ -1,18 +1,26 @@
 """Graph and content checks on process maps, reporting every problem found.
 
 Checks: one start, every step reachable, every step can reach an end, diverging gateways have a
-default flow, flows point at real steps, conditions and timers are safe and well formed, step
+default flow (unless the declared data proves their conditions exhaustive), expressions read only
+declared data (`_data_checks`), flows point at real steps, conditions and timers are safe and well formed, step
 properties are known, script tasks only when the operator allows designer code, and elements
 nextmove cannot run are named as such.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
+from engine.definitions.data import DataDeclaration
 from engine.definitions.model import CONTROL_VALUES, STEP_PROPERTIES, Flow, ProcessMap, Step
 from engine.errors import ExpressionError, Problem, did_you_mean
+from engine.definitions._data_checks import (
+    check_constant_timer,
+    check_data,
+    declaration_for,
+    exhaustive,
+)
+from engine.durations import DurationError, check_timer, is_timer_literal
 from engine.expressions import compile_expression
 
 UNSUPPORTED = {
@@ -29,26 +37,12 @@ UNSUPPORTED_EVENTS = {
     "compensate": "compensation is not supported",
     "link": "link events are not supported; draw the sequence flow",
 }
-_ISO_DURATION = re.compile(
-    r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$", re.I
-)
-_ISO_DATE = re.compile(
-    r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
-)
-_ISO_CYCLE = re.compile(r"^R\d*/")
-
-
-def is_iso_timer(text: str) -> bool:
-    """A timer written as a plain ISO 8601 duration, date-time or repeating interval."""
-    text = text.strip()
-    return bool(_ISO_DURATION.match(text) or _ISO_DATE.match(text) or _ISO_CYCLE.match(text))
-
-
 class _Checker:
     def __init__(self, file: str | None, allow_scripts: bool) -> None:
         self.file = file
         self.allow_scripts = allow_scripts
         self.problems: list[Problem] = []
+        self.declaration = DataDeclaration()
 
     def add(
         self, message: str, *, code: str, element: str | None = None, line: int | None = None,
@@ -62,6 +56,9 @@ class _Checker:
         steps = {s.id: s for s in pmap.steps}
         if not steps:
             return
+        if top_level:
+            self.declaration = declaration_for(pmap)
+            check_data(pmap, self.add)
         self._check_ids(pmap)
         self._check_flows(pmap, steps)
         self._check_starts(pmap, top_level)
@@ -129,13 +126,23 @@ class _Checker:
 
     def _check_timer(self, step: Step) -> None:
         assert step.timer is not None
-        if is_iso_timer(step.timer):
+        kind = step.timer_kind or "timeDuration"
+        if is_timer_literal(step.timer, kind):
+            return
+        if is_timer_literal(step.timer):  # a value of another kind: the timer would fail
+            try:
+                check_timer(kind, step.timer)
+            except DurationError as exc:
+                self.add(f"timer {step.timer!r} cannot be scheduled: {exc}", code="bad-timer",
+                         element=step.id, line=step.line)
             return
         try:
             compile_expression(step.timer)
         except ExpressionError as exc:
             self.add(f"timer {step.timer!r} is neither ISO 8601 nor a safe expression: {exc}",
                      code="bad-timer", element=step.id, line=step.line)
+            return
+        check_constant_timer(step.id, step.line, step.timer, kind, self.add)
 
     def _check_properties(self, step: Step) -> None:
         for name in step.properties:
@@ -163,11 +170,12 @@ class _Checker:
                          code="implicit-split", element=step.id, line=step.line)
             if step.type in ("exclusiveGateway", "inclusiveGateway") and len(flows) > 1:
                 ids = [f.id for f in flows]
-                if not step.default_flow:
+                if not step.default_flow and not exhaustive(flows, self.declaration):
                     self.add(f"{step.type} {step.id!r} splits into {len(flows)} flows but has no "
-                             "default flow; mark one outgoing flow as default so every prospect "
-                             "has a way on", code="missing-default", element=step.id,
-                             line=step.line)
+                             "default flow, and its conditions can all be false; mark one "
+                             "outgoing flow as default so every prospect has a way on (or "
+                             "branch on every value of a required enumerated field)",
+                             code="missing-default", element=step.id, line=step.line)
                 elif step.default_flow not in ids:
                     self.add(f"default flow {step.default_flow!r} is not an outgoing flow",
                              code="unknown-ref", element=step.id, line=step.line,

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.definitions._yaml_checks import END, HOSTS, check
+from engine.definitions.data import DataDeclaration, fields_from, merge
 from engine.errors import DefinitionErrors, Problem
 from engine.yamlsafe import YamlPath, format_path, line_of, load_yaml, read_schema, schema_problems
 
@@ -57,6 +58,8 @@ __all__ = [
 KIND_KEYS = ("wait", "decide", "parallel", "call", "steps", "auto", "end")
 _KIND_NAMES = {"steps": "group"}
 Scalar = str | int | float | bool
+# a declared field as written: allowed values, a type name or description, or a full mapping
+FieldSpec = str | tuple[Scalar, ...] | dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ class Step:
     expires_after: str | None = None
     when_expired: str | None = None
     outcome: str | None = None
-    data: tuple[tuple[str, str | tuple[Scalar, ...]], ...] = ()
+    data: tuple[tuple[str, FieldSpec], ...] = ()
     extra: tuple[tuple[str, str], ...] = ()  # the free-form `properties:` mapping
     wait: tuple[Trigger, ...] = ()
     decide: tuple[Choice, ...] = ()
@@ -137,7 +140,7 @@ class YamlMap:
     steps: tuple[Step, ...]
     file: str | None = None
     line: int | None = None
-    data: tuple[tuple[str, str | tuple[Scalar, ...]], ...] = ()
+    data: tuple[tuple[str, FieldSpec], ...] = ()
     warnings: tuple[Problem, ...] = ()
 
     def all_steps(self) -> list[Step]:
@@ -211,17 +214,35 @@ def _prop(value: Any) -> str:
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
-def _data(value: Any) -> tuple[tuple[str, str | tuple[Scalar, ...]], ...]:
+def _data(value: Any) -> tuple[tuple[str, FieldSpec], ...]:
     if not isinstance(value, dict):
         return ()
     return tuple(
-        (str(k), tuple(v) if isinstance(v, list) else str(v)) for k, v in value.items()
+        (str(k), tuple(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else str(v))
+        for k, v in value.items()
     )
 
 
-def data_json(data: tuple[tuple[str, str | tuple[Scalar, ...]], ...]) -> str:
+def data_mapping(data: tuple[tuple[str, FieldSpec], ...]) -> dict[str, Any]:
+    """A `data:` mapping as written (lists for values), ready for JSON or `fields_from`."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in data}
+
+
+def data_json(data: tuple[tuple[str, FieldSpec], ...]) -> str:
     """The `data:` hint as compact JSON, the form it takes in a BPMN property."""
-    return json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in data})
+    return json.dumps(data_mapping(data))
+
+
+def declaration(m: YamlMap) -> tuple[DataDeclaration | None, list[str]]:
+    """What the map declares: its `data:` plus every step's (None when nothing is), and the
+    names declared twice differently."""
+    if not m.data and not any(s.data for s in m.all_steps()):
+        return None, []
+    fields = fields_from(data_mapping(m.data))[0]
+    issues: list[str] = []
+    for s in m.all_steps():
+        issues += merge(fields, fields_from(data_mapping(s.data))[0])
+    return DataDeclaration(fields), issues
 
 
 class _Reader:
@@ -257,6 +278,12 @@ class _Reader:
         m = YamlMap(process, _text(doc.get("name")) or humanize(process),
                     _text(doc.get("description")), steps, self.file, self.line(()),
                     _data(doc.get("data")))
+        for at, written in (("data", data_mapping(m.data)),
+                            *((f"{s.path}.data", data_mapping(s.data)) for s in m.all_steps())):
+            for message in fields_from(written)[1]:
+                self.problem(message, at, "bad-data")
+        for message in dict.fromkeys(declaration(m)[1]):
+            self.problem(message, "data", "data-conflict")
         check(m, self.problem)
         return m
 
