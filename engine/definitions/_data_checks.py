@@ -8,12 +8,12 @@ its conditions exhaustive (one branch per value of a required enumerated field).
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
 from engine.definitions.data import DataDeclaration, DataField
-from engine.definitions.model import Flow, ProcessMap
+from engine.definitions.model import ProcessMap
 from engine.durations import DurationError, check_timer, is_timer_literal
 from engine.errors import ExpressionError, did_you_mean
 from engine.expressions import Expression, compile_expression
@@ -142,11 +142,12 @@ def _compared(tree: ast.Expression) -> Iterator[tuple[str, object]]:
                             yield name_side.id, value
 
 
-def exhaustive(flows: list[Flow], declaration: DataDeclaration) -> bool:
-    """The conditions of `flows` cover every value a required enumerated field can take."""
+def exhaustive(conditions: Iterable[str | None], declaration: DataDeclaration) -> bool:
+    """The conditions (of a gateway's flows) cover every value a required enumerated (or
+    boolean) field can take, so one of them always holds."""
     covered: dict[str, set[object]] = {}
-    for flow in flows:
-        compiled = _compiled(flow.condition or "")
+    for condition in conditions:
+        compiled = _compiled(condition or "")
         if compiled is None:
             return False
         body = compiled.syntax.body

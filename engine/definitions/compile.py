@@ -9,8 +9,11 @@ Each YAML step becomes one BPMN element with the step id as its id:
     call                 bpmn:callActivity         steps (group)  bpmn:subProcess
     end: true            bpmn:endEvent
 
-`stuck_after` adds a non-interrupting boundary timer (`Event_<id>_stuck`) leading to `when_stuck`
-or to an end event that just records it; `expires_after` an interrupting one. Step attributes
+`follow_up` on a person's step adds a non-interrupting boundary timer (`Event_<id>_follow_up`,
+purpose `follow_up`) leading to an end event: the card shows when to follow up, and once the
+timer fires the step stays waiting, flagged as due. `stuck_after` adds the same kind of timer
+(`Event_<id>_stuck`) leading to `when_stuck` or to an end event that just records it;
+`expires_after` an interrupting one. Step attributes
 travel as `nextmove:property` extension elements; `origins` maps every element id back to the
 YAML path and line it came from, so problems found in the BPMN can be reported on the YAML.
 """
@@ -278,23 +281,26 @@ class _Compiler:
     def boundaries(self, s: Step, host: _Node, scope: str) -> list[_Pending]:
         out: list[_Pending] = []
         for timer, target, kind, cancel in (
+            (s.follow_up if s.kind == "task" else None, None, "follow_up", False),
             (s.stuck_after, s.when_stuck, "stuck", False),
             (s.expires_after, s.when_expired or s.then, "expired", True),
         ):
             if not timer:
                 continue
-            key = "stuck_after" if kind == "stuck" else "expires_after"
+            key = {"stuck": "stuck_after", "expired": "expires_after"}.get(kind, kind)
             origin = (f"{s.path}.{key}", s.key_line(key))
-            word = "Stuck" if kind == "stuck" else "Expired"
+            word = {"stuck": "Stuck", "expired": "Expired"}.get(kind, "Follow up")
             event = self.node(self.new_id(f"Event_{s.id}_{kind}"), "boundaryEvent", scope, origin,
                               name=f"{word} after {human_duration(timer)}", timer=timer,
                               attached_to=host.id, interrupting=cancel,
                               props=[("purpose", kind), *_line(origin[1])])
             if kind == "stuck" and s.stuck_step:
                 self.inline(event.id, s.stuck_step, scope, origin)
-            elif kind == "stuck" and target is None:
-                end = self.node(self.new_id(f"Event_{s.id}_stuck_end"), "endEvent", scope,
-                                origin, name="Flagged as stuck")
+            elif kind != "expired" and target is None:
+                # a reminder: the step stays waiting, flagged on its card once the timer fires
+                label = "Flagged as stuck" if kind == "stuck" else "Follow-up reminder"
+                end = self.node(self.new_id(f"Event_{s.id}_{kind}_end"), "endEvent", scope,
+                                origin, name=label)
                 self.flow(event.id, end.id, scope, origin)
             else:
                 out.append((event.id, target, None, False, None, origin))

@@ -170,12 +170,15 @@ class _Checker:
                          code="implicit-split", element=step.id, line=step.line)
             if step.type in ("exclusiveGateway", "inclusiveGateway") and len(flows) > 1:
                 ids = [f.id for f in flows]
-                if not step.default_flow and not exhaustive(flows, self.declaration):
-                    self.add(f"{step.type} {step.id!r} splits into {len(flows)} flows but has no "
-                             "default flow, and its conditions can all be false; mark one "
-                             "outgoing flow as default so every prospect has a way on (or "
-                             "branch on every value of a required enumerated field)",
-                             code="missing-default", element=step.id, line=step.line)
+                if not step.default_flow:
+                    if exhaustive([f.condition for f in flows], self.declaration):
+                        pass  # the declared data proves one condition always holds
+                    else:
+                        self.add(f"{step.type} {step.id!r} splits into {len(flows)} flows but has "
+                                 "no default flow, and its conditions can all be false; mark one "
+                                 "outgoing flow as default so every prospect has a way on (or "
+                                 "branch on every value of a required enumerated field)",
+                                 code="missing-default", element=step.id, line=step.line)
                 elif step.default_flow not in ids:
                     self.add(f"default flow {step.default_flow!r} is not an outgoing flow",
                              code="unknown-ref", element=step.id, line=step.line,
