@@ -2,7 +2,7 @@
 
 Checks: one start, every step reachable, every step can reach an end, diverging gateways have a
 default flow (unless the declared data proves their conditions exhaustive), expressions read only
-declared data (`_data_checks`), flows point at real steps, conditions and timers are safe and well formed, step
+declared data (`_data_checks`), no instance can be left active with nothing waiting (`_stalls`), flows point at real steps, conditions and timers are safe and well formed, step
 properties are known, script tasks only when the operator allows designer code, and elements
 nextmove cannot run are named as such.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from engine.definitions._stalls import find_stall
 from engine.definitions.data import DataDeclaration
 from engine.definitions.model import CONTROL_VALUES, STEP_PROPERTIES, Flow, ProcessMap, Step
 from engine.errors import ExpressionError, Problem, did_you_mean
@@ -66,6 +67,7 @@ class _Checker:
             self._check_step(step)
         self._check_gateways(pmap, steps)
         self._check_graph(pmap, steps)
+        self._check_stall(pmap)
         for sub in pmap.subprocesses:
             self.check_map(sub, top_level=False)
 
@@ -224,6 +226,23 @@ class _Checker:
             elif step.id not in finishing:
                 self.add(f"step {step.name!r} cannot reach an end (a loop with no way out?)",
                          code="no-end", element=step.id, line=step.line)
+
+
+    def _check_stall(self, pmap: ProcessMap) -> None:
+        if any(p.severity == "error" for p in self.problems):
+            return  # a broken graph would only add noise
+        stall = find_stall(pmap)
+        if stall is None:
+            return
+        missing = ", ".join(repr(f) for f in stall.missing)
+        why = ("if the gateway conditions upstream route that way" if stall.by_data else
+               "when an event upstream (a timer, message or signal) takes another branch")
+        for join in stall.joins:
+            self.add(f"{join.type} {join.id!r} can wait forever: {why}, an instance reaches it "
+                     f"with no token ever coming on {missing}, and stays active with nothing "
+                     "waiting and no timer; join alternative branches with an exclusive gateway",
+                     code="stall", element=join.id, line=join.line,
+                     severity="warning" if stall.by_data else "error")
 
 
 def _walk(starts: Iterable[str], edges: dict[str, set[str]]) -> set[str]:
