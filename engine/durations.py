@@ -26,6 +26,7 @@ __all__ = [
     "duration_from",
     "fixed_duration",
     "is_timer_literal",
+    "looks_like_duration",
     "parse_cycle",
     "parse_iso_duration",
     "parse_time_or_duration",
@@ -126,6 +127,13 @@ def check_timer(kind: str, text: str) -> None:
                                 "2026-02-01T09:00:00Z (or make it a duration timer)")
     else:
         parse_iso_duration(text)
+
+
+def looks_like_duration(text: str) -> bool:
+    """Meant as an ISO 8601 duration (P and designators only), valid or not: `P1W2D` is a bad
+    duration, not the name of a variable."""
+    upper = text.strip().upper() if isinstance(text, str) else ""
+    return len(upper) > 1 and upper[0] == "P" and set(upper[1:]) <= set("0123456789.,YMWDTHS")
 
 
 def is_timer_literal(text: str, kind: str | None = None) -> bool:

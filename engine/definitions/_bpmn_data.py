@@ -90,7 +90,7 @@ def _zeebe_fields(root: etree._Element) -> dict[str, DataField]:
             key = comp.get("key")
             if not isinstance(key, str) or not key.isidentifier():
                 continue
-            values = tuple(v.get("value") for v in comp.get("values", []) or []
+            values = tuple(str(v["value"]) for v in comp.get("values", []) or []
                            if isinstance(v, dict) and isinstance(v.get("value"), str))
             required = bool((comp.get("validate") or {}).get("required"))
             kind = _FORM_JS_TYPES.get(str(comp.get("type")), "any")

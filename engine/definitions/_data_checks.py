@@ -14,7 +14,7 @@ from typing import Protocol
 
 from engine.definitions.data import DataDeclaration, DataField
 from engine.definitions.model import ProcessMap
-from engine.durations import DurationError, check_timer, is_timer_literal
+from engine.durations import DurationError, check_timer, is_timer_literal, looks_like_duration
 from engine.errors import ExpressionError, did_you_mean
 from engine.expressions import Expression, compile_expression
 
@@ -44,7 +44,8 @@ def expressions_of(pmap: ProcessMap) -> Iterator[Written]:
         if flow.condition:
             yield Written(flow.id, flow.line, flow.condition, "condition")
     for step in pmap.steps:
-        if step.timer is not None and not is_timer_literal(step.timer, step.timer_kind):
+        if step.timer is not None and not (
+                is_timer_literal(step.timer) or looks_like_duration(step.timer)):
             yield Written(step.id, step.line, step.timer, step.timer_kind or "timeDuration")
     for sub in pmap.subprocesses:
         yield from expressions_of(sub)
@@ -159,11 +160,11 @@ def exhaustive(conditions: Iterable[str | None], declaration: DataDeclaration) -
             values = _values(value_side)
             if isinstance(name_side, ast.Name) and values is not None:
                 covered.setdefault(name_side.id, set()).update(values)
-    for name, values in covered.items():
+    for name, seen in covered.items():
         found = declaration.fields.get(name)
         if found is None or not found.required:
             continue  # an optional value may be absent (None): no branch would match
         domain = found.values or ((True, False) if found.type == "boolean" else ())
-        if domain and set(domain) <= values:
+        if domain and set(domain) <= seen:
             return True
     return False

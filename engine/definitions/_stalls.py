@@ -8,10 +8,11 @@ parallel join that will never get a token on its other flows (an exclusive split
 parallel gateway, an inclusive split joined by a parallel one). An inclusive join fires once no
 other token can still reach it, as SpiffWorkflow's does.
 
-A stall reached only through gateway conditions is reported apart (`by_data`): the data may
-never route that way (conditions can be correlated), so validate warns; a stall reached through
-events (a boundary timer that fires or not, an event-based gateway, a signal) or that needs no
-choice at all is certain to happen to some instance, so validate refuses the map.
+A stall reached only through gateway conditions, in a map where other runs do finish, is
+reported apart (`by_data`): the data may never route that way (conditions can be correlated),
+so validate warns. A stall reached through events (a boundary timer that fires or not, an
+event-based gateway, a signal), or in a map where no run finishes, will happen to some
+instance, so validate refuses the map.
 
 The search is bounded (states and tokens per flow); a map too large to explore is not judged.
 """
@@ -37,7 +38,8 @@ class Stall:
 
     joins: tuple[Step, ...]
     missing: tuple[str, ...]  # incoming flows of the joins that never get their token
-    by_data: bool  # only reached through gateway conditions (which the data may rule out)
+    by_data: bool  # only reached through gateway conditions, and some run does finish
+    finishes: bool = True  # some run of the map ends with no token left
 
 
 class _Game:
@@ -124,9 +126,10 @@ class _Game:
             (s for s in self.steps.values() if s.type == "startEvent"), None)
         if start is None or not self.outgoing[start.id]:
             return None
-        first = (_freeze({f: 1 for f in self.outgoing[start.id]}), False)
+        first = (_freeze(dict.fromkeys(self.outgoing[start.id], 1)), False)
         seen, todo = {first}, [first]
         found: Stall | None = None
+        finishes = False  # some run ends with no token left
         while todo:
             if len(seen) > MAX_STATES:
                 return found
@@ -149,6 +152,7 @@ class _Game:
                     if state not in seen:
                         seen.add(state)
                         todo.append(state)
+            finishes = finishes or not any(marking.values())
             if not moved and any(marking.values()):
                 joins = sorted({self.steps[self.target[f]].id for f, n in marking.items() if n})
                 steps = tuple(self.steps[j] for j in joins)
@@ -156,6 +160,8 @@ class _Game:
                 if not via_data:
                     return Stall(steps, missing, by_data=False)
                 found = found or Stall(steps, missing, by_data=True)
+        if found is not None and not finishes:
+            return Stall(found.joins, found.missing, by_data=False, finishes=False)
         return found
 
 

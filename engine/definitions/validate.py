@@ -2,26 +2,27 @@
 
 Checks: one start, every step reachable, every step can reach an end, diverging gateways have a
 default flow (unless the declared data proves their conditions exhaustive), expressions read only
-declared data (`_data_checks`), no instance can be left active with nothing waiting (`_stalls`), flows point at real steps, conditions and timers are safe and well formed, step
-properties are known, script tasks only when the operator allows designer code, and elements
-nextmove cannot run are named as such.
+declared data (`_data_checks`), no instance can be left active with nothing waiting (`_stalls`),
+flows point at real steps, conditions and timers are safe and well formed (timers by the parser
+the runtime uses, `engine.durations`), step properties are known, script tasks only when the
+operator allows designer code, and elements nextmove cannot run are named as such.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from engine.definitions._stalls import find_stall
-from engine.definitions.data import DataDeclaration
-from engine.definitions.model import CONTROL_VALUES, STEP_PROPERTIES, Flow, ProcessMap, Step
-from engine.errors import ExpressionError, Problem, did_you_mean
 from engine.definitions._data_checks import (
     check_constant_timer,
     check_data,
     declaration_for,
     exhaustive,
 )
-from engine.durations import DurationError, check_timer, is_timer_literal
+from engine.definitions._stalls import find_stall
+from engine.definitions.data import DataDeclaration
+from engine.definitions.model import CONTROL_VALUES, STEP_PROPERTIES, Flow, ProcessMap, Step
+from engine.durations import DurationError, check_timer, is_timer_literal, looks_like_duration
+from engine.errors import ExpressionError, Problem, did_you_mean
 from engine.expressions import compile_expression
 
 UNSUPPORTED = {
@@ -131,7 +132,8 @@ class _Checker:
         kind = step.timer_kind or "timeDuration"
         if is_timer_literal(step.timer, kind):
             return
-        if is_timer_literal(step.timer):  # a value of another kind: the timer would fail
+        if is_timer_literal(step.timer) or looks_like_duration(step.timer):
+            # a value of another kind, or a duration Spiff cannot read: the timer would fail
             try:
                 check_timer(kind, step.timer)
             except DurationError as exc:
@@ -235,7 +237,8 @@ class _Checker:
         if stall is None:
             return
         missing = ", ".join(repr(f) for f in stall.missing)
-        why = ("if the gateway conditions upstream route that way" if stall.by_data else
+        why = ("whichever branch is taken upstream" if not stall.finishes else
+               "if the gateway conditions upstream route that way" if stall.by_data else
                "when an event upstream (a timer, message or signal) takes another branch")
         for join in stall.joins:
             self.add(f"{join.type} {join.id!r} can wait forever: {why}, an instance reaches it "
