@@ -78,11 +78,16 @@ def check_data(pmap: ProcessMap, report: Report) -> None:
                line=line or pmap.line)
     declaration = declaration_for(pmap)
     if pmap.data is None:
-        if declaration.fields:
-            report(f"process {pmap.id!r} declares no data; its expressions read "
-                   f"{', '.join(declaration.names)}, taken as optional data of any type "
-                   "(declare them to have typos caught: docs/data.md)",
-                   code="undeclared-data", element=pmap.id, line=pmap.line, severity="warning")
+        # Nothing declared (most modeler files): every name read is taken as declared. Two
+        # names that differ by a typo are still worth a word.
+        names = declaration.names
+        for name in names:
+            near = did_you_mean(name, [n for n in names if n != name])
+            if near is not None and name < near:
+                report(f"process {pmap.id!r} declares no data and its expressions read both "
+                       f"{name!r} and {near!r}: a typo? (declare the data to have typos "
+                       "refused: docs/data.md)", code="possible-typo", element=pmap.id,
+                       line=pmap.line, severity="warning")
         return
     for written in expressions_of(pmap):
         compiled = _compiled(written.text)

@@ -113,15 +113,26 @@ def test_a_camunda_8_form_and_a_data_object_declare_data() -> None:
     })
 
 
-def test_a_bpmn_file_that_declares_nothing_loads_with_a_warning() -> None:
-    path = FIXTURES / "bpmn" / "gateway.bpmn"
+def test_a_bpmn_file_that_declares_nothing_reads_the_names_its_conditions_read() -> None:
+    report = load([FIXTURES / "bpmn" / "gateway.bpmn"])
+
+    assert report.problems == []
+    (definition,) = report.definitions
+    assert definition.map.data is None
+    spec, _ = build_spec(definition.process_id, definition.documents)
+    assert spec.nextmove_data.inferred
+    assert spec.nextmove_data.names == ["interest"]
+
+
+def test_two_names_a_typo_apart_in_an_undeclared_file_are_a_warning() -> None:
+    path = BPMN_DATA / "undeclared_typo.bpmn"
     report = load([path])
 
     assert report.errors == [] and len(report.definitions) == 1
     (warning,) = report.problems
-    assert (warning.code, warning.severity, warning.line) == (
-        "undeclared-data", "warning", line_of(path, "<bpmn:process"))
-    assert "declares no data" in warning.message
+    assert (warning.code, warning.severity, warning.element, warning.line) == (
+        "possible-typo", "warning", "undeclared_typo", line_of(path, "<bpmn:process"))
+    assert "'interest' and 'interst'" in warning.message
 
 
 # -- exhaustive gateways ---------------------------------------------------------------------------
