@@ -6,9 +6,10 @@ forward; the CLI's `--now` pins one.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+
+from engine.durations import DurationError, fixed_duration
 
 
 class Clock(Protocol):
@@ -51,18 +52,14 @@ def parse_instant(text: str) -> datetime:
     return as_utc(datetime.fromisoformat(text.strip().replace("Z", "+00:00")))
 
 
-_DURATION = re.compile(
-    r"^P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
-    r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$", re.IGNORECASE)
-
-
 def parse_duration(text: str) -> timedelta:
     """An ISO 8601 duration in weeks, days and time (P14D, PT36H, P1DT12H) as a timedelta.
 
-    Months and years have no fixed length, so they are refused rather than guessed.
+    Read by `engine.durations`, the parser timers use. Months and years have no fixed length,
+    so they are refused rather than guessed.
     """
-    found = _DURATION.match(text.strip())
-    if not found or text.strip().upper() in ("P", "PT"):
+    try:
+        return fixed_duration(text)
+    except DurationError as exc:
         raise ValueError(f"{text!r} is not an ISO 8601 duration like P14D or PT36H "
-                         "(months and years are not accepted)")
-    return timedelta(**{k: int(v) for k, v in found.groupdict().items() if v})
+                         "(months and years are not accepted)") from exc

@@ -5,7 +5,10 @@ once, checked against a whitelist of AST nodes and then interpreted node by node
 
 Semantics a map designer should know:
 
-* an unknown variable name is `None` (optional prospect data must not crash an instance);
+* names are the map's declared data (docs/data.md): a declared, optional value that is absent is
+  `None`; a name the map does not declare is an ExpressionError naming it and the declared ones
+  (never a silent `None`); a required value that is absent is an ExpressionError. Without a
+  declaration (`declared=None`) every absent name is `None`;
 * `a.b` and `a['b']` read key `b` of a mapping and give `None` when it is missing or `a` is
   `None`; on any other value `a.b` is an error (Python attributes are never reached);
 * ordering comparisons with `None` (`None > 3`) raise ExpressionError rather than guess;
@@ -23,14 +26,17 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import chain
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
 from engine.errors import ExpressionError
 
-__all__ = ["Expression", "SafeScriptEngine", "compile_expression", "evaluate"]
+__all__ = [
+    "DeclaredNames", "Expression", "SafeScriptEngine", "compile_expression", "declared_data",
+    "evaluate",
+]
 
 MAX_SOURCE = 2_000
 MAX_NODES = 200
@@ -201,6 +207,31 @@ def _check_constants(nodes: list[ast.AST], called: set[int], text: str) -> None:
             pass
 
 
+class DeclaredNames(Protocol):
+    """What an expression may read: `engine.definitions.data.DataDeclaration` is one."""
+
+    def read(self, data: Mapping[str, Any], name: str) -> Any: ...
+
+
+class _Declared(Mapping[str, Any]):
+    """The data as an expression sees it: names go through the declaration."""
+
+    def __init__(self, data: Mapping[str, Any], declared: DeclaredNames) -> None:
+        self._data, self._declared = data, declared
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._declared.read(self._data, key)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._declared.read(self._data, key)
+
+    def __iter__(self) -> Any:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
 @dataclass(frozen=True)
 class Expression:
     """A checked expression. Build it with `compile_expression`, never directly."""
@@ -209,8 +240,18 @@ class Expression:
     names: frozenset[str]
     _tree: ast.Expression = field(repr=False, compare=False)
 
-    def evaluate(self, data: Mapping[str, Any]) -> Any:
-        """The value of the expression over `data`; every failure is an ExpressionError."""
+    @property
+    def syntax(self) -> ast.Expression:
+        """The checked Python syntax tree (after JUEL translation), for static checks."""
+        return self._tree
+
+    def evaluate(self, data: Mapping[str, Any], declared: DeclaredNames | None = None) -> Any:
+        """The value of the expression over `data`; every failure is an ExpressionError.
+
+        With `declared`, names are read through it (see the module docstring).
+        """
+        if declared is not None:
+            data = _Declared(data, declared)
         try:
             return _eval(self._tree.body, data)
         except ExpressionError as exc:  # a limit or comparison refused: keep the Python cause
@@ -235,9 +276,22 @@ def compile_expression(text: str) -> Expression:
     return Expression(text, _check(tree, text), tree)
 
 
-def evaluate(text: str, data: Mapping[str, Any]) -> Any:
-    """Compile (cached) and evaluate `text` over `data`."""
-    return compile_expression(text).evaluate(data)
+def evaluate(text: str, data: Mapping[str, Any], declared: DeclaredNames | None = None) -> Any:
+    """Compile (cached) and evaluate `text` over `data` (names read through `declared`)."""
+    return compile_expression(text).evaluate(data, declared)
+
+
+def declared_data(task: Any) -> DeclaredNames | None:
+    """The declaration of the process a Spiff task runs in: `build_spec` sets it on each spec
+    as `nextmove_data` (None for specs built elsewhere)."""
+    workflow = getattr(task, "workflow", None)
+    while workflow is not None:
+        found = getattr(workflow.spec, "nextmove_data", None)
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+        parent = getattr(workflow, "parent_workflow", None)
+        workflow = parent if parent is not workflow else None
+    return None
 
 
 def _size(value: Any, budget: int = MAX_SIZE + 1) -> int:
@@ -355,9 +409,13 @@ class _SafeEnvironment(TaskDataEnvironment):
         super().__init__()
         self.allow_scripts = allow_scripts
 
-    def evaluate(self, expression: str, context: Any, external_context: Any = None) -> Any:
+    def evaluate(
+        self, expression: str, context: Any, external_context: Any = None,
+        declared: DeclaredNames | None = None,
+    ) -> Any:
         # Task data wins over external context (data objects), as in Spiff's own environment.
-        return compile_expression(expression).evaluate(ChainMap(context, external_context or {}))
+        return compile_expression(expression).evaluate(
+            ChainMap(context, external_context or {}), declared)
 
     def execute(self, script: str, context: Any, external_context: Any = None) -> Any:
         if not self.allow_scripts:
@@ -386,8 +444,10 @@ class SafeScriptEngine(PythonScriptEngine):
             raise
 
     def evaluate(self, task: Any, expression: str, external_context: Any = None) -> Any:
+        """Evaluate over the task's data, reading names through its process's declared data."""
         try:
-            return self.environment.evaluate(expression, task.data, external_context)
+            return self.environment.evaluate(expression, task.data, external_context,
+                                             declared=declared_data(task))
         except ExpressionError as exc:
             raise WorkflowTaskException(str(exc), task=task, exception=exc) from exc
 

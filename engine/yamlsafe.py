@@ -51,11 +51,20 @@ from importlib import resources
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError, best_match
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from engine.durations import DurationError, parse_iso_duration
 from engine.errors import DefinitionErrors, Problem, did_you_mean
+
+# Only nextmove's own formats are asserted; a duration is what the timers can schedule.
+_FORMATS = FormatChecker(formats=())
+
+
+@_FORMATS.checks("iso-duration", raises=DurationError)
+def _is_duration(value: object) -> bool:
+    return not isinstance(value, str) or bool(parse_iso_duration(value))
 
 __all__ = [
     "LoadedYaml", "StrictSafeLoader", "YamlPath", "format_path", "line_of", "load_yaml",
@@ -322,7 +331,7 @@ def schema_problems(
     data: Any, schema: Mapping[str, Any], lines: Mapping[YamlPath, int], file: str | None = None
 ) -> list[Problem]:
     """Every way `data` breaks `schema` (Draft 2020-12), as Problems sorted by line."""
-    validator = Draft202012Validator(schema)
+    validator = Draft202012Validator(schema, format_checker=_FORMATS)
     found: dict[Problem, None] = {}  # ordered and without repeats
     for error in validator.iter_errors(data):
         for problem in _from_error(error, lines, file):

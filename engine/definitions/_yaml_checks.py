@@ -10,7 +10,8 @@ from __future__ import annotations
 import ast
 from typing import Protocol
 
-from engine.definitions._yaml_model import END, HOSTS, Step, YamlMap
+from engine.definitions._data_checks import exhaustive
+from engine.definitions._yaml_model import END, HOSTS, Step, YamlMap, declaration
 from engine.errors import did_you_mean
 
 OWN_KEYS = frozenset({"hook", "card", "control", "basis", "role", "ack", "follow_up", "outcome",
@@ -85,6 +86,9 @@ def _check_step(m: YamlMap, s: Step, report: Report) -> None:
         if getattr(s, timer) and s.kind not in HOSTS:
             report(f"a {s.kind} step cannot time out; put `{timer}` on a task, call or group",
                    f"{s.path}.{timer}", "timer-not-allowed")
+    if s.follow_up and s.kind != "task":
+        report(f"a {s.kind} step waits on nobody, so there is no one to remind; put "
+               "`follow_up` on a person's step", f"{s.path}.follow_up", "timer-not-allowed")
     for key, _ in s.extra:
         if key in OWN_KEYS:
             report(f"`{key}` has its own key: write `{key}:` on the step, not under properties",
@@ -96,9 +100,10 @@ def _check_step(m: YamlMap, s: Step, report: Report) -> None:
         report("a process cannot call itself", f"{s.path}.call", "recursive-call")
     if s.kind == "decide":
         defaults = [c for c in s.decide if c.when is None]
-        if not defaults:
+        if not defaults and not _exhaustive(m, s):
             report("`decide` needs an `- otherwise: STEP` choice: where to go when no "
-                   "condition holds", f"{s.path}.decide", "no-default")
+                   "condition holds (or a choice for every value of a required field in "
+                   "`data:`)", f"{s.path}.decide", "no-default")
         for c in defaults[1:]:
             report("only one `otherwise` per decide", f"{c.path}.otherwise", "two-defaults")
         for c in s.decide:
@@ -117,6 +122,12 @@ def _check_step(m: YamlMap, s: Step, report: Report) -> None:
     if len(timers) > 1:
         report("several delays in one wait: only the shortest can ever fire",
                f"{timers[1].path}.after", "several-timers", severity="warning")
+
+
+def _exhaustive(m: YamlMap, s: Step) -> bool:
+    """The declared data proves one of the decide's conditions always holds."""
+    found = declaration(m)[0]
+    return found is not None and exhaustive([c.when for c in s.decide], found)
 
 
 def _check_scope(steps: tuple[Step, ...], kind: str, ids: set[str], report: Report) -> None:

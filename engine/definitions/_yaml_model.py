@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
+from engine.definitions.data import DataDeclaration, fields_from, merge
 from engine.errors import Problem
 
 END = "end"  # `next: end` finishes the journey (or the group) at that point
 HOSTS = frozenset({"task", "auto", "call", "group"})  # kinds a stuck/expiry timer attaches to
 Scalar = str | int | float | bool
+# a declared field as written: allowed values, a type name or description, or a full mapping
+FieldSpec = str | tuple[Scalar, ...] | dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ class Step:
     expires_after: str | None = None
     when_expired: str | None = None
     outcome: str | None = None
-    data: tuple[tuple[str, str | tuple[Scalar, ...]], ...] = ()
+    data: tuple[tuple[str, FieldSpec], ...] = ()
     extra: tuple[tuple[str, str], ...] = ()  # the free-form `properties:` mapping
     wait: tuple[Trigger, ...] = ()
     decide: tuple[Choice, ...] = ()
@@ -91,7 +95,7 @@ class YamlMap:
     steps: tuple[Step, ...]
     file: str | None = None
     line: int | None = None
-    data: tuple[tuple[str, str | tuple[Scalar, ...]], ...] = ()
+    data: tuple[tuple[str, FieldSpec], ...] = ()
     warnings: tuple[Problem, ...] = ()
 
     def all_steps(self) -> list[Step]:
@@ -116,3 +120,20 @@ def humanize(ident: str) -> str:
     words = ident.replace("_", " ").replace("-", " ").replace(".", " ").split()
     text = " ".join(words)
     return text[:1].upper() + text[1:]
+
+
+def data_mapping(data: tuple[tuple[str, FieldSpec], ...]) -> dict[str, Any]:
+    """A `data:` mapping as written (lists for values), ready for JSON or `fields_from`."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in data}
+
+
+def declaration(m: YamlMap) -> tuple[DataDeclaration | None, list[str]]:
+    """What the map declares: its `data:` plus every step's (None when nothing is), and the
+    names declared twice differently."""
+    if not m.data and not any(s.data for s in m.all_steps()):
+        return None, []
+    fields = fields_from(data_mapping(m.data))[0]
+    issues: list[str] = []
+    for s in m.all_steps():
+        issues += merge(fields, fields_from(data_mapping(s.data))[0])
+    return DataDeclaration(fields), issues

@@ -9,8 +9,11 @@ Each YAML step becomes one BPMN element with the step id as its id:
     call                 bpmn:callActivity         steps (group)  bpmn:subProcess
     end: true            bpmn:endEvent
 
-`stuck_after` adds a non-interrupting boundary timer (`Event_<id>_stuck`) leading to `when_stuck`
-or to an end event that just records it; `expires_after` an interrupting one. Step attributes
+`follow_up` on a person's step adds a non-interrupting boundary timer (`Event_<id>_follow_up`,
+purpose `follow_up`) leading to an end event: the card shows when to follow up, and once the
+timer fires the step stays waiting, flagged as due. `stuck_after` adds the same kind of timer
+(`Event_<id>_stuck`) leading to `when_stuck` or to an end event that just records it;
+`expires_after` an interrupting one. Step attributes
 travel as `nextmove:property` extension elements; `origins` maps every element id back to the
 YAML path and line it came from, so problems found in the BPMN can be reported on the YAML.
 """
@@ -24,8 +27,18 @@ from pathlib import Path
 from lxml import etree
 
 from engine.definitions._layout import Layout, LayoutEdge, LayoutNode, layout
-from engine.definitions.yaml_maps import END, HOSTS, Step, Trigger, YamlMap, data_json, humanize
+from engine.definitions.yaml_maps import (
+    END,
+    HOSTS,
+    Step,
+    Trigger,
+    YamlMap,
+    data_json,
+    declaration,
+    humanize,
+)
 from engine.definitions.yaml_maps import load_yaml_map as _load
+from engine.durations import DurationError, parse_iso_duration
 
 __all__ = ["NSMAP", "CompiledMap", "compile_map", "export_bpmn"]
 
@@ -41,9 +54,6 @@ NSMAP = {
 SIZES = {"event": (36, 36), "gateway": (50, 50), "task": (100, 80)}
 _TAGS = {"task": "userTask", "auto": "task", "call": "callActivity", "group": "subProcess",
          "end": "endEvent", "decide": "exclusiveGateway", "parallel": "parallelGateway"}
-_DURATION = re.compile(
-    r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:([\d.]+)S)?)?$"
-)
 
 
 @dataclass(frozen=True)
@@ -96,12 +106,13 @@ _Pending = tuple[str, str | None, str | None, bool, str | None, tuple[str, int |
 
 def human_duration(iso: str) -> str:
     """P2D -> '2 days', PT1H30M -> '1 hour 30 minutes'."""
-    found = _DURATION.match(iso)
-    if not found:
+    try:
+        found = parse_iso_duration(iso)
+    except DurationError:
         return iso
     words = ("year", "month", "week", "day", "hour", "minute", "second")
-    parts = [f"{n} {w}{'' if n == '1' else 's'}"
-             for n, w in zip(found.groups(), words, strict=True) if n]
+    parts = [f"{n:g} {w}{'' if n == 1 else 's'}"
+             for w in words if (n := found.get(f"{w}s")) is not None]
     return " ".join(parts) or iso
 
 
@@ -221,7 +232,7 @@ class _Compiler:
             return [self.trigger(s, t, scope) for t in s.wait]
         if s.kind == "decide":
             return [(s.id, c.next, c.when, c.when is None, c.when or "otherwise",
-                     (c.path, c.line)) for c in s.decide]
+                     (f"{c.path}.when" if c.when else c.path, c.line)) for c in s.decide]
         if s.kind == "end":
             return []
         if s.kind == "parallel":
@@ -270,23 +281,26 @@ class _Compiler:
     def boundaries(self, s: Step, host: _Node, scope: str) -> list[_Pending]:
         out: list[_Pending] = []
         for timer, target, kind, cancel in (
+            (s.follow_up if s.kind == "task" else None, None, "follow_up", False),
             (s.stuck_after, s.when_stuck, "stuck", False),
             (s.expires_after, s.when_expired or s.then, "expired", True),
         ):
             if not timer:
                 continue
-            key = "stuck_after" if kind == "stuck" else "expires_after"
+            key = {"stuck": "stuck_after", "expired": "expires_after"}.get(kind, kind)
             origin = (f"{s.path}.{key}", s.key_line(key))
-            word = "Stuck" if kind == "stuck" else "Expired"
+            word = {"stuck": "Stuck", "expired": "Expired"}.get(kind, "Follow up")
             event = self.node(self.new_id(f"Event_{s.id}_{kind}"), "boundaryEvent", scope, origin,
                               name=f"{word} after {human_duration(timer)}", timer=timer,
                               attached_to=host.id, interrupting=cancel,
                               props=[("purpose", kind), *_line(origin[1])])
             if kind == "stuck" and s.stuck_step:
                 self.inline(event.id, s.stuck_step, scope, origin)
-            elif kind == "stuck" and target is None:
-                end = self.node(self.new_id(f"Event_{s.id}_stuck_end"), "endEvent", scope,
-                                origin, name="Flagged as stuck")
+            elif kind != "expired" and target is None:
+                # a reminder: the step stays waiting, flagged on its card once the timer fires
+                label = "Flagged as stuck" if kind == "stuck" else "Follow-up reminder"
+                end = self.node(self.new_id(f"Event_{s.id}_{kind}_end"), "endEvent", scope,
+                                origin, name=label)
                 self.flow(event.id, end.id, scope, origin)
             else:
                 out.append((event.id, target, None, False, None, origin))
@@ -310,6 +324,11 @@ class _Compiler:
         proc = _sub(root, "process", id=self.m.process, name=self.m.name, isExecutable="true")
         if self.m.description:
             _sub(proc, "documentation").text = self.m.description.strip()
+        declared = declaration(self.m)[0]
+        if declared is not None:  # the declared data travels with the BPMN (docs/data.md)
+            box = etree.SubElement(_sub(proc, "extensionElements"), _q("properties", "nextmove"))
+            etree.SubElement(box, _q("property", "nextmove"), name="data",
+                             value=declared.to_json())
         self.write_scope(proc, self.m.process)
         for name, mid in self.messages.items():
             _sub(root, "message", id=mid, name=name)

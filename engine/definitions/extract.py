@@ -8,8 +8,11 @@ Nothing here judges the map; `validate` does that.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from lxml import etree
 
+from engine.definitions._bpmn_data import read_declaration
 from engine.definitions.model import (
     BPMN_NS,
     CAMUNDA_NS,
@@ -44,7 +47,7 @@ def bpmn(name: str) -> str:
     return f"{{{BPMN_NS}}}{name}"
 
 
-def read_properties(node: etree._Element) -> dict[str, str]:
+def read_properties(node: etree._Element, *, card: bool = True) -> dict[str, str]:
     """Step properties from every dialect's extension elements, plus documentation as card."""
     props: dict[str, str] = {}
     for key, value in node.attrib.items():
@@ -59,7 +62,7 @@ def read_properties(node: etree._Element) -> dict[str, str]:
             for prop in container:
                 if local(prop.tag) == "property" and prop.get("name"):
                     props[prop.get("name", "")] = prop.get("value", prop.text or "")
-    if "card" not in props:
+    if card and "card" not in props:
         doc = node.find(bpmn("documentation"))
         if doc is not None and doc.text and doc.text.strip():
             props["card"] = doc.text.strip()
@@ -78,6 +81,7 @@ def _event_details(node: etree._Element, messages: dict[str, str]) -> dict[str, 
             for part in child:
                 if local(part.tag) in ("timeDuration", "timeDate", "timeCycle") and part.text:
                     details["timer"] = part.text.strip()
+                    details["timer_kind"] = local(part.tag)
         elif kind == "message":
             ref = child.get("messageRef")
             details["message"] = messages.get(ref or "", ref)
@@ -128,6 +132,7 @@ def _read_container(
             properties=read_properties(child),
             event=details.get("event"),  # type: ignore[arg-type]
             timer=details.get("timer"),  # type: ignore[arg-type]
+            timer_kind=details.get("timer_kind"),  # type: ignore[arg-type]
             message=details.get("message"),  # type: ignore[arg-type]
             attached_to=child.get("attachedToRef"),
             interrupting=child.get("cancelActivity", "true") != "false",
@@ -168,16 +173,17 @@ def read_maps(tree: etree._ElementTree, file: str | None) -> list[ProcessMap]:
     maps = []
     for proc in root.iter(bpmn("process")):
         steps, flows, subs = _read_container(proc, proc.get("id", ""), file, messages)
-        maps.append(
-            ProcessMap(
-                id=proc.get("id", ""),
-                name=_node_name(proc),
-                file=file,
-                line=proc.sourceline,
-                executable=proc.get("isExecutable", "true") != "false",
-                steps=tuple(steps),
-                flows=tuple(flows),
-                subprocesses=tuple(subs),
-            )
+        pmap = ProcessMap(
+            id=proc.get("id", ""),
+            name=_node_name(proc),
+            file=file,
+            line=proc.sourceline,
+            executable=proc.get("isExecutable", "true") != "false",
+            steps=tuple(steps),
+            flows=tuple(flows),
+            subprocesses=tuple(subs),
         )
+        data, issues = read_declaration(proc, read_properties(proc, card=False),
+                                        [dict(s.properties) for s in pmap.all_steps()])
+        maps.append(replace(pmap, data=data, data_issues=tuple(issues)))
     return maps

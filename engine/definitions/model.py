@@ -11,6 +11,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.definitions.data import DataDeclaration
 
 NEXTMOVE_NS = "http://nextmove.dev/schema/bpmn/1.0"
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
@@ -40,6 +44,7 @@ class Step:
     properties: Mapping[str, str] = field(default_factory=dict)
     event: str | None = None  # timer, message, signal, error, escalation, terminate, ...
     timer: str | None = None  # the timer expression as written
+    timer_kind: str | None = None  # timeDuration, timeDate or timeCycle
     message: str | None = None  # message name for message events and receive tasks
     attached_to: str | None = None  # host step of a boundary event
     interrupting: bool = True
@@ -114,6 +119,8 @@ class ProcessMap:
     steps: tuple[Step, ...]
     flows: tuple[Flow, ...]
     subprocesses: tuple[ProcessMap, ...] = ()
+    data: DataDeclaration | None = None  # None: the file declares no data (docs/data.md)
+    data_issues: tuple[tuple[str, int | None], ...] = ()  # unreadable declarations
 
     def step(self, step_id: str) -> Step | None:
         for step in self.all_steps():

@@ -19,10 +19,13 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.spiff.parser.task_spec import SpiffTaskParser
 from SpiffWorkflow.spiff.specs.defaults import NoneTask
 
+from engine.definitions._data_checks import declaration_for
 from engine.definitions._xml import parse_xml
-from engine.definitions.extract import read_properties
+from engine.definitions.data import DataDeclaration
+from engine.definitions.extract import read_maps, read_properties
+from engine.definitions.model import ProcessMap
 from engine.definitions.timers import with_clock
-from engine.definitions.validate import is_iso_timer
+from engine.durations import is_timer_literal
 from engine.errors import DefinitionError
 
 
@@ -40,7 +43,7 @@ class _DialectMixin:
     def parse_timer_event(self, event: etree._Element) -> Any:
         definition = with_clock(super().parse_timer_event(event))  # type: ignore[misc]
         text = (definition.expression or "").strip()
-        if is_iso_timer(text):
+        if is_timer_literal(text):
             definition.expression = repr(text)
         return definition
 
@@ -88,13 +91,33 @@ def build_spec(
 ) -> tuple[Any, dict[str, Any]]:
     """The SpiffWorkflow spec and subprocess specs of a process (callers cache the result)."""
     parser = NextmoveParser()
+    declared: dict[str, DataDeclaration] = {}
     try:
         for name, xml in documents.items():
-            parser.add_bpmn_xml(parse_xml(xml, name).getroot(), filename=name)
+            tree = parse_xml(xml, name)
+            parser.add_bpmn_xml(tree.getroot(), filename=name)
+            declared.update(_declarations(read_maps(tree, name)))
         spec = parser.get_spec(process_id)
         subprocess_specs = parser.get_subprocess_specs(process_id)
     except DefinitionError:
         raise
     except Exception as exc:  # Spiff raises many types; all mean "this map cannot be built"
         raise spiff_problem(exc, source_file) from exc
+    # The safe script engine reads each process's declared data from its spec.
+    for key, each in (("", spec), *subprocess_specs.items()):
+        each.nextmove_data = declared.get(key or process_id)
     return spec, subprocess_specs
+
+
+def _declarations(maps: list[ProcessMap]) -> dict[str, DataDeclaration]:
+    """Process or embedded subprocess id -> the declared data its expressions read."""
+    out: dict[str, DataDeclaration] = {}
+    for pmap in maps:
+        found = declaration_for(pmap)
+        out[pmap.id] = found
+        todo = list(pmap.subprocesses)
+        while todo:
+            sub = todo.pop()
+            out.setdefault(sub.id, found)
+            todo.extend(sub.subprocesses)
+    return out

@@ -3,6 +3,7 @@
 Spiff's timers call `datetime.now()`; ours ask the workflow's script engine for its `clock`
 (the engine's injectable clock), so tests and simulations move time by hand and a timer fires
 exactly when the simulated time passes its due time. Without a clock they behave as Spiff's.
+Timer values are read by `engine.durations`, the parser `validate` checks them with.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimerEventDefinition,
 )
 
+from engine.durations import DurationError, duration_from, parse_cycle, parse_time_or_duration
+
 
 def task_now(my_task: Any) -> datetime:
     """Now, by the clock of the engine running this task's workflow."""
@@ -30,7 +33,10 @@ class ClockTimeDate(TimeDateEventDefinition):  # type: ignore[misc]
         if value is None:
             value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
             my_task._set_internal_data(event_value=value)
-        if TimerEventDefinition.parse_time_or_duration(value) <= task_now(my_task):
+        due = parse_time_or_duration(value)
+        if isinstance(due, dict):  # a duration where a date was expected: Spiff compares a dict
+            raise DurationError(f"timer {self.expression!r} gives a duration, not a date-time")
+        if due <= task_now(my_task):
             my_task._set_internal_data(event_fired=True)
         return bool(my_task._get_internal_data("event_fired", False))
 
@@ -41,8 +47,7 @@ class ClockDuration(DurationTimerEventDefinition):  # type: ignore[misc]
         now = task_now(my_task)
         if value is None:
             expression = my_task.workflow.script_engine.evaluate(my_task, self.expression)
-            parsed = TimerEventDefinition.parse_iso_duration(expression)
-            value = (now + TimerEventDefinition.get_timedelta_from_start(parsed, now)).isoformat()
+            value = (now + duration_from(expression, now)).isoformat()
             my_task._set_internal_data(event_value=value)
         if TimerEventDefinition.get_datetime(value) <= now:
             my_task._set_internal_data(event_fired=True)
@@ -55,7 +60,7 @@ class ClockCycle(CycleTimerEventDefinition):  # type: ignore[misc]
         now = task_now(my_task)
         if value is None:
             expression = my_task.workflow.script_engine.evaluate(my_task, self.expression)
-            cycles, start, duration = _recurring(expression, now)
+            cycles, start, duration = parse_cycle(expression, now)
             value = {"cycles": cycles, "next": start.isoformat(),
                      "duration": duration.total_seconds()}
         ready = False
@@ -70,18 +75,6 @@ class ClockCycle(CycleTimerEventDefinition):  # type: ignore[misc]
             my_task.internal_data["event_fired"] = True
         my_task._set_internal_data(event_value=value)
         return ready
-
-
-def _recurring(expression: str, now: datetime) -> tuple[int, datetime, timedelta]:
-    """Spiff's R[n]/start/duration parsing, with a bare duration counted from `now`."""
-    parts = expression.upper().replace("--", "/").strip("R").split("/")
-    if len(parts) == 2 and parts[1].startswith("P"):
-        cycles = int(parts[0]) if parts[0] else -1
-        parsed = TimerEventDefinition.parse_iso_duration(parts[1])
-        duration = TimerEventDefinition.get_timedelta_from_start(parsed, now)
-        return cycles, now + duration, duration
-    cycles, start, duration = TimerEventDefinition.parse_iso_recurring_interval(expression)
-    return cycles, start, duration
 
 
 CLOCK_TIMERS: dict[type, type] = {

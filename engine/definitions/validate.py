@@ -1,17 +1,27 @@
 """Graph and content checks on process maps, reporting every problem found.
 
 Checks: one start, every step reachable, every step can reach an end, diverging gateways have a
-default flow, flows point at real steps, conditions and timers are safe and well formed, step
-properties are known, script tasks only when the operator allows designer code, and elements
-nextmove cannot run are named as such.
+default flow (unless the declared data proves their conditions exhaustive), expressions read only
+declared data (`_data_checks`), no instance can be left active with nothing waiting (`_stalls`),
+flows point at real steps, conditions and timers are safe and well formed (timers by the parser
+the runtime uses, `engine.durations`), step properties are known, script tasks only when the
+operator allows designer code, and elements nextmove cannot run are named as such.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
+from engine.definitions._data_checks import (
+    check_constant_timer,
+    check_data,
+    declaration_for,
+    exhaustive,
+)
+from engine.definitions._stalls import find_stall
+from engine.definitions.data import DataDeclaration
 from engine.definitions.model import CONTROL_VALUES, STEP_PROPERTIES, Flow, ProcessMap, Step
+from engine.durations import DurationError, check_timer, is_timer_literal, looks_like_duration
 from engine.errors import ExpressionError, Problem, did_you_mean
 from engine.expressions import compile_expression
 
@@ -29,26 +39,12 @@ UNSUPPORTED_EVENTS = {
     "compensate": "compensation is not supported",
     "link": "link events are not supported; draw the sequence flow",
 }
-_ISO_DURATION = re.compile(
-    r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$", re.I
-)
-_ISO_DATE = re.compile(
-    r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
-)
-_ISO_CYCLE = re.compile(r"^R\d*/")
-
-
-def is_iso_timer(text: str) -> bool:
-    """A timer written as a plain ISO 8601 duration, date-time or repeating interval."""
-    text = text.strip()
-    return bool(_ISO_DURATION.match(text) or _ISO_DATE.match(text) or _ISO_CYCLE.match(text))
-
-
 class _Checker:
     def __init__(self, file: str | None, allow_scripts: bool) -> None:
         self.file = file
         self.allow_scripts = allow_scripts
         self.problems: list[Problem] = []
+        self.declaration = DataDeclaration()
 
     def add(
         self, message: str, *, code: str, element: str | None = None, line: int | None = None,
@@ -62,6 +58,9 @@ class _Checker:
         steps = {s.id: s for s in pmap.steps}
         if not steps:
             return
+        if top_level:
+            self.declaration = declaration_for(pmap)
+            check_data(pmap, self.add)
         self._check_ids(pmap)
         self._check_flows(pmap, steps)
         self._check_starts(pmap, top_level)
@@ -69,6 +68,7 @@ class _Checker:
             self._check_step(step)
         self._check_gateways(pmap, steps)
         self._check_graph(pmap, steps)
+        self._check_stall(pmap)
         for sub in pmap.subprocesses:
             self.check_map(sub, top_level=False)
 
@@ -129,13 +129,24 @@ class _Checker:
 
     def _check_timer(self, step: Step) -> None:
         assert step.timer is not None
-        if is_iso_timer(step.timer):
+        kind = step.timer_kind or "timeDuration"
+        if is_timer_literal(step.timer, kind):
+            return
+        if is_timer_literal(step.timer) or looks_like_duration(step.timer):
+            # a value of another kind, or a duration Spiff cannot read: the timer would fail
+            try:
+                check_timer(kind, step.timer)
+            except DurationError as exc:
+                self.add(f"timer {step.timer!r} cannot be scheduled: {exc}", code="bad-timer",
+                         element=step.id, line=step.line)
             return
         try:
             compile_expression(step.timer)
         except ExpressionError as exc:
             self.add(f"timer {step.timer!r} is neither ISO 8601 nor a safe expression: {exc}",
                      code="bad-timer", element=step.id, line=step.line)
+            return
+        check_constant_timer(step.id, step.line, step.timer, kind, self.add)
 
     def _check_properties(self, step: Step) -> None:
         for name in step.properties:
@@ -164,10 +175,14 @@ class _Checker:
             if step.type in ("exclusiveGateway", "inclusiveGateway") and len(flows) > 1:
                 ids = [f.id for f in flows]
                 if not step.default_flow:
-                    self.add(f"{step.type} {step.id!r} splits into {len(flows)} flows but has no "
-                             "default flow; mark one outgoing flow as default so every prospect "
-                             "has a way on", code="missing-default", element=step.id,
-                             line=step.line)
+                    if exhaustive([f.condition for f in flows], self.declaration):
+                        pass  # the declared data proves one condition always holds
+                    else:
+                        self.add(f"{step.type} {step.id!r} splits into {len(flows)} flows but has "
+                                 "no default flow, and its conditions can all be false; mark one "
+                                 "outgoing flow as default so every prospect has a way on (or "
+                                 "branch on every value of a required enumerated field)",
+                                 code="missing-default", element=step.id, line=step.line)
                 elif step.default_flow not in ids:
                     self.add(f"default flow {step.default_flow!r} is not an outgoing flow",
                              code="unknown-ref", element=step.id, line=step.line,
@@ -213,6 +228,24 @@ class _Checker:
             elif step.id not in finishing:
                 self.add(f"step {step.name!r} cannot reach an end (a loop with no way out?)",
                          code="no-end", element=step.id, line=step.line)
+
+
+    def _check_stall(self, pmap: ProcessMap) -> None:
+        if any(p.severity == "error" for p in self.problems):
+            return  # a broken graph would only add noise
+        stall = find_stall(pmap)
+        if stall is None:
+            return
+        missing = ", ".join(repr(f) for f in stall.missing)
+        why = ("whichever branch is taken upstream" if not stall.finishes else
+               "if the gateway conditions upstream route that way" if stall.by_data else
+               "when an event upstream (a timer, message or signal) takes another branch")
+        for join in stall.joins:
+            self.add(f"{join.type} {join.id!r} can wait forever: {why}, an instance reaches it "
+                     f"with no token ever coming on {missing}, and stays active with nothing "
+                     "waiting and no timer; join alternative branches with an exclusive gateway",
+                     code="stall", element=join.id, line=join.line,
+                     severity="warning" if stall.by_data else "error")
 
 
 def _walk(starts: Iterable[str], edges: dict[str, set[str]]) -> set[str]:

@@ -39,12 +39,15 @@ from engine.definitions._yaml_model import (
     END,
     HOSTS,
     Choice,
-    Scalar,
+    FieldSpec,
     Step,
     Trigger,
     YamlMap,
+    data_mapping,
+    declaration,
     humanize,
 )
+from engine.definitions.data import fields_from
 from engine.errors import DefinitionErrors, Problem
 from engine.yamlsafe import YamlPath, format_path, line_of, load_yaml, read_schema, schema_problems
 
@@ -104,17 +107,18 @@ def _prop(value: Any) -> str:
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
-def _data(value: Any) -> tuple[tuple[str, str | tuple[Scalar, ...]], ...]:
+def _data(value: Any) -> tuple[tuple[str, FieldSpec], ...]:
     if not isinstance(value, dict):
         return ()
     return tuple(
-        (str(k), tuple(v) if isinstance(v, list) else str(v)) for k, v in value.items()
+        (str(k), tuple(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else str(v))
+        for k, v in value.items()
     )
 
 
-def data_json(data: tuple[tuple[str, str | tuple[Scalar, ...]], ...]) -> str:
+def data_json(data: tuple[tuple[str, FieldSpec], ...]) -> str:
     """The `data:` hint as compact JSON, the form it takes in a BPMN property."""
-    return json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in data})
+    return json.dumps(data_mapping(data))
 
 
 class _Reader:
@@ -150,6 +154,12 @@ class _Reader:
         m = YamlMap(process, _text(doc.get("name")) or humanize(process),
                     _text(doc.get("description")), steps, self.file, self.line(()),
                     _data(doc.get("data")))
+        for at, written in (("data", data_mapping(m.data)),
+                            *((f"{s.path}.data", data_mapping(s.data)) for s in m.all_steps())):
+            for message in fields_from(written)[1]:
+                self.problem(message, at, "bad-data")
+        for message in dict.fromkeys(declaration(m)[1]):
+            self.problem(message, "data", "data-conflict")
         check(m, self.problem)
         return m
 
