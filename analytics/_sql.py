@@ -79,7 +79,8 @@ def context_value(dialect: str, key: str) -> ColumnElement[Any]:
     """One top-level text value of the instance's JSON context."""
     if dialect == "sqlite":
         return func.json_extract(INSTANCE.c.context, f"$.{key}")
-    return cast(INSTANCE.c.context, JSONB)[key].astext
+    text: ColumnElement[Any] = cast(INSTANCE.c.context, JSONB)[key].astext
+    return text
 
 
 def week_start(dialect: str, moment: Any) -> ColumnElement[Any]:
@@ -284,4 +285,5 @@ def converted(dialect: str, instance_id: Any, outcome: str) -> ColumnElement[boo
     reached = (p.c.step_id == outcome, p.c.kind.in_(REACHED_KINDS))
     if dialect == "sqlite":
         return select(p.c.id).where(p.c.instance_id == instance_id, *reached).exists()
-    return instance_id.in_(select(p.c.instance_id).where(*reached))
+    found: ColumnElement[bool] = instance_id.in_(select(p.c.instance_id).where(*reached))
+    return found

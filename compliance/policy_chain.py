@@ -28,7 +28,7 @@ from sqlalchemy import select
 
 from compliance._chain import diagnose, gaps
 from engine.errors import NextmoveError
-from engine.store import POLICY, trail
+from engine.store import POLICY, POLICY_ACTIVATION, POLICY_TRAIL_HEAD, trail
 from engine.store import POLICY_ACTIVE as ACTIVE
 from engine.store.database import Store
 
@@ -119,18 +119,18 @@ class PolicyTrailCheck:
 def anchor_policy_trail(store: Store) -> PolicyAnchor:
     """The policy log's anchor as the database keeps it now (check it before trusting it)."""
     with store.read() as conn:
-        found = conn.execute(select(trail.POLICY_HEAD.c.records, trail.POLICY_HEAD.c.head)
-                             .where(trail.POLICY_HEAD.c.id == 1)).first()
+        found = conn.execute(select(POLICY_TRAIL_HEAD.c.records, POLICY_TRAIL_HEAD.c.head)
+                             .where(POLICY_TRAIL_HEAD.c.id == 1)).first()
     return PolicyAnchor(int(found[0]), str(found[1])) if found else PolicyAnchor(0, trail.GENESIS)
 
 
 def verify_policy_trail(store: Store, *, anchor: PolicyAnchor | None = None) -> PolicyTrailCheck:
     """Recompute the policy log's chain, its head, and the hashes of the policies it names."""
-    log = trail.POLICY_LOG
+    log = POLICY_ACTIVATION
     with store.read() as conn:
         rows = [dict(r) for r in conn.execute(select(log).order_by(log.c.id)).mappings()]
-        kept = conn.execute(select(trail.POLICY_HEAD.c.records, trail.POLICY_HEAD.c.head)
-                            .where(trail.POLICY_HEAD.c.id == 1)).first()
+        kept = conn.execute(select(POLICY_TRAIL_HEAD.c.records, POLICY_TRAIL_HEAD.c.head)
+                            .where(POLICY_TRAIL_HEAD.c.id == 1)).first()
         documents = {(h, v): d for h, v, d in conn.execute(
             select(POLICY.c.hook, POLICY.c.version, POLICY.c.document))}
         active = {h: int(v) for h, v in conn.execute(select(ACTIVE.c.hook, ACTIVE.c.version))}

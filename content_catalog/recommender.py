@@ -26,12 +26,12 @@ from content_catalog._loader import load_catalog_text
 from content_catalog._model import Catalog, ContentOption
 from content_catalog.policy import Policy, catalog_policy, locale_market
 from content_catalog.policy_store import (
-    CATALOG,
     latest_catalog_id,
     read_active_policies,
     read_active_versions,
 )
 from content_catalog.recommend import Ranked, Recommendation
+from engine.store import CATALOG
 from engine.store.database import Store
 
 _MEMO_LIMIT = 4096  # rankings per hook; contexts with ever-new locales must not grow it forever

@@ -60,7 +60,9 @@ def parse_iso_duration(text: str) -> dict[str, int | float]:
 
 def duration_from(text: str, start: datetime) -> timedelta:
     """How long `text` lasts counted from `start` (months and years have calendar lengths)."""
-    return TimerEventDefinition.get_timedelta_from_start(parse_iso_duration(text), start)
+    delta: timedelta = TimerEventDefinition.get_timedelta_from_start(parse_iso_duration(text),
+                                                                     start)
+    return delta
 
 
 def fixed_duration(text: str) -> timedelta:

@@ -402,7 +402,7 @@ def _eval(node: ast.expr, data: Mapping[str, Any]) -> Any:
     raise ExpressionError(f"{type(node).__name__} is not allowed")  # unreachable after _check
 
 
-class _SafeEnvironment(TaskDataEnvironment):
+class _SafeEnvironment(TaskDataEnvironment):  # type: ignore[misc]  # Spiff is untyped
     """Spiff calls `environment.evaluate` directly in places, so the environment is safe too."""
 
     def __init__(self, allow_scripts: bool) -> None:
@@ -423,7 +423,7 @@ class _SafeEnvironment(TaskDataEnvironment):
         return super().execute(script, context, external_context)
 
 
-class SafeScriptEngine(PythonScriptEngine):
+class SafeScriptEngine(PythonScriptEngine):  # type: ignore[misc]  # Spiff is untyped
     """Spiff script engine that evaluates with the whitelist and refuses scripts by default.
 
     `allow_scripts=True` is the operator's explicit opt-in to run designer Python code in

@@ -85,7 +85,8 @@ class Segments:
             return support, np.where(counts > 0, sums / counts, np.nan)
 
     def default(self, folds: Sequence[int]) -> Array:
-        return self.means((), folds)[1][0]
+        default: Array = self.means((), folds)[1][0]
+        return default
 
     def tables(self, features: tuple[str, ...], folds: Sequence[int]
                ) -> list[tuple[tuple[Any, ...], Array]]:
@@ -124,7 +125,8 @@ def select(seg: Segments, folds: Sequence[int], *, max_features: int, min_gain: 
             scores = seg.assign(features, [f for f in folds if f != j], held)
             best = np.where(seg.avail[held] & np.isfinite(scores), scores, -np.inf)
             out.append(seg.gamma[held, best.argmax(axis=1)])
-        return np.nan_to_num(np.concatenate(out))
+        chosen: Array = np.nan_to_num(np.concatenate(out))
+        return chosen
 
     def better(a: Array, b: Array) -> bool:
         d = a - b  # without the margin, chance alone would pick noise features

@@ -220,4 +220,5 @@ def _scan(streams: NDArray[np.float64], grid: NDArray[np.int64],
 def _when(value: np.datetime64) -> datetime | None:
     if np.isnat(value):
         return None
-    return value.astype("datetime64[us]").astype(datetime).replace(tzinfo=UTC)
+    moment: datetime = value.astype("datetime64[us]").astype(datetime)
+    return moment.replace(tzinfo=UTC)

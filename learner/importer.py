@@ -207,7 +207,7 @@ def _parse(values: dict[str, Any], seq: int) -> tuple[str, Event] | str:
     propensity = values.get(PROPENSITY)
     if propensity not in (None, ""):
         try:
-            propensity = float(propensity)  # type: ignore[arg-type]
+            propensity = float(propensity)
         except (TypeError, ValueError):
             propensity = -1.0
         if not 0.0 < propensity <= 1.0:
@@ -220,7 +220,7 @@ def _parse(values: dict[str, Any], seq: int) -> tuple[str, Event] | str:
     policy = values.get(POLICY_VERSION)
     if policy not in (None, ""):
         try:
-            policy = int(policy)  # type: ignore[arg-type]
+            policy = int(policy)
         except (TypeError, ValueError):
             return f"bad policy version {policy!r} ({POLICY_VERSION}): not an integer"
     else:

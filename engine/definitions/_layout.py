@@ -316,7 +316,9 @@ class _Scope:
             return self.clear([(self.layer[node], x) for x in
                                (range(r + 1, rows) if below else range(r))])
 
-        side = (lambda b: b.bottom) if below else (lambda b: b.y)
+        def side(b: Box) -> int:
+            return b.bottom if below else b.y
+
         if hung or open_side(src):
             start = [(s.cx, side(s))]
         else:

@@ -27,6 +27,7 @@ from pathlib import Path
 from lxml import etree
 
 from engine.definitions._layout import Layout, LayoutEdge, LayoutNode, layout
+from engine.definitions._yaml_model import declaration
 from engine.definitions.yaml_maps import (
     END,
     HOSTS,
@@ -34,7 +35,6 @@ from engine.definitions.yaml_maps import (
     Trigger,
     YamlMap,
     data_json,
-    declaration,
     humanize,
 )
 from engine.definitions.yaml_maps import load_yaml_map as _load
@@ -316,7 +316,7 @@ class _Compiler:
             self.connect(exits, end.id, scope)
 
     def xml(self) -> bytes:
-        root = etree.Element(_q("definitions"), nsmap=NSMAP)  # type: ignore[arg-type]
+        root = etree.Element(_q("definitions"), nsmap=NSMAP)
         for key, value in (("id", f"Definitions_{self.m.process}"), ("exporter", "nextmove"),
                            ("targetNamespace", "http://nextmove.dev/processes"),
                            ("exporterVersion", "1.0")):
@@ -333,7 +333,8 @@ class _Compiler:
         for name, mid in self.messages.items():
             _sub(root, "message", id=mid, name=name)
         self.write_diagram(root, self.layout())
-        return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+        return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8",
+                                    pretty_print=True))
 
     def write_scope(self, parent: etree._Element, scope: str) -> None:
         for n in (n for n in self.nodes.values() if n.scope == scope):

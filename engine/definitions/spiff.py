@@ -36,7 +36,7 @@ class _DialectMixin:
 
     def parse_extensions(self, node: etree._Element | None = None) -> dict[str, Any]:
         node = self.node if node is None else node
-        extensions = SpiffTaskParser._parse_extensions(node)  # preScript etc. for Spiff files
+        extensions: dict[str, Any] = SpiffTaskParser._parse_extensions(node)  # preScript etc.
         extensions["properties"] = read_properties(node)
         return extensions
 

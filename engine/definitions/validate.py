@@ -163,7 +163,7 @@ class _Checker:
                      suggestion=did_you_mean(control, CONTROL_VALUES))
 
     def _check_gateways(self, pmap: ProcessMap, steps: dict[str, Step]) -> None:
-        outgoing: dict[str, list] = {}
+        outgoing: dict[str, list[Flow]] = {}
         for flow in pmap.flows:
             outgoing.setdefault(flow.source, []).append(flow)
         for step in pmap.steps:

@@ -42,12 +42,12 @@ class _StateOnlyConverter(BpmnWorkflowConverter):  # type: ignore[misc]
     """Spiff's workflow converter without the spec and subprocess specs."""
 
     def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
-        dct = super(BpmnWorkflowConverter, self).to_dict(workflow)
+        dct: dict[str, Any] = super(BpmnWorkflowConverter, self).to_dict(workflow)
         dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
         dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
         return dct
 
-    def from_dict(  # type: ignore[override]
+    def from_dict(
         self, dct: dict[str, Any], spec: Any = None, subprocess_specs: Any = None
     ) -> BpmnWorkflow:
         workflow = self.target_class(spec, subprocess_specs, deserializing=True)

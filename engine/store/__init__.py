@@ -12,7 +12,6 @@
 from engine.store.database import (
     DEFAULT_DB,
     Prepared,
-    Progress,
     Store,
     StoreError,
     database_url,
@@ -30,6 +29,7 @@ from engine.store.kinds import (
     VISIT_KINDS,
     EventKind,
 )
+from engine.store.migrations import Progress
 from engine.store.schema import (
     CATALOG,
     DEFINITION,

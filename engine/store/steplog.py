@@ -83,7 +83,7 @@ def instances(store: Store, process_id: str, kinds: tuple[str, ...] | None = Non
                     rows = []
                     head = next(heads, None)
                 if head is not None and head[0] == iid:
-                    rows.append(row[1:])  # type: ignore[arg-type]
+                    rows.append(row[1:])
         while head is not None:
             yield _header(head), rows
             rows = []

@@ -91,7 +91,7 @@ class PolicyTrail:
         self.conn.execute(insert(POLICY_LOG).values(**row))
         self.conn.execute(update(POLICY_HEAD).where(POLICY_HEAD.c.id == 1)
                           .values(head=self.head, records=self.records))
-        return self.head
+        return str(self.head)
 
 
 def chain_rows(previous: str, rows: Iterable[dict[str, Any]]) -> str:

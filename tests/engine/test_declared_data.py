@@ -12,6 +12,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.util.task import TaskState
 
+import nextmove
 from engine import Engine, ProspectRef, load
 from engine.definitions import build_spec
 from engine.definitions.compile import compile_map
@@ -76,7 +77,7 @@ def test_timers_the_runtime_cannot_schedule_are_refused_at_validate() -> None:
 
 
 def test_every_map_in_processes_declares_its_data() -> None:
-    report = load([LIFEVANTAGE])
+    report = nextmove.load([LIFEVANTAGE])  # with its catalog, cross-checked
 
     assert report.problems == []
     declared = {d.process_id: d.map.data for d in report.definitions}
