@@ -17,6 +17,8 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimerEventDefinition,
 )
 
+from engine._spiff_private import internal_value, set_internal_values
+
 
 def task_now(my_task: Any) -> datetime:
     """Now, by the clock of the engine running this task's workflow."""
@@ -26,32 +28,32 @@ def task_now(my_task: Any) -> datetime:
 
 class ClockTimeDate(TimeDateEventDefinition):  # type: ignore[misc]
     def has_fired(self, my_task: Any) -> bool:
-        value = my_task._get_internal_data("event_value")
+        value = internal_value(my_task, "event_value")
         if value is None:
             value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
-            my_task._set_internal_data(event_value=value)
+            set_internal_values(my_task, event_value=value)
         if TimerEventDefinition.parse_time_or_duration(value) <= task_now(my_task):
-            my_task._set_internal_data(event_fired=True)
-        return bool(my_task._get_internal_data("event_fired", False))
+            set_internal_values(my_task, event_fired=True)
+        return bool(internal_value(my_task, "event_fired", False))
 
 
 class ClockDuration(DurationTimerEventDefinition):  # type: ignore[misc]
     def has_fired(self, my_task: Any) -> bool:
-        value = my_task._get_internal_data("event_value")
+        value = internal_value(my_task, "event_value")
         now = task_now(my_task)
         if value is None:
             expression = my_task.workflow.script_engine.evaluate(my_task, self.expression)
             parsed = TimerEventDefinition.parse_iso_duration(expression)
             value = (now + TimerEventDefinition.get_timedelta_from_start(parsed, now)).isoformat()
-            my_task._set_internal_data(event_value=value)
+            set_internal_values(my_task, event_value=value)
         if TimerEventDefinition.get_datetime(value) <= now:
-            my_task._set_internal_data(event_fired=True)
-        return bool(my_task._get_internal_data("event_fired", False))
+            set_internal_values(my_task, event_fired=True)
+        return bool(internal_value(my_task, "event_fired", False))
 
 
 class ClockCycle(CycleTimerEventDefinition):  # type: ignore[misc]
     def cycle_complete(self, my_task: Any) -> bool:
-        value = my_task._get_internal_data("event_value")
+        value = internal_value(my_task, "event_value")
         now = task_now(my_task)
         if value is None:
             expression = my_task.workflow.script_engine.evaluate(my_task, self.expression)
@@ -68,7 +70,7 @@ class ClockCycle(CycleTimerEventDefinition):  # type: ignore[misc]
         else:
             my_task.internal_data.pop("event_value", None)
             my_task.internal_data["event_fired"] = True
-        my_task._set_internal_data(event_value=value)
+        set_internal_values(my_task, event_value=value)
         return ready
 
 
