@@ -24,8 +24,8 @@ from sqlalchemy.exc import IntegrityError
 from engine.clock import as_utc
 from engine.errors import ExecutionError, VersionConflict
 from engine.runtime import tokens
-from engine.runtime._acts import Acted, DuplicateReceipt, NotWaiting
 from engine.runtime.model import Fired, SignalResult
+from engine.runtime.pipeline import Acted, DuplicateReceipt, NotWaiting
 from engine.runtime.queries import INSTANCE, RECEIPT
 from engine.runtime.versions import LoadedDefinition
 
@@ -64,7 +64,7 @@ def fire_due(
             return Acted()
 
         try:
-            engine._advance(instance_id, None, act, moved=fired)
+            engine.pipeline.advance(instance_id, None, act, moved=fired)
         except NotWaiting:
             continue  # finished meanwhile
         except (VersionConflict, ExecutionError) as exc:
@@ -141,7 +141,7 @@ def signal(
     for instance_id in candidates:
         for _attempt in range(3):  # a racing step moved it: look again at the fresh state
             try:
-                engine._advance(instance_id, message, act, moved=fired,
+                engine.pipeline.advance(instance_id, message, act, moved=fired,
                                 receipt={**receipt, "instance_id": instance_id})
             except VersionConflict:
                 continue
