@@ -33,11 +33,11 @@ from bench._common import postgres_problem, scratch_postgres
 from bench.steps import Fixture, NextmoveRun
 
 _SHOWN_AS = {
-    "engine._commit": "_commit: values dict, version check",
-    "engine._load": "cold: _load glue",
+    "pipeline commit": "pipeline commit: values dict, version check",
+    "pipeline load": "cold: pipeline load glue",
 }
 _SQL_BY_CALLER = {
-    "engine._load": "SQL: SELECT instance + state",
+    "pipeline load": "SQL: SELECT instance + state",
 }
 
 
@@ -118,6 +118,11 @@ class Timers:
         setattr(owner, name, timed)
         self._undo.append((owner, name, original))
 
+    def swap(self, owner: Any, name: str, value: Any) -> None:
+        """Replace `owner.name` with `value` until `undo`."""
+        self._undo.append((owner, name, getattr(owner, name)))
+        setattr(owner, name, value)
+
     def undo(self) -> None:
         for owner, name, original in reversed(self._undo):
             setattr(owner, name, original)
@@ -128,29 +133,33 @@ def instrument(timers: Timers) -> None:
     from SpiffWorkflow.task import Task
     from sqlalchemy.engine import Connection
 
+    from engine import _spiff_private
     from engine.runtime import _write, queries, state, tokens
     from engine.runtime import engine as engine_mod
+    from engine.runtime import pipeline as pipeline_mod
     from engine.store.database import Store
 
     Engine = engine_mod.Engine  # noqa: N806 - the class
+    Pipeline = pipeline_mod.StepPipeline  # noqa: N806 - the class
     timers.wrap(Engine, "complete", "engine glue (outside every timed stage)")
-    timers.wrap(Engine, "_commit", "engine._commit")
-    timers.wrap(Engine, "_event_rows", "event rows (build + hash chain)")
-    timers.wrap(Engine, "_load", "engine._load")
-    timers.wrap(Engine, "_progress", "waiting column (Waiting.to_dict + json)")
-    timers.wrap(Engine, "_recommend", "recommend content")
     timers.wrap(Engine, "resolve", "resolve instance ref")
+    # The pipeline's stages, by the names the pipeline module looks them up under.
+    timers.wrap(Pipeline, "_commit", "pipeline commit")
+    timers.wrap(Pipeline, "_load", "pipeline load")
+    timers.wrap(Pipeline, "_recommend", "recommend content")
+    timers.wrap(pipeline_mod, "event_rows", "event rows (build + hash chain)")
+    timers.wrap(pipeline_mod, "progress", "waiting column (Waiting.to_dict + json)")
     for name in ("find_ready", "snapshot", "moves", "waits"):
         timers.wrap(tokens, name, f"tokens.{name}")
     timers.wrap(queries, "waits_of", "parse stored waits (json.loads + from_dict)")
     timers.wrap(queries, "to_instance", "result Instance (to_instance)")
-    timers.wrap(engine_mod, "dump_state", "dump_state: Spiff convert")
-    timers.wrap(engine_mod, "load_state", "load_state (cold)")
+    timers.wrap(pipeline_mod, "dump_state", "dump_state: Spiff convert")
+    timers.wrap(pipeline_mod, "load_state", "load_state (cold)")
     # dump_state's json.dumps, apart from Spiff's conversion to dicts
     proxy = types.SimpleNamespace(**{k: getattr(json, k) for k in ("dumps", "loads")})
     timers.wrap(proxy, "dumps", "dump_state: json.dumps")
-    timers._undo.append((state, "json", state.json))
-    state.json = proxy  # type: ignore[assignment]
+    for module in (state, _spiff_private):
+        timers.swap(module, "json", proxy)
     timers.wrap(_write.StepWriter, "_sqlite", "SQL: step write (BEGIN .. COMMIT, raw sqlite3)")
     timers.wrap(_write.StepWriter, "_postgres", "SQL: step write (one statement, autocommit)")
     timers.wrap(Task, "run", "spiff task.run")

@@ -57,11 +57,10 @@ def measure(path: Path, instances: int, steps: int) -> dict[str, Any]:
     for step in step_ids[:steps]:
         for instance_id in ids:
             engine.complete(instance_id, step)
-    hot = engine._hot.get(ids[0])  # the engine's own deserialized copy of one instance
-    assert hot is not None
+    workflow = engine.pipeline.workflow(ids[0])  # the engine's own deserialized copy
     serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
-    spiff_full = len(serializer.serialize_json(hot.workflow).encode())
-    state_only = len(dump_state(hot.workflow).encode())
+    spiff_full = len(serializer.serialize_json(workflow).encode())
+    state_only = len(dump_state(workflow).encode())
     engine.store.dispose()
 
     total = _file_bytes(path)

@@ -12,7 +12,7 @@ from tests.conftest import REPO
 MAX_LINES = 500
 # Files over the limit while they are being split (issue 14: the CLI into command groups, the
 # engine's step pipeline into its own module). Empty this list once those splits are merged.
-OVER_THE_LIMIT_FOR_NOW = {"engine/runtime/engine.py"}
+OVER_THE_LIMIT_FOR_NOW: set[str] = set()
 # Not ours or not source: third-party files, environments, caches, build output.
 SKIPPED_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".pytest_cache",
                 ".mypy_cache", ".ruff_cache", ".cache", "build", "dist", "results"}

@@ -16,9 +16,9 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser, full_tag
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
-from SpiffWorkflow.spiff.parser.task_spec import SpiffTaskParser
 from SpiffWorkflow.spiff.specs.defaults import NoneTask
 
+from engine._spiff_private import spiff_extensions
 from engine.definitions._data_checks import declaration_for
 from engine.definitions._xml import parse_xml
 from engine.definitions.data import DataDeclaration
@@ -36,7 +36,7 @@ class _DialectMixin:
 
     def parse_extensions(self, node: etree._Element | None = None) -> dict[str, Any]:
         node = self.node if node is None else node
-        extensions: dict[str, Any] = SpiffTaskParser._parse_extensions(node)  # preScript etc.
+        extensions: dict[str, Any] = spiff_extensions(node)  # preScript etc. for Spiff files
         extensions["properties"] = read_properties(node)
         return extensions
 

@@ -18,6 +18,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimerEventDefinition,
 )
 
+from engine._spiff_private import internal_value, set_internal_values
 from engine.durations import DurationError, duration_from, parse_cycle, parse_time_or_duration
 
 
@@ -29,34 +30,34 @@ def task_now(my_task: Any) -> datetime:
 
 class ClockTimeDate(TimeDateEventDefinition):  # type: ignore[misc]
     def has_fired(self, my_task: Any) -> bool:
-        value = my_task._get_internal_data("event_value")
+        value = internal_value(my_task, "event_value")
         if value is None:
             value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
-            my_task._set_internal_data(event_value=value)
+            set_internal_values(my_task, event_value=value)
         due = parse_time_or_duration(value)
         if isinstance(due, dict):  # a duration where a date was expected: Spiff compares a dict
             raise DurationError(f"timer {self.expression!r} gives a duration, not a date-time")
         if due <= task_now(my_task):
-            my_task._set_internal_data(event_fired=True)
-        return bool(my_task._get_internal_data("event_fired", False))
+            set_internal_values(my_task, event_fired=True)
+        return bool(internal_value(my_task, "event_fired", False))
 
 
 class ClockDuration(DurationTimerEventDefinition):  # type: ignore[misc]
     def has_fired(self, my_task: Any) -> bool:
-        value = my_task._get_internal_data("event_value")
+        value = internal_value(my_task, "event_value")
         now = task_now(my_task)
         if value is None:
             expression = my_task.workflow.script_engine.evaluate(my_task, self.expression)
             value = (now + duration_from(expression, now)).isoformat()
-            my_task._set_internal_data(event_value=value)
+            set_internal_values(my_task, event_value=value)
         if TimerEventDefinition.get_datetime(value) <= now:
-            my_task._set_internal_data(event_fired=True)
-        return bool(my_task._get_internal_data("event_fired", False))
+            set_internal_values(my_task, event_fired=True)
+        return bool(internal_value(my_task, "event_fired", False))
 
 
 class ClockCycle(CycleTimerEventDefinition):  # type: ignore[misc]
     def cycle_complete(self, my_task: Any) -> bool:
-        value = my_task._get_internal_data("event_value")
+        value = internal_value(my_task, "event_value")
         now = task_now(my_task)
         if value is None:
             expression = my_task.workflow.script_engine.evaluate(my_task, self.expression)
@@ -73,7 +74,7 @@ class ClockCycle(CycleTimerEventDefinition):  # type: ignore[misc]
         else:
             my_task.internal_data.pop("event_value", None)
             my_task.internal_data["event_fired"] = True
-        my_task._set_internal_data(event_value=value)
+        set_internal_values(my_task, event_value=value)
         return ready
 
 

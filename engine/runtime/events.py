@@ -12,8 +12,8 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.util import BpmnEvent
@@ -21,16 +21,23 @@ from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from engine.clock import as_utc
+from engine.clock import Clock, as_utc
 from engine.errors import ExecutionError, VersionConflict
 from engine.runtime import tokens
-from engine.runtime._acts import Acted, DuplicateReceipt, NotWaiting
 from engine.runtime.model import Fired, SignalResult
+from engine.runtime.pipeline import Acted, DuplicateReceipt, NotWaiting, StepPipeline
 from engine.runtime.queries import INSTANCE, RECEIPT
 from engine.runtime.versions import LoadedDefinition
+from engine.store import Store
 
-if TYPE_CHECKING:
-    from engine.runtime.engine import Engine
+
+class Engine(Protocol):
+    """What timers and prospect events need of the engine (`engine.runtime.engine.Engine`)."""
+
+    store: Store
+    clock: Clock
+    pipeline: StepPipeline
+    lease: timedelta
 
 log = logging.getLogger("nextmove.worker")
 
@@ -64,7 +71,7 @@ def fire_due(
             return Acted()
 
         try:
-            engine._advance(instance_id, None, act, moved=fired)
+            engine.pipeline.advance(instance_id, None, act, moved=fired)
         except NotWaiting:
             continue  # finished meanwhile
         except (VersionConflict, ExecutionError) as exc:
@@ -141,7 +148,7 @@ def signal(
     for instance_id in candidates:
         for _attempt in range(3):  # a racing step moved it: look again at the fresh state
             try:
-                engine._advance(instance_id, message, act, moved=fired,
+                engine.pipeline.advance(instance_id, message, act, moved=fired,
                                 receipt={**receipt, "instance_id": instance_id})
             except VersionConflict:
                 continue

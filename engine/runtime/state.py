@@ -25,6 +25,7 @@ from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.specs.defaults import NoneTask
 
+from engine._spiff_private import encode_json
 from engine.definitions.spiff import AutomaticTask
 from engine.definitions.timers import CLOCK_TIMERS
 from engine.errors import NextmoveError
@@ -73,13 +74,10 @@ _SERIALIZER = _serializer()
 
 def dump_state(workflow: BpmnWorkflow) -> str:
     """The instance's state document as JSON text."""
-    registry = _SERIALIZER.registry
-    registry._encoder_mode = True
-    try:
-        doc = {"format": FORMAT, "spiff": SPIFF_VERSION, "workflow": registry.convert(workflow)}
-        return json.dumps(doc, cls=_SERIALIZER._encoder_cls, separators=(",", ":"))
-    finally:
-        registry._encoder_mode = False
+    convert = _SERIALIZER.registry.convert
+    return encode_json(_SERIALIZER, lambda: {
+        "format": FORMAT, "spiff": SPIFF_VERSION, "workflow": convert(workflow)},
+        separators=(",", ":"))
 
 
 def load_state(text: str, spec: Any, subprocess_specs: dict[str, Any]) -> BpmnWorkflow:

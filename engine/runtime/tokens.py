@@ -31,6 +31,7 @@ from SpiffWorkflow.bpmn.specs.mixins.parallel_gateway import ParallelGateway
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
+from engine._spiff_private import internal_value
 from engine.clock import as_utc
 from engine.runtime.model import Waiting
 
@@ -177,7 +178,7 @@ def _completions_after_inner_steps(
 
 
 def _due(task: Task) -> datetime | None:
-    value = task._get_internal_data("event_value")
+    value = internal_value(task, "event_value")
     if isinstance(value, str):
         try:
             return as_utc(datetime.fromisoformat(value))

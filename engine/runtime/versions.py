@@ -118,3 +118,34 @@ def to_deployed(row: Mapping[Any, Any], created: bool = False) -> DeployedDefini
         content_hash=row["content_hash"], source_file=row["source_file"],
         deployed_at=as_utc(row["deployed_at"]), created=created,
     )
+
+
+class DefinitionCache:
+    """Definition versions loaded once per process (a version never changes once stored)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._loaded: dict[int, LoadedDefinition] = {}
+        self._steps: dict[int, dict[str, dict[str, Any]]] = {}
+
+    def get(self, definition_id: int) -> LoadedDefinition:
+        """The version ready to run (parsed on first use)."""
+        loaded = self._loaded.get(definition_id)
+        if loaded is None:
+            loaded = self._loaded[definition_id] = load_definition(self.store, definition_id)
+        return loaded
+
+    def steps_of(self, definition_id: int) -> Mapping[str, Mapping[str, Any]]:
+        """The version's step metadata, without parsing its BPMN if it is not loaded."""
+        loaded = self._loaded.get(definition_id)
+        if loaded is not None:
+            return loaded.steps
+        found = self._steps.get(definition_id)
+        if found is None:
+            found = self._steps[definition_id] = step_metadata(self.store, definition_id)
+        return found
+
+    def clear(self) -> None:
+        """Forget every loaded version, as a freshly started process would."""
+        self._loaded.clear()
+        self._steps.clear()

@@ -25,6 +25,7 @@ from engine.store import (
     EventKind,
 )
 from learner import import_log
+from nextmove import open_store
 from tests.conftest import FIXTURES
 from tests.engine._lifevantage import US
 
@@ -87,7 +88,7 @@ def test_the_importer_accepts_exactly_the_event_kinds(tmp_path: Path) -> None:
     rows.append("c1,late,2026-01-05T20:00:00Z,timer_fired")
     log = tmp_path / "kinds.csv"
     log.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    store = Store(f"sqlite:///{tmp_path / 'imported.db'}")
+    store = open_store(f"sqlite:///{tmp_path / 'imported.db'}")
     try:
         report = import_log(store, log, "history")
         assert report.events_written == len(EventKind)

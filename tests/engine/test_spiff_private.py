@@ -1,0 +1,125 @@
+"""Each wrapper of SpiffWorkflow's private API against the installed SpiffWorkflow.
+
+If an upgrade renames or changes one of the private names nextmove relies on, the test of
+its wrapper fails here, before the engine's behaviour tests fail for reasons harder to see.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lxml import etree
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.util.task import TaskState
+
+from engine import ManualClock, load_definitions
+from engine._spiff_private import (
+    encode_json,
+    internal_value,
+    set_internal_values,
+    spiff_extensions,
+)
+from engine.definitions import build_spec
+from engine.runtime.engine import ClockedScriptEngine
+from engine.runtime.state import dump_state, load_state
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def started(path: Path) -> BpmnWorkflow:
+    (definition,) = load_definitions([path])
+    spec, subprocess_specs = build_spec(definition.process_id, definition.documents)
+    workflow = BpmnWorkflow(spec, subprocess_specs,
+                            script_engine=ClockedScriptEngine(ManualClock(T0)))
+    workflow.do_engine_steps()
+    return workflow
+
+
+def waiting_task(workflow: BpmnWorkflow, bpmn_id: str) -> Any:
+    (task,) = [t for t in workflow.get_tasks(state=TaskState.WAITING | TaskState.READY)
+               if t.task_spec.bpmn_id == bpmn_id]
+    return task
+
+
+def test_internal_value_reads_what_spiffs_timer_stored() -> None:
+    # remind_daily: a cycle timer (R3/P1D) on present_offer; Spiff asks our timer definition
+    # whether it fired, which stores its next due time in the task's internal data.
+    workflow = started(FIXTURES / "events" / "remind_daily.bpmn")
+    workflow.refresh_timers()
+    timer = waiting_task(workflow, "remind")
+    value = internal_value(timer, "event_value")
+    assert value == {"cycles": 3, "next": "2026-03-03T09:00:00+00:00", "duration": 86400.0}
+    assert internal_value(timer, "no_such_key") is None
+    assert internal_value(timer, "no_such_key", "fallback") == "fallback"
+
+
+def test_set_internal_values_is_kept_with_the_task_through_spiffs_serializer() -> None:
+    workflow = started(FIXTURES / "events" / "follow_up.bpmn")
+    task = waiting_task(workflow, "share_video")
+    set_internal_values(task, event_value="2026-03-04T09:00:00+00:00", event_fired=True)
+    assert internal_value(task, "event_value") == "2026-03-04T09:00:00+00:00"
+    assert internal_value(task, "event_fired") is True
+    assert task.internal_data["event_fired"] is True  # Spiff's public view of the same data
+
+    # dump_state writes through encode_json; internal data is part of the task's state.
+    restored = load_state(dump_state(workflow), workflow.spec, workflow.subprocess_specs)
+    again = restored.get_task_from_id(task.id)
+    assert internal_value(again, "event_value") == "2026-03-04T09:00:00+00:00"
+    assert internal_value(again, "event_fired") is True
+
+
+def spiff_serializer() -> BpmnWorkflowSerializer:
+    return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+
+
+def test_encode_json_converts_in_encoder_mode_and_writes_spiffs_typed_values() -> None:
+    serializer = spiff_serializer()
+    registry = serializer.registry
+    when, key = datetime(2026, 1, 2, 3, 4, 5), uuid.UUID(int=7)
+    seen: dict[str, Any] = {}
+
+    def build() -> Any:
+        converted = registry.convert({"when": when, "key": key, "callback": print})
+        seen["deferred"] = converted["when"] is when  # left for the encoder in encoder mode
+        return converted
+
+    text = encode_json(serializer, build, separators=(",", ":"))
+    assert seen["deferred"] is True
+    assert json.loads(text) == {
+        "when": {"value": "2026-01-02T03:04:05", "typename": "datetime"},
+        "key": {"value": str(key), "typename": "UUID"},
+    }  # callables dropped, as Spiff's serializer drops them from task data
+    assert '": ' not in text  # the separators were used
+    # Encoder mode is off again: convert turns the values into dictionaries itself.
+    assert registry.convert({"when": when})["when"] == {"value": "2026-01-02T03:04:05",
+                                                        "typename": "datetime"}
+
+
+def test_encode_json_leaves_encoder_mode_off_when_building_fails() -> None:
+    serializer = spiff_serializer()
+    when = datetime(2026, 1, 2)
+
+    def fail() -> Any:
+        raise RuntimeError("broken")
+
+    with pytest.raises(RuntimeError):
+        encode_json(serializer, fail)
+    assert isinstance(serializer.registry.convert({"when": when})["when"], dict)
+
+
+def test_spiff_extensions_reads_spiffworkflow_extension_elements() -> None:
+    tree = etree.parse(str(FIXTURES / "bpmn" / "dialects" / "spiffarena.bpmn"))
+    (invite,) = tree.xpath("//bpmn:userTask[@id='invite']",
+                           namespaces={"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL"})
+    extensions = spiff_extensions(invite)
+    assert extensions["instructionsForEndUser"] == "Invite them in your own words."
+    assert extensions["properties"] == {"hook": "invite.message",
+                                        "card": "Send a short personal invitation."}
