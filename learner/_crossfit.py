@@ -32,18 +32,22 @@ class CrossFit:
     """The outer and pair models of one log's folds (see the module docstring)."""
 
     def __init__(self, data: Mapping[str, Array], fold: Array, features: list[str],
-                 params: Mapping[str, Any]) -> None:
+                 params: Mapping[str, Any], *, nested: bool = True) -> None:
+        """`nested=False`: the outer models only (to judge a given policy, learned from
+        nothing in this log, ordinary cross-fitting is enough)."""
         self.fold = fold
         self.folds = [int(k) for k in np.unique(fold)]
-        if len(self.folds) < 3:
-            raise ValueError("nested cross-fitting needs at least 3 folds with decisions")
+        if len(self.folds) < (3 if nested else 2):
+            raise ValueError(f"{'nested ' if nested else ''}cross-fitting needs at least "
+                             f"{3 if nested else 2} folds with decisions")
 
         def fit(without: Sequence[int]) -> OutcomeModel:
             keep = ~np.isin(fold, list(without))
             return OutcomeModel(features=features, **params).fit(take(data, keep))
 
         self.outer = {k: fit([k]) for k in self.folds}
-        self.pairs = {(j, k): fit([j, k]) for j, k in itertools.combinations(self.folds, 2)}
+        self.pairs = {(j, k): fit([j, k]) for j, k in itertools.combinations(self.folds, 2)
+                      if nested}
 
     def pair(self, j: int, k: int) -> OutcomeModel:
         return self.pairs[(min(j, k), max(j, k))]
@@ -61,7 +65,7 @@ class CrossFit:
         nested = {k: np.zeros((fold.size, len(ids))) for k in present}
         for k in present:
             loo[rows[k]] = self.outer[k].predict_actions(parts[k], ids)
-        for j, k in itertools.combinations(present, 2):
+        for j, k in (itertools.combinations(present, 2) if self.pairs else ()):
             model = self.pair(j, k)
             nested[k][rows[j]] = model.predict_actions(parts[j], ids)
             nested[j][rows[k]] = model.predict_actions(parts[k], ids)
