@@ -42,8 +42,10 @@ __all__ = [
     "variants",
 ]
 
-# The outcome model, off-policy evaluation, policy rewrite and drift (they import LightGBM).
+# The outcome model, off-policy evaluation (of a policy learned here or given), policy rewrite
+# and drift (they import LightGBM).
 from learner.drift import Alert, StreamAlert, detect, detect_stream, detect_table  # noqa: E402
+from learner.evaluation import Evaluation, HookEvaluation, evaluate, evaluate_from  # noqa: E402
 from learner.model import OutcomeModel  # noqa: E402
 from learner.ope import Estimate  # noqa: E402
 from learner.rewrite import HookProposal, Proposal, apply, propose, propose_from  # noqa: E402
@@ -51,6 +53,8 @@ from learner.rewrite import HookProposal, Proposal, apply, propose, propose_from
 __all__ += [
     "Alert",
     "Estimate",
+    "Evaluation",
+    "HookEvaluation",
     "HookProposal",
     "OutcomeModel",
     "Proposal",
@@ -59,6 +63,8 @@ __all__ += [
     "detect",
     "detect_stream",
     "detect_table",
+    "evaluate",
+    "evaluate_from",
     "propose",
     "propose_from",
 ]

@@ -1,5 +1,14 @@
 """Policy learning helpers for the rewrite: segments of decisions, their mean doubly robust
-scores, the cross-validated choice of segment features, and a policy's probabilities."""
+scores, the cross-validated choice of segment features, and a policy's probabilities.
+
+A segment feature is a context attribute with 2 to `max_levels` text (or bool) values, or a
+numeric one (amounts, counts, flags stored as numbers) cut into at most `bins` quantile bins.
+The cut points come from the rows the policy is learned on (`fit`): inside the rewrite's
+cross-fit they never see the judged fold. A policy rule names a bin by the list of values seen
+in it (the policy format matches values, not ranges), so a numeric attribute is a candidate
+only with at most `max_values` distinct values; a value the rules never listed falls back to
+a less specific rule, and the judged folds are scored the same way.
+"""
 
 from __future__ import annotations
 
@@ -25,14 +34,19 @@ class Segments:
     """
 
     def __init__(self, table: dict[str, Array], context: list[str], max_levels: int,
-                 min_support: int, gamma: Array, avail: Array, fold: Array) -> None:
+                 min_support: int, gamma: Array, avail: Array, fold: Array, *,
+                 fit: Array | None = None, bins: int = 4, max_values: int = 100) -> None:
         self.min_support = min_support
         self.levels: dict[str, list[Any]] = {}
         self.codes: dict[str, Array] = {}
+        fit = np.ones(len(fold), dtype=bool) if fit is None else fit
         for name in context:
             values = table[name]
-            if values.dtype.kind != "O":
-                continue  # numbers (and flags stored as numbers) do not make segments here
+            if _numeric(values):
+                found = numeric_levels(values, fit, bins, max_values)
+                if found is not None:
+                    self.levels[name], self.codes[name] = found
+                continue
             distinct = set(values.tolist()) - {None}
             if 2 <= len(distinct) <= max_levels and all(isinstance(v, str | bool)
                                                         for v in distinct):
@@ -97,7 +111,7 @@ class Segments:
 
     def assign(self, features: tuple[str, ...], folds: Sequence[int], rows: Array) -> Array:
         """The scores each of `rows` gets from a policy learned on `folds` (rule order as in
-        `rewrite._Learner.policy`: most specific wins, ties to the first listed)."""
+        `_hook.HookLearner.policy`: most specific wins, ties to the first listed)."""
         out = np.tile(self.default(folds), (len(rows), 1))
         for size in range(1, len(features) + 1):
             for subset in reversed(list(itertools.combinations(features, size))):
@@ -200,3 +214,38 @@ def case_folds(case_ids: Array, folds: int, seed: int) -> Array:
 
 def take(columns: Mapping[str, Array], rows: Array) -> dict[str, Array]:
     return {name: values[rows] for name, values in columns.items()}
+
+
+def _numeric(values: Array) -> bool:
+    if values.dtype.kind in "iuf":
+        return True
+    present = [v for v in values.tolist() if v is not None]
+    return bool(present) and all(isinstance(v, int | float) and not isinstance(v, bool)
+                                 for v in present)
+
+
+def numeric_levels(values: Array, fit: Array, bins: int, max_values: int
+                   ) -> tuple[list[Any], Array] | None:
+    """Quantile bins of a numeric attribute, cut on the `fit` rows: (per bin the tuple of
+    values seen in it, per row its bin or -1), or None when it cannot segment (fewer than two
+    values, or more than `max_values`). A 0/1 bin also lists False/True, so a flag sent as a
+    bool matches it (the decision table stores flags as numbers)."""
+    x = np.asarray(values.tolist() if values.dtype.kind == "O" else values, dtype=np.float64)
+    seen = np.unique(x[fit & np.isfinite(x)])
+    if not 2 <= seen.size <= max_values:
+        return None
+    if seen.size <= bins:
+        cuts = seen[1:]
+    else:  # cut between distinct values, so a value never straddles two bins
+        weights = x[fit & np.isfinite(x)]
+        cuts = np.unique(np.quantile(weights, np.arange(1, bins) / bins, method="higher"))
+        cuts = cuts[cuts > seen[0]]
+    bin_of_seen = np.searchsorted(cuts, seen, side="right")
+    levels = []
+    for b in range(cuts.size + 1):
+        members: list[Any] = [float(v) for v in seen[bin_of_seen == b]]
+        members += [bool(v) for v in members if v in (0.0, 1.0)]
+        levels.append(tuple(members))
+    codes = np.searchsorted(cuts, x, side="right")
+    present = np.isfinite(x) & np.isin(x, seen)
+    return levels, np.where(present, codes, -1)

@@ -7,47 +7,56 @@
     rollback(store, "intro_video")          # content_catalog.rollback: the previous version
 
 An `OutcomeModel` for all hooks (the hook is a feature) predicts q(x, a) = P(outcome | context
-x, content a), cross-fitted: the decisions are split by case into `folds` and each fold's q
-comes from a model fitted on the other folds. Each logged decision i then has a doubly robust
-score per option a, Γ(i, a) = q(x_i, a) + [a shown] (r_i - q(x_i, a)) / μ_i: its average over
-any group of decisions estimates that group's outcome rate had it always been shown a, without
-bias even where the model is wrong (the logged propensities μ correct it). From those scores,
-per hook:
+x, content a). Each logged decision i has a doubly robust score per option a,
+Γ(i, a) = q(x_i, a) + [a shown] (r_i - q(x_i, a)) / μ_i: its average over any group of
+decisions estimates that group's outcome rate had it always been shown a, without bias even
+where the model is wrong (the logged propensities μ correct it; Dudík, Langford & Li 2011,
+"Doubly robust policy evaluation and learning", ICML). The decisions are split by case into
+`folds`, and q is cross-fitted: a row's q comes from a model fitted without its fold
+(Chernozhukov et al. 2018, "Double/debiased machine learning for treatment and structural
+parameters", Econometrics Journal 21(1)), so the model's own fit to a row's outcome never
+enters that row's score. From those scores, per hook:
 
-1. Segment features: the set of context attributes (at most `max_features`, each with 2 to
-   `max_levels` text values) under which "show each segment its best-scoring option" has the
-   highest value, cross-validated over the folds: all sets of one or two attributes are tried,
-   then the best is extended one attribute at a time. A larger set is taken only if it beats
-   each smaller one by `min_gain` plus `selection_z` standard errors (1: the one-standard-error
-   rule), so noise attributes rarely get in. Content effects that differ by a *combination*
-   (personality × interest) are found even when neither attribute matters alone.
+1. Segment features: the set of context attributes (at most `max_features`; text ones with 2
+   to `max_levels` values, numeric ones (amounts, counts, flags) cut into up to `bins`
+   quantile bins: `_segments`) under which "show each segment its best-scoring option" has
+   the highest value, cross-validated over the folds: all sets of one or two attributes are
+   tried, then the best is extended one attribute at a time. A larger set is taken only if it
+   beats each smaller one by `min_gain` plus `selection_z` standard errors (1: the
+   one-standard-error rule), so noise attributes rarely get in.
 2. One `Rule` per observed combination of those features, and per combination of each subset
    of them (fallbacks for rare combinations), with at least `min_support` decisions; its
-   scores are the segment's mean Γ per option (over decisions where the option is available),
-   an estimate of each option's outcome rate there. `default` is the same over all decisions.
+   scores are the segment's mean Γ per option (over decisions where the option is available).
+   `default` is the same over all decisions.
 3. Exploration: epsilon-greedy with `epsilon`, so the policy keeps logging every option.
 
-Evaluation, on the same log for the new and the active policy with the logged propensities:
-IPW, SNIPW and DR, and the paired bootstrap interval of the lift (new - active). It is
-cross-fitted too: each fold's decisions are judged by the policy the whole procedure (feature
-choice included) learns from the other folds, so the estimate is of the procedure on
+Evaluation (what gates a rollout) is nested cross-fitting: fold k is judged by a policy *and*
+a reward model that never saw it. The whole procedure above (bins, feature choice, rules) is
+rerun on the other folds, with their scores Γ computed by models fitted without fold k and
+without the scored row's own fold (`_crossfit`: one model per pair of folds); the DR terms of
+fold k use the model fitted on all folds but k. Were the other folds' scores to come from
+models that had seen fold k, their fit to fold k's noise would make the policy agree with
+fold k's outcomes, and the estimate would credit it with that agreement: on sparse rewards
+that alone made noise look like a large lift. The estimate is of the procedure run on
 (folds - 1) / folds of the data: slightly conservative for the policy proposed, which had it
-all. The reward model behind the other folds' scores has seen the judged fold; it enters
-them only as the baseline that the logged residuals correct.
+all.
 
-A hook `beats` its active policy when the lower end of the DR lift's interval is above
-`min_lift` (0.001: a tenth of a percentage point). With the default `confidence` of 0.9 that
-is a one-sided 95% test: better with high confidence, not merely in its point estimate, which
-on small logs flips with noise; `min_lift` keeps model noise on hooks that almost never
-convert (where DR is nearly all model) from passing as a gain. `apply` activates only those
-hooks (every hook with `force`).
+The gate (`_gate`): IPW, SNIPW and DR of the proposed policy, of the active one, and of the
+active one's ranking with the proposed exploration, with paired bootstrap intervals. `lift`
+compares the greedy parts (the proposed ranking against the active ranking, explored alike):
+a change of exploration rate is not lift and is reported apart as `exploration`. A hook
+`beats` its active policy when the lower end of the lift's interval is above `min_lift`
+(0.001: a tenth of a percentage point) on DR *and* on SNIPW; with the default `confidence` of
+0.9 each is a one-sided 95% bound. SNIPW uses no model, so a reward model's invention on a
+hook that almost never converts cannot pass alone. When a hook does not beat, `power` says how
+many decisions it would take to detect `min_lift` at the hook's base rate. `apply` activates
+only hooks that beat (every hook with `force`).
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -56,10 +65,7 @@ from numpy.typing import NDArray
 
 from content_catalog import (
     Catalog,
-    ContentOption,
-    Exploration,
     Policy,
-    Rule,
     active_policies,
     active_versions,
     catalog_policy,
@@ -68,8 +74,10 @@ from content_catalog import (
 )
 from engine.clock import Clock
 from engine.store.database import Store
-from learner import ope
-from learner._segments import Segments, available, case_folds, probabilities, select, take
+from learner import _gate, ope
+from learner._crossfit import CrossFit
+from learner._hook import HookLearner
+from learner._segments import case_folds, take
 from learner.model import EXCLUDED, OutcomeModel, as_columns, identifying
 
 FIXED = frozenset({*EXCLUDED, "hook", "step_id", "shown", "reward", "step_index", "action",
@@ -78,7 +86,6 @@ FIXED = frozenset({*EXCLUDED, "hook", "step_id", "shown", "reward", "step_index"
 # Pre-decision features of the model besides the context; `hours_since_previous_step` runs to
 # the step's completion, after the card was shown, so it is left out.
 PATH_FEATURES = ("hook", "step_id", "shown", "step_index", "hours_since_start")
-_EXPLAIN_ROWS = 2000  # rows per hook whose contributions are averaged for the reasons
 
 Array = NDArray[Any]
 
@@ -94,23 +101,34 @@ class HookProposal:
     features: tuple[str, ...]  # the segment features its rules use
     new: Mapping[str, ope.Estimate]  # ipw / snipw / dr of the proposed policy
     current: Mapping[str, ope.Estimate]  # the same of the active policy
-    lift: Mapping[str, ope.Estimate]  # new - current, paired
+    lift: Mapping[str, ope.Estimate]  # new - active ranking at new exploration, paired
+    exploration: Mapping[str, ope.Estimate]  # active ranking: new exploration - its own
+    power: _gate.Power  # decisions needed to detect min_lift at this hook's base rate
     contributions: Mapping[str, float]  # mean |log-odds contribution| per feature
     reasons: tuple[str, ...]
     min_lift: float = 0.001
 
     @property
     def beats(self) -> bool:
-        """The lower end of the DR lift's interval is above `min_lift`."""
-        return self.lift["dr"].low > self.min_lift
+        """The lower end of the lift's interval is above `min_lift` on DR and on SNIPW."""
+        return _gate.passes(self.lift, self.min_lift)
 
     def to_dict(self) -> dict[str, Any]:
+        """Every estimator side by side; `gate` says which lower bounds pass, `power` how many
+        decisions the gate would need (what to print when nothing is applied)."""
         return {
             "hook": self.hook, "decisions": self.decisions, "features": list(self.features),
             "beats": self.beats, "active_version": self.active.version,
             "new": {k: e.to_dict() for k, e in self.new.items()},
             "current": {k: e.to_dict() for k, e in self.current.items()},
             "lift": {k: e.to_dict() for k, e in self.lift.items()},
+            "exploration": {
+                "current": self.active.exploration.to_dict(),
+                "new": self.policy.exploration.to_dict(),
+                "effect": {k: e.to_dict() for k, e in self.exploration.items()}},
+            "gate": {"estimators": list(_gate.GATE), "min_lift": self.min_lift,
+                     "passed": {k: self.lift[k].low > self.min_lift for k in _gate.GATE}},
+            "power": self.power.to_dict(),
             "contributions": dict(self.contributions), "reasons": list(self.reasons),
             "policy": self.policy.to_dict(),
         }
@@ -146,8 +164,9 @@ def propose(store: Store, process_id: str, *, outcome: str, horizon: timedelta |
             ) -> Proposal:
     """Learn from the process's logged decisions and propose a policy per hook.
 
-    `options` go to `propose_from`: max_features, max_levels, min_gain, selection_z,
-    min_lift, folds, n_boot, confidence, model_params (OutcomeModel parameters), hooks.
+    `options` go to `propose_from`: max_features, max_levels, bins, max_values, min_gain,
+    selection_z, min_lift, folds, n_boot, confidence, model_params (OutcomeModel
+    parameters), hooks.
     Raises `UnknownOutcome` when the outcome is neither a step nor an outcome event.
     """
     from learner.dataset import decisions
@@ -161,31 +180,29 @@ def propose(store: Store, process_id: str, *, outcome: str, horizon: timedelta |
 def propose_from(table: Any, catalog: Catalog, active: Mapping[str, Policy], *,
                  process_id: str, outcome: str, horizon: timedelta | None = None,
                  min_support: int = 50, epsilon: float = 0.1, seed: int = 0,
-                 max_features: int = 3, max_levels: int = 12, min_gain: float = 0.0,
-                 selection_z: float = 1.0, min_lift: float = 0.001,
-                 folds: int = 5, n_boot: int = 500, confidence: float = 0.9,
-                 model_params: Mapping[str, Any] | None = None,
+                 max_features: int = 3, max_levels: int = 12, bins: int = 4,
+                 max_values: int = 100, min_gain: float = 0.0, selection_z: float = 1.0,
+                 min_lift: float = 0.001, folds: int = 5, n_boot: int = 500,
+                 confidence: float = 0.9, model_params: Mapping[str, Any] | None = None,
                  hooks: Sequence[str] | None = None) -> Proposal:
     """`propose` on a decision table already read, against `active` policies by hook."""
-    columns = as_columns(table)
-    shown, hook_col = columns["shown"], columns["hook"]
-    propensity = np.asarray(columns["propensity"], dtype=np.float64)
-    known = {h: {o.id for o in catalog.options_for(h)} for h in catalog.hooks}
-    usable = np.array([s in known.get(h, ()) for h, s in zip(hook_col, shown, strict=True)],
-                      dtype=bool) & (propensity > 0) & (propensity <= 1)
-    rows = np.flatnonzero(usable)
+    columns, rows, known = usable(table, catalog)
     data = take(columns, rows)
     fold = case_folds(data["case_id"], folds, seed)
     context = context_columns(table, columns)
     params = {"seed": seed, **dict(model_params or {})}
     features = [c for c in (*PATH_FEATURES, *context) if c in columns]
-    fold_models = [OutcomeModel(features=features, **params).fit(take(data, fold != k))
-                   for k in range(folds)]
-    full = OutcomeModel(features=features, **params).fit(data)
-    learner = _Learner(context, min_support, epsilon, max_levels,
-                       {"max_features": max_features, "min_gain": min_gain, "z": selection_z})
+    hook_col = columns["hook"]
+    names = sorted(set(hook_col[rows]) | (set(hook_col) - set(known)))
+    wanted = [h for h in (names if hooks is None else hooks)
+              if h in known and (data["hook"] == h).sum() >= min_support]
+    fits = CrossFit(data, fold, features, params) if wanted else None
+    full = OutcomeModel(features=features, **params).fit(data) if rows.size else None
+    learner = HookLearner(context, min_support, epsilon, max_levels,
+                          {"max_features": max_features, "min_gain": min_gain,
+                           "z": selection_z}, {"bins": bins, "max_values": max_values},
+                          min_lift)
     out, skipped = [], {}
-    names = sorted(set(hook_col[usable]) | (set(hook_col) - set(known)))
     for hook in names if hooks is None else hooks:
         mine = np.flatnonzero(data["hook"] == hook)
         if hook not in known:
@@ -193,13 +210,31 @@ def propose_from(table: Any, catalog: Catalog, active: Mapping[str, Policy], *,
         elif len(mine) < min_support:
             skipped[hook] = f"{len(mine)} usable decisions, fewer than min_support={min_support}"
         else:
+            assert fits is not None and full is not None  # the hook is wanted
             current = active.get(hook) or catalog_policy(catalog, hook)
             found = learner.hook(hook, catalog.options_for(hook), take(data, mine), fold[mine],
-                                 current, fold_models, full, n_boot=n_boot,
-                                 confidence=confidence, seed=seed)
-            out.append(replace(found, min_lift=min_lift))
-    importance = dict(sorted(full.feature_importances_.items(), key=lambda kv: -kv[1]))
+                                 current, fits, full, n_boot=n_boot, confidence=confidence,
+                                 seed=seed)
+            j = found.judgement
+            out.append(HookProposal(hook, found.policy, current, found.decisions,
+                                    found.features, j.new, j.current, j.lift, j.exploration,
+                                    found.power, found.contributions, found.reasons,
+                                    min_lift))
+    importance = {} if full is None else dict(
+        sorted(full.feature_importances_.items(), key=lambda kv: -kv[1]))
     return Proposal(process_id, outcome, horizon, len(rows), tuple(out), skipped, importance)
+
+
+def usable(table: Any, catalog: Catalog) -> tuple[dict[str, Array], Array, dict[str, set[str]]]:
+    """(the table's columns, the rows a policy of `catalog` can be judged on: an option of
+    the catalog for the hook, logged with a propensity in (0, 1], the option ids by hook)."""
+    columns = as_columns(table)
+    shown, hook_col = columns["shown"], columns["hook"]
+    propensity = np.asarray(columns["propensity"], dtype=np.float64)
+    known = {h: {o.id for o in catalog.options_for(h)} for h in catalog.hooks}
+    ok = np.array([s in known.get(h, ()) for h, s in zip(hook_col, shown, strict=True)],
+                  dtype=bool) & (propensity > 0) & (propensity <= 1)
+    return columns, np.flatnonzero(ok), known
 
 
 def context_columns(table: Any, columns: Mapping[str, Any]) -> list[str]:
@@ -224,146 +259,12 @@ def apply(store: Store, proposal: Proposal, *, force: bool = False,
         stale = now_active.get(hp.hook, hp.active.version) != hp.active.version
         if not force and (stale or not hp.beats):
             continue
-        dr = hp.lift["dr"]
+        dr, sn = hp.lift["dr"], hp.lift["snipw"]
         save_policy(store, hp.policy, activate=True, clock=clock,
                     note=f"learned from {hp.decisions} decisions of {proposal.process_id!r} "
                          f"(outcome {proposal.outcome!r})",
-                    reason=f"DR lift {dr.value:+.4f} [{dr.low:+.4f}, {dr.high:+.4f}]"
+                    reason=f"DR lift {dr.value:+.4f} [{dr.low:+.4f}, {dr.high:+.4f}], "
+                           f"SNIPW lift {sn.value:+.4f} [{sn.low:+.4f}, {sn.high:+.4f}]"
                            + (" (forced)" if force and not hp.beats else ""))
         applied.append(hp.hook)
     return applied
-
-
-@dataclass
-class _Learner:
-    context: list[str]
-    min_support: int
-    epsilon: float
-    max_levels: int
-    selection: dict[str, Any]  # max_features, min_gain, z: see `_segments.select`
-
-    def hook(self, hook: str, options: Sequence[ContentOption], table: dict[str, Array],
-             fold: Array, current: Policy, fold_models: list[OutcomeModel],
-             full: OutcomeModel, *, n_boot: int, confidence: float, seed: int
-             ) -> HookProposal:
-        ids = [o.id for o in options]
-        n, rows = len(fold), np.arange(len(fold))
-        avail = available(options, table)
-        q = np.zeros((n, len(ids)))
-        for k, model in enumerate(fold_models):  # cross-fitted: never a row's own fold
-            if (fold == k).any():
-                q[fold == k] = model.predict_actions(take(table, fold == k), ids)
-        index = {o: i for i, o in enumerate(ids)}
-        actions = np.array([index[s] for s in table["shown"]], dtype=np.int64)
-        rewards = np.asarray(table["reward"], dtype=np.float64)
-        mu = np.asarray(table["propensity"], dtype=np.float64)
-        gamma = q.copy()
-        gamma[rows, actions] += (rewards - q[rows, actions]) / mu
-        gamma[~avail] = np.nan
-        seg = Segments(table, self.context, self.max_levels, self.min_support, gamma, avail,
-                       fold)
-        every = [int(k) for k in np.unique(fold)]
-        features = select(seg, every, **self.selection)
-        policy = self.policy(hook, ids, seg, features, every)
-        pi_new = np.zeros_like(q)
-        for k in every:  # each fold judged by the procedure run on the others
-            others = [j for j in every if j != k]  # its features are cross-validated on them
-            learned = self.policy(hook, ids, seg, select(seg, others, **self.selection),
-                                  others)
-            pi_new[fold == k] = probabilities(learned, options, take(table, fold == k))
-        pi_old = probabilities(current, options, table)
-        new_t = ope.policy_terms(actions, rewards, mu, pi_new, q)
-        old_t = ope.policy_terms(actions, rewards, mu, pi_old, q)
-        new, cur, lift = ope.paired(new_t, old_t, n_boot=n_boot, confidence=confidence,
-                                    seed=seed)
-        sample = np.random.default_rng(seed).permutation(n)[:_EXPLAIN_ROWS]
-        contributions = _mean_abs(full, take(table, sample))
-        policy = _explain_rules(policy, full, table, seed)
-        reasons = _reasons(policy, current, options, features, seg, table, lift["dr"],
-                           contributions)
-        explain = {"decisions": n, "features": list(features),
-                   "estimate": {k: e.to_dict() for k, e in new.items()},
-                   "active": {k: e.to_dict() for k, e in cur.items()},
-                   "lift": {k: e.to_dict() for k, e in lift.items()},
-                   "contributions": contributions}
-        policy = replace(policy, reasons=reasons, explain=explain)
-        return HookProposal(hook, policy, current, n, features, new, cur, lift, contributions,
-                            reasons)
-
-    def policy(self, hook: str, ids: list[str], seg: Segments, features: tuple[str, ...],
-               folds: Sequence[int]) -> Policy:
-        """Rules for every well-supported combination of the features and of their subsets."""
-        rules = []
-        for size in range(len(features), 0, -1):
-            for subset in itertools.combinations(features, size):
-                for key, scores in seg.tables(subset, folds):
-                    rules.append(Rule(dict(zip(subset, key, strict=True)),
-                                      _score_dict(ids, scores)))
-        default = _score_dict(ids, seg.default(folds))
-        return Policy(hook, default=default, rules=tuple(rules), kind="learned",
-                      exploration=Exploration("epsilon", self.epsilon))
-
-
-def _explain_rules(policy: Policy, model: OutcomeModel, table: dict[str, Array], seed: int,
-                   top: int = 3) -> Policy:
-    """Give each rule its reasons: the option it puts first, by how much, and which features
-    the outcome model credits for that option's chance in the rule's segment (LightGBM's
-    per-row contributions, averaged over up to `_EXPLAIN_ROWS // 4` of its decisions with the
-    option in place of what was shown)."""
-    rng = np.random.default_rng(seed)
-    rules = []
-    for rule in policy.rules:
-        ranked = sorted(rule.scores.items(), key=lambda kv: -kv[1])
-        if not ranked:
-            rules.append(rule)
-            continue
-        best, score = ranked[0]
-        reasons = [f"{best} leads: estimated rate {score:.3f}" + (
-            f" against {ranked[1][0]} {ranked[1][1]:.3f}" if len(ranked) > 1 else "")]
-        mask = np.ones(len(table["shown"]), dtype=bool)
-        for feature, value in rule.when.items():
-            mask &= table[feature] == value
-        rows = np.flatnonzero(mask)
-        if rows.size:
-            rows = rng.permutation(rows)[:_EXPLAIN_ROWS // 4]
-            sample = take(table, rows)
-            sample["shown"] = np.full(rows.size, best, dtype=object)
-            mean = model.contribution_matrix(sample)[:, :-1].mean(axis=0)
-            order = np.argsort(-np.abs(mean))[:top]
-            credited = ", ".join(f"{model.features_[j]} {mean[j]:+.2f}" for j in order
-                                 if mean[j] != 0)
-            if credited:
-                reasons.append(f"model contributions to {best}'s log-odds here: {credited}")
-        rules.append(replace(rule, reasons=tuple(reasons)))
-    return replace(policy, rules=tuple(rules))
-
-
-def _score_dict(ids: list[str], scores: Array) -> dict[str, float]:
-    return {o: round(float(v), 6) for o, v in zip(ids, scores, strict=True) if np.isfinite(v)}
-
-
-def _mean_abs(model: OutcomeModel, table: dict[str, Array]) -> dict[str, float]:
-    contrib = np.abs(model.contribution_matrix(table)[:, :-1]).mean(axis=0)
-    ranked = sorted(zip(model.features_, contrib, strict=True), key=lambda kv: -kv[1])
-    return {f: round(float(v), 6) for f, v in ranked if v > 0}
-
-
-def _reasons(policy: Policy, current: Policy, options: Sequence[ContentOption],
-             features: tuple[str, ...], seg: Segments, table: dict[str, Array],
-             lift: ope.Estimate, contributions: Mapping[str, float]) -> tuple[str, ...]:
-    out = [f"estimated lift (DR) {lift.value:+.4f}, {lift.confidence:.0%} interval "
-           f"[{lift.low:+.4f}, {lift.high:+.4f}] over the active version {current.version}",
-           "segments by " + " × ".join(features) if features
-           else "no context attribute changes which option is best: one ranking for all"]
-    inverse = seg.ids(features) if features else np.zeros(len(table["shown"]), dtype=np.int64)
-    for s in np.unique(inverse[inverse >= 0]):
-        first = int(np.argmax(inverse == s))
-        row = {c: v[first] for c, v in table.items() if isinstance(v[first], str | bool)}
-        new, old = policy.rank(options, row), current.rank(options, row)
-        if new and old and new[0].option_id != old[0].option_id:
-            where = " & ".join(f"{f}={row[f]}" for f in features) or "everyone"
-            out.append(f"{where}: {new[0].option_id} now leads (estimated rate "
-                       f"{new[0].score:.3f}; was {old[0].option_id})")
-    top = ", ".join(f"{f} {v:.3f}" for f, v in list(contributions.items())[:5])
-    out.append(f"top feature contributions (mean |log-odds|): {top}")
-    return tuple(out)

@@ -31,7 +31,7 @@ from engine.runtime.versions import LoadedDefinition
 from engine.store import Store
 
 
-class Engine(Protocol):
+class Runtime(Protocol):
     """What timers and prospect events need of the engine (`engine.runtime.engine.Engine`)."""
 
     store: Store
@@ -42,7 +42,7 @@ class Engine(Protocol):
 log = logging.getLogger("nextmove.worker")
 
 
-def _db_now(engine: Engine) -> datetime:
+def _db_now(engine: Runtime) -> datetime:
     return as_utc(engine.clock.now()).replace(tzinfo=None)
 
 
@@ -53,7 +53,7 @@ def _due_instances(now: datetime) -> Any:
 
 
 def fire_due(
-    engine: Engine, limit: int = 100, worker: str | None = None,
+    engine: Runtime, limit: int = 100, worker: str | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> list[Fired]:
     """Claim up to `limit` instances with a due timer, fire them, report what fired."""
@@ -79,7 +79,7 @@ def fire_due(
     return fired
 
 
-def claim(engine: Engine, limit: int, owner: str) -> list[int]:
+def claim(engine: Runtime, limit: int, owner: str) -> list[int]:
     now = _db_now(engine)
     due = _due_instances(now).order_by(INSTANCE.c.next_due_at).limit(limit)
     if not engine.store.is_sqlite:  # SQLite serializes writers; PostgreSQL needs SKIP LOCKED
@@ -93,20 +93,20 @@ def claim(engine: Engine, limit: int, owner: str) -> list[int]:
     return sorted(engine.store.transaction(lambda conn: conn.execute(statement).scalars().all()))
 
 
-def release(engine: Engine, instance_ids: list[int], owner: str) -> None:
+def release(engine: Runtime, instance_ids: list[int], owner: str) -> None:
     with engine.store.write() as conn:
         conn.execute(update(INSTANCE).where(
             INSTANCE.c.id.in_(instance_ids), INSTANCE.c.lease_owner == owner,
         ).values(lease_owner=None, lease_until=None))
 
 
-def has_due(engine: Engine) -> bool:
+def has_due(engine: Runtime) -> bool:
     query = _due_instances(_db_now(engine)).limit(1)
     return engine.store.transaction(
         lambda conn: conn.execute(query).first() is not None, write=False)
 
 
-def tick(engine: Engine, batch: int = 100, worker: str | None = None) -> list[Fired]:
+def tick(engine: Runtime, batch: int = 100, worker: str | None = None) -> list[Fired]:
     """Fire everything due now, batch after batch, until nothing unclaimed is due."""
     fired: list[Fired] = []
     while True:
@@ -117,7 +117,7 @@ def tick(engine: Engine, batch: int = 100, worker: str | None = None) -> list[Fi
 
 
 def signal(
-    engine: Engine, message: str, prospect_id: str, *, message_id: str | None = None,
+    engine: Runtime, message: str, prospect_id: str, *, message_id: str | None = None,
     data: Mapping[str, Any] | None = None,
 ) -> SignalResult:
     """Deliver a prospect event (e.g. `video_played`) to the instances waiting for it."""

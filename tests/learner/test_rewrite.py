@@ -153,7 +153,17 @@ def test_content_that_does_not_matter_gets_no_segments_and_is_not_applied(
     first = learned.hook("first_contact_message")
     assert first.features == ()
     assert not first.beats
-    assert first.lift["dr"].low < 0 < first.lift["dr"].high
+    # Its leader is the active one's: the greedy parts agree on every decision, so the lift
+    # is exactly nothing, and the whole change (new - active) is the exploration rate's,
+    # whose interval straddles 0 (every message converts alike).
+    for name in ("ipw", "snipw", "dr"):
+        assert (first.lift[name].low, first.lift[name].value, first.lift[name].high) == (
+            0.0, 0.0, 0.0)
+    assert first.exploration["dr"].low < 0 < first.exploration["dr"].high
+    assert first.new["dr"].value - first.current["dr"].value == pytest.approx(
+        first.exploration["dr"].value)
+    assert any("lower bound is not above" in r and "decisions are needed" in r
+               for r in first.reasons)
 
 
 def test_proposal_documents_are_json(learned: Proposal) -> None:

@@ -1,0 +1,72 @@
+"""Reward models for nested cross-fitting: per fold a model that never saw it, and per pair of
+folds a model that saw neither.
+
+With the decisions split by case into folds 0..K-1:
+
+* `outer(k)` is fitted on every fold but k. It scores fold k wherever fold k is judged, and
+  it gives the doubly robust scores the proposed policy is learned from (each row scored by
+  the model without its fold: ordinary cross-fitting).
+* `pair(j, k)` is fitted on every fold but j and k. When fold k is held out for judging, the
+  policy for it is learned from the other folds' scores, and a row of fold j among them is
+  scored by `pair(j, k)`: so neither the policy nor any reward model behind it saw fold k.
+
+That is K + K(K-1)/2 fits (15 for K = 5) on (K-2)/K to (K-1)/K of the log each.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from learner._segments import take
+from learner.model import OutcomeModel
+
+Array = NDArray[Any]
+
+
+class CrossFit:
+    """The outer and pair models of one log's folds (see the module docstring)."""
+
+    def __init__(self, data: Mapping[str, Array], fold: Array, features: list[str],
+                 params: Mapping[str, Any], *, nested: bool = True) -> None:
+        """`nested=False`: the outer models only (to judge a given policy, learned from
+        nothing in this log, ordinary cross-fitting is enough)."""
+        self.fold = fold
+        self.folds = [int(k) for k in np.unique(fold)]
+        if len(self.folds) < (3 if nested else 2):
+            raise ValueError(f"{'nested ' if nested else ''}cross-fitting needs at least "
+                             f"{3 if nested else 2} folds with decisions")
+
+        def fit(without: Sequence[int]) -> OutcomeModel:
+            keep = ~np.isin(fold, list(without))
+            return OutcomeModel(features=features, **params).fit(take(data, keep))
+
+        self.outer = {k: fit([k]) for k in self.folds}
+        self.pairs = {(j, k): fit([j, k]) for j, k in itertools.combinations(self.folds, 2)
+                      if nested}
+
+    def pair(self, j: int, k: int) -> OutcomeModel:
+        return self.pairs[(min(j, k), max(j, k))]
+
+    def predictions(self, table: Mapping[str, Array], fold: Array, ids: Sequence[str]
+                    ) -> tuple[Array, dict[int, Array]]:
+        """q(x, a) for `table`'s rows (one hook's; `fold` theirs) and every option in `ids`:
+        (each row by the model without its fold, {k: each row outside fold k by the model
+        without its fold and k; rows of fold k are 0}). Folds absent from `table` are
+        skipped."""
+        present = [k for k in self.folds if (fold == k).any()]
+        rows = {k: fold == k for k in present}
+        parts = {k: take(table, rows[k]) for k in present}
+        loo = np.zeros((fold.size, len(ids)))
+        nested = {k: np.zeros((fold.size, len(ids))) for k in present}
+        for k in present:
+            loo[rows[k]] = self.outer[k].predict_actions(parts[k], ids)
+        for j, k in (itertools.combinations(present, 2) if self.pairs else ()):
+            model = self.pair(j, k)
+            nested[k][rows[j]] = model.predict_actions(parts[j], ids)
+            nested[j][rows[k]] = model.predict_actions(parts[k], ids)
+        return loo, nested
