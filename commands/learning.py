@@ -181,6 +181,12 @@ def learn(
         out.print(f"\n{hp.hook}: {state} — DR value {cur.value:.3f} → {new.value:.3f}, lift "
                   f"{dr.value:+.3f} [{dr.low:+.3f}, {dr.high:+.3f}] ({hp.decisions} decisions)",
                   markup=False)
+        snipw = hp.lift["snipw"]
+        out.print(f"  SNIPW lift {snipw.value:+.3f} [{snipw.low:+.3f}, {snipw.high:+.3f}]; "
+                  f"exploration alone {hp.exploration['dr'].value:+.3f} (not counted as lift)",
+                  markup=False)
+        if not hp.beats:  # say whether to wait for more data or explore more
+            out.print(f"  - {hp.power.sentence()}", markup=False)
         for reason in hp.reasons[:4]:
             out.print(f"  - {reason}", markup=False)
     for hook, why in proposal.skipped.items():
@@ -280,3 +286,55 @@ def _report_active(found: PolicyVersion, as_json: bool) -> None:
         print_json({"hook": found.hook, "active_version": found.version, "kind": found.kind})
     else:
         out.print(f"{found.hook}: version {found.version} ({found.kind}) is active", markup=False)
+
+
+@app.command()
+@exit_codes
+def evaluate(
+    policy: Annotated[str, typer.Argument(
+        help="The policy to judge: uniform, catalog, active, a stored version number (with "
+             "--hook), or a policy JSON file (the format `policy history --json` shows).")],
+    process: Annotated[str, typer.Option(help="The process whose log to judge it on.")],
+    outcome: OutcomeOption,
+    horizon: HorizonOption = None,
+    hook: Annotated[str | None, typer.Option(help="The hook of a stored version; else every "
+                                             "hook the policy covers.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for the reward model and the bootstrap.")] = 0,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Off-policy evaluation of a given policy on the log: IPW, SNIPW and DR with intervals."""
+    import learner
+
+    spec: int | str | dict[str, object]
+    if policy.isdigit():
+        spec = int(policy)
+    elif policy.endswith(".json") or Path(policy).is_file():
+        spec = json_object(_read_text(Path(policy), "POLICY"), "POLICY")
+    else:  # uniform, catalog, active; a misspelt name is refused with a suggestion
+        spec = policy
+    window = duration(horizon, "--horizon")
+    with open_store(db) as store:
+        found = learner.evaluate(store, process, spec, outcome=outcome, horizon=window, hook=hook,
+                                 seed=seed)
+    if as_json:
+        print_json(found.to_dict())
+        return
+    out.print(f"policy {found.policy} on {process!r}, outcome {outcome!r}", markup=False)
+    table = Table("hook", "estimator", "value", "interval", "active", "lift", "ESS", box=None)
+    for h in found.hooks:
+        for name in ("ipw", "snipw", "dr"):
+            e, a, d = h.estimates[name], h.active[name], h.lift[name]
+            table.add_row(h.hook if name == "ipw" else "", name, f"{e.value:.4f}",
+                          f"[{e.low:.4f}, {e.high:.4f}]", f"{a.value:.4f}",
+                          f"{d.value:+.4f} [{d.low:+.4f}, {d.high:+.4f}]", f"{e.ess:,.0f}")
+    out.print(table)
+    for name, why in found.skipped.items():
+        out.print(f"{name}: not judged ({why})", markup=False)
+
+
+def _read_text(path: Path, name: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise NextmoveError(f"{name}: cannot read {path}: {exc.strerror}") from exc
