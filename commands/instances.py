@@ -24,7 +24,7 @@ from commands._options import (
 )
 from commands._output import emit_instance, err, out, print_instance, print_json, progress
 from commands._wiring import engine_for
-from engine import NextmoveError, ProspectRef
+from engine import ProspectRef
 from engine.runtime import BroadcastResult, Fired, start_csv
 from engine.runtime.bulk import count_rows
 from engine.worker import run_worker
@@ -297,8 +297,9 @@ def signal(
     """Deliver a prospect event to the instances waiting for it, or (--broadcast) a BPMN
     signal to every instance waiting on it."""
     if broadcast == (prospect is not None):
-        raise NextmoveError("say who it is for: --prospect ID (a prospect event) or "
-                            "--broadcast (a BPMN signal for every instance waiting on it)")
+        raise typer.BadParameter(
+            "say who it is for: --prospect ID (a prospect event) or --broadcast (a BPMN "
+            "signal for every instance waiting on it), not both", param_hint="--prospect")
     payload = json_object(data, "--data")
     engine = engine_for(db, now=now)
     if prospect is None:
