@@ -20,28 +20,36 @@ import json
 import logging
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from sqlalchemy import select
 
-from engine.clock import as_utc
+from engine.clock import Clock, as_utc
 from engine.errors import ExecutionError, VersionConflict
 from engine.runtime import tokens
-from engine.runtime.events import Engine
 from engine.runtime.model import BroadcastResult, Fired
-from engine.runtime.pipeline import Acted, DuplicateReceipt, NotWaiting
+from engine.runtime.pipeline import Acted, DuplicateReceipt, NotWaiting, StepPipeline
 from engine.runtime.queries import INSTANCE
 from engine.runtime.versions import LoadedDefinition
+from engine.store import Store
 
 __all__ = ["broadcast", "waiting_on"]
 
 log = logging.getLogger("nextmove.signals")
 
 
-def waiting_on(engine: Engine, name: str) -> list[tuple[int, str]]:
+class Runtime(Protocol):
+    """What a broadcast needs of the engine (`engine.runtime.engine.Engine`)."""
+
+    store: Store
+    clock: Clock
+    pipeline: StepPipeline
+
+
+def waiting_on(engine: Runtime, name: str) -> list[tuple[int, str]]:
     """(instance id, prospect id) of the active instances waiting for signal `name`, by id."""
     needle = json.dumps({"signal": name})[1:-1]  # as the waiting column writes it
     with engine.store.read() as conn:
@@ -53,7 +61,7 @@ def waiting_on(engine: Engine, name: str) -> list[tuple[int, str]]:
 
 
 def broadcast(
-    engine: Engine, name: str, *, signal_id: str | None = None,
+    engine: Runtime, name: str, *, signal_id: str | None = None,
     data: Mapping[str, Any] | None = None,
 ) -> BroadcastResult:
     """Deliver BPMN signal `name` to every instance waiting for it, one step per instance."""
