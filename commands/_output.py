@@ -54,4 +54,6 @@ def print_instance(instance: Instance) -> None:
             extra += f"  due {wait.due_at:%Y-%m-%d %H:%M}"
         if wait.message:
             extra += f"  message={wait.message}"
+        if wait.signal:
+            extra += f"  signal={wait.signal}"
         out.print(f"  waiting: {wait.step_id} ({wait.name}) [{wait.kind}]{extra}", markup=False)

@@ -25,7 +25,7 @@ from commands._options import (
 from commands._output import emit_instance, err, out, print_instance, print_json, progress
 from commands._wiring import engine_for
 from engine import ProspectRef
-from engine.runtime import Fired, start_csv
+from engine.runtime import BroadcastResult, Fired, start_csv
 from engine.runtime.bulk import count_rows
 from engine.worker import run_worker
 
@@ -281,7 +281,12 @@ def worker(
 @exit_codes
 def signal(
     message: Annotated[str, typer.Argument(help="Event name, e.g. video_played.")],
-    prospect: Annotated[str, typer.Option("--prospect", "-p", help="The prospect it is about.")],
+    prospect: Annotated[str | None, typer.Option(
+        "--prospect", "-p", help="The prospect it is about (a message to their instances).")
+    ] = None,
+    broadcast: Annotated[bool, typer.Option(
+        "--broadcast", help="A BPMN signal for every instance waiting on it, whatever the "
+        "prospect (instead of --prospect); each delivery is one step.")] = False,
     message_id: Annotated[str | None, typer.Option(
         "--id", help="Unique id of this event: delivering it again has no effect.")] = None,
     data: Annotated[str | None, typer.Option(help="Event data as JSON.")] = None,
@@ -289,10 +294,18 @@ def signal(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Deliver a prospect event to the instances waiting for it."""
+    """Deliver a prospect event to the instances waiting for it, or (--broadcast) a BPMN
+    signal to every instance waiting on it."""
+    if broadcast == (prospect is not None):
+        raise typer.BadParameter(
+            "say who it is for: --prospect ID (a prospect event) or --broadcast (a BPMN "
+            "signal for every instance waiting on it), not both", param_hint="--prospect")
     payload = json_object(data, "--data")
-    result = engine_for(db, now=now).signal(message, prospect, message_id=message_id,
-                                            data=payload)
+    engine = engine_for(db, now=now)
+    if prospect is None:
+        print_broadcast(engine.broadcast(message, signal_id=message_id, data=payload), as_json)
+        return
+    result = engine.signal(message, prospect, message_id=message_id, data=payload)
     if as_json:
         print_json(result.to_dict())
         return
@@ -306,3 +319,19 @@ def signal(
         for item in result.fired:
             out.print(_fired_line(item), markup=False)
         out.print(f"delivered to {len(result.delivered)} instance(s)")
+
+
+def print_broadcast(result: BroadcastResult, as_json: bool) -> None:
+    if as_json:
+        print_json(result.to_dict())
+        return
+    for item in result.fired:
+        out.print(_fired_line(item), markup=False)
+    out.print(f"signal {result.signal!r} ({result.signal_id}) delivered to "
+              f"{len(result.delivered)} instance(s)", markup=False)
+    if result.already:
+        out.print(f"already delivered before to {len(result.already)} instance(s)")
+    if result.failed:
+        ids = ", ".join(str(i) for i in result.failed)
+        err.print(f"failed at instance(s) {ids}: the map raised an error there and nothing "
+                  "was written for them", markup=False)

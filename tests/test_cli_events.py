@@ -13,6 +13,7 @@ from cli import app
 from tests.conftest import FIXTURES
 
 EVENTS = FIXTURES / "events"
+SIGNALS = FIXTURES / "bpmn" / "signals"
 T0 = "2026-01-05T09:00:00Z"
 SHARED = "2026-01-05T10:00:00Z"  # the video is shared an hour later
 DUE = "2026-01-07T10:00:00Z"  # two days after that
@@ -184,3 +185,30 @@ def test_signal_needs_a_prospect(db: str) -> None:
     result = runner.invoke(app, ["signal", "video_played", "--db", db])
     assert result.exit_code == 2
     assert "--prospect" in result.output
+
+
+def test_signal_takes_a_prospect_or_broadcast_not_both(db: str) -> None:
+    result = runner.invoke(app, ["signal", "price_change", "-p", "p1", "--broadcast",
+                                 "--db", db])
+    assert result.exit_code == 2
+    said = " ".join(result.output.replace("│", " ").split())  # the rich box wraps lines
+    assert "--prospect ID (a prospect event) or --broadcast" in said and "not both" in said
+
+
+def test_signal_broadcast_moves_every_instance_waiting_on_the_bpmn_signal(db: str) -> None:
+    ok(["deploy", str(SIGNALS), "--db", db])
+    for prospect in ("p1", "p2"):
+        ok(["start", "price_watch", "-p", prospect, "-d", "d1", "--now", T0, "--db", db])
+        ok(["complete", "share_offer", "--prospect", prospect, "--now", T0, "--db", db])
+    shown = ok(["show", "--prospect", "p1", "--db", db])
+    assert "price_changed (Price changed) [signal]  signal=price_change" in shown
+
+    text = ok(["signal", "price_change", "--broadcast", "--id", "s-1", "--now", SHARED,
+               "--db", db])
+    assert text.count("fired signal price_changed") == 2
+    assert "signal 'price_change' (s-1) delivered to 2 instance(s)" in text
+
+    report = ok_json(["signal", "price_change", "--broadcast", "--id", "s-1", "--db", db])
+    assert set(report) == {"signal", "signal_id", "delivered_to", "already_delivered_to",
+                           "failed", "fired"}
+    assert report["delivered_to"] == [] and report["fired"] == []  # nobody waits any more

@@ -3,6 +3,7 @@
 from engine.runtime.bulk import BadRow, BulkStart, start_csv
 from engine.runtime.engine import Engine
 from engine.runtime.model import (
+    BroadcastResult,
     DeployedDefinition,
     Fired,
     Instance,
@@ -18,6 +19,7 @@ from engine.runtime.model import (
 
 __all__ = [
     "BadRow",
+    "BroadcastResult",
     "BulkStart",
     "DeployedDefinition",
     "Engine",

@@ -31,9 +31,10 @@ from engine.errors import (
 )
 from engine.expressions import SafeScriptEngine
 from engine.recommend import Recommender
-from engine.runtime import events, queries, tokens, versions
+from engine.runtime import events, queries, signals, tokens, versions
 from engine.runtime.cards import ActionCard, cards_for
 from engine.runtime.model import (
+    BroadcastResult,
     DeployedDefinition,
     Fired,
     Instance,
@@ -242,6 +243,14 @@ class Engine:
     ) -> SignalResult:
         """Deliver a prospect event (e.g. `video_played`); a repeated `message_id` is a no-op."""
         return events.signal(self, message, prospect_id, message_id=message_id, data=data)
+
+    def broadcast(
+        self, signal: str, *, signal_id: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> BroadcastResult:
+        """Deliver BPMN signal `signal` to every instance waiting for it (any prospect), one
+        step each; a repeated `signal_id` moves an instance at most once."""
+        return signals.broadcast(self, signal, signal_id=signal_id, data=data)
 
     def forget(self) -> None:
         """Drop cached instances and specs, as a freshly started process would have none."""

@@ -30,11 +30,11 @@ InstanceRef = int | ProspectRef
 
 @dataclass(frozen=True)
 class Waiting:
-    """A step an instance waits at: a person's step, a timer or a message."""
+    """A step an instance waits at: a person's step, a timer, a message or a signal."""
 
     step_id: str
     name: str
-    kind: str  # user | timer | message
+    kind: str  # user | timer | message | signal
     since: datetime
     task_id: str
     hook: str | None = None
@@ -43,6 +43,7 @@ class Waiting:
     due_at: datetime | None = None
     message: str | None = None
     attached_to: str | None = None  # boundary events: the step they watch
+    signal: str | None = None  # the BPMN signal a signal catch waits for
     recommendation: dict[str, Any] | None = None  # the ranking made when the step was entered
     stuck_since: datetime | None = None  # a stuck timer watching this step fired then
 
@@ -50,7 +51,7 @@ class Waiting:
         # Written out rather than `asdict`, which deep-copies: this runs on every step.
         out: dict[str, Any] = {"step_id": self.step_id, "name": self.name, "kind": self.kind,
                                "since": self.since.isoformat(), "task_id": self.task_id}
-        for key in ("hook", "role", "control", "message", "attached_to"):
+        for key in ("hook", "role", "control", "message", "attached_to", "signal"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
@@ -188,13 +189,13 @@ class InstanceDetail:
 
 @dataclass(frozen=True)
 class Fired:
-    """A timer or message that moved an instance."""
+    """A timer, message or signal that moved an instance."""
 
     instance_id: int
     prospect_id: str
     process_id: str
     step_id: str
-    kind: str  # timer | message
+    kind: str  # timer | message | signal
     at: datetime
 
     def to_dict(self) -> dict[str, Any]:
@@ -227,5 +228,27 @@ class SignalResult:
             "delivered_to": list(self.delivered),
             "duplicate": self.duplicate,
             "unmatched": self.unmatched,
+            "fired": [f.to_dict() for f in self.fired],
+        }
+
+
+@dataclass(frozen=True)
+class BroadcastResult:
+    """What a broadcast BPMN signal did: every instance it moved (none: nobody waited)."""
+
+    signal: str
+    signal_id: str
+    delivered: tuple[int, ...] = ()
+    fired: tuple[Fired, ...] = ()
+    already: tuple[int, ...] = ()  # instances that had this signal id already
+    failed: tuple[int, ...] = ()  # instances whose step failed (nothing written there)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "signal": self.signal,
+            "signal_id": self.signal_id,
+            "delivered_to": list(self.delivered),
+            "already_delivered_to": list(self.already),
+            "failed": list(self.failed),
             "fired": [f.to_dict() for f in self.fired],
         }

@@ -42,6 +42,7 @@ from engine.runtime.state import dump_state, load_state
 from engine.runtime.versions import DefinitionCache, LoadedDefinition
 from engine.store import trail
 from engine.store.database import Store
+from engine.store.kinds import CATCH_KINDS
 from engine.store.visits import Visits
 
 __all__ = ["Act", "Acted", "DuplicateReceipt", "NotWaiting", "StepPipeline"]
@@ -165,7 +166,7 @@ class StepPipeline:
                 moved.extend(
                     Fired(instance_id, header["prospect_id"], header["process_id"], m.step_id,
                           m.kind, as_utc(now))
-                    for m in moves if m.kind in ("timer", "message"))
+                    for m in moves if m.kind in CATCH_KINDS)
             return hot.instance()
         raise VersionConflict(instance_id, -1)  # unreachable: the loop returns or raises
 

@@ -13,7 +13,7 @@ the old format under tests/fixtures/state/.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +22,7 @@ from SpiffWorkflow.bpmn.serializer.config import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS as SPIFF_MIGRATIONS
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SPIFF_VERSION
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.specs.defaults import NoneTask
 
@@ -80,8 +81,25 @@ def dump_state(workflow: BpmnWorkflow) -> str:
         separators=(",", ":"))
 
 
+def restore_links(spec: Any, subprocess_specs: Mapping[str, Any]) -> None:
+    """Connect each loop or multi-instance task to the inner task it repeats, as Spiff's own
+    spec deserializer does (`BpmnProcessSpecConverter.from_dict`).
+
+    Spiff makes the link (the inner task's `completed_event` → the loop's `merge_child`) only
+    when it creates the first instance; a spec parsed afresh (every CLI call) lacks it, so a
+    restored instance's completion was never merged and the loop stopped with nothing
+    waiting. Idempotent: specs are cached and shared by every instance."""
+    for process in (spec, *subprocess_specs.values()):
+        for task_spec in process.task_specs.values():
+            if isinstance(task_spec, LoopTask):
+                inner = process.task_specs[task_spec.task_spec]
+                if not inner.completed_event.is_connected(task_spec.merge_child):
+                    inner.completed_event.connect(task_spec.merge_child)
+
+
 def load_state(text: str, spec: Any, subprocess_specs: dict[str, Any]) -> BpmnWorkflow:
     """Rebuild a workflow from its state document and its (cached) specs."""
+    restore_links(spec, subprocess_specs)
     try:
         doc = json.loads(text)
         fmt = doc.get("format")

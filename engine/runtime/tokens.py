@@ -14,7 +14,9 @@ from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
     TimerEventDefinition,
@@ -98,7 +100,20 @@ def _catch_kind(definition: Any) -> str:
         return "timer"
     if isinstance(definition, MessageEventDefinition):
         return "message"
+    if isinstance(definition, SignalEventDefinition):
+        return "signal"
+    if isinstance(definition, MultipleEventDefinition):
+        # a start event with several messages: it fired on whichever came
+        kinds = {_catch_kind(d) for d in definition.event_definitions}
+        return kinds.pop() if len(kinds) == 1 else "completed"
     return "completed"
+
+
+def _alternatives(definition: Any) -> list[Any]:
+    """The definitions a catch waits for: one, or each of a multiple event's."""
+    if isinstance(definition, MultipleEventDefinition):
+        return list(definition.event_definitions)
+    return [definition]
 
 
 def moves(
@@ -136,6 +151,10 @@ def moves(
                 # a cycle timer's fires are recorded above; its end (no cycles left) is no fire
                 cycle_end = isinstance(definition, CycleTimerEventDefinition)
                 kind = "completed" if cycle_end else _catch_kind(definition)
+            elif isinstance(spec, StartEvent) and old == TaskState.WAITING:
+                # a start event that waited fired on a message or signal (timers: as before)
+                caught = _catch_kind(_definition_of(task))
+                kind = caught if caught in ("message", "signal") else "completed"
             else:
                 kind = "completed"
         elif isinstance(spec, BoundaryEvent):
@@ -233,29 +252,42 @@ def _event_wait(
     previous: Mapping[str, Waiting], now: datetime,
 ) -> list[Waiting]:
     step = getattr(spec, "bpmn_id", None)
-    kind = _catch_kind(definition)
-    if step is None or kind == "completed":
+    if step is None:
         return []
     info = steps.get(step, {})
-    return [Waiting(
-        step, info.get("name", step), kind, _since(previous, str(task.id), step, now),
-        str(task.id),
-        due_at=_due(task) if kind == "timer" else None,
-        message=definition.name if kind == "message" else None,
-        attached_to=info.get("attached_to"),
-    )]
+    out = []
+    for each in _alternatives(definition):  # a start event with several messages: one each
+        kind = _catch_kind(each)
+        if kind == "completed":
+            continue
+        out.append(Waiting(
+            step, info.get("name", step), kind, _since(previous, str(task.id), step, now),
+            str(task.id),
+            due_at=_due(task) if kind == "timer" else None,
+            message=each.name if kind == "message" else None,
+            attached_to=info.get("attached_to"),
+            signal=each.name if kind == "signal" else None,
+        ))
+    return out
 
 
 def waiting_for(workflow: BpmnWorkflow, message: str) -> bool:
     """Whether any task of the instance waits for `message` right now."""
+    return bool(catching(workflow, MessageEventDefinition, message))
+
+
+def catching(workflow: BpmnWorkflow, kind: type[Any], name: str) -> list[Any]:
+    """The event definitions of kind `kind` (message, signal) named `name` that tasks of the
+    instance wait for right now; catching one of them as the event moves those tasks."""
+    found: list[Any] = []
     for task in all_tasks(workflow, TaskState.WAITING):
         spec = task.task_spec
         definitions = [d for _, d in _gateway_events(spec)] \
             if isinstance(spec, EventBasedGateway) else [getattr(spec, "event_definition", None)]
         for definition in definitions:
-            if isinstance(definition, MessageEventDefinition) and definition.name == message:
-                return True
-    return False
+            found.extend(d for d in _alternatives(definition)
+                         if isinstance(d, kind) and d.name == name)
+    return found
 
 
 def find_ready(workflow: BpmnWorkflow, step: str) -> Task | None:

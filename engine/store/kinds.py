@@ -11,6 +11,7 @@ and compared with the column as they are; the subsets are ordered tuples, ready 
     CANCELLED  the step was left unfinished (a boundary event or another branch won)
     TIMER      a timer fired at the step
     MESSAGE    a prospect event (message) arrived at the step
+    SIGNAL     a BPMN signal (broadcast, or thrown inside the instance) arrived at the step
     OUTCOME    a business result recorded for the instance (its step id names the result)
 """
 
@@ -43,6 +44,7 @@ class EventKind(StrEnum):
     CANCELLED = "cancelled"
     TIMER = "timer"
     MESSAGE = "message"
+    SIGNAL = "signal"
     OUTCOME = "outcome"
 
 
@@ -56,7 +58,7 @@ DONE_KINDS = (_K.COMPLETED, _K.VARIED)
 # The person did not follow the suggestion.
 DEVIATED_KINDS = (_K.SKIPPED, _K.VARIED)
 # A catch event fired at the step.
-CATCH_KINDS = (_K.TIMER, _K.MESSAGE)
+CATCH_KINDS = (_K.TIMER, _K.MESSAGE, _K.SIGNAL)
 # The visit closed by a person's act or a cancellation, not by a catch event firing there.
 SETTLED_KINDS = (*ACTED_KINDS, _K.CANCELLED)
 # What closes a visit to a step (see `engine.store.visits`).

@@ -75,9 +75,13 @@ def test_every_kind_the_engine_writes_is_an_event_kind(lv: Engine, clock: Manual
     stuck = lv.start("stuck_interrupting", "ann", "D")
     clock.advance(timedelta(days=3))
     assert [f.instance_id for f in lv.tick()] == [stuck.id]
+    # a BPMN signal broadcast reaches a signal catch
+    lv.deploy([FIXTURES / "bpmn" / "signals" / "signal_catch.bpmn"])
+    watch = lv.complete(lv.start("price_watch", "cy", "D").id, "share_offer").id
+    assert lv.broadcast("price_change").delivered == (watch,)
 
     assert written_kinds(lv.store) == set(EventKind)
-    assert {e.kind for i in (gus, stuck.id) for e in lv.history(i)} == set(EventKind)
+    assert {e.kind for i in (gus, stuck.id, watch) for e in lv.history(i)} == set(EventKind)
 
 
 def test_the_importer_accepts_exactly_the_event_kinds(tmp_path: Path) -> None:

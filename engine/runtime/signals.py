@@ -1,0 +1,106 @@
+"""BPMN signals broadcast from outside: every instance waiting on the signal, one step each.
+
+BPMN signals are broadcasts, unlike messages (which nextmove routes to one prospect's
+instances, `events.signal`): `broadcast` reaches every active instance with a signal catch,
+a boundary signal event or an event-based gateway branch waiting for the signal, whatever
+its prospect. Each delivery is its own durable step (state, events, receipt in one
+transaction); a repeated `signal_id` moves an instance at most once (the receipt's unique
+(message_id, instance_id) pair), so a broadcast cut short can be sent again with the same id
+to reach the rest. A signal nobody waits for is lost, as BPMN says: it is neither held nor
+recorded.
+
+A signal thrown inside an instance (an intermediate or end signal throw event) is caught
+inside that same instance only, as SpiffWorkflow runs it; see docs/design.md for why it does
+not cross into other prospects' instances.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
+from SpiffWorkflow.bpmn.util import BpmnEvent
+from sqlalchemy import select
+
+from engine.clock import Clock, as_utc
+from engine.errors import ExecutionError, VersionConflict
+from engine.runtime import tokens
+from engine.runtime.model import BroadcastResult, Fired
+from engine.runtime.pipeline import Acted, DuplicateReceipt, NotWaiting, StepPipeline
+from engine.runtime.queries import INSTANCE
+from engine.runtime.versions import LoadedDefinition
+from engine.store import Store
+
+__all__ = ["broadcast", "waiting_on"]
+
+log = logging.getLogger("nextmove.signals")
+
+
+class Runtime(Protocol):
+    """What a broadcast needs of the engine (`engine.runtime.engine.Engine`)."""
+
+    store: Store
+    clock: Clock
+    pipeline: StepPipeline
+
+
+def waiting_on(engine: Runtime, name: str) -> list[tuple[int, str]]:
+    """(instance id, prospect id) of the active instances waiting for signal `name`, by id."""
+    needle = json.dumps({"signal": name})[1:-1]  # as the waiting column writes it
+    with engine.store.read() as conn:
+        rows = conn.execute(select(INSTANCE.c.id, INSTANCE.c.prospect_id).where(
+            INSTANCE.c.status == "active",
+            INSTANCE.c.waiting.contains(needle, autoescape=True),
+        ).order_by(INSTANCE.c.id)).all()
+    return [(int(r[0]), str(r[1])) for r in rows]
+
+
+def broadcast(
+    engine: Runtime, name: str, *, signal_id: str | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> BroadcastResult:
+    """Deliver BPMN signal `name` to every instance waiting for it, one step per instance."""
+    signal_id = signal_id or uuid.uuid4().hex
+    payload = dict(data or {})
+    received_at = as_utc(engine.clock.now()).replace(tzinfo=None)
+
+    def act(workflow: BpmnWorkflow, _definition: LoadedDefinition) -> Acted:
+        found = tokens.catching(workflow, SignalEventDefinition, name)
+        if not found:
+            raise NotWaiting
+        # The catch's own definition: it equals itself whichever parser class made it.
+        workflow.catch(BpmnEvent(found[0], payload))
+        workflow.do_engine_steps()
+        return Acted(data={"signal_id": signal_id, **payload}, data_kinds=("signal",))
+
+    delivered: list[int] = []
+    already: list[int] = []
+    failed: list[int] = []
+    fired: list[Fired] = []
+    for instance_id, prospect_id in waiting_on(engine, name):
+        receipt = {"message_id": signal_id, "message": name, "prospect_id": prospect_id,
+                   "data": json.dumps(payload) if payload else None,
+                   "received_at": received_at, "instance_id": instance_id}
+        for _attempt in range(3):  # a racing step moved it: look again at the fresh state
+            try:
+                engine.pipeline.advance(instance_id, name, act, moved=fired, receipt=receipt)
+            except VersionConflict:
+                continue
+            except NotWaiting:
+                break
+            except DuplicateReceipt:
+                already.append(instance_id)
+                break
+            except ExecutionError as exc:  # the map failed there: the others still get it
+                log.warning("instance %s: %s", instance_id, exc)
+                failed.append(instance_id)
+                break
+            delivered.append(instance_id)
+            break
+    return BroadcastResult(name, signal_id, tuple(delivered), tuple(fired), tuple(already),
+                           tuple(failed))
