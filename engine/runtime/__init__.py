@@ -5,6 +5,7 @@ from engine.runtime.engine import Engine
 from engine.runtime.model import (
     DeployedDefinition,
     Fired,
+    HeldEvent,
     Instance,
     InstanceDetail,
     InstanceRef,
@@ -22,6 +23,7 @@ __all__ = [
     "DeployedDefinition",
     "Engine",
     "Fired",
+    "HeldEvent",
     "Instance",
     "InstanceDetail",
     "InstanceRef",
