@@ -189,3 +189,24 @@ def test_signal_needs_a_prospect(db: str) -> None:
     result = runner.invoke(app, ["signal", "video_played", "--db", db])
     assert result.exit_code == 2
     assert "--prospect" in result.output
+
+
+def test_show_lists_the_prospects_held_and_expired_events(db: str) -> None:
+    instance_id = ok_json(["start", "video_follow_up", "-p", "p1", "-d", "d1", "--now", T0,
+                           "--db", db])["id"]
+    ok(["signal", "form_submitted", "-p", "p1", "--id", "f-1", "--data", '{"page": 2}',
+        "--now", T0, "--db", db])
+    ok(["signal", "video_played", "-p", "p1", "--id", "v-1", "--now", SHARED, "--db", db])
+
+    text = ok(["show", str(instance_id), "--db", db])
+    assert "events of prospect p1 nothing waited for:" in text
+    (line,) = [line.split() for line in text.splitlines() if "form_submitted" in line]
+    assert line[1:6] == ["form_submitted", "f-1", "held", "2026-02-04", '{"page":']
+    ok(["tick", "--now", "2026-02-04T09:30:00Z", "--db", db])
+    held = ok_json(["show", str(instance_id), "--db", db])["held_events"]
+    assert [(e["message_id"], e["status"], e["settled_at"]) for e in held] == [
+        ("f-1", "expired", "2026-02-04T09:30:00+00:00"), ("v-1", "held", None)]
+    # the video is shared: the held video_played is delivered by that step
+    ok(["complete", "share_video", "-p", "p1", "--now", "2026-02-04T09:45:00Z", "--db", db])
+    held = ok_json(["show", str(instance_id), "--db", db])["held_events"]
+    assert [(e["message_id"], e["status"]) for e in held] == [("f-1", "expired")]

@@ -98,8 +98,8 @@ class StepWriter:
             with self.store.write() as conn:
                 held_events.verify(conn, [held])
                 if self.store.is_sqlite:
-                    params = [_sqlite_value(values[c]) for c in STEP_COLUMNS]
-                    if conn.exec_driver_sql(self._update, (*params, instance_id,
+                    columns = [_sqlite_value(values[c]) for c in STEP_COLUMNS]
+                    if conn.exec_driver_sql(self._update, (*columns, instance_id,
                                                            expected_version)).rowcount != 1:
                         raise Conflict
                     if rows:

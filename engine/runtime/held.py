@@ -185,10 +185,10 @@ def ttl_for(conn: Connection, message: str) -> str:
     """The longest `message_ttl` the latest version of each deployed map gives `message`."""
     latest = select(DEFINITION.c.process_id, func.max(DEFINITION.c.version).label("v")) \
         .group_by(DEFINITION.c.process_id).subquery()
-    steps = conn.execute(select(DEFINITION.c.steps, DEFINITION.c.deployed_at).join(
+    steps = conn.execute(select(DEFINITION.c.steps, DEFINITION.c.id).join(
         latest, (DEFINITION.c.process_id == latest.c.process_id)
         & (DEFINITION.c.version == latest.c.v))).all()
-    found = [s["message_ttl"] for doc, _ in steps for s in json.loads(doc)
+    found: list[str] = [s["message_ttl"] for doc, _ in steps for s in json.loads(doc)
              if s.get("message") == message and s.get("message_ttl")]
     if not found:
         return DEFAULT_TTL

@@ -242,3 +242,51 @@ def test_an_event_held_while_its_catch_starts_waiting_is_never_stranded(
     for prospect in prospects:  # held and taken, or delivered: never held while it waits
         assert deployed.get(ids[prospect]).waiting_steps == ["conversation"], prospect
         assert [r[3] for r in receipts(deployed, prospect)] == ["delivered"]
+
+
+ZEEBE = 'xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" '
+CAMUNDA = 'xmlns:camunda="http://camunda.org/schema/1.0/bpmn" '
+
+
+def _ttl_on_message(dialect: str, ttl: str) -> str:
+    return (f'<bpmn:extensionElements><{dialect}:properties><{dialect}:property '
+            f'name="message_ttl" value="{ttl}" /></{dialect}:properties>'
+            '</bpmn:extensionElements>')
+
+
+def test_bpmn_maps_give_a_time_to_live_on_the_message_or_on_the_catch(
+    engine: Engine, clock: ManualClock, tmp_path: Path
+) -> None:
+    video = (EVENTS / "follow_up.bpmn").read_text()
+    video = video.replace('<bpmn:definitions ', f"<bpmn:definitions {ZEEBE}", 1).replace(
+        '<bpmn:message id="Message_video" name="video_played" />',
+        '<bpmn:message id="Message_video" name="video_played">'
+        f'{_ttl_on_message("zeebe", "P3D")}</bpmn:message>')
+    form = (EVENTS / "receive_form.bpmn").read_text()
+    catch = form.index(">", form.index('<bpmn:receiveTask id="form_received"')) + 1
+    form = form[:catch] + _ttl_on_message("camunda", "PT12H") + form[catch:]
+    form = form.replace('<bpmn:definitions ', f"<bpmn:definitions {CAMUNDA}", 1)
+    (tmp_path / "video.bpmn").write_text(video)
+    (tmp_path / "form.bpmn").write_text(form)
+    engine.deploy([tmp_path])
+
+    now = clock.now()
+    assert engine.signal("video_played", "p1").expires_at == now + timedelta(days=3)
+    assert engine.signal("form_submitted", "p1").expires_at == now + timedelta(hours=12)
+
+
+def test_a_time_to_live_that_is_no_duration_is_refused_with_its_place(tmp_path: Path) -> None:
+    from engine.definitions import load
+
+    form = (EVENTS / "receive_form.bpmn").read_text().replace(
+        '<bpmn:message id="Message_form" name="form_submitted" />',
+        '<bpmn:message id="Message_form" name="form_submitted">'
+        f'{_ttl_on_message("nextmove", "2 days")}</bpmn:message>')
+    (tmp_path / "form.bpmn").write_text(form)
+    (tmp_path / "map.yaml").write_text(CHAIN.replace("ttl: P2D", "ttl: a week"))
+
+    problems = {(p.file and Path(p.file).name, p.element, p.code)
+                for p in load([tmp_path]).problems if p.severity == "error"}
+    assert ("form.bpmn", "form_received", "bad-ttl") in problems
+    assert any(name == "map.yaml" and element == "steps[1].wait[0].ttl"
+               for name, element, _ in problems), problems

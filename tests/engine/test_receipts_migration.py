@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from engine import Engine, ManualClock, Store
-from engine.store import META, MESSAGE_RECEIPT
+from engine.store import MESSAGE_RECEIPT, META
 from engine.store.tables import SCHEMA_VERSION
 from nextmove import open_engine
 from tests.conftest import FIXTURES
