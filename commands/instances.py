@@ -187,7 +187,8 @@ def show(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """An instance's current steps and its history."""
+    """An instance's current steps, its history, and its prospect's events that nothing
+    waited for (held until a step waits for them, or expired)."""
     ref = instance_ref(instance, prospect, process)
     detail = engine_for(db).show(ref)
     if as_json:
@@ -199,6 +200,15 @@ def show(
         table.add_row(f"{event.at:%Y-%m-%d %H:%M:%S}", event.step_name, event.kind,
                       event.actor or "", json.dumps(event.data) if event.data else "")
     out.print(table)
+    if detail.held:
+        out.print(f"events of prospect {detail.instance.prospect_id} nothing waited for:")
+        held = Table("received", "message", "id", "status", "until", "data", box=None)
+        for item in detail.held:
+            held.add_row(f"{item.received_at:%Y-%m-%d %H:%M:%S}", item.message, item.message_id,
+                         item.status,
+                         f"{item.expires_at:%Y-%m-%d %H:%M:%S}" if item.expires_at else "",
+                         json.dumps(item.data) if item.data else "")
+        out.print(held)
 
 
 @app.command("list")
@@ -288,14 +298,16 @@ def signal(
         "--broadcast", help="A BPMN signal for every instance waiting on it, whatever the "
         "prospect (instead of --prospect); each delivery is one step.")] = False,
     message_id: Annotated[str | None, typer.Option(
-        "--id", help="Unique id of this event: delivering it again has no effect.")] = None,
+        "--id", help="Id of this event, unique per prospect and message: sending it again "
+        "has no effect.")] = None,
     data: Annotated[str | None, typer.Option(help="Event data as JSON.")] = None,
     now: NowOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Deliver a prospect event to the instances waiting for it, or (--broadcast) a BPMN
-    signal to every instance waiting on it."""
+    """Deliver a prospect event to the instances waiting for it, or hold it for the prospect
+    (exit 0) until a step waits for it or its time to live passes (docs/messages.md); or
+    (--broadcast) a BPMN signal to every instance waiting on it."""
     if broadcast == (prospect is not None):
         raise typer.BadParameter(
             "say who it is for: --prospect ID (a prospect event) or --broadcast (a BPMN "
@@ -312,9 +324,11 @@ def signal(
     if result.duplicate:
         out.print(f"duplicate: message {result.message_id} was already received; no effect",
                   markup=False)
-    elif result.unmatched:
-        out.print(f"unmatched: nothing of prospect {prospect} waits for {message!r}; "
-                  f"recorded as {result.message_id}", markup=False)
+    elif result.held:
+        until = f" until {result.expires_at:%Y-%m-%d %H:%M:%S}" if result.expires_at else ""
+        out.print(f"held: nothing of prospect {prospect} waits for {message!r} yet; "
+                  f"{result.message_id} is held{until} and delivered when a step waits for it",
+                  markup=False)
     else:
         for item in result.fired:
             out.print(_fired_line(item), markup=False)

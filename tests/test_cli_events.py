@@ -18,8 +18,8 @@ T0 = "2026-01-05T09:00:00Z"
 SHARED = "2026-01-05T10:00:00Z"  # the video is shared an hour later
 DUE = "2026-01-07T10:00:00Z"  # two days after that
 FIRED_KEYS = {"instance_id", "prospect_id", "process_id", "step_id", "kind", "at"}
-SIGNAL_KEYS = {"message", "prospect", "message_id", "delivered_to", "duplicate", "unmatched",
-               "fired"}
+SIGNAL_KEYS = {"message", "prospect", "message_id", "status", "delivered_to", "duplicate", "held",
+               "expires_at", "fired"}
 
 runner = CliRunner()
 
@@ -119,7 +119,8 @@ def test_signal_delivers_to_the_waiting_prospect(db: str) -> None:
     assert set(report) == SIGNAL_KEYS
     assert {k: report[k] for k in SIGNAL_KEYS - {"fired"}} == {
         "message": "video_played", "prospect": "p1", "message_id": "evt-1",
-        "delivered_to": [p1], "duplicate": False, "unmatched": False}
+        "status": "delivered", "delivered_to": [p1], "duplicate": False, "held": False,
+        "expires_at": None}
     assert report["fired"] == [{
         "instance_id": p1, "prospect_id": "p1", "process_id": "video_follow_up",
         "step_id": "video_played", "kind": "message", "at": "2026-01-06T08:00:00+00:00"}]
@@ -143,8 +144,10 @@ def test_signal_text_output(db: str) -> None:
     ]
     assert ok(args).splitlines() == [
         "duplicate: message evt-1 was already received; no effect"]
-    assert ok(["signal", "video_played", "-p", "p9", "--id", "evt-2", "--db", db]).splitlines() \
-        == ["unmatched: nothing of prospect p9 waits for 'video_played'; recorded as evt-2"]
+    assert ok(["signal", "video_played", "-p", "p9", "--id", "evt-2", "--now", SHARED,
+               "--db", db]).splitlines() == [
+        "held: nothing of prospect p9 waits for 'video_played' yet; evt-2 is held until "
+        "2026-02-04 10:00:00 and delivered when a step waits for it"]
 
 
 def test_signal_twice_with_one_id_is_a_duplicate(db: str) -> None:
@@ -155,15 +158,17 @@ def test_signal_twice_with_one_id_is_a_duplicate(db: str) -> None:
     again = ok_json(args)
 
     assert (first["delivered_to"], first["duplicate"]) == ([p1], False)
-    assert (again["delivered_to"], again["duplicate"], again["unmatched"], again["fired"]) == (
-        [], True, False, [])
+    assert (again["delivered_to"], again["duplicate"], again["held"], again["fired"],
+            again["status"]) == ([], True, False, [], "duplicate")
     assert [e["kind"] for e in history(db, p1)].count("message") == 1
 
 
-def test_signal_nothing_waits_for_is_reported_unmatched(db: str) -> None:
+def test_signal_nothing_waits_for_is_held_with_exit_0(db: str) -> None:
     video_shared(db, "p1")
-    report = ok_json(["signal", "form_submitted", "-p", "p1", "--db", db])
-    assert (report["unmatched"], report["delivered_to"], report["duplicate"]) == (True, [], False)
+    report = ok_json(["signal", "form_submitted", "-p", "p1", "--now", SHARED, "--db", db])
+    assert (report["status"], report["held"], report["delivered_to"], report["duplicate"]) == (
+        "held", True, [], False)
+    assert report["expires_at"] == "2026-02-04T10:00:00+00:00"  # received + P30D
     assert len(report["message_id"]) >= 16  # generated, so it can be looked up
 
 
@@ -178,7 +183,7 @@ def test_signal_with_bad_data_is_a_clear_error(db: str, data: str, says: str) ->
     assert result.exit_code == 1
     assert says in json.loads(result.stdout)["message"]
     # nothing was delivered or recorded
-    assert ok_json(["signal", "video_played", "-p", "p1", "--db", db])["unmatched"] is False
+    assert ok_json(["signal", "video_played", "-p", "p1", "--db", db])["status"] == "delivered"
 
 
 def test_signal_needs_a_prospect(db: str) -> None:
@@ -212,3 +217,24 @@ def test_signal_broadcast_moves_every_instance_waiting_on_the_bpmn_signal(db: st
     assert set(report) == {"signal", "signal_id", "delivered_to", "already_delivered_to",
                            "failed", "fired"}
     assert report["delivered_to"] == [] and report["fired"] == []  # nobody waits any more
+
+
+def test_show_lists_the_prospects_held_and_expired_events(db: str) -> None:
+    instance_id = ok_json(["start", "video_follow_up", "-p", "p1", "-d", "d1", "--now", T0,
+                           "--db", db])["id"]
+    ok(["signal", "form_submitted", "-p", "p1", "--id", "f-1", "--data", '{"page": 2}',
+        "--now", T0, "--db", db])
+    ok(["signal", "video_played", "-p", "p1", "--id", "v-1", "--now", SHARED, "--db", db])
+
+    text = ok(["show", str(instance_id), "--db", db])
+    assert "events of prospect p1 nothing waited for:" in text
+    (line,) = [line.split() for line in text.splitlines() if "form_submitted" in line]
+    assert line[1:6] == ["form_submitted", "f-1", "held", "2026-02-04", '{"page":']
+    ok(["tick", "--now", "2026-02-04T09:30:00Z", "--db", db])
+    held = ok_json(["show", str(instance_id), "--db", db])["held_events"]
+    assert [(e["message_id"], e["status"], e["settled_at"]) for e in held] == [
+        ("f-1", "expired", "2026-02-04T09:30:00+00:00"), ("v-1", "held", None)]
+    # the video is shared: the held video_played is delivered by that step
+    ok(["complete", "share_video", "-p", "p1", "--now", "2026-02-04T09:45:00Z", "--db", db])
+    held = ok_json(["show", str(instance_id), "--db", db])["held_events"]
+    assert [(e["message_id"], e["status"]) for e in held] == [("f-1", "expired")]

@@ -168,7 +168,7 @@ def test_no_video_in_two_days_brings_a_follow_up_then_a_required_enrollment(
     assert j.waiting() == {"follow_up": ("user", None)}
     card = j.cards("d1")["follow_up"]
     assert (card.hook, card.since, card.follow_up_at) == ("follow_up_message", due, None)
-    assert lv.signal("video_played", "bob").unmatched  # too late: the follow-up took over
+    assert lv.signal("video_played", "bob").held  # too late: the follow-up took over
 
     j.do("follow_up")
     j.do("conversation", {"interest": "distributor"})

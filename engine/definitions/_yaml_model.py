@@ -26,6 +26,7 @@ class Trigger:
     next: str | None  # as written; None means the step's own successor
     path: str
     line: int | None
+    ttl: str | None = None  # how long an early `message` is held (docs/messages.md)
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class YamlMap:
     line: int | None = None
     data: tuple[tuple[str, FieldSpec], ...] = ()
     warnings: tuple[Problem, ...] = ()
+    message_ttls: tuple[tuple[str, str], ...] = ()  # the `messages:` section: (name, ttl)
 
     def all_steps(self) -> list[Step]:
         """Every step, nested ones included, in reading order."""

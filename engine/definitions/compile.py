@@ -120,6 +120,10 @@ def _line(line: int | None) -> list[tuple[str, str]]:
     return [("yaml_line", str(line))] if line else []
 
 
+def _ttl(t: Trigger) -> list[tuple[str, str]]:
+    return [("message_ttl", t.ttl)] if t.ttl and t.message else []
+
+
 def step_properties(s: Step) -> list[tuple[str, str]]:
     """The extension properties of a step's element, in a stable order."""
     human = s.kind == "task"
@@ -222,7 +226,7 @@ class _Compiler:
         if s.kind == "wait" and len(s.wait) == 1:
             t = s.wait[0]
             self.node(s.id, "intermediateCatchEvent", scope, origin, name=s.name,
-                      props=step_properties(s), timer=t.after,
+                      props=step_properties(s) + _ttl(t), timer=t.after,
                       message=self.message(t.message) if t.message else None)
             return [(s.id, t.next or s.then, None, False, None, (t.path, t.line))]
         tag = "eventBasedGateway" if s.kind == "wait" else _TAGS[s.kind]
@@ -254,7 +258,7 @@ class _Compiler:
             self.new_id(f"Event_{s.id}_{suffix}"), "intermediateCatchEvent", scope,
             (t.path, t.line), timer=t.after, message=self.message(t.message) if t.message else None,
             name=humanize(t.message) if t.message else f"After {human_duration(t.after or '')}",
-            props=_line(t.line),
+            props=_line(t.line) + _ttl(t),
         )
         self.flow(s.id, event.id, scope, (t.path, t.line))
         return (event.id, t.next or s.then, None, False, None, (t.path, t.line))
@@ -330,8 +334,14 @@ class _Compiler:
             etree.SubElement(box, _q("property", "nextmove"), name="data",
                              value=declared.to_json())
         self.write_scope(proc, self.m.process)
+        ttls = dict(self.m.message_ttls)
         for name, mid in self.messages.items():
-            _sub(root, "message", id=mid, name=name)
+            message = _sub(root, "message", id=mid, name=name)
+            if name in ttls:  # the `messages:` section travels on the message element
+                box = etree.SubElement(_sub(message, "extensionElements"),
+                                       _q("properties", "nextmove"))
+                etree.SubElement(box, _q("property", "nextmove"), name="message_ttl",
+                                 value=ttls[name])
         self.write_diagram(root, self.layout())
         return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8",
                                     pretty_print=True))

@@ -25,6 +25,8 @@ from engine.definitions.model import (
 
 ZEEBE_NS = "http://camunda.org/schema/zeebe/1.0"
 _PROPERTY_CONTAINERS = (NEXTMOVE_NS, CAMUNDA_NS, SPIFF_NS, ZEEBE_NS)
+# On a message catch or a `bpmn:message`: how long its early events are held (P30D default).
+TTL_PROPERTY = "message_ttl"
 
 FLOW_NODE_TYPES = frozenset(
     {
@@ -97,8 +99,10 @@ def _node_name(node: etree._Element) -> str:
 
 
 def _read_container(
-    node: etree._Element, container_id: str, file: str | None, messages: dict[str, str]
+    node: etree._Element, container_id: str, file: str | None, messages: dict[str, str],
+    ttls: dict[str, str] | None = None,
 ) -> tuple[list[Step], list[Flow], list[ProcessMap]]:
+    ttls = ttls or {}
     steps: list[Step] = []
     flows: list[Flow] = []
     subs: list[ProcessMap] = []
@@ -123,17 +127,21 @@ def _read_container(
         if kind not in FLOW_NODE_TYPES:
             continue
         details = _event_details(child, messages)
+        properties = read_properties(child)
+        message = details.get("message")
         step = Step(
             id=child.get("id", ""),
             name=_node_name(child),
             type=kind,
             process=container_id,
             line=child.sourceline,
-            properties=read_properties(child),
+            properties=properties,
             event=details.get("event"),  # type: ignore[arg-type]
             timer=details.get("timer"),  # type: ignore[arg-type]
             timer_kind=details.get("timer_kind"),  # type: ignore[arg-type]
-            message=details.get("message"),  # type: ignore[arg-type]
+            message=message,  # type: ignore[arg-type]
+            message_ttl=properties.get(TTL_PROPERTY) or ttls.get(str(message))
+            if message else None,
             attached_to=child.get("attachedToRef"),
             interrupting=child.get("cancelActivity", "true") != "false",
             called=child.get("calledElement"),
@@ -142,7 +150,8 @@ def _read_container(
         )
         steps.append(step)
         if kind in CONTAINER_TYPES:
-            sub_steps, sub_flows, sub_subs = _read_container(child, step.id, file, messages)
+            sub_steps, sub_flows, sub_subs = _read_container(child, step.id, file, messages,
+                                                             ttls)
             subs.append(
                 ProcessMap(
                     id=step.id,
@@ -166,13 +175,21 @@ def message_names(root: etree._Element) -> dict[str, str]:
     }
 
 
+def message_ttls(root: etree._Element) -> dict[str, str]:
+    """Message name → the `message_ttl` property its `bpmn:message` element carries."""
+    names = message_names(root)
+    return {names[m.get("id", "")]: ttl for m in root.iter(bpmn("message"))
+            if (ttl := read_properties(m, card=False).get(TTL_PROPERTY))}
+
+
 def read_maps(tree: etree._ElementTree, file: str | None) -> list[ProcessMap]:
     """Every `bpmn:process` of a BPMN document, as ProcessMaps."""
     root = tree.getroot()
     messages = message_names(root)
+    ttls = message_ttls(root)
     maps = []
     for proc in root.iter(bpmn("process")):
-        steps, flows, subs = _read_container(proc, proc.get("id", ""), file, messages)
+        steps, flows, subs = _read_container(proc, proc.get("id", ""), file, messages, ttls)
         pmap = ProcessMap(
             id=proc.get("id", ""),
             name=_node_name(proc),

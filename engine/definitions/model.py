@@ -46,6 +46,8 @@ class Step:
     timer: str | None = None  # the timer expression as written
     timer_kind: str | None = None  # timeDuration, timeDate or timeCycle
     message: str | None = None  # message name for message events and receive tasks
+    # how long an event for `message` is held for its prospect (docs/messages.md)
+    message_ttl: str | None = None
     attached_to: str | None = None  # host step of a boundary event
     interrupting: bool = True
     called: str | None = None  # calledElement of a call activity
@@ -83,7 +85,7 @@ class Step:
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"id": self.id, "name": self.name, "type": self.type}
-        for key in ("event", "timer", "message", "attached_to", "called"):
+        for key in ("event", "timer", "message", "message_ttl", "attached_to", "called"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value

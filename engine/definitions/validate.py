@@ -21,7 +21,13 @@ from engine.definitions._data_checks import (
 from engine.definitions._stalls import find_stall
 from engine.definitions.data import DataDeclaration
 from engine.definitions.model import CONTROL_VALUES, STEP_PROPERTIES, Flow, ProcessMap, Step
-from engine.durations import DurationError, check_timer, is_timer_literal, looks_like_duration
+from engine.durations import (
+    DurationError,
+    check_timer,
+    is_timer_literal,
+    looks_like_duration,
+    parse_iso_duration,
+)
 from engine.errors import ExpressionError, Problem, did_you_mean
 from engine.expressions import compile_expression
 
@@ -122,6 +128,12 @@ class _Checker:
         elif step.event == "timer":
             self.add("timer without a duration, date or cycle", code="bad-timer",
                      element=step.id, line=step.line)
+        if step.message_ttl is not None:
+            try:
+                parse_iso_duration(step.message_ttl)
+            except DurationError as exc:
+                self.add(f"message_ttl of {step.message!r} cannot be used: {exc}",
+                         code="bad-ttl", element=step.id, line=step.line)
         if step.event == "message" and not step.message and step.type != "endEvent":
             self.add("message event without a message", code="bad-message", element=step.id,
                      line=step.line)

@@ -107,6 +107,13 @@ def _prop(value: Any) -> str:
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
+def _ttls(value: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict):
+        return ()
+    return tuple((str(k), v["ttl"]) for k, v in value.items()
+                 if isinstance(v, dict) and isinstance(v.get("ttl"), str))
+
+
 def _data(value: Any) -> tuple[tuple[str, FieldSpec], ...]:
     if not isinstance(value, dict):
         return ()
@@ -153,7 +160,7 @@ class _Reader:
         process = str(doc["process"])
         m = YamlMap(process, _text(doc.get("name")) or humanize(process),
                     _text(doc.get("description")), steps, self.file, self.line(()),
-                    _data(doc.get("data")))
+                    _data(doc.get("data")), message_ttls=_ttls(doc.get("messages")))
         for at, written in (("data", data_mapping(m.data)),
                             *((f"{s.path}.data", data_mapping(s.data)) for s in m.all_steps())):
             for message in fields_from(written)[1]:
@@ -219,11 +226,14 @@ class _Reader:
             if message is None and after is None and not set(t) - {"message", "after", "next"}:
                 self.problem("a trigger needs `message:` (a prospect event) or `after:` (a "
                              "delay such as P2D)", at, "empty-trigger")
+            elif message is None and "ttl" in t:
+                self.problem("`ttl:` is how long an early prospect event is held: it goes on a "
+                             "`message:` trigger", (*at, "ttl"), "ttl-without-message")
             elif message is not None and after is not None:
                 self.problem("one trigger per item: put `message:` and `after:` in two items "
                              "(the first to happen wins)", (*at, "after"), "two-triggers")
             out.append(Trigger(message, after, _str(t.get("next")), format_path(at),
-                               self.line(at)))
+                               self.line(at), _str(t.get("ttl"))))
         if not items:
             self.problem("`wait` needs at least one trigger", path, "empty-wait")
         return tuple(out)

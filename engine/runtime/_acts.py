@@ -16,10 +16,17 @@ class Acted:
     data: dict[str, Any] = field(default_factory=dict)
     data_kinds: tuple[str, ...] = ()  # also attach `data` to moves of these kinds
     content_used: str | None = None
+    move_data: dict[str, dict[str, Any]] = field(default_factory=dict)  # by task id: wins
+
+
 
 
 class NotWaiting(Exception):
     """The instance no longer waits for what the action needs."""
+
+
+class HeldChanged(Exception):
+    """The prospect's held events changed since the step read them: redo it on fresh state."""
 
 
 class DuplicateReceipt(Exception):

@@ -80,7 +80,8 @@ def event_rows(
             "step_name": info.get("name", move.step_id),
             "kind": move.kind,
             "actor": acted.actor if mine else None,
-            "data": json.dumps(acted.data) if with_data and acted.data else None,
+            "data": json.dumps(own) if (own := acted.move_data.get(move.task_id))
+            else json.dumps(acted.data) if with_data and acted.data else None,
             "hook": info.get("properties", {}).get("hook"),
             "content_shown": offer["shown"] if offer else None,
             "content_used": acted.content_used if mine and acted.task_id else None,

@@ -12,6 +12,10 @@ more than SQLite itself takes for the write).
   statement. One round trip and one commit instead of BEGIN, UPDATE, INSERT, COMMIT.
 * SQLite: BEGIN IMMEDIATE, UPDATE (version-checked), INSERT events, INSERT receipt, COMMIT on
   the raw sqlite3 connection; any failure rolls the whole step back.
+* A step that makes a catch start waiting for a message (rare next to the others) is an
+  ordinary transaction on both: it locks the prospect's held events, checks they are the ones
+  the step read, writes the step as above, and marks the held events it delivered or found
+  expired (`engine.runtime.held`).
 
 Connections that went away (a restarted server, an idle timeout) are not pinged before use:
 a step whose connection turns out dead is retried once on a fresh one. A PostgreSQL step is
@@ -24,6 +28,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
+from engine.runtime import held as held_events
 from engine.runtime.queries import INSTANCE, RECEIPT, STEP_EVENT
 from engine.store.database import Store
 
@@ -66,9 +73,14 @@ class StepWriter:
     def write(
         self, instance_id: int, expected_version: int, values: dict[str, Any],
         rows: list[dict[str, Any]], receipt: dict[str, Any] | None,
+        held: held_events.Taken | None = None,
     ) -> None:
         """Commit one step. Raises Conflict (nothing written) when the version moved on, and
-        the driver's IntegrityError when the receipt was already stored (nothing written)."""
+        the driver's IntegrityError when the receipt was already stored (nothing written);
+        with `held`, HeldChanged when the prospect's held events changed (nothing written)."""
+        if held is not None:
+            self._with_held(instance_id, expected_version, values, rows, receipt, held)
+            return
         if self.store.is_sqlite:
             self._sqlite(instance_id, expected_version, values, rows, receipt)
             return
@@ -76,6 +88,35 @@ class StepWriter:
             self._postgres(instance_id, expected_version, values, rows, receipt)
         except Disconnected:  # the pooled connection was dead: once more on a fresh one
             self._postgres(instance_id, expected_version, values, rows, receipt)
+
+    def _with_held(
+        self, instance_id: int, expected_version: int, values: dict[str, Any],
+        rows: list[dict[str, Any]], receipt: dict[str, Any] | None,
+        held: held_events.Taken,
+    ) -> None:
+        try:
+            with self.store.write() as conn:
+                held_events.verify(conn, [held])
+                if self.store.is_sqlite:
+                    columns = [_sqlite_value(values[c]) for c in STEP_COLUMNS]
+                    if conn.exec_driver_sql(self._update, (*columns, instance_id,
+                                                           expected_version)).rowcount != 1:
+                        raise Conflict
+                    if rows:
+                        conn.exec_driver_sql(self._insert_events, [
+                            (instance_id, *(_sqlite_value(r[c]) for c in EVENT_COLUMNS))
+                            for r in rows])
+                    if receipt is not None:
+                        conn.exec_driver_sql(self._insert_receipt, (instance_id, *(
+                            _sqlite_value(receipt[c]) for c in RECEIPT_COLUMNS)))
+                else:
+                    statement, params = self._pg_params(
+                        instance_id, expected_version, values, rows, receipt)
+                    if conn.exec_driver_sql(statement, params).scalar() != 1:
+                        raise Conflict
+                held_events.settle(conn, held, instance_id, values["updated_at"])
+        except IntegrityError as exc:
+            raise exc.orig from exc  # type: ignore[misc]  # as the fast paths raise it
 
     # -- SQLite ------------------------------------------------------------------------------
 
@@ -113,13 +154,8 @@ class StepWriter:
         self, instance_id: int, expected_version: int, values: dict[str, Any],
         rows: list[dict[str, Any]], receipt: dict[str, Any] | None,
     ) -> None:
-        params: dict[str, Any] = {f"v_{c}": values[c] for c in STEP_COLUMNS}
-        params["id"], params["expected"] = instance_id, expected_version
-        for column in EVENT_COLUMNS:
-            params[f"e_{column}"] = [r[column] for r in rows]
-        if receipt is not None:
-            params.update({f"r_{c}": receipt[c] for c in RECEIPT_COLUMNS})
-        statement = self._statement if receipt is None else self._statement_receipt
+        statement, params = self._pg_params(instance_id, expected_version, values, rows,
+                                            receipt)
         with self.store.autocommit_engine.connect() as conn:
             driver: Any = conn.connection.driver_connection
             try:
@@ -135,6 +171,18 @@ class StepWriter:
                 raise
         if updated != 1:
             raise Conflict
+
+    def _pg_params(
+        self, instance_id: int, expected_version: int, values: dict[str, Any],
+        rows: list[dict[str, Any]], receipt: dict[str, Any] | None,
+    ) -> tuple[str, dict[str, Any]]:
+        params: dict[str, Any] = {f"v_{c}": values[c] for c in STEP_COLUMNS}
+        params["id"], params["expected"] = instance_id, expected_version
+        for column in EVENT_COLUMNS:
+            params[f"e_{column}"] = [r[column] for r in rows]
+        if receipt is not None:
+            params.update({f"r_{c}": receipt[c] for c in RECEIPT_COLUMNS})
+        return (self._statement if receipt is None else self._statement_receipt), params
 
 
 def _sqlite_value(value: Any) -> Any:

@@ -31,12 +31,13 @@ from engine.errors import (
 )
 from engine.expressions import SafeScriptEngine
 from engine.recommend import Recommender
-from engine.runtime import events, queries, signals, tokens, versions
+from engine.runtime import events, held, queries, signals, tokens, versions
 from engine.runtime.cards import ActionCard, cards_for
 from engine.runtime.model import (
     BroadcastResult,
     DeployedDefinition,
     Fired,
+    HeldEvent,
     Instance,
     InstanceDetail,
     InstanceRef,
@@ -230,18 +231,23 @@ class Engine:
         self, limit: int = 100, worker: str | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> list[Fired]:
-        """Claim up to `limit` instances with a due timer (as leases), fire them."""
+        """Claim up to `limit` instances with a due timer (as leases), fire them; held
+        prospect events past their expiry are marked expired on the way."""
+        held.expire(self.store, self.clock.now())
         return events.fire_due(self, limit, worker, should_stop)
 
     def tick(self, batch: int = 100, worker: str | None = None) -> list[Fired]:
-        """Fire everything due now, batch after batch, until nothing unclaimed is due."""
+        """Fire everything due now, batch after batch, until nothing unclaimed is due; held
+        prospect events past their expiry are marked expired."""
+        held.expire(self.store, self.clock.now())
         return events.tick(self, batch, worker)
 
     def signal(
         self, message: str, prospect_id: str, *, message_id: str | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> SignalResult:
-        """Deliver a prospect event (e.g. `video_played`); a repeated `message_id` is a no-op."""
+        """Deliver a prospect event (e.g. `video_played`), or hold it for the prospect until a
+        step waits for it; a `message_id` seen for this prospect and message is a no-op."""
         return events.signal(self, message, prospect_id, message_id=message_id, data=data)
 
     def broadcast(
@@ -267,8 +273,15 @@ class Engine:
         return queries.get(self.store, self.resolve(ref))
 
     def show(self, ref: InstanceRef) -> InstanceDetail:
+        """The instance, its history and its prospect's events that moved nothing yet."""
         instance = self.get(ref)
-        return InstanceDetail(instance, tuple(self.history(instance.id)))
+        return InstanceDetail(instance, tuple(self.history(instance.id)),
+                              tuple(self.held_events(instance.prospect_id)))
+
+    def held_events(self, prospect_id: str) -> list[HeldEvent]:
+        """The prospect's events nothing waited for: held, expired (or, from before events
+        were held, unmatched), oldest first."""
+        return held.listed(self.store, prospect_id)
 
     def history(self, instance_id: int) -> list[StepEvent]:
         return queries.history(self.store, instance_id)

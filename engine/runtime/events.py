@@ -18,12 +18,11 @@ from typing import Any, Protocol
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
-from sqlalchemy import insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import or_, select, update
 
 from engine.clock import Clock, as_utc
 from engine.errors import ExecutionError, VersionConflict
-from engine.runtime import tokens
+from engine.runtime import held, tokens
 from engine.runtime.model import Fired, SignalResult
 from engine.runtime.pipeline import Acted, DuplicateReceipt, NotWaiting, StepPipeline
 from engine.runtime.queries import INSTANCE, RECEIPT
@@ -120,18 +119,17 @@ def signal(
     engine: Runtime, message: str, prospect_id: str, *, message_id: str | None = None,
     data: Mapping[str, Any] | None = None,
 ) -> SignalResult:
-    """Deliver a prospect event (e.g. `video_played`) to the instances waiting for it."""
+    """Deliver a prospect event (e.g. `video_played`) to the instances waiting for it, or hold
+    it for the prospect until a catch starts waiting for it (`engine.runtime.held`). An id is
+    unique per (prospect, message): sending it again is a duplicate, also of a held event."""
     message_id = message_id or uuid.uuid4().hex
     payload = dict(data or {})
     needle = json.dumps({"message": message})[1:-1]  # as the waiting column writes it
-    with engine.store.read() as conn:
-        if conn.execute(select(RECEIPT.c.id).where(
-                RECEIPT.c.message_id == message_id).limit(1)).first() is not None:
-            return SignalResult(message, prospect_id, message_id, duplicate=True)
-        candidates = conn.execute(select(INSTANCE.c.id).where(
-            INSTANCE.c.prospect_id == prospect_id, INSTANCE.c.status == "active",
-            INSTANCE.c.waiting.contains(needle, autoescape=True),
-        ).order_by(INSTANCE.c.id)).scalars().all()
+    seen = select(RECEIPT.c.id).where(
+        RECEIPT.c.prospect_id == prospect_id, RECEIPT.c.message == message,
+        RECEIPT.c.message_id == message_id).limit(1)
+    if engine.store.select(seen):
+        return SignalResult(message, prospect_id, message_id, duplicate=True)
     receipt = {"message_id": message_id, "message": message, "prospect_id": prospect_id,
                "data": json.dumps(payload) if payload else None,
                "received_at": _db_now(engine)}
@@ -145,21 +143,31 @@ def signal(
 
     delivered: list[int] = []
     fired: list[Fired] = []
-    for instance_id in candidates:
-        for _attempt in range(3):  # a racing step moved it: look again at the fresh state
-            try:
-                engine.pipeline.advance(instance_id, message, act, moved=fired,
-                                receipt={**receipt, "instance_id": instance_id})
-            except VersionConflict:
-                continue
-            except (NotWaiting, DuplicateReceipt):
+    for _round in range(5):  # an instance may start waiting for it while we look
+        candidates = engine.store.select(select(INSTANCE.c.id).where(
+            INSTANCE.c.prospect_id == prospect_id, INSTANCE.c.status == "active",
+            INSTANCE.c.waiting.contains(needle, autoescape=True),
+        ).order_by(INSTANCE.c.id))
+        for instance_id in (row["id"] for row in candidates):
+            for _attempt in range(3):  # a racing step moved it: look again at the fresh state
+                try:
+                    engine.pipeline.advance(instance_id, message, act, moved=fired,
+                                            receipt={**receipt, "instance_id": instance_id})
+                except VersionConflict:
+                    continue
+                except (NotWaiting, DuplicateReceipt):
+                    break
+                delivered.append(instance_id)
                 break
-            delivered.append(instance_id)
-            break
-    if not delivered:
-        try:
-            with engine.store.write() as conn:
-                conn.execute(insert(RECEIPT).values(**receipt, instance_id=0))
-        except IntegrityError:
+        if delivered:
+            return SignalResult(message, prospect_id, message_id, tuple(delivered),
+                                fired=tuple(fired))
+        # Nothing took it: hold it, unless its id was seen (a racing duplicate delivered it)
+        # or something started waiting for it meanwhile (then deliver it there).
+        outcome, expires = held.hold(engine.store, receipt, needle, engine.clock.now())
+        if outcome == "duplicate":
             return SignalResult(message, prospect_id, message_id, duplicate=True)
-    return SignalResult(message, prospect_id, message_id, tuple(delivered), fired=tuple(fired))
+        if outcome == "held":
+            return SignalResult(message, prospect_id, message_id, held=True,
+                                expires_at=expires)
+    raise VersionConflict(0, -1)  # other writers kept moving the prospect's instances

@@ -175,15 +175,40 @@ class DeployedDefinition:
 
 
 @dataclass(frozen=True)
+class HeldEvent:
+    """A prospect event that came before anything waited for it (see `engine.runtime.held`):
+    `held` until a catch starts waiting for it (then `delivered`, to `instance_id`) or until
+    `expires_at` passes (`expired`). `unmatched`: recorded before events were held."""
+
+    message: str
+    message_id: str
+    prospect_id: str
+    status: str  # held | delivered | expired | unmatched
+    received_at: datetime
+    expires_at: datetime | None = None
+    settled_at: datetime | None = None
+    instance_id: int | None = None
+    data: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for key in ("received_at", "expires_at", "settled_at"):
+            out[key] = _iso(getattr(self, key))
+        return out
+
+
+@dataclass(frozen=True)
 class InstanceDetail:
-    """An instance with its history, for `show`."""
+    """An instance with its history and its prospect's held events, for `show`."""
 
     instance: Instance
     history: tuple[StepEvent, ...] = field(default_factory=tuple)
+    held: tuple[HeldEvent, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
         out = self.instance.to_dict()
         out["history"] = [e.to_dict() for e in self.history]
+        out["held_events"] = [e.to_dict() for e in self.held]
         return out
 
 
@@ -206,7 +231,8 @@ class Fired:
 
 @dataclass(frozen=True)
 class SignalResult:
-    """What a prospect event did: the instances it moved, or why it moved none."""
+    """What a prospect event did: the instances it moved, or that it is held for the
+    prospect until `expires_at` (nothing waited for it yet), or that its id was seen."""
 
     message: str
     prospect_id: str
@@ -214,20 +240,24 @@ class SignalResult:
     delivered: tuple[int, ...] = ()
     duplicate: bool = False
     fired: tuple[Fired, ...] = ()
+    held: bool = False
+    expires_at: datetime | None = None
 
     @property
-    def unmatched(self) -> bool:
-        """Nothing was waiting for it (it is recorded all the same)."""
-        return not self.delivered and not self.duplicate
+    def status(self) -> str:
+        """delivered | held | duplicate."""
+        return "duplicate" if self.duplicate else "held" if self.held else "delivered"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "message": self.message,
             "prospect": self.prospect_id,
             "message_id": self.message_id,
+            "status": self.status,
             "delivered_to": list(self.delivered),
             "duplicate": self.duplicate,
-            "unmatched": self.unmatched,
+            "held": self.held,
+            "expires_at": _iso(self.expires_at),
             "fired": [f.to_dict() for f in self.fired],
         }
 

@@ -32,8 +32,8 @@ from engine.errors import (
     VersionConflict,
 )
 from engine.recommend import Recommender
-from engine.runtime import queries, tokens, versions
-from engine.runtime._acts import Acted, DuplicateReceipt, NotWaiting
+from engine.runtime import held, queries, tokens, versions
+from engine.runtime._acts import Acted, DuplicateReceipt, HeldChanged, NotWaiting
 from engine.runtime._step_rows import db_time, event_rows, mark_stuck, progress
 from engine.runtime._write import Conflict, StepWriter
 from engine.runtime.model import Fired, Instance, NewProspect, Started, StepEvent, Waiting
@@ -84,6 +84,7 @@ class _NewInstance:
     moves: list[tokens.TokenMove]
     waits: list[Waiting]
     context: dict[str, Any]
+    taken: held.Taken | None = None  # held events delivered as it started
 
 
 def _guarded(instance_id: int | None, step: str | None, action: Callable[[], Any]) -> Any:
@@ -130,7 +131,7 @@ class StepPipeline:
         `receipt` (a prospect event's) is stored in the same transaction. Raises
         `NotWaiting` (from `act`, or the instance is no longer active), `DuplicateReceipt`,
         `VersionConflict`, `ExecutionError` (the map failed: nothing is written)."""
-        for attempt in range(2):
+        for attempt in range(4):
             hot = self._hot.pop(instance_id, None) if attempt == 0 else None
             cached = hot is not None
             if hot is None:
@@ -149,17 +150,24 @@ class StepPipeline:
                 raise
             moves = tokens.moves(before, workflow,
                                  uuid.UUID(acted.task_id) if acted.task_id else None, acted.kind)
+            taken = self._take_held(header["prospect_id"], workflow, stored_waits, now,
+                                    partial(_guarded, instance_id, label))
+            if taken is not None:
+                moves += taken.moves
+                acted.move_data.update(taken.move_data)
             previous = {tokens.wait_key(w): w for w in stored_waits}
             waits = self._recommend(
                 tokens.waits(workflow, definition.steps, previous, now), hot.context, previous)
             waits = mark_stuck(waits, moves, definition, previous, now)
             try:
                 header = self._commit(header, workflow, definition, moves, waits, stored_waits,
-                                      now, acted, receipt)
+                                      now, acted, receipt, taken)
             except VersionConflict:
                 if cached:
                     continue  # another process moved it since we cached it: redo on fresh state
                 raise
+            except HeldChanged:
+                continue  # an event was held or taken meanwhile: redo on fresh state
             hot = _Hot(header, workflow, waits, hot.context)
             self._remember(instance_id, hot)
             if moved is not None:
@@ -168,12 +176,24 @@ class StepPipeline:
                           m.kind, as_utc(now))
                     for m in moves if m.kind in CATCH_KINDS)
             return hot.instance()
-        raise VersionConflict(instance_id, -1)  # unreachable: the loop returns or raises
+        raise VersionConflict(instance_id, -1)  # held events kept changing under us
+
+    def _take_held(
+        self, prospect_id: str, workflow: BpmnWorkflow, previous: list[Waiting], now: datetime,
+        guard: Callable[[Callable[[], Any]], Any],
+    ) -> held.Taken | None:
+        """Deliver the prospect's held events to the catches this step made start waiting
+        (None: it made none, and the step's write needs no look at held events)."""
+        if not held.starts_waiting(workflow, previous):
+            return None
+        rows = self.store.transaction(lambda conn: held.read(conn, [prospect_id]), write=False)
+        return held.take(workflow, prospect_id, rows.get(prospect_id, []), now, guard)
 
     def _commit(
         self, header: dict[str, Any], workflow: BpmnWorkflow, definition: LoadedDefinition,
         moves: list[tokens.TokenMove], waits: list[Waiting], previous: list[Waiting],
         now: datetime, acted: Acted, receipt: dict[str, Any] | None,
+        taken: held.Taken | None = None,
     ) -> dict[str, Any]:
         done = workflow.completed
         # Every append to the trail bumps the version, so the head we chain to is the stored
@@ -191,7 +211,7 @@ class StepPipeline:
             "chain_head": head,
         }
         try:
-            self._writer.write(header["id"], header["version"], values, rows, receipt)
+            self._writer.write(header["id"], header["version"], values, rows, receipt, taken)
         except Conflict:
             raise VersionConflict(header["id"], header["version"]) from None
         except self._writer.integrity_errors as exc:
@@ -227,6 +247,8 @@ class StepPipeline:
         for _attempt in range(5):
             try:
                 return self._start_batch(process_id, prospects, new, actor)
+            except HeldChanged:
+                continue  # an event for one of them was held meanwhile: start them again
             except IntegrityError:
                 if new:
                     raise
@@ -240,14 +262,16 @@ class StepPipeline:
         keys = [None if new else f"{process_id}\x1f{p.prospect_id}" for p in prospects]
         wanted = sorted({k for k in keys if k is not None})
 
-        def look(conn: Connection) -> tuple[dict[str, Any], int]:
+        def look(conn: Connection) -> tuple[dict[str, Any], int, dict[str, list[held.Pending]]]:
             found: dict[str, Any] = {}
             for i in range(0, len(wanted), 500):
                 query = queries.header_query().where(INSTANCE.c.active_key.in_(wanted[i:i + 500]))
                 found.update((row["active_key"], row) for row in conn.execute(query).mappings())
-            return found, versions.latest_definition_id(conn, process_id)
+            waiting = held.read(conn, sorted({p.prospect_id for p in prospects}))
+            return found, versions.latest_definition_id(conn, process_id), waiting
 
-        existing, definition_id = self.store.transaction(look, write=False)
+        existing, definition_id, waiting = self.store.transaction(look, write=False)
+        claimed: set[int] = set()  # held events given to an instance of this batch
         definition = self.definitions.get(definition_id)
         now = self.clock.now()
         results: list[Started | int] = []  # an int: same as the result at that index
@@ -259,7 +283,8 @@ class StepPipeline:
             elif key is not None and key in first:
                 results.append(first[key])
             else:
-                made = self._new_instance(definition, process_id, prospect, key, now)
+                made = self._new_instance(definition, process_id, prospect, key, now,
+                                          waiting.get(prospect.prospect_id, []), claimed)
                 if made.values["active_key"] is not None:  # not one that finished at once
                     first[made.values["active_key"]] = i
                 fresh.append((i, made))
@@ -285,13 +310,17 @@ class StepPipeline:
 
     def _new_instance(
         self, definition: LoadedDefinition, process_id: str, prospect: NewProspect,
-        active_key: str | None, now: datetime,
+        active_key: str | None, now: datetime, pending: list[held.Pending], claimed: set[int],
     ) -> _NewInstance:
         context = dict(prospect.context)
         workflow = BpmnWorkflow(definition.spec, definition.subprocess_specs,
                                 script_engine=self.script_engine)
         workflow.task_tree.data.update(context)
         _guarded(None, None, workflow.do_engine_steps)
+        taken = None
+        if held.starts_waiting(workflow, []):
+            taken = held.take(workflow, prospect.prospect_id, pending, now,
+                              partial(_guarded, None, None), claimed)
         moves = tokens.moves({}, workflow, None, "completed")
         waits = self._recommend(tokens.waits(workflow, definition.steps, {}, now), context)
         visits = Visits()  # what `event_rows` will record for these moves
@@ -312,19 +341,26 @@ class StepPipeline:
             "state": dump_state(workflow),
             "visits": visits.dump(),
         }
-        return _NewInstance(values, workflow, moves, waits, context)
+        return _NewInstance(values, workflow, moves, waits, context, taken)
 
     def _insert_started(
         self, conn: Connection, definition: LoadedDefinition,
         fresh: list[tuple[int, _NewInstance]], now: datetime, actor: str | None,
     ) -> list[tuple[int, str | None]]:
         """Insert the instance rows, their events and chain heads; (id, head) per instance."""
+        takens = [made.taken for _, made in fresh if made.taken is not None]
+        if takens:
+            held.verify(conn, takens)
         ids = conn.execute(_START_INSERT, [made.values for _, made in fresh]).scalars().all()
         out: list[tuple[int, str | None]] = []
         events: list[dict[str, Any]] = []
         for instance_id, (_, made) in zip(ids, fresh, strict=True):
+            acted = Acted(actor=actor)
+            if made.taken is not None:
+                held.settle(conn, made.taken, int(instance_id), now)
+                acted.move_data.update(made.taken.move_data)
             rows, head = event_rows(int(instance_id), definition, made.moves, made.waits,
-                                    now, Acted(actor=actor), None, Visits())
+                                    now, acted, None, Visits())
             events.extend(rows)
             out.append((int(instance_id), head))
         if events:

@@ -13,8 +13,9 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Column, DateTime, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 3  # 2: policy_activation.policy_hash and chain, policy_trail_head;
-# 3: step_event.visit_ms and paired, instance.visits (see engine.store.visits)
+SCHEMA_VERSION = 4  # 2: policy_activation.policy_hash and chain, policy_trail_head;
+# 3: step_event.visit_ms and paired, instance.visits (see engine.store.visits);
+# 4: message_receipt.status, expires_at, settled_at; ids unique per (prospect, message)
 
 
 class MetaRow(SQLModel, table=True):
@@ -115,25 +116,37 @@ class StepEventRow(SQLModel, table=True):
 
 
 class MessageReceiptRow(SQLModel, table=True):
-    """Prospect events received: one row per instance the message moved (instance 0: none).
+    """Prospect events received: one row per instance the event moved, or one `held` row
+    (instance 0) while nothing waits for it (see `engine.runtime.held`).
 
-    The unique (message_id, instance_id) pair is written in the same transaction as the step
-    the message causes, so a message id delivered twice moves an instance at most once.
+    A message id is unique per (prospect, message): the unique key is written in the same
+    transaction as the step the event causes, so an id delivered twice moves an instance at
+    most once. A held row is delivered (status `delivered`, its instance set) by the step that
+    makes a catch start waiting for it, or marked `expired` once `expires_at` has passed.
+    Rows from before schema 4 that moved nothing have status `unmatched`.
     """
 
     __tablename__ = "message_receipt"
     __table_args__ = (
-        UniqueConstraint("message_id", "instance_id"),
+        UniqueConstraint("prospect_id", "message", "message_id", "instance_id",
+                         name="uq_message_receipt_event"),
         Index("ix_message_receipt_prospect", "prospect_id", "message"),
+        Index("ix_message_receipt_status", "status", "expires_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     message_id: str
     message: str
     prospect_id: str
-    instance_id: int  # 0 when nothing was waiting for it
+    instance_id: int  # 0 while held (or expired, or unmatched before schema 4)
+    status: str = Field(default="delivered", sa_column=Column(
+        Text, nullable=False, server_default="delivered"))  # delivered|held|expired|unmatched
     data: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON
     received_at: datetime = Field(sa_column=Column(DateTime, nullable=False))
+    expires_at: datetime | None = Field(  # held rows: delivered only before this moment
+        default=None, sa_column=Column(DateTime, nullable=True))
+    settled_at: datetime | None = Field(  # when a held row was delivered or expired
+        default=None, sa_column=Column(DateTime, nullable=True))
 
 
 class CatalogRow(SQLModel, table=True):

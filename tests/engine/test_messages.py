@@ -1,5 +1,6 @@
 """Prospect events (`signal`) on real databases: routing by our own index, one effect per
-message id, unmatched messages recorded, payloads on the step log. SQLite and PostgreSQL.
+message id, events nothing waits for held (tests/engine/test_held_events.py has the rest),
+payloads on the step log. SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def test_video_played_moves_the_named_prospect_and_only_them(
 
     result = deployed.signal("video_played", "p1", message_id="evt-1")
 
-    assert (result.delivered, result.duplicate, result.unmatched) == ((p1.id,), False, False)
+    assert (result.delivered, result.duplicate, result.held, result.status) == (
+        (p1.id,), False, False, "delivered")
     assert [(f.instance_id, f.step_id, f.kind, f.at) for f in result.fired] == [
         (p1.id, "video_played", "message", clock.now())]
     moved = deployed.get(p1.id)
@@ -85,28 +87,14 @@ def test_the_same_message_id_twice_has_one_effect(deployed: Engine, clock: Manua
     again = deployed.signal("video_played", "p1", message_id="evt-1")
 
     assert first.delivered == (instance.id,)
-    assert (again.duplicate, again.delivered, again.unmatched, again.fired) == (
-        True, (), False, ())
+    assert (again.duplicate, again.delivered, again.held, again.fired, again.status) == (
+        True, (), False, (), "duplicate")
     assert deployed.get(instance.id) == moved
     assert kinds(deployed, instance.id).count(("video_played", "message")) == 1
     assert [r["instance_id"] for r in receipts(deployed, "evt-1")] == [instance.id]
 
 
-def test_a_replayed_unmatched_message_stays_without_effect(
-    deployed: Engine, clock: ManualClock
-) -> None:
-    first = deployed.signal("form_submitted", "p1", message_id="form-1")
-    assert first.unmatched
-    instance = deployed.start("wait_for_form", "p1", "d1")  # now something waits for it
-
-    again = deployed.signal("form_submitted", "p1", message_id="form-1")
-    assert (again.duplicate, again.delivered) == (True, ())
-    assert deployed.get(instance.id).waiting_steps == ["form_received"]
-    assert deployed.signal("form_submitted", "p1", message_id="form-2").delivered == (
-        instance.id,)
-
-
-def test_an_unmatched_message_is_recorded_and_reported(
+def test_a_message_nothing_waits_for_is_held_and_reported(
     deployed: Engine, clock: ManualClock
 ) -> None:
     waiting_for_video(deployed, "p1")
@@ -115,18 +103,20 @@ def test_an_unmatched_message_is_recorded_and_reported(
     result = deployed.signal("video_played", "nobody", message_id="evt-9",
                              data={"seconds_watched": 12})
 
-    assert (result.unmatched, result.delivered, result.duplicate) == (True, (), False)
-    assert result.to_dict()["unmatched"] is True
+    assert (result.held, result.delivered, result.duplicate) == (True, (), False)
+    assert result.expires_at == clock.now() + timedelta(days=30)  # the default time to live
+    assert result.to_dict()["status"] == "held" and result.to_dict()["held"] is True
     (receipt,) = receipts(deployed, "evt-9")
-    assert (receipt["instance_id"], receipt["message"], receipt["prospect_id"]) == (
-        0, "video_played", "nobody")
+    assert (receipt["instance_id"], receipt["message"], receipt["prospect_id"],
+            receipt["status"]) == (0, "video_played", "nobody", "held")
     assert json.loads(receipt["data"]) == {"seconds_watched": 12}
     assert receipt["received_at"] == clock.now().replace(tzinfo=None)
+    assert receipt["expires_at"] == (clock.now() + timedelta(days=30)).replace(tzinfo=None)
 
 
 def test_a_message_without_an_id_gets_one_and_is_recorded(deployed: Engine) -> None:
     result = deployed.signal("video_played", "nobody")
-    assert result.unmatched and len(result.message_id) >= 16
+    assert result.held and len(result.message_id) >= 16
     assert [r["instance_id"] for r in receipts(deployed, result.message_id)] == [0]
     assert deployed.signal("video_played", "nobody").message_id != result.message_id
 
@@ -149,7 +139,7 @@ def test_the_payload_is_recorded_on_the_message_event(
     assert [(e.kind, e.data) for e in entered] == [("entered", None)]  # the payload is not copied
 
 
-def test_a_message_the_instance_does_not_wait_for_is_unmatched(
+def test_a_message_the_instance_does_not_wait_for_is_held(
     deployed: Engine, clock: ManualClock
 ) -> None:
     form = deployed.start("wait_for_form", "p1", "d1")
@@ -157,21 +147,15 @@ def test_a_message_the_instance_does_not_wait_for_is_unmatched(
         ("form_received", "message", "form_submitted")]
 
     result = deployed.signal("video_played", "p1", message_id="evt-1")
-    assert (result.unmatched, result.delivered) == (True, ())
+    assert (result.held, result.delivered) == (True, ())
     assert deployed.get(form.id) == form
-    assert [r["instance_id"] for r in receipts(deployed, "evt-1")] == [0]
+    assert [(r["instance_id"], r["status"]) for r in receipts(deployed, "evt-1")] == [
+        (0, "held")]
 
     delivered = deployed.signal("form_submitted", "p1", message_id="form-1")
     assert delivered.delivered == (form.id,)
     assert [(f.step_id, f.kind) for f in delivered.fired] == [("form_received", "message")]
     assert deployed.get(form.id).waiting_steps == ["call_back"]
-
-
-def test_a_message_that_comes_before_its_wait_is_unmatched(deployed: Engine) -> None:
-    instance = deployed.start("video_follow_up", "p1", "d1")  # video not shared yet
-    result = deployed.signal("video_played", "p1", message_id="evt-early")
-    assert result.unmatched
-    assert deployed.get(instance.id) == instance
 
 
 def test_every_instance_of_the_prospect_waiting_for_it_moves(deployed: Engine) -> None:

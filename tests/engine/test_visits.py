@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 
 from engine import Store
 from engine.store import INSTANCE, META, STEP_EVENT
+from engine.store.tables import SCHEMA_VERSION
 from engine.store.visits import Visits
 from nextmove import open_store
 from simulator import SimulationConfig, simulate
@@ -98,7 +99,7 @@ def test_an_older_database_gets_visits_filled_in_as_the_engine_writes_them(
     assert _states(migrated) == states
     with migrated.read() as conn:
         assert conn.execute(select(meta.c.value).where(
-            meta.c.key == "schema_version")).scalar() == "3"
+            meta.c.key == "schema_version")).scalar() == str(SCHEMA_VERSION)
         names = {r[0] for r in conn.exec_driver_sql(
             "SELECT name FROM sqlite_master WHERE type = 'index'" if migrated.is_sqlite else
             "SELECT indexname FROM pg_indexes WHERE tablename = 'step_event'")}
