@@ -194,9 +194,10 @@ class InstanceIncident(ExecutionError):
     """A step failed at run time: the instance is now in `incident`, with the error and the
     step recorded in its trail; nothing of the step was applied. `cause` is the failure."""
 
-    def __init__(self, instance_id: int, step: str | None, cause: ExecutionError) -> None:
+    def __init__(self, instance_id: int, step: str | None, cause: ExecutionError,
+                 limit: str | None = None) -> None:
         self.cause = cause
-        self.limit = getattr(cause, "limit", None)
+        self.limit: str | None = limit or getattr(cause, "limit", None)
         super().__init__(instance_id, step, f"incident: {cause.detail} (the step was not applied; "
                                             f"fix the map, then `nextmove retry {instance_id}`)")
 

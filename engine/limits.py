@@ -86,6 +86,7 @@ class Budget:
         self.steps = 0
         self.passes: Counter[str] = Counter()
         self.current: str | None = None  # the automatic step running (an incident names it)
+        self.fired: set[Any] = set()  # cycle timers fired in this step (they fire once)
 
     def before_task(self, task: Any) -> None:
         """Spiff's `will_complete_task` callback: count the task, refuse past a limit."""

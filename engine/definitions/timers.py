@@ -73,7 +73,7 @@ class ClockCycle(CycleTimerEventDefinition):  # type: ignore[misc]
         ready = False
         if value["cycles"] != 0:
             due = datetime.fromisoformat(value["next"])
-            if due <= now:
+            if due <= now and _first_fire_in_step(my_task):
                 value["next"] = _next_occurrence(my_task, due, value["duration"], now)
                 value["cycles"] -= 1
                 ready = True
@@ -82,6 +82,18 @@ class ClockCycle(CycleTimerEventDefinition):  # type: ignore[misc]
             my_task.internal_data["event_fired"] = True
         set_internal_values(my_task, event_value=value)
         return ready
+
+
+def _first_fire_in_step(my_task: Any) -> bool:
+    """A cycle fires at most once per step, so every firing is a step event of its own (a
+    catch-up timer fires its missed times over as many steps)."""
+    spent = current_budget()
+    if spent is None:
+        return True
+    if my_task.id in spent.fired:
+        return False
+    spent.fired.add(my_task.id)
+    return True
 
 
 def _next_occurrence(my_task: Any, due: datetime, seconds: float, now: datetime) -> str:

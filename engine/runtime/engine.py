@@ -161,7 +161,7 @@ class Engine:
             with self.store.read() as conn:
                 found = incidents.last_incident(conn, started.instance.id)
             raise InstanceIncident(started.instance.id, None, ExecutionError(
-                started.instance.id, None, found["error"]))
+                started.instance.id, None, found["error"]), limit=found.get("limit"))
         return started.instance
 
     def start_many(

@@ -154,7 +154,10 @@ def limit_in(exc: BaseException) -> WorkLimitExceeded | None:
 
 
 def failed_element(exc: BaseException, fallback: str | None) -> str | None:
-    """The BPMN element a failure happened at: the task Spiff names in the error, if any."""
+    """The BPMN element a failure happened at: the one a work limit names, or the task Spiff
+    names in the error, if any."""
+    if isinstance(exc, WorkLimitExceeded) and exc.element:
+        return exc.element
     seen: BaseException | None = exc
     while seen is not None:
         task = getattr(seen, "task", None)
