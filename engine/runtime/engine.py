@@ -154,9 +154,9 @@ class Engine:
 
         Raises `InstanceIncident` if the new instance's first steps failed (it is stored in
         `incident`, before those steps)."""
-        (started,) = self.start_many(
+        (started,) = self.pipeline.start(
             process_id, [NewProspect(prospect_id, distributor_id, dict(context or {}))],
-            new=new, actor=actor)
+            new=new, actor=actor, park=True)
         if started.created and started.instance.status == "incident":
             with self.store.read() as conn:
                 found = incidents.last_incident(conn, started.instance.id)
@@ -176,8 +176,8 @@ class Engine:
 
         A prospect with an active instance of the process (already stored, or earlier in
         `prospects`) gets that instance back with `created=False`, unless `new`. Results come
-        in the order of `prospects`. A prospect whose first steps fail gets an instance in
-        `incident` (see `retry`); the others start as usual.
+        in the order of `prospects`. Nothing of the batch is stored if any of it fails (a
+        bulk import names the row); `start` stores a single failing start in `incident`.
         """
         return self.pipeline.start(process_id, prospects, new=new, actor=actor)
 

@@ -229,13 +229,15 @@ class StepPipeline:
 
     def start(
         self, process_id: str, prospects: Sequence[NewProspect], *, new: bool = False,
-        actor: str | None = None,
+        actor: str | None = None, park: bool = False,
     ) -> list[Started]:
         """Start `process_id` for each prospect in one transaction (see `Engine.start_many`);
-        a race with another process starting the same prospects is retried."""
+        a race with another process starting the same prospects is retried. A prospect whose
+        first steps fail raises `ExecutionError` and nothing of the batch is stored, unless
+        `park`: then its instance is stored in `incident`."""
         for _attempt in range(5):
             try:
-                return self._start_batch(process_id, prospects, new, actor)
+                return self._start_batch(process_id, prospects, new, actor, park)
             except IntegrityError:
                 if new:
                     raise
@@ -245,6 +247,7 @@ class StepPipeline:
 
     def _start_batch(
         self, process_id: str, prospects: Sequence[NewProspect], new: bool, actor: str | None,
+        park: bool,
     ) -> list[Started]:
         keys = [None if new else f"{process_id}\x1f{p.prospect_id}" for p in prospects]
         wanted = sorted({k for k in keys if k is not None})
@@ -268,7 +271,7 @@ class StepPipeline:
             elif key is not None and key in first:
                 results.append(first[key])
             else:
-                made = self._new_instance(definition, process_id, prospect, key, now)
+                made = self._new_instance(definition, process_id, prospect, key, now, park)
                 if made.values["active_key"] is not None:  # not one that finished at once
                     first[made.values["active_key"]] = i
                 fresh.append((i, made))
@@ -294,7 +297,7 @@ class StepPipeline:
 
     def _new_instance(
         self, definition: LoadedDefinition, process_id: str, prospect: NewProspect,
-        active_key: str | None, now: datetime,
+        active_key: str | None, now: datetime, park: bool = False,
     ) -> _NewInstance:
         context = dict(prospect.context)
         workflow = self._fresh(definition, context)
@@ -303,6 +306,8 @@ class StepPipeline:
             try:
                 incidents.guarded(None, None, partial(run_engine_steps, workflow))
             except ExecutionError as exc:  # stored in `incident`, as it was before its steps
+                if not park:
+                    raise
                 incident = (exc, incidents.failed_element(exc, spent.current))
         self.steps_run += spent.steps
         if incident is not None:
