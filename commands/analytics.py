@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -17,7 +17,8 @@ from commands._errors import exit_codes
 from commands._options import DbOption, JsonOption, NowOption, duration, instant, optional_instant
 from commands._output import err, out, print_json
 from commands._wiring import open_store
-from engine import ManualClock, NextmoveError, SystemClock
+from engine import ManualClock, NextmoveError, Store, SystemClock
+from engine.runtime import queries as runtime_queries
 
 if TYPE_CHECKING:
     from analytics import Indicator
@@ -105,6 +106,19 @@ def funnel(
               f"({found.conversion:.1%})", markup=False)
 
 
+def incidents_of(store: Store, process: str, distributor: str | None) -> list[dict[str, Any]]:
+    """Instances of `process` in incident: stuck until an operator acts (see `retry`)."""
+    out = []
+    for instance in runtime_queries.list_instances(
+            store, process_id=process, distributor_id=distributor, status="incident"):
+        last = next(e for e in reversed(runtime_queries.history(store, instance.id))
+                    if e.kind == "incident")
+        out.append({"instance": instance.id, "prospect": instance.prospect_id,
+                    "distributor": instance.distributor_id, "step": last.step_id,
+                    "since": last.at.isoformat(), "error": (last.data or {}).get("error")})
+    return out
+
+
 @app.command()
 @exit_codes
 def stuck(
@@ -118,7 +132,8 @@ def stuck(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Instances waiting on a step longer than usual, by step and distributor."""
+    """Instances waiting on a step longer than usual, by step and distributor, and the
+    instances in incident (a step failed: they wait for an operator's retry)."""
     import analytics
 
     limit = duration(older_than, "--older-than")
@@ -126,8 +141,9 @@ def stuck(
     with open_store(db) as store:
         found = analytics.stuck(store, process, moment, older_than=limit,
                                 distributor=distributor, market=market)
+        broken = incidents_of(store, process, distributor)
     if as_json:
-        print_json(found.to_dict())
+        print_json({**found.to_dict(), "incidents": broken})
         return
     table = Table("step", "distributor", "instances", "oldest waiting h", "limit h", box=None)
     for g in found.groups:
@@ -136,6 +152,10 @@ def stuck(
     out.print(table)
     out.print(f"{found.instances} stuck instance(s) in {len(found.groups)} group(s)",
               markup=False)
+    for item in broken:
+        out.print(f"incident: instance {item['instance']} (prospect {item['prospect']}) at "
+                  f"{item['step']} since {item['since']}: {item['error']}; after fixing the "
+                  f"map: nextmove retry {item['instance']}", markup=False)
 
 
 IndicatorOption = Annotated[list[str] | None, typer.Option(

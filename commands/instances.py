@@ -1,4 +1,5 @@
-"""Running instances: start, complete, skip, vary, outcome, show, list, tick, worker, signal."""
+"""Running instances: start, complete, skip, vary, outcome, show, list, tick, worker, signal,
+and for instances in incident: retry, migrate-instance."""
 
 from __future__ import annotations
 
@@ -195,6 +196,12 @@ def show(
         print_json(detail.to_dict())
         return
     print_instance(detail.instance)
+    incident = detail.incident
+    if incident is not None:
+        data = incident.data or {}
+        out.print(f"  incident since {incident.at:%Y-%m-%d %H:%M:%S} at step {incident.step_id}: "
+                  f"{data.get('error')}\n  fix the map, then: nextmove retry "
+                  f"{detail.instance.id}", markup=False)
     table = Table("at", "step", "event", "actor", "data", box=None)
     for event in detail.history:
         table.add_row(f"{event.at:%Y-%m-%d %H:%M:%S}", event.step_name, event.kind,
@@ -218,7 +225,8 @@ def list_(
     distributor: Annotated[str | None, typer.Option(help="Only this distributor.")] = None,
     prospect: Annotated[str | None, typer.Option(help="Only this prospect.")] = None,
     step: Annotated[str | None, typer.Option(help="Only instances waiting at this step.")] = None,
-    status: Annotated[str | None, typer.Option(help="active or completed.")] = None,
+    status: Annotated[str | None, typer.Option(
+        help="active, completed or incident (a step failed: see retry).")] = None,
     limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -254,14 +262,20 @@ def tick(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Fire every timer that is due now, once, and report what fired."""
-    fired = engine_for(db, now=now).tick(batch)
+    """Fire every timer that is due now, once, and report what it did: the timers fired, the
+    automatic steps run and the incidents (instances whose step failed; the others go on).
+    A late cycle timer fires once and moves to its next time (see docs/limits.md)."""
+    report = engine_for(db, now=now).tick(batch)
     if as_json:
-        print_json({"fired": [f.to_dict() for f in fired]})
+        print_json(report.to_dict())
         return
-    for item in fired:
+    for item in report:
         out.print(_fired_line(item), markup=False)
-    out.print(f"{len(fired)} timer(s) fired")
+    for incident in report.incidents:
+        err.print(f"incident: instance {incident.instance_id} at {incident.step}: "
+                  f"{incident.error}", markup=False)
+    out.print(f"{len(report)} timer(s) fired, {report.steps} step(s) run, "
+              f"{len(report.incidents)} incident(s)")
 
 
 @app.command()
@@ -284,7 +298,8 @@ def worker(
             out.print(_fired_line(item), markup=False)
 
     stats = run_worker(engine, poll_interval=poll, batch=batch, name=name, on_fired=report)
-    err.print(f"worker stopped ({stats.stopped_by or 'done'}): {stats.fired} timer(s) fired")
+    err.print(f"worker stopped ({stats.stopped_by or 'done'}): {stats.fired} timer(s) fired, "
+              f"{stats.incidents} incident(s)")
 
 
 @app.command()
@@ -349,3 +364,40 @@ def print_broadcast(result: BroadcastResult, as_json: bool) -> None:
         ids = ", ".join(str(i) for i in result.failed)
         err.print(f"failed at instance(s) {ids}: the map raised an error there and nothing "
                   "was written for them", markup=False)
+
+
+@app.command()
+@exit_codes
+def retry(
+    instance: InstanceArgument = None,
+    prospect: ProspectOption = None,
+    process: ProcessOption = None,
+    actor: ActorOption = None,
+    now: NowOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run the step an instance in incident failed at again (after fixing the map and
+    moving the instance to the fixed version with migrate-instance)."""
+    ref = instance_ref(instance, prospect, process)
+    emit_instance(engine_for(db, now=now).retry(ref, actor=actor), as_json)
+
+
+@app.command("migrate-instance")
+@exit_codes
+def migrate_instance(
+    to_version: Annotated[int, typer.Option("--to-version", help="The definition version to "
+                                            "move to (deploy prints the versions).")],
+    instance: InstanceArgument = None,
+    prospect: ProspectOption = None,
+    process: ProcessOption = None,
+    actor: ActorOption = None,
+    now: NowOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Move an instance (active or in incident) to another version of its process; refused
+    when a step it waits at, or has passed through, is not in that version."""
+    ref = instance_ref(instance, prospect, process)
+    emit_instance(engine_for(db, now=now).migrate_instance(ref, to_version, actor=actor),
+                  as_json)

@@ -24,13 +24,16 @@ from engine.errors import (
     EngineRuntimeError,
     ExecutionError,
     ExpressionError,
+    InstanceIncident,
     InstanceNotFound,
+    MigrationRefused,
     NextmoveError,
     Problem,
     StepNotWaiting,
     StepRequired,
     VersionConflict,
 )
+from engine.limits import DEFAULT_LIMITS, Limits, WorkLimitExceeded
 from engine.recommend import Ranking, Recommender
 from engine.runtime import (
     DeployedDefinition,
@@ -55,11 +58,15 @@ __all__ = [
     "EngineRuntimeError",
     "ExecutionError",
     "ExpressionError",
+    "DEFAULT_LIMITS",
     "Instance",
     "InstanceDetail",
+    "InstanceIncident",
     "InstanceNotFound",
+    "Limits",
     "LoadReport",
     "ManualClock",
+    "MigrationRefused",
     "NextmoveError",
     "Problem",
     "ProcessDefinition",
@@ -75,6 +82,7 @@ __all__ = [
     "SystemClock",
     "VersionConflict",
     "Waiting",
+    "WorkLimitExceeded",
     "load",
     "load_definitions",
 ]

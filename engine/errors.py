@@ -10,7 +10,9 @@
     │   ├── StepRequired           a required step cannot be skipped
     │   ├── VersionConflict        another worker changed the instance first
     │   ├── DefinitionNotFound
-    │   └── ExecutionError         the map failed while running (a condition raised, ...)
+    │   ├── ExecutionError         the map failed while running (a condition raised, ...)
+    │   │   └── InstanceIncident   ... and the instance is now in `incident` (see `retry`)
+    │   └── MigrationRefused       an instance cannot move to another definition version
     └── ExpressionError            a condition is not allowed or failed to evaluate
 
 Each error builds its own message from its fields, so callers (the CLI, JSON output) can show
@@ -183,5 +185,26 @@ class ExecutionError(EngineRuntimeError):
     def __init__(self, instance_id: int | None, step: str | None, detail: str) -> None:
         self.instance_id = instance_id
         self.step = step
+        self.detail = detail
         where = f"instance {instance_id}" if instance_id is not None else "new instance"
         super().__init__(f"{where}, step {step!r}: {detail}" if step else f"{where}: {detail}")
+
+
+class InstanceIncident(ExecutionError):
+    """A step failed at run time: the instance is now in `incident`, with the error and the
+    step recorded in its trail; nothing of the step was applied. `cause` is the failure."""
+
+    def __init__(self, instance_id: int, step: str | None, cause: ExecutionError,
+                 limit: str | None = None) -> None:
+        self.cause = cause
+        self.limit: str | None = limit or getattr(cause, "limit", None)
+        super().__init__(instance_id, step, f"incident: {cause.detail} (the step was not applied; "
+                                            f"fix the map, then `nextmove retry {instance_id}`)")
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "instance": self.instance_id, "step": self.step,
+                "incident": True, "limit": self.limit}
+
+
+class MigrationRefused(EngineRuntimeError):
+    """An instance cannot move to the definition version asked for."""

@@ -21,6 +21,7 @@ from engine.runtime.model import Fired
 class WorkerStats:
     loops: int = 0
     fired: int = 0
+    incidents: int = 0  # instances a failing timer step put into incident
     stopped_by: str | None = None
 
 
@@ -50,6 +51,7 @@ def run_worker(
     try:
         while not stop.is_set():
             fired = engine.fire_due(batch, name, should_stop=stop.is_set)
+            stats.incidents += len(fired.incidents)
             for item in fired:
                 stats.fired += 1
                 if on_fired is not None:

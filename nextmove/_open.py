@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from content_catalog import StoredRecommender
-from engine import Clock, Engine, Store
+from engine import Clock, Engine, Limits, Store
 from engine.store import DEFAULT_DB, Progress
 from nextmove._catalogs import CONTENT_CATALOGS
 
@@ -50,6 +50,7 @@ def open_engine(
     rng: random.Random | None = None,
     hot_instances: int | None = None,
     lease: timedelta | None = None,
+    limits: Limits | None = None,
 ) -> Engine:
     """A ready engine over `db` (see `open_store`): it deploys maps with their content
     catalogs, and with `recommend` ranks content for hooked steps from the stored catalog and
@@ -57,7 +58,8 @@ def open_engine(
 
     `clock` defaults to the system clock; `rng` (the only randomness: exploration among
     content) defaults to an unseeded one. `allow_scripts` lets maps run script tasks.
-    `hot_instances` and `lease` tune the engine (see `engine.Engine`).
+    `hot_instances` and `lease` tune the engine (see `engine.Engine`); `limits` bound the
+    work one command may do to one instance (default `engine.DEFAULT_LIMITS`).
     """
     store = open_store(db, durable=durable, progress=progress)
     tuning: dict[str, Any] = {}
@@ -65,6 +67,8 @@ def open_engine(
         tuning["hot_instances"] = hot_instances
     if lease is not None:
         tuning["lease"] = lease
+    if limits is not None:
+        tuning["limits"] = limits
     return Engine(
         store,
         clock=clock,

@@ -93,6 +93,12 @@ def _event_details(node: etree._Element, messages: dict[str, str]) -> dict[str, 
     return details
 
 
+def _cardinality(node: etree._Element) -> str | None:
+    loop = node.find(bpmn("multiInstanceLoopCharacteristics"))
+    found = loop.find(bpmn("loopCardinality")) if loop is not None else None
+    return found.text.strip() if found is not None and found.text else None
+
+
 def _node_name(node: etree._Element) -> str:
     name = node.get("name")
     return " ".join(name.split()) if name else node.get("id", "")
@@ -147,6 +153,7 @@ def _read_container(
             called=child.get("calledElement"),
             default_flow=child.get("default"),
             event_subprocess=child.get("triggeredByEvent") == "true",
+            cardinality=_cardinality(child),
         )
         steps.append(step)
         if kind in CONTAINER_TYPES:

@@ -17,6 +17,7 @@ from typing import Any
 from lxml import etree
 
 from engine.catalogs import CatalogSupport
+from engine.definitions._limit_checks import check_limits, check_recursion
 from engine.definitions._xml import parse_xml
 from engine.definitions.compile import compile_map
 from engine.definitions.extract import read_maps
@@ -150,7 +151,8 @@ def load(
     maps_by_id: dict[str, ProcessMap] = {}
     for doc in documents:
         doc.problems = [_from_yaml(p, doc) for p in
-                        check_maps(doc.maps, doc.file, allow_scripts=allow_scripts)]
+                        [*check_maps(doc.maps, doc.file, allow_scripts=allow_scripts),
+                         *check_limits(doc.maps)]]
         for pmap in doc.maps:
             if pmap.id in by_process and pmap.steps:
                 doc.problems.append(Problem(
@@ -160,7 +162,8 @@ def load(
                 by_process[pmap.id] = doc
                 maps_by_id[pmap.id] = pmap
     for doc in documents:
-        doc.problems += [_from_yaml(p, doc) for p in check_calls(doc.maps, maps_by_id)]
+        doc.problems += [_from_yaml(p, doc) for p in [*check_calls(doc.maps, maps_by_id),
+                                                        *check_recursion(doc.maps, maps_by_id)]]
         report.problems.extend(doc.problems)
 
     for doc in documents:

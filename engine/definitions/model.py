@@ -53,6 +53,7 @@ class Step:
     called: str | None = None  # calledElement of a call activity
     default_flow: str | None = None
     event_subprocess: bool = False  # a subProcess started by an event, not by a flow
+    cardinality: str | None = None  # a multi-instance activity's loopCardinality, as written
 
     @property
     def hook(self) -> str | None:

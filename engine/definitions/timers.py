@@ -20,6 +20,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 
 from engine._spiff_private import internal_value, set_internal_values
 from engine.durations import DurationError, duration_from, parse_cycle, parse_time_or_duration
+from engine.limits import DEFAULT_LIMITS, WorkLimitExceeded, current_budget
 
 
 def task_now(my_task: Any) -> datetime:
@@ -56,6 +57,11 @@ class ClockDuration(DurationTimerEventDefinition):  # type: ignore[misc]
 
 
 class ClockCycle(CycleTimerEventDefinition):  # type: ignore[misc]
+    """A cycle timer. Late (a worker was down, or a tick came long after), it fires once and
+    moves to its next occurrence after now, as Camunda does; a timer whose map sets the
+    property `catch_up: true` fires each missed occurrence instead (one per firing, at most
+    the `catch_up` work limit of them). A zero-length cycle is an error, not a busy loop."""
+
     def cycle_complete(self, my_task: Any) -> bool:
         value = internal_value(my_task, "event_value")
         now = task_now(my_task)
@@ -67,8 +73,8 @@ class ClockCycle(CycleTimerEventDefinition):  # type: ignore[misc]
         ready = False
         if value["cycles"] != 0:
             due = datetime.fromisoformat(value["next"])
-            if due <= now:
-                value["next"] = (due + timedelta(seconds=value["duration"])).isoformat()
+            if due <= now and _first_fire_in_step(my_task):
+                value["next"] = _next_occurrence(my_task, due, value["duration"], now)
                 value["cycles"] -= 1
                 ready = True
         else:
@@ -76,6 +82,35 @@ class ClockCycle(CycleTimerEventDefinition):  # type: ignore[misc]
             my_task.internal_data["event_fired"] = True
         set_internal_values(my_task, event_value=value)
         return ready
+
+
+def _first_fire_in_step(my_task: Any) -> bool:
+    """A cycle fires at most once per step, so every firing is a step event of its own (a
+    catch-up timer fires its missed times over as many steps)."""
+    spent = current_budget()
+    if spent is None:
+        return True
+    if my_task.id in spent.fired:
+        return False
+    spent.fired.add(my_task.id)
+    return True
+
+
+def _next_occurrence(my_task: Any, due: datetime, seconds: float, now: datetime) -> str:
+    """When a cycle that was due at `due` fires next (see `ClockCycle`)."""
+    element = getattr(my_task.task_spec, "bpmn_id", None)
+    if seconds <= 0:
+        raise DurationError(f"timer {element!r}: a cycle of zero length would fire without end")
+    step = timedelta(seconds=seconds)
+    missed = int((now - due) / step) + 1  # occurrences due by now, this one included
+    properties = getattr(my_task.task_spec, "extensions", {}).get("properties", {})
+    if str(properties.get("catch_up", "")).lower() not in ("true", "yes", "1"):
+        return (due + missed * step).isoformat()  # fire once, skip the missed ones
+    spent = current_budget()
+    allowed = (spent.limits if spent is not None else DEFAULT_LIMITS).catch_up
+    if missed > allowed:
+        raise WorkLimitExceeded("catch_up", missed, allowed, element)
+    return (due + step).isoformat()
 
 
 CLOCK_TIMERS: dict[type, type] = {

@@ -17,26 +17,27 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from SpiffWorkflow.bpmn import BpmnWorkflow
-
 from engine.catalogs import CatalogSupport
 from engine.clock import Clock, SystemClock
 from engine.definitions import load
 from engine.errors import (
     DefinitionErrors,
+    DefinitionNotFound,
+    EngineRuntimeError,
+    ExecutionError,
+    InstanceIncident,
     NextmoveError,
     StepNotWaiting,
-    StepRequired,
     did_you_mean,
 )
 from engine.expressions import SafeScriptEngine
+from engine.limits import DEFAULT_LIMITS, Limits, check_cardinality
 from engine.recommend import Recommender
-from engine.runtime import events, held, queries, signals, tokens, versions
+from engine.runtime import events, held, incidents, queries, signals, versions
 from engine.runtime.cards import ActionCard, cards_for
 from engine.runtime.model import (
     BroadcastResult,
     DeployedDefinition,
-    Fired,
     HeldEvent,
     Instance,
     InstanceDetail,
@@ -45,9 +46,10 @@ from engine.runtime.model import (
     SignalResult,
     Started,
     StepEvent,
+    TickReport,
 )
-from engine.runtime.pipeline import Acted, NotWaiting, StepPipeline
-from engine.runtime.versions import DefinitionCache, LoadedDefinition
+from engine.runtime.pipeline import NotWaiting, StepPipeline
+from engine.runtime.versions import DefinitionCache
 from engine.store.database import Store
 
 for _name in ("spiff", "spiff.task", "spiff.workflow", "spiff.metrics"):
@@ -62,6 +64,11 @@ class ClockedScriptEngine(SafeScriptEngine):
     def __init__(self, clock: Clock, allow_scripts: bool = False) -> None:
         super().__init__(allow_scripts=allow_scripts)
         self.clock = clock
+
+    def evaluate(self, task: Any, expression: str, external_context: Any = None) -> Any:
+        value = super().evaluate(task, expression, external_context)
+        check_cardinality(task, expression, value)  # before Spiff makes that many instances
+        return value
 
 
 class Deployment(list[DeployedDefinition]):
@@ -79,8 +86,9 @@ class Engine:
     `recommender` ranks content for hooked steps (default: none); `rng` is the only source of
     randomness for its exploration, so a seeded engine replays the same recommendations.
     `catalogs` reads, checks and stores the content catalogs `deploy` finds (default: none, and
-    catalog files are skipped). The store must be prepared (`Store.prepare`):
-    `nextmove.open_engine` does all of this.
+    catalog files are skipped). `limits` bound the work one command may do to one instance
+    (`engine.limits`; past one, the instance goes into incident). The store must be prepared
+    (`Store.prepare`): `nextmove.open_engine` does all of this.
     """
 
     def __init__(
@@ -94,6 +102,7 @@ class Engine:
         recommender: Recommender | None = None,
         rng: random.Random | None = None,
         catalogs: CatalogSupport | None = None,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.store = store
         self.clock: Clock = clock or SystemClock()
@@ -106,7 +115,8 @@ class Engine:
         self._definitions = DefinitionCache(self.store)
         self.pipeline = StepPipeline(
             self.store, self._definitions, self.script_engine, self.clock,
-            recommender=recommender, rng=self.rng, hot_instances=hot_instances)
+            recommender=recommender, rng=self.rng, hot_instances=hot_instances, limits=limits)
+        self.limits = limits
 
     # -- definitions ---------------------------------------------------------------------------
 
@@ -142,10 +152,18 @@ class Engine:
         new: bool = False,
         actor: str | None = None,
     ) -> Instance:
-        """Start `process_id` for a prospect, or return their active instance of it."""
-        (started,) = self.start_many(
+        """Start `process_id` for a prospect, or return their active instance of it.
+
+        Raises `InstanceIncident` if the new instance's first steps failed (it is stored in
+        `incident`, before those steps)."""
+        (started,) = self.pipeline.start(
             process_id, [NewProspect(prospect_id, distributor_id, dict(context or {}))],
-            new=new, actor=actor)
+            new=new, actor=actor, park=True)
+        if started.created and started.instance.status == "incident":
+            with self.store.read() as conn:
+                found = incidents.last_incident(conn, started.instance.id)
+            raise InstanceIncident(started.instance.id, None, ExecutionError(
+                started.instance.id, None, found["error"]), limit=found.get("limit"))
         return started.instance
 
     def start_many(
@@ -160,7 +178,8 @@ class Engine:
 
         A prospect with an active instance of the process (already stored, or earlier in
         `prospects`) gets that instance back with `created=False`, unless `new`. Results come
-        in the order of `prospects`. Nothing of the batch is stored if any of it fails.
+        in the order of `prospects`. Nothing of the batch is stored if any of it fails (a
+        bulk import names the row); `start` stores a single failing start in `incident`.
         """
         return self.pipeline.start(process_id, prospects, new=new, actor=actor)
 
@@ -192,25 +211,18 @@ class Engine:
         used: str | None = None,
     ) -> Instance:
         instance_id = self.resolve(ref)
-
-        def act(workflow: BpmnWorkflow, definition: LoadedDefinition) -> Acted:
-            task = tokens.find_ready(workflow, step)
-            if task is None:
-                raise NotWaiting
-            props = definition.steps.get(step, {}).get("properties", {})
-            if kind == "skipped" and props.get("control") == "required":
-                raise StepRequired(instance_id, step, props.get("basis"))
-            if kind != "skipped":
-                task.data.update({k: v for k, v in data.items() if k != "note"})
-            task.run()
-            workflow.do_engine_steps()
-            return Acted(str(task.id), kind, actor, data, content_used=used)
-
+        act = incidents.person_act(instance_id, step, kind, data, actor, used)
+        replay = incidents.person_replay(step, kind, data, used, actor)
         try:
-            return self.pipeline.advance(instance_id, step, act)
+            return self.pipeline.advance(instance_id, step, act, replay=replay)
         except NotWaiting:
-            waiting = [w.step_id for w in queries.get(self.store, instance_id).waiting]
-            raise StepNotWaiting(instance_id, step, waiting) from None
+            instance = queries.get(self.store, instance_id)
+            if instance.status == "incident":
+                raise EngineRuntimeError(
+                    f"instance {instance_id} is in incident (a step failed: see `nextmove show "
+                    f"{instance_id}`); nothing was applied. An operator retries it once the "
+                    f"map is fixed: nextmove retry {instance_id}") from None
+            raise StepNotWaiting(instance_id, step, instance.waiting_steps) from None
 
     def outcome(
         self, ref: InstanceRef, kind: str, *, amount: float | None = None,
@@ -230,15 +242,17 @@ class Engine:
     def fire_due(
         self, limit: int = 100, worker: str | None = None,
         should_stop: Callable[[], bool] | None = None,
-    ) -> list[Fired]:
+    ) -> TickReport:
         """Claim up to `limit` instances with a due timer (as leases), fire them; held
-        prospect events past their expiry are marked expired on the way."""
+        prospect events past their expiry are marked expired on the way. The report lists
+        what fired, and counts the steps run and the incidents raised."""
         held.expire(self.store, self.clock.now())
         return events.fire_due(self, limit, worker, should_stop)
 
-    def tick(self, batch: int = 100, worker: str | None = None) -> list[Fired]:
+    def tick(self, batch: int = 100, worker: str | None = None) -> TickReport:
         """Fire everything due now, batch after batch, until nothing unclaimed is due; held
-        prospect events past their expiry are marked expired."""
+        prospect events past their expiry are marked expired; a late cycle timer fires once
+        (see `engine.limits`)."""
         held.expire(self.store, self.clock.now())
         return events.tick(self, batch, worker)
 
@@ -257,6 +271,28 @@ class Engine:
         """Deliver BPMN signal `signal` to every instance waiting for it (any prospect), one
         step each; a repeated `signal_id` moves an instance at most once."""
         return signals.broadcast(self, signal, signal_id=signal_id, data=data)
+
+    # -- incidents ---------------------------------------------------------------------------
+
+    def retry(self, ref: InstanceRef, *, actor: str | None = None) -> Instance:
+        """Run the step an instance in `incident` failed at again (after the map was fixed
+        and the instance migrated, or a limit raised). Raises `InstanceIncident` if it
+        fails again."""
+        return self.pipeline.retry(self.resolve(ref), actor)
+
+    def migrate_instance(
+        self, ref: InstanceRef, to_version: int, *, actor: str | None = None,
+    ) -> Instance:
+        """Move an instance (active or in incident) to version `to_version` of its process;
+        refused (`MigrationRefused`) when a step it waits at or has passed is not in it."""
+        instance = self.get(ref)
+        target = next((d for d in self.definitions(instance.process_id)
+                       if d.version == to_version), None)
+        if target is None:
+            known = [str(d.version) for d in self.definitions(instance.process_id)]
+            raise DefinitionNotFound(f"{instance.process_id} version {to_version}",
+                                     [f"{instance.process_id} version {v}" for v in known])
+        return self.pipeline.migrate(instance.id, self._definitions.get(target.id), actor)
 
     def forget(self) -> None:
         """Drop cached instances and specs, as a freshly started process would have none."""

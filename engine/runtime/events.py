@@ -21,9 +21,10 @@ from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from sqlalchemy import or_, select, update
 
 from engine.clock import Clock, as_utc
-from engine.errors import ExecutionError, VersionConflict
-from engine.runtime import held, tokens
-from engine.runtime.model import Fired, SignalResult
+from engine.errors import ExecutionError, InstanceIncident, VersionConflict
+from engine.limits import run_engine_steps
+from engine.runtime import held, incidents, tokens
+from engine.runtime.model import Fired, Incident, SignalResult, TickReport
 from engine.runtime.pipeline import Acted, DuplicateReceipt, NotWaiting, StepPipeline
 from engine.runtime.queries import INSTANCE, RECEIPT
 from engine.runtime.versions import LoadedDefinition
@@ -54,28 +55,34 @@ def _due_instances(now: datetime) -> Any:
 def fire_due(
     engine: Runtime, limit: int = 100, worker: str | None = None,
     should_stop: Callable[[], bool] | None = None,
-) -> list[Fired]:
-    """Claim up to `limit` instances with a due timer, fire them, report what fired."""
+) -> TickReport:
+    """Claim up to `limit` instances with a due timer, fire them, report what fired (and
+    the steps run, and the incidents: a failing instance is parked, the others go on)."""
     owner = worker or f"worker-{uuid.uuid4().hex[:8]}"
-    fired: list[Fired] = []
+    fired = TickReport()
+    steps_before = engine.pipeline.steps_run
     claimed = claim(engine, limit, owner)
     for done, instance_id in enumerate(claimed):
         if should_stop is not None and should_stop():
             release(engine, claimed[done:], owner)  # let other workers have them now
             break
 
-        def act(workflow: BpmnWorkflow, _definition: LoadedDefinition) -> Acted:
-            workflow.refresh_timers()
-            workflow.do_engine_steps()
-            return Acted()
-
         try:
-            engine.pipeline.advance(instance_id, None, act, moved=fired)
+            engine.pipeline.advance(instance_id, None, incidents.engine_act, moved=fired)
         except NotWaiting:
             continue  # finished meanwhile
+        except InstanceIncident as exc:
+            log.warning("%s", exc)
+            fired.incidents.append(Incident(instance_id, exc.step or _failed_at(exc), str(exc),
+                                            exc.limit))
         except (VersionConflict, ExecutionError) as exc:
             log.warning("instance %s: %s", instance_id, exc)
+    fired.steps = engine.pipeline.steps_run - steps_before
     return fired
+
+
+def _failed_at(exc: InstanceIncident) -> str | None:
+    return incidents.failed_element(exc.cause, None)
 
 
 def claim(engine: Runtime, limit: int, owner: str) -> list[int]:
@@ -105,13 +112,13 @@ def has_due(engine: Runtime) -> bool:
         lambda conn: conn.execute(query).first() is not None, write=False)
 
 
-def tick(engine: Runtime, batch: int = 100, worker: str | None = None) -> list[Fired]:
+def tick(engine: Runtime, batch: int = 100, worker: str | None = None) -> TickReport:
     """Fire everything due now, batch after batch, until nothing unclaimed is due."""
-    fired: list[Fired] = []
+    fired = TickReport()
     while True:
         batch_fired = fire_due(engine, batch, worker)
-        fired.extend(batch_fired)
-        if not has_due(engine) or not batch_fired:
+        fired.merge(batch_fired)
+        if not has_due(engine) or not (batch_fired or batch_fired.incidents):
             return fired  # done, or what is left is leased by other workers
 
 
@@ -138,7 +145,7 @@ def signal(
         if not tokens.waiting_for(workflow, message):
             raise NotWaiting
         workflow.catch(BpmnEvent(MessageEventDefinition(message), payload))
-        workflow.do_engine_steps()
+        run_engine_steps(workflow)
         return Acted(data={"message_id": message_id, **payload}, data_kinds=("message",))
 
     delivered: list[int] = []
@@ -151,8 +158,10 @@ def signal(
         for instance_id in (row["id"] for row in candidates):
             for _attempt in range(3):  # a racing step moved it: look again at the fresh state
                 try:
-                    engine.pipeline.advance(instance_id, message, act, moved=fired,
-                                            receipt={**receipt, "instance_id": instance_id})
+                    engine.pipeline.advance(
+                        instance_id, message, act, moved=fired,
+                        receipt={**receipt, "instance_id": instance_id},
+                        replay=incidents.message_replay(message, payload, message_id))
                 except VersionConflict:
                     continue
                 except (NotWaiting, DuplicateReceipt):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -205,8 +205,17 @@ class InstanceDetail:
     history: tuple[StepEvent, ...] = field(default_factory=tuple)
     held: tuple[HeldEvent, ...] = field(default_factory=tuple)
 
+    @property
+    def incident(self) -> StepEvent | None:
+        """The incident the instance is in (its latest `incident` event), if it is in one."""
+        if self.instance.status != "incident":
+            return None
+        return next((e for e in reversed(self.history) if e.kind == "incident"), None)
+
     def to_dict(self) -> dict[str, Any]:
         out = self.instance.to_dict()
+        found = self.incident
+        out["incident"] = found.to_dict() if found is not None else None
         out["history"] = [e.to_dict() for e in self.history]
         out["held_events"] = [e.to_dict() for e in self.held]
         return out
@@ -227,6 +236,38 @@ class Fired:
         out = asdict(self)
         out["at"] = _iso(self.at)
         return out
+
+
+@dataclass(frozen=True)
+class Incident:
+    """A step that failed at run time and parked its instance (see `Engine.retry`)."""
+
+    instance_id: int
+    step: str | None
+    error: str
+    limit: str | None = None  # the work limit exceeded, if that was the failure
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class TickReport(list[Fired]):
+    """What firing due timers really did: the timers and messages that fired (the list),
+    `steps` (automatic steps run) and `incidents` (instances parked by a failing step)."""
+
+    def __init__(self, fired: Iterable[Fired] = ()) -> None:
+        super().__init__(fired)
+        self.steps = 0
+        self.incidents: list[Incident] = []
+
+    def merge(self, other: TickReport) -> None:
+        self.extend(other)
+        self.steps += other.steps
+        self.incidents.extend(other.incidents)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fired": [f.to_dict() for f in self], "steps": self.steps,
+                "incidents": [i.to_dict() for i in self.incidents]}
 
 
 @dataclass(frozen=True)

@@ -26,13 +26,15 @@ from sqlalchemy.exc import IntegrityError
 from engine.clock import Clock, as_utc
 from engine.errors import (
     ExecutionError,
-    ExpressionError,
+    InstanceIncident,
     InstanceNotFound,
+    MigrationRefused,
     NextmoveError,
     VersionConflict,
 )
+from engine.limits import DEFAULT_LIMITS, Limits, budget, run_engine_steps
 from engine.recommend import Recommender
-from engine.runtime import held, queries, tokens, versions
+from engine.runtime import held, incidents, migration, queries, tokens, versions
 from engine.runtime._acts import Acted, DuplicateReceipt, HeldChanged, NotWaiting
 from engine.runtime._step_rows import db_time, event_rows, mark_stuck, progress
 from engine.runtime._write import Conflict, StepWriter
@@ -85,17 +87,7 @@ class _NewInstance:
     waits: list[Waiting]
     context: dict[str, Any]
     taken: held.Taken | None = None  # held events delivered as it started
-
-
-def _guarded(instance_id: int | None, step: str | None, action: Callable[[], Any]) -> Any:
-    try:
-        return action()
-    except ExpressionError as exc:
-        raise ExecutionError(instance_id, step, str(exc)) from exc
-    except (NextmoveError, NotWaiting):
-        raise
-    except Exception as exc:  # a failing map must not leave a half-applied step behind
-        raise ExecutionError(instance_id, step, f"{type(exc).__name__}: {exc}") from exc
+    incident: tuple[ExecutionError, str | None] | None = None  # its first steps failed
 
 
 class StepPipeline:
@@ -107,9 +99,11 @@ class StepPipeline:
     def __init__(
         self, store: Store, definitions: DefinitionCache, script_engine: PythonScriptEngine,
         clock: Clock, *, recommender: Recommender | None = None, rng: random.Random | None = None,
-        hot_instances: int = 2048,
+        hot_instances: int = 2048, limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.store = store
+        self.limits = limits
+        self.steps_run = 0  # automatic tasks run by committed steps (what `tick` reports)
         self.definitions = definitions
         self.script_engine = script_engine
         self.clock = clock
@@ -124,34 +118,49 @@ class StepPipeline:
     def advance(
         self, instance_id: int, label: str | None, act: Act, *,
         moved: list[Fired] | None = None, receipt: dict[str, Any] | None = None,
+        replay: Mapping[str, Any] = incidents.ENGINE_REPLAY, status: str = "active",
     ) -> Instance:
         """Apply `act` to the instance and commit state, events and waits as one step.
 
         `label` names the step in errors; timer and message moves are appended to `moved`;
-        `receipt` (a prospect event's) is stored in the same transaction. Raises
-        `NotWaiting` (from `act`, or the instance is no longer active), `DuplicateReceipt`,
-        `VersionConflict`, `ExecutionError` (the map failed: nothing is written)."""
+        `receipt` (a prospect event's) is stored in the same transaction. `replay` says what
+        `retry` runs again if the step fails; only an instance in `status` is moved. Raises
+        `NotWaiting` (from `act`, or the instance is not in `status`), `DuplicateReceipt`,
+        `VersionConflict`, `InstanceIncident` (the map failed or a work limit was exceeded:
+        the instance is now in `incident` and nothing of the step is applied)."""
         for attempt in range(4):
             hot = self._hot.pop(instance_id, None) if attempt == 0 else None
             cached = hot is not None
             if hot is None:
                 hot = self._load(instance_id)
             header, workflow, stored_waits = hot.header, hot.workflow, hot.waits
-            if header["status"] != "active":
+            if header["status"] != status:
                 raise NotWaiting
             definition = self.definitions.get(header["definition_id"])
             now = self.clock.now()
             before = tokens.snapshot(workflow)
-            try:
-                acted = _guarded(instance_id, label, partial(act, workflow, definition))
-            except NotWaiting:
-                if cached:
-                    continue  # the cached copy may be stale: look at the database
-                raise
+            with budget(self.limits) as spent:
+                try:
+                    acted = incidents.guarded(instance_id, label,
+                                              partial(act, workflow, definition))
+                except NotWaiting:
+                    if cached:
+                        continue  # the cached copy may be stale: look at the database
+                    raise
+                except ExecutionError as exc:
+                    failed_at = incidents.failed_element(exc, spent.current or label)
+                    row = incidents.incident_row(instance_id, definition, label, exc,
+                                                 failed_at, replay, now)
+                    if self.store.transaction(partial(incidents.write_incident,
+                                                      header=header, row=row, now=now)):
+                        raise InstanceIncident(instance_id, label, exc) from exc
+                    if cached:
+                        continue  # stale copy: the step may not fail on the stored state
+                    raise VersionConflict(instance_id, header["version"]) from exc
             moves = tokens.moves(before, workflow,
                                  uuid.UUID(acted.task_id) if acted.task_id else None, acted.kind)
             taken = self._take_held(header["prospect_id"], workflow, stored_waits, now,
-                                    partial(_guarded, instance_id, label))
+                                    partial(incidents.guarded, instance_id, label))
             if taken is not None:
                 moves += taken.moves
                 acted.move_data.update(taken.move_data)
@@ -168,6 +177,7 @@ class StepPipeline:
                 raise
             except HeldChanged:
                 continue  # an event was held or taken meanwhile: redo on fresh state
+            self.steps_run += spent.steps
             hot = _Hot(header, workflow, waits, hot.context)
             self._remember(instance_id, hot)
             if moved is not None:
@@ -204,7 +214,7 @@ class StepPipeline:
         values = {
             **progress(waits, now),
             "visits": visits.dump(),
-            "status": "completed" if done else header["status"],
+            "status": "completed" if done else "active",  # a retried incident is active again
             "active_key": None if done else header["active_key"],
             "version": header["version"] + 1,
             "state": dump_state(workflow),
@@ -240,13 +250,15 @@ class StepPipeline:
 
     def start(
         self, process_id: str, prospects: Sequence[NewProspect], *, new: bool = False,
-        actor: str | None = None,
+        actor: str | None = None, park: bool = False,
     ) -> list[Started]:
         """Start `process_id` for each prospect in one transaction (see `Engine.start_many`);
-        a race with another process starting the same prospects is retried."""
+        a race with another process starting the same prospects is retried. A prospect whose
+        first steps fail raises `ExecutionError` and nothing of the batch is stored, unless
+        `park`: then its instance is stored in `incident`."""
         for _attempt in range(5):
             try:
-                return self._start_batch(process_id, prospects, new, actor)
+                return self._start_batch(process_id, prospects, new, actor, park)
             except HeldChanged:
                 continue  # an event for one of them was held meanwhile: start them again
             except IntegrityError:
@@ -258,6 +270,7 @@ class StepPipeline:
 
     def _start_batch(
         self, process_id: str, prospects: Sequence[NewProspect], new: bool, actor: str | None,
+        park: bool,
     ) -> list[Started]:
         keys = [None if new else f"{process_id}\x1f{p.prospect_id}" for p in prospects]
         wanted = sorted({k for k in keys if k is not None})
@@ -284,7 +297,7 @@ class StepPipeline:
                 results.append(first[key])
             else:
                 made = self._new_instance(definition, process_id, prospect, key, now,
-                                          waiting.get(prospect.prospect_id, []), claimed)
+                                          waiting.get(prospect.prospect_id, []), claimed, park)
                 if made.values["active_key"] is not None:  # not one that finished at once
                     first[made.values["active_key"]] = i
                 fresh.append((i, made))
@@ -311,18 +324,28 @@ class StepPipeline:
     def _new_instance(
         self, definition: LoadedDefinition, process_id: str, prospect: NewProspect,
         active_key: str | None, now: datetime, pending: list[held.Pending], claimed: set[int],
+        park: bool = False,
     ) -> _NewInstance:
         context = dict(prospect.context)
-        workflow = BpmnWorkflow(definition.spec, definition.subprocess_specs,
-                                script_engine=self.script_engine)
-        workflow.task_tree.data.update(context)
-        _guarded(None, None, workflow.do_engine_steps)
+        workflow = self._fresh(definition, context)
+        incident = None
+        with budget(self.limits) as spent:
+            try:
+                incidents.guarded(None, None, partial(run_engine_steps, workflow))
+            except ExecutionError as exc:  # stored in `incident`, as it was before its steps
+                if not park:
+                    raise
+                incident = (exc, incidents.failed_element(exc, spent.current))
+        self.steps_run += spent.steps
+        if incident is not None:
+            workflow = self._fresh(definition, context)
         taken = None
-        if held.starts_waiting(workflow, []):
+        if incident is None and held.starts_waiting(workflow, []):
             taken = held.take(workflow, prospect.prospect_id, pending, now,
-                              partial(_guarded, None, None), claimed)
-        moves = tokens.moves({}, workflow, None, "completed")
-        waits = self._recommend(tokens.waits(workflow, definition.steps, {}, now), context)
+                              partial(incidents.guarded, None, None), claimed)
+        moves = [] if incident else tokens.moves({}, workflow, None, "completed")
+        waits = [] if incident else self._recommend(
+            tokens.waits(workflow, definition.steps, {}, now), context)
         visits = Visits()  # what `event_rows` will record for these moves
         for move in moves:
             visits.record(move.step_id, move.kind, db_time(now))
@@ -333,7 +356,7 @@ class StepPipeline:
             "distributor_id": prospect.distributor_id,
             "sponsor_id": context.get("sponsor_id"),
             "active_key": None if workflow.completed else active_key,
-            "status": "completed" if workflow.completed else "active",
+            "status": "incident" if incident else "completed" if workflow.completed else "active",
             "context": json.dumps(context),
             "created_at": db_time(now),
             "version": 1,
@@ -341,7 +364,14 @@ class StepPipeline:
             "state": dump_state(workflow),
             "visits": visits.dump(),
         }
-        return _NewInstance(values, workflow, moves, waits, context, taken)
+        return _NewInstance(values, workflow, moves, waits, context, taken=taken,
+                            incident=incident)
+
+    def _fresh(self, definition: LoadedDefinition, context: Mapping[str, Any]) -> BpmnWorkflow:
+        workflow = BpmnWorkflow(definition.spec, definition.subprocess_specs,
+                                script_engine=self.script_engine)
+        workflow.task_tree.data.update(context)
+        return workflow
 
     def _insert_started(
         self, conn: Connection, definition: LoadedDefinition,
@@ -361,12 +391,69 @@ class StepPipeline:
                 acted.move_data.update(made.taken.move_data)
             rows, head = event_rows(int(instance_id), definition, made.moves, made.waits,
                                     now, acted, None, Visits())
+            if made.incident is not None:
+                exc, failed_at = made.incident
+                row = incidents.incident_row(int(instance_id), definition, None, exc, failed_at,
+                                             {**incidents.START_REPLAY, "actor": actor}, now)
+                head = trail.chain_rows(head or trail.GENESIS, [row])
+                rows.append(row)
             events.extend(rows)
             out.append((int(instance_id), head))
         if events:
             conn.execute(_EVENTS_INSERT, events)
         conn.execute(_SET_CHAIN_HEAD, [{"b_id": i, "b_head": h} for i, h in out if h])
         return out
+
+    # -- incidents ---------------------------------------------------------------------------
+
+    def retry(self, instance_id: int, actor: str | None = None) -> Instance:
+        """Run the step an instance in `incident` failed at again (see `incidents`)."""
+        status = queries.get(self.store, instance_id).status
+        if status != "incident":
+            raise NextmoveError(f"instance {instance_id} is {status}, not in incident: "
+                                "nothing to retry")
+        with self.store.read() as conn:
+            found = incidents.last_incident(conn, instance_id)
+        replay = found.get("replay") or incidents.ENGINE_REPLAY
+        act = incidents.act_for(instance_id, replay, actor)
+        try:
+            return self.advance(instance_id, found.get("step"), act, replay=replay,
+                                status="incident")
+        except NotWaiting:
+            raise NextmoveError(
+                f"instance {instance_id}: the step it failed at ({found.get('step')!r}) no "
+                "longer waits; nothing was retried") from None
+
+    def migrate(self, instance_id: int, target: LoadedDefinition,
+                actor: str | None = None) -> Instance:
+        """Move an active instance, or one in incident, to `target` (same process)."""
+        self._hot.pop(instance_id, None)
+        hot = self._load(instance_id)
+        header = hot.header
+        if header["status"] not in ("active", "incident"):
+            raise MigrationRefused(f"instance {instance_id} is {header['status']}: only active "
+                                   "instances and instances in incident can move")
+        if target.process_id != header["process_id"]:
+            raise MigrationRefused(f"instance {instance_id} runs {header['process_id']!r}, "
+                                   f"not {target.process_id!r}")
+        source = self.definitions.get(header["definition_id"])
+        if target.id == source.id:
+            raise MigrationRefused(f"instance {instance_id} already runs version "
+                                   f"{target.version}")
+        state = migration.migrate(hot.workflow, instance_id, source, target)
+        now = self.clock.now()
+        previous = {tokens.wait_key(w): w for w in hot.waits}
+        waits = tokens.waits(hot.workflow, target.steps, previous, now) \
+            if header["status"] == "active" else hot.waits
+        row = incidents.migrated_row(header, source, target, actor, now)
+        head = trail.chain_rows(header.get("chain_head") or trail.GENESIS, [row])
+        values = {**progress(self._recommend(waits, hot.context, previous), now),
+                  "definition_id": target.id, "state": state, "chain_head": head,
+                  "version": header["version"] + 1, "lease_owner": None, "lease_until": None}
+
+        self.store.transaction(
+            lambda conn: migration.write(conn, header["id"], header["version"], values, row))
+        return queries.get(self.store, instance_id)
 
     # -- outcomes ------------------------------------------------------------------------------
 

@@ -121,3 +121,8 @@ def load_state(text: str, spec: Any, subprocess_specs: dict[str, Any]) -> BpmnWo
         raise
     except (ValueError, KeyError, TypeError, AttributeError) as exc:  # JSON that is no object
         raise StateError(f"cannot read stored workflow state: {exc}") from exc
+
+
+def registry() -> Any:
+    """The serializer registry for nextmove's specs (what Spiff's spec diff compares with)."""
+    return _SERIALIZER.registry

@@ -13,6 +13,9 @@ and compared with the column as they are; the subsets are ordered tuples, ready 
     MESSAGE    a prospect event (message) arrived at the step
     SIGNAL     a BPMN signal (broadcast, or thrown inside the instance) arrived at the step
     OUTCOME    a business result recorded for the instance (its step id names the result)
+    INCIDENT   a step failed at run time; the instance is in `incident` (data: the error,
+               the step, what to run again on `retry`); nothing of the step was applied
+    MIGRATED   the instance moved to another definition version (data: from, to)
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ class EventKind(StrEnum):
     MESSAGE = "message"
     SIGNAL = "signal"
     OUTCOME = "outcome"
+    INCIDENT = "incident"
+    MIGRATED = "migrated"
 
 
 _K = EventKind

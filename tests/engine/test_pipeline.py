@@ -9,7 +9,7 @@ import pytest
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
-from engine import Engine, ExecutionError, ManualClock
+from engine import Engine, InstanceIncident, ManualClock
 from engine.runtime import tokens
 from engine.runtime.pipeline import Acted, NotWaiting
 from engine.runtime.state import dump_state
@@ -31,17 +31,24 @@ def nothing_to_do(_workflow: BpmnWorkflow, _definition: LoadedDefinition) -> Act
     raise NotWaiting
 
 
-def test_a_failing_action_writes_nothing_and_leaves_no_half_moved_copy(engine: Engine) -> None:
+def test_a_failing_action_writes_only_the_incident_and_leaves_no_half_moved_copy(
+    engine: Engine,
+) -> None:
     engine.deploy([LINEAR])
     started = engine.start("prospect_linear", "p1", "d1")
     before = engine.history(started.id)
 
-    with pytest.raises(ExecutionError, match="the map broke after moving"):
+    with pytest.raises(InstanceIncident, match="the map broke after moving"):
         engine.pipeline.advance(started.id, "add_contact", run_then_fail)
-    assert engine.get(started.id) == started
-    assert engine.history(started.id) == before
+    parked = engine.get(started.id)
+    assert (parked.status, parked.version) == ("incident", started.version + 1)
+    assert parked.waiting == started.waiting
+    history = engine.history(started.id)
+    assert history[:-1] == before and history[-1].kind == "incident"
     # The copy the action moved was dropped: the next step starts where the instance waits.
     assert tokens.find_ready(engine.pipeline.workflow(started.id), "add_contact") is not None
+    # `retry` runs the recorded step again: a timer's (the default replay) here.
+    assert engine.retry(started.id).waiting_steps == ["add_contact"]
     assert engine.complete(started.id, "add_contact").waiting_steps == ["send_invite"]
 
 

@@ -11,8 +11,9 @@ from engine import (
     AmbiguousInstance,
     DefinitionNotFound,
     Engine,
-    ExecutionError,
+    EngineRuntimeError,
     Instance,
+    InstanceIncident,
     InstanceNotFound,
     ManualClock,
     ProspectRef,
@@ -115,19 +116,23 @@ def test_completing_with_data_routes_the_exclusive_gateway(engine: Engine) -> No
     assert engine.complete(instance.id, "qualify").waiting_steps == ["nurture"]
 
 
-def test_failing_condition_leaves_the_instance_as_it_was(engine: Engine) -> None:
+def test_failing_condition_parks_the_instance_in_incident_as_it_was(engine: Engine) -> None:
     engine.deploy([BPMN / "lead_score.bpmn"])
     instance = engine.start("lead_score", "p1", "d1")
     before = engine.history(instance.id)
 
-    with pytest.raises(ExecutionError) as raised:
+    with pytest.raises(InstanceIncident) as raised:
         engine.complete(instance.id, "rate_lead", {"note": "no score given"})
-    assert raised.value.step == "rate_lead"
-    assert "score >= 50" in str(raised.value)
-
-    assert engine.get(instance.id) == instance
-    assert engine.history(instance.id) == before
-    assert engine.complete(instance.id, "rate_lead", {"score": 20}).waiting_steps == ["nurture"]
+    assert raised.value.step == "rate_lead" and "score >= 50" in str(raised.value)
+    parked = engine.get(instance.id)  # the person's step was not applied:
+    assert (parked.status, parked.waiting) == ("incident", instance.waiting)
+    *kept, incident = engine.history(instance.id)
+    assert kept == before and incident.kind == "incident"
+    with pytest.raises(EngineRuntimeError, match="in incident"):
+        engine.complete(instance.id, "rate_lead", {"score": 20})
+    with pytest.raises(InstanceIncident):  # the map is unchanged: the step fails again
+        engine.retry(instance.id)
+    assert [e.kind for e in engine.history(instance.id)].count("incident") == 2
 
 
 def test_parallel_split_waits_for_both_branches_before_the_join(engine: Engine) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from engine import Engine, ManualClock, Store
+from engine import Engine, InstanceIncident, ManualClock, Store
 from engine.store import (
     ACTED_KINDS,
     CATCH_KINDS,
@@ -51,7 +51,8 @@ def test_a_visit_is_entered_then_closed_by_a_settling_or_a_catch_kind() -> None:
     assert set(SETTLED_KINDS).isdisjoint(CATCH_KINDS)
     assert set(CLOSING_KINDS) == set(SETTLED_KINDS) | set(CATCH_KINDS)
     assert set(VISIT_KINDS) == {EventKind.ENTERED, *CLOSING_KINDS}
-    assert set(EVENT_KINDS) - set(VISIT_KINDS) == {EventKind.OUTCOME}
+    assert set(EVENT_KINDS) - set(VISIT_KINDS) == {
+        EventKind.OUTCOME, EventKind.INCIDENT, EventKind.MIGRATED}
 
 
 def test_members_are_the_strings_the_log_holds() -> None:
@@ -79,9 +80,16 @@ def test_every_kind_the_engine_writes_is_an_event_kind(lv: Engine, clock: Manual
     lv.deploy([FIXTURES / "bpmn" / "signals" / "signal_catch.bpmn"])
     watch = lv.complete(lv.start("price_watch", "cy", "D").id, "share_offer").id
     assert lv.broadcast("price_change").delivered == (watch,)
+    # a step fails at run time (an incident), the instance moves to the fixed version
+    lv.deploy([FIXTURES / "incidents" / "v1"])
+    broken = lv.start("order_check", "bea", "D").id
+    with pytest.raises(InstanceIncident):
+        lv.complete(broken, "take_order")
+    lv.deploy([FIXTURES / "incidents" / "v2"])
+    lv.migrate_instance(broken, 2)
 
     assert written_kinds(lv.store) == set(EventKind)
-    assert {e.kind for i in (gus, stuck.id, watch) for e in lv.history(i)} == set(EventKind)
+    assert {e.kind for i in (gus, stuck.id, watch, broken) for e in lv.history(i)} == set(EventKind)
 
 
 def test_the_importer_accepts_exactly_the_event_kinds(tmp_path: Path) -> None:
