@@ -278,7 +278,22 @@ class Engine:
         """Run the step an instance in `incident` failed at again (after the map was fixed
         and the instance migrated, or a limit raised). Raises `InstanceIncident` if it
         fails again."""
-        return self.pipeline.retry(self.resolve(ref), actor)
+        instance_id = self.resolve(ref)
+        status = queries.get(self.store, instance_id).status
+        if status != "incident":
+            raise NextmoveError(f"instance {instance_id} is {status}, not in incident: "
+                                "nothing to retry")
+        with self.store.read() as conn:
+            found = incidents.last_incident(conn, instance_id)
+        replay = found.get("replay") or incidents.ENGINE_REPLAY
+        act = incidents.act_for(instance_id, replay, actor)
+        try:
+            return self.pipeline.advance(instance_id, found.get("step"), act, replay=replay,
+                                         status="incident")
+        except NotWaiting:
+            raise NextmoveError(
+                f"instance {instance_id}: the step it failed at ({found.get('step')!r}) no "
+                "longer waits; nothing was retried") from None
 
     def migrate_instance(
         self, ref: InstanceRef, to_version: int, *, actor: str | None = None,

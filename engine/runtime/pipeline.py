@@ -406,24 +406,6 @@ class StepPipeline:
 
     # -- incidents ---------------------------------------------------------------------------
 
-    def retry(self, instance_id: int, actor: str | None = None) -> Instance:
-        """Run the step an instance in `incident` failed at again (see `incidents`)."""
-        status = queries.get(self.store, instance_id).status
-        if status != "incident":
-            raise NextmoveError(f"instance {instance_id} is {status}, not in incident: "
-                                "nothing to retry")
-        with self.store.read() as conn:
-            found = incidents.last_incident(conn, instance_id)
-        replay = found.get("replay") or incidents.ENGINE_REPLAY
-        act = incidents.act_for(instance_id, replay, actor)
-        try:
-            return self.advance(instance_id, found.get("step"), act, replay=replay,
-                                status="incident")
-        except NotWaiting:
-            raise NextmoveError(
-                f"instance {instance_id}: the step it failed at ({found.get('step')!r}) no "
-                "longer waits; nothing was retried") from None
-
     def migrate(self, instance_id: int, target: LoadedDefinition,
                 actor: str | None = None) -> Instance:
         """Move an active instance, or one in incident, to `target` (same process)."""

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from engine import Engine, ExecutionError
+from engine.errors import InstanceIncident
 from tests.conftest import FIXTURES
 
 EXHAUSTIVE = FIXTURES / "yaml" / "declared" / "exhaustive.yaml"
@@ -19,19 +20,22 @@ EXHAUSTIVE = FIXTURES / "yaml" / "declared" / "exhaustive.yaml"
     ({}, "required data 'plan' is missing"),
     ({"plan": "other"}, "No conditions satisfied for route"),
 ])
-def test_a_runtime_miss_is_an_execution_error_and_writes_nothing(
+def test_a_runtime_miss_is_an_incident_and_applies_nothing(
     engine: Engine, data: dict[str, Any], says: str
 ) -> None:
     engine.deploy([EXHAUSTIVE])
     instance = engine.start("exhaustive", "p1", "d1")
     engine.forget()
 
-    with pytest.raises(ExecutionError) as caught:
+    with pytest.raises(InstanceIncident) as caught:
         engine.complete(instance.id, "talk", data)
 
+    assert isinstance(caught.value, ExecutionError)
     assert f"instance {instance.id}, step 'talk'" in str(caught.value)
     assert says in str(caught.value)
     after = engine.get(instance.id)
-    assert (after.status, after.waiting_steps, after.version) == ("active", ["talk"], 1)
-    assert engine.complete(instance.id, "talk", {"plan": "distributor"}).waiting_steps == [
-        "enroll"]
+    # the step is not applied: still waiting at talk, parked in incident (one chained event)
+    assert (after.status, after.waiting_steps, after.version) == ("incident", ["talk"], 2)
+    assert [e.kind for e in engine.history(instance.id)][-1] == "incident"
+    with pytest.raises(InstanceIncident):  # the same data fails the same way on retry
+        engine.retry(instance.id)
