@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import insert, select
 from typer.testing import CliRunner
 
+from analytics.report import collect, render_html
 from cli import app
 from commands._drift import drift_chores
 from content_catalog import activations, get_policy, load_stored_catalog
@@ -118,6 +119,10 @@ def test_keep_leaves_the_item_demoted_and_unwatched(store: Store) -> None:
     demoted = get_policy(store, HOOK)
     kept = review(store, BAD, reviewer="lee", decision="keep")
     assert kept.status == "kept"
+    data = collect(store, "prospect_journey", now=END)  # the report lists it
+    assert [(d["option_id"], d["status"]) for d in data.drift] == [(BAD, "kept (lee)")]
+    page = render_html(data)
+    assert 'id="drift"' in page and BAD in page.split('id="drift"')[1]
     assert get_policy(store, HOOK).default == demoted.default
     assert watch(store, "prospect_journey", outcome="Event_end", horizon=DAY, now=END) == []
     with pytest.raises(NextmoveError, match="keep or restore"):
