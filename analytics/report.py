@@ -56,6 +56,7 @@ class ReportData:
     map_svg: str | None = None
     map_problem: str | None = None  # why there is no map, when there is none
     heat: dict[str, float] = field(default_factory=dict)
+    drift: list[dict[str, Any]] = field(default_factory=list)  # drift alerts acted on
 
     @property
     def title(self) -> str:
@@ -109,7 +110,18 @@ def collect(store: Store, process_id: str, *, now: datetime, heat: str = "waitin
         cohorts=[_flat_cohort(c.to_dict(), names) for c in weeks.weeks],
         indicator_names=names,
         content=[c.to_dict() for c in content_use(store, process_id)],
-        map_svg=map_svg, map_problem=problem, heat=dict(overlay.values))
+        map_svg=map_svg, map_problem=problem, heat=dict(overlay.values),
+        drift=_drift_rows(store, process_id))
+
+
+def _drift_rows(store: Store, process_id: str) -> list[dict[str, Any]]:
+    from learner.drift_watch import drift_records  # loads the learner only here
+
+    return [{"hook": r.hook, "option_id": r.option_id, "rate_before": r.alert["rate_before"],
+             "rate_after": r.alert["rate_after"], "since": r.alert["since"],
+             "detected_at": r.alert["detected_at"], "version": r.version,
+             "status": r.status + (f" ({r.reviewer})" if r.reviewer else "")}
+            for r in drift_records(store) if r.alert.get("process") == process_id]
 
 
 def write_report(store: Store, process_id: str, output: Path, *, clock: Clock,
@@ -198,6 +210,12 @@ STUCK_COLUMNS: list[Column] = [
     ("step_name", "Step", _text), ("distributor_id", "Distributor", _text),
     ("instances", "Stuck", _int), ("oldest_since", "Waiting since", _time),
     ("limit_hours", "Usual limit h", _hours),
+]
+DRIFT_COLUMNS: list[Column] = [
+    ("hook", "Hook", _text), ("option_id", "Item", _text), ("rate_before", "Rate before", _share),
+    ("rate_after", "Rate after", _share), ("since", "Since", _time),
+    ("detected_at", "Detected", _time), ("version", "Demoted in policy", _int),
+    ("status", "Review", _text),
 ]
 CONTENT_COLUMNS: list[Column] = [
     ("hook", "Hook", _text), ("shown", "Shown", _int), ("used_suggestion", "Used suggestion", _int),
@@ -288,4 +306,9 @@ def render_html(data: ReportData) -> str:
                  "No distributor has enrolled yet.")
         + '<h2 id="content">Content shown and used</h2>'
         + _table(data.content, CONTENT_COLUMNS, "No card has offered content yet.")
+        + '<h2 id="drift">Drift alerts</h2>'
+        '<p class="note">Items whose outcome rate dropped (a sequential CUSUM test); each was '
+        'lowered to its exploration floor pending review (<code>nextmove drift --ack</code>).'
+        "</p>"
+        + _table(data.drift, DRIFT_COLUMNS, "No content item has drifted.", 2)
         + "</body></html>\n")

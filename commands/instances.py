@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from commands._drift import drift_chores
 from commands._errors import exit_codes
 from commands._options import (
     ActorOption,
@@ -284,11 +285,19 @@ def worker(
     poll: Annotated[float, typer.Option(help="Seconds between polls when idle.")] = 5.0,
     batch: BatchOption = 100,
     name: Annotated[str | None, typer.Option(help="Worker name (recorded on claims).")] = None,
+    drift_every: Annotated[str | None, typer.Option(
+        help="Also run the drift check (`drift --act`) this often, e.g. P1D; needs "
+             "--drift-process and --drift-outcome.")] = None,
+    drift_process: Annotated[str | None, typer.Option(help="The process to watch.")] = None,
+    drift_outcome: Annotated[str | None, typer.Option(help="Its success outcome.")] = None,
+    drift_horizon: Annotated[str | None, typer.Option(
+        help="Count the outcome only within this ISO duration of the start.")] = "P14D",
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Fire due timers in a loop; stops cleanly on Ctrl-C or SIGTERM after the step in hand."""
     engine = engine_for(db)
+    chores = drift_chores(engine, drift_every, drift_process, drift_outcome, drift_horizon)
 
     def report(item: Fired) -> None:
         if as_json:
@@ -297,7 +306,8 @@ def worker(
         else:
             out.print(_fired_line(item), markup=False)
 
-    stats = run_worker(engine, poll_interval=poll, batch=batch, name=name, on_fired=report)
+    stats = run_worker(engine, poll_interval=poll, batch=batch, name=name, on_fired=report,
+                       chores=chores)
     err.print(f"worker stopped ({stats.stopped_by or 'done'}): {stats.fired} timer(s) fired, "
               f"{stats.incidents} incident(s)")
 

@@ -20,14 +20,22 @@ from rich.table import Table
 
 import content_catalog
 from commands._errors import exit_codes
-from commands._options import DbOption, JsonOption, duration, json_object, jsonl_objects
+from commands._options import (
+    DbOption,
+    JsonOption,
+    NowOption,
+    duration,
+    instant,
+    json_object,
+    jsonl_objects,
+)
 from commands._output import err, out, print_json
 from commands._wiring import open_store
 from content_catalog import PolicyVersion, StoredRecommender
-from engine import NextmoveError
+from engine import ManualClock, NextmoveError, SystemClock
 
 if TYPE_CHECKING:
-    from learner import ImportProgress
+    from learner import DriftRecord, ImportProgress
 
 app = typer.Typer()
 
@@ -198,27 +206,85 @@ def learn(
 @app.command()
 @exit_codes
 def drift(
-    process: Annotated[str, typer.Option(help="The process whose log to watch.")],
-    outcome: OutcomeOption,
+    process: Annotated[str | None, typer.Option(help="The process whose log to watch.")] = None,
+    outcome: Annotated[str | None, typer.Option(
+        help="The step or outcome that counts as success, e.g. customer_order.")] = None,
     horizon: HorizonOption = None,
+    act: Annotated[bool, typer.Option("--act", help="Demote each newly drifted item to its "
+                                      "exploration floor pending review (what the worker's "
+                                      "--drift-every does).")] = False,
+    open_: Annotated[bool, typer.Option("--open", help="List the alerts waiting for a "
+                                        "review.")] = False,
+    ack: Annotated[str | None, typer.Option("--ack", metavar="ITEM", help="Record a review "
+                                            "of ITEM's open alert.")] = None,
+    reviewer: Annotated[str | None, typer.Option(help="Who reviewed (with --ack).")] = None,
+    decision: Annotated[str | None, typer.Option(
+        help="keep: the item stays demoted; restore: it gets its share back and is watched "
+             "again from now (with --ack).")] = None,
+    hook: Annotated[str | None, typer.Option(help="The hook of ITEM, if it has open alerts "
+                                             "in several (with --ack).")] = None,
+    now: NowOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Content items whose outcome rate dropped after being shown (a sequential test)."""
+    """Content items whose outcome rate dropped: a sequential test (CUSUM) per item, in time
+    order; with --act, demote them; --open lists alerts; --ack records a review."""
     import learner
 
+    clock = ManualClock(instant(now, "--now")) if now else SystemClock()
+    if ack is not None:
+        if reviewer is None or decision is None:
+            raise NextmoveError("--ack needs --reviewer NAME and --decision keep|restore")
+        with open_store(db) as store:
+            record = learner.review(store, ack, reviewer=reviewer, decision=decision,
+                                    hook=hook, clock=clock)
+        _print_records([record], as_json)
+        return
+    if open_:
+        with open_store(db) as store:
+            _print_records(learner.drift_records(store, status="open"), as_json, "no open "
+                           "drift alerts")
+        return
+    if process is None or outcome is None:
+        raise NextmoveError("give --process and --outcome (or --open, or --ack ITEM)")
     window = duration(horizon, "--horizon")
     with open_store(db) as store:
-        alerts = learner.detect(store, process, outcome=outcome, horizon=window)
+        if act:
+            actions = learner.watch(store, process, outcome=outcome, horizon=window,
+                                    now=clock.now(), clock=clock)
+            alerts = [a.alert for a in actions]
+            versions = {(a.alert.hook, a.alert.option_id): a.version for a in actions}
+        else:
+            alerts = learner.detect(store, process, outcome=outcome, horizon=window,
+                                    observed_until=clock.now() if now else None)
+            versions = {}
     if as_json:
-        print_json([a.to_dict() for a in alerts])
+        print_json([{**a.to_dict(), "demoted_in": versions.get((a.hook, a.option_id))}
+                    for a in alerts])
         return
     if not alerts:
-        out.print("no significant drop in any content item's outcome rate")
+        out.print("no drop in any content item's outcome rate" + (" (new)" if act else ""))
     for a in alerts:
         since = f" since {a.since:%Y-%m-%d}" if a.since else ""
-        out.print(f"{a.hook}/{a.option_id}: {a.rate_before:.1%} → {a.rate_after:.1%}{since} "
-                  f"(drop {a.drop:.1%}, confidence {a.confidence:.1%})", markup=False)
+        found = f", detected {a.detected_at:%Y-%m-%d}" if a.detected_at else ""
+        out.print(f"{a.hook}/{a.option_id}: {a.rate_before:.1%} → {a.rate_after:.1%}{since}"
+                  f"{found} (CUSUM {a.statistic:.2f} ≥ {a.threshold:.2f}, false-alarm "
+                  f"probability {a.p_value:.2g})", markup=False)
+        version = versions.get((a.hook, a.option_id))
+        if version is not None:
+            out.print(f"  demoted to its exploration floor in policy v{version}, pending "
+                      f"review: nextmove drift --ack {a.option_id} --reviewer NAME "
+                      "--decision keep|restore", markup=False)
+
+
+def _print_records(records: list[DriftRecord], as_json: bool, empty: str = "") -> None:
+    if as_json:
+        print_json([r.to_dict() for r in records])
+        return
+    if not records and empty:
+        out.print(empty, markup=False)
+    for r in records:
+        out.print(r.sentence(), markup=False)
 
 
 policy_app = typer.Typer(help="Recommendation policies: history, activation, rollback.",

@@ -3,14 +3,17 @@
 Run as many as you like against PostgreSQL, on one host or many: they share the due
 instances through leased claims (`FOR UPDATE SKIP LOCKED`). SIGINT or SIGTERM stops a worker
 cleanly: it finishes the step in hand, hands back the rest of its claimed batch and returns.
+`chores` run on a schedule of the engine's clock between polls (e.g. the drift check, which
+the `worker` command passes in: the engine does not know the learner).
 """
 
 from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from types import FrameType
 
 from engine.runtime import Engine
@@ -23,6 +26,16 @@ class WorkerStats:
     fired: int = 0
     incidents: int = 0  # instances a failing timer step put into incident
     stopped_by: str | None = None
+    chores: int = 0
+
+
+@dataclass(frozen=True)
+class Chore:
+    """Work to do every `every` of the engine's clock, the first time when the worker starts;
+    `run` gets the clock's time."""
+
+    every: timedelta
+    run: Callable[[datetime], object]
 
 
 def run_worker(
@@ -35,6 +48,7 @@ def run_worker(
     stop: threading.Event | None = None,
     max_loops: int | None = None,
     handle_signals: bool = True,
+    chores: Sequence[Chore] = (),
 ) -> WorkerStats:
     """Poll for due timers every `poll_interval` seconds; return when stopped."""
     stop = stop or threading.Event()
@@ -48,8 +62,15 @@ def run_worker(
     if handle_signals and threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, _on_signal)
+    due = [engine.clock.now() for _ in chores]
     try:
         while not stop.is_set():
+            for i, chore in enumerate(chores):
+                now = engine.clock.now()
+                if now >= due[i]:
+                    chore.run(now)
+                    stats.chores += 1
+                    due[i] = now + chore.every
             fired = engine.fire_due(batch, name, should_stop=stop.is_set)
             stats.incidents += len(fired.incidents)
             for item in fired:

@@ -45,6 +45,7 @@ __all__ = [
 # The outcome model, off-policy evaluation (of a policy learned here or given), policy rewrite
 # and drift (they import LightGBM).
 from learner.drift import Alert, StreamAlert, detect, detect_stream, detect_table  # noqa: E402
+from learner.drift_watch import DriftAction, DriftRecord, drift_records, review, watch  # noqa: E402
 from learner.evaluation import Evaluation, HookEvaluation, evaluate, evaluate_from  # noqa: E402
 from learner.model import OutcomeModel  # noqa: E402
 from learner.ope import Estimate  # noqa: E402
@@ -52,6 +53,8 @@ from learner.rewrite import HookProposal, Proposal, apply, propose, propose_from
 
 __all__ += [
     "Alert",
+    "DriftAction",
+    "DriftRecord",
     "Estimate",
     "Evaluation",
     "HookEvaluation",
@@ -63,8 +66,11 @@ __all__ += [
     "detect",
     "detect_stream",
     "detect_table",
+    "drift_records",
     "evaluate",
     "evaluate_from",
     "propose",
     "propose_from",
+    "review",
+    "watch",
 ]

@@ -11,8 +11,10 @@ the database, e.g. a learned policy), "catalog" (the catalog's default weights) 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from content_catalog import (
     Catalog,
@@ -47,10 +49,11 @@ __all__ = [
 ]
 
 
-def response_model(catalog: Catalog, seed: int, content_strength: float = 1.0) -> ResponseModel:
+def response_model(catalog: Catalog, seed: int, content_strength: float = 1.0,
+                   degrade: Mapping[str, Any] | None = None) -> ResponseModel:
     """The hidden world for a catalog: content effects drawn from the seed."""
     return ResponseModel(seed, {h: [o.id for o in catalog.options_for(h)] for h in catalog.hooks},
-                         content_strength)
+                         content_strength, degrade)
 
 
 def oracle_policies(catalog: Catalog, model: ResponseModel) -> list[Policy]:
@@ -95,8 +98,12 @@ def simulate(
     policy: str = "active",
     processes: Path = LIFEVANTAGE,
     progress: Callable[[int], None] | None = None,
+    daily: Callable[[Store, datetime], object] | None = None,
 ) -> SimulationResult:
-    """Deploy the journeys (if needed) and run the simulated field force against them."""
+    """Deploy the journeys (if needed) and run the simulated field force against them.
+
+    `daily(store, end of day)` runs after each simulated day (e.g. the worker's drift
+    check); the cards use what it changed from the next day on."""
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {', '.join(POLICIES)}, not {policy!r}")
     engine = open_engine(db, clock=ManualClock(config.start), rng=random.Random(config.seed + 1))
@@ -105,7 +112,16 @@ def simulate(
     recommender.refresh_seconds = 3600.0  # policies fixed per run
     engine.deploy([processes])
     catalog = load_stored_catalog(store)
-    model = response_model(catalog, config.world, config.content_strength)
+    model = response_model(catalog, config.world, config.content_strength, config.degrade)
     use_policy(store, policy, model, catalog)
     recommender.refresh()
-    return _Simulation(engine, config, model).run(progress)
+    if daily is None:
+        return _Simulation(engine, config, model).run(progress)
+
+    def day_done(day: int) -> None:
+        daily(store, config.start + timedelta(days=day))
+        recommender.refresh()
+        if progress is not None:
+            progress(day)
+
+    return _Simulation(engine, config, model).run(day_done)

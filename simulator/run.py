@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import heapq
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,6 +41,9 @@ class SimulationConfig:
     world: int = 2018  # the hidden response model: keep it fixed to compare policies
     content_strength: float = 1.0  # the world's content effects × this (`ResponseModel`)
     start: datetime = datetime(2026, 1, 5, tzinfo=UTC)
+    # A content item that stops working: {"item": option id, "at_day": d, "factor": f}
+    # multiplies the conversion of prospects shown it by f from day d on.
+    degrade: Mapping[str, Any] | None = None
 
 
 @dataclass

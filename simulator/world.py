@@ -86,8 +86,10 @@ class ResponseModel:
     """The ground truth: effects of content by segment, and the odds of each prospect answer."""
 
     def __init__(self, seed: int, options: Mapping[str, Iterable[str]],
-                 content_strength: float = 1.0) -> None:
+                 content_strength: float = 1.0,
+                 degrade: Mapping[str, Any] | None = None) -> None:
         self.seed = seed
+        self.degrade = dict(degrade) if degrade else None
         self.options = {hook: tuple(ids) for hook, ids in options.items()}
         # How much the choice of content matters, as a multiple of the calibrated effects
         # (1.0: the seeds' lift of first sales within 14 days, about ten points for an oracle).
@@ -134,6 +136,9 @@ class ResponseModel:
     def interest(self, state: ProspectState, day: int, rng: random.Random) -> str:
         """Where the prospect lands after the conversation: customer, distributor, not_now."""
         customer, distributor = self.conversion(state)
+        d = self.degrade
+        if d and day >= d["at_day"] and d["item"] in state.content.values():
+            customer, distributor = customer * d["factor"], distributor * d["factor"]
         roll = rng.random()
         if roll < customer:
             return "customer"
