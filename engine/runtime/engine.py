@@ -20,6 +20,7 @@ from typing import Any
 from SpiffWorkflow.bpmn import BpmnWorkflow
 
 from engine.catalogs import CatalogSupport
+from engine import inputs
 from engine.clock import Clock, SystemClock
 from engine.definitions import load
 from engine.errors import (
@@ -40,6 +41,7 @@ from engine.runtime.model import (
     InstanceDetail,
     InstanceRef,
     NewProspect,
+    ProspectRef,
     SignalResult,
     Started,
     StepEvent,
@@ -142,7 +144,7 @@ class Engine:
     ) -> Instance:
         """Start `process_id` for a prospect, or return their active instance of it."""
         (started,) = self.start_many(
-            process_id, [NewProspect(prospect_id, distributor_id, dict(context or {}))],
+            process_id, [NewProspect(prospect_id, distributor_id, inputs.context(context))],
             new=new, actor=actor)
         return started.instance
 
@@ -159,7 +161,12 @@ class Engine:
         A prospect with an active instance of the process (already stored, or earlier in
         `prospects`) gets that instance back with `created=False`, unless `new`. Results come
         in the order of `prospects`. Nothing of the batch is stored if any of it fails.
+        Ids and contexts must meet `engine.inputs`' rules (else `InvalidInput`).
         """
+        inputs.identifier(process_id, "process")
+        inputs.optional_identifier(actor, "actor")
+        for prospect in prospects:
+            check_prospect(prospect)
         return self.pipeline.start(process_id, prospects, new=new, actor=actor)
 
     # -- a person's steps ------------------------------------------------------------------------
@@ -189,6 +196,12 @@ class Engine:
         self, ref: InstanceRef, step: str, kind: str, data: dict[str, Any], actor: str | None,
         used: str | None = None,
     ) -> Instance:
+        inputs.identifier(step, "step")
+        inputs.document(data, "data")
+        inputs.optional_identifier(actor, "actor")
+        inputs.optional_identifier(used, "used")
+        inputs.text(data.get("note"), "note")
+        inputs.text(data.get("reason"), "reason")
         instance_id = self.resolve(ref)
 
         def act(workflow: BpmnWorkflow, definition: LoadedDefinition) -> Acted:
@@ -219,6 +232,9 @@ class Engine:
             hint = did_you_mean(kind, OUTCOMES)
             raise NextmoveError(f"unknown outcome {kind!r}; one of {', '.join(OUTCOMES)}"
                                 + (f" (did you mean '{hint}'?)" if hint else ""))
+        inputs.amount(amount)
+        inputs.document(data, "data")
+        inputs.optional_identifier(actor, "actor")
         instance_id = self.resolve(ref)
         payload = {**(data or {}), **({"amount": amount} if amount is not None else {})}
         return self.pipeline.outcome(instance_id, kind, payload, actor)
@@ -230,10 +246,13 @@ class Engine:
         should_stop: Callable[[], bool] | None = None,
     ) -> list[Fired]:
         """Claim up to `limit` instances with a due timer (as leases), fire them."""
+        inputs.count(limit, "limit")
         return events.fire_due(self, limit, worker, should_stop)
 
     def tick(self, batch: int = 100, worker: str | None = None) -> list[Fired]:
         """Fire everything due now, batch after batch, until nothing unclaimed is due."""
+        inputs.count(batch, "batch")
+        inputs.instant(self.clock.now(), "now")
         return events.tick(self, batch, worker)
 
     def signal(
@@ -241,6 +260,10 @@ class Engine:
         data: Mapping[str, Any] | None = None,
     ) -> SignalResult:
         """Deliver a prospect event (e.g. `video_played`); a repeated `message_id` is a no-op."""
+        inputs.identifier(message, "message")
+        inputs.identifier(prospect_id, "prospect")
+        inputs.optional_identifier(message_id, "message id")
+        inputs.document(data, "data")
         return events.signal(self, message, prospect_id, message_id=message_id, data=data)
 
     def forget(self) -> None:
@@ -252,6 +275,11 @@ class Engine:
 
     def resolve(self, ref: InstanceRef) -> int:
         """The instance id for an id or a prospect (their active instance, else the latest)."""
+        if isinstance(ref, ProspectRef):
+            inputs.identifier(ref.prospect_id, "prospect")
+            inputs.optional_identifier(ref.process_id, "process")
+        else:
+            inputs.instance_id(ref)
         return queries.resolve(self.store, ref)
 
     def get(self, ref: InstanceRef) -> Instance:
@@ -266,11 +294,22 @@ class Engine:
 
     def cards(self, distributor_id: str, *, limit: int = 500) -> list[ActionCard]:
         """Everything waiting on this distributor (or on them as a sponsor), most urgent first."""
+        inputs.identifier(distributor_id, "distributor")
+        inputs.count(limit, "limit")
         catalog = getattr(self.recommender, "catalog", None)
         return cards_for(self.store, distributor_id, self.clock.now(), self._definitions.steps_of,
                          catalog, limit)
 
     def list_instances(self, **filters: Any) -> list[Instance]:
         """Instances filtered by process_id, distributor_id, prospect_id, step, status."""
+        if "limit" in filters:
+            inputs.count(filters["limit"], "limit")
         return queries.list_instances(self.store, **filters)
 
+
+def check_prospect(prospect: NewProspect) -> NewProspect:
+    """`prospect` if its ids and context meet `engine.inputs`' rules (else `InvalidInput`)."""
+    inputs.identifier(prospect.prospect_id, "prospect")
+    inputs.identifier(prospect.distributor_id, "distributor")
+    inputs.context(prospect.context)
+    return prospect
