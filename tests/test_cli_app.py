@@ -49,15 +49,16 @@ def _probe(error: NextmoveError) -> typer.Typer:
     return app
 
 
-def test_a_version_conflict_exits_2_and_other_errors_exit_1() -> None:
+def test_a_version_conflict_exits_5_and_other_errors_by_their_code() -> None:
     conflict = runner.invoke(_probe(VersionConflict(7, 3)), [])
-    assert conflict.exit_code == 2
+    assert conflict.exit_code == 5
     assert "instance 7 was changed by another worker" in conflict.stderr
     assert conflict.stdout == ""
 
     other = runner.invoke(_probe(NextmoveError("no such thing")), ["--json"])
-    assert other.exit_code == 1
-    assert json.loads(other.stdout) == {"error": "NextmoveError", "message": "no such thing"}
+    assert other.exit_code == 3
+    assert json.loads(other.stdout) == {"error": "NextmoveError", "code": "invalid-input",
+                                         "message": "no such thing"}
 
 
 def test_the_app_starts_without_the_learning_libraries() -> None:
@@ -78,6 +79,6 @@ def test_the_funnel_default_outcome_is_the_analytics_default() -> None:
 def test_a_bad_time_is_an_error_message_not_a_traceback(tmp_path: Path) -> None:
     db = str(tmp_path / "audit.db")
     result = runner.invoke(cli.app, ["audit", "--trail", "--since", "yesterday", "--db", db])
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert result.exception is None or isinstance(result.exception, SystemExit)
-    assert "--since 'yesterday' is not an ISO 8601 time" in result.stderr
+    assert "--since: 'yesterday' is not an ISO 8601 time" in result.stderr

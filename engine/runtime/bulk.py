@@ -114,8 +114,7 @@ def read_prospects(path: Path) -> Iterator[tuple[int, NewProspect | BadRow]]:
                                              "it were not read", reader.line_num)
                 return
             if not cells:
-                number -= 1  # a blank line is not a row
-                continue
+                continue  # a blank line
             yield number, _prospect(header, cells, number, reader.line_num)
 
 

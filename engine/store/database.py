@@ -168,9 +168,11 @@ class Store:
         if found.empty or found.version is not None:
             return
         ours = [t for t in SQLModel.metadata.sorted_tables if t.name in found.tables]
+        if len(ours) == len(found.tables):  # nextmove's tables, from before the meta row
+            for table in ours:
+                self._check_table(table, found.tables[table.name])
+            return
         lacking = [t.name for t in ours if {c.name for c in t.columns} - found.tables[t.name]]
-        if len(ours) == len(found.tables) and not lacking:
-            return  # a nextmove database from before the meta row was kept
         names = ", ".join(sorted(found.tables)[:5]) + (", ..." if len(found.tables) > 5 else "")
         theirs = f"; its {lacking[0]!r} table is not nextmove's" if lacking else ""
         raise StoreError(
