@@ -239,4 +239,4 @@ def test_recommend_points_at_the_line_of_a_bad_jsonl_file(db: str, tmp_path: Pat
     assert as_json["message"].startswith(f"{path}:3: is not valid JSON")
 
     path.write_text(json.dumps(US) + "\n[1, 2]\n", encoding="utf-8")
-    assert f"{path}:2: a context must be a JSON object" in refused(args).stderr
+    assert f"{path}:2: must be a JSON object" in refused(args).stderr
