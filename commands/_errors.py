@@ -41,6 +41,7 @@ import typer
 from rich.markup import escape
 
 from commands._output import err, print_json, print_problems
+from commands._wiring import close_engines
 from engine import DefinitionError, ErrorCode, NextmoveError
 from engine.faults import describe
 
@@ -105,5 +106,7 @@ def exit_codes(command: Callable[P, None]) -> Callable[P, None]:
             raise  # usage errors (BadParameter, ...) and exits are click's to print
         except Exception as exc:
             fail(exc, as_json=bool(kwargs.get("as_json", False)))
+        finally:
+            close_engines()
 
     return run

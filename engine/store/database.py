@@ -148,7 +148,8 @@ class Store:
                 self._refuse_foreign(found)
                 prepared = self._prepare(conn, found, progress)
         except OperationalError as exc:
-            raise StoreError(f"cannot open database {self.safe_url}: {exc.orig}; check the "
+            said = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
+            raise StoreError(f"cannot open database {self.safe_url}: {said}; check the "
                              "path or URL, that the server runs, and the permissions",
                              code=ErrorCode.STORAGE) from exc
         if prepared.created:
