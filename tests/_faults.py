@@ -25,8 +25,9 @@ def cli(args: list[Any], code: int, *, env: dict[str, str] | None = None) -> Res
         repr(result.exception)
     assert "Traceback" not in result.output
     if code not in (0, 1, 2) and "--json" not in args:
-        lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+        lines = result.stderr.strip().splitlines()  # a progress bar may come first
+        assert lines and lines[-1].startswith("error: "), result.stderr
+        assert sum("error" in line for line in lines) == 1, result.stderr
     return result
 
 
