@@ -13,8 +13,8 @@ from typing import Annotated
 
 import typer
 
-from commands._errors import set_debug
 from commands import admin, analytics, cards, compliance, definitions, instances, learning
+from commands._errors import set_debug
 
 app = typer.Typer(
     help="nextmove: guided-selling journeys as process maps, run per prospect.\n\n"
@@ -26,6 +26,10 @@ app = typer.Typer(
     "unavailable or full; 8 internal error (a bug: rerun with --debug and report it).\n\n"
     "Errors are one line on stderr, or with --json an object with a stable `code` "
     "(refused, usage, invalid-input, not-found, conflict, database, storage, internal). "
+    "Input rules (the same on SQLite and PostgreSQL): ids (prospect, distributor, sponsor, "
+    "message, actor) are 1-200 characters without control characters; --context and --data "
+    "are JSON objects of at most 64 KiB and 20 levels, with finite numbers; amounts are "
+    "finite; times lie between 1970 and 9000; instance ids between 1 and 2^63-1. "
     "The database is --db, else $NEXTMOVE_DB, else ./nextmove.db.",
     no_args_is_help=True,
     add_completion=False,

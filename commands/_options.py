@@ -6,7 +6,6 @@ A malformed value raises InvalidInput naming the option (the rules are `engine.i
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any

@@ -33,18 +33,18 @@ def engine_for(db: str | None, allow_scripts: bool = False, now: str | None = No
     clock = ManualClock(instant(now, "--now")) if now else None
     engine = nextmove.open_engine(db, clock=clock, allow_scripts=allow_scripts,
                                   recommend=recommend, progress=UpgradeBar())
-    _opened.set([*_opened.get(), engine.store])
+    _opened.set((*_opened.get(), engine.store))
     return engine
 
 
-_opened: ContextVar[list[Store]] = ContextVar("nextmove_opened", default=[])
+_opened: ContextVar[tuple[Store, ...]] = ContextVar("nextmove_opened", default=())
 
 
 def close_engines() -> None:
     """Dispose of the stores `engine_for` opened during this command (its connections)."""
     for store in _opened.get():
         store.dispose()
-    _opened.set([])
+    _opened.set(())
 
 
 @contextmanager

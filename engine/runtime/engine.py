@@ -19,8 +19,8 @@ from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 
-from engine.catalogs import CatalogSupport
 from engine import inputs
+from engine.catalogs import CatalogSupport
 from engine.clock import Clock, SystemClock
 from engine.definitions import load
 from engine.errors import (
