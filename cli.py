@@ -1,27 +1,52 @@
 """The `nextmove` command line: the app, assembled from the command groups in `commands/`.
 
-Exit codes: 0 success; 1 a problem with the input or the request (invalid map, unknown
-instance, step not waiting, required step, ...); 2 a conflict: another worker changed the
-instance first and nothing was applied (typer also uses 2 for command-line usage errors).
-Every command takes --json for scripts; errors are then printed as JSON too.
+Exit codes (commands/_errors.py): 0 success; 1 refused (the instance's state does not allow
+it) or some bulk rows bad; 2 usage error; 3 invalid input; 4 not found; 5 conflict (nothing
+applied, retry is safe); 6 not a nextmove database or a newer schema; 7 storage unavailable
+or full; 8 internal error. Every command takes --json for scripts; errors are then printed as
+JSON too, with a stable `code`. --debug (or NEXTMOVE_DEBUG=1) adds the traceback.
 """
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from commands import admin, analytics, cards, compliance, definitions, instances, learning
+from commands._errors import set_debug
 
 app = typer.Typer(
     help="nextmove: guided-selling journeys as process maps, run per prospect.\n\n"
-    "Exit codes: 0 success; 1 a problem with the input or the request (invalid map, unknown "
-    "instance, step not waiting, required step); 2 a conflict: another worker changed the "
-    "instance first and nothing was applied (2 is also a command-line usage error). "
-    "The database is --db, else $NEXTMOVE_DB, else ./nextmove.db. Every command takes --json.",
+    "Exit codes: 0 success; 1 refused: the instance's state does not allow it (step not "
+    "waiting, required step, the map failed on this data), or some rows of a bulk command "
+    "were bad; 2 usage error; 3 invalid input (map, context, id, log, time, option value); "
+    "4 not found; 5 conflict: another worker got there first, nothing was applied, retrying "
+    "is safe; 6 not a nextmove database, a newer schema or an unsupported database; 7 storage "
+    "unavailable or full; 8 internal error (a bug: rerun with --debug and report it).\n\n"
+    "Errors are one line on stderr, or with --json an object with a stable `code` "
+    "(refused, usage, invalid-input, not-found, conflict, database, storage, internal). "
+    "Input rules (the same on SQLite and PostgreSQL): ids (prospect, distributor, sponsor, "
+    "message, actor) are 1-200 characters without control characters; --context and --data "
+    "are JSON objects of at most 64 KiB and 20 levels, with finite numbers; amounts are "
+    "finite; times lie between 1970 and 9000; instance ids between 1 and 2^63-1. "
+    "The database is --db, else $NEXTMOVE_DB, else ./nextmove.db.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option(
+        "--debug", envvar="NEXTMOVE_DEBUG",
+        help="Print the traceback of an error (after its one-line message).")] = False,
+) -> None:
+    """nextmove: guided-selling journeys as process maps, run per prospect."""
+    set_debug(debug)
+
+
 for group in (definitions, instances, cards, learning, analytics, compliance, admin):
     app.add_typer(group.app)  # no name: the group's commands stay at the top level
 

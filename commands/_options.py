@@ -1,18 +1,18 @@
 """Options shared by several commands, declared once, and the parsing of their values.
 
-A malformed value raises NextmoveError naming the option; `exit_codes` turns it into exit 1.
+A malformed value raises InvalidInput naming the option (the rules are `engine.inputs`');
+`exit_codes` turns it into exit 3.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from engine import NextmoveError, ProspectRef
+from engine import InvalidInput, NextmoveError, ProspectRef, inputs
 from engine.clock import parse_duration, parse_instant
 from engine.runtime import InstanceRef
 
@@ -49,14 +49,7 @@ def json_object(text: str | None, option: str) -> dict[str, Any]:
     """The JSON object given to `option` ({} when not given)."""
     if not text:
         return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise NextmoveError(f"{option} is not valid JSON: {exc.msg} at column {exc.colno}"
-                            ) from exc
-    if not isinstance(value, dict):
-        raise NextmoveError(f"{option} must be a JSON object like '{{\"key\": \"value\"}}'")
-    return value
+    return inputs.json_text(text, option)
 
 
 def jsonl_objects(path: Path) -> list[dict[str, Any]]:
@@ -69,13 +62,7 @@ def jsonl_objects(path: Path) -> list[dict[str, Any]]:
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise NextmoveError(f"{path}:{number}: not JSON: {exc.msg}") from exc
-        if not isinstance(value, dict):
-            raise NextmoveError(f"{path}:{number}: a context must be a JSON object")
-        rows.append(value)
+        rows.append(inputs.json_text(line, f"{path}:{number}"))
     return rows
 
 
@@ -85,17 +72,19 @@ def instance_ref(instance: int | None, prospect: str | None, process: str | None
     if instance is not None and prospect is not None:
         raise NextmoveError("give an instance id or --prospect, not both")
     if instance is not None:
-        return instance
+        return inputs.instance_id(instance)
     if prospect is None:
         raise NextmoveError("say which instance: an instance id or --prospect P")
     return ProspectRef(prospect, process)
 
 
 def instant(text: str, option: str) -> datetime:
+    """An ISO 8601 time within `engine.inputs`' range (1970 .. 9000)."""
     try:
-        return parse_instant(text)
-    except ValueError as exc:
-        raise NextmoveError(f"{option} {text!r} is not an ISO 8601 time: {exc}") from exc
+        moment = parse_instant(text)
+    except (ValueError, OverflowError) as exc:
+        raise InvalidInput(option, f"{text[:60]!r} is not an ISO 8601 time: {exc}") from exc
+    return inputs.instant(moment, option)
 
 
 def optional_instant(text: str | None, option: str) -> datetime | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from rich.progress import (
     BarColumn,
@@ -30,8 +31,20 @@ def engine_for(db: str | None, allow_scripts: bool = False, now: str | None = No
     """An engine on `db` whose clock stands at `now` (ISO 8601; the system clock if None),
     recommending from the stored catalog unless `recommend` is False."""
     clock = ManualClock(instant(now, "--now")) if now else None
-    return nextmove.open_engine(db, clock=clock, allow_scripts=allow_scripts,
-                                recommend=recommend, progress=UpgradeBar())
+    engine = nextmove.open_engine(db, clock=clock, allow_scripts=allow_scripts,
+                                  recommend=recommend, progress=UpgradeBar())
+    _opened.set((*_opened.get(), engine.store))
+    return engine
+
+
+_opened: ContextVar[tuple[Store, ...]] = ContextVar("nextmove_opened", default=())
+
+
+def close_engines() -> None:
+    """Dispose of the stores `engine_for` opened during this command (its connections)."""
+    for store in _opened.get():
+        store.dispose()
+    _opened.set(())
 
 
 @contextmanager

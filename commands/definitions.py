@@ -8,10 +8,11 @@ from typing import Annotated
 
 import typer
 
-from commands._errors import exit_codes
+from commands._errors import EXIT_CODES, exit_codes
 from commands._options import AllowScripts, DbOption, JsonOption
 from commands._output import out, print_json, print_problems
 from commands._wiring import engine_for
+from engine import ErrorCode
 from engine.definitions.compile import export_bpmn
 from nextmove import load as load_maps
 
@@ -27,7 +28,8 @@ def validate(
     as_json: JsonOption = False,
     allow_scripts: AllowScripts = False,
 ) -> None:
-    """Check process maps and catalogs; print every problem. Exit 1 if any error."""
+    """Check process maps and catalogs; print every problem. Exit 3 (invalid input) if any
+    error."""
     report = load_maps(paths, allow_scripts=allow_scripts)
     if as_json:
         print_json({
@@ -42,7 +44,7 @@ def validate(
         out.print(f"{status}: {len(report.files)} file(s), {len(report.definitions)} process(es), "
                   f"{len(report.errors)} error(s), "
                   f"{len(report.problems) - len(report.errors)} warning(s)")
-    raise typer.Exit(0 if report.ok else 1)
+    raise typer.Exit(0 if report.ok else EXIT_CODES[ErrorCode.INVALID_INPUT])
 
 
 @app.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +13,7 @@ import typer
 from rich.table import Table
 
 from commands._drift import drift_chores
-from commands._errors import exit_codes
+from commands._errors import PARTIAL, exit_codes
 from commands._options import (
     ActorOption,
     DbOption,
@@ -28,10 +29,15 @@ from commands._output import emit_instance, err, out, print_instance, print_json
 from commands._wiring import engine_for
 from engine import ProspectRef
 from engine.runtime import BroadcastResult, Fired, start_csv
-from engine.runtime.bulk import count_rows
+from engine.runtime.bulk import OnError, count_rows
 from engine.worker import run_worker
 
 app = typer.Typer()
+
+class OnErrorChoice(StrEnum):
+    skip = "skip"
+    reject = "reject"
+
 
 StepArgument = Annotated[str, typer.Argument(help="The waiting step's id.")]
 InstanceArgument = Annotated[int | None, typer.Argument(help="Instance id.")]
@@ -48,10 +54,13 @@ def start(
     bulk: Annotated[Path | None, typer.Option(
         "--bulk", help="Start one instance per row of this CSV file (columns prospect_id, "
         "distributor_id, optional sponsor_id; other columns join the context), a batch per "
-        "transaction. Bad rows are reported by row number; the others are started.",
-        exists=True, dir_okay=False)] = None,
+        "transaction. Bad rows are reported by row and line; the others are started "
+        "(exit 1).", exists=True, dir_okay=False)] = None,
+    on_error: Annotated[OnErrorChoice, typer.Option(
+        "--on-error", help="With --bulk: skip bad rows and start the others, or reject: "
+        "start nothing if any row is bad.")] = OnErrorChoice.skip,
     batch_size: Annotated[int, typer.Option(
-        "--batch-size", min=1, help="Rows per transaction with --bulk.")] = 500,
+        "--batch-size", min=1, max=1_000_000, help="Rows per transaction with --bulk.")] = 500,
     new: Annotated[bool, typer.Option("--new", help="Start another instance even if one is "
                                       "active for this prospect.")] = False,
     actor: ActorOption = None,
@@ -65,7 +74,8 @@ def start(
         if prospect or distributor or context:
             raise typer.BadParameter("--bulk takes prospects from the file, not from "
                                      "--prospect/--distributor/--context", param_hint="--bulk")
-        _start_bulk(process, bulk, batch_size, new, actor, now, db, as_json)
+        _start_bulk(process, bulk, batch_size, new, actor, now, db, as_json,
+                    "reject" if on_error is OnErrorChoice.reject else "skip")
         return
     if prospect is None or distributor is None:
         raise typer.BadParameter("--prospect and --distributor are required (or --bulk FILE)",
@@ -77,21 +87,21 @@ def start(
 
 
 def _start_bulk(process: str, path: Path, batch_size: int, new: bool, actor: str | None,
-                now: str | None, db: str | None, as_json: bool) -> None:
+                now: str | None, db: str | None, as_json: bool, on_error: OnError) -> None:
     engine = engine_for(db, now=now)
     bar, step = progress("starting", count_rows(path), as_json)
     with bar:
         summary = start_csv(engine, process, path, batch_size=batch_size, new=new, actor=actor,
-                            progress=step)
+                            progress=step, on_error=on_error)
     if as_json:
         print_json(summary.to_dict())
     else:
         out.print(f"{summary.rows} rows: {summary.started} started, {summary.existing} already "
                   f"active, {len(summary.bad)} bad ({summary.batches} transactions)")
         for bad in summary.bad:
-            err.print(f"row {bad.row}: {bad.reason}", markup=False)
+            err.print(str(bad), markup=False)
     if summary.bad:
-        raise typer.Exit(1)
+        raise typer.Exit(PARTIAL)
 
 
 @app.command()
@@ -164,7 +174,8 @@ def outcome(
                                         "lost.")],
     prospect: Annotated[str, typer.Option("--prospect", "-p", help="The prospect.")],
     process: ProcessOption = None,
-    amount: Annotated[float | None, typer.Option(help="Order or sale amount.")] = None,
+    amount: Annotated[float | None, typer.Option(help="Order or sale amount (a finite "
+                                                 "number).")] = None,
     actor: ActorOption = None,
     now: NowOption = None,
     db: DbOption = None,
@@ -228,7 +239,7 @@ def list_(
     step: Annotated[str | None, typer.Option(help="Only instances waiting at this step.")] = None,
     status: Annotated[str | None, typer.Option(
         help="active, completed or incident (a step failed: see retry).")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
+    limit: Annotated[int, typer.Option(min=1, max=1_000_000, help="At most this many.")] = 100,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -252,7 +263,8 @@ def _fired_line(item: Fired) -> str:
             f"instance {item.instance_id} ({item.process_id}, prospect {item.prospect_id})")
 
 
-BatchOption = Annotated[int, typer.Option(help="Instances claimed per batch.")]
+BatchOption = Annotated[int, typer.Option(min=1, max=1_000_000,
+                                          help="Instances claimed per batch.")]
 
 
 @app.command()

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import content_catalog
-from commands._errors import exit_codes
+from commands._errors import PARTIAL, exit_codes
 from commands._options import (
     DbOption,
     JsonOption,
@@ -90,8 +90,9 @@ def import_log(
     path: Annotated[Path, typer.Argument(help="CSV, Parquet or XES (.xes, .xes.gz) event log.")],
     process: Annotated[str, typer.Option(help="Name to file the log under (not a deployed "
                                          "map's id).")],
-    on_error: Annotated[str, typer.Option(help="skip: leave malformed rows out and report "
-                                          "them; reject: import nothing if any.")] = "skip",
+    on_error: Annotated[str, typer.Option(help="skip: leave out every case with a malformed "
+                                          "row, report them and import the others (exit 1); "
+                                          "reject: import nothing if any.")] = "skip",
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -113,10 +114,19 @@ def import_log(
     if as_json:
         print_json(report.to_dict())
     else:
+        unchanged = (f"; {report.cases_unchanged} case(s) already imported, unchanged"
+                     if report.cases_unchanged else "")
         out.print(f"imported {report.cases_written} case(s), {report.events_written} event(s), "
-                  f"{len(report.activities)} activities into {process!r}", markup=False)
+                  f"{len(report.activities)} activities into {process!r}{unchanged}",
+                  markup=False)
         for problem in report.problems:
-            out.print(f"  skipped: {problem}", markup=False)
+            err.print(f"  skipped: {problem}", markup=False)
+        if report.cases_skipped:
+            err.print(f"{len(report.cases_skipped)} case(s) skipped whole: "
+                      f"{', '.join(report.cases_skipped[:20])}"
+                      + (" ..." if len(report.cases_skipped) > 20 else ""), markup=False)
+    if report.problems:
+        raise typer.Exit(PARTIAL)
 
 
 @app.command()

@@ -1,6 +1,7 @@
 """The errors nextmove raises, in two families.
 
-    NextmoveError
+    NextmoveError                  (code: what kind of failure, see `ErrorCode`)
+    ├── InvalidInput               an id, context, amount, time or count breaks `engine.inputs`
     ├── DefinitionError            a map or catalog is wrong (file, line, element/path, hint)
     │   └── DefinitionErrors       several of them at once: validation reports every problem
     ├── EngineRuntimeError         something about a running instance
@@ -16,7 +17,8 @@
     └── ExpressionError            a condition is not allowed or failed to evaluate
 
 Each error builds its own message from its fields, so callers (the CLI, JSON output) can show
-either the sentence or the structured fields.
+either the sentence or the structured fields. Each carries a stable `code` (an `ErrorCode`):
+the CLI turns it into an exit code, an HTTP API would turn it into a status.
 """
 
 from __future__ import annotations
@@ -24,13 +26,42 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from difflib import get_close_matches
+from enum import StrEnum
+from typing import ClassVar
+
+
+class ErrorCode(StrEnum):
+    """What kind of failure an error is: stable strings for scripts (`--json` prints them)."""
+
+    REFUSED = "refused"  # valid, but the instance's state does not allow it (not waiting, ...)
+    USAGE = "usage"  # the command line itself is wrong (the CLI's parser)
+    INVALID_INPUT = "invalid-input"  # a map, context, id, log or option value is wrong
+    NOT_FOUND = "not-found"  # no such instance, process, file
+    CONFLICT = "conflict"  # another worker got there first; nothing applied; retry is safe
+    DATABASE = "database"  # not nextmove's database, a newer schema, an unsupported kind
+    STORAGE = "storage"  # the database cannot be reached or written: down, full, read-only
+    INTERNAL = "internal"  # a bug in nextmove
 
 
 class NextmoveError(Exception):
     """Base class of every error nextmove raises on purpose."""
 
+    code: ClassVar[ErrorCode] = ErrorCode.INVALID_INPUT
+
     def to_dict(self) -> dict[str, object]:
-        return {"error": type(self).__name__, "message": str(self)}
+        return {"error": type(self).__name__, "code": str(self.code), "message": str(self)}
+
+
+class InvalidInput(NextmoveError):
+    """A value given to the engine breaks a rule of `engine.inputs` (`field` names it)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "field": self.field}
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
@@ -94,7 +125,8 @@ class DefinitionError(NextmoveError):
         return [self.problem]
 
     def to_dict(self) -> dict[str, object]:
-        return {"error": type(self).__name__, "problems": [p.to_dict() for p in self.problems]}
+        return {"error": type(self).__name__, "code": str(self.code), "message": str(self),
+                "problems": [p.to_dict() for p in self.problems]}
 
 
 class DefinitionErrors(DefinitionError):
@@ -123,6 +155,8 @@ class EngineRuntimeError(NextmoveError):
 
 
 class InstanceNotFound(EngineRuntimeError):
+    code = ErrorCode.NOT_FOUND
+
     def __init__(self, ref: str) -> None:
         self.ref = ref
         super().__init__(f"no instance found for {ref}")
@@ -139,6 +173,8 @@ class AmbiguousInstance(EngineRuntimeError):
 
 
 class DefinitionNotFound(EngineRuntimeError):
+    code = ErrorCode.NOT_FOUND
+
     def __init__(self, process: str, known: Iterable[str] = ()) -> None:
         self.process = process
         hint = did_you_mean(process, known)
@@ -148,6 +184,8 @@ class DefinitionNotFound(EngineRuntimeError):
 
 
 class StepNotWaiting(EngineRuntimeError):
+    code = ErrorCode.REFUSED
+
     def __init__(self, instance_id: int, step: str, waiting: Sequence[str]) -> None:
         self.instance_id = instance_id
         self.step = step
@@ -159,6 +197,8 @@ class StepNotWaiting(EngineRuntimeError):
 
 
 class StepRequired(EngineRuntimeError):
+    code = ErrorCode.REFUSED
+
     def __init__(self, instance_id: int, step: str, basis: str | None) -> None:
         self.instance_id = instance_id
         self.step = step
@@ -170,6 +210,8 @@ class StepRequired(EngineRuntimeError):
 
 
 class VersionConflict(EngineRuntimeError):
+    code = ErrorCode.CONFLICT
+
     def __init__(self, instance_id: int, expected_version: int) -> None:
         self.instance_id = instance_id
         self.expected_version = expected_version
@@ -181,6 +223,8 @@ class VersionConflict(EngineRuntimeError):
 
 class ExecutionError(EngineRuntimeError):
     """The process failed while running; the instance is left as it was before the step."""
+
+    code = ErrorCode.REFUSED
 
     def __init__(self, instance_id: int | None, step: str | None, detail: str) -> None:
         self.instance_id = instance_id
@@ -208,3 +252,5 @@ class InstanceIncident(ExecutionError):
 
 class MigrationRefused(EngineRuntimeError):
     """An instance cannot move to the definition version asked for."""
+
+    code = ErrorCode.REFUSED

@@ -158,6 +158,14 @@ def _problem(node: ast.AST) -> str | None:
     return None
 
 
+def _precedence(op: ast.operator) -> int:
+    if isinstance(op, ast.Add | ast.Sub):
+        return 1
+    if isinstance(op, ast.Mult | ast.Div | ast.FloorDiv | ast.Mod | ast.MatMult):
+        return 2
+    return id(type(op))  # any other operator chains only with itself
+
+
 def _check(tree: ast.Expression, text: str) -> frozenset[str]:
     """Raise ExpressionError if `tree` is not allowed; return the variable names it reads."""
     nodes = list(ast.walk(tree))
@@ -167,8 +175,13 @@ def _check(tree: ast.Expression, text: str) -> frozenset[str]:
     while stack:  # iterative: a deep tree must not exhaust the Python stack while checking
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise ExpressionError(f"expression is nested too deeply: {text!r}")
-        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+            raise ExpressionError(f"expression is nested too deeply (over {MAX_DEPTH} "
+                                  f"levels): {text!r}")
+        for child in ast.iter_child_nodes(node):
+            # `a + b - c` parses as ((a + b) - c): a flat chain at one precedence is one level
+            flat = (isinstance(node, ast.BinOp) and isinstance(child, ast.BinOp)
+                    and child is node.left and _precedence(child.op) == _precedence(node.op))
+            stack.append((child, depth if flat else depth + 1))
     # Names first: `_` is the door to every known sandbox escape, so say so plainly.
     for node in nodes:
         name = getattr(node, "id", None) or getattr(node, "attr", None) or getattr(node, "arg", "")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from engine.errors import NextmoveError
+from engine.errors import ErrorCode, NextmoveError
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,8 @@ class ImportReport:
     events_written: int
     activities: tuple[str, ...]
     problems: tuple[ImportProblem, ...]
+    cases_unchanged: int = 0  # already imported with the same content: left as they were
+    cases_skipped: tuple[str, ...] = ()  # cases with a bad event: none of their events written
 
     @property
     def events_skipped(self) -> int:
@@ -77,6 +79,7 @@ class ImportReport:
         out = asdict(self)
         out["problems"] = [p.to_dict() for p in self.problems]
         out["activities"] = list(self.activities)
+        out["cases_skipped"] = list(self.cases_skipped)
         out["events_skipped"] = self.events_skipped
         return out
 
@@ -85,14 +88,16 @@ class LogImportError(NextmoveError):
     """The log cannot be imported; nothing was written."""
 
     def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
-                 code: str = "invalid") -> None:
-        self.message, self.file, self.line, self.code = message, file, line, code
+                 reason: str = "invalid") -> None:
+        self.message, self.file, self.line, self.reason = message, file, line, reason
         where = ":".join(str(p) for p in (file, line) if p is not None)
         super().__init__(f"{where}: {message}" if where else message)
+        if reason == "not-found":
+            self.code = ErrorCode.NOT_FOUND  # type: ignore[misc]
 
     def to_dict(self) -> dict[str, object]:
-        return {"error": type(self).__name__, "message": str(self), "file": self.file,
-                "line": self.line, "code": self.code}
+        return {**super().to_dict(), "file": self.file, "line": self.line,
+                "reason": self.reason}
 
 
 class LogRejected(LogImportError):
@@ -103,7 +108,7 @@ class LogRejected(LogImportError):
         first = problems[0]
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         super().__init__(f"{len(problems)} malformed row(s), nothing imported; first: "
-                         f"{first}{more}", file=file, code="rejected")
+                         f"{first}{more}", file=file, reason="rejected")
 
     def to_dict(self) -> dict[str, object]:
         return {**super().to_dict(), "problems": [p.to_dict() for p in self.problems]}
@@ -116,4 +121,5 @@ class LogAlreadyImported(LogImportError):
         self.process_id, self.version = process_id, version
         super().__init__(
             f"this file was already imported into process {process_id!r} (version {version}); "
-            "nothing was written", file=file, code="duplicate")
+            "nothing was written", file=file, reason="duplicate")
+        self.code = ErrorCode.REFUSED  # type: ignore[misc]

@@ -48,7 +48,7 @@ def detect_format(path: Path) -> str:
             return fmt
     raise LogImportError(
         f"cannot tell the log format from the name {path.name!r}; use one of "
-        + ", ".join(sorted(_FORMATS)), file=str(path), code="format")
+        + ", ".join(sorted(_FORMATS)), file=str(path), reason="format")
 
 
 def read_rows(path: Path, fmt: str, tick: Tick) -> Rows:
@@ -66,7 +66,7 @@ def _check_columns(path: Path, columns: list[str]) -> None:
             raise LogImportError(
                 f"missing column {column!r} (XES column names are needed: "
                 f"{', '.join(REQUIRED)})" + (f"; did you mean {hint!r}?" if hint else ""),
-                file=str(path), code="missing-column")
+                file=str(path), reason="missing-column")
 
 
 def _open(path: Path) -> tuple[IO[bytes], Any]:
@@ -85,7 +85,7 @@ def _csv(path: Path, tick: Tick) -> Rows:
             header_line = text.readline()
         except (UnicodeDecodeError, OSError) as exc:
             raise LogImportError(f"cannot read as CSV text: {exc}", file=str(path),
-                                 code="format") from exc
+                                 reason="format") from exc
         delimiter = max((",", ";", "\t", "|"), key=header_line.count)
         reader = csv.reader(itertools.chain([header_line], text), delimiter=delimiter)
         header = next(reader, [])
@@ -108,7 +108,7 @@ def _csv(path: Path, tick: Tick) -> Rows:
                     tick(raw.tell(), size, "bytes")
         except (csv.Error, UnicodeDecodeError, OSError, EOFError) as exc:
             raise LogImportError(f"cannot read CSV after line {reader.line_num}: {exc}",
-                                 file=str(path), line=reader.line_num, code="format") from exc
+                                 file=str(path), line=reader.line_num, reason="format") from exc
         tick(size, size, "bytes")
 
 
@@ -120,7 +120,7 @@ def _parquet(path: Path, tick: Tick) -> Rows:
         handle = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
         raise LogImportError(f"cannot read as Parquet: {exc}", file=str(path),
-                             code="format") from exc
+                             reason="format") from exc
     with handle:
         _check_columns(path, list(handle.schema_arrow.names))
         total = handle.metadata.num_rows
@@ -149,5 +149,5 @@ def _xes(path: Path, tick: Tick) -> Rows:
                     yield where, {**case, **event.attributes, "__trace__": trace.index}
         except (OSError, EOFError) as exc:
             raise LogImportError(f"cannot read XES: {exc}", file=str(path),
-                                 code="format") from exc
+                                 reason="format") from exc
         tick(size, size, "bytes")

@@ -7,6 +7,7 @@ keeps the head, so `trail.verify` covers imported cases too.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,13 @@ class Case:
     events: list[Event] = field(default_factory=list)
     typed: bool = False  # attrs came whole from JSON: no CSV typing
 
+    def digest(self) -> str:
+        """SHA-256 of what the case holds (attributes, distributor, events in log order):
+        a re-import of the same case, from any file, is recognised by it."""
+        events = sorted(self.events, key=lambda e: (e[0], e[1]))
+        body = [self.attrs, self.distributor, [[e[0].isoformat(), *e[2:]] for e in events]]
+        return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
 
 def check_target(conn: Connection, process_id: str, digest: str, path: Path) -> None:
     rows = conn.execute(select(DEFINITION.c.version, DEFINITION.c.source_format,
@@ -45,24 +53,39 @@ def check_target(conn: Connection, process_id: str, digest: str, path: Path) -> 
         raise LogImportError(
             f"process {process_id!r} is a deployed process map; import the log under a "
             f"process id of its own (e.g. {process_id + '_history'!r})", file=str(path),
-            code="deployed-process")
+            reason="deployed-process")
     for row in rows:
         if row.content_hash == digest:
             raise LogAlreadyImported(str(path), process_id, row.version)
 
 
 def drop_known_cases(conn: Connection, process_id: str, cases: dict[str, Case]
-                      ) -> list[ImportProblem]:
-    known = set(conn.execute(select(INSTANCE.c.prospect_id)
-                             .where(INSTANCE.c.process_id == process_id)).scalars())
+                      ) -> tuple[list[ImportProblem], int]:
+    """Leave out the cases already in the process: those with the same content hash are
+    counted as unchanged (an import is idempotent per case); the others are problems."""
+    known = {row.prospect_id: row.state for row in conn.execute(
+        select(INSTANCE.c.prospect_id, INSTANCE.c.state)
+        .where(INSTANCE.c.process_id == process_id))}
     problems = []
-    for case_id in sorted(known & cases.keys()):
+    unchanged = 0
+    for case_id in sorted(known.keys() & cases.keys()):
         case = cases.pop(case_id)
+        if _stored_digest(known[case_id]) == case.digest():
+            unchanged += 1
+            continue
         problems.append(ImportProblem(
-            f"case already imported into process {process_id!r}; its "
+            f"case already imported into process {process_id!r} with other content; its "
             f"{len(case.events)} event(s) were not imported again", case_id=case_id,
             trace=case.trace))
-    return problems
+    return problems, unchanged
+
+
+def _stored_digest(state: str) -> str | None:
+    try:
+        found = json.loads(state)
+    except (TypeError, ValueError):
+        return None
+    return found.get("case_hash") if isinstance(found, dict) else None
 
 
 def write_definition(conn: Connection, process_id: str, digest: str, path: Path,
@@ -98,7 +121,7 @@ def write_cases(conn: Connection, process_id: str, definition_id: int,
             "sponsor_id": sponsor if isinstance(sponsor, str) else None, "active_key": None,
             "status": "completed", "context": json.dumps(case.attrs, sort_keys=True),
             "waiting": "[]", "next_due_at": None, "version": 1,
-            "state": json.dumps({"imported": True}),
+            "state": json.dumps({"imported": True, "case_hash": case.digest()}),
             "created_at": case.events[0][0], "updated_at": case.events[-1][0]})
     for start in range(0, len(rows), _WRITE_CHUNK):
         conn.execute(insert(INSTANCE), rows[start:start + _WRITE_CHUNK])

@@ -53,7 +53,7 @@ class _Guarded:
         if self._lines == 1 and not self._tail and chunk[:2] in (b"\xff\xfe", b"\xfe\xff"):
             # the byte scan below reads UTF-8 (as XES tools write it); refuse what it cannot
             raise LogImportError("XES logs must be UTF-8 (this one is UTF-16 or UTF-32)",
-                                 file=self._file, line=1, code="unsafe-xml")
+                                 file=self._file, line=1, reason="unsafe-xml")
         window = self._tail + chunk
         found = _DECLARATION.search(window)
         if found:
@@ -61,7 +61,7 @@ class _Guarded:
             raise LogImportError(
                 "DOCTYPE and ENTITY declarations are not allowed in XES logs (they enable "
                 "entity-expansion and external-entity attacks)",
-                file=self._file, line=line, code="unsafe-xml")
+                file=self._file, line=line, reason="unsafe-xml")
         self._lines += chunk.count(b"\n")
         self._tail = chunk[-16:]
         return chunk
@@ -140,7 +140,7 @@ def read_xes(
                     on_chunk()
     except etree.XMLSyntaxError as exc:
         raise LogImportError(f"not well-formed XML: {exc.msg or exc}", file=file,
-                             line=exc.lineno or None, code="xml") from exc
+                             line=exc.lineno or None, reason="xml") from exc
     if traces == 0 and not events:
         raise LogImportError("no <trace> elements found: is this an XES log?", file=file,
-                             code="format")
+                             reason="format")

@@ -34,9 +34,16 @@ every value is one. All of it is one transaction: an import is written whole or 
 Parsing holds the log's rows (as small tuples) in memory until it is written: about 330 bytes
 an event.
 
+A case is imported whole or not at all: one bad event (a bad timestamp, a missing activity,
+...) leaves the whole case out, listed in `cases_skipped`, with the bad rows in `problems`.
+
 Re-imports: importing the same file (same SHA-256) into the same process again raises
-LogAlreadyImported. A case id already present in the process (say, an overlapping export) is a
-malformed row like any other: skipped and reported, or the reason to reject the import. Logs
+LogAlreadyImported. Each imported case keeps the SHA-256 of its content (in its instance's
+state document), so an import is idempotent per case: a case already present with the same
+content is left as it was and counted in `cases_unchanged` — re-importing a corrected file
+imports the cases that were skipped and leaves the others. A case id already present with
+other content (say, an overlapping export that differs) is a problem like a malformed row:
+skipped and reported, or the reason to reject the import. Logs
 are imported under their own process id: a process that has deployed maps is refused, since
 new instances start on a process's latest version.
 """
@@ -113,7 +120,7 @@ def import_log(
         raise ValueError(f"on_error must be 'skip' or 'reject', not {on_error!r}")
     path = Path(path)
     if not path.is_file():
-        raise LogImportError("no such file", file=str(path), code="not-found")
+        raise LogImportError("no such file", file=str(path), reason="not-found")
     fmt = detect_format(path)
     digest = _sha256(path)
     with store.read() as conn:
@@ -124,6 +131,7 @@ def import_log(
             progress(ImportProgress("read", done, total, unit))
 
     cases, problems, events_read = _collect(read_rows(path, fmt, tick))
+    skipped = _drop_bad_cases(cases, problems)
     if fmt == "csv":
         _type_case_attributes(cases.values())
     if problems and on_error == "reject":
@@ -131,7 +139,8 @@ def import_log(
     now = (clock or SystemClock()).now().astimezone(UTC).replace(tzinfo=None)
     with store.write() as conn:
         check_target(conn, process_id, digest, path)
-        problems.extend(drop_known_cases(conn, process_id, cases))
+        known, unchanged = drop_known_cases(conn, process_id, cases)
+        problems.extend(known)
         if problems and on_error == "reject":
             raise LogRejected(str(path), problems)
         activities = tuple(sorted({e[2] for case in cases.values() for e in case.events
@@ -144,7 +153,16 @@ def import_log(
             written = write_cases(conn, process_id, definition_id, cases, progress)
     problems.sort(key=lambda p: (p.trace or 0, p.row or 0, p.event or 0))
     return ImportReport(process_id, str(path), fmt, digest, version, events_read, len(cases),
-                        written, activities if cases else (), tuple(problems))
+                        written, activities if cases else (), tuple(problems), unchanged,
+                        skipped)
+
+
+def _drop_bad_cases(cases: dict[str, Case], problems: list[ImportProblem]) -> tuple[str, ...]:
+    """Leave out every case with a bad row: a case is never half-imported."""
+    bad = sorted({p.case_id for p in problems if p.case_id is not None} & cases.keys())
+    for case_id in bad:
+        del cases[case_id]
+    return tuple(bad)
 
 
 def _sha256(path: Path) -> str:

@@ -46,10 +46,10 @@ def test_funnel_table_and_json(db: str) -> None:
     assert json.loads(text)["instances"] == 1
     code, text = run("funnel", "--process", "prospect_journey", "--outcome", "sael",
                      "--db", db)
-    assert code == 1 and "did you mean 'sale'" in text
+    assert code == 3 and "did you mean 'sale'" in text
     code, text = run("funnel", "--process", "prospect_journey", "--since", "yesterday",
                      "--db", db)
-    assert code == 1 and "not an ISO 8601 time" in text
+    assert code == 3 and "not an ISO 8601 time" in text
 
 
 def test_stuck_with_a_threshold_and_a_clock(db: str) -> None:
@@ -62,7 +62,7 @@ def test_stuck_with_a_threshold_and_a_clock(db: str) -> None:
         ("share_intro", "E"), ("add_contact", "E"), ("conversation", "D")}
     code, text = run("stuck", "--process", "prospect_journey", "--older-than", "3 days",
                      "--db", db)
-    assert code == 1 and "--older-than" in text
+    assert code == 3 and "--older-than" in text
     code, text = run("stuck", "--process", "prospect_journey", "--now",
                      "2026-01-12T09:00:00Z", "--db", db)
     assert code == 0 and "stuck instance(s)" in text
@@ -80,7 +80,7 @@ def test_indicators_and_cohorts(db: str) -> None:
     code, text = run("indicators", "--indicator", "calls=conversation@completed", "--db", db)
     assert code == 0 and "calls/wk" in text
     code, text = run("indicators", "--indicator", "oops", "--db", db)
-    assert code == 1 and "NAME=ITEM" in text
+    assert code == 3 and "NAME=ITEM" in text
     code, text = run("cohorts", "--json", "--db", db)
     weeks = json.loads(text)["weeks"]
     assert code == 0 and [(w["week"], w["distributors"]) for w in weeks] == [("2026-01-05", 2)]
@@ -98,4 +98,4 @@ def test_export_log_round_trips_through_import_log(tmp_path: Path) -> None:
     assert code == 0 and json.loads(text)["events_written"] == 42
     code, text = run("export-log", "--process", "history", "-o", str(tmp_path / "x.txt"),
                      "--db", source)
-    assert code == 1 and "cannot tell the format" in text
+    assert code == 3 and "cannot tell the format" in text

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
 import analytics
 import cli
 from commands import analytics as analytics_commands
-from commands._errors import exit_codes
+from commands._errors import EXIT_CODES, exit_codes, set_debug
 from commands._options import JsonOption
 from engine import NextmoveError, VersionConflict
 
@@ -49,15 +52,16 @@ def _probe(error: NextmoveError) -> typer.Typer:
     return app
 
 
-def test_a_version_conflict_exits_2_and_other_errors_exit_1() -> None:
+def test_a_version_conflict_exits_5_and_other_errors_by_their_code() -> None:
     conflict = runner.invoke(_probe(VersionConflict(7, 3)), [])
-    assert conflict.exit_code == 2
+    assert conflict.exit_code == 5
     assert "instance 7 was changed by another worker" in conflict.stderr
     assert conflict.stdout == ""
 
     other = runner.invoke(_probe(NextmoveError("no such thing")), ["--json"])
-    assert other.exit_code == 1
-    assert json.loads(other.stdout) == {"error": "NextmoveError", "message": "no such thing"}
+    assert other.exit_code == 3
+    assert json.loads(other.stdout) == {"error": "NextmoveError", "code": "invalid-input",
+                                         "message": "no such thing"}
 
 
 def test_the_app_starts_without_the_learning_libraries() -> None:
@@ -78,6 +82,48 @@ def test_the_funnel_default_outcome_is_the_analytics_default() -> None:
 def test_a_bad_time_is_an_error_message_not_a_traceback(tmp_path: Path) -> None:
     db = str(tmp_path / "audit.db")
     result = runner.invoke(cli.app, ["audit", "--trail", "--since", "yesterday", "--db", db])
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert result.exception is None or isinstance(result.exception, SystemExit)
-    assert "--since 'yesterday' is not an ISO 8601 time" in result.stderr
+    assert "--since: 'yesterday' is not an ISO 8601 time" in result.stderr
+
+
+def _raising(error: BaseException) -> typer.Typer:
+    app = typer.Typer()
+
+    @app.callback()
+    def main(debug: bool = typer.Option(False, "--debug")) -> None:
+        set_debug(debug)
+
+    @app.command()
+    @exit_codes
+    def fails(as_json: JsonOption = False) -> None:
+        raise error
+
+    return app
+
+
+def test_every_exit_code_is_distinct_and_documented() -> None:
+    assert sorted(EXIT_CODES.values()) == list(range(1, 9))
+    docs = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
+    for code, number in EXIT_CODES.items():
+        assert f"{number} " in docs and str(code) in docs, code
+
+
+@pytest.mark.parametrize(("error", "code", "says"), [
+    (RecursionError("maximum recursion depth exceeded"), 3, "nested too deeply"),
+    (OverflowError("date value out of range"), 3, "out of range (date value out of range)"),
+    (OSError(errno.ENOSPC, "No space left on device", "x.db"), 7, "no space left"),
+    (OSError(errno.EACCES, "Permission denied", "x.db"), 7, "permission denied: x.db"),
+    (sqlite3.OperationalError("database is locked"), 5, "the database was busy"),
+    (KeyError("surprise"), 8, "internal error (KeyError: 'surprise'); rerun with --debug"),
+])
+def test_infrastructure_errors_are_one_line_with_their_code(
+        error: BaseException, code: int, says: str) -> None:
+    result = runner.invoke(_raising(error), ["fails"])
+    assert result.exit_code == code
+    assert result.stderr.count("\n") == 1 and says in result.stderr
+    assert "Traceback" not in result.output
+    as_json = json.loads(runner.invoke(_raising(error), ["fails", "--json"]).stdout)
+    assert as_json["code"] == [c for c, n in EXIT_CODES.items() if n == code][0]
+    debug = runner.invoke(_raising(error), ["--debug", "fails"])
+    assert debug.exit_code == code and "Traceback (most recent call last)" in debug.stderr

@@ -93,10 +93,10 @@ def test_bad_rows_are_reported_by_row_number_and_the_rest_start(db: str, tmp_pat
 
 def test_a_file_without_the_required_columns_is_refused(db: str, tmp_path: Path) -> None:
     path = write_csv(tmp_path, "prospect,distributor\nann,d1\n")
-    result = run(["start", "prospect_journey", "--bulk", path, "--db", db], code=1)
+    result = run(["start", "prospect_journey", "--bulk", path, "--db", db], code=3)
     assert "lacks prospect_id, distributor_id" in result.stderr
     error = json.loads(run(["start", "prospect_journey", "--bulk", path, "--db", db, "--json"],
-                           code=1).stdout)
+                           code=3).stdout)
     assert "lacks prospect_id" in json.dumps(error)
 
 

@@ -46,10 +46,10 @@ def ok_json(args: list[str]) -> Any:
     return json.loads(ok([*args, "--json"]))
 
 
-def refused(args: list[str]) -> Result:
-    """A user mistake: exit 1 with a message, never a traceback."""
+def refused(args: list[str], code: int = 3) -> Result:
+    """A user mistake: exit 3 (invalid input) with a message, never a traceback."""
     result = run(args)
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == code, result.output
     assert isinstance(result.exception, SystemExit), result.exception
     return result
 
@@ -170,14 +170,14 @@ def test_complete_used_vary_note_and_outcome_are_recorded(db: str) -> None:
         "sale", "lost"]
 
 
-def test_an_unknown_outcome_exits_1_with_a_suggestion(db: str) -> None:
+def test_an_unknown_outcome_exits_3_with_a_suggestion(db: str) -> None:
     start(db, "ann", "D", US)
     result = refused(["outcome", "sales", "-p", "ann", "--db", db])
     assert "did you mean 'sale'?" in result.stderr and result.stdout == ""
     as_json = json.loads(refused(["outcome", "sales", "-p", "ann", "--db", db, "--json"]).stdout)
     assert as_json["error"] == "NextmoveError" and "did you mean 'sale'" in as_json["message"]
     assert "no instance found for prospect 'nobody'" in refused(
-        ["outcome", "sale", "-p", "nobody", "--db", db]).stderr
+        ["outcome", "sale", "-p", "nobody", "--db", db], code=4).stderr
     assert not [e for e in history(db, "ann") if e["kind"] == "outcome"]
 
 
@@ -234,9 +234,9 @@ def test_recommend_points_at_the_line_of_a_bad_jsonl_file(db: str, tmp_path: Pat
                     encoding="utf-8")
     args = ["recommend", "--hook", "intro_video", "--contexts", str(path), "--db", db]
     result = refused(args)
-    assert f"{path}:3: not JSON" in result.stderr and result.stdout == ""
+    assert f"{path}:3: is not valid JSON" in result.stderr and result.stdout == ""
     as_json = json.loads(refused([*args, "--json"]).stdout)
-    assert as_json["message"].startswith(f"{path}:3: not JSON")
+    assert as_json["message"].startswith(f"{path}:3: is not valid JSON")
 
     path.write_text(json.dumps(US) + "\n[1, 2]\n", encoding="utf-8")
-    assert f"{path}:2: a context must be a JSON object" in refused(args).stderr
+    assert f"{path}:2: must be a JSON object" in refused(args).stderr

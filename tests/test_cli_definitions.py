@@ -93,7 +93,7 @@ def test_validate_lists_every_problem_of_a_broken_folder_with_file_and_line(
 ) -> None:
     folder, expected = broken
 
-    report = run_json(["validate", folder], code=1)
+    report = run_json(["validate", folder], code=3)
     assert report["ok"] is False
     assert report["processes"] == []
     assert len(report["files"]) == 3
@@ -105,7 +105,7 @@ def test_validate_lists_every_problem_of_a_broken_folder_with_file_and_line(
     assert len(report["problems"]) == len(expected)
     assert all(p["severity"] == "error" and p["message"] for p in report["problems"])
 
-    text = run(["validate", folder], code=1).stdout
+    text = run(["validate", folder], code=3).stdout
     for name, line, _ in expected:
         assert f"{folder / name}:{line}:" in text, (name, line)
     assert len([t for t in text.splitlines() if t.startswith("error ")]) == len(expected)
@@ -151,7 +151,7 @@ def test_export_json_and_default_output_next_to_the_map(tmp_path: Path) -> None:
 
 def test_export_of_a_broken_map_lists_its_problems_and_writes_nothing(tmp_path: Path) -> None:
     target = tmp_path / "out.bpmn"
-    result = run(["export", FIXTURES / "yaml" / "many_problems.yaml", "-o", target], code=1)
+    result = run(["export", FIXTURES / "yaml" / "many_problems.yaml", "-o", target], code=3)
     assert "many_problems.yaml:13: steps[2].wait[0].next: no step named 'conversaton'" \
         in result.stderr
     assert len(result.stderr.strip().splitlines()) == 8
@@ -188,7 +188,7 @@ def test_deploying_a_broken_folder_deploys_nothing(
     tmp_path: Path, broken: tuple[Path, set[tuple[str, int, str]]]
 ) -> None:
     db = str(tmp_path / "nothing.db")
-    error = run_json(["deploy", broken[0], "--db", db], code=1)
+    error = run_json(["deploy", broken[0], "--db", db], code=3)
     assert error["error"] == "DefinitionErrors"
     assert len(error["problems"]) == 14
     assert run_json(["list", "--db", db]) == []
@@ -274,14 +274,14 @@ def test_a_journey_runs_to_its_end_from_the_command_line(db: str) -> None:
 # -- mistakes ----------------------------------------------------------------------------------
 
 
-def test_an_unknown_instance_is_exit_1(db: str) -> None:
-    result = run(["show", "999", "--db", db], code=1)
+def test_an_unknown_instance_is_exit_4(db: str) -> None:
+    result = run(["show", "999", "--db", db], code=4)
     assert result.stderr.strip() == "error: no instance found for 999"
-    error = run_json(["show", "--prospect", "nobody", "--db", db], code=1)
-    assert error == {"error": "InstanceNotFound",
+    error = run_json(["show", "--prospect", "nobody", "--db", db], code=4)
+    assert error == {"error": "InstanceNotFound", "code": "not-found",
                      "message": "no instance found for prospect 'nobody'"}
-    run(["complete", "add_contact", "-p", "nobody", "--db", db], code=1)
-    run(["skip", "add_contact", "999", "--db", db], code=1)
+    run(["complete", "add_contact", "-p", "nobody", "--db", db], code=4)
+    run(["skip", "add_contact", "999", "--db", db], code=4)
 
 
 def test_a_step_that_is_not_waiting_is_exit_1_with_a_suggestion(db: str) -> None:
@@ -311,26 +311,26 @@ def test_skipping_a_required_step_is_exit_1(db: str) -> None:
 
 
 @pytest.mark.parametrize(("context", "says"), [
-    ("{bad", "--context is not valid JSON"),
-    ("[1, 2]", "--context must be a JSON object"),
+    ("{bad", "--context: is not valid JSON"),
+    ("[1, 2]", "--context: must be a JSON object"),
 ])
-def test_bad_context_json_is_exit_1_and_starts_nothing(db: str, context: str, says: str) -> None:
+def test_bad_context_json_is_exit_3_and_starts_nothing(db: str, context: str, says: str) -> None:
     result = run(["start", "prospect_journey", "-p", "eve", "-d", "d1", "--context", context,
-                  "--db", db], code=1)
+                  "--db", db], code=3)
     assert result.stderr.startswith(f"error: {says}")
     error = run_json(["start", "prospect_journey", "-p", "eve", "-d", "d1", "--context", context,
-                      "--db", db], code=1)
-    assert error["error"] == "NextmoveError" and says in error["message"]
+                      "--db", db], code=3)
+    assert error["error"] == "InvalidInput" and says in error["message"]
     assert run_json(["list", "--db", db]) == []
 
 
-def test_other_request_mistakes_are_exit_1_with_a_message(db: str) -> None:
-    result = run(["start", "prospect_jorney", "-p", "ann", "-d", "d1", "--db", db], code=1)
+def test_other_request_mistakes_are_exit_3_or_4_with_a_message(db: str) -> None:
+    result = run(["start", "prospect_jorney", "-p", "ann", "-d", "d1", "--db", db], code=4)
     assert "no deployed process named 'prospect_jorney' (did you mean 'prospect_journey'?)" \
         in result.stderr
-    result = run(["complete", "add_contact", "--db", db], code=1)
+    result = run(["complete", "add_contact", "--db", db], code=3)
     assert "say which instance: an instance id or --prospect P" in result.stderr
-    result = run(["complete", "add_contact", "1", "-p", "ann", "--db", db], code=1)
+    result = run(["complete", "add_contact", "1", "-p", "ann", "--db", db], code=3)
     assert "give an instance id or --prospect, not both" in result.stderr
-    run(["complete", "add_contact", "-p", "ann", "--data", "{nope", "--db", db], code=1)
+    run(["complete", "add_contact", "-p", "ann", "--data", "{nope", "--db", db], code=3)
     assert run_json(["list", "--db", db]) == []

@@ -99,13 +99,13 @@ def test_tick_reads_now_from_the_environment(db: str) -> None:
 
 def test_a_bad_now_is_a_clear_error(db: str) -> None:
     result = runner.invoke(app, ["tick", "--now", "next tuesday", "--db", db, "--json"])
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     error = json.loads(result.stdout)
-    assert error["error"] == "NextmoveError"
-    assert "--now 'next tuesday' is not an ISO 8601 time" in error["message"]
+    assert (error["error"], error["code"]) == ("InvalidInput", "invalid-input")
+    assert "--now: 'next tuesday' is not an ISO 8601 time" in error["message"]
 
     result = runner.invoke(app, ["tick", "--now", "next tuesday", "--db", db])
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert "is not an ISO 8601 time" in result.stderr
     assert "Traceback" not in result.output
 
@@ -178,14 +178,14 @@ def test_signal_nothing_waits_for_is_held_with_exit_0(db: str) -> None:
 
 
 @pytest.mark.parametrize(("data", "says"), [
-    ("{not json", "--data is not valid JSON"),
-    ("[1, 2]", "--data must be a JSON object"),
+    ("{not json", "--data: is not valid JSON"),
+    ("[1, 2]", "--data: must be a JSON object"),
 ])
 def test_signal_with_bad_data_is_a_clear_error(db: str, data: str, says: str) -> None:
     video_shared(db)
     result = runner.invoke(app, ["signal", "video_played", "-p", "p1", "--data", data,
                                  "--db", db, "--json"])
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert says in json.loads(result.stdout)["message"]
     # nothing was delivered or recorded
     assert ok_json(["signal", "video_played", "-p", "p1", "--db", db])["status"] == "delivered"

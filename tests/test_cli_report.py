@@ -47,20 +47,20 @@ def test_report_json_describes_what_was_written(tmp_path: Path) -> None:
     assert out.exists()
 
 
-def test_report_mistakes_are_messages_with_exit_1(tmp_path: Path) -> None:
+def test_report_mistakes_are_messages_with_exit_3_or_4(tmp_path: Path) -> None:
     db, out = journey_db(tmp_path), tmp_path / "never.html"
     cases = [
-        (["--process", "prospect_journy"], "did you mean 'prospect_journey'"),
-        (["--process", "prospect_journey", "--heat", "hot"], "--heat must be one of"),
-        (["--process", "prospect_journey", "--now", "yesterday"], "not an ISO 8601 time"),
+        (["--process", "prospect_journy"], 4, "did you mean 'prospect_journey'"),
+        (["--process", "prospect_journey", "--heat", "hot"], 3, "--heat must be one of"),
+        (["--process", "prospect_journey", "--now", "yesterday"], 3, "not an ISO 8601 time"),
     ]
-    for args, message in cases:
+    for args, code, message in cases:
         result = runner.invoke(app, ["report", *args, "-o", str(out), "--db", db])
-        assert result.exit_code == 1, (args, result.output)
+        assert result.exit_code == code, (args, result.output)
         assert message in result.output, (args, result.output)
         assert "Traceback" not in result.output
     assert not out.exists()
     result = runner.invoke(app, ["report", "--process", "nope", "-o", str(out), "--db", db,
                                  "--json"])
-    assert result.exit_code == 1
+    assert result.exit_code == 4
     assert json.loads(result.output)["error"] == "DefinitionNotFound"

@@ -9,6 +9,7 @@ timers read the engine's injectable clock (`timers.py`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -74,16 +75,40 @@ class NextmoveParser(SpiffBpmnParser):  # type: ignore[misc]
     })
 
 
-def spiff_problem(exc: Exception, default_file: str | None) -> DefinitionError:
-    """Turn a SpiffWorkflow parse failure into our error with file, line and element."""
+_REPR = re.compile(r"<Element (?:\{[^}]*\})?([\w.-]+) at 0x[0-9a-fA-F]+>")
+_TRAILING_ID = re.compile(r":\s*([A-Za-z_][\w.-]*)\s*$")
+
+
+def readable(message: str) -> str:
+    """Spiff's message without Python reprs of lxml elements (`<Element {ns}x at 0x..>`)."""
+    return _REPR.sub(lambda m: f"<{m.group(1)}>", message)
+
+
+def spiff_problem(exc: Exception, default_file: str | None,
+                  trees: Mapping[str, etree._ElementTree] | None = None) -> DefinitionError:
+    """Turn a SpiffWorkflow parse failure into our error with file, line and element; when
+    Spiff gives no element, the id its message names is looked up in `trees` (file -> XML)."""
     if isinstance(exc, ValidationException):
-        message = str(exc.args[0]) if exc.args else str(exc)
+        message = readable(str(exc.args[0]) if exc.args else str(exc))
         line = exc.line_number if isinstance(exc.line_number, int) else None
-        return DefinitionError(
-            message, file=exc.file_name or default_file, line=line,
-            element=exc.id or None, code="spiff",
-        )
-    return DefinitionError(f"cannot build the process: {exc}", file=default_file, code="spiff")
+        file, element = exc.file_name or default_file, exc.id or None
+        if line is None and trees:
+            named = element or (m.group(1) if (m := _TRAILING_ID.search(message)) else None)
+            found = _locate(trees, named) if named else None
+            if found is not None:
+                file, line, element = found
+        return DefinitionError(message, file=file, line=line, element=element, code="spiff")
+    return DefinitionError(f"cannot build the process: {readable(str(exc))}",
+                           file=default_file, code="spiff")
+
+
+def _locate(trees: Mapping[str, etree._ElementTree], ident: str
+            ) -> tuple[str, int | None, str] | None:
+    for name, tree in trees.items():
+        for node in tree.iter():
+            if isinstance(node.tag, str) and node.get("id") == ident:
+                return name, node.sourceline, ident
+    return None
 
 
 def build_spec(
@@ -92,9 +117,10 @@ def build_spec(
     """The SpiffWorkflow spec and subprocess specs of a process (callers cache the result)."""
     parser = NextmoveParser()
     declared: dict[str, DataDeclaration] = {}
+    trees: dict[str, etree._ElementTree] = {}
     try:
         for name, xml in documents.items():
-            tree = parse_xml(xml, name)
+            tree = trees[name] = parse_xml(xml, name)
             parser.add_bpmn_xml(tree.getroot(), filename=name)
             declared.update(_declarations(read_maps(tree, name)))
         spec = parser.get_spec(process_id)
@@ -102,7 +128,7 @@ def build_spec(
     except DefinitionError:
         raise
     except Exception as exc:  # Spiff raises many types; all mean "this map cannot be built"
-        raise spiff_problem(exc, source_file) from exc
+        raise spiff_problem(exc, source_file, trees) from exc
     # The safe script engine reads each process's declared data from its spec.
     for key, each in (("", spec), *subprocess_specs.items()):
         each.nextmove_data = declared.get(key or process_id)

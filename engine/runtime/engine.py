@@ -17,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from engine import inputs
 from engine.catalogs import CatalogSupport
 from engine.clock import Clock, SystemClock
 from engine.definitions import load
@@ -43,6 +44,7 @@ from engine.runtime.model import (
     InstanceDetail,
     InstanceRef,
     NewProspect,
+    ProspectRef,
     SignalResult,
     Started,
     StepEvent,
@@ -156,9 +158,12 @@ class Engine:
 
         Raises `InstanceIncident` if the new instance's first steps failed (it is stored in
         `incident`, before those steps)."""
-        (started,) = self.pipeline.start(
-            process_id, [NewProspect(prospect_id, distributor_id, dict(context or {}))],
-            new=new, actor=actor, park=True)
+        inputs.identifier(process_id, "process")
+        inputs.optional_identifier(actor, "actor")
+        prospect = NewProspect(prospect_id, distributor_id, inputs.context(context))
+        check_prospect(prospect)
+        (started,) = self.pipeline.start(process_id, [prospect], new=new, actor=actor,
+                                         park=True)
         if started.created and started.instance.status == "incident":
             with self.store.read() as conn:
                 found = incidents.last_incident(conn, started.instance.id)
@@ -180,7 +185,12 @@ class Engine:
         `prospects`) gets that instance back with `created=False`, unless `new`. Results come
         in the order of `prospects`. Nothing of the batch is stored if any of it fails (a
         bulk import names the row); `start` stores a single failing start in `incident`.
+        Ids and contexts must meet `engine.inputs`' rules (else `InvalidInput`).
         """
+        inputs.identifier(process_id, "process")
+        inputs.optional_identifier(actor, "actor")
+        for prospect in prospects:
+            check_prospect(prospect)
         return self.pipeline.start(process_id, prospects, new=new, actor=actor)
 
     # -- a person's steps ------------------------------------------------------------------------
@@ -210,6 +220,12 @@ class Engine:
         self, ref: InstanceRef, step: str, kind: str, data: dict[str, Any], actor: str | None,
         used: str | None = None,
     ) -> Instance:
+        inputs.identifier(step, "step")
+        inputs.document(data, "data")
+        inputs.optional_identifier(actor, "actor")
+        inputs.optional_identifier(used, "used")
+        inputs.text(data.get("note"), "note")
+        inputs.text(data.get("reason"), "reason")
         instance_id = self.resolve(ref)
         act = incidents.person_act(instance_id, step, kind, data, actor, used)
         replay = incidents.person_replay(step, kind, data, used, actor)
@@ -233,6 +249,9 @@ class Engine:
             hint = did_you_mean(kind, OUTCOMES)
             raise NextmoveError(f"unknown outcome {kind!r}; one of {', '.join(OUTCOMES)}"
                                 + (f" (did you mean '{hint}'?)" if hint else ""))
+        inputs.amount(amount)
+        inputs.document(data, "data")
+        inputs.optional_identifier(actor, "actor")
         instance_id = self.resolve(ref)
         payload = {**(data or {}), **({"amount": amount} if amount is not None else {})}
         return self.pipeline.outcome(instance_id, kind, payload, actor)
@@ -246,6 +265,7 @@ class Engine:
         """Claim up to `limit` instances with a due timer (as leases), fire them; held
         prospect events past their expiry are marked expired on the way. The report lists
         what fired, and counts the steps run and the incidents raised."""
+        inputs.count(limit, "limit")
         held.expire(self.store, self.clock.now())
         return events.fire_due(self, limit, worker, should_stop)
 
@@ -253,6 +273,8 @@ class Engine:
         """Fire everything due now, batch after batch, until nothing unclaimed is due; held
         prospect events past their expiry are marked expired; a late cycle timer fires once
         (see `engine.limits`)."""
+        inputs.count(batch, "batch")
+        inputs.instant(self.clock.now(), "now")
         held.expire(self.store, self.clock.now())
         return events.tick(self, batch, worker)
 
@@ -262,6 +284,10 @@ class Engine:
     ) -> SignalResult:
         """Deliver a prospect event (e.g. `video_played`), or hold it for the prospect until a
         step waits for it; a `message_id` seen for this prospect and message is a no-op."""
+        inputs.identifier(message, "message")
+        inputs.identifier(prospect_id, "prospect")
+        inputs.optional_identifier(message_id, "message id")
+        inputs.document(data, "data")
         return events.signal(self, message, prospect_id, message_id=message_id, data=data)
 
     def broadcast(
@@ -318,6 +344,11 @@ class Engine:
 
     def resolve(self, ref: InstanceRef) -> int:
         """The instance id for an id or a prospect (their active instance, else the latest)."""
+        if isinstance(ref, ProspectRef):
+            inputs.identifier(ref.prospect_id, "prospect")
+            inputs.optional_identifier(ref.process_id, "process")
+        else:
+            inputs.instance_id(ref)
         return queries.resolve(self.store, ref)
 
     def get(self, ref: InstanceRef) -> Instance:
@@ -339,11 +370,22 @@ class Engine:
 
     def cards(self, distributor_id: str, *, limit: int = 500) -> list[ActionCard]:
         """Everything waiting on this distributor (or on them as a sponsor), most urgent first."""
+        inputs.identifier(distributor_id, "distributor")
+        inputs.count(limit, "limit")
         catalog = getattr(self.recommender, "catalog", None)
         return cards_for(self.store, distributor_id, self.clock.now(), self._definitions.steps_of,
                          catalog, limit)
 
     def list_instances(self, **filters: Any) -> list[Instance]:
         """Instances filtered by process_id, distributor_id, prospect_id, step, status."""
+        if "limit" in filters:
+            inputs.count(filters["limit"], "limit")
         return queries.list_instances(self.store, **filters)
 
+
+def check_prospect(prospect: NewProspect) -> NewProspect:
+    """`prospect` if its ids and context meet `engine.inputs`' rules (else `InvalidInput`)."""
+    inputs.identifier(prospect.prospect_id, "prospect")
+    inputs.identifier(prospect.distributor_id, "distributor")
+    inputs.context(prospect.context)
+    return prospect

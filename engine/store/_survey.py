@@ -21,6 +21,7 @@ META_TABLE = "nextmove_meta"
 class Survey:
     tables: dict[str, set[str]] = field(default_factory=dict)  # table -> its columns
     version: int | None = None
+    bad_version: str | None = None  # a schema_version row that is not a number
 
     @property
     def empty(self) -> bool:
@@ -46,12 +47,11 @@ def survey_sqlite_file(path: str | None) -> Survey:
         names = [r[0] for r in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
         tables = {n: {r[1] for r in conn.execute(f'PRAGMA table_info("{n}")')} for n in names}
-        version = None
         if META_TABLE in tables:
             row = conn.execute(f"SELECT value FROM {META_TABLE} "
                                "WHERE key = 'schema_version'").fetchone()
-            version = None if row is None else int(row[0])
-        return Survey(tables, version)
+            return _versioned(tables, None if row is None else row[0])
+        return Survey(tables)
     except sqlite3.DatabaseError as exc:
         raise NotADatabase(str(exc)) from exc
     finally:
@@ -62,9 +62,17 @@ def survey(conn: Connection) -> Survey:
     """The tables of the connection's default schema (PostgreSQL: `current_schema()`)."""
     found = inspect(conn)
     tables = {n: {c["name"] for c in found.get_columns(n)} for n in found.get_table_names()}
-    version = None
     if META_TABLE in tables:
         value = conn.execute(text(f"SELECT value FROM {META_TABLE} "
                                   "WHERE key = 'schema_version'")).scalar()
-        version = None if value is None else int(value)
-    return Survey(tables, version)
+        return _versioned(tables, value)
+    return Survey(tables)
+
+
+def _versioned(tables: dict[str, set[str]], value: object) -> Survey:
+    if value is None:
+        return Survey(tables)
+    try:
+        return Survey(tables, int(str(value)))
+    except ValueError:
+        return Survey(tables, bad_version=str(value)[:40])

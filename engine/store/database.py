@@ -33,7 +33,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import SQLModel
 
-from engine.errors import NextmoveError
+from engine.errors import ErrorCode, NextmoveError
 from engine.store._survey import NotADatabase, Survey, survey, survey_sqlite_file
 from engine.store.migrations import Progress, migrate
 from engine.store.schema import META
@@ -47,7 +47,15 @@ log = logging.getLogger("nextmove.store")
 
 
 class StoreError(NextmoveError):
-    """The database cannot be opened or has an unexpected schema."""
+    """The database is not one nextmove can use (`code` DATABASE: not nextmove's, a newer
+    schema, an unsupported kind) or cannot be reached (`code` STORAGE)."""
+
+    def __init__(self, message: str, *, code: ErrorCode = ErrorCode.DATABASE) -> None:
+        self.code = code  # type: ignore[misc]  # per instance: two kinds of store failure
+        super().__init__(message)
+
+
+SUPPORTED = ("sqlite", "postgresql")
 
 
 def database_url(db: str | None = None) -> str:
@@ -92,8 +100,16 @@ class Store:
         skips syncing the log to disk at commit: for simulations on throwaway files, where
         speed matters and a power cut does not."""
         self.url = database_url(url)
-        parsed = make_url(self.url)
+        try:
+            parsed = make_url(self.url)
+        except Exception as exc:  # sqlalchemy.exc.ArgumentError, ValueError: not a URL
+            raise StoreError(f"--db {url!r} is neither a file path nor a database URL: {exc}"
+                             ) from exc
         self.dialect = parsed.get_backend_name()
+        if self.dialect not in SUPPORTED:
+            raise StoreError(
+                f"unsupported database {self.dialect!r}: nextmove runs on SQLite (a file "
+                "path) or PostgreSQL (postgresql://user@host/db)")
         if self.dialect == "sqlite":
             self.engine = _sqlite_engine(self.url, durable)
         else:
@@ -132,7 +148,10 @@ class Store:
                 self._refuse_foreign(found)
                 prepared = self._prepare(conn, found, progress)
         except OperationalError as exc:
-            raise StoreError(f"cannot open database {self.safe_url}: {exc.orig}") from exc
+            said = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
+            raise StoreError(f"cannot open database {self.safe_url}: {said}; check the "
+                             "path or URL, that the server runs, and the permissions",
+                             code=ErrorCode.STORAGE) from exc
         if prepared.created:
             log.info("created nextmove schema %d in %s", prepared.after, self.safe_url)
         elif prepared.upgraded:
@@ -143,15 +162,24 @@ class Store:
         return prepared
 
     def _refuse_foreign(self, found: Survey) -> None:
+        if found.bad_version is not None:
+            raise StoreError(f"{self.safe_url} is not a usable nextmove database: its schema "
+                             f"version is {found.bad_version!r}, not a number (damaged, or "
+                             "not nextmove's); nothing was changed")
         if found.empty or found.version is not None:
             return
         ours = [t for t in SQLModel.metadata.sorted_tables if t.name in found.tables]
-        for table in ours:  # a nextmove database from before the meta row was kept
-            self._check_table(table, found.tables[table.name])
+        if len(ours) == len(found.tables):  # nextmove's tables, from before the meta row
+            for table in ours:
+                self._check_table(table, found.tables[table.name])
+            return
+        lacking = [t.name for t in ours if {c.name for c in t.columns} - found.tables[t.name]]
         names = ", ".join(sorted(found.tables)[:5]) + (", ..." if len(found.tables) > 5 else "")
+        theirs = f"; its {lacking[0]!r} table is not nextmove's" if lacking else ""
         raise StoreError(
             f"{self.safe_url} is not a nextmove database (it has tables {names} and no "
-            f"nextmove schema version); use an empty database or a new file"
+            f"nextmove schema version{theirs}); nothing was changed: use an empty database "
+            "or a new file"
         )
 
     def _prepare(self, conn: Connection, found: Survey, progress: Progress | None) -> Prepared:

@@ -340,4 +340,4 @@ def test_cli_audit_verify_reports_both_trails(sqlite_log: Log, tmp_path: Path) -
 
     kept.write_text("{}", encoding="utf-8")
     result = runner.invoke(app, ["audit", "--verify", "--db", log.url, "--anchor", str(kept)])
-    assert result.exit_code == 1 and "records must be a count" in result.output
+    assert result.exit_code == 3 and "records must be a count" in result.output

@@ -313,3 +313,13 @@ def test_validate_uses_the_whitelist_and_keeps_spiffs_syntax_error_contract() ->
     # Spiff's DMN engine probes with validate() and expects SyntaxError for partial tests.
     with pytest.raises(SyntaxError):
         engine.validate("> 3")
+
+
+def test_a_flat_sum_is_one_level_however_many_terms() -> None:
+    terms = [f"x{i}" for i in range(90)]  # 179 parts: under MAX_NODES, far over MAX_DEPTH
+    assert evaluate(" + ".join(terms), dict.fromkeys(terms, 1)) == 90
+    assert evaluate(" * ".join(["2"] * 10), {}) == 1024
+    mixed = "x" + "".join(f" {op} x" for op in ["+", "-"] * 30)  # one precedence: flat
+    assert evaluate(mixed, {"x": 1}) == 1
+    with pytest.raises(ExpressionError, match="nested too deeply"):
+        compile_expression("(" * 30 + "x" + " + 1) * 2" * 30)  # 60 levels of real nesting

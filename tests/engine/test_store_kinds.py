@@ -97,7 +97,8 @@ def test_the_importer_accepts_exactly_the_event_kinds(tmp_path: Path) -> None:
     rows = ["case:concept:name,concept:name,time:timestamp,nextmove:kind"]
     rows += [f"c1,step_{i},2026-01-05T{9 + i:02d}:00:00Z,{kind}"
              for i, kind in enumerate(EventKind)]
-    rows.append("c1,late,2026-01-05T20:00:00Z,timer_fired")
+    rows.append("c2,early,2026-01-05T19:00:00Z,completed")
+    rows.append("c2,late,2026-01-05T20:00:00Z,timer_fired")  # its case is skipped whole
     log = tmp_path / "kinds.csv"
     log.write_text("\n".join(rows) + "\n", encoding="utf-8")
     store = open_store(f"sqlite:///{tmp_path / 'imported.db'}")
@@ -105,7 +106,8 @@ def test_the_importer_accepts_exactly_the_event_kinds(tmp_path: Path) -> None:
         report = import_log(store, log, "history")
         assert report.events_written == len(EventKind)
         assert [(p.row, "timer_fired" in p.message) for p in report.problems] == [
-            (len(EventKind) + 1, True)]
+            (len(EventKind) + 2, True)]
+        assert report.cases_skipped == ("c2",)
         assert written_kinds(store) == set(EventKind)
     finally:
         store.dispose()

@@ -150,7 +150,8 @@ def test_parquet_round_trip(store: Store, tmp_path: Path) -> None:
     other.dispose()
 
 
-def test_malformed_csv_rows_are_skipped_and_reported_by_row_and_line(store: Store) -> None:
+def test_malformed_csv_rows_are_reported_by_row_and_line_and_their_cases_skipped_whole(
+        store: Store) -> None:
     report = import_log(store, BAD / "bad_rows.csv", "bad")
     assert [(p.row, p.line) for p in report.problems] == [
         (3, 4), (4, 5), (5, 6), (6, 7), (7, 8), (10, 13)]
@@ -158,11 +159,11 @@ def test_malformed_csv_rows_are_skipped_and_reported_by_row_and_line(store: Stor
     assert "missing case id" in messages[0] and "bad timestamp 'yesterday'" in messages[1]
     assert "bad propensity" in messages[2] and "missing activity" in messages[3]
     assert "4 fields, the header has 5" in messages[4] and "not-a-date" in messages[5]
-    assert (report.events_read, report.events_written, report.events_skipped) == (10, 4, 6)
-    assert counts(store)[1:3] == (3, 4)
-    stored = timelines(store)
-    assert [e[0] for e in stored["c3"][2:]] == ["register\nlate"]
-    assert [e[0] for e in stored["c2"][2:]] == ["decide"]
+    # c2 and c3 each have a bad row: none of their events is written, not even the good ones
+    assert report.cases_skipped == ("c2", "c3")
+    assert (report.events_read, report.events_written, report.events_skipped) == (10, 2, 8)
+    assert counts(store)[1:3] == (1, 2)
+    assert set(timelines(store)) == {"c1"}
 
 
 def test_reject_writes_nothing(store: Store) -> None:
@@ -172,7 +173,7 @@ def test_reject_writes_nothing(store: Store) -> None:
     assert "row 3 (line 4)" in str(caught.value)
     assert counts(store) == (0, 0, 0, 0)
     # the same file imports once skipping is allowed: nothing was recorded as imported
-    assert import_log(store, BAD / "bad_rows.csv", "bad").events_written == 4
+    assert import_log(store, BAD / "bad_rows.csv", "bad").events_written == 2
 
 
 def test_malformed_xes_reported_by_trace_and_event(store: Store) -> None:
@@ -181,10 +182,10 @@ def test_malformed_xes_reported_by_trace_and_event(store: Store) -> None:
         (1, 2, 9), (1, 3, 13), (2, 1, 19), (3, 1, 26), (5, None, 42)]
     assert "already used by trace 1" in report.problems[3].message
     assert report.problems[4].message == "trace has no events"
-    assert (report.cases_written, report.events_written) == (2, 3)
+    assert (report.cases_written, report.events_written) == (1, 2)
     with pytest.raises(LogRejected):
         import_log(store, BAD / "bad_events.xes", "other", on_error="reject")
-    assert counts(store)[:3] == (1, 2, 3)
+    assert counts(store)[:3] == (1, 1, 2)
 
 
 @pytest.mark.parametrize("name", ["xxe.xes", "billion_laughs.xes"])
@@ -195,7 +196,7 @@ def test_hostile_xes_is_refused(store: Store, tmp_path: Path, name: str) -> None
     for path in (BAD / name, zipped):
         with pytest.raises(LogImportError) as caught:
             import_log(store, path, "evil")
-        assert caught.value.code == "unsafe-xml" and caught.value.line == 2
+        assert caught.value.reason == "unsafe-xml" and caught.value.line == 2
     # UTF-16 would hide the declarations from the byte scan: refused as well
     wide = tmp_path / ("wide_" + name)
     wide.write_bytes((BAD / name).read_text().encode("utf-16"))
@@ -220,12 +221,11 @@ def test_same_file_twice_is_refused_and_overlapping_cases_are_reported(store: St
     with pytest.raises(LogAlreadyImported) as caught:
         import_log(store, LOGS / "running-example.xes", "history")
     assert caught.value.version == 1
-    # the same cases from another file: each one reported, none written twice
-    with pytest.raises(LogRejected):
-        import_log(store, LOGS / "running-example.csv", "history", on_error="reject")
-    report = import_log(store, LOGS / "running-example.csv", "history")
+    # the same cases from another file (the CSV export of the same log): the same content,
+    # so each is recognised as already imported and none is written twice
+    report = import_log(store, LOGS / "running-example.csv", "history", on_error="reject")
     assert report.cases_written == 0 and report.definition_version is None
-    assert sorted(p.case_id or "" for p in report.problems) == ["1", "2", "3", "4", "5", "6"]
+    assert (report.cases_unchanged, report.problems) == (6, ())
     assert counts(store) == (1, 6, 42, 8)
     # another process may hold the same log
     assert import_log(store, LOGS / "running-example.xes", "copy").cases_written == 6
@@ -237,7 +237,7 @@ def test_deployed_process_is_not_an_import_target(tmp_path: Path) -> None:
     engine.deploy([LIFEVANTAGE])
     with pytest.raises(LogImportError) as caught:
         import_log(engine.store, LOGS / "running-example.xes", "prospect_journey")
-    assert caught.value.code == "deployed-process"
+    assert caught.value.reason == "deployed-process"
     assert "prospect_journey_history" in str(caught.value)
     engine.store.dispose()
 
