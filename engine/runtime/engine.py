@@ -192,6 +192,8 @@ class Engine:
         instance_id = self.resolve(ref)
 
         def act(workflow: BpmnWorkflow, definition: LoadedDefinition) -> Acted:
+            # Timers due by now happened first (a person cannot outrun a deadline that passed).
+            events.fire_timers(workflow, self.clock.now())
             task = tokens.find_ready(workflow, step)
             if task is None:
                 raise NotWaiting
