@@ -27,8 +27,8 @@ from simulator import (
     simulate,
 )
 from simulator.run import Simulation, soundness
-from tests.conftest import FIXTURES
 from simulator.world import INTERESTS, PERSONALITIES, ProspectState, ResponseModel
+from tests.conftest import FIXTURES
 
 SMALL = {"distributors": 8, "days": 10}
 CATALOG = load_catalog_text((LIFEVANTAGE / "catalog.yaml").read_text(encoding="utf-8"))
