@@ -44,7 +44,8 @@ def simulate(
     summary = {"distributors": result.distributors, "prospects": result.prospects,
                "actions": result.actions, "videos_played": result.videos_played,
                "outcomes": result.outcomes,
-               "first_sale_within_14_days": result.first_sale_within_14_days}
+               "first_sale_within_14_days": result.first_sale_within_14_days,
+               "completed_twice": result.completed_twice, "stalled": result.stalled}
     if as_json:
         print_json(summary)
     else:

@@ -18,8 +18,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from engine import Engine, ManualClock, ProspectRef, StepNotWaiting, StepRequired
+from sqlalchemy import func, or_, select
+
+from engine import Engine, ManualClock, ProspectRef, StepNotWaiting, StepRequired, Store
 from engine.runtime.cards import ActionCard
+from engine.store import ACTED_KINDS, INSTANCE, STEP_EVENT
 from simulator.world import (
     Distributor,
     ProspectState,
@@ -56,6 +59,9 @@ class SimulationResult:
     outcomes: dict[str, int] = field(default_factory=dict)
     first_sale_day: dict[str, int] = field(default_factory=dict)  # distributor -> days to sale
     enrolled_day: dict[str, int] = field(default_factory=dict)
+    # Soundness counts, both zero in a healthy run (see `soundness`):
+    completed_twice: int = 0  # instances with a step done twice on one path
+    stalled: int = 0  # active instances with nothing waiting and no timer
 
     @property
     def first_sale_within_14_days(self) -> float:
@@ -91,6 +97,7 @@ class Simulation:
             self._day(day)
             if progress is not None:
                 progress(day + 1)
+        self.result.completed_twice, self.result.stalled = soundness(self.engine.store)
         return self.result
 
     def _day(self, day: int) -> None:
@@ -230,3 +237,22 @@ class Simulation:
             self.prospects[prospect_id].watched = True
             self.engine.signal("video_played", prospect_id, message_id=f"{prospect_id}:video")
             self.result.videos_played += 1
+
+
+def soundness(store: Store) -> tuple[int, int]:
+    """(instances with a step a person did twice, active instances that wait for nothing).
+
+    The simulated journeys have no loops, so a step done twice means a second token took a
+    path it should not have (an event-based gateway taking two branches); an active instance
+    with no waiting step, message or timer can never move again."""
+    twice = (select(STEP_EVENT.c.instance_id)
+             .where(STEP_EVENT.c.kind.in_([str(k) for k in ACTED_KINDS]))
+             .group_by(STEP_EVENT.c.instance_id, STEP_EVENT.c.step_id)
+             .having(func.count() > 1).subquery())
+    with store.read() as conn:
+        repeated = conn.execute(select(func.count(func.distinct(twice.c.instance_id)))
+                                ).scalar_one()
+        stalled = conn.execute(select(func.count()).select_from(INSTANCE).where(
+            INSTANCE.c.status == "active", INSTANCE.c.next_due_at.is_(None),
+            or_(INSTANCE.c.waiting.is_(None), INSTANCE.c.waiting == "[]"))).scalar_one()
+    return int(repeated), int(stalled)

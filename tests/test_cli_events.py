@@ -17,6 +17,7 @@ SIGNALS = FIXTURES / "bpmn" / "signals"
 T0 = "2026-01-05T09:00:00Z"
 SHARED = "2026-01-05T10:00:00Z"  # the video is shared an hour later
 DUE = "2026-01-07T10:00:00Z"  # two days after that
+PLAYED = "2026-01-06T08:00:00Z"  # the video is played before the follow-up is due
 FIRED_KEYS = {"instance_id", "prospect_id", "process_id", "step_id", "kind", "at"}
 SIGNAL_KEYS = {"message", "prospect", "message_id", "status", "delivered_to", "duplicate", "held",
                "expires_at", "fired"}
@@ -157,7 +158,7 @@ def test_signal_text_output(db: str) -> None:
 
 def test_signal_twice_with_one_id_is_a_duplicate(db: str) -> None:
     p1 = video_shared(db)
-    args = ["signal", "video_played", "-p", "p1", "--id", "evt-1", "--db", db]
+    args = ["signal", "video_played", "-p", "p1", "--id", "evt-1", "--now", PLAYED, "--db", db]
 
     first = ok_json(args)
     again = ok_json(args)
@@ -188,7 +189,8 @@ def test_signal_with_bad_data_is_a_clear_error(db: str, data: str, says: str) ->
     assert result.exit_code == 3
     assert says in json.loads(result.stdout)["message"]
     # nothing was delivered or recorded
-    assert ok_json(["signal", "video_played", "-p", "p1", "--db", db])["status"] == "delivered"
+    assert ok_json(["signal", "video_played", "-p", "p1", "--now", PLAYED,
+                    "--db", db])["status"] == "delivered"
 
 
 def test_signal_needs_a_prospect(db: str) -> None:

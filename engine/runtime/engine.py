@@ -17,6 +17,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from SpiffWorkflow.bpmn import BpmnWorkflow
+
 from engine import inputs
 from engine.catalogs import CatalogSupport
 from engine.clock import Clock, SystemClock
@@ -50,8 +52,8 @@ from engine.runtime.model import (
     StepEvent,
     TickReport,
 )
-from engine.runtime.pipeline import NotWaiting, StepPipeline
-from engine.runtime.versions import DefinitionCache
+from engine.runtime.pipeline import Acted, NotWaiting, StepPipeline
+from engine.runtime.versions import DefinitionCache, LoadedDefinition
 from engine.store.database import Store
 
 for _name in ("spiff", "spiff.task", "spiff.workflow", "spiff.metrics"):
@@ -227,8 +229,13 @@ class Engine:
         inputs.text(data.get("note"), "note")
         inputs.text(data.get("reason"), "reason")
         instance_id = self.resolve(ref)
-        act = incidents.person_act(instance_id, step, kind, data, actor, used)
+        person = incidents.person_act(instance_id, step, kind, data, actor, used)
         replay = incidents.person_replay(step, kind, data, used, actor)
+
+        def act(workflow: BpmnWorkflow, definition: LoadedDefinition) -> Acted:
+            # Timers due by now happened first (a person cannot outrun a deadline that passed).
+            events.fire_timers(workflow, self.clock.now())
+            return person(workflow, definition)
         try:
             return self.pipeline.advance(instance_id, step, act, replay=replay)
         except NotWaiting:

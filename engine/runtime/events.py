@@ -4,6 +4,11 @@ Due timers are claimed as leases (`FOR UPDATE SKIP LOCKED` on PostgreSQL) so man
 share them and a dead worker's claims lapse; firing is still a versioned step, so a timer
 fires at most once. Messages are routed by our own index (prospect + message name in the
 waiting column) and deduplicated by message id inside the step's own transaction.
+
+Events take effect in the order they happened: timers fire at their own due times in time
+order (`fire_timers`), and before a message is delivered the timers due by then fire first,
+so an event-based gateway takes exactly one branch, that of its earliest event. A claimed
+instance with nothing due any more (a person did the step meanwhile) is released unwritten.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -21,6 +27,7 @@ from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from sqlalchemy import or_, select, update
 
 from engine.clock import Clock, as_utc
+from engine.definitions import timers
 from engine.errors import ExecutionError, InstanceIncident, VersionConflict
 from engine.limits import run_engine_steps
 from engine.runtime import held, incidents, tokens
@@ -66,11 +73,12 @@ def fire_due(
         if should_stop is not None and should_stop():
             release(engine, claimed[done:], owner)  # let other workers have them now
             break
-
         try:
-            engine.pipeline.advance(instance_id, None, incidents.engine_act, moved=fired)
+            fire_instance(engine, instance_id, fired)
         except NotWaiting:
-            continue  # finished meanwhile
+            # Done meanwhile (a person did the step, or it finished): nothing to write, so
+            # no version bump that a person's next step would run into.
+            release(engine, [instance_id], owner)
         except InstanceIncident as exc:
             log.warning("%s", exc)
             fired.incidents.append(Incident(instance_id, exc.step or _failed_at(exc), str(exc),
@@ -83,6 +91,43 @@ def fire_due(
 
 def _failed_at(exc: InstanceIncident) -> str | None:
     return incidents.failed_element(exc.cause, None)
+
+
+def fire_instance(engine: Runtime, instance_id: int, fired: list[Fired]) -> None:
+    """Fire the instance's due timers as one step; `NotWaiting` when none is due."""
+
+    def act(workflow: BpmnWorkflow, _definition: LoadedDefinition) -> Acted:
+        if not fire_timers(workflow, engine.clock.now()):
+            raise NotWaiting
+        return Acted()
+
+    engine.pipeline.advance(instance_id, None, act, moved=fired)
+
+
+_MAX_FIRES = 1000  # one step fires at most this many due times (the work limits bound more)
+
+
+def fire_timers(workflow: BpmnWorkflow, now: datetime) -> bool:
+    """Fire the timers due at or before `now`, one due time after another in time order, each
+    at its own due time; whether any fired.
+
+    Firing at the due time (not at `now`) is what makes a late tick end where ticks on time
+    would have: of two timers after an event-based gateway only the earlier fires (it cancels
+    the other), and a timer armed by what fired counts from the due time. The automatic steps
+    run within the engine's work limits (`engine.limits`)."""
+    fired = False
+    for _ in range(_MAX_FIRES):
+        due = min((d for d in tokens.timer_dues(workflow) if d <= now), default=None)
+        if due is None:
+            break
+        before = tokens.snapshot(workflow)
+        with timers.pinned(workflow, due):
+            workflow.refresh_timers()
+            run_engine_steps(workflow)
+        if tokens.snapshot(workflow) == before:
+            break  # nothing moved: do not spin on a timer that will not fire
+        fired = True
+    return fired
 
 
 def claim(engine: Runtime, limit: int, owner: str) -> list[int]:
@@ -158,6 +203,10 @@ def signal(
         for instance_id in (row["id"] for row in candidates):
             for _attempt in range(3):  # a racing step moved it: look again at the fresh state
                 try:
+                    # Timers due by now happened before this event: they fire first, at their
+                    # own due times, and may take the gateway the message was hoping for.
+                    with suppress(NotWaiting):
+                        fire_instance(engine, instance_id, fired)
                     engine.pipeline.advance(
                         instance_id, message, act, moved=fired,
                         receipt={**receipt, "instance_id": instance_id},

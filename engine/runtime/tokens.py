@@ -33,8 +33,7 @@ from SpiffWorkflow.bpmn.specs.mixins.parallel_gateway import ParallelGateway
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from engine._spiff_private import internal_value
-from engine.clock import as_utc
+from engine.definitions import timers
 from engine.runtime.model import Waiting
 
 _GATEWAYS = (ExclusiveGateway, InclusiveGateway, ParallelGateway, EventBasedGateway)
@@ -196,16 +195,19 @@ def _completions_after_inner_steps(
     return [move for _, move in ordered]
 
 
-def _due(task: Task) -> datetime | None:
-    value = internal_value(task, "event_value")
-    if isinstance(value, str):
-        try:
-            return as_utc(datetime.fromisoformat(value))
-        except ValueError:
-            return None
-    if isinstance(value, dict) and isinstance(value.get("next"), str):
-        return as_utc(datetime.fromisoformat(value["next"]))
-    return None
+def timer_dues(workflow: BpmnWorkflow) -> list[datetime]:
+    """Due times of the armed timers the instance waits for (each gateway timer its own)."""
+    out = []
+    for task in all_tasks(workflow, TaskState.WAITING):
+        spec = task.task_spec
+        definitions = [d for _, d in _gateway_events(spec)] \
+            if isinstance(spec, EventBasedGateway) else [getattr(spec, "event_definition", None)]
+        for definition in definitions:
+            if isinstance(definition, TimerEventDefinition):
+                due = timers.due_at(task, definition)
+                if due is not None:
+                    out.append(due)
+    return out
 
 
 def waits(
@@ -263,7 +265,7 @@ def _event_wait(
         out.append(Waiting(
             step, info.get("name", step), kind, _since(previous, str(task.id), step, now),
             str(task.id),
-            due_at=_due(task) if kind == "timer" else None,
+            due_at=timers.due_at(task, each) if kind == "timer" else None,
             message=each.name if kind == "message" else None,
             attached_to=info.get("attached_to"),
             signal=each.name if kind == "signal" else None,

@@ -267,10 +267,6 @@ def test_next_due_at_moves_on_to_the_next_timer(deployed: Engine, clock: ManualC
         (e.step_id, e.kind) for e in deployed.history(instance.id)]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: an event-based gateway keeps one timer value per task (Spiff's internal "
-    "'event_value', read by engine.definitions.timers and tokens._due), so its second timer "
-    "takes the first one's due time"))
 def test_the_earlier_of_two_gateway_timers_fires_first(tmp_path: Path, clock: ManualClock) -> None:
     engine = Engine(open_store(f"sqlite:///{tmp_path / 'gateway.db'}"), clock=clock)
     engine.deploy([EVENTS / "two_deadlines.bpmn"])  # share_video, then P3D vs P2D

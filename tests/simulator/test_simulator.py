@@ -26,8 +26,9 @@ from simulator import (
     response_model,
     simulate,
 )
-from simulator.run import Simulation
+from simulator.run import Simulation, soundness
 from simulator.world import INTERESTS, PERSONALITIES, ProspectState, ResponseModel
+from tests.conftest import FIXTURES
 
 SMALL = {"distributors": 8, "days": 10}
 CATALOG = load_catalog_text((LIFEVANTAGE / "catalog.yaml").read_text(encoding="utf-8"))
@@ -117,6 +118,30 @@ def test_the_log_agrees_with_the_result_and_the_simulated_calendar(
         assert start <= min(moments) and max(moments) < end
         assert 0.0 <= result.first_sale_within_14_days <= 1.0
         assert set(result.first_sale_day) <= set(result.enrolled_day)
+
+
+def test_no_run_completes_a_step_twice_or_leaves_an_instance_stalled(
+    runs: dict[str, Run],
+) -> None:
+    for run in runs.values():
+        assert (run.result.completed_twice, run.result.stalled) == (0, 0)
+        done = Counter((e["prospect_id"], e["step_id"]) for e in run.log
+                       if e["kind"] in ("completed", "skipped", "varied"))
+        assert max(done.values()) == 1  # the log says the same
+
+
+def test_soundness_counts_a_step_done_twice(tmp_path: Path) -> None:
+    """A journey that loops (follow up, then wait again) does its step twice: counted."""
+    clock = ManualClock(datetime(2026, 1, 6, 9))
+    engine = open_engine(f"sqlite:///{tmp_path / 'loop.db'}", clock=clock, recommend=False)
+    engine.deploy([FIXTURES / "gateways"])
+    instance = engine.complete(engine.start("deadline_or_video", "p1", "d1").id, "share_video")
+    assert soundness(engine.store) == (0, 0)
+    for _ in range(2):
+        clock.advance(timedelta(days=2))
+        engine.complete(instance.id, "follow_up")
+    assert soundness(engine.store) == (1, 0)
+    engine.store.dispose()
 
 
 def test_every_recommendation_in_the_log_carries_its_propensity(runs: dict[str, Run]) -> None:
