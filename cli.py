@@ -10,7 +10,16 @@ from __future__ import annotations
 
 import typer
 
-from commands import admin, analytics, cards, compliance, definitions, instances, learning
+from commands import (
+    admin,
+    analytics,
+    cards,
+    compliance,
+    definitions,
+    instances,
+    learning,
+    serving,
+)
 
 app = typer.Typer(
     help="nextmove: guided-selling journeys as process maps, run per prospect.\n\n"
@@ -22,7 +31,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for group in (definitions, instances, cards, learning, analytics, compliance, admin):
+for group in (definitions, instances, cards, learning, analytics, compliance, admin, serving):
     app.add_typer(group.app)  # no name: the group's commands stay at the top level
 
 if __name__ == "__main__":
