@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from engine import Engine, NextmoveError
 from engine.clock import as_utc
 from engine.runtime.cards import ActionCard
-from service._deps import EngineDep, SettingsDep, caller
+from service._deps import EngineDep, SettingsDep, caller, forbidden
 from service._tables import API_TOKEN, SIGN_IN_LINK
 from service.problems import classify
 from service.roles import Principal, Role
@@ -92,7 +92,7 @@ def logout() -> Response:
 def sign_in_link(engine: EngineDep, who: Annotated[Principal, Depends(caller)]
                  ) -> dict[str, str]:
     if who.role not in PAGE_ROLES:
-        raise NextmoveError("sign-in links are for distributors and sponsors")
+        raise forbidden(who, "sign-in links (they are for distributors and sponsors)")
     code = secrets.token_urlsafe(24)
     expires = engine.clock.now() + LINK_LIFE
     with engine.store.write() as conn:
