@@ -4,7 +4,6 @@ Problem Details, and the OpenAPI document in docs/ is the one the code generates
 
 from __future__ import annotations
 
-import json
 import threading
 
 import httpx
