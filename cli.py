@@ -13,7 +13,16 @@ from typing import Annotated
 
 import typer
 
-from commands import admin, analytics, cards, compliance, definitions, instances, learning
+from commands import (
+    admin,
+    analytics,
+    cards,
+    compliance,
+    definitions,
+    instances,
+    learning,
+    serving,
+)
 from commands._errors import set_debug
 
 app = typer.Typer(
@@ -47,7 +56,7 @@ def main(
     set_debug(debug)
 
 
-for group in (definitions, instances, cards, learning, analytics, compliance, admin):
+for group in (definitions, instances, cards, learning, analytics, compliance, admin, serving):
     app.add_typer(group.app)  # no name: the group's commands stay at the top level
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from engine.errors import NextmoveError, did_you_mean
+from engine.errors import ErrorCode, NextmoveError, did_you_mean
 
 
 class PolicyError(NextmoveError):
@@ -33,6 +33,8 @@ class PolicyError(NextmoveError):
 
 class PolicyNotFound(PolicyError):
     """No policy for the hook, no such version of it, or no earlier version to roll back to."""
+
+    code = ErrorCode.NOT_FOUND
 
     def __init__(self, hook: str, version: int | None = None, *,
                  known: Iterable[object] = (), message: str | None = None) -> None:

@@ -1,0 +1,212 @@
+"""The HTTP API under load, on PostgreSQL, loopback only, bounded loops.
+
+    python -m bench.api [--clients 16] [--instances 320] [--workers 2]
+                        [--cards-instances 100000] [--distributors 1000] [--samples 200]
+                        [--json PATH]
+
+1. Steps through the API: a real `nextmove serve --workers W` process on a scratch
+   PostgreSQL database; `--clients` threads, each with its own HTTP connection and its own
+   distributor token, complete the ten steps of bench/maps/linear10.bpmn on their share of
+   `--instances` instances (POST /instances/{id}/complete: token check, scope check, one
+   durable step). Aggregate persisted steps/s is compared with SpiffWorkflow's full
+   in-memory round trip on one thread (bench.steps' baseline: deserialize the whole JSON
+   document, run the task, serialize), measured in the same run on as many steps.
+2. The card page at scale: `--cards-instances` LifeVantage instances over
+   `--distributors` distributors; for `--samples` distributors (seeded) it times
+   GET /me/cards (signed in, rendered HTML) and a direct `Engine.cards()` call in this
+   process, interleaved, and reports p50/p99 and their ratio (API / direct).
+
+Figures are wall-clock medians/percentiles of one run; nothing here is asserted by tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+import service
+from bench._common import (
+    MAPS,
+    RESULTS,
+    machine_info,
+    postgres_problem,
+    scratch_postgres,
+    write_result,
+)
+from bench.cards import p99
+from bench.steps import Fixture, spiff_full
+from engine.runtime import NewProspect
+from nextmove import open_engine
+
+ROOT = MAPS.parent.parent
+LIFEVANTAGE = ROOT / "processes" / "lifevantage"
+
+
+@contextmanager
+def server(url: str, workers: int, port: int) -> Iterator[str]:
+    """`nextmove serve` on `url`, until the block ends (then SIGTERM)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NEXTMOVE_DB": url}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "serve", "--port", str(port),
+                             "--workers", str(workers)], env=env,
+                            stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):  # bounded: up to a minute for the workers to come up
+            try:
+                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("the server did not become ready")
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def steps_through_api(url: str, clients: int, instances: int, workers: int) -> dict[str, Any]:
+    fx = Fixture()
+    engine = open_engine(url, recommend=False)
+    engine.deploy([MAPS / "linear10.bpmn"])
+    service.prepare_tables(engine.store)
+    per = max(1, instances // clients)
+    owners = [f"bench-d{c}" for c in range(clients)]
+    ids = {o: [s.instance.id for s in engine.start_many(fx.process_id, [
+        NewProspect(f"{o}-p{i}", o, {"market": "US"}) for i in range(per)])] for o in owners}
+    tokens = {o: service.create_token(engine.store, "distributor", o).token for o in owners}
+    total = per * clients * len(fx.steps)
+    errors: list[str] = []
+    with server(url, workers, free_port()) as base:
+        barrier = threading.Barrier(clients + 1)
+
+        def work(owner: str) -> None:
+            with httpx.Client(base_url=base, timeout=60,
+                              headers={"Authorization": f"Bearer {tokens[owner]}"}) as http:
+                barrier.wait()
+                for step in fx.steps:
+                    for instance_id in ids[owner]:
+                        answer = http.post(f"/instances/{instance_id}/complete",
+                                           json={"step": step})
+                        if answer.status_code != 200:
+                            errors.append(answer.text[:200])
+
+        threads = [threading.Thread(target=work, args=(o,)) for o in owners]
+        for t in threads:
+            t.start()
+        barrier.wait()
+        started = time.perf_counter()
+        for t in threads:
+            t.join()
+        api_seconds = time.perf_counter() - started
+    if errors:
+        raise RuntimeError(f"{len(errors)} failed steps; first: {errors[0]}")
+    done = engine.list_instances(status="completed", limit=per * clients)
+    if len(done) != per * clients:
+        raise RuntimeError("not every instance completed: the benchmark is broken")
+    engine.store.dispose()
+    baseline = spiff_full(fx)
+    baseline.prepare(per * clients)
+    spiff_seconds = sum(baseline.step_pass(step)[0] for step in fx.steps)
+    baseline.finish()
+    api_rate, spiff_rate = total / api_seconds, total / spiff_seconds
+    return {"clients": clients, "workers": workers, "steps": total,
+            "api_steps_per_s": round(api_rate, 1),
+            "spiff_full_steps_per_s": round(spiff_rate, 1),
+            "ratio": round(api_rate / spiff_rate, 3)}
+
+
+def cards_latency(url: str, instances: int, distributors: int, samples: int,
+                  workers: int) -> dict[str, Any]:
+    engine = open_engine(url, rng=random.Random(0))
+    engine.deploy([LIFEVANTAGE])
+    service.prepare_tables(engine.store)
+    rng = random.Random(1)
+    names = [f"d{n}" for n in range(distributors)]
+    batch: list[NewProspect] = []
+    for i in range(instances):
+        owner = names[i % distributors]
+        batch.append(NewProspect(f"p{i}", owner, {"market": "US",
+                                                  "sponsor_id": rng.choice(names)}))
+        if len(batch) == 1000 or i == instances - 1:
+            engine.start_many("prospect_journey", batch)
+            batch = []
+    chosen = rng.sample(names, min(samples, distributors))
+    tokens = {d: service.create_token(engine.store, "distributor", d).token for d in chosen}
+    api_ms: list[float] = []
+    direct_ms: list[float] = []
+    with server(url, workers, free_port()) as base:
+        browsers = {d: httpx.Client(base_url=base, timeout=60) for d in chosen}
+        for d, browser in browsers.items():
+            browser.post("/login", data={"token": tokens[d]})
+        for d in chosen:
+            started = time.perf_counter()
+            answer = browsers[d].get("/me/cards")
+            api_ms.append((time.perf_counter() - started) * 1000)
+            if answer.status_code != 200 or "<article" not in answer.text:
+                raise RuntimeError(f"/me/cards for {d}: {answer.status_code}")
+            started = time.perf_counter()
+            engine.cards(d, limit=100)
+            direct_ms.append((time.perf_counter() - started) * 1000)
+        for browser in browsers.values():
+            browser.close()
+    engine.store.dispose()
+    p50a, p50d = statistics.median(api_ms), statistics.median(direct_ms)
+    return {"instances": instances, "distributors": distributors, "samples": len(chosen),
+            "api_p50_ms": round(p50a, 2), "api_p99_ms": round(p99(api_ms), 2),
+            "direct_p50_ms": round(p50d, 2), "direct_p99_ms": round(p99(direct_ms), 2),
+            "p50_ratio": round(p50a / p50d, 2),
+            "p99_ratio": round(p99(api_ms) / p99(direct_ms), 2)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--instances", type=int, default=320)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--cards-instances", type=int, default=100_000)
+    parser.add_argument("--distributors", type=int, default=1000)
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--json", default=str(RESULTS / "api.json"))
+    args = parser.parse_args(argv)
+    problem = postgres_problem()
+    if problem:
+        sys.exit(f"PostgreSQL is needed: {problem}")
+    with scratch_postgres() as url:
+        steps = steps_through_api(url, args.clients, args.instances, args.workers)
+    print(f"steps through the API: {steps['clients']} clients, {steps['workers']} workers, "
+          f"{steps['steps']} steps: {steps['api_steps_per_s']}/s; SpiffWorkflow full round "
+          f"trip, one thread: {steps['spiff_full_steps_per_s']}/s; ratio {steps['ratio']}")
+    with scratch_postgres() as url:
+        cards = cards_latency(url, args.cards_instances, args.distributors, args.samples,
+                              args.workers)
+    print(f"GET /me/cards at {cards['instances']} instances ({cards['samples']} samples): "
+          f"p50 {cards['api_p50_ms']} ms, p99 {cards['api_p99_ms']} ms; Engine.cards: "
+          f"p50 {cards['direct_p50_ms']} ms, p99 {cards['direct_p99_ms']} ms; ratio p50 "
+          f"{cards['p50_ratio']}, p99 {cards['p99_ratio']}")
+    write_result(Path(args.json), {"machine": machine_info(), "steps": steps, "cards": cards})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""What route handlers depend on: the process's engine, and the authenticated caller."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from engine import Engine, Store
+from service.problems import Problem
+from service.roles import Principal, Role, reaches
+from service.settings import Settings
+from service.tokens import authenticate
+
+_bearer = HTTPBearer(auto_error=False, description="An API token: `nextmove token create`.")
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def unauthenticated(detail: str) -> Problem:
+    return Problem(401, "unauthenticated", "Authentication required", detail,
+                   headers={"WWW-Authenticate": "Bearer"})
+
+
+def caller(request: Request, engine: EngineDep,
+           credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+           ) -> Principal:
+    if credentials is None:
+        raise unauthenticated("send an API token: Authorization: Bearer nm_...")
+    who = authenticate(engine.store, credentials.credentials)
+    if who is None:
+        raise unauthenticated("the token is unknown or revoked")
+    request.state.subject = who.subject
+    return who
+
+
+def allow(*roles: Role) -> Any:
+    """A dependency: the caller, if their role is one of `roles` (admin always is)."""
+    permitted = frozenset(roles) | {Role.ADMIN}
+
+    def check(who: Annotated[Principal, Depends(caller)]) -> Principal:
+        if who.role not in permitted:
+            raise forbidden(who, "this route")
+        return who
+
+    return Depends(check)
+
+
+def forbidden(who: Principal, what: str) -> Problem:
+    return Problem(403, "forbidden", "Outside your scope",
+                   f"a {who.role.value} token for {who.subject!r} may not use {what}")
+
+
+def require_reach(store: Store, who: Principal, distributor_id: str, what: str) -> None:
+    if not reaches(store, who, distributor_id):
+        raise forbidden(who, what)
+
+
+Checker = Callable[..., Principal]

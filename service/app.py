@@ -1,0 +1,159 @@
+"""The FastAPI application: one engine per process (from `nextmove.open_engine`), the routes,
+Problem Details for every error, and one JSON line per request on the
+`nextmove.service.access` logger."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from importlib.resources import files
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import select
+
+import nextmove
+from engine import Engine, NextmoveError
+from service import _tables, page, routes_insight, routes_instances, routes_maps, webhooks
+from service._deps import EngineDep, caller
+from service.problems import MEDIA_TYPE, Problem, problem_response
+from service.roles import Principal
+from service.settings import Settings, from_environment
+
+access = logging.getLogger("nextmove.service.access")
+log = logging.getLogger("nextmove.service")
+VERSION = "1"
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """The application. Without `engine` it opens one on `settings.db` when it starts and
+    disposes of it when it stops (each worker process has its own)."""
+    settings = settings or from_environment()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = engine is None
+        app.state.engine = nextmove.open_engine(settings.db) if own else engine
+        _tables.prepare(app.state.engine.store)
+        try:
+            yield
+        finally:  # uvicorn has let in-flight requests finish before this runs
+            if own:
+                app.state.engine.store.dispose()
+
+    app = FastAPI(
+        title="nextmove", version=VERSION, lifespan=lifespan,
+        description="Guided-selling journeys as process maps, run per prospect: maps, "
+                    "instances, action cards, prospect events, analytics, the trail and the "
+                    "learner over HTTP. Authenticate with `Authorization: Bearer <token>` "
+                    "(`nextmove token create`). Errors are Problem Details (RFC 9457).")
+    app.state.settings = settings
+    app.state.engine = engine
+    app.add_exception_handler(Problem, _problem)
+    app.add_exception_handler(NextmoveError, _problem)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(Exception, _internal)
+    app.middleware("http")(_log_request)
+    for module in (routes_maps, routes_instances, routes_insight, webhooks, page):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=str(files("service") / "static")),
+              name="static")
+    app.add_api_route("/healthz", healthz, methods=["GET"], tags=["operations"],
+                      summary="The process is up")
+    app.add_api_route("/readyz", readyz, methods=["GET"], tags=["operations"],
+                      summary="The database answers", responses={503: {}})
+    app.add_api_route("/me", me, methods=["GET"], tags=["operations"],
+                      summary="Who the token is")
+    return app
+
+
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def readyz(engine: EngineDep) -> JSONResponse:
+    try:
+        engine.store.select(select(_tables.API_TOKEN.c.id).limit(1))
+    except Exception as exc:  # any failure to reach the database means not ready
+        return problem_response(Problem(503, "storage-unavailable", "Not ready",
+                                        f"the database does not answer: {type(exc).__name__}"))
+    return JSONResponse({"status": "ready"})
+
+
+def me(who: Annotated[Principal, Depends(caller)]) -> dict[str, object]:
+    return who.to_dict()
+
+
+async def _problem(request: Request, exc: Exception) -> Response:
+    return problem_response(exc, request.url.path)
+
+
+async def _invalid(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = json.loads(json.dumps(exc.errors(), default=str))
+    first = errors[0] if errors else {}
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    return JSONResponse({"type": "https://nextmove.dev/problems/invalid-input",
+                         "title": "The request is not valid", "status": 422,
+                         "detail": f"{where}: {first.get('msg', 'invalid')}",
+                         "errors": errors, "instance": request.url.path},
+                        status_code=422, media_type=MEDIA_TYPE)
+
+
+async def _internal(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(exc, request.url.path)
+
+
+async def _log_request(request: Request,
+                       call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    started = time.perf_counter()
+    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+    status = 500
+    try:
+        response = await call_next(request)
+        status = response.status_code
+        response.headers["X-Request-Id"] = request_id
+        return response
+    finally:
+        line: dict[str, Any] = {
+            "ts": time.time(), "request_id": request_id, "method": request.method,
+            "path": request.url.path, "status": status,
+            "ms": round((time.perf_counter() - started) * 1000, 2),
+            "subject": getattr(request.state, "subject", None),
+            "client": request.client.host if request.client else None,
+        }
+        access.info(json.dumps(line))
+
+
+def from_environment_app() -> FastAPI:
+    """The application configured by NEXTMOVE_* variables: what each uvicorn worker process
+    builds (`uvicorn --factory service.app:from_environment_app`)."""
+    return create_app(from_environment())
+
+
+LOG_CONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"line": {"format": "%(message)s"},
+                   "plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"json": {"class": "logging.StreamHandler", "formatter": "line",
+                          "stream": "ext://sys.stderr"},
+                 "plain": {"class": "logging.StreamHandler", "formatter": "plain",
+                           "stream": "ext://sys.stderr"}},
+    "loggers": {
+        "nextmove.service.access": {"handlers": ["json"], "level": "INFO", "propagate": False},
+        "nextmove.service.webhooks": {"handlers": ["json"], "level": "INFO",
+                                      "propagate": False},
+        "nextmove": {"handlers": ["plain"], "level": "INFO", "propagate": False},
+        "uvicorn": {"handlers": ["plain"], "level": "INFO", "propagate": False},
+        "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+    },
+}

@@ -1,0 +1,171 @@
+"""What the log says: analytics (lead), the trail and its verification (reviewer), learning
+and policies (lead). `analytics` and `learner` load pandas and LightGBM: imported on use."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field
+
+import compliance
+import content_catalog
+from engine import NextmoveError
+from engine.clock import parse_duration, parse_instant
+from service._deps import EngineDep, allow
+from service.idempotency import fingerprint, once
+from service.roles import Principal, Role
+
+router = APIRouter()
+Analyst = Annotated[Principal, allow(Role.LEAD, Role.REVIEWER)]
+Lead = Annotated[Principal, allow(Role.LEAD)]
+Reviewer = Annotated[Principal, allow(Role.REVIEWER)]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+
+
+def _when(text: str | None, name: str) -> Any:
+    try:
+        return parse_instant(text) if text else None
+    except ValueError as exc:
+        raise NextmoveError(f"{name} {text!r} is not an ISO 8601 time: {exc}") from exc
+
+
+def _duration(text: str | None, name: str) -> Any:
+    try:
+        return parse_duration(text) if text else None
+    except ValueError as exc:
+        raise NextmoveError(f"{name}: {exc}") from exc
+
+
+@router.get("/analytics/funnel", tags=["analytics"], summary="Per step: arrivals, what "
+            "people did, who moved on or dropped, time spent, conversion")
+def funnel(engine: EngineDep, _who: Analyst, process: str, since: str | None = None,
+           distributor: str | None = None, market: str | None = None,
+           outcome: str = "sale") -> dict[str, Any]:
+    import analytics
+
+    found = analytics.funnel(engine.store, process, since=_when(since, "since"),
+                             distributor=distributor, market=market, outcome=outcome)
+    return found.to_dict()
+
+
+@router.get("/analytics/stuck", tags=["analytics"],
+            summary="Instances waiting on a step longer than usual")
+def stuck(engine: EngineDep, _who: Analyst, process: str, older_than: str | None = None,
+          distributor: str | None = None, market: str | None = None) -> dict[str, Any]:
+    import analytics
+
+    found = analytics.stuck(engine.store, process, engine.clock.now(),
+                            older_than=_duration(older_than, "older_than"),
+                            distributor=distributor, market=market)
+    return found.to_dict()
+
+
+@router.get("/analytics/report", tags=["analytics"], response_class=HTMLResponse,
+            summary="The self-contained HTML report: map with heat, funnel, stuck, content")
+def report(engine: EngineDep, _who: Analyst, process: str, heat: str = "waiting",
+           outcome: str | None = None) -> HTMLResponse:
+    from analytics import write_report
+    from analytics.report import HEAT_METRICS
+
+    if heat not in HEAT_METRICS:
+        raise NextmoveError(f"heat must be one of {', '.join(HEAT_METRICS)}")
+    with tempfile.TemporaryDirectory(prefix="nextmove-report-") as folder:
+        path = Path(folder) / "report.html"
+        write_report(engine.store, process, path, clock=engine.clock, heat=heat,
+                     outcome=outcome)
+        return HTMLResponse(path.read_text(encoding="utf-8"))
+
+
+@router.get("/compliance/trail", tags=["compliance"],
+            summary="What contractors did with each step: followed, skipped, varied")
+def trail(engine: EngineDep, _who: Reviewer, process: str | None = None,
+          since: str | None = None) -> dict[str, Any]:
+    return compliance.trail_summary(engine.store, process=process,
+                                    since=_when(since, "since")).to_dict()
+
+
+@router.get("/compliance/verify", tags=["compliance"],
+            summary="Recompute the hash-chained trails (step log and policy log)")
+def verify(engine: EngineDep, _who: Reviewer) -> dict[str, Any]:
+    return compliance.verify_trail(engine.store).to_dict()
+
+
+class LearnRequest(BaseModel):
+    process: str
+    outcome: str = Field(examples=["sale"])
+    horizon: str | None = Field(None, examples=["P14D"])
+    dry_run: bool = False
+    force: bool = False
+    seed: int = 0
+
+
+class EvaluateRequest(BaseModel):
+    policy: int | str | dict[str, Any] = Field(
+        description="uniform, catalog, active, a stored version number (with hook), or a "
+                    "policy document.")
+    process: str
+    outcome: str
+    horizon: str | None = None
+    hook: str | None = None
+    seed: int = 0
+
+
+class RollbackRequest(BaseModel):
+    reason: str | None = None
+
+
+@router.post("/learning/learn", tags=["learning"],
+             summary="Learn from the log; propose and (unless dry_run) apply new policies")
+def learn(body: LearnRequest, engine: EngineDep, who: Lead,
+          idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    import learner
+
+    def work() -> dict[str, Any]:
+        proposal = learner.propose(engine.store, body.process, outcome=body.outcome,
+                                   horizon=_duration(body.horizon, "horizon"), seed=body.seed)
+        applied = [] if body.dry_run else learner.apply(engine.store, proposal,
+                                                        force=body.force, clock=engine.clock)
+        return {**proposal.to_dict(), "applied": applied, "dry_run": body.dry_run,
+                "by": who.subject}
+
+    return once(engine, who, idempotency_key, fingerprint("learn", body.model_dump()), work)
+
+
+@router.post("/learning/evaluate", tags=["learning"],
+             summary="Off-policy evaluation of a policy on the log (IPW, SNIPW, DR)")
+def evaluate(body: EvaluateRequest, engine: EngineDep, _who: Analyst) -> dict[str, Any]:
+    import learner
+
+    found = learner.evaluate(engine.store, body.process, body.policy, outcome=body.outcome,
+                             horizon=_duration(body.horizon, "horizon"), hook=body.hook,
+                             seed=body.seed)
+    result: dict[str, Any] = found.to_dict()
+    return result
+
+
+@router.get("/policies", tags=["learning"], summary="Every stored policy version per hook")
+def policies(engine: EngineDep, _who: Analyst, hook: str | None = None) -> list[dict[str, Any]]:
+    return [{**asdict(v), "created_at": v.created_at.isoformat(),
+             "last_activated_at": v.last_activated_at.isoformat() if v.last_activated_at
+             else None} for v in content_catalog.history(engine.store, hook)]
+
+
+@router.post("/policies/{hook}/rollback", tags=["learning"],
+             summary="Go back to the version active before the current one")
+def rollback(hook: str, body: RollbackRequest, engine: EngineDep, who: Lead,
+             idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    # The policy log is hash-chained and has a reason, not an actor: the caller goes there.
+    reason = f"{body.reason or 'rollback'} (by {who.role.value} {who.subject})"
+
+    def work() -> dict[str, Any]:
+        found = content_catalog.rollback(engine.store, hook, reason=reason,
+                                           clock=engine.clock)
+        return {"hook": found.hook, "active_version": found.version, "kind": found.kind}
+
+    return once(engine, who, idempotency_key, fingerprint("rollback", hook, body.model_dump()),
+                work)

@@ -1,0 +1,180 @@
+"""Instances: start (one or in bulk), a person's steps, outcomes, show, list, cards."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from engine import Engine, ProspectRef
+from engine.runtime import NewProspect
+from service._deps import EngineDep, allow, forbidden, require_reach
+from service.idempotency import fingerprint, once
+from service.roles import SCOPED, Principal, Role
+
+router = APIRouter(tags=["instances"])
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+ANY_READER = (Role.INTEGRATOR, Role.DISTRIBUTOR, Role.SPONSOR, Role.LEAD, Role.REVIEWER)
+Starter = Annotated[Principal, allow(Role.INTEGRATOR)]
+Reader = Annotated[Principal, allow(*ANY_READER)]
+Actor = Annotated[Principal, allow(Role.DISTRIBUTOR, Role.SPONSOR)]
+
+
+class StartRequest(BaseModel):
+    process: str = Field(examples=["prospect_journey"])
+    prospect_id: str
+    distributor_id: str
+    context: dict[str, Any] = Field(default_factory=dict,
+                                    description="Prospect attributes; sponsor_id goes here.")
+    new: bool = Field(False, description="Start another instance even if one is active.")
+
+
+class Prospect(BaseModel):
+    prospect_id: str
+    distributor_id: str
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class BulkStartRequest(BaseModel):
+    process: str
+    prospects: list[Prospect] = Field(min_length=1, max_length=1000)
+    new: bool = False
+
+
+class CompleteRequest(BaseModel):
+    step: str
+    data: dict[str, Any] = Field(default_factory=dict, description="What the prospect said.")
+    used: str | None = Field(None, description="The content used (the suggestion or another).")
+
+
+class SkipRequest(BaseModel):
+    step: str
+    reason: str | None = None
+
+
+class VaryRequest(BaseModel):
+    step: str
+    note: str = Field(description="What was done instead.")
+    data: dict[str, Any] = Field(default_factory=dict)
+    used: str | None = None
+
+
+class OutcomeRequest(BaseModel):
+    prospect_id: str
+    kind: str = Field(examples=["sale"], description="customer_order, distributor_enrolled, "
+                      "sale or lost.")
+    process: str | None = None
+    amount: float | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+@router.post("/instances", status_code=201, summary="Start a process for a prospect")
+def start(body: StartRequest, engine: EngineDep, who: Starter,
+          idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    def work() -> dict[str, Any]:
+        (started,) = engine.start_many(
+            body.process, [NewProspect(body.prospect_id, body.distributor_id, body.context)],
+            new=body.new, actor=who.subject)
+        return started.to_dict()
+
+    return once(engine, who, idempotency_key, fingerprint("start", body.model_dump()), work,
+                status=201)
+
+
+@router.post("/instances/bulk", status_code=201,
+             summary="Start a process for many prospects in one transaction")
+def start_bulk(body: BulkStartRequest, engine: EngineDep, who: Starter,
+               idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    def work() -> dict[str, Any]:
+        started = engine.start_many(
+            body.process, [NewProspect(p.prospect_id, p.distributor_id, p.context)
+                           for p in body.prospects], new=body.new, actor=who.subject)
+        return {"started": sum(s.created for s in started),
+                "existing": sum(not s.created for s in started),
+                "instances": [{"id": s.instance.id, "prospect": s.instance.prospect_id,
+                               "created": s.created} for s in started]}
+
+    return once(engine, who, idempotency_key, fingerprint("bulk", body.model_dump()), work,
+                status=201)
+
+
+def _owned(engine: Engine, who: Principal, instance_id: int) -> None:
+    """Refuse a scoped caller an instance outside their reach (404 stays 404)."""
+    if who.role in SCOPED:
+        require_reach(engine.store, who, engine.get(instance_id).distributor_id,
+                      f"instance {instance_id}")
+
+
+@router.post("/instances/{instance_id}/complete", summary="The person did the waiting step")
+def complete(instance_id: int, body: CompleteRequest, engine: EngineDep, who: Actor,
+             idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    _owned(engine, who, instance_id)
+    return once(engine, who, idempotency_key,
+                fingerprint("complete", instance_id, body.model_dump()),
+                lambda: engine.complete(instance_id, body.step, body.data, actor=who.subject,
+                                        used=body.used).to_dict())
+
+
+@router.post("/instances/{instance_id}/skip", summary="The person chose not to do the step")
+def skip(instance_id: int, body: SkipRequest, engine: EngineDep, who: Actor,
+         idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    _owned(engine, who, instance_id)
+    return once(engine, who, idempotency_key, fingerprint("skip", instance_id, body.model_dump()),
+                lambda: engine.skip(instance_id, body.step, body.reason,
+                                    actor=who.subject).to_dict())
+
+
+@router.post("/instances/{instance_id}/vary",
+             summary="The person did something else than the card suggested")
+def vary(instance_id: int, body: VaryRequest, engine: EngineDep, who: Actor,
+         idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    _owned(engine, who, instance_id)
+    return once(engine, who, idempotency_key, fingerprint("vary", instance_id, body.model_dump()),
+                lambda: engine.vary(instance_id, body.step, body.note, actor=who.subject,
+                                    data=body.data, used=body.used).to_dict())
+
+
+@router.post("/outcomes", status_code=201, summary="Record a business result for a prospect")
+def outcome(body: OutcomeRequest, engine: EngineDep,
+            who: Annotated[Principal, allow(Role.INTEGRATOR)],
+            idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    return once(engine, who, idempotency_key, fingerprint("outcome", body.model_dump()),
+                lambda: engine.outcome(ProspectRef(body.prospect_id, body.process), body.kind,
+                                       amount=body.amount, actor=who.subject,
+                                       data=body.data).to_dict(), status=201)
+
+
+@router.get("/instances/{instance_id}", summary="An instance's current steps and its history")
+def show(instance_id: int, engine: EngineDep, who: Reader) -> dict[str, Any]:
+    _owned(engine, who, instance_id)
+    return engine.show(instance_id).to_dict()
+
+
+@router.get("/instances", summary="Instances, newest first, filtered")
+def list_instances(
+    engine: EngineDep, who: Reader,
+    process: str | None = None, distributor: str | None = None, prospect: str | None = None,
+    step: str | None = None, status: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    if who.role in SCOPED:
+        distributor = distributor or who.subject
+        require_reach(engine.store, who, distributor, f"distributor {distributor!r}'s instances")
+    found = engine.list_instances(process_id=process, distributor_id=distributor,
+                                  prospect_id=prospect, step=step, status=status, limit=limit)
+    return [i.to_dict() for i in found]
+
+
+@router.get("/cards", summary="A distributor's action cards, most urgent first")
+def cards(engine: EngineDep,
+          who: Annotated[Principal, allow(Role.DISTRIBUTOR, Role.SPONSOR, Role.REVIEWER)],
+          distributor: str | None = None,
+          limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, Any]]:
+    target = distributor or who.subject
+    if who.role in SCOPED:
+        require_reach(engine.store, who, target, f"distributor {target!r}'s cards")
+    elif distributor is None and who.role is not Role.ADMIN:
+        raise forbidden(who, "cards without ?distributor=")
+    return [c.to_dict() for c in engine.cards(target, limit=limit)]

@@ -1,0 +1,94 @@
+"""Maps: validate and deploy (uploaded files), the deployed versions, and the map audit."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path, PurePath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Header, UploadFile
+from fastapi.responses import JSONResponse
+
+import compliance
+import nextmove
+from engine import NextmoveError
+from service._deps import EngineDep, allow
+from service.idempotency import fingerprint, once
+from service.roles import Principal, Role
+
+router = APIRouter(tags=["maps"])
+Files = Annotated[list[UploadFile], File(description="BPMN/YAML maps and catalog files.")]
+MAX_BYTES = 5_000_000
+
+
+@contextmanager
+def _uploaded(files: list[UploadFile]) -> Iterator[tuple[Path, str]]:
+    """The files in a fresh folder under their own base names, and their combined hash."""
+    total = hashlib.sha256()
+    with tempfile.TemporaryDirectory(prefix="nextmove-upload-") as folder:
+        for upload in files:
+            name = PurePath(upload.filename or "").name
+            if not name or name.startswith("."):
+                raise NextmoveError(f"an uploaded file needs a plain name, not "
+                                    f"{upload.filename!r}")
+            data = upload.file.read(MAX_BYTES + 1)
+            if len(data) > MAX_BYTES:
+                raise NextmoveError(f"{name} is larger than {MAX_BYTES} bytes")
+            total.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+            (Path(folder) / name).write_bytes(data)
+        yield Path(folder), total.hexdigest()
+
+
+def _relative(text: str | None, folder: Path) -> str | None:
+    return text.replace(str(folder) + "/", "") if text else text
+
+
+@router.post("/maps/validate", summary="Check maps and catalogs; every problem is listed")
+def validate(files: Files,
+             _who: Annotated[Principal, allow(Role.DESIGNER, Role.REVIEWER)]) -> dict[str, Any]:
+    with _uploaded(files) as (folder, _):
+        report = nextmove.load([folder])
+        problems = [{**p.to_dict(), "file": _relative(p.file, folder)} for p in report.problems]
+    return {"ok": report.ok, "processes": [d.process_id for d in report.definitions],
+            "problems": problems}
+
+
+@router.post("/maps", status_code=201, summary="Validate and deploy maps and catalogs")
+def deploy(files: Files, engine: EngineDep, who: Annotated[Principal, allow(Role.DESIGNER)],
+           idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+           ) -> JSONResponse:
+    with _uploaded(files) as (folder, digest):
+        def work() -> dict[str, Any]:
+            deployed = engine.deploy([folder])
+            return {"processes": [{**d.to_dict(), "source_file": PurePath(d.source_file).name}
+                                  for d in deployed],
+                    "catalogs": [{**asdict(c), "source_file": PurePath(c.source_file).name}
+                                 for c in deployed.catalogs],
+                    "deployed_by": who.subject}
+
+        return once(engine, who, idempotency_key, fingerprint("deploy", digest), work,
+                    status=201)
+
+
+@router.get("/maps", summary="Deployed process versions")
+def definitions(engine: EngineDep, _who: Annotated[Principal, allow(
+        Role.DESIGNER, Role.INTEGRATOR, Role.LEAD, Role.REVIEWER)],
+                process: str | None = None) -> list[dict[str, Any]]:
+    return [d.to_dict() for d in engine.definitions(process)]
+
+
+@router.post("/compliance/audit", tags=["compliance"],
+             summary="Audit maps for control indicators (guidance, not control)")
+def audit(files: Files,
+          _who: Annotated[Principal, allow(Role.DESIGNER, Role.REVIEWER)]) -> dict[str, Any]:
+    import json
+
+    with _uploaded(files) as (folder, _):
+        report = compliance.audit([folder])
+        text = compliance.to_json(report).replace(str(folder) + "/", "")
+    found: dict[str, Any] = json.loads(text)
+    return found

@@ -1,0 +1,101 @@
+"""API tokens: high-entropy bearer secrets, shown once and stored as their SHA-256 hash.
+
+A token is `nm_` and 43 URL-safe characters (256 random bits), so a fast hash is enough: no
+one can guess their way back from the hash to a token, and checking one costs a single
+indexed lookup. Revoking sets `revoked_at`; a revoked token authenticates no one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import bindparam, select
+
+from engine import Clock, NextmoveError, Store, SystemClock
+from engine.clock import as_utc
+from service._tables import API_TOKEN
+from service.roles import ROLES, Principal, Role
+
+PREFIX = "nm_"
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """A stored token, without its secret."""
+
+    id: int
+    prefix: str
+    role: str
+    subject: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"id": self.id, "prefix": self.prefix, "role": self.role,
+                "subject": self.subject, "created_at": self.created_at.isoformat(),
+                "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None}
+
+
+@dataclass(frozen=True)
+class NewToken:
+    info: TokenInfo
+    token: str  # the secret: shown once, never stored
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create_token(store: Store, role: str, subject: str, clock: Clock | None = None
+                 ) -> NewToken:
+    """A new token for `subject` acting as `role`."""
+    if role not in ROLES:
+        raise NextmoveError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+    if not subject.strip():
+        raise NextmoveError("a token needs a subject (who it is for)")
+    token = PREFIX + secrets.token_urlsafe(32)
+    now = (clock or SystemClock()).now()
+    with store.write() as conn:
+        token_id = conn.execute(API_TOKEN.insert().values(
+            token_hash=digest(token), prefix=token[:10], role=role, subject=subject,
+            created_at=now).returning(API_TOKEN.c.id)).scalar_one()
+    return NewToken(TokenInfo(int(token_id), token[:10], role, subject, as_utc(now), None),
+                    token)
+
+
+def revoke_token(store: Store, token_id: int, clock: Clock | None = None) -> TokenInfo:
+    """Revoke token `token_id` (revoking it again changes nothing)."""
+    now = (clock or SystemClock()).now()
+    with store.write() as conn:
+        done = conn.execute(API_TOKEN.update().where(
+            API_TOKEN.c.id == token_id, API_TOKEN.c.revoked_at.is_(None)).values(
+            revoked_at=now))
+        if not done.rowcount and conn.execute(select(API_TOKEN.c.id).where(
+                API_TOKEN.c.id == token_id)).first() is None:
+            raise NextmoveError(f"no token with id {token_id}")
+    return next(t for t in list_tokens(store) if t.id == token_id)
+
+
+def list_tokens(store: Store) -> list[TokenInfo]:
+    rows = store.select(select(API_TOKEN).order_by(API_TOKEN.c.id))
+    return [TokenInfo(r["id"], r["prefix"], r["role"], r["subject"], as_utc(r["created_at"]),
+                      as_utc(r["revoked_at"]) if r["revoked_at"] else None) for r in rows]
+
+
+_LOOKUP = select(API_TOKEN.c.id, API_TOKEN.c.role, API_TOKEN.c.subject).where(
+    API_TOKEN.c.token_hash == bindparam("hash"),
+    API_TOKEN.c.revoked_at.is_(None))
+
+
+def authenticate(store: Store, token: str) -> Principal | None:
+    """Who `token` is, or None for an unknown or revoked one."""
+    if not token.startswith(PREFIX) or len(token) > 100:
+        return None
+    rows = store.select(_LOOKUP, {"hash": digest(token)})
+    if not rows:
+        return None
+    row = rows[0]
+    return Principal(row["subject"], Role(row["role"]), row["id"])

@@ -1,0 +1,163 @@
+"""What the routes do, through a real server: steps land in the trail with the caller as the
+actor, retries with an Idempotency-Key return the first answer, a raced step is a 409 with
+Problem Details, and the OpenAPI document in docs/ is the one the code generates."""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+import pytest
+
+import service
+from engine.store.kinds import EventKind
+from tests.conftest import REPO
+from tests.service._server import Running
+from tests.service._world import map_files, start
+
+OPENAPI = REPO / "docs" / "openapi.json"
+
+
+def test_a_distributor_works_a_card_and_the_trail_names_them(api: Running) -> None:
+    crm, d1 = api.client("integrator"), api.client("distributor")
+    made = crm.post("/instances", json={"process": "prospect_journey", "prospect_id": "p1",
+                                        "distributor_id": "d1",
+                                        "context": {"prospect_first_name": "Ana"}})
+    assert made.status_code == 201 and made.json()["created"] is True
+    instance = made.json()["id"]
+    (card,) = d1.get("/cards").json()
+    assert card["step_id"] == "add_contact" and card["content"]
+    used = card["content"][0]["option_id"]
+    done = d1.post(f"/instances/{instance}/complete", json={"step": "add_contact",
+                                                            "used": used})
+    assert done.status_code == 200
+    assert "share_intro" in [w["step_id"] for w in done.json()["waiting"]]
+    skipped = d1.post(f"/instances/{instance}/skip", json={"step": "share_intro"})
+    assert skipped.status_code == 200
+    history = api.client("reviewer").get(f"/instances/{instance}").json()["history"]
+    acted = [(e["step_id"], e["kind"], e.get("actor"), e.get("content_used"))
+             for e in history if e["kind"] in ("completed", "skipped")]
+    assert acted == [("Event_start", EventKind.COMPLETED, "crm", None),  # the start
+                     ("add_contact", EventKind.COMPLETED, "d1", used),
+                     ("share_intro", EventKind.SKIPPED, "d1", None)]
+    outcome = crm.post("/outcomes", json={"prospect_id": "p1", "kind": "sale", "amount": 80})
+    assert outcome.status_code == 201 and outcome.json()["actor"] == "crm"
+    verified = api.client("reviewer").get("/compliance/verify").json()
+    assert verified["ok"] is True
+
+
+def test_maps_are_validated_and_deployed_by_upload(api: Running) -> None:
+    designer = api.client("designer")
+    checked = designer.post("/maps/validate", files=map_files())
+    assert checked.json()["ok"] is True and "prospect_journey" in checked.json()["processes"]
+    broken = designer.post("/maps/validate", files=[
+        ("files", ("bad.yaml", b"process: x\nsteps:\n  - id: a\n    hook: 3\n", "text/yaml"))])
+    assert broken.json()["ok"] is False and broken.json()["problems"][0]["file"] == "bad.yaml"
+    refused = designer.post("/maps", files=[
+        ("files", ("bad.yaml", b"process: x\nsteps: 3\n", "text/yaml"))])
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["problems"]
+    deployed = designer.post("/maps", files=map_files())
+    assert deployed.status_code == 201
+    assert {p["source_file"] for p in deployed.json()["processes"]} >= {"prospect_journey.yaml"}
+    listed = designer.get("/maps", params={"process": "prospect_journey"}).json()
+    assert listed and listed[0]["process_id"] == "prospect_journey"
+
+
+def test_a_retry_with_the_same_idempotency_key_returns_the_first_answer(api: Running) -> None:
+    crm = api.client("integrator")
+    body = {"process": "prospect_journey", "prospect_id": "p7", "distributor_id": "d1",
+            "new": True}
+    first = crm.post("/instances", json=body, headers={"Idempotency-Key": "k1"})
+    again = crm.post("/instances", json=body, headers={"Idempotency-Key": "k1"})
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
+    assert len(api.engine.list_instances(prospect_id="p7")) == 1  # `new` did not start two
+    other = crm.post("/instances", json={**body, "prospect_id": "p8"},
+                     headers={"Idempotency-Key": "k1"})
+    assert other.status_code == 422 and other.json()["type"].endswith("idempotency-key-reused")
+    d1 = api.client("distributor")
+    step = {"step": "add_contact"}
+    instance = first.json()["id"]
+    done = d1.post(f"/instances/{instance}/complete", json=step, headers={"Idempotency-Key": "s"})
+    retry = d1.post(f"/instances/{instance}/complete", json=step, headers={"Idempotency-Key": "s"})
+    assert done.status_code == retry.status_code == 200 and retry.json() == done.json()
+    completed = [e for e in api.engine.history(instance)
+                 if e.kind == EventKind.COMPLETED and e.step_id == "add_contact"]
+    assert len(completed) == 1
+    # Without a key, the same request is a second attempt: the step is no longer waiting, so
+    # it is refused (409, like a conflict, but retrying will not help).
+    late = d1.post(f"/instances/{instance}/complete", json=step)
+    assert late.status_code == 409 and late.json()["type"].endswith("/refused")
+
+
+def test_a_raced_step_is_one_success_and_one_409(api: Running) -> None:
+    instance = start(api, "race", "d1", "s1")
+    clients = [api.client("distributor"), api.client("sponsor")]
+    barrier = threading.Barrier(2)
+    answers: list[httpx.Response] = []
+
+    def go(client: httpx.Client) -> None:
+        barrier.wait()
+        answers.append(client.post(f"/instances/{instance}/complete",
+                                   json={"step": "add_contact"}))
+
+    threads = [threading.Thread(target=go, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(a.status_code for a in answers) == [200, 409]
+    lost = next(a for a in answers if a.status_code == 409)
+    assert lost.headers["content-type"] == "application/problem+json"
+    problem = lost.json()
+    assert problem["status"] == 409 and problem["title"] and problem["detail"]
+    assert problem["error"] in ("VersionConflict", "StepNotWaiting")
+    assert len([e for e in api.engine.history(instance)
+                if e.kind == "completed" and e.step_id == "add_contact"]) == 1
+
+
+def test_errors_are_problem_details(sqlite_api: Running) -> None:
+    reviewer = sqlite_api.client("reviewer")
+    missing = reviewer.get("/instances/999")
+    assert missing.status_code == 404
+    assert missing.json() == {"type": "https://nextmove.dev/problems/not-found",
+                              "title": "Not found", "status": 404,
+                              "detail": "no instance found for 999", "error": "InstanceNotFound",
+                              "code": "not-found", "instance": "/instances/999"}
+    bad = sqlite_api.client("integrator").post("/instances", json={"process": "x"})
+    assert bad.status_code == 422 and bad.json()["type"].endswith("/invalid-input")
+    unknown = sqlite_api.client("integrator").post("/instances", json={
+        "process": "prospect_jorney", "prospect_id": "p", "distributor_id": "d"})
+    assert unknown.status_code == 404 and "prospect_journey" in unknown.json()["detail"]
+
+
+def test_a_sponsor_reaches_their_downline_transitively(sqlite_api: Running) -> None:
+    run = sqlite_api
+    start(run, "a", "d1", "s1")
+    start(run, "b", "d3", "d1")
+    start(run, "c", "d4", "d3")
+    start(run, "z", "d2")
+    sponsor = run.client("sponsor")
+    for distributor, status in (("d1", 200), ("d3", 200), ("d4", 200), ("d2", 403)):
+        assert sponsor.get("/instances", params={"distributor": distributor}).status_code \
+            == status, distributor
+        assert sponsor.get("/cards", params={"distributor": distributor}).status_code == status
+    assert service.Principal  # the public API names the caller type
+
+
+def test_health_and_readiness(sqlite_api: Running) -> None:
+    anonymous = sqlite_api.client()
+    assert anonymous.get("/healthz").json() == {"status": "ok"}
+    assert anonymous.get("/readyz").json() == {"status": "ready"}
+    assert anonymous.get("/healthz").headers["x-request-id"]
+
+
+def test_the_checked_in_openapi_document_is_current() -> None:
+    from service.openapi import document
+
+    generated = document()
+    if not OPENAPI.exists() or OPENAPI.read_text(encoding="utf-8") != generated:
+        pytest.fail("docs/openapi.json is out of date: run "
+                    "`PYTHONPATH=. python -m service.openapi > docs/openapi.json`")

@@ -1,0 +1,115 @@
+"""The card page as a distributor's phone shows it: headless Chromium signs in with a
+single-use link and draws /me/cards at 390x844; the pixels must show the cards' buttons.
+A tap is the page's own form sent as a real HTTP POST (Chromium's --screenshot mode cannot
+click, and driving it over the DevTools protocol would need a websocket client we do not
+ship); the choice must land in the hash-chained trail with the distributor as the actor."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+from lxml import html
+
+from service.page import fill_gaps
+from tests.analytics.test_report_render import chromium, decode_png
+from tests.service._server import Running
+from tests.service._world import start
+
+WINDOW = (390, 844)
+ACCENT = (0x0B, 0x5C, 0xAD)  # the buttons' and header's blue (static/cards.css)
+
+
+def _chromium(url: str, *extra: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         "--disable-background-networking", "--disable-component-update", "--no-first-run",
+         "--disable-sync", "--disable-default-apps", "--force-color-profile=srgb",
+         f"--window-size={WINDOW[0]},{WINDOW[1]}", *extra, url],
+        check=True, capture_output=True, timeout=120)
+
+
+def _sign_in_link(run: Running) -> str:
+    answer = run.client("distributor").post("/me/sign-in-link")
+    assert answer.status_code == 200
+    return run.url + answer.json()["path"]
+
+
+def test_chromium_shows_the_cards_at_phone_width(sqlite_api: Running, tmp_path: Path) -> None:
+    run = sqlite_api
+    for n in range(2):
+        start(run, f"p{n}", "d1", "s1")
+    start(run, "p-of-d2", "d2")
+    dom = _chromium(_sign_in_link(run), "--dump-dom").stdout.decode()
+    page = html.fromstring(dom)
+    cards = page.xpath("//article[contains(@class,'card')]")
+    assert len(cards) == 2, dom[:2000]
+    assert not re.search(r"\{[a-z_]+\}", dom), "a placeholder was shown raw"
+    for card in cards:
+        assert card.xpath(".//h2/text()") == ["Add a prospect"]
+        assert card.xpath(".//p[@class='guidance']")
+        assert card.xpath(".//blockquote[@class='message']/text()")  # the suggested message
+        buttons = card.xpath(".//button/text()")
+        assert buttons == ["Used it", "Used another", "Skip"]
+        for select in card.xpath(".//select"):  # every control has a label
+            assert page.xpath(f"//label[@for='{select.get('id')}']")
+    assert "p-of-d2" not in dom  # d2's prospect is not on d1's page
+
+    png = tmp_path / "cards.png"  # kept under pytest's tmp for a look
+    _chromium(_sign_in_link(run), f"--screenshot={png}")
+    image = decode_png(png.read_bytes())
+    assert image.shape == (WINDOW[1], WINDOW[0], 3)
+    blue = np.all(np.abs(image.astype(int) - ACCENT) <= 6, axis=2)
+    rows = np.nonzero(blue.sum(axis=1) > 60)[0]  # header bar and filled "Used it" buttons
+    assert rows.size and rows.min() < 60, "no header bar"
+    assert (rows > 200).sum() > 20, "no card buttons drawn below the header"
+    assert blue[:, WINDOW[0] - 5:].sum() < blue.sum(), "content overflows the 390 px screen"
+
+
+def test_a_tap_records_the_choice_in_the_trail(sqlite_api: Running) -> None:
+    run = sqlite_api
+    instance = start(run, "p1", "d1", "s1")
+    browser = run.client(follow_redirects=False)
+    signed = browser.post("/login", data={"token": run.tokens["distributor"]})
+    assert signed.status_code == 303 and signed.headers["location"] == "/me/cards"
+    cookie = signed.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    page = html.fromstring(browser.get("/me/cards").text)
+    form = page.xpath("//form[@action='/me/cards/act']")[0]
+    fields = {i.get("name"): i.get("value") for i in form.xpath(".//input[@type='hidden']")}
+    other = form.xpath(".//select[@name='other']/option/@value")[0]
+
+    forged = browser.post("/me/cards/act", data={**fields, "csrf": "0" * 32, "choice": "used"})
+    assert forged.status_code == 403
+    cross = browser.post("/me/cards/act", data={**fields, "choice": "used"},
+                         headers={"Origin": "https://evil.example"})
+    assert cross.status_code == 403
+
+    tapped = browser.post("/me/cards/act", data={**fields, "choice": "another", "other": other})
+    assert tapped.status_code == 303 and tapped.headers["location"] == "/me/cards?done=another"
+    (event,) = [e for e in run.engine.history(instance) if e.step_id == "add_contact"
+                and e.kind == "completed"]
+    assert (event.actor, event.content_used) == ("d1", other)
+    assert "Recorded: you used another" in browser.get("/me/cards?done=another").text
+    assert run.client("reviewer").get("/compliance/verify").json()["ok"] is True
+    again = browser.post("/me/cards/act", data={**fields, "choice": "skip"})
+    assert again.headers["location"] == "/me/cards?problem=409"  # the card moved on
+
+
+def test_sign_in_links_work_once_and_the_page_needs_a_session(sqlite_api: Running) -> None:
+    run = sqlite_api
+    browser = run.client(follow_redirects=False)
+    assert browser.get("/me/cards").headers["location"] == "/login"
+    path = run.client("distributor").post("/me/sign-in-link").json()["path"]
+    assert browser.get(path).status_code == 303
+    assert run.client(follow_redirects=False).get(path).status_code == 401
+    refused = run.client().post("/login", data={"token": run.tokens["lead"]})
+    assert refused.status_code == 401 and "not valid" in refused.text
+
+
+def test_placeholders_without_data_show_nothing() -> None:
+    assert fill_gaps("Hi {prospect_first_name}, here it is: {video_link}") == "Hi, here it is:"
+    assert fill_gaps("Hi Ana, watch {video_link} today!") == "Hi Ana, watch today!"
+    assert fill_gaps(None) is None
