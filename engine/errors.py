@@ -250,6 +250,12 @@ class InstanceIncident(ExecutionError):
                 "incident": True, "limit": self.limit}
 
 
+class InstanceInIncident(EngineRuntimeError):
+    """A person's step on an instance parked in incident: an operator retries it first."""
+
+    code = ErrorCode.REFUSED
+
+
 class MigrationRefused(EngineRuntimeError):
     """An instance cannot move to the definition version asked for."""
 

@@ -33,8 +33,8 @@ def test_incident_is_reported_shown_retried_after_migration(tmp_path: Path) -> N
     failed = run(["complete", "take_order", "-p", "p1", *db], code=1)
     assert "incident" in failed.stderr and "nextmove retry 1" in failed.stderr
     as_json = json.loads(run(["complete", "take_order", "-p", "p1", "--json", *db],
-                             code=1).stdout)
-    assert as_json["error"] == "EngineRuntimeError" and "in incident" in as_json["message"]
+                             code=1).stdout)  # refused
+    assert as_json["error"] == "InstanceInIncident" and "in incident" in as_json["message"]
 
     shown = run(["show", "-p", "p1", "--db", db[1]]).stdout
     assert "[incident]" in shown and "at step route" in shown and "amount > 100" in shown
@@ -51,7 +51,7 @@ def test_incident_is_reported_shown_retried_after_migration(tmp_path: Path) -> N
     retried = json.loads(run(["retry", "1", "--json", *db]).stdout)
     assert (retried["status"], [w["step_id"] for w in retried["waiting"]]) == (
         "active", ["thank"])
-    refused = run(["migrate-instance", "1", "--to-version", "7", *db], code=1)
+    refused = run(["migrate-instance", "1", "--to-version", "7", *db], code=4)
     assert "version 7" in refused.stderr
 
 
@@ -65,7 +65,7 @@ def test_tick_reports_steps_and_incidents(tmp_path: Path) -> None:
 
 
 def test_validate_refuses_what_exceeds_a_visible_limit() -> None:
-    result = run(["validate", str(FIXTURES / "limits_refused")], code=1)
+    result = run(["validate", str(FIXTURES / "limits_refused")], code=3)  # invalid maps
     text = result.stdout + result.stderr
     assert "self_call.bpmn:5: again: calls 'self_call'" in text
     assert "big_cardinality.bpmn:5: call_each: multi-instance cardinality '10**6'" in text

@@ -26,9 +26,9 @@ from engine.definitions import load
 from engine.errors import (
     DefinitionErrors,
     DefinitionNotFound,
-    EngineRuntimeError,
     ExecutionError,
     InstanceIncident,
+    InstanceInIncident,
     NextmoveError,
     StepNotWaiting,
     did_you_mean,
@@ -241,7 +241,7 @@ class Engine:
         except NotWaiting:
             instance = queries.get(self.store, instance_id)
             if instance.status == "incident":
-                raise EngineRuntimeError(
+                raise InstanceInIncident(
                     f"instance {instance_id} is in incident (a step failed: see `nextmove show "
                     f"{instance_id}`); nothing was applied. An operator retries it once the "
                     f"map is fixed: nextmove retry {instance_id}") from None

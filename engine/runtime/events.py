@@ -224,8 +224,9 @@ def signal(
         # or something started waiting for it meanwhile (then deliver it there).
         outcome, expires = held.hold(engine.store, receipt, needle, engine.clock.now())
         if outcome == "duplicate":
-            return SignalResult(message, prospect_id, message_id, duplicate=True)
+            return SignalResult(message, prospect_id, message_id, duplicate=True,
+                                fired=tuple(fired))
         if outcome == "held":
-            return SignalResult(message, prospect_id, message_id, held=True,
+            return SignalResult(message, prospect_id, message_id, held=True, fired=tuple(fired),
                                 expires_at=expires)
     raise VersionConflict(0, -1)  # other writers kept moving the prospect's instances

@@ -182,7 +182,7 @@ def test_cli_drift_act_open_and_ack(tmp_path: Path) -> None:
     listed = runner.invoke(app, ["drift", "--open", "--db", db])
     assert f"{HOOK}/{BAD}" in listed.stdout and "open" in listed.stdout
     bad = runner.invoke(app, ["drift", "--ack", BAD, "--db", db])
-    assert bad.exit_code == 1 and "--reviewer" in bad.output
+    assert bad.exit_code == 3 and "--reviewer" in bad.output  # invalid input
     done = runner.invoke(app, ["drift", "--ack", BAD, "--reviewer", "ana", "--decision",
                                "keep", "--db", db, "--json"])
     assert done.exit_code == 0, done.output
