@@ -1,9 +1,10 @@
 """Read process maps out of a BPMN document into `ProcessMap`s.
 
-Works on what modelers write: Camunda Modeler (camunda:properties), the SpiffArena modeler
-(spiffworkflow:properties), Camunda 8 (zeebe:properties), bpmn.io and our own nextmove
-namespace. Step properties (hook, card, control, basis, ...) have the same names in each.
-Nothing here judges the map; `validate` does that.
+Works on what modelers write: properties in the `nextmove:`, `camunda:` (Camunda 7),
+`zeebe:` (Camunda 8) or `spiffworkflow:` (SpiffArena) dialect, with the same names in each.
+Which properties nextmove reads, on which elements, and what they do: docs/bpmn.md (the table
+there and `ACCEPTED_PROPERTIES` below are checked against each other by
+tests/engine/test_bpmn_properties.py). Nothing here judges the map; `validate` does that.
 """
 
 from __future__ import annotations
@@ -27,6 +28,18 @@ ZEEBE_NS = "http://camunda.org/schema/zeebe/1.0"
 _PROPERTY_CONTAINERS = (NEXTMOVE_NS, CAMUNDA_NS, SPIFF_NS, ZEEBE_NS)
 # On a message catch or a `bpmn:message`: how long its early events are held (P30D default).
 TTL_PROPERTY = "message_ttl"
+# Every property nextmove reads from a BPMN element, in any dialect, and where: docs/bpmn.md
+# says what each does. `NAME` and `RULE` stand for any name (`data.interest`, `compliance.NM003`).
+ACCEPTED_PROPERTIES: dict[str, str] = {
+    "hook": "step", "card": "step", "control": "step", "basis": "step", "role": "step",
+    "data": "step, process", "follow_up": "person's step", "stuck_after": "person's step",
+    "outcome": "step", "compliance.RULE": "step, timer event", "yaml_line": "any element",
+    "purpose": "boundary timer", "catch_up": "cycle timer", TTL_PROPERTY: "message, catch",
+    "data.NAME": "process",
+}
+# Written by `nextmove export` as a record of the YAML map; the drawn flow does what they said,
+# so nextmove reads none of them back (they are not an error either).
+RECORDED_PROPERTIES = ("ack", "when_stuck", "expires_after", "when_expired")
 
 FLOW_NODE_TYPES = frozenset(
     {
