@@ -81,3 +81,5 @@ def _add_timer(step: etree._Element, step_id: str, after: str, purpose: str, nam
     flow = etree.Element(_q("sequenceFlow"), id=flow_id, sourceRef=event_id, targetRef=end_id)
     for offset, el in enumerate((event, end, flow)):
         scope.insert(at + offset, el)
+        for part in el.iter():
+            part.sourceline = step.sourceline  # problems point at the step's line

@@ -63,10 +63,12 @@ def bpmn(name: str) -> str:
 
 
 def read_properties(node: etree._Element, *, card: bool = True) -> dict[str, str]:
-    """Step properties from every dialect's extension elements, plus documentation as card."""
+    """Step properties from every dialect's extension elements, plus documentation as card.
+
+    An empty value counts as no property: a modeler's template writes its empty fields."""
     props: dict[str, str] = {}
     for key, value in node.attrib.items():
-        if isinstance(key, str) and key.startswith(f"{{{NEXTMOVE_NS}}}"):
+        if isinstance(key, str) and key.startswith(f"{{{NEXTMOVE_NS}}}") and value.strip():
             props[etree.QName(key).localname] = value
     ext = node.find(bpmn("extensionElements"))
     if ext is not None:
@@ -75,8 +77,9 @@ def read_properties(node: etree._Element, *, card: bool = True) -> dict[str, str
             if qname.namespace not in _PROPERTY_CONTAINERS or qname.localname != "properties":
                 continue
             for prop in container:
-                if local(prop.tag) == "property" and prop.get("name"):
-                    props[prop.get("name", "")] = prop.get("value", prop.text or "")
+                value = prop.get("value", prop.text or "")
+                if local(prop.tag) == "property" and prop.get("name") and value.strip():
+                    props[prop.get("name", "")] = value
     if card and "card" not in props:
         doc = node.find(bpmn("documentation"))
         if doc is not None and doc.text and doc.text.strip():

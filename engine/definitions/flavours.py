@@ -36,7 +36,7 @@ PLATFORMS = {"camunda7": ("Camunda Platform", "7.22.0"), "camunda8": ("Camunda C
 STEP_TEMPLATE = "dev.nextmove.step"
 EVENT_TEMPLATE = "dev.nextmove.prospect-event"
 TEMPLATE_VERSION = "1"
-STEP_TAGS = frozenset({"userTask", "manualTask", "task"})
+STEP_TAGS = frozenset({"userTask", "manualTask"})  # a person's step; a plain task is automatic
 # the elements the prospect-event template applies to, per flavour
 EVENT_TAGS = {"camunda7": frozenset({"intermediateCatchEvent", "receiveTask", "boundaryEvent"}),
               "camunda8": frozenset({"intermediateCatchEvent"})}

@@ -89,3 +89,28 @@ def test_the_card_shows_the_follow_up_and_the_step_is_flagged_when_stuck(
         assert card.overdue and card.step_id == "call"
     finally:
         store.dispose()
+
+
+def test_empty_template_fields_count_as_absent(tmp_path: Path) -> None:
+    """Camunda Modeler writes a template's untouched fields as empty properties."""
+    path = tmp_path / "empty.bpmn"
+    path.write_text(CAMUNDA7.replace('value="P2D"', 'value=""').replace('value="P5D"', 'value=""')
+                    .replace('value="callback"', 'value=""'), encoding="utf-8")
+    report = load([path])
+    assert report.ok, [p.to_dict() for p in report.problems]
+    (definition,) = report.definitions
+    assert [s.type for s in definition.map.all_steps()].count("boundaryEvent") == 0
+    step = definition.map.step("call")
+    assert step is not None and dict(step.properties) == {}
+
+
+def test_a_follow_up_that_is_not_a_duration_is_refused_on_its_step(tmp_path: Path) -> None:
+    path = tmp_path / "bad.bpmn"
+    path.write_text(CAMUNDA7.replace('value="P2D"', 'value="two days"'), encoding="utf-8")
+    report = load([path])
+    assert not report.ok
+    (problem,) = report.errors
+    assert problem.code == "bad-timer" and "two days" in problem.message
+    assert problem.element == "Event_call_follow_up"
+    assert problem.line == CAMUNDA7.splitlines().index(
+        next(line for line in CAMUNDA7.splitlines() if 'id="call"' in line)) + 1
