@@ -73,6 +73,8 @@ def read_properties(node: etree._Element, *, card: bool = True) -> dict[str, str
     ext = node.find(bpmn("extensionElements"))
     if ext is not None:
         for container in ext:
+            if not isinstance(container.tag, str):
+                continue  # a comment
             qname = etree.QName(container)
             if qname.namespace not in _PROPERTY_CONTAINERS or qname.localname != "properties":
                 continue

@@ -15,8 +15,9 @@ from functools import cache
 from pathlib import Path
 
 from compliance.audit import ACK_PREFIX
+from engine.definitions import parse_xml
 from engine.definitions._reminders import REMINDERS
-from engine.definitions.extract import ACCEPTED_PROPERTIES, RECORDED_PROPERTIES
+from engine.definitions.extract import ACCEPTED_PROPERTIES, RECORDED_PROPERTIES, read_maps
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "bpmn.md"
@@ -128,3 +129,19 @@ def test_the_doc_has_an_example_per_flavour() -> None:
     text = DOC.read_text(encoding="utf-8")
     for prefix in ("nextmove", "camunda", "zeebe", "spiffworkflow"):
         assert f'<{prefix}:property name="hook"' in text, prefix
+
+
+def test_the_examples_say_the_same_in_every_flavour() -> None:
+    """The doc's four XML examples read as the same step and catch."""
+    blocks = re.findall(r"```xml\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
+    assert len(blocks) == 4
+    seen = []
+    for block in blocks:
+        (pmap,) = read_maps(parse_xml(block.encode()), "docs/bpmn.md")
+        step, catch = pmap.step("share_intro"), pmap.step("video_played")
+        assert step is not None and catch is not None
+        seen.append((dict(step.properties), catch.message, catch.message_ttl))
+    assert all(each == seen[0] for each in seen)
+    assert seen[0] == ({"hook": "intro_video", "card": "Send the video with a personal note.",
+                        "control": "required", "basis": "FTC income disclosure",
+                        "follow_up": "P2D"}, "video_played", "P3D")

@@ -23,6 +23,7 @@ CAMUNDA7 = """<?xml version="1.0" encoding="UTF-8"?>
     <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="call" />
     <bpmn:userTask id="call" name="Call them back" camunda:modelerTemplate="dev.nextmove.step">
       <bpmn:extensionElements>
+        <!-- written by Camunda Modeler's nextmove step template -->
         <camunda:properties>
           <camunda:property name="hook" value="callback" />
           <camunda:property name="follow_up" value="P2D" />
