@@ -2,7 +2,9 @@
 
 Each file validates against the element-template JSON schema Camunda publishes for its platform
 (vendored in tests/fixtures/modeler/, see SOURCE.md there), and every property a template writes
-is one nextmove reads (`engine.definitions.extract.ACCEPTED_PROPERTIES`).
+is one nextmove reads (`engine.definitions.extract.ACCEPTED_PROPERTIES`). Camunda's own
+validator (`@bpmn-io/element-templates-validator`, what Camunda Modeler runs on templates)
+accepts them too, when node is there (tests/engine/_node.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pytest
 
 from engine.definitions.extract import ACCEPTED_PROPERTIES
 from engine.definitions.flavours import TEMPLATE_PROPERTIES
+from tests.engine._node import node_with_packages, run_script
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "modeler" / "element-templates"
@@ -75,3 +78,13 @@ def test_both_platforms_offer_the_same_step_fields() -> None:
     assert labels["camunda7"] == labels["camunda8"]
     assert labels["camunda7"] == ["Hook", "Card text", "Whose card", "Control", "Basis",
                                   "Follow up after", "Stuck after"]
+
+
+@pytest.mark.parametrize("flavour", PLATFORMS)
+def test_camundas_own_validator_accepts_the_templates(flavour: str) -> None:
+    node = node_with_packages()
+    path = TEMPLATES / f"nextmove-{flavour}.json"
+    assert run_script(node, "validate_templates.mjs", flavour, str(path)) == {
+        "valid": True, "errors": [[], []]}
+    other = "camunda8" if flavour == "camunda7" else "camunda7"
+    assert run_script(node, "validate_templates.mjs", other, str(path))["valid"] is False
