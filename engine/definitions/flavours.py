@@ -55,7 +55,9 @@ def with_flavour(xml: bytes, flavour: str) -> bytes:
         raise ValueError(f"unknown flavour {flavour!r}: one of {', '.join(FLAVOURS)}")
     prefix, namespace = DIALECTS[flavour]
     old = parse_xml(xml).getroot()
-    nsmap = {k: v for k, v in old.nsmap.items() if v not in _DIALECT_NAMESPACES}
+    _unlink_templates(old, namespace)
+    kept = _still_used(old)  # camunda:formData, spiffworkflow:instructionsForEndUser, ...
+    nsmap = {k: v for k, v in old.nsmap.items() if v not in _DIALECT_NAMESPACES or v in kept}
     nsmap[prefix] = namespace
     if flavour in PLATFORMS:
         nsmap["modeler"] = MODELER_NS
@@ -77,6 +79,32 @@ def with_flavour(xml: bytes, flavour: str) -> bytes:
 
 
 _DIALECT_NAMESPACES = frozenset(ns for _, ns in DIALECTS.values())
+
+
+def _unlink_templates(root: etree._Element, namespace: str) -> None:
+    """Drop links to our templates written for another platform than `namespace`'s."""
+    for el in root.iter(f"{{{BPMN_NS}}}*"):
+        for ns in (CAMUNDA_NS, ZEEBE_NS):
+            key = f"{{{ns}}}modelerTemplate"
+            if ns != namespace and el.get(key, "") in (STEP_TEMPLATE, EVENT_TEMPLATE):
+                del el.attrib[key]
+                el.attrib.pop(f"{{{ns}}}modelerTemplateVersion", None)
+
+
+def _still_used(root: etree._Element) -> set[str]:
+    """Namespaces the document uses for anything but properties (which move)."""
+    used: set[str] = set()
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        name = etree.QName(el)
+        if name.namespace not in _DIALECT_NAMESPACES or name.localname not in (
+                "properties", "property"):
+            used.add(name.namespace or "")
+        used.update(etree.QName(key).namespace or "" for key in el.attrib
+                    if isinstance(key, str) and key.startswith("{")
+                    and not key.startswith(f"{{{NEXTMOVE_NS}}}"))
+    return used
 
 
 def _rewrite(el: etree._Element, namespace: str) -> None:

@@ -122,3 +122,31 @@ def test_properties_from_several_dialects_merge_into_one_container() -> None:
 def test_an_unknown_flavour_is_refused() -> None:
     with pytest.raises(ValueError, match="camunda7"):
         with_flavour(b"<x/>", "camunda9")
+
+
+DIALECTS_DIR = ROOT / "tests" / "fixtures" / "bpmn" / "dialects"
+
+
+@pytest.mark.parametrize("source", sorted(p.name for p in DIALECTS_DIR.glob("*.bpmn")))
+def test_maps_drawn_in_each_modeler_convert_to_every_flavour(source: str, tmp_path: Path) -> None:
+    original = _seen([DIALECTS_DIR / source])
+    for flavour in FLAVOURS:
+        path = tmp_path / f"{flavour}.bpmn"
+        path.write_bytes(with_flavour((DIALECTS_DIR / source).read_bytes(), flavour))
+        assert _seen([path]) == original, flavour
+        # whatever else of a dialect the file uses stays, declared once on the root
+        assert b"xmlns:ns0" not in path.read_bytes()
+        root = etree.parse(str(path)).getroot()
+        declared_below = [el for el in root.iter() if isinstance(el.tag, str) and el is not root
+                          and set(el.nsmap.items()) - set(root.nsmap.items())]
+        assert declared_below == []
+
+
+def test_converting_between_camunda_platforms_moves_the_template_links() -> None:
+    camunda7 = with_flavour(BPMN_MAP.read_bytes(), "camunda7")
+    assert b'camunda:modelerTemplate="dev.nextmove.step"' in camunda7
+    camunda8 = with_flavour(camunda7, "camunda8")
+    assert b"camunda:" not in camunda8
+    assert b'zeebe:modelerTemplate="dev.nextmove.step"' in camunda8
+    spiffarena = (DIALECTS_DIR / "spiffarena.bpmn").read_bytes()
+    assert b"spiffworkflow:instructionsForEndUser" in with_flavour(spiffarena, "camunda8")
