@@ -7,11 +7,12 @@
     summary = trail_summary(store, process="prospect_journey")   # what contractors did
     check = verify_trail(store, anchor=kept)                      # was the record altered?
 
-Static audit: a catalogue of control indicators (`RULES`: NM001 ...), each tied to the IRS
-common-law factors and prong A of the ABC test, checked on the `ProcessMap` model so BPMN and
-YAML maps are audited alike. A finding is acknowledged in the map by a step property
-`compliance.<RULE>` holding the written justification; acknowledged findings are listed, marked,
-and never fail the audit.
+Static audit: a catalogue of control indicators (`RULES`: NM001 ...), each naming the factors
+it evidences and citing its `SOURCES` (Rev. Rul. 87-41, the IRS's three categories, IRC §3508,
+the ABC test, the DOL's economic-reality test; docs/compliance.md explains each rule), checked
+on the `ProcessMap` model so BPMN and YAML maps are audited alike. A finding is acknowledged
+in the map by a step property `compliance.<RULE>` holding the written justification;
+acknowledged findings are listed, marked, and never fail the audit.
 
 Runtime trail: per step, how often contractors followed, changed or skipped the guidance, and
 the hash chains recomputed — each instance's step log (the cards shown, with propensity and
@@ -35,6 +36,7 @@ from compliance.audit import (
     audit,
     justifications,
 )
+from compliance.catalogue import RULES, SEVERITIES, SOURCES, Rule, Source
 from compliance.policy_chain import (
     BadAnchor,
     PolicyAnchor,
@@ -45,7 +47,6 @@ from compliance.policy_chain import (
     verify_policy_trail,
 )
 from compliance.report import sarif_log, to_json, to_markdown, to_sarif
-from compliance.rules import RULES, SEVERITIES, Rule
 from compliance.trail import (
     StepTrail,
     Tampering,
@@ -59,6 +60,7 @@ __all__ = [
     "ACK_PREFIX",
     "RULES",
     "SEVERITIES",
+    "SOURCES",
     "AuditReport",
     "AuditedMap",
     "BadAnchor",
@@ -69,6 +71,7 @@ __all__ = [
     "PolicyTrailCheck",
     "RequiredStep",
     "Rule",
+    "Source",
     "StepTrail",
     "Tampering",
     "TrailSummary",

@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from compliance.rules import RULES_BY_ID, SEVERITIES, Hit, check_map
+from compliance.catalogue import RULES_BY_ID, SEVERITIES
+from compliance.rules import Hit, check_map
 from engine.definitions import load
 from engine.definitions.model import ProcessDefinition, ProcessMap, Step
 from engine.errors import NextmoveError, Problem, did_you_mean

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from compliance.audit import DEFAULT_FAIL_ON, AuditReport, Finding
-from compliance.rules import RULES, RULES_BY_ID, Rule
+from compliance.catalogue import DOC, RULES, RULES_BY_ID, Rule
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 TOOL = "nextmove-audit"
@@ -100,10 +100,11 @@ def to_markdown(report: AuditReport) -> str:
         out += ["", "## Notes", ""]
         out += [f"- `{n.file}{':' + str(n.line) if n.line else ''}`: {n.message}"
                 for n in report.notes]
-    out += ["", "## Rules", "", "| rule | severity | relates to | looks for | fix |",
-            "|---|---|---|---|---|"]
+    out += ["", "## Rules", "", "| rule | severity | relates to | looks for | fix | explained |",
+            "|---|---|---|---|---|---|"]
     out += [f"| **{r.id}** {r.name} | {r.severity} | {_cell('; '.join(r.tests))} | "
-            f"{_cell(r.looks_for)} | {_cell(r.fix)} |" for r in RULES]
+            f"{_cell(r.looks_for)} | {_cell(r.fix)} | [{DOC}#{r.anchor}]({DOC}#{r.anchor}) |"
+            for r in RULES]
     out += ["", "A finding is acknowledged by a step property `compliance.<RULE>` whose value "
             "is the written justification (at least four words)."]
     return "\n".join(out) + "\n"
@@ -113,18 +114,37 @@ def _pascal(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("-"))
 
 
-def _rule_descriptor(rule: Rule) -> dict[str, Any]:
+def _help_markdown(rule: Rule) -> str:
+    lines = [f"**{rule.title}** (IRS category: {rule.category}).", "",
+             f"**Why it matters:** {rule.why}", "", f"**How to fix:** {rule.fix}.", "",
+             "**Factors:** " + "; ".join(rule.tests) + ".", "", "**Sources:**", ""]
+    lines += [f"- {s.citation}: {s.says}." for s in rule.sources]
+    return "\n".join(lines)
+
+
+def _rule_descriptor(rule: Rule, docs: str) -> dict[str, Any]:
     return {
         "id": rule.id,
         "name": _pascal(rule.name),
         "shortDescription": {"text": rule.title},
         "fullDescription": {"text": f"Looks for {rule.looks_for}."},
-        "help": {"text": f"Fix: {rule.fix}.", "markdown": f"**Fix:** {rule.fix}."},
+        "help": {"text": f"Why: {rule.why} Fix: {rule.fix}. Sources: "
+                 + "; ".join(s.citation for s in rule.sources) + ".",
+                 "markdown": _help_markdown(rule)},
+        "helpUri": f"{docs}#{rule.anchor}",
         "defaultConfiguration": {"level": _LEVELS[rule.severity]},
         "properties": {"severity": rule.severity, "factor": rule.factor,
-                       "tests": list(rule.tests),
+                       "tests": list(rule.tests), "category": rule.category,
+                       "sources": [s.citation for s in rule.sources],
                        "tags": ["compliance", "worker-classification", rule.factor]},
     }
+
+
+def docs_uri(root: str | Path | None = None) -> str:
+    """Where the rules are explained: docs/compliance.md under `root` (else this checkout) as
+    an absolute file URI. Pass your published copy's URL to `sarif_log(docs=...)` instead."""
+    base = Path(root) if root is not None else Path(__file__).resolve().parent.parent
+    return (base.resolve() / DOC).as_uri()
 
 
 def _uri(file: str, root: Path | None) -> str:
@@ -167,8 +187,10 @@ def _result(f: Finding, index: int, root: Path | None) -> dict[str, Any]:
     return result
 
 
-def sarif_log(report: AuditReport, *, root: str | Path | None = None) -> dict[str, Any]:
-    """The report as a SARIF 2.1.0 log (a dict); absolute paths under `root` become relative."""
+def sarif_log(report: AuditReport, *, root: str | Path | None = None,
+              docs: str | None = None) -> dict[str, Any]:
+    """The report as a SARIF 2.1.0 log (a dict); absolute paths under `root` become relative.
+    Each rule's `helpUri` points into `docs` (default: `docs_uri()`), at the rule's section."""
     base = Path(root).resolve() if root is not None else None
     index = {r.id: i for i, r in enumerate(RULES)}
     notifications = [
@@ -184,7 +206,7 @@ def sarif_log(report: AuditReport, *, root: str | Path | None = None) -> dict[st
         "tool": {"driver": {
             "name": TOOL,
             "version": _version(),
-            "rules": [_rule_descriptor(r) for r in RULES],
+            "rules": [_rule_descriptor(r, docs or docs_uri()) for r in RULES],
         }},
         "invocations": [{"executionSuccessful": not report.problems,
                          "toolExecutionNotifications": notifications}],
@@ -196,6 +218,7 @@ def sarif_log(report: AuditReport, *, root: str | Path | None = None) -> dict[st
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
 
 
-def to_sarif(report: AuditReport, *, root: str | Path | None = None) -> str:
+def to_sarif(report: AuditReport, *, root: str | Path | None = None,
+             docs: str | None = None) -> str:
     """`sarif_log` as indented JSON text."""
-    return json.dumps(sarif_log(report, root=root), indent=2, ensure_ascii=False)
+    return json.dumps(sarif_log(report, root=root, docs=docs), indent=2, ensure_ascii=False)
