@@ -14,6 +14,9 @@ on the `ProcessMap` model so BPMN and YAML maps are audited alike. A finding is 
 in the map by a step property `compliance.<RULE>` holding the written justification;
 acknowledged findings are listed, marked, and never fail the audit.
 
+Sign-offs (`sign_off`, `signoffs`): a reviewer accepts a finding for one version of its map,
+outside the map; a changed map voids it. They are hash-chained like the trails below.
+
 Runtime trail: per step, how often contractors followed, changed or skipped the guidance, and
 the hash chains recomputed — each instance's step log (the cards shown, with propensity and
 policy version, and what contractors chose) and the policy log (every version saved,
@@ -32,6 +35,7 @@ from compliance.audit import (
     Finding,
     Note,
     RequiredStep,
+    SignOff,
     UnknownSeverity,
     audit,
     justifications,
@@ -47,6 +51,17 @@ from compliance.policy_chain import (
     verify_policy_trail,
 )
 from compliance.report import sarif_log, to_json, to_markdown, to_sarif
+from compliance.review import review_html, review_markdown
+from compliance.signoff import (
+    BadSignoff,
+    SignoffCheck,
+    SignoffRefused,
+    SignoffTampering,
+    UnknownFinding,
+    sign_off,
+    signoffs,
+    verify_signoffs,
+)
 from compliance.trail import (
     StepTrail,
     Tampering,
@@ -64,6 +79,7 @@ __all__ = [
     "AuditReport",
     "AuditedMap",
     "BadAnchor",
+    "BadSignoff",
     "Finding",
     "Note",
     "PolicyAnchor",
@@ -71,21 +87,31 @@ __all__ = [
     "PolicyTrailCheck",
     "RequiredStep",
     "Rule",
+    "SignOff",
+    "SignoffCheck",
+    "SignoffRefused",
+    "SignoffTampering",
     "Source",
     "StepTrail",
     "Tampering",
     "TrailSummary",
     "TrailVerification",
+    "UnknownFinding",
     "UnknownSeverity",
     "anchor_policy_trail",
     "audit",
     "justifications",
     "read_anchor",
+    "review_html",
+    "review_markdown",
     "sarif_log",
+    "sign_off",
+    "signoffs",
     "to_json",
     "to_markdown",
     "to_sarif",
     "trail_summary",
     "verify_policy_trail",
+    "verify_signoffs",
     "verify_trail",
 ]

@@ -2,7 +2,10 @@
 scanning tools: GitHub, Azure DevOps, IDE viewers).
 
 In SARIF an acknowledged finding is a result with an accepted in-source suppression carrying
-its justification, so viewers show it as dismissed with the reason, and `partialFingerprints`
+its justification, and a signed-off one an accepted external suppression carrying the
+reviewer's reason, name and date, so viewers show it as dismissed with the reason (GitHub
+code scanning ignores suppressions unless told otherwise: dismiss there too, or filter the
+log), and `partialFingerprints`
 identify a finding by rule, process and step, so it stays the same finding when lines move.
 """
 
@@ -63,8 +66,9 @@ def to_markdown(report: AuditReport) -> str:
         out.append(f"**Result: FAILED** ({'; '.join(why)}).")
     else:
         out.append(f"**Result: PASSED**: no unacknowledged finding at or above `{threshold}`.")
-    out += ["", "| severity | open | acknowledged |", "|---|---:|---:|"]
-    out += [f"| {s} | {c['open']} | {c['acknowledged']} |" for s, c in report.counts().items()]
+    out += ["", "| severity | open | acknowledged | signed off |", "|---|---:|---:|---:|"]
+    out += [f"| {s} | {c['open']} | {c['acknowledged']} | {c['signed_off']} |"
+            for s, c in report.counts().items()]
     out += ["", "## Maps audited", "", "| process | name | file | format | steps |",
             "|---|---|---|---|---:|"]
     out += [f"| `{m.process}` | {_cell(m.name)} | `{m.file}` | {m.format} | {m.steps} |"
@@ -77,12 +81,15 @@ def to_markdown(report: AuditReport) -> str:
     for file in files:
         out += [f"### `{file}`", ""]
         for f in (x for x in report.findings if x.file == file):
-            mark = "acknowledged" if f.acknowledged else "**open**"
+            mark = "acknowledged" if f.acknowledged else "signed off" if f.signed_off \
+                else "**open**"
             out.append(f"- **{f.rule} {f.name}** ({f.severity}, {f.factor}; {mark}) at "
-                       f"`{_where(f)}`, step `{f.step}`: {f.message}.")
+                       f"`{_where(f)}`, step `{f.step}`: {f.message}. Finding `{f.id}`.")
             if f.acknowledged:
                 out.append(f"  - Justification: {f.justification}")
-            else:
+            if f.signoff is not None:
+                out.append(f"  - {signoff_line(f)}")
+            if not f.acknowledged and not f.signed_off:
                 out.append(f"  - Fix: {f.fix}.")
         out.append("")
     out += ["## Required steps and their basis", ""]
@@ -106,8 +113,16 @@ def to_markdown(report: AuditReport) -> str:
             f"{_cell(r.looks_for)} | {_cell(r.fix)} | [{DOC}#{r.anchor}]({DOC}#{r.anchor}) |"
             for r in RULES]
     out += ["", "A finding is acknowledged by a step property `compliance.<RULE>` whose value "
-            "is the written justification (at least four words)."]
+            "is the written justification (at least four words), or signed off by a reviewer "
+            "(`nextmove audit signoff FINDING`) for one version of its map."]
     return "\n".join(out) + "\n"
+
+
+def signoff_line(f: Finding) -> str:
+    """"Signed off by NAME on DATE: reason" for a signed-off finding."""
+    s = f.signoff
+    return "" if s is None else (f"Signed off by {s.reviewer} on {s.at:%Y-%m-%d %H:%M} UTC: "
+                                 f"{s.reason}")
 
 
 def _pascal(name: str) -> str:
@@ -181,9 +196,20 @@ def _result(f: Finding, index: int, root: Path | None) -> dict[str, Any]:
         "properties": {"severity": f.severity, "factor": f.factor, "process": f.process,
                        "step": f.step, **({"element": f.element} if f.element else {})},
     }
+    suppressions: list[dict[str, Any]] = []
     if f.acknowledged:
-        result["suppressions"] = [{"kind": "inSource", "status": "accepted",
-                                   "justification": f.justification or ""}]
+        suppressions.append({"kind": "inSource", "status": "accepted",
+                             "justification": f.justification or ""})
+    if f.signoff is not None:
+        suppressions.append({"kind": "external", "status": "accepted",
+                             "justification": f.signoff.reason,
+                             "properties": {"reviewer": f.signoff.reviewer,
+                                            "date": f.signoff.at.isoformat(),
+                                            "signoff": f.signoff.id,
+                                            "mapHash": f.signoff.map_hash}})
+    if suppressions:
+        result["suppressions"] = suppressions
+    result["properties"]["finding"] = f.id
     return result
 
 
