@@ -83,6 +83,10 @@ def audit(
     process: Annotated[str | None, typer.Option(help="With --trail: one process.")] = None,
     since: Annotated[str | None, typer.Option(help="With --trail: from this date.")] = None,
     docs_url: DocsUrl = None,
+    accepted: Annotated[str, typer.Option(
+        "--accepted", help="SARIF: keep acknowledged and signed-off findings as suppressed "
+        "results, or omit them (GitHub code scanning shows suppressed results as open "
+        "alerts).")] = "keep",
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -111,11 +115,13 @@ def audit(
         raise NextmoveError("give maps to audit, or --verify / --trail")
 
     def sarif(report: compliance.AuditReport) -> str:
-        return compliance.to_sarif(report, docs=docs_url)
+        return compliance.to_sarif(report, docs=docs_url, accepted=accepted)
 
     renderers = {"md": compliance.to_markdown, "json": compliance.to_json, "sarif": sarif}
     if output_format not in renderers:
         raise NextmoveError(f"--format must be one of {', '.join(renderers)}")
+    if accepted not in ("keep", "omit"):
+        raise NextmoveError("--accepted must be keep or omit")
     report = compliance.audit(paths, fail_on=fail_on, signoffs=_signoffs(db))
     text = compliance.to_json(report) if as_json else renderers[output_format](report)
     if output is not None:

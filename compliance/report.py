@@ -214,9 +214,15 @@ def _result(f: Finding, index: int, root: Path | None) -> dict[str, Any]:
 
 
 def sarif_log(report: AuditReport, *, root: str | Path | None = None,
-              docs: str | None = None) -> dict[str, Any]:
+              docs: str | None = None, accepted: str = "keep") -> dict[str, Any]:
     """The report as a SARIF 2.1.0 log (a dict); absolute paths under `root` become relative.
-    Each rule's `helpUri` points into `docs` (default: `docs_uri()`), at the rule's section."""
+    Each rule's `helpUri` points into `docs` (default: `docs_uri()`), at the rule's section.
+    `accepted="omit"` leaves acknowledged and signed-off findings out of the results (for
+    viewers such as GitHub code scanning that show suppressed results as open alerts)."""
+    if accepted not in ("keep", "omit"):
+        raise ValueError(f"accepted must be keep or omit, not {accepted!r}")
+    shown = [f for f in report.findings if f.rule in RULES_BY_ID
+             and (accepted == "keep" or not (f.acknowledged or f.signed_off))]
     base = Path(root).resolve() if root is not None else None
     index = {r.id: i for i, r in enumerate(RULES)}
     notifications = [
@@ -236,15 +242,17 @@ def sarif_log(report: AuditReport, *, root: str | Path | None = None,
         }},
         "invocations": [{"executionSuccessful": not report.problems,
                          "toolExecutionNotifications": notifications}],
-        "results": [_result(f, index[f.rule], base) for f in report.findings
-                    if f.rule in RULES_BY_ID],
+        "results": [_result(f, index[f.rule], base) for f in shown],
         "properties": {"failOn": report.fail_on or DEFAULT_FAIL_ON,
-                       "failed": report.failed()},
+                       "failed": report.failed(),
+                       **({"acceptedOmitted": len(report.findings) - len(shown)}
+                          if accepted == "omit" else {})},
     }
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
 
 
 def to_sarif(report: AuditReport, *, root: str | Path | None = None,
-             docs: str | None = None) -> str:
+             docs: str | None = None, accepted: str = "keep") -> str:
     """`sarif_log` as indented JSON text."""
-    return json.dumps(sarif_log(report, root=root, docs=docs), indent=2, ensure_ascii=False)
+    return json.dumps(sarif_log(report, root=root, docs=docs, accepted=accepted), indent=2,
+                      ensure_ascii=False)

@@ -28,15 +28,17 @@ from compliance import (
     sign_off,
     signoffs,
     to_markdown,
+    trail_summary,
     verify_signoffs,
     verify_trail,
 )
-from engine import ErrorCode, Store
-from nextmove import open_store
+from engine import ErrorCode, ManualClock, ProspectRef, Store
+from nextmove import open_engine, open_store
 from tests.compliance.test_compliance_report import errors
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, REPO
 
 CASES = FIXTURES / "compliance"
+LIFEVANTAGE = REPO / "processes" / "lifevantage"
 FINDING = "NM003:nm003_trigger/income_disclosure"  # medium: fixed order of required steps
 REASON = "The FTC expects the disclosure before the agreement is sent."
 AT = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
@@ -227,3 +229,41 @@ def test_a_schema_4_database_is_upgraded_with_the_signoff_table(tmp_path: Path,
                                      "'schema_version'")).scalar() == "5"
     finally:
         upgraded.dispose()
+
+
+def test_the_reviewers_report_shows_what_contractors_did_at_each_step(tmp_path: Path) -> None:
+    db = str(tmp_path / "evidence.db")
+    store = open_store(db)
+    try:
+        lv = open_engine(store, clock=ManualClock(AT), recommend=False)
+        lv.deploy([LIFEVANTAGE])
+        lv.start("prospect_journey", "p1", "d1", actor="d1")
+        lv.start("prospect_journey", "p2", "d2", actor="d2")
+        lv.complete(ProspectRef("p1"), "add_contact", actor="d1")
+        lv.vary(ProspectRef("p2"), "add_contact", "met in person", actor="d2")
+        lv.skip(ProspectRef("p1"), "share_intro", "prefers to call", actor="d1")
+        report = audit([LIFEVANTAGE], signoffs=signoffs(store))
+        summary = trail_summary(store)
+    finally:
+        store.dispose()
+    text_md = review_markdown(report, summary)
+    assert "**Result: PASSED: no open finding at or above high.**" in text_md
+    assert "| prospect_journey | Add a prospect | guidance | 2 | 1 | 0 | 1 | 50% |" in text_md
+    assert "| prospect_journey | Share the intro video | guidance | 2 | 0 | 1 | 0 | 100% |" in (
+        text_md)
+    page = review_html(report, summary)
+    assert "<td>Add a prospect</td>" in page and "<td class=n>50%</td>" in page
+    written = runner.invoke(app, ["audit", "review", str(LIFEVANTAGE), "--db", db])
+    assert written.exit_code == 0 and "| Add a prospect |" in written.output
+
+
+def test_sarif_can_leave_accepted_findings_out_for_github(store: Store, the_map: Path) -> None:
+    # GitHub code scanning does not honour suppressions by default: omitting accepted
+    # results closes their alerts there.
+    _sign(store, the_map)
+    report = audit([the_map], signoffs=signoffs(store))
+    assert len(sarif_log(report)["runs"][0]["results"]) == 1
+    omitted = sarif_log(report, accepted="omit")
+    assert omitted["runs"][0]["results"] == []
+    assert omitted["runs"][0]["properties"]["acceptedOmitted"] == 1
+    assert errors(omitted) == []
