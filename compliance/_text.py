@@ -269,8 +269,9 @@ def training_conditions(condition: str) -> list[str]:
 # A sentence that offers a choice demands nothing.
 _CHOICE = re.compile(
     r"\b(?:if you(?:'d)? (?:like|want|wish|prefer)|if it (?:suits|helps|works for) you|"
-    r"you (?:could|might|may|can)|optional|whenever (?:it )?suits you|up to you|"
-    r"no pressure|si (?:quieres|lo deseas|te conviene|te ayuda)|puedes|podr[íi]as|opcional|"
+    r"you (?:could|might|may|can)(?!'t|not| not)|optional|whenever (?:it )?suits you|up to you|"
+    r"no pressure|si (?:quieres|lo deseas|te conviene|te ayuda)|(?<!no )puedes|podr[íi]as|"
+    r"opcional|"
     r"cuando te convenga)\b", _FLAGS)
 _CONDITION = re.compile(
     r"\b(?:if you (?:don't|do not|haven't|have not|fail to|miss|skip)|unless you|otherwise|"
@@ -300,8 +301,9 @@ _TO_STAFF = re.compile(
     r"\b(?:send|give|share|email|text|submit|post|report|update|tell|show|env[íi]a|manda|"
     r"comparte|reporta|informa|entrega)\b[^.;!?]*?\b(?:upline|sponsor|manager|team lead(?:er)?|"
     r"leader|supervisor|the office|patrocinador|l[íi]nea ascendente|gerente|l[íi]der|"
-    r"supervisor)\b[^.;!?]*?|\b(?:upline|sponsor|manager|leader|patrocinador|l[íi]der)\b"
-    r"[^.;!?]*?", _FLAGS)
+    r"supervisor)\b|\b(?:upline|sponsor|manager|leader|patrocinador|l[íi]der)\s+(?:needs|"
+    r"wants|expects|requires|asks for|must (?:get|receive|see)|necesita|espera|quiere)\b",
+    _FLAGS)
 _RESULTS = re.compile(
     r"\b(?:numbers|results|stats|statistics|activity|tracker|figures|progress|report|"
     r"n[úu]meros|resultados|actividad|avance|reporte|informe)\b", _FLAGS)

@@ -237,6 +237,7 @@ MORE_TRIGGERS: dict[str, set[tuple[str, str]]] = {
     "NM008/trigger_es.yaml": {("NM008", "aceptar_contrato")},
     "NM009/trigger_contacts.yaml": {("NM009", "enough_contacts")},
     "NM010/trigger_es.yaml": {("NM010", "the_step")},
+    "NM010/trigger_es.bpmn": {("NM010", "daily_activity")},  # nextmove:property card.es-MX
 }
 MORE_NEAR_MISSES = sorted(p.relative_to(CASES).as_posix() for p in CASES.glob("NM*/near_miss_*"))
 
@@ -296,3 +297,11 @@ def test_control_without_the_obvious_words_is_found_in_english_and_spanish() -> 
                   "tienes que usar el guion.") == ["Debes"]
     assert quotas("Haz al menos 20 llamadas y 10 contactos al día.") == [
         "al menos 20 llamadas", "10 contactos al día"]
+
+
+def test_context_decides_whether_a_sentence_demands_or_offers() -> None:
+    assert set_hours("You can't choose: call every weekday at 9am.") == ["every weekday at 9am"]
+    assert set_hours("No puedes elegir: trabaja de lunes a viernes de 9 a 5.")
+    assert demanded_reports("Your upline needs your numbers every Friday.")
+    # the sponsor reporting to the team is not the contractor reporting to the sponsor
+    assert demanded_reports("Your sponsor shares team results every Monday on the call.") == []
