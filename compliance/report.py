@@ -26,8 +26,9 @@ _LEVELS = {"high": "error", "medium": "warning", "low": "note", "info": "note"}
 _INTRO = (
     "Guidance, not control: this report lists where the audited process maps could read as "
     "control over *how* independent contractors do their work (the behavioural indicators "
-    "weighed under the IRS common-law test and prong A of the ABC test), and the justification "
-    "recorded for each one the brand keeps on purpose."
+    "weighed under the IRS common-law test, prong A of the ABC test and the DOL's "
+    "economic-reality test; sources and fixes for each rule in docs/compliance.md), and the "
+    "justification or reviewer's sign-off recorded for each one the brand keeps on purpose."
 )
 
 
