@@ -7,7 +7,7 @@ independent contractor:
   order or sequence set, oral or written reports, right to discharge, ...);
 * IRS Publication 15-A — the IRS's three categories of evidence: behavioral control,
   financial control and the relationship of the parties;
-* IRC §3508 — direct sellers as statutory non-employees for federal employment taxes;
+* IRC §3508 — direct sellers as statutory non-employees for federal tax purposes;
 * the ABC test, prong A (free from control and direction, under the contract and in fact):
   California Labor Code §2775, Massachusetts G.L. c.149 §148B;
 * the U.S. Department of Labor's economic-reality test under the FLSA (29 CFR part 795):
@@ -51,10 +51,10 @@ IRS_CATEGORIES = Source(
     "financial control and the relationship of the parties")
 IRC_3508 = Source(
     "irc-3508", "26 U.S.C. §3508 (IRC §3508)",
-    "direct sellers are statutory non-employees for federal employment taxes when "
-    "substantially all their pay is tied to sales rather than hours worked and a written "
-    "contract says they are not employees; it does not decide state ABC tests or the FLSA, "
-    "where control still counts")
+    "direct sellers are statutory non-employees for federal tax purposes (income and "
+    "employment taxes) when substantially all their pay is tied to sales rather than hours "
+    "worked and a written contract says they are not employees; it does not decide state ABC "
+    "tests or the FLSA, where control still counts")
 CA_LABOR_2775 = Source(
     "ca-labor-2775", "California Labor Code §2775 (ABC test)",
     "prong A: the person is free from the control and direction of the hiring entity in "
