@@ -14,6 +14,7 @@ import re
 from functools import cache
 from pathlib import Path
 
+from compliance._text import CARD_PREFIX
 from compliance.audit import ACK_PREFIX
 from engine.definitions import parse_xml
 from engine.definitions._reminders import REMINDERS
@@ -31,7 +32,7 @@ DYNAMIC = {
     ("engine/definitions/extract.py", "prop.get('name', '')"): set(),
     ("engine/definitions/_reminders.py", "key"): set(REMINDERS),
 }
-PATTERNS = {"data.NAME": "data.", "compliance.RULE": ACK_PREFIX}
+PATTERNS = {"data.NAME": "data.", "compliance.RULE": ACK_PREFIX, "card.LOCALE": CARD_PREFIX}
 
 
 def documented() -> list[str]:
@@ -113,6 +114,9 @@ def test_every_documented_property_is_looked_up() -> None:
     assert 'key.startswith("data.")' in bpmn_data
     audit = (ROOT / "compliance/audit.py").read_text(encoding="utf-8")
     assert "startswith(ACK_PREFIX)" in audit
+    assert CARD_PREFIX == "card."
+    text = (ROOT / "compliance/_text.py").read_text(encoding="utf-8")
+    assert "startswith(CARD_PREFIX)" in text
     assert set(PATTERNS) <= set(ACCEPTED_PROPERTIES)
 
 
