@@ -188,24 +188,35 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cards-instances", type=int, default=100_000)
     parser.add_argument("--distributors", type=int, default=1000)
     parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--only", choices=("steps", "cards"), default=None,
+                        help="Run one part only.")
     parser.add_argument("--json", default=str(RESULTS / "api.json"))
     args = parser.parse_args(argv)
     problem = postgres_problem()
     if problem:
         sys.exit(f"PostgreSQL is needed: {problem}")
-    with scratch_postgres() as url:
-        steps = steps_through_api(url, args.clients, args.instances, args.workers)
-    print(f"steps through the API: {steps['clients']} clients, {steps['workers']} workers, "
-          f"{steps['steps']} steps: {steps['api_steps_per_s']}/s; SpiffWorkflow full round "
-          f"trip, one thread: {steps['spiff_full_steps_per_s']}/s; ratio {steps['ratio']}")
-    with scratch_postgres() as url:
-        cards = cards_latency(url, args.cards_instances, args.distributors, args.samples,
-                              args.workers)
+    steps: dict[str, Any] = {}
+    cards: dict[str, Any] = {}
+    if args.only in (None, "steps"):
+        with scratch_postgres() as url:
+            steps = steps_through_api(url, args.clients, args.instances, args.workers)
+        print(f"steps through the API: {steps['clients']} clients, {steps['workers']} workers, "
+              f"{steps['steps']} steps: {steps['api_steps_per_s']}/s; SpiffWorkflow full "
+              f"round trip, one thread: {steps['spiff_full_steps_per_s']}/s; ratio "
+              f"{steps['ratio']}")
+    if args.only in (None, "cards"):
+        with scratch_postgres() as url:
+            cards = cards_latency(url, args.cards_instances, args.distributors, args.samples,
+                                  args.workers)
+        print_cards(cards)
+    write_result(Path(args.json), {"machine": machine_info(), "steps": steps, "cards": cards})
+
+
+def print_cards(cards: dict[str, Any]) -> None:
     print(f"GET /me/cards at {cards['instances']} instances ({cards['samples']} samples): "
           f"p50 {cards['api_p50_ms']} ms, p99 {cards['api_p99_ms']} ms; Engine.cards: "
           f"p50 {cards['direct_p50_ms']} ms, p99 {cards['direct_p99_ms']} ms; ratio p50 "
           f"{cards['p50_ratio']}, p99 {cards['p99_ratio']}")
-    write_result(Path(args.json), {"machine": machine_info(), "steps": steps, "cards": cards})
 
 
 if __name__ == "__main__":

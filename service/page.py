@@ -197,7 +197,7 @@ def _record(engine: Engine, who: Principal, form: dict[str, str]) -> str:
         step, choice = form["step"], form["choice"]
     except (KeyError, ValueError):
         raise NextmoveError("the form is incomplete") from None
-    if engine.get(instance_id).distributor_id != who.subject and not any(
+    if engine.distributor_of(instance_id) != who.subject and not any(
             c.instance_id == instance_id for c in engine.cards(who.subject, limit=500)):
         raise NextmoveError("that card is not yours")
     data = {k.removeprefix("ask_"): v for k, v in form.items() if k.startswith("ask_") and v}
