@@ -144,6 +144,7 @@ def cards_latency(url: str, instances: int, distributors: int, samples: int,
     service.prepare_tables(engine.store)
     rng = random.Random(1)
     names = [f"d{n}" for n in range(distributors)]
+    built = time.perf_counter()
     batch: list[NewProspect] = []
     for i in range(instances):
         owner = names[i % distributors]
@@ -152,6 +153,8 @@ def cards_latency(url: str, instances: int, distributors: int, samples: int,
         if len(batch) == 1000 or i == instances - 1:
             engine.start_many("prospect_journey", batch)
             batch = []
+    build_seconds = time.perf_counter() - built
+    print(f"started {instances} instances in {build_seconds:.0f} s (bulk start, 1000 a batch)")
     chosen = rng.sample(names, min(samples, distributors))
     tokens = {d: service.create_token(engine.store, "distributor", d).token for d in chosen}
     api_ms: list[float] = []
@@ -174,6 +177,7 @@ def cards_latency(url: str, instances: int, distributors: int, samples: int,
     engine.store.dispose()
     p50a, p50d = statistics.median(api_ms), statistics.median(direct_ms)
     return {"instances": instances, "distributors": distributors, "samples": len(chosen),
+            "build_seconds": round(build_seconds, 1),
             "api_p50_ms": round(p50a, 2), "api_p99_ms": round(p99(api_ms), 2),
             "direct_p50_ms": round(p50d, 2), "direct_p99_ms": round(p99(direct_ms), 2),
             "p50_ratio": round(p50a / p50d, 2),
