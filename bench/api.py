@@ -144,6 +144,7 @@ def cards_latency(url: str, instances: int, distributors: int, samples: int,
     service.prepare_tables(engine.store)
     rng = random.Random(1)
     names = [f"d{n}" for n in range(distributors)]
+    built = time.perf_counter()
     batch: list[NewProspect] = []
     for i in range(instances):
         owner = names[i % distributors]
@@ -152,6 +153,8 @@ def cards_latency(url: str, instances: int, distributors: int, samples: int,
         if len(batch) == 1000 or i == instances - 1:
             engine.start_many("prospect_journey", batch)
             batch = []
+    build_seconds = time.perf_counter() - built
+    print(f"started {instances} instances in {build_seconds:.0f} s (bulk start, 1000 a batch)")
     chosen = rng.sample(names, min(samples, distributors))
     tokens = {d: service.create_token(engine.store, "distributor", d).token for d in chosen}
     api_ms: list[float] = []
@@ -174,6 +177,7 @@ def cards_latency(url: str, instances: int, distributors: int, samples: int,
     engine.store.dispose()
     p50a, p50d = statistics.median(api_ms), statistics.median(direct_ms)
     return {"instances": instances, "distributors": distributors, "samples": len(chosen),
+            "build_seconds": round(build_seconds, 1),
             "api_p50_ms": round(p50a, 2), "api_p99_ms": round(p99(api_ms), 2),
             "direct_p50_ms": round(p50d, 2), "direct_p99_ms": round(p99(direct_ms), 2),
             "p50_ratio": round(p50a / p50d, 2),
@@ -188,24 +192,35 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cards-instances", type=int, default=100_000)
     parser.add_argument("--distributors", type=int, default=1000)
     parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--only", choices=("steps", "cards"), default=None,
+                        help="Run one part only.")
     parser.add_argument("--json", default=str(RESULTS / "api.json"))
     args = parser.parse_args(argv)
     problem = postgres_problem()
     if problem:
         sys.exit(f"PostgreSQL is needed: {problem}")
-    with scratch_postgres() as url:
-        steps = steps_through_api(url, args.clients, args.instances, args.workers)
-    print(f"steps through the API: {steps['clients']} clients, {steps['workers']} workers, "
-          f"{steps['steps']} steps: {steps['api_steps_per_s']}/s; SpiffWorkflow full round "
-          f"trip, one thread: {steps['spiff_full_steps_per_s']}/s; ratio {steps['ratio']}")
-    with scratch_postgres() as url:
-        cards = cards_latency(url, args.cards_instances, args.distributors, args.samples,
-                              args.workers)
+    steps: dict[str, Any] = {}
+    cards: dict[str, Any] = {}
+    if args.only in (None, "steps"):
+        with scratch_postgres() as url:
+            steps = steps_through_api(url, args.clients, args.instances, args.workers)
+        print(f"steps through the API: {steps['clients']} clients, {steps['workers']} workers, "
+              f"{steps['steps']} steps: {steps['api_steps_per_s']}/s; SpiffWorkflow full "
+              f"round trip, one thread: {steps['spiff_full_steps_per_s']}/s; ratio "
+              f"{steps['ratio']}")
+    if args.only in (None, "cards"):
+        with scratch_postgres() as url:
+            cards = cards_latency(url, args.cards_instances, args.distributors, args.samples,
+                                  args.workers)
+        print_cards(cards)
+    write_result(Path(args.json), {"machine": machine_info(), "steps": steps, "cards": cards})
+
+
+def print_cards(cards: dict[str, Any]) -> None:
     print(f"GET /me/cards at {cards['instances']} instances ({cards['samples']} samples): "
           f"p50 {cards['api_p50_ms']} ms, p99 {cards['api_p99_ms']} ms; Engine.cards: "
           f"p50 {cards['direct_p50_ms']} ms, p99 {cards['direct_p99_ms']} ms; ratio p50 "
           f"{cards['p50_ratio']}, p99 {cards['p99_ratio']}")
-    write_result(Path(args.json), {"machine": machine_info(), "steps": steps, "cards": cards})
 
 
 if __name__ == "__main__":

@@ -23,8 +23,10 @@ def cards(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """The distributor's action cards: due and overdue follow-ups first."""
-    found = engine_for(db, now=now, recommend=True).cards(distributor, limit=limit)
+    """The distributor's action cards: due and overdue follow-ups first. A content item on them
+    with an open drift alert gets a line for the sponsor or lead at the end."""
+    engine = engine_for(db, now=now, recommend=True)
+    found = engine.cards(distributor, limit=limit)
     if as_json:
         print_json([c.to_dict() for c in found])
         return
@@ -48,3 +50,11 @@ def cards(
             out.print(f"  follow up by {card.follow_up_at:%Y-%m-%d %H:%M}", markup=False)
         if card.waiting_for:
             out.print(f"  we'll remind you when: {', '.join(card.waiting_for)}", markup=False)
+    shown = {(c.hook, s.option_id) for c in found if c.hook for s in c.content}
+    if shown:
+        import learner
+
+        for record in learner.open_alerts_on(engine.store, shown):
+            out.print(f"drift alert (for the sponsor or lead): {record.sentence()}; review: "
+                      f"nextmove drift --ack {record.option_id} --reviewer NAME "
+                      "--decision keep|restore", markup=False, style="yellow")

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from commands._drift import drift_chores
+from commands._drift import drift_chores, drift_webhook
 from commands._errors import PARTIAL, exit_codes
 from commands._options import (
     ActorOption,
@@ -304,12 +304,17 @@ def worker(
     drift_outcome: Annotated[str | None, typer.Option(help="Its success outcome.")] = None,
     drift_horizon: Annotated[str | None, typer.Option(
         help="Count the outcome only within this ISO duration of the start.")] = "P14D",
+    drift_webhook_url: Annotated[str | None, typer.Option(
+        "--drift-webhook", metavar="URL",
+        help="POST each drift alert acted on to URL, signed with "
+             "NEXTMOVE_DRIFT_WEBHOOK_SECRET (default: NEXTMOVE_DRIFT_WEBHOOK_URL).")] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Fire due timers in a loop; stops cleanly on Ctrl-C or SIGTERM after the step in hand."""
     engine = engine_for(db)
-    chores = drift_chores(engine, drift_every, drift_process, drift_outcome, drift_horizon)
+    chores = drift_chores(engine, drift_every, drift_process, drift_outcome, drift_horizon,
+                          drift_webhook(drift_webhook_url))
 
     def report(item: Fired) -> None:
         if as_json:

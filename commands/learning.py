@@ -19,6 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import content_catalog
+from commands._drift import drift_webhook, notify
 from commands._errors import PARTIAL, exit_codes
 from commands._options import (
     DbOption,
@@ -233,6 +234,9 @@ def drift(
              "again from now (with --ack).")] = None,
     hook: Annotated[str | None, typer.Option(help="The hook of ITEM, if it has open alerts "
                                              "in several (with --ack).")] = None,
+    webhook: Annotated[str | None, typer.Option(
+        metavar="URL", help="With --act: POST each alert acted on to URL, signed with "
+        "NEXTMOVE_DRIFT_WEBHOOK_SECRET (default: NEXTMOVE_DRIFT_WEBHOOK_URL).")] = None,
     now: NowOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -258,10 +262,12 @@ def drift(
     if process is None or outcome is None:
         raise NextmoveError("give --process and --outcome (or --open, or --ack ITEM)")
     window = duration(horizon, "--horizon")
+    notifier = drift_webhook(webhook) if act else None
     with open_store(db) as store:
         if act:
             actions = learner.watch(store, process, outcome=outcome, horizon=window,
                                     now=clock.now(), clock=clock)
+            notify(notifier, actions)
             alerts = [a.alert for a in actions]
             versions = {(a.alert.hook, a.alert.option_id): a.version for a in actions}
         else:

@@ -35,6 +35,8 @@ class CatalogSupport(Protocol):
         """Problems between a loaded catalog and the hooks the loaded maps use."""
         ...
 
-    def deploy(self, store: Store, catalog: Any, clock: Clock) -> Any:
-        """Store a loaded catalog (inside `Engine.deploy`, after the maps); what was stored."""
+    def deploy(self, store: Store, catalog: Any, clock: Clock, source: str | None = None
+               ) -> Any:
+        """Store a loaded catalog (inside `Engine.deploy`, after the maps); what was stored.
+        `source`: what to record as the file it came from (default: its path)."""
         ...

@@ -45,7 +45,14 @@ __all__ = [
 # The outcome model, off-policy evaluation (of a policy learned here or given), policy rewrite
 # and drift (they import LightGBM).
 from learner.drift import Alert, StreamAlert, detect, detect_stream, detect_table  # noqa: E402
-from learner.drift_watch import DriftAction, DriftRecord, drift_records, review, watch  # noqa: E402
+from learner.drift_watch import (  # noqa: E402
+    DriftAction,
+    DriftRecord,
+    drift_records,
+    open_alerts_on,
+    review,
+    watch,
+)
 from learner.evaluation import Evaluation, HookEvaluation, evaluate, evaluate_from  # noqa: E402
 from learner.model import OutcomeModel  # noqa: E402
 from learner.ope import Estimate  # noqa: E402
@@ -69,6 +76,7 @@ __all__ += [
     "drift_records",
     "evaluate",
     "evaluate_from",
+    "open_alerts_on",
     "propose",
     "propose_from",
     "review",

@@ -20,7 +20,7 @@ version, `explain["drift_review"]` naming the reviewer and the decision:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -143,6 +143,15 @@ def drift_records(store: Store, *, status: str | None = None) -> list[DriftRecor
         out.append(record)
     out.sort(key=lambda r: (r.raised_at, r.hook, r.version))
     return [r for r in out if status is None or r.status == status]
+
+
+def open_alerts_on(store: Store, shown: Iterable[tuple[str, str]]) -> list[DriftRecord]:
+    """The open (not yet reviewed) alerts on any of the (hook, option id) pairs in `shown`:
+    e.g. the content on a person's cards, to tell their sponsor or lead."""
+    wanted = set(shown)
+    if not wanted:
+        return []
+    return [r for r in drift_records(store, status="open") if (r.hook, r.option_id) in wanted]
 
 
 def watch(store: Store, process_id: str, *, outcome: str, horizon: timedelta | None,

@@ -22,10 +22,11 @@ class ContentCatalogs:
     def cross_check(self, catalog: Catalog, hooks_used: HookUses) -> list[Problem]:
         return cross_check(catalog, hooks_used)
 
-    def deploy(self, store: Store, catalog: Catalog, clock: Clock) -> StoredCatalog:
+    def deploy(self, store: Store, catalog: Catalog, clock: Clock, source: str | None = None
+               ) -> StoredCatalog:
         assert catalog.file is not None  # loaded from a file by `load`
         text = Path(catalog.file).read_text(encoding="utf-8")
-        return store_catalog(store, text, catalog.file, clock=clock)
+        return store_catalog(store, text, source or catalog.file, clock=clock)
 
 
 CONTENT_CATALOGS = ContentCatalogs()

@@ -8,7 +8,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.resources import files
 from typing import Annotated, Any
@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import nextmove
 from engine import Engine, NextmoveError
@@ -60,7 +61,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.add_exception_handler(NextmoveError, _problem)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(Exception, _internal)
-    app.middleware("http")(_log_request)
+    app.add_middleware(_AccessLog)
     for module in (routes_maps, routes_instances, routes_insight, webhooks, page):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(files("service") / "static")),
@@ -112,25 +113,43 @@ async def _internal(request: Request, exc: Exception) -> Response:
     return problem_response(exc, request.url.path)
 
 
-async def _log_request(request: Request,
-                       call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    started = time.perf_counter()
-    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
-    status = 500
-    try:
-        response = await call_next(request)
-        status = response.status_code
-        response.headers["X-Request-Id"] = request_id
-        return response
-    finally:
-        line: dict[str, Any] = {
-            "ts": time.time(), "request_id": request_id, "method": request.method,
-            "path": request.url.path, "status": status,
-            "ms": round((time.perf_counter() - started) * 1000, 2),
-            "subject": getattr(request.state, "subject", None),
-            "client": request.client.host if request.client else None,
-        }
-        access.info(json.dumps(line))
+class _AccessLog:
+    """One JSON line per request, and its id echoed as X-Request-Id. A plain ASGI middleware:
+    Starlette's `BaseHTTPMiddleware` costs a task group and a stream per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        state = scope.setdefault("state", {})  # where handlers put request.state.subject
+        given = dict(scope["headers"]).get(b"x-request-id")
+        request_id = given.decode("latin-1") if given else uuid.uuid4().hex
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), (
+                    b"x-request-id", request_id.encode("latin-1"))]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            client = scope.get("client")
+            line: dict[str, Any] = {
+                "ts": time.time(), "request_id": request_id, "method": scope["method"],
+                "path": scope["path"], "status": status,
+                "ms": round((time.perf_counter() - started) * 1000, 2),
+                "subject": state.get("subject"),
+                "client": client[0] if client else None,
+            }
+            access.info(json.dumps(line))
 
 
 def from_environment_app() -> FastAPI:

@@ -6,9 +6,12 @@ request gets that answer back (`Idempotent-Replayed: true`); the same key on a d
 request is refused (422); a retry while the first is still being answered gets 409. A server
 error releases the key, so the retry acts. Keys are per subject.
 
-The answer is stored just after the step commits, not in the step's own transaction: a crash
-between the two leaves the key claimed without an answer, and its retries get 409 rather
-than a second step.
+The answer is stored just after the step commits, not in the step's own transaction. A crash
+between the two cannot apply the step twice: the claim was committed before the step began
+and only a failure the server saw (a 5xx it raised) releases it, so the key stays claimed
+without an answer and every retry with it gets 409 (tests/service/test_idempotency_crash.py
+kills a process right after its step commits). The 409 says the step may have been applied:
+the client looks at the instance before acting again under a new key.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -36,10 +39,10 @@ def fingerprint(*parts: object) -> str:
 
 
 def once(engine: Engine, who: Principal, key: str | None, request_print: str,
-         work: Callable[[], Any], status: int = 200) -> JSONResponse:
+         work: Callable[[], Any], status: int = 200) -> Response:
     """Answer with `work()` (as JSON, `status`), once per (subject, key)."""
     if key is None:
-        return JSONResponse(_jsonable(work()), status_code=status)
+        return _answer(_encode(work()), status, "application/json")
     if not key or len(key) > MAX_KEY:
         raise Problem(400, "invalid-input", "Bad Idempotency-Key",
                       f"an Idempotency-Key has 1 to {MAX_KEY} characters")
@@ -53,24 +56,25 @@ def once(engine: Engine, who: Principal, key: str | None, request_print: str,
     except IntegrityError:
         return _replay(engine, who, key, request_print)
     try:
-        body, code, media = _jsonable(work()), status, "application/json"
+        text, code, media = _encode(work()), status, "application/json"
     except NextmoveError as exc:
         body, media = problem_body(exc), MEDIA_TYPE
         code = body["status"]
         if code >= 500:
             _release(engine, where)
             raise
+        text = _encode(body)
     except Problem as exc:
-        body, media, code = problem_body(exc), MEDIA_TYPE, exc.status
+        text, media, code = _encode(problem_body(exc)), MEDIA_TYPE, exc.status
     except BaseException:
         _release(engine, where)
         raise
     with store.write() as conn:
-        conn.execute(update(KEY).where(*where).values(status=code, body=json.dumps(body)))
-    return JSONResponse(body, status_code=code, media_type=media)
+        conn.execute(update(KEY).where(*where).values(status=code, body=text))
+    return _answer(text, code, media)
 
 
-def _replay(engine: Engine, who: Principal, key: str, request_print: str) -> JSONResponse:
+def _replay(engine: Engine, who: Principal, key: str, request_print: str) -> Response:
     rows = engine.store.select(select(KEY).where(KEY.c.subject == who.subject, KEY.c.key == key))
     if not rows:  # released by a failed first request meanwhile
         raise Problem(409, "conflict", "Retry", "the first request with this key failed; "
@@ -81,10 +85,12 @@ def _replay(engine: Engine, who: Principal, key: str, request_print: str) -> JSO
                       f"Idempotency-Key {key!r} was used for a different request")
     if row["status"] is None:
         raise Problem(409, "conflict", "Request in progress",
-                      f"the first request with Idempotency-Key {key!r} is still being answered")
+                      f"the first request with Idempotency-Key {key!r} is still being "
+                      "answered, or its server stopped before storing the answer: it may "
+                      "have been applied; look before acting again under a new key",
+                      claimed_at=str(row["created_at"]))
     media = MEDIA_TYPE if row["status"] >= 400 else "application/json"
-    return JSONResponse(json.loads(row["body"]), status_code=row["status"], media_type=media,
-                        headers={"Idempotent-Replayed": "true"})
+    return _answer(row["body"], row["status"], media, {"Idempotent-Replayed": "true"})
 
 
 def _release(engine: Engine, where: tuple[Any, ...]) -> None:
@@ -92,5 +98,12 @@ def _release(engine: Engine, where: tuple[Any, ...]) -> None:
         conn.execute(delete(KEY).where(*where))
 
 
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
+def _encode(value: Any) -> str:
+    """The answer as JSON text, encoded once (datetimes as ISO text)."""
+    return json.dumps(value, default=str, ensure_ascii=False, allow_nan=False,
+                      separators=(",", ":"))
+
+
+def _answer(text: str, status: int, media: str,
+            headers: dict[str, str] | None = None) -> Response:
+    return Response(text, status_code=status, media_type=media, headers=headers)

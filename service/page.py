@@ -144,10 +144,30 @@ def cards_page(request: Request, engine: EngineDep, done: str | None = None,
     if found is None:
         return RedirectResponse("/login", status_code=303)
     who, token = found
-    cards = [_card_view(c) for c in engine.cards(who.subject, limit=100)]
+    found_cards = engine.cards(who.subject, limit=100)
+    cards = [_card_view(c) for c in found_cards]
     return templates.TemplateResponse(request, "cards.html", {
         "who": who, "cards": cards, "csrf": csrf_token(token), "done": done,
-        "problem": problem, "now": engine.clock.now()})
+        "problem": problem, "now": engine.clock.now(),
+        "drift": _drift_alerts(engine, who, found_cards)})
+
+
+def _drift_alerts(engine: Engine, who: Principal, cards: list[ActionCard]) -> list[Any]:
+    """For a sponsor: the open drift alerts on content their cards offer."""
+    shown = {(c.hook, s.option_id) for c in cards if c.hook for s in c.content}
+    if who.role is not Role.SPONSOR or not shown:
+        return []
+    from learner import open_alerts_on  # the learner loads LightGBM: only when needed
+
+    return [{"option_id": r.option_id, "title": _title(cards, r.hook, r.option_id),
+             "before": r.alert["rate_before"], "after": r.alert["rate_after"],
+             "since": str(r.alert["since"])[:10]}
+            for r in open_alerts_on(engine.store, shown)]
+
+
+def _title(cards: list[ActionCard], hook: str, option_id: str) -> str:
+    return next((s.title for c in cards if c.hook == hook for s in c.content
+                 if s.option_id == option_id and s.title), option_id)
 
 
 @router.post("/me/cards/act", summary="A tap on a card: used it, used another, skip")
@@ -177,7 +197,7 @@ def _record(engine: Engine, who: Principal, form: dict[str, str]) -> str:
         step, choice = form["step"], form["choice"]
     except (KeyError, ValueError):
         raise NextmoveError("the form is incomplete") from None
-    if engine.get(instance_id).distributor_id != who.subject and not any(
+    if engine.distributor_of(instance_id) != who.subject and not any(
             c.instance_id == instance_id for c in engine.cards(who.subject, limit=500)):
         raise NextmoveError("that card is not yours")
     data = {k.removeprefix("ask_"): v for k, v in form.items() if k.startswith("ask_") and v}

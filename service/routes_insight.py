@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 import compliance
@@ -122,7 +122,7 @@ class RollbackRequest(BaseModel):
 @router.post("/learning/learn", tags=["learning"],
              summary="Learn from the log; propose and (unless dry_run) apply new policies")
 def learn(body: LearnRequest, engine: EngineDep, who: Lead,
-          idempotency_key: IdempotencyKey = None) -> JSONResponse:
+          idempotency_key: IdempotencyKey = None) -> Response:
     import learner
 
     def work() -> dict[str, Any]:
@@ -158,7 +158,7 @@ def policies(engine: EngineDep, _who: Analyst, hook: str | None = None) -> list[
 @router.post("/policies/{hook}/rollback", tags=["learning"],
              summary="Go back to the version active before the current one")
 def rollback(hook: str, body: RollbackRequest, engine: EngineDep, who: Lead,
-             idempotency_key: IdempotencyKey = None) -> JSONResponse:
+             idempotency_key: IdempotencyKey = None) -> Response:
     # The policy log is hash-chained and has a reason, not an actor: the caller goes there.
     reason = f"{body.reason or 'rollback'} (by {who.role.value} {who.subject})"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from engine import Engine, ProspectRef
@@ -72,7 +72,7 @@ class OutcomeRequest(BaseModel):
 
 @router.post("/instances", status_code=201, summary="Start a process for a prospect")
 def start(body: StartRequest, engine: EngineDep, who: Starter,
-          idempotency_key: IdempotencyKey = None) -> JSONResponse:
+          idempotency_key: IdempotencyKey = None) -> Response:
     def work() -> dict[str, Any]:
         (started,) = engine.start_many(
             body.process, [NewProspect(body.prospect_id, body.distributor_id, body.context)],
@@ -86,7 +86,7 @@ def start(body: StartRequest, engine: EngineDep, who: Starter,
 @router.post("/instances/bulk", status_code=201,
              summary="Start a process for many prospects in one transaction")
 def start_bulk(body: BulkStartRequest, engine: EngineDep, who: Starter,
-               idempotency_key: IdempotencyKey = None) -> JSONResponse:
+               idempotency_key: IdempotencyKey = None) -> Response:
     def work() -> dict[str, Any]:
         started = engine.start_many(
             body.process, [NewProspect(p.prospect_id, p.distributor_id, p.context)
@@ -103,13 +103,13 @@ def start_bulk(body: BulkStartRequest, engine: EngineDep, who: Starter,
 def _owned(engine: Engine, who: Principal, instance_id: int) -> None:
     """Refuse a scoped caller an instance outside their reach (404 stays 404)."""
     if who.role in SCOPED:
-        require_reach(engine.store, who, engine.get(instance_id).distributor_id,
+        require_reach(engine.store, who, engine.distributor_of(instance_id),
                       f"instance {instance_id}")
 
 
 @router.post("/instances/{instance_id}/complete", summary="The person did the waiting step")
 def complete(instance_id: int, body: CompleteRequest, engine: EngineDep, who: Actor,
-             idempotency_key: IdempotencyKey = None) -> JSONResponse:
+             idempotency_key: IdempotencyKey = None) -> Response:
     _owned(engine, who, instance_id)
     return once(engine, who, idempotency_key,
                 fingerprint("complete", instance_id, body.model_dump()),
@@ -119,7 +119,7 @@ def complete(instance_id: int, body: CompleteRequest, engine: EngineDep, who: Ac
 
 @router.post("/instances/{instance_id}/skip", summary="The person chose not to do the step")
 def skip(instance_id: int, body: SkipRequest, engine: EngineDep, who: Actor,
-         idempotency_key: IdempotencyKey = None) -> JSONResponse:
+         idempotency_key: IdempotencyKey = None) -> Response:
     _owned(engine, who, instance_id)
     return once(engine, who, idempotency_key, fingerprint("skip", instance_id, body.model_dump()),
                 lambda: engine.skip(instance_id, body.step, body.reason,
@@ -129,7 +129,7 @@ def skip(instance_id: int, body: SkipRequest, engine: EngineDep, who: Actor,
 @router.post("/instances/{instance_id}/vary",
              summary="The person did something else than the card suggested")
 def vary(instance_id: int, body: VaryRequest, engine: EngineDep, who: Actor,
-         idempotency_key: IdempotencyKey = None) -> JSONResponse:
+         idempotency_key: IdempotencyKey = None) -> Response:
     _owned(engine, who, instance_id)
     return once(engine, who, idempotency_key, fingerprint("vary", instance_id, body.model_dump()),
                 lambda: engine.vary(instance_id, body.step, body.note, actor=who.subject,
@@ -139,7 +139,7 @@ def vary(instance_id: int, body: VaryRequest, engine: EngineDep, who: Actor,
 @router.post("/outcomes", status_code=201, summary="Record a business result for a prospect")
 def outcome(body: OutcomeRequest, engine: EngineDep,
             who: Annotated[Principal, allow(Role.INTEGRATOR)],
-            idempotency_key: IdempotencyKey = None) -> JSONResponse:
+            idempotency_key: IdempotencyKey = None) -> Response:
     return once(engine, who, idempotency_key, fingerprint("outcome", body.model_dump()),
                 lambda: engine.outcome(ProspectRef(body.prospect_id, body.process), body.kind,
                                        amount=body.amount, actor=who.subject,

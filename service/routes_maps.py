@@ -8,16 +8,16 @@ import json
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path, PurePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, UploadFile
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 import compliance
 import nextmove
-from engine import NextmoveError
+from engine import DefinitionErrors, NextmoveError
 from service._deps import EngineDep, allow
 from service.idempotency import fingerprint, once
 from service.roles import Principal, Role
@@ -25,6 +25,7 @@ from service.roles import Principal, Role
 router = APIRouter(tags=["maps"])
 Files = Annotated[list[UploadFile], File(description="BPMN/YAML maps and catalog files.")]
 MAX_BYTES = 5_000_000
+UPLOAD = "upload:"  # a deployed file's recorded source: the scratch folder will be gone
 
 
 @contextmanager
@@ -62,14 +63,16 @@ def validate(files: Files,
 @router.post("/maps", status_code=201, summary="Validate and deploy maps and catalogs")
 def deploy(files: Files, engine: EngineDep, who: Annotated[Principal, allow(Role.DESIGNER)],
            idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-           ) -> JSONResponse:
+           ) -> Response:
     with _uploaded(files) as (folder, digest):
         def work() -> dict[str, Any]:
-            deployed = engine.deploy([folder])
-            return {"processes": [{**d.to_dict(), "source_file": PurePath(d.source_file).name}
-                                  for d in deployed],
-                    "catalogs": [{**asdict(c), "source_file": PurePath(c.source_file).name}
-                                 for c in deployed.catalogs],
+            try:
+                deployed = engine.deploy([folder], origin=UPLOAD)
+            except DefinitionErrors as exc:  # name the files as uploaded, not the scratch path
+                raise DefinitionErrors([replace(p, file=_relative(p.file, folder))
+                                        for p in exc.problems]) from None
+            return {"processes": [d.to_dict() for d in deployed],
+                    "catalogs": [asdict(c) for c in deployed.catalogs],
                     "deployed_by": who.subject}
 
         return once(engine, who, idempotency_key, fingerprint("deploy", digest), work,

@@ -124,21 +124,27 @@ class Engine:
 
     # -- definitions ---------------------------------------------------------------------------
 
-    def deploy(self, paths: Iterable[str | Path]) -> Deployment:
+    def deploy(self, paths: Iterable[str | Path], *, origin: str | None = None) -> Deployment:
         """Validate and deploy every process and catalog under `paths`.
 
         Nothing is deployed if any map or catalog is invalid. The result lists the process
         versions; `.catalogs` lists the catalog versions (each new hook gets a default policy).
+        With `origin` (e.g. `"upload:"`), each file is recorded as `origin` + its name rather
+        than its path: for files written to a scratch folder that will be gone.
         """
         report = load(paths, allow_scripts=self.allow_scripts, catalogs=self.catalog_support)
         if report.errors:
             raise DefinitionErrors(report.problems)
+        definitions = report.definitions
+        if origin is not None:
+            definitions = [versions.relabel(d, origin) for d in definitions]
         deployment = Deployment(
-            versions.deploy_definition(self.store, d, self.clock.now())
-            for d in report.definitions)
+            versions.deploy_definition(self.store, d, self.clock.now()) for d in definitions)
         if self.catalog_support is not None:
-            deployment.catalogs.extend(self.catalog_support.deploy(self.store, c, self.clock)
-                                       for c in report.catalogs)
+            deployment.catalogs.extend(self.catalog_support.deploy(
+                self.store, c, self.clock,
+                None if origin is None else origin + Path(c.file).name)
+                for c in report.catalogs)
         return deployment
 
     def definitions(self, process_id: str | None = None) -> list[DeployedDefinition]:
@@ -360,6 +366,11 @@ class Engine:
 
     def get(self, ref: InstanceRef) -> Instance:
         return queries.get(self.store, self.resolve(ref))
+
+    def distributor_of(self, ref: InstanceRef) -> str:
+        """The instance's distributor (it never changes): from the instance kept in memory, or
+        read with its state and kept, so a step on it next needs no second read."""
+        return str(self.pipeline.header(self.resolve(ref))["distributor_id"])
 
     def show(self, ref: InstanceRef) -> InstanceDetail:
         """The instance, its history and its prospect's events that moved nothing yet."""

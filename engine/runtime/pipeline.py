@@ -432,7 +432,6 @@ class StepPipeline:
         values = {**progress(self._recommend(waits, hot.context, previous), now),
                   "definition_id": target.id, "state": state, "chain_head": head,
                   "version": header["version"] + 1, "lease_owner": None, "lease_until": None}
-
         self.store.transaction(
             lambda conn: migration.write(conn, header["id"], header["version"], values, row))
         return queries.get(self.store, instance_id)
@@ -471,8 +470,12 @@ class StepPipeline:
 
     def workflow(self, instance_id: int) -> BpmnWorkflow:
         """The instance's workflow as its next step would start from (cached or loaded)."""
-        hot = self._hot.get(instance_id)
-        return (hot if hot is not None else self._load(instance_id)).workflow
+        return (self._hot.get(instance_id) or self._load(instance_id)).workflow
+
+    def header(self, instance_id: int) -> dict[str, Any]:
+        """The row without state: kept, or loaded and kept for the step that usually follows."""
+        self._remember(instance_id, hot := self._hot.get(instance_id) or self._load(instance_id))
+        return hot.header
 
     def forget(self) -> None:
         """Drop the deserialized instances, as a freshly started process would have none."""

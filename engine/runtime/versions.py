@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import PurePath
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
@@ -29,6 +30,19 @@ class LoadedDefinition:
     spec: Any
     subprocess_specs: dict[str, Any]
     steps: dict[str, dict[str, Any]]
+
+
+def relabel(definition: ProcessDefinition, origin: str) -> ProcessDefinition:
+    """`definition` with its files named `origin` + their base names instead of their paths
+    (the content hash is the same: it covers the documents, not their names)."""
+
+    def name(path: str | None) -> str | None:
+        return None if path is None else origin + PurePath(path).name
+
+    return replace(definition, source_file=origin + PurePath(definition.source_file).name,
+                   map=replace(definition.map, file=name(definition.map.file)),
+                   documents={origin + PurePath(k).name: v
+                              for k, v in definition.documents.items()})
 
 
 def deploy_definition(

@@ -80,3 +80,29 @@ def test_workflow_is_what_the_next_step_starts_from_cached_or_loaded(
                 if t.task_spec.manual] == ["send_invite"]
     finally:
         store.dispose()
+
+
+def test_distributor_of_reads_once_for_the_step_and_a_stale_copy_still_steps_right(
+    engine: Engine, db_url: str, clock: ManualClock,
+) -> None:
+    """What the API's scope check does: the distributor comes from the kept instance or one
+    read that the step then uses; if another process moved the instance meanwhile, the step
+    is still applied to the stored state (once)."""
+    from nextmove import open_engine
+
+    engine.deploy([LINEAR])
+    started = engine.start("prospect_linear", "p1", "d1")
+    other = open_engine(db_url, clock=clock, recommend=False)  # a second server process
+    try:
+        engine.forget()
+        assert engine.distributor_of(started.id) == "d1"  # read, and kept
+        first = started.waiting_steps[0]
+        second = other.complete(started.id, first, actor="d1").waiting_steps[0]  # now stale
+        assert engine.distributor_of(started.id) == "d1"  # a stale copy answers this
+        done = engine.complete(started.id, second, actor="d1")
+        assert second not in done.waiting_steps
+        kinds = [(e.step_id, e.kind) for e in engine.history(started.id)
+                 if e.kind == "completed" and e.step_id in (first, second)]
+        assert kinds == [(first, "completed"), (second, "completed")]
+    finally:
+        other.store.dispose()

@@ -5,15 +5,17 @@ Problem Details, and the OpenAPI document in docs/ is the one the code generates
 from __future__ import annotations
 
 import threading
+from pathlib import PurePath
 
 import httpx
 import pytest
 
 import service
 from compliance import audit, signoffs
+from content_catalog import stored_catalogs
 from engine.store.kinds import EventKind
 from tests.conftest import REPO
-from tests.service._server import Running
+from tests.service._server import LIFEVANTAGE, Running
 from tests.service._world import map_files, start
 
 OPENAPI = REPO / "docs" / "openapi.json"
@@ -61,9 +63,34 @@ def test_maps_are_validated_and_deployed_by_upload(api: Running) -> None:
     assert refused.json()["problems"]
     deployed = designer.post("/maps", files=map_files())
     assert deployed.status_code == 201
-    assert {p["source_file"] for p in deployed.json()["processes"]} >= {"prospect_journey.yaml"}
+    assert {PurePath(p["source_file"]).name for p in deployed.json()["processes"]} >= {
+        "prospect_journey.yaml"}  # unchanged maps: the versions deployed before, as stored
     listed = designer.get("/maps", params={"process": "prospect_journey"}).json()
     assert listed and listed[0]["process_id"] == "prospect_journey"
+
+
+def test_a_deployed_upload_records_its_file_name_not_the_scratch_path(api: Running) -> None:
+    designer = api.client("designer")
+    linear = (REPO / "bench/maps/linear10.bpmn").read_bytes()
+    deployed = designer.post("/maps", files=[
+        ("files", ("linear10.bpmn", linear, "application/xml"))])
+    assert deployed.status_code == 201, deployed.text
+    [process] = deployed.json()["processes"]
+    assert process["source_file"] == "upload:linear10.bpmn"
+    [stored] = api.engine.definitions(process["process_id"])
+    assert stored.source_file == "upload:linear10.bpmn"  # not /tmp/nextmove-upload-.../
+    catalog = (LIFEVANTAGE / "catalog.yaml").read_bytes() + b"\n# edited\n"
+    deployed = designer.post("/maps", files=[("files", ("catalog.yaml", catalog, "text/yaml"))])
+    assert deployed.status_code == 201, deployed.text
+    assert [c["source_file"] for c in deployed.json()["catalogs"]] == ["upload:catalog.yaml"]
+    assert [c.source_file for c in stored_catalogs(api.engine.store)][-1] == "upload:catalog.yaml"
+    refused = designer.post("/maps", files=[  # its problems name the file as uploaded too
+        ("files", ("linear10.bpmn", linear, "application/xml")),
+        ("files", ("catalog.yaml", catalog, "text/yaml"))])
+    assert refused.status_code == 422 and "nextmove-upload" not in refused.text
+    assert {p["file"] for p in refused.json()["problems"]} == {"linear10.bpmn", "catalog.yaml"}
+    started = api.engine.start(process["process_id"], "p-up", "d1", {"market": "US"}, new=True)
+    assert started.status == "active"  # the relabelled documents still build the spec
 
 
 def test_a_retry_with_the_same_idempotency_key_returns_the_first_answer(api: Running) -> None:

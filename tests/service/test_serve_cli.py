@@ -5,15 +5,24 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+from sqlalchemy import select, text
 
+import service
+from engine.store import INSTANCE
+from nextmove import open_engine
 from tests.conftest import REPO
 
 
@@ -68,3 +77,74 @@ def test_serve_refuses_workers_on_sqlite(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO), "NEXTMOVE_DB": str(tmp_path / "n.db")}
     done = _cli("serve", "--workers", "2", env=env)
     assert done.returncode == 3 and "needs PostgreSQL" in done.stderr  # invalid input
+
+
+@pytest.mark.postgres
+def test_sigterm_lets_a_step_in_flight_commit_and_answer(pg_url: str) -> None:
+    """A step is held up mid-write (the test holds its instance row locked); SIGTERM arrives
+    while it waits; uvicorn stops accepting, lets it finish, answers it, then exits."""
+    engine = open_engine(pg_url)
+    engine.deploy([REPO / "processes" / "lifevantage"])
+    service.prepare_tables(engine.store)
+    instance = engine.start("prospect_journey", "p-term", "d1", {}, new=True)
+    token = service.create_token(engine.store, "distributor", "d1").token
+    env = {**os.environ, "PYTHONPATH": str(REPO), "NEXTMOVE_DB": pg_url}
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, str(REPO / "cli.py"), "serve", "--port",
+                               str(port)], env=env, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    assert server.stderr is not None
+    threading.Thread(target=lambda: [lines.put(x) for x in server.stderr or ()],
+                     daemon=True).start()
+    answers: list[httpx.Response] = []
+    holder = engine.store.engine.connect()
+    try:
+        _wait_for(lines, "Uvicorn running")
+        locked = holder.begin()
+        holder.execute(select(INSTANCE.c.id).where(INSTANCE.c.id == instance.id)
+                       .with_for_update())
+        step = threading.Thread(target=lambda: answers.append(httpx.post(
+            f"http://127.0.0.1:{port}/instances/{instance.id}/complete",
+            json={"step": "add_contact"}, headers={"Authorization": f"Bearer {token}"},
+            timeout=60)))
+        step.start()
+        _wait_for_lock(engine.store.engine, holder)  # the step is now writing, blocked
+        server.send_signal(signal.SIGTERM)
+        _wait_for(lines, "Shutting down")  # the server is stopping with the step in flight
+        assert server.poll() is None and not answers
+        locked.rollback()  # let the step's write through
+        step.join(timeout=60)
+        assert server.wait(timeout=60) in (0, -signal.SIGTERM)
+        [answer] = answers
+        assert answer.status_code == 200, answer.text
+        assert "add_contact" not in [w["step_id"] for w in answer.json()["waiting"]]
+        done = [(e.step_id, e.actor) for e in engine.history(instance.id)
+                if e.kind == "completed" and e.step_id == "add_contact"]
+        assert done == [("add_contact", "d1")]  # committed once, the caller as its actor
+    finally:
+        holder.close()
+        if server.poll() is None:
+            server.kill()
+            server.wait(timeout=60)
+        server.stderr.close()
+        engine.store.dispose()
+
+
+def _wait_for(lines: queue.Queue[str], text: str) -> None:
+    while True:  # bounded by the queue's timeout: a silent server fails the test
+        if text in lines.get(timeout=60):
+            return
+
+
+def _wait_for_lock(db: Any, holder: Any) -> None:
+    """Until some other session of this database waits for a lock (the step's UPDATE)."""
+    query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                 "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")
+    for _ in range(1200):  # a poll of the database's state, bounded (about a minute)
+        with db.connect() as conn:
+            if conn.execute(query).scalar_one():
+                return
+        time.sleep(0.05)
+    raise AssertionError("the step never reached its write")
