@@ -27,6 +27,7 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -54,10 +55,15 @@ ROOT = MAPS.parent.parent
 LIFEVANTAGE = ROOT / "processes" / "lifevantage"
 
 
+# Set by --plain-parsers: a directory whose httptools.py and uvloop.py fail to import, put
+# first on the server's path so uvicorn falls back to h11 and asyncio (an A/B of the parsers).
+SHADOW: list[str] = []
+
+
 @contextmanager
 def server(url: str, workers: int, port: int) -> Iterator[str]:
     """`nextmove serve` on `url`, until the block ends (then SIGTERM)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "NEXTMOVE_DB": url}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([*SHADOW, str(ROOT)]), "NEXTMOVE_DB": url}
     proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "serve", "--port", str(port),
                              "--workers", str(workers)], env=env,
                             stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
@@ -194,8 +200,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--only", choices=("steps", "cards"), default=None,
                         help="Run one part only.")
+    parser.add_argument("--plain-parsers", action="store_true",
+                        help="Serve without httptools and uvloop (uvicorn's pure-Python h11 "
+                        "parser and asyncio loop), to compare.")
     parser.add_argument("--json", default=str(RESULTS / "api.json"))
     args = parser.parse_args(argv)
+    if args.plain_parsers:
+        shadow = Path(tempfile.mkdtemp(prefix="nextmove-plain-"))
+        for name in ("httptools", "uvloop"):
+            (shadow / f"{name}.py").write_text("raise ImportError('hidden by --plain-parsers')\n")
+        SHADOW.append(str(shadow))
     problem = postgres_problem()
     if problem:
         sys.exit(f"PostgreSQL is needed: {problem}")
@@ -213,7 +227,9 @@ def main(argv: list[str] | None = None) -> None:
             cards = cards_latency(url, args.cards_instances, args.distributors, args.samples,
                                   args.workers)
         print_cards(cards)
-    write_result(Path(args.json), {"machine": machine_info(), "steps": steps, "cards": cards})
+    write_result(Path(args.json), {"machine": machine_info(), "steps": steps, "cards": cards,
+                                   "parsers": "h11+asyncio" if args.plain_parsers
+                                   else "auto (httptools+uvloop when installed)"})
 
 
 def print_cards(cards: dict[str, Any]) -> None:
