@@ -118,7 +118,7 @@ def test_the_page_shows_twenty_cards_at_a_time_with_a_more_link(sqlite_api: Runn
     browser.post("/login", data={"token": run.tokens["distributor"]})
 
     def prospects(page: html.HtmlElement) -> list[str]:
-        return page.xpath("//article//p[@class='prospect']/strong/text()")
+        return [str(p) for p in page.xpath("//article//p[@class='prospect']/strong/text()")]
 
     first = html.fromstring(browser.get("/me/cards").text)
     assert len(prospects(first)) == PAGE_SIZE
