@@ -31,16 +31,14 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Float, and_, case, cast, func, literal, or_, select, union_all
-
-from analytics._sql import Percentiles, hours, naive, week_start
+from analytics._read_indicators import cohort_rows, distributor_rows, newest_event_at
+from analytics._sql import naive
 from engine.clock import as_utc
 from engine.errors import NextmoveError
-from engine.store import DONE_KINDS, EVENT_KINDS, INSTANCE, STEP_EVENT, EventKind
+from engine.store import DONE_KINDS, EVENT_KINDS, EventKind
 from engine.store.database import Store
 
 ONBOARDING = "distributor_onboarding"
-SALE = "sale"
 WINDOW_DAYS = 14
 
 
@@ -186,63 +184,6 @@ class Cohorts:
                 "weeks": [w.to_dict() for w in self.weeks]}
 
 
-def _as_of(store: Store, as_of: datetime | None) -> datetime:
-    if as_of is not None:
-        return naive(as_of)
-    with store.read() as conn:
-        newest = conn.execute(select(func.max(STEP_EVENT.c.at))).scalar()
-    return naive(newest) if newest is not None else datetime(1970, 1, 1)
-
-
-def _per_distributor(store: Store, definitions: Sequence[Indicator], as_of: datetime,
-                     onboarding: str, window_days: int, process_id: str | None) -> Any:
-    """A subquery: one row per distributor with enrollment, weeks, counts, first sale."""
-    dialect = store.dialect
-    i, e = INSTANCE.c, STEP_EVENT.c
-    enrolled = union_all(
-        select(i.prospect_id.label("d"), func.min(i.created_at).label("t"),
-               literal(0).label("pri")).where(i.process_id == onboarding).group_by(i.prospect_id),
-        select(i.distributor_id.label("d"), func.min(i.created_at).label("t"),
-               literal(1).label("pri")).group_by(i.distributor_id),
-    ).subquery()
-    # the onboarding start when there is one (priority 0), else the first instance
-    ranked = select(enrolled.c.d, enrolled.c.t, func.row_number().over(
-        partition_by=enrolled.c.d, order_by=(enrolled.c.pri, enrolled.c.t)).label("rn")
-    ).subquery()
-    start = select(ranked.c.d, ranked.c.t).where(ranked.c.rn == 1,
-                                                ranked.c.t <= as_of).subquery()
-    counted: list[Any] = []
-    for ind in definitions:
-        matches = []
-        if ind.steps:
-            matches.append(e.step_id.in_(ind.steps))
-        if ind.hooks:
-            matches.append(e.hook.in_(ind.hooks))
-        counted.append(func.sum(case((and_(or_(*matches), e.kind.in_(ind.kinds)), 1),
-                                     else_=0)).label(f"c_{len(counted)}"))
-    is_sale = and_(e.kind == EventKind.OUTCOME, e.step_id == SALE)
-    activity = (
-        select(i.distributor_id.label("d"), *counted,
-               func.min(case((is_sale, e.at))).label("first_sale"))
-        .select_from(STEP_EVENT.join(INSTANCE, INSTANCE.c.id == e.instance_id))
-        .where(e.at <= as_of, *([i.process_id == process_id] if process_id else []))
-        .group_by(i.distributor_id)
-        .subquery()
-    )
-    days_observed = hours(dialect, start.c.t, literal(as_of, type_=e.at.type)) / 24.0
-    to_sale = hours(dialect, start.c.t, activity.c.first_sale) / 24.0
-    observed = days_observed >= window_days
-    return select(
-        start.c.d.label("distributor_id"), start.c.t.label("enrolled_at"),
-        case((days_observed / 7.0 > 1.0, days_observed / 7.0), else_=1.0).label("weeks"),
-        *(func.coalesce(activity.c[f"c_{n}"], 0).label(f"c_{n}")
-          for n in range(len(definitions))),
-        case((activity.c.first_sale >= start.c.t, to_sale)).label("days_to_sale"),
-        case((observed, case((and_(activity.c.first_sale >= start.c.t,
-                                   to_sale <= window_days), 1), else_=0))).label("within"),
-    ).select_from(start.outerjoin(activity, activity.c.d == start.c.d)).subquery()
-
-
 def indicators(
     store: Store, *, definitions: Sequence[Indicator] = LIFEVANTAGE_INDICATORS,
     as_of: datetime | None = None, onboarding: str = ONBOARDING,
@@ -253,10 +194,7 @@ def indicators(
     `process_id` limits the counted events to one process (enrollment still comes from
     `onboarding`)."""
     moment = _as_of(store, as_of)
-    per = _per_distributor(store, definitions, moment, onboarding, window_days, process_id)
-    query = select(per).order_by(per.c.enrolled_at, per.c.distributor_id)
-    with store.read() as conn:
-        rows = conn.execute(query).all()
+    rows = distributor_rows(store, definitions, moment, onboarding, window_days, process_id)
     out = []
     for r in rows:
         counts = {d.name: int(r[3 + n]) for n, d in enumerate(definitions)}
@@ -276,23 +214,8 @@ def cohorts(
     """Distributors grouped by the week they enrolled (weeks start on Monday): how many,
     their mean indicator rates, and how many of those observed for the whole window made a
     first sale within it."""
-    dialect = store.dialect
     moment = _as_of(store, as_of)
-    per = _per_distributor(store, definitions, moment, onboarding, window_days, process_id)
-    weekly = select(per, week_start(dialect, per.c.enrolled_at).label("week")).subquery()
-    pct = Percentiles(dialect, weekly, "week", "days_to_sale")
-    w = pct.source.c
-    query = (
-        select(
-            w.week, func.count(),
-            *(func.avg(cast(w[f"c_{n}"], Float) / w.weeks) for n in range(len(definitions))),
-            func.count(w.within), func.coalesce(func.sum(w.within), 0), pct.of(0.5),
-        )
-        .group_by(w.week)
-        .order_by(w.week)
-    )
-    with store.read() as conn:
-        rows = conn.execute(query).all()
+    rows = cohort_rows(store, definitions, moment, onboarding, window_days, process_id)
     k = len(definitions)
     weeks = tuple(
         Cohort(_date(r[0]), int(r[1]),
@@ -301,6 +224,13 @@ def cohorts(
                None if r[4 + k] is None else round(float(r[4 + k]), 6))
         for r in rows)
     return Cohorts(as_utc(moment), window_days, tuple(definitions), weeks)
+
+
+def _as_of(store: Store, as_of: datetime | None) -> datetime:
+    if as_of is not None:
+        return naive(as_of)
+    newest = newest_event_at(store)
+    return naive(newest) if newest is not None else datetime(1970, 1, 1)
 
 
 def _date(value: Any) -> date:

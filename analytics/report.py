@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from analytics._sql import latest_definition, process_ids
+from analytics._read_definitions import latest_definition, process_ids
 from analytics._svgtext import esc
 from analytics.chart import funnel_chart
 from analytics.funnel import DEFAULT_OUTCOME, funnel

@@ -12,11 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, false, func, or_, select
-
-from analytics._sql import Filters, naive, open_arrivals, percentiles, visit_hours
+from analytics._read_stuck import stuck_rows
+from analytics._sql import Filters
 from engine.clock import as_utc
-from engine.store import INSTANCE
 from engine.store.database import Store
 
 USUAL = 0.9  # the percentile of a step's past times that counts as "longer than usual"
@@ -73,30 +71,8 @@ def stuck(
     """Open arrivals at `now` that waited past their step's usual time (p90) or
     `older_than`, grouped by step and distributor. A step that no arrival has ended yet
     has no usual time: with no `older_than`, nothing there counts as stuck."""
-    dialect = store.dialect
     filters = Filters(process_id, None, distributor, market)
-    with store.read() as conn:
-        if older_than is None:
-            limits = {step: p90 for step, (p90,) in percentiles(
-                conn, visit_hours(dialect, filters), (USUAL,)).items()}
-        else:
-            steps = conn.execute(select(open_arrivals(dialect, filters).c.step_id)
-                                 .distinct()).scalars().all()
-            limits = {step: older_than.total_seconds() / 3600 for step in steps}
-        moment = naive(now)
-        # only active instances can be stuck: narrow to them before looking for open visits
-        visit = open_arrivals(dialect, filters, INSTANCE.c.status == "active",
-                              extra=(INSTANCE.c.distributor_id,))
-        past = [and_(visit.c.step_id == step, visit.c.arrived_at
-                     < moment - timedelta(hours=hours_))
-                for step, hours_ in limits.items()]
-        query = (
-            select(visit.c.step_id, func.max(visit.c.step_name), visit.c.distributor_id,
-                   func.count(), func.min(visit.c.arrived_at), func.min(visit.c.id))
-            .where(or_(*past) if past else false())
-            .group_by(visit.c.step_id, visit.c.distributor_id)
-        )
-        rows = list(conn.execute(query).all())
+    limits, rows = stuck_rows(store, filters, now, usual=USUAL, older_than=older_than)
     first: dict[str, int] = {}
     for r in rows:
         first[r[0]] = min(first.get(r[0], r[5]), r[5])
