@@ -14,16 +14,20 @@ from rich.markup import escape
 from rich.table import Table
 
 from commands._errors import exit_codes
-from commands._options import DbOption, JsonOption, NowOption, duration, instant, optional_instant
+from commands._options import DbOption, JsonOption, duration, instant, optional_instant
 from commands._output import err, out, print_json
-from commands._wiring import open_store
-from engine import ManualClock, NextmoveError, Store, SystemClock
+from commands._wiring import now_of, open_store
+from engine import ManualClock, NextmoveError, Store
 from engine.runtime import queries as runtime_queries
 
 if TYPE_CHECKING:
     from analytics import Indicator
 
 app = typer.Typer()
+
+NowOption = Annotated[str | None, typer.Option(
+    "--now", envvar="NEXTMOVE_NOW", help="Judge as of this time (ISO 8601). Default: now, "
+    "which on a database a simulation wrote is its simulated clock.")]
 
 # analytics.DEFAULT_OUTCOME, written out so that --help need not import analytics;
 # tests/test_cli_app.py checks that the two agree.
@@ -53,8 +57,10 @@ def report(
 
     if heat not in HEAT_METRICS:
         raise NextmoveError(f"--heat must be one of {', '.join(HEAT_METRICS)}")
-    clock = ManualClock(instant(now, "--now")) if now else SystemClock()
+    if now:
+        instant(now, "--now")  # a bad --now is refused before the database is opened
     with open_store(db) as store:
+        clock = ManualClock(now_of(store, now))
         data = write_report(store, process, output, clock=clock, heat=heat, outcome=outcome)
     if as_json:
         print_json({"output": str(output), **data.to_dict()})
@@ -137,8 +143,10 @@ def stuck(
     import analytics
 
     limit = duration(older_than, "--older-than")
-    moment = instant(now, "--now") if now else SystemClock().now()
+    if now:
+        instant(now, "--now")
     with open_store(db) as store:
+        moment = now_of(store, now)
         found = analytics.stuck(store, process, moment, older_than=limit,
                                 distributor=distributor, market=market)
         broken = incidents_of(store, process, distributor)
@@ -162,7 +170,8 @@ IndicatorOption = Annotated[list[str] | None, typer.Option(
     "--indicator", help="Redefine or add an indicator: NAME=ITEM[,ITEM][@KIND[+KIND]], items "
     "are step ids or hook:NAME (e.g. contacts_added=add_contact@entered).")]
 AsOfOption = Annotated[str | None, typer.Option(
-    help="Judge as of this time (default: the newest event).")]
+    "--as-of", "--now", help="Judge as of this time (ISO 8601). Default: now, which on a "
+    "database a simulation wrote is its simulated clock.")]
 EventsOfOption = Annotated[str | None, typer.Option(help="Count only this process's events.")]
 
 
@@ -186,8 +195,10 @@ def indicators(
     import analytics
 
     definitions = _definitions(indicator)
-    moment = optional_instant(as_of, "--as-of")
+    if as_of:
+        instant(as_of, "--as-of")
     with open_store(db) as store:
+        moment = now_of(store, as_of, "--as-of")
         found = analytics.indicators(store, definitions=definitions, as_of=moment,
                                      process_id=process)
     if as_json:
@@ -219,8 +230,10 @@ def cohorts(
     import analytics
 
     definitions = _definitions(indicator)
-    moment = optional_instant(as_of, "--as-of")
+    if as_of:
+        instant(as_of, "--as-of")
     with open_store(db) as store:
+        moment = now_of(store, as_of, "--as-of")
         found = analytics.cohorts(store, definitions=definitions, as_of=moment,
                                   process_id=process)
     if as_json:
