@@ -1,13 +1,19 @@
-"""The report's read model for definitions: which processes a database holds, and the
-newest version of one."""
+"""The read model of deployed definitions: which processes a database holds, the newest
+version of one, and the outcomes and indicators it declares."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import Connection, select
 
+from engine.definitions import ProcessMap, parse_xml
+from engine.definitions.extract import read_maps
+from engine.definitions.outcomes import Measures
+from engine.errors import DefinitionError
 from engine.store import DEFINITION
+from engine.store.database import Store
 
 
 def latest_definition(conn: Connection, process_id: str) -> dict[str, Any] | None:
@@ -23,3 +29,37 @@ def latest_definition(conn: Connection, process_id: str) -> dict[str, Any] | Non
 def process_ids(conn: Connection) -> list[str]:
     """Every process with a deployed definition."""
     return list(conn.execute(select(DEFINITION.c.process_id).distinct()).scalars())
+
+
+def deployed_map(store: Store, process_id: str) -> ProcessMap | None:
+    """The map of the newest version of `process_id` as drawn (None: not deployed, an
+    imported log, or unreadable)."""
+    with store.read() as conn:
+        row = latest_definition(conn, process_id)
+    if row is None or row["source_format"] == "imported-log":
+        return None
+    for name, xml in json.loads(row["documents"]).items():
+        try:
+            maps = read_maps(parse_xml(xml.encode("utf-8"), name), name)
+        except DefinitionError:
+            continue
+        for found in maps:
+            if found.id == process_id:
+                return found
+    return None
+
+
+def declared_measures(store: Store, process_id: str | None = None) -> Measures | None:
+    """The outcomes and indicators the newest version of `process_id` declares (None: it
+    declares none, is not deployed, or is an imported log). Without a process: the first
+    process, by id, that declares any."""
+    if process_id is not None:
+        ids = [process_id]
+    else:
+        with store.read() as conn:
+            ids = sorted(process_ids(conn))
+    for pid in ids:
+        found = deployed_map(store, pid)
+        if found is not None and found.measures is not None:
+            return found.measures
+    return None

@@ -38,7 +38,7 @@ class FunnelRows:
     converted: int
 
 
-def funnel_rows(store: Store, filters: Filters, outcome: str) -> FunnelRows:
+def funnel_rows(store: Store, filters: Filters, outcomes: tuple[str, ...]) -> FunnelRows:
     """The funnel's per-step rows for the instances `filters` selects."""
     dialect = store.dialect
     # per step, one pass over its events: arrivals, how they ended, distinct instances
@@ -70,7 +70,7 @@ def funnel_rows(store: Store, filters: Filters, outcome: str) -> FunnelRows:
     over = last.status != "active"
     ends = (
         select(last.step_id, func.count().filter(and_(over, last.kind != EventKind.ENTERED)),
-               func.count().filter(and_(over, ~converted(dialect, last.instance_id, outcome))))
+               func.count().filter(and_(over, ~converted(dialect, last.instance_id, outcomes))))
         .group_by(last.step_id)
     )
     # converted instances per step: only the converted instances' events are read
@@ -79,11 +79,11 @@ def funnel_rows(store: Store, filters: Filters, outcome: str) -> FunnelRows:
         select(e.step_id, func.count(func.distinct(e.instance_id)))
         .join(INSTANCE, of_instances(dialect))
         .where(*filters.where(dialect), e.kind.in_(VISIT_KINDS),
-               converted(dialect, INSTANCE.c.id, outcome))
+               converted(dialect, INSTANCE.c.id, outcomes))
         .group_by(e.step_id)
     )
     totals = select(func.count(), func.count().filter(
-        converted(dialect, INSTANCE.c.id, outcome))).where(*filters.where(dialect))
+        converted(dialect, INSTANCE.c.id, outcomes))).where(*filters.where(dialect))
     with store.read() as conn:
         rows = [tuple(r) for r in conn.execute(per_step).all()]
         times = percentiles(conn, visit_hours(dialect, filters), (0.5, 0.9))
@@ -134,12 +134,12 @@ def last_events(dialect: str, filters: Filters) -> Any:
     )
 
 
-def converted(dialect: str, instance_id: Any, outcome: str) -> ColumnElement[bool]:
-    """Whether the instance reached the outcome (a step that happened or an outcome event).
+def converted(dialect: str, instance_id: Any, outcomes: tuple[str, ...]) -> ColumnElement[bool]:
+    """Whether the instance reached one of the outcomes (a step that happened or an outcome event).
     SQLite: one seek into `ix_step_event_visit` per instance asked about;
     PostgreSQL: membership in the hashed set of converted instances."""
     p = STEP_EVENT.alias("conv")
-    reached = (p.c.step_id == outcome, p.c.kind.in_(REACHED_KINDS))
+    reached = (p.c.step_id.in_(outcomes), p.c.kind.in_(REACHED_KINDS))
     if dialect == "sqlite":
         return select(p.c.id).where(p.c.instance_id == instance_id, *reached).exists()
     found: ColumnElement[bool] = instance_id.in_(select(p.c.instance_id).where(*reached))

@@ -1,7 +1,8 @@
 """The stuck view's read model: the SQL behind `analytics.stuck`.
 
-Open arrivals (an `entered` event nothing closed yet) on active instances, with the limit
-each step's arrivals must pass: the step's own p90 of past visits, or a given age.
+Open arrivals (an `entered` event nothing closed yet) on active instances, past the limit
+their step's arrivals must pass; the step's usual time (a percentile of past visits); and
+the open arrivals at steps that wait on purpose.
 """
 
 from __future__ import annotations
@@ -16,36 +17,55 @@ from engine.store import INSTANCE, STEP_EVENT, VISIT_KINDS, EventKind
 from engine.store.database import Store
 
 
-def stuck_rows(store: Store, filters: Filters, now: datetime, *, usual: float,
-               older_than: timedelta | None) -> tuple[dict[str, float], list[tuple[Any, ...]]]:
-    """(limits, rows): each step's limit in hours (its `usual` percentile of past visits, or
-    `older_than` for every step with an open arrival) and, per step and distributor, the open
-    arrivals on active instances past their limit at `now`: (step_id, step_name,
-    distributor_id, count, oldest arrival, first event id)."""
-    dialect = store.dialect
+def usual_hours(store: Store, filters: Filters, usual: float) -> dict[str, float]:
+    """Per step, the `usual` percentile of its ended visits' hours."""
     with store.read() as conn:
-        if older_than is None:
-            limits = {step: p90 for step, (p90,) in percentiles(
-                conn, visit_hours(dialect, filters), (usual,)).items()}
-        else:
-            steps = conn.execute(select(open_arrivals(dialect, filters).c.step_id)
-                                 .distinct()).scalars().all()
-            limits = {step: older_than.total_seconds() / 3600 for step in steps}
-        moment = naive(now)
-        # only active instances can be stuck: narrow to them before looking for open visits
-        visit = open_arrivals(dialect, filters, INSTANCE.c.status == "active",
-                              extra=(INSTANCE.c.distributor_id,))
-        past = [and_(visit.c.step_id == step, visit.c.arrived_at
-                     < moment - timedelta(hours=hours_))
-                for step, hours_ in limits.items()]
-        query = (
-            select(visit.c.step_id, func.max(visit.c.step_name), visit.c.distributor_id,
-                   func.count(), func.min(visit.c.arrived_at), func.min(visit.c.id))
-            .where(or_(*past) if past else false())
-            .group_by(visit.c.step_id, visit.c.distributor_id)
-        )
-        rows = [tuple(r) for r in conn.execute(query).all()]
-    return limits, rows
+        return {step: value for step, (value,) in percentiles(
+            conn, visit_hours(store.dialect, filters), (usual,)).items()}
+
+
+def open_steps(store: Store, filters: Filters) -> list[str]:
+    """The steps with an open arrival."""
+    with store.read() as conn:
+        return list(conn.execute(select(open_arrivals(store.dialect, filters).c.step_id)
+                                 .distinct()).scalars().all())
+
+
+def stuck_rows(store: Store, filters: Filters, now: datetime,
+               limits: dict[str, float]) -> list[tuple[Any, ...]]:
+    """Per step and distributor, the open arrivals on active instances past their step's
+    limit (hours) at `now`: (step_id, step_name, distributor_id, count, oldest arrival,
+    first event id)."""
+    dialect = store.dialect
+    moment = naive(now)
+    # only active instances can be stuck: narrow to them before looking for open visits
+    visit = open_arrivals(dialect, filters, INSTANCE.c.status == "active",
+                          extra=(INSTANCE.c.distributor_id,))
+    past = [and_(visit.c.step_id == step, visit.c.arrived_at
+                 < moment - timedelta(hours=hours_))
+            for step, hours_ in limits.items()]
+    query = (
+        select(visit.c.step_id, func.max(visit.c.step_name), visit.c.distributor_id,
+               func.count(), func.min(visit.c.arrived_at), func.min(visit.c.id))
+        .where(or_(*past) if past else false())
+        .group_by(visit.c.step_id, visit.c.distributor_id)
+    )
+    with store.read() as conn:
+        return [tuple(r) for r in conn.execute(query).all()]
+
+
+def waiting_rows(store: Store, filters: Filters, steps: list[str]) -> list[tuple[Any, ...]]:
+    """Per step of `steps`, the open arrivals on active instances: (step_id, step_name,
+    count, oldest arrival), in order of first arrival."""
+    if not steps:
+        return []
+    visit = open_arrivals(store.dialect, filters, INSTANCE.c.status == "active",
+                          STEP_EVENT.c.step_id.in_(steps))
+    query = (select(visit.c.step_id, func.max(visit.c.step_name), func.count(),
+                    func.min(visit.c.arrived_at))
+             .group_by(visit.c.step_id).order_by(func.min(visit.c.id)))
+    with store.read() as conn:
+        return [tuple(r) for r in conn.execute(query).all()]
 
 
 def next_kind_at_step(event: Any) -> Any:

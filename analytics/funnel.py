@@ -13,9 +13,12 @@ from typing import Any
 
 from analytics._read_funnel import funnel_rows
 from analytics._sql import Filters, check_outcome
+from analytics.measures import measures
 from engine.store.database import Store
 
-DEFAULT_OUTCOME = "sale"  # the outcome event the engine and the simulator record for a sale
+# what converts when a map declares no outcomes: the outcome event the engine and the
+# simulator record for a sale
+DEFAULT_OUTCOME = "sale"
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ class Funnel:
     in order of first arrival."""
 
     filters: Filters
-    outcome: str
+    outcome: str  # what counted as converted: outcome names joined by "+"
     instances: int
     converted: int
     steps: tuple[FunnelStep, ...]
@@ -81,19 +84,21 @@ class Funnel:
 def funnel(
     store: Store, process_id: str, *, since: datetime | None = None,
     distributor: str | None = None, market: str | None = None,
-    outcome: str = DEFAULT_OUTCOME,
+    outcome: str | None = None,
 ) -> Funnel:
     """The funnel of `process_id` over instances started at or after `since`, of one
     distributor, in one market (each filter optional).
 
-    `outcome` is a step id or an outcome event name (default `sale`, which the engine's
-    `outcome()` records as an `outcome` event with step id `sale`). An outcome other than
-    the default that the process has never seen raises UnknownOutcome.
+    Converted means reaching an outcome the map declares as converting (see
+    `analytics.measures`; a map that declares none: the `sale` outcome event, which the
+    engine's `outcome()` records with step id `sale`), or `outcome` when given: a step id
+    or an outcome event name. An outcome the process has never seen raises UnknownOutcome.
     """
-    if outcome != DEFAULT_OUTCOME:
+    if outcome is not None and outcome != DEFAULT_OUTCOME:
         check_outcome(store, process_id, outcome)
+    outcomes = (outcome,) if outcome is not None else measures(store, process_id).converting
     filters = Filters(process_id, since, distributor, market)
-    found = funnel_rows(store, filters, outcome)
+    found = funnel_rows(store, filters, outcomes)
     rows, times, ended, wins = found.steps, found.times, found.ended, found.wins
     steps = []
     for (step_id, name_, distinct, closed, entered, paired_, completed, skipped, varied,
@@ -109,7 +114,7 @@ def funnel(
             waiting=int(active_entered or 0) - int(active_paired or 0),
             dropped=dropped, median_hours=median, p90_hours=p90,
             converted=wins.get(step_id, 0)))
-    return Funnel(filters, outcome, found.instances, found.converted, tuple(steps))
+    return Funnel(filters, "+".join(outcomes), found.instances, found.converted, tuple(steps))
 
 
 def _float(value: Any) -> float | None:

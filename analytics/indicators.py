@@ -18,9 +18,10 @@ LifeVantage journeys:
 A distributor's enrollment is the start of their onboarding instance (process
 `distributor_onboarding`, prospect id = the distributor), else their first instance. Rates are
 per week observed: from enrollment to `as_of` (default: the newest event in the store), at
-least one week. A first sale is the first outcome event named `sale` on any of their
-instances. Everything is one SQL aggregate per question; cohort medians use the database's
-percentiles.
+least one week. A first sale and its window are the map's declared first-sale indicator
+(`analytics.measures`; by default the first outcome event named `sale` on any of their
+instances, within 14 days). Everything is one SQL aggregate per question; cohort medians
+use the database's percentiles.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any
 
 from analytics._read_indicators import cohort_rows, distributor_rows, newest_event_at
 from analytics._sql import naive
+from analytics.measures import first_sale_rule
 from engine.clock import as_utc
 from engine.errors import NextmoveError
 from engine.store import DONE_KINDS, EVENT_KINDS, EventKind
@@ -187,14 +189,16 @@ class Cohorts:
 def indicators(
     store: Store, *, definitions: Sequence[Indicator] = LIFEVANTAGE_INDICATORS,
     as_of: datetime | None = None, onboarding: str = ONBOARDING,
-    window_days: int = WINDOW_DAYS, process_id: str | None = None,
+    window_days: int | None = None, process_id: str | None = None,
 ) -> Indicators:
     """Every distributor's leading indicators, as of `as_of` (default: the newest event).
 
     `process_id` limits the counted events to one process (enrollment still comes from
     `onboarding`)."""
     moment = _as_of(store, as_of)
-    rows = distributor_rows(store, definitions, moment, onboarding, window_days, process_id)
+    sale, window_days = _first_sale(store, process_id, window_days)
+    rows = distributor_rows(store, definitions, moment, onboarding, window_days, process_id,
+                            (sale,))
     out = []
     for r in rows:
         counts = {d.name: int(r[3 + n]) for n, d in enumerate(definitions)}
@@ -209,13 +213,15 @@ def indicators(
 def cohorts(
     store: Store, *, definitions: Sequence[Indicator] = LIFEVANTAGE_INDICATORS,
     as_of: datetime | None = None, onboarding: str = ONBOARDING,
-    window_days: int = WINDOW_DAYS, process_id: str | None = None,
+    window_days: int | None = None, process_id: str | None = None,
 ) -> Cohorts:
     """Distributors grouped by the week they enrolled (weeks start on Monday): how many,
     their mean indicator rates, and how many of those observed for the whole window made a
     first sale within it."""
     moment = _as_of(store, as_of)
-    rows = cohort_rows(store, definitions, moment, onboarding, window_days, process_id)
+    sale, window_days = _first_sale(store, process_id, window_days)
+    rows = cohort_rows(store, definitions, moment, onboarding, window_days, process_id,
+                       (sale,))
     k = len(definitions)
     weeks = tuple(
         Cohort(_date(r[0]), int(r[1]),
@@ -224,6 +230,14 @@ def cohorts(
                None if r[4 + k] is None else round(float(r[4 + k]), 6))
         for r in rows)
     return Cohorts(as_utc(moment), window_days, tuple(definitions), weeks)
+
+
+def _first_sale(store: Store, process_id: str | None,
+                window_days: int | None) -> tuple[str, int]:
+    """The declared first-sale indicator's outcome and window (`analytics.measures`);
+    `window_days` overrides the window."""
+    rule = first_sale_rule(store, process_id)
+    return rule.first, window_days if window_days is not None else round(rule.days)
 
 
 def _as_of(store: Store, as_of: datetime | None) -> datetime:
