@@ -48,7 +48,7 @@ class ReportData:
     outcome: str
     heat_metric: str
     summary: dict[str, Any]  # instances, converted, conversion, first-sale share
-    funnel: list[dict[str, Any]]  # one row per step, in order of first arrival
+    funnel: list[dict[str, Any]]  # one row per people's step or end, in map order
     stuck: list[dict[str, Any]]  # groups of instances waiting past the usual time
     cohorts: list[dict[str, Any]]  # leading indicators by enrollment week
     indicator_names: list[str]
@@ -91,8 +91,9 @@ def collect(store: Store, process_id: str, *, now: datetime, heat: str = "waitin
         raise NextmoveError(f"heat must be one of {', '.join(HEAT_METRICS)}, not {heat!r}")
     definition = _latest_definition(store, process_id)
     steps = funnel(store, process_id, outcome=outcome)
-    rows = [s.to_dict() for s in steps]
-    overlay = heat_from_funnel(rows, heat)
+    # the map is coloured over all its elements; the table and chart show the people's steps
+    overlay = heat_from_funnel([s.to_dict() for s in steps], heat)
+    rows = [s.to_dict() for s in steps.people()]
     map_svg, problem = _draw_map(definition, process_id, overlay)
     leading = indicators(store, as_of=now)
     weeks = cohorts(store, as_of=now)

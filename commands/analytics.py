@@ -92,16 +92,20 @@ def funnel(
     outcome: Annotated[str | None, typer.Option(help="Step or outcome event that counts as "
                                                 "conversion (default: the outcomes the map "
                                                 "declares as converting, else sale).")] = None,
+    all_elements: Annotated[bool, typer.Option(
+        "--all-elements", help="Show every element the log has: start and timer events, "
+        "gateways, stuck paths (default: the people's steps and the journey's ends).")] = False,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Per step: arrivals, what people did, who moved on or dropped, time spent, conversion."""
+    """Per step, in map order: arrivals, what people did, who moved on or dropped, time
+    spent, conversion from the step."""
     import analytics
 
     start = optional_instant(since, "--since")
     with open_store(db) as store:
         found = analytics.funnel(store, process, since=start, distributor=distributor,
-                                 market=market, outcome=outcome)
+                                 market=market, outcome=outcome, all_elements=all_elements)
     if as_json:
         print_json(found.to_dict())
         return

@@ -142,7 +142,7 @@ def run_demo(
         journey = analytics.funnel(store, JOURNEY)  # converted: as the map declares
         report = DemoReport(
             database=str(database), config=config, result=result,
-            funnel=list(journey.steps), converted=journey.converted,
+            funnel=list(journey.people().steps), converted=journey.converted,
             outcome=journey.outcome, waits=analytics.waits(store, JOURNEY),
             first_sales=first_sales(store), content=analytics.content_use(store),
         )
