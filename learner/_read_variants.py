@@ -20,7 +20,7 @@ from engine.store.steplog import hours
 SEP = " "  # between a path's steps; each step (and its content) is written in hex
 
 
-def path_rows(store: Store, process_id: str, *, outcome: str | None,
+def path_rows(store: Store, process_id: str, *, outcome: tuple[str, ...] | None,
               horizon: timedelta | None, with_content: bool,
               observed_until: datetime | None) -> list[tuple[Any, ...]]:
     """(path key, hours to the outcome or None, cases, the first case's instance id) per
@@ -84,13 +84,13 @@ def _hex(dialect: str, value: Any) -> Any:
     return func.encode(func.convert_to(value, "UTF8"), "hex")
 
 
-def _hours_to_outcome(dialect: str, cases: Any, outcome: str,
+def _hours_to_outcome(dialect: str, cases: Any, outcome: tuple[str, ...],
                       horizon: timedelta | None) -> Any:
-    """Hours from the case's start to its first outcome event at or after the start, when
-    that came within the horizon; else NULL."""
+    """Hours from the case's start to its first event of one of the outcomes at or after the
+    start, when that came within the horizon; else NULL."""
     p = STEP_EVENT.alias("o")
     reached = (select(p.c.at).where(
-        p.c.instance_id == cases.c.id, p.c.step_id == outcome, p.c.kind.in_(REACHED_KINDS),
+        p.c.instance_id == cases.c.id, p.c.step_id.in_(outcome), p.c.kind.in_(REACHED_KINDS),
         p.c.at >= cases.c.created_at).order_by(p.c.id).limit(1).scalar_subquery())
     taken = hours(dialect, cases.c.created_at, reached)
     if horizon is None:

@@ -70,23 +70,26 @@ class _Tally:
 
 
 def variants(
-    store: Store, process_id: str, *, outcome: str | None = None,
+    store: Store, process_id: str, *, outcome: str | tuple[str, ...] | None = None,
     horizon: timedelta | None = None, with_content: bool = False, alpha: float = 0.05,
     observed_until: datetime | None = None,
 ) -> list[Variant]:
     """The process's variants, most common first (ties: the one seen first).
 
     `observed_until` (with a horizon) leaves out cases whose horizon had not passed by then.
-    Raises UnknownOutcome for an outcome that is neither a step nor a recorded outcome event.
+    `outcome` may name several (a case converts on reaching any of them, e.g. the map's
+    converting outcomes, `analytics.measures`). Raises UnknownOutcome for an outcome that is
+    neither a step nor a recorded outcome event.
 
     The database builds each case's path (its steps' ids in log order, hex-encoded so no
     step name can collide with the separator) and counts cases per path and time to the
     outcome; Python gets one row per path and time to outcome, not the events.
     """
-    if outcome is not None:
-        check_outcome(store, process_id, outcome)
+    outcomes = (outcome,) if isinstance(outcome, str) else outcome
+    for each in outcomes or ():
+        check_outcome(store, process_id, each)
     tallies: dict[str, _Tally] = {}
-    for key, hours, n, first in path_rows(store, process_id, outcome=outcome, horizon=horizon,
+    for key, hours, n, first in path_rows(store, process_id, outcome=outcomes, horizon=horizon,
                                           with_content=with_content,
                                           observed_until=observed_until):
         tally = tallies.get(key)

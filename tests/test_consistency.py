@@ -67,6 +67,9 @@ def test_conversion_and_first_sales_are_one_number_everywhere(
     assert (funnel["instances"], funnel["converted"]) == (report["prospects"],
                                                           report["converted"])
     assert page["summary"]["converted"] == report["converted"]
+    variants = run_json("variants", "--process", JOURNEY, "--db", db)
+    assert sum(v["cases"] for v in variants) == report["prospects"]
+    assert sum(v["converted"] for v in variants) == report["converted"]
     assert funnel["conversion"] == page["summary"]["conversion"] == report["conversion"]
     # the declared first-sale indicator, judged at the simulated clock
     first = report["first_sale_within_14_days"]

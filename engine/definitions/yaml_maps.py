@@ -2,6 +2,8 @@
 
     process: prospect_journey        # required: the BPMN process id     name:, description:
     data: {interest: [customer, not_now]}   # optional: the prospect data decisions read
+    outcomes: {customer_order: {converts: true}, sale: {}}  # optional: what converts, and
+    indicators: {first_sale_within_14_days: {first: sale, within: P14D}}  # (`outcomes`)
     steps:                           # run in order unless a step says `next: ID` or `next: end`
       - id: share_intro              # required; every other key is optional
         hook: intro_video            # also: name, card, control (guidance | required), basis,
