@@ -53,6 +53,14 @@ def declared_measures(store: Store, process_id: str | None = None) -> Measures |
     """The outcomes and indicators the newest version of `process_id` declares (None: it
     declares none, is not deployed, or is an imported log). Without a process: the first
     process, by id, that declares any."""
+    found = declaring_process(store, process_id)
+    return None if found is None else found[1]
+
+
+def declaring_process(store: Store, process_id: str | None = None
+                      ) -> tuple[str, Measures] | None:
+    """(process id, measures) of `process_id`, or of the first process by id that declares
+    outcomes or indicators; None when none does."""
     if process_id is not None:
         ids = [process_id]
     else:
@@ -61,5 +69,5 @@ def declared_measures(store: Store, process_id: str | None = None) -> Measures |
     for pid in ids:
         found = deployed_map(store, pid)
         if found is not None and found.measures is not None:
-            return found.measures
+            return pid, found.measures
     return None

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from sqlalchemy import Float, and_, case, cast, func, literal, or_, select, union_all
 
 from analytics._sql import Percentiles, hours, week_start
-from engine.store import INSTANCE, STEP_EVENT, EventKind
+from engine.store import INSTANCE, REACHED_KINDS, STEP_EVENT, EventKind
 from engine.store.database import Store
 
 
@@ -121,3 +121,17 @@ def _per_distributor(store: Store, definitions: Sequence[Counted], as_of: dateti
         case((observed, case((and_(activity.c.first_sale >= start.c.t,
                                    to_sale <= window_days), 1), else_=0))).label("within"),
     ).select_from(start.outerjoin(activity, activity.c.d == start.c.d)).subquery()
+
+
+def prospect_rows(store: Store, journey: str, outcomes: Sequence[str],
+                  as_of: datetime) -> dict[str, tuple[int, int]]:
+    """Per distributor: (their instances of `journey` started by `as_of`, of them how many
+    reached one of `outcomes` by then)."""
+    i, p = INSTANCE.c, STEP_EVENT.alias("conv")
+    reached = (select(p.c.id).where(p.c.instance_id == i.id, p.c.step_id.in_(list(outcomes)),
+                                    p.c.kind.in_(REACHED_KINDS), p.c.at <= as_of).exists())
+    query = (select(i.distributor_id, func.count(), func.count().filter(reached))
+             .where(i.process_id == journey, i.created_at <= as_of)
+             .group_by(i.distributor_id))
+    with store.read() as conn:
+        return {d: (int(n), int(c or 0)) for d, n, c in conn.execute(query)}

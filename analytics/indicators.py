@@ -32,9 +32,14 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
-from analytics._read_indicators import cohort_rows, distributor_rows, newest_event_at
+from analytics._read_indicators import (
+    cohort_rows,
+    distributor_rows,
+    newest_event_at,
+    prospect_rows,
+)
 from analytics._sql import naive
-from analytics.measures import first_sale_rule
+from analytics.measures import conversion_process, first_sale_rule
 from engine.clock import as_utc
 from engine.errors import NextmoveError
 from engine.store import DONE_KINDS, EVENT_KINDS, EventKind
@@ -118,6 +123,8 @@ class DistributorIndicators:
     counts: dict[str, int]  # indicator name -> events
     days_to_first_sale: float | None
     first_sale_within: bool | None  # None: not observed for the whole window yet
+    prospects: int = 0  # their journeys (the process that declares its outcomes)
+    converted: int = 0  # of them, reached an outcome the map declares as converting
 
     def per_week(self, name: str) -> float:
         return self.counts.get(name, 0) / self.weeks
@@ -128,7 +135,8 @@ class DistributorIndicators:
                 "counts": dict(self.counts),
                 "per_week": {k: self.per_week(k) for k in self.counts},
                 "days_to_first_sale": self.days_to_first_sale,
-                "first_sale_within": self.first_sale_within}
+                "first_sale_within": self.first_sale_within,
+                "prospects": self.prospects, "converted": self.converted}
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,8 @@ class Indicators:
     window_days: int
     definitions: tuple[Indicator, ...]
     distributors: tuple[DistributorIndicators, ...]  # by enrollment, then id
+    journey: str | None = None  # whose conversion `prospects`/`converted` count
+    outcomes: tuple[str, ...] = ()  # what converts there
 
     @property
     def observed(self) -> int:
@@ -148,10 +158,30 @@ class Indicators:
         hits = sum(1 for d in self.distributors if d.first_sale_within)
         return hits / self.observed if self.observed else 0.0
 
+    @property
+    def prospects(self) -> int:
+        return sum(d.prospects for d in self.distributors)
+
+    @property
+    def converted(self) -> int:
+        return sum(d.converted for d in self.distributors)
+
+    @property
+    def outcome_label(self) -> str:
+        return " or ".join(self.outcomes)
+
+    @property
+    def conversion(self) -> float:
+        """Converted prospects over all prospects, as the funnel counts them."""
+        return self.converted / self.prospects if self.prospects else 0.0
+
     def to_dict(self) -> dict[str, Any]:
         return {"as_of": as_utc(self.as_of).isoformat(), "window_days": self.window_days,
                 "definitions": [d.to_dict() for d in self.definitions],
                 "observed": self.observed, "first_sale_share": self.first_sale_share,
+                "journey": self.journey, "outcome": "+".join(self.outcomes),
+                "prospects": self.prospects, "converted": self.converted,
+                "conversion": self.conversion,
                 "distributors": [d.to_dict() for d in self.distributors]}
 
 
@@ -199,6 +229,8 @@ def indicators(
     sale, window_days = _first_sale(store, process_id, window_days)
     rows = distributor_rows(store, definitions, moment, onboarding, window_days, process_id,
                             (sale,))
+    journey = conversion_process(store)
+    prospects = prospect_rows(store, journey[0], journey[1], moment) if journey else {}
     out = []
     for r in rows:
         counts = {d.name: int(r[3 + n]) for n, d in enumerate(definitions)}
@@ -206,8 +238,9 @@ def indicators(
         out.append(DistributorIndicators(
             r[0], as_utc(r[1]), round(float(r[2]), 6), counts,
             None if days is None else round(float(days), 6),
-            None if within is None else bool(within)))
-    return Indicators(as_utc(moment), window_days, tuple(definitions), tuple(out))
+            None if within is None else bool(within), *prospects.get(r[0], (0, 0))))
+    return Indicators(as_utc(moment), window_days, tuple(definitions), tuple(out),
+                      journey[0] if journey else None, journey[1] if journey else ())
 
 
 def cohorts(

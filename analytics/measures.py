@@ -11,11 +11,12 @@ converts; the first sale within 14 days).
 
 from __future__ import annotations
 
-from analytics._read_definitions import declared_measures
+from analytics._read_definitions import declared_measures, declaring_process
 from engine.definitions.outcomes import DEFAULT_MEASURES, FirstWithin, Measures
 from engine.store.database import Store
 
-__all__ = ["DEFAULT_MEASURES", "FirstWithin", "Measures", "first_sale_rule", "measures"]
+__all__ = ["DEFAULT_MEASURES", "FirstWithin", "Measures", "conversion_process",
+           "first_sale_rule", "measures"]
 
 
 def measures(store: Store, process_id: str) -> Measures:
@@ -30,3 +31,10 @@ def first_sale_rule(store: Store, process_id: str | None = None) -> FirstWithin:
     found = declared_measures(store, process_id) if process_id else None
     found = found or declared_measures(store)
     return (found or DEFAULT_MEASURES).first_sale
+
+
+def conversion_process(store: Store) -> tuple[str, tuple[str, ...]] | None:
+    """The first process (by id) that declares its outcomes, with those that convert: the
+    journey whose conversion the leading indicators report per distributor."""
+    found = declaring_process(store)
+    return None if found is None else (found[0], found[1].converting)

@@ -230,8 +230,11 @@ def indicators(
                       "" if d.days_to_first_sale is None else f"{d.days_to_first_sale:.1f}")
     out.print(table)
     out.print(f"{len(found.distributors)} distributor(s); first sale within "
-              f"{found.window_days} days: {found.first_sale_share:.0%} of {found.observed} "
+              f"{found.window_days} days: {found.first_sale_share:.1%} of {found.observed} "
               "observed long enough", markup=False)
+    if found.journey:
+        out.print(f"{found.converted} of {found.prospects} prospects converted "
+                  f"({found.conversion:.1%}, {found.outcome_label})", markup=False)
 
 
 @app.command()

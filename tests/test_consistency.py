@@ -74,6 +74,11 @@ def test_conversion_and_first_sales_are_one_number_everywhere(
     # the declared first-sale indicator, judged at the simulated clock
     first = report["first_sale_within_14_days"]
     indicators = run_json("indicators", "--db", db)
+    # the leading indicators count each distributor's prospects and conversions the same way
+    assert (indicators["journey"], indicators["outcome"]) == (JOURNEY, report["outcome"])
+    assert (indicators["prospects"], indicators["converted"]) == (report["prospects"],
+                                                                  report["converted"])
+    assert indicators["conversion"] == report["conversion"]
     assert indicators["window_days"] == first["days"] == 14
     assert indicators["observed"] == first["distributors"] == page["summary"][
         "distributors_observed"]
