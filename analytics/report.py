@@ -19,20 +19,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from analytics._sql import latest_definition, process_ids
+from analytics._read_definitions import latest_definition, process_ids
 from analytics._svgtext import esc
 from analytics.chart import funnel_chart
-from analytics.funnel import DEFAULT_OUTCOME, funnel
+from analytics.funnel import funnel
 from analytics.indicators import cohorts, indicators
 from analytics.log import content_use
 from analytics.stuck import stuck
 from analytics.svg import Heat, render_map
 from engine.clock import Clock, as_utc
-from engine.errors import DefinitionError, DefinitionNotFound, NextmoveError
+from engine.errors import DefinitionError, DefinitionNotFound, ErrorCode, NextmoveError
 from engine.store.database import Store
 
-__all__ = ["HEAT_METRICS", "ReportData", "collect", "heat_from_funnel", "render_html",
-           "write_report"]
+__all__ = ["HEAT_METRICS", "ReportData", "WhichProcess", "collect", "heat_from_funnel",
+           "only_process", "render_html", "write_report"]
 
 HEAT_METRICS = ("waiting", "dwell")
 
@@ -48,7 +48,7 @@ class ReportData:
     outcome: str
     heat_metric: str
     summary: dict[str, Any]  # instances, converted, conversion, first-sale share
-    funnel: list[dict[str, Any]]  # one row per step, in order of first arrival
+    funnel: list[dict[str, Any]]  # one row per people's step or end, in map order
     stuck: list[dict[str, Any]]  # groups of instances waiting past the usual time
     cohorts: list[dict[str, Any]]  # leading indicators by enrollment week
     indicator_names: list[str]
@@ -85,14 +85,15 @@ def heat_from_funnel(rows: Sequence[Mapping[str, Any]], metric: str) -> Heat:
 
 
 def collect(store: Store, process_id: str, *, now: datetime, heat: str = "waiting",
-            outcome: str = DEFAULT_OUTCOME) -> ReportData:
+            outcome: str | None = None) -> ReportData:
     """Read what the report shows for the latest deployed version of `process_id`."""
     if heat not in HEAT_METRICS:
         raise NextmoveError(f"heat must be one of {', '.join(HEAT_METRICS)}, not {heat!r}")
     definition = _latest_definition(store, process_id)
     steps = funnel(store, process_id, outcome=outcome)
-    rows = [s.to_dict() for s in steps]
-    overlay = heat_from_funnel(rows, heat)
+    # the map is coloured over all its elements; the table and chart show the people's steps
+    overlay = heat_from_funnel([s.to_dict() for s in steps], heat)
+    rows = [s.to_dict() for s in steps.people()]
     map_svg, problem = _draw_map(definition, process_id, overlay)
     leading = indicators(store, as_of=now)
     weeks = cohorts(store, as_of=now)
@@ -104,7 +105,7 @@ def collect(store: Store, process_id: str, *, now: datetime, heat: str = "waitin
                "first_sale_share": leading.first_sale_share}
     return ReportData(
         process_id=process_id, process_name=str(definition["name"] or process_id),
-        version=int(definition["version"]), generated_at=as_utc(now), outcome=outcome,
+        version=int(definition["version"]), generated_at=as_utc(now), outcome=steps.outcome,
         heat_metric=heat, summary=summary, funnel=rows,
         stuck=[g.to_dict() for g in stuck(store, process_id, now).groups],
         cohorts=[_flat_cohort(c.to_dict(), names) for c in weeks.weeks],
@@ -124,12 +125,33 @@ def _drift_rows(store: Store, process_id: str) -> list[dict[str, Any]]:
             for r in drift_records(store) if r.alert.get("process") == process_id]
 
 
+class WhichProcess(NextmoveError):
+    """No process was named and the database holds several (or none)."""
+
+    code = ErrorCode.USAGE
+
+    def __init__(self, known: Sequence[str]) -> None:
+        self.known = list(known)
+        super().__init__(
+            "the database holds no deployed process" if not known else
+            f"the database holds {len(known)} processes ({', '.join(known)}); "
+            "say which with --process")
+
+
+def only_process(store: Store) -> str:
+    """The one process the database holds; WhichProcess when it holds none or several."""
+    with store.read() as conn:
+        known = sorted(process_ids(conn))
+    if len(known) != 1:
+        raise WhichProcess(known)
+    return known[0]
+
+
 def write_report(store: Store, process_id: str, output: Path, *, clock: Clock,
                  heat: str = "waiting", outcome: str | None = None) -> ReportData:
     """Collect, render and write the report to `output`; returns what it shows. `outcome`
-    defaults to a sale."""
-    data = collect(store, process_id, now=clock.now(), heat=heat,
-                   outcome=outcome or DEFAULT_OUTCOME)
+    defaults to the outcomes the map declares as converting (else a sale)."""
+    data = collect(store, process_id, now=clock.now(), heat=heat, outcome=outcome)
     try:
         output.write_text(render_html(data), encoding="utf-8")
     except OSError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import datetime
 
 from rich.progress import (
     BarColumn,
@@ -23,7 +24,8 @@ from rich.progress import (
 import nextmove
 from commands._options import instant
 from commands._output import err
-from engine import Engine, ManualClock, Store
+from engine import Engine, ManualClock, Store, SystemClock
+from engine.store.recorded_clock import simulated_clock
 
 
 def engine_for(db: str | None, allow_scripts: bool = False, now: str | None = None,
@@ -35,6 +37,14 @@ def engine_for(db: str | None, allow_scripts: bool = False, now: str | None = No
                                   recommend=recommend, progress=UpgradeBar())
     _opened.set((*_opened.get(), engine.store))
     return engine
+
+
+def now_of(store: Store, now: str | None, option: str = "--now") -> datetime:
+    """"Now" for a command reading `store`, one rule everywhere: `now` (ISO 8601) if given,
+    else the simulated clock a simulation recorded in the database, else the real clock."""
+    if now:
+        return instant(now, option)
+    return simulated_clock(store) or SystemClock().now()
 
 
 _opened: ContextVar[tuple[Store, ...]] = ContextVar("nextmove_opened", default=())

@@ -110,6 +110,8 @@ def _print_demo(report: DemoReport) -> None:
         table.add_row(f.step_name, str(f.entered), str(f.completed), str(f.skipped),
                       str(f.varied), str(f.dropped), median, f"{f.conversion:.0%}")
     out.print(table)
+    out.print(f"Converted ({report.outcome.replace('+', ' or ')}): {report.converted} of "
+              f"{r.prospects} prospects ({report.conversion:.1%})", markup=False)
     table = Table("step", "median h", "p90 h", "waiting now", box=None,
                   title="Where prospects wait longest", title_justify="left")
     for w in report.waits[:6]:
@@ -118,8 +120,8 @@ def _print_demo(report: DemoReport) -> None:
     out.print(table)
     if report.first_sales:
         fs = report.first_sales
-        out.print(f"First sale within 14 days: {fs.share:.0%} of {fs.distributors} new "
-                  "distributors", markup=False)
+        out.print(f"First sale within {fs.days} days: {fs.share:.1%} of {fs.distributors} "
+                  "new distributors", markup=False)
     table = Table("hook", "shown", "used suggestion", "used other", "skipped", "varied",
                   title="Content shown vs used", box=None, title_justify="left")
     for c in report.content:

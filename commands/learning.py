@@ -135,7 +135,9 @@ def import_log(
 def variants(
     process: Annotated[str, typer.Option(help="Process (or imported log) name.")],
     outcome: Annotated[str | None, typer.Option(help="Step or outcome that counts as success, "
-                                                "e.g. customer_order.")] = None,
+                                                "e.g. customer_order (default: the outcomes "
+                                                "the map declares as converting; none for a "
+                                                "map or log that declares none).")] = None,
     horizon: Annotated[str | None, typer.Option(help="Only count the outcome within this "
                                                 "ISO duration of the start, e.g. P14D.")] = None,
     with_content: Annotated[bool, typer.Option("--with-content", help="Tell paths apart by "
@@ -145,11 +147,14 @@ def variants(
     as_json: JsonOption = False,
 ) -> None:
     """Paths prospects took (as process-mining tools count them), with outcome rates."""
+    import analytics
     import learner
 
     window = duration(horizon, "--horizon")
     with open_store(db) as store:
-        found = learner.variants(store, process, outcome=outcome, horizon=window,
+        declared = analytics.measures(store, process)
+        outcomes = outcome or (declared.converting if declared.declared else None)
+        found = learner.variants(store, process, outcome=outcomes, horizon=window,
                                  with_content=with_content)
     if as_json:
         print_json([v.to_dict() for v in found])

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +21,13 @@ import analytics
 import learner
 from content_catalog import Exploration, catalog_policy, load_stored_catalog, save_policy
 from engine import Store
+from engine.store.recorded_clock import simulated_clock
 from nextmove import open_engine, open_store
 from simulator import LIFEVANTAGE, SimulationConfig, SimulationResult, simulate
 
 JOURNEY = "prospect_journey"
-# The journey's end event: reached only by prospects who ordered or enrolled.
+# The journey's end event: reached only by prospects who ordered or enrolled (what the map
+# declares as converting); the learner learns towards it.
 CONVERTED = "Event_end"
 
 
@@ -79,12 +80,19 @@ class DemoReport:
     config: SimulationConfig
     result: SimulationResult
     funnel: list[analytics.FunnelStep] = field(default_factory=list)
+    converted: int = 0  # prospects who reached an outcome the map declares as converting
+    outcome: str = ""  # those outcomes, joined by "+"
     waits: list[analytics.StepWait] = field(default_factory=list)
     first_sales: analytics.FirstSales | None = None
     content: list[analytics.ContentUse] = field(default_factory=list)
     learned: learner.Proposal | None = None
     applied: list[str] = field(default_factory=list)
     comparison: Comparison | None = None
+
+    @property
+    def conversion(self) -> float:
+        prospects = self.result.prospects
+        return self.converted / prospects if prospects else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -97,6 +105,9 @@ class DemoReport:
             "days": self.config.days,
             "seed": self.config.seed,
             "content_strength": self.config.content_strength,
+            "converted": self.converted,
+            "conversion": self.conversion,
+            "outcome": self.outcome,
             "funnel": [f.to_dict() for f in self.funnel],
             "waits": [w.to_dict() for w in self.waits],
             "first_sale_within_14_days": self.first_sales.to_dict() if self.first_sales else None,
@@ -128,13 +139,12 @@ def run_demo(
                                             f"exploring {explore:.0%} of the time")
         result = simulate(store, config, policy="active", processes=processes,
                           progress=progress)
-        end = config.start + timedelta(days=config.days)
+        journey = analytics.funnel(store, JOURNEY)  # converted: as the map declares
         report = DemoReport(
             database=str(database), config=config, result=result,
-            funnel=list(analytics.funnel(store, JOURNEY, outcome=CONVERTED).steps),
-            waits=analytics.waits(store, JOURNEY),
-            first_sales=analytics.first_sales(store, end),
-            content=analytics.content_use(store),
+            funnel=list(journey.people().steps), converted=journey.converted,
+            outcome=journey.outcome, waits=analytics.waits(store, JOURNEY),
+            first_sales=first_sales(store), content=analytics.content_use(store),
         )
         if not learn:
             return report
@@ -153,13 +163,15 @@ def run_demo(
         shifted = None if progress is None else (lambda day: progress(config.days + day))
         after_result = simulate(after, config, policy="active", processes=processes,
                                 progress=shifted)
-        after_first = analytics.first_sales(after, end)
+        after_first = first_sales(after)
+        after_converted = analytics.funnel(after, JOURNEY).converted
     finally:
         after.dispose()
     report.comparison = Comparison(
-        _summary(f"catalog, exploring {explore:.0%}", database, result, report.first_sales),
+        _summary(f"catalog, exploring {explore:.0%}", database, result, report.converted,
+                 report.first_sales),
         _summary("learned" if policies else "catalog (nothing learned beat it)", after_db,
-                 after_result, after_first))
+                 after_result, after_converted, after_first))
     return report
 
 
@@ -169,9 +181,15 @@ def _fresh(database: Path) -> Store:
     return open_store(database, durable=False)  # a throwaway simulation file
 
 
-def _summary(policy: str, database: Path, result: SimulationResult,
+def first_sales(store: Store) -> analytics.FirstSales:
+    """The declared first-sale indicator as the `indicators` command computes it, as of the
+    simulation's recorded clock (the rule every command follows)."""
+    found = analytics.indicators(store, as_of=simulated_clock(store))
+    within = sum(1 for d in found.distributors if d.first_sale_within)
+    return analytics.FirstSales(found.observed, within, found.window_days)
+
+
+def _summary(policy: str, database: Path, result: SimulationResult, converted: int,
              first: analytics.FirstSales | None) -> RunSummary:
-    converted = sum(result.outcomes.get(k, 0) for k in ("customer_order",
-                                                        "distributor_enrolled"))
     return RunSummary(policy, str(database), result.prospects, converted,
                       first.share if first else 0.0, first.distributors if first else 0)
