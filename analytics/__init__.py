@@ -12,6 +12,7 @@ the figures stay fast at a million instances. Results are frozen dataclasses wit
     s = analytics.stuck(store, "prospect_journey", now, older_than=timedelta(days=3))
     i = analytics.indicators(store)                       # Indicators: .distributors, .summary
     c = analytics.cohorts(store)                          # Cohorts: .weeks by enrollment week
+    v = analytics.survival(store)                         # Survival: time to first sale (KM)
 
 Indicator definitions (which steps/hooks count as "contacts added", "content shared",
 "meetings and calls") are data: `LIFEVANTAGE_INDICATORS`, overridable per call or with
@@ -46,6 +47,7 @@ from analytics.log import (
 )
 from analytics.report import ReportData, write_report
 from analytics.stuck import Stuck, StuckGroup, stuck
+from analytics.survival import Curve, Survival, survival
 from analytics.svg import Heat, render_map
 
 __all__ = [
@@ -54,6 +56,7 @@ __all__ = [
     "Cohort",
     "Cohorts",
     "ContentUse",
+    "Curve",
     "DistributorIndicators",
     "Filters",
     "FirstSales",
@@ -67,6 +70,7 @@ __all__ = [
     "StepWait",
     "Stuck",
     "StuckGroup",
+    "Survival",
     "UnknownOutcome",
     "cohorts",
     "content_use",
@@ -77,6 +81,7 @@ __all__ = [
     "parse_indicator",
     "render_map",
     "stuck",
+    "survival",
     "waits",
     "with_overrides",
     "write_report",
