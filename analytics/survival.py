@@ -101,6 +101,8 @@ class Survival:
     variants: tuple[Curve, ...]  # by content first shown at `hook`, most distributors first
     variant_test: LogRank | None
     cohort_test: LogRank | None
+    # per distributor: id, enrolled (naive UTC), days, sold, still inside, variant
+    subjects: tuple[tuple[str, datetime, float, bool, bool, str | None], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"as_of": as_utc(self.as_of).isoformat(), "window_days": self.window_days,
@@ -178,4 +180,5 @@ def survival(store: Store, *, as_of: datetime | None = None, window_days: int = 
         variants, variant_test = _groups(
             [(variant or NO_VARIANT, s) for _, _, variant, s in subjects], window_days, "size")
     return Survival(as_utc(moment), window_days, chosen, overall, cohorts, variants,
-                    variant_test, cohort_test)
+                    variant_test, cohort_test,
+                    tuple((d, enrolled, *s, variant) for d, enrolled, variant, s in subjects))

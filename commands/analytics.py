@@ -37,22 +37,28 @@ def report(
                                          "prospect_journey.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path(
         "report.html"),
-    heat: Annotated[str, typer.Option(help="Colour the steps on the map by: waiting (prospects "
-                                      "waiting there now) or dwell (median hours spent "
-                                      "there).")] = "waiting",
+    colour_by: Annotated[str | None, typer.Option(
+        "--colour-by", help="Colour the steps on the map by: waiting (prospects waiting there "
+        "now), dwell (median hours spent there), dropout (share of arrivals who dropped out "
+        "there) or conversion (share of arrivals who went on to the outcome). Deliberate "
+        "waits (timers) are never coloured.")] = None,
+    heat: Annotated[str, typer.Option(help="The older name of --colour-by.")] = "waiting",
     outcome: Annotated[str | None, typer.Option(help="The outcome that counts as converted "
                                                 "(default: sale).")] = None,
     now: NowOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """One self-contained HTML page: the map with a heat overlay, the funnel chart, stuck
-    prospects, leading indicators and content use. Opens without a network."""
+    """One self-contained HTML page: the map with flow counts, decision shares and a colour
+    measure, the funnel chart, time to first sale (Kaplan–Meier), stuck prospects, leading
+    indicators and content use, with a cohort and date filter in the page. Opens without a
+    network."""
     from analytics import write_report
     from analytics.report import HEAT_METRICS
 
+    heat = colour_by or heat
     if heat not in HEAT_METRICS:
-        raise NextmoveError(f"--heat must be one of {', '.join(HEAT_METRICS)}")
+        raise NextmoveError(f"--colour-by must be one of {', '.join(HEAT_METRICS)}")
     clock = ManualClock(instant(now, "--now")) if now else SystemClock()
     with open_store(db) as store:
         data = write_report(store, process, output, clock=clock, heat=heat, outcome=outcome)
