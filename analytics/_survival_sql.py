@@ -3,8 +3,8 @@ enrollment (their onboarding instance's start, else their first instance, as
 `analytics.indicators` counts it), their first `sale` outcome, and the content their
 onboarding instance was first shown at one hook (the variant they were given).
 
-The first sale is one pass over the outcome events; the database aggregates, so only one row
-per distributor reaches Python.
+The first sale is one pass over the events' covering index (no instance row is read but those
+with a sale); the database aggregates, so only one row per distributor reaches Python.
 """
 
 from __future__ import annotations
@@ -24,18 +24,25 @@ def distributor_rows(conn: Connection, dialect: str, *, as_of: datetime, onboard
                      sale: str, hook: str | None) -> list[Row]:
     i, e = INSTANCE.c, STEP_EVENT.c
     enrolled: dict[str, datetime] = {}
-    for distributor, first in conn.execute(
-            select(i.distributor_id, func.min(i.created_at)).group_by(i.distributor_id)):
-        enrolled[distributor] = first
+    onboarded = select(i.prospect_id).where(i.process_id == onboarding)
     for distributor, first in conn.execute(
             select(i.prospect_id, func.min(i.created_at)).where(i.process_id == onboarding)
             .group_by(i.prospect_id)):
-        enrolled[distributor] = first  # the onboarding start wins
+        enrolled[distributor] = first
+    # the others enroll with their first instance; the check reads the distributor index
+    # only, so a field force that all went through onboarding costs no instance rows here
+    for distributor, first in conn.execute(
+            select(i.distributor_id, func.min(i.created_at))
+            .where(i.distributor_id.not_in(onboarded)).group_by(i.distributor_id)):
+        enrolled.setdefault(distributor, first)
+    # first sale per instance from the events alone, then one instance row per sale
+    first_sales = (select(e.instance_id.label("instance_id"), func.min(e.at).label("at"))
+                   .where(e.kind == EventKind.OUTCOME, e.step_id == sale, e.at <= as_of)
+                   .group_by(e.instance_id).subquery())
     sales: dict[str, datetime] = {}
     for distributor, first in conn.execute(
-            select(i.distributor_id, func.min(e.at))
-            .select_from(STEP_EVENT.join(INSTANCE, of_instances(dialect)))
-            .where(e.kind == EventKind.OUTCOME, e.step_id == sale, e.at <= as_of)
+            select(i.distributor_id, func.min(first_sales.c.at))
+            .select_from(first_sales.join(INSTANCE, i.id == first_sales.c.instance_id))
             .group_by(i.distributor_id)):
         sales[distributor] = first
     variants: dict[str, str] = {}
