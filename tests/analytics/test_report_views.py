@@ -152,3 +152,20 @@ def test_filtered_view(report: tuple[Path, ReportData], tmp_path: Path) -> None:
 def overall_count(data: ReportData) -> int:
     assert data.survival is not None
     return int(data.survival["overall"]["subjects"])
+
+
+def test_colour_by_names_the_measure(report: tuple[Path, ReportData], tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    out, _ = report
+    page = tmp_path / "r.html"
+    result = CliRunner().invoke(app, [
+        "report", "--process", "prospect_journey", "-o", str(page), "--colour-by", "dropout",
+        "--db", str(out.parent / "sim.db"), "--now", "2026-01-29T00:00:00Z", "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"heat_metric": "dropout"' in result.output
+    legend = html.fromstring(page.read_text(encoding="utf-8")).xpath(
+        "string(//svg[contains(@class,'bpmn-map')]//g[@class='legend']/text[1])")
+    assert legend == "Drop-out rate"
