@@ -82,6 +82,8 @@ class ReportData:
         out["generated_at"] = as_utc(self.generated_at).isoformat()
         out.pop("map_svg")
         out["has_map"] = self.map_svg is not None
+        if out.get("survival"):  # the per-distributor rows are the page filter's, not figures
+            out["survival"] = {k: v for k, v in out["survival"].items() if k != "distributors"}
         return out
 
 
