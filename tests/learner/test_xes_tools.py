@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,12 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # pm4py's "insta
 
 
 @pytest.fixture(scope="module")
-def simulated(tmp_path_factory: pytest.TempPathFactory) -> Store:
+def simulated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     path = tmp_path_factory.mktemp("sim") / "sim.db"
     simulate(str(path), SimulationConfig(distributors=8, days=20, seed=3))
-    return open_store(f"sqlite:///{path}")
+    store = open_store(f"sqlite:///{path}")
+    yield store
+    store.dispose()
 
 
 def _logged(store: Store, process_id: str) -> tuple[set[str], Counter[str], set[str]]:
