@@ -9,13 +9,14 @@ with a sale); the database aggregates, so only one row per distributor reaches P
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 
 from analytics._sql import of_instances
-from engine.store import INSTANCE, STEP_EVENT, EventKind
+from engine.store import DEFINITION, INSTANCE, STEP_EVENT, EventKind
 
 Row = tuple[str, datetime, datetime | None, str | None]  # distributor, enrolled, sale, variant
 
@@ -69,10 +70,6 @@ def variant_hook(steps: list[dict[str, Any]], outcome: str) -> str | None:
 
 def latest_steps(conn: Connection, process_id: str) -> list[dict[str, Any]]:
     """The step list of the process's newest version ([] when none is deployed)."""
-    import json
-
-    from engine.store import DEFINITION
-
     text = conn.execute(select(DEFINITION.c.steps).where(DEFINITION.c.process_id == process_id)
                         .order_by(DEFINITION.c.version.desc()).limit(1)).scalar()
     found = json.loads(text) if text else []
