@@ -76,8 +76,9 @@ def flow_stats(diagram: Diagram, events: Iterable[Event]) -> FlowStats:
     current: int | None = None
     departures: list[tuple[int, str]] = []  # (event number, step)
     for number, (instance, step, kind, paired) in enumerate(events):
-        if instance != current:
+        if instance != current:  # departures never span instances: keep one's state only
             current, departures = instance, []
+            credited.clear()
         closing = kind in _CLOSING
         if kind == EventKind.ENTERED or (closing and not paired):
             for at, origin in reversed(departures[-_LOOK_BACK:]):
