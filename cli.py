@@ -22,6 +22,7 @@ from commands import (
     instances,
     learning,
     serving,
+    survival,
 )
 from commands._errors import set_debug
 
@@ -56,7 +57,8 @@ def main(
     set_debug(debug)
 
 
-for group in (definitions, instances, cards, learning, analytics, compliance, admin, serving):
+for group in (definitions, instances, cards, learning, analytics, survival, compliance, admin,
+              serving):
     app.add_typer(group.app)  # no name: the group's commands stay at the top level
 
 if __name__ == "__main__":

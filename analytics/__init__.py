@@ -13,6 +13,7 @@ the figures stay fast at a million instances. Results are frozen dataclasses wit
     s = analytics.stuck(store, "prospect_journey", now, older_than=timedelta(days=3))
     i = analytics.indicators(store)                       # Indicators: .distributors, .summary
     c = analytics.cohorts(store)                          # Cohorts: .weeks by enrollment week
+    v = analytics.survival(store)                         # Survival: time to first sale (KM)
 
 Indicator definitions (which steps/hooks count as "contacts added", "content shared",
 "meetings and calls") are data: `LIFEVANTAGE_INDICATORS`, overridable per call or with
@@ -48,6 +49,7 @@ from analytics.log import (
 from analytics.measures import DEFAULT_MEASURES, FirstWithin, Measures, first_sale_rule, measures
 from analytics.report import ReportData, write_report
 from analytics.stuck import Stuck, StuckGroup, Waiting, stuck
+from analytics.survival import Curve, Survival, survival
 from analytics.svg import Heat, render_map
 
 __all__ = [
@@ -57,6 +59,7 @@ __all__ = [
     "Cohort",
     "Cohorts",
     "ContentUse",
+    "Curve",
     "DistributorIndicators",
     "Filters",
     "FirstSales",
@@ -72,6 +75,7 @@ __all__ = [
     "StepWait",
     "Stuck",
     "StuckGroup",
+    "Survival",
     "UnknownOutcome",
     "Waiting",
     "cohorts",
@@ -85,6 +89,7 @@ __all__ = [
     "parse_indicator",
     "render_map",
     "stuck",
+    "survival",
     "waits",
     "with_overrides",
     "write_report",

@@ -28,6 +28,10 @@ NowOption = Annotated[
                  help="Act as if it were this time (ISO 8601, e.g. 2026-03-01T09:00:00Z); "
                       "for simulations and tests."),
 ]
+# A reading command's "now" (analytics): --now, with --as-of as its older name.
+AsOfOption = Annotated[str | None, typer.Option(
+    "--as-of", "--now", help="Judge as of this time (ISO 8601). Default: now, which on a "
+    "database a simulation wrote is its simulated clock.")]
 ProspectOption = Annotated[
     str | None, typer.Option("--prospect", "-p", help="Act on this prospect's instance.")
 ]

@@ -14,7 +14,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from commands._errors import exit_codes
-from commands._options import DbOption, JsonOption, duration, instant, optional_instant
+from commands._options import (
+    AsOfOption,
+    DbOption,
+    JsonOption,
+    duration,
+    instant,
+    optional_instant,
+)
 from commands._output import err, out, print_json
 from commands._wiring import now_of, open_store
 from engine import ManualClock, NextmoveError, Store
@@ -43,9 +50,12 @@ def report(
                                                 "only process).")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path(
         "report.html"),
-    heat: Annotated[str, typer.Option(help="Colour the steps on the map by: waiting (prospects "
-                                      "waiting there now) or dwell (median hours spent "
-                                      "there).")] = "waiting",
+    colour_by: Annotated[str | None, typer.Option(
+        "--colour-by", help="Colour the steps on the map by: waiting (prospects waiting there "
+        "now), dwell (median hours spent there), dropout (share of arrivals who dropped out "
+        "there) or conversion (share of arrivals who went on to the outcome). Deliberate "
+        "waits (timers) are never coloured.")] = None,
+    heat: Annotated[str, typer.Option(help="The older name of --colour-by.")] = "waiting",
     outcome: Annotated[str | None, typer.Option(help="The outcome that counts as converted "
                                                 "(default: the outcomes the map declares as "
                                                 "converting, else sale).")] = None,
@@ -53,13 +63,16 @@ def report(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """One self-contained HTML page: the map with a heat overlay, the funnel chart, stuck
-    prospects, leading indicators and content use. Opens without a network."""
+    """One self-contained HTML page: the map with flow counts, decision shares and a colour
+    measure, the funnel chart, time to first sale (Kaplan–Meier), stuck prospects, leading
+    indicators and content use, with a cohort and date filter in the page. Opens without a
+    network."""
     from analytics import write_report
     from analytics.report import HEAT_METRICS, only_process
 
+    heat = colour_by or heat
     if heat not in HEAT_METRICS:
-        raise NextmoveError(f"--heat must be one of {', '.join(HEAT_METRICS)}")
+        raise NextmoveError(f"--colour-by must be one of {', '.join(HEAT_METRICS)}")
     if now:
         instant(now, "--now")  # a bad --now is refused before the database is opened
     with open_store(db) as store:
@@ -186,9 +199,6 @@ def stuck(
 IndicatorOption = Annotated[list[str] | None, typer.Option(
     "--indicator", help="Redefine or add an indicator: NAME=ITEM[,ITEM][@KIND[+KIND]], items "
     "are step ids or hook:NAME (e.g. contacts_added=add_contact@entered).")]
-AsOfOption = Annotated[str | None, typer.Option(
-    "--as-of", "--now", help="Judge as of this time (ISO 8601). Default: now, which on a "
-    "database a simulation wrote is its simulated clock.")]
 EventsOfOption = Annotated[str | None, typer.Option(help="Count only this process's events.")]
 
 

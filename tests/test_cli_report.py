@@ -51,7 +51,7 @@ def test_report_mistakes_are_messages_with_exit_3_or_4(tmp_path: Path) -> None:
     db, out = journey_db(tmp_path), tmp_path / "never.html"
     cases = [
         (["--process", "prospect_journy"], 4, "did you mean 'prospect_journey'"),
-        (["--process", "prospect_journey", "--heat", "hot"], 3, "--heat must be one of"),
+        (["--process", "prospect_journey", "--colour-by", "hot"], 3, "--colour-by must be one of"),
         (["--process", "prospect_journey", "--now", "yesterday"], 3, "not an ISO 8601 time"),
     ]
     for args, code, message in cases:
