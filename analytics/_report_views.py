@@ -20,8 +20,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from analytics._bpmndi import read_diagram
-from analytics._flow_sql import visit_events
 from analytics._flows import decision_rows, flow_stats
+from analytics._read_flows import visit_events
 from analytics._svgtext import esc
 from analytics.survival import survival
 from analytics.survival_chart import survival_chart

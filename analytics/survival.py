@@ -22,14 +22,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-
 from analytics._km import LogRank, Step, kaplan_meier, logrank, median_time, survival_at
+from analytics._read_indicators import newest_event_at
+from analytics._read_survival import distributor_rows, latest_steps, variant_hook
 from analytics._sql import naive
-from analytics._survival_sql import distributor_rows, latest_steps, variant_hook
 from analytics.measures import first_sale_rule
 from engine.clock import as_utc
-from engine.store import STEP_EVENT
 from engine.store.database import Store
 
 __all__ = ["Curve", "Survival", "survival"]
@@ -163,12 +161,12 @@ def survival(store: Store, *, as_of: datetime | None = None, window_days: int | 
     rule = first_sale_rule(store)
     sale = sale if sale is not None else rule.first
     window_days = window_days if window_days is not None else round(rule.days)
+    if as_of is None:
+        newest = newest_event_at(store)
+        moment = naive(newest) if newest is not None else datetime(1970, 1, 1)
+    else:
+        moment = naive(as_of)
     with store.read() as conn:
-        if as_of is None:
-            newest = conn.execute(select(func.max(STEP_EVENT.c.at))).scalar()
-            moment = naive(newest) if newest is not None else datetime(1970, 1, 1)
-        else:
-            moment = naive(as_of)
         chosen = hook if hook is not None else variant_hook(latest_steps(conn, onboarding),
                                                             "first_sale")
         rows = distributor_rows(conn, store.dialect, as_of=moment, onboarding=onboarding,

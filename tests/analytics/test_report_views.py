@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from lxml import html
 
+from analytics import funnel
 from analytics._svgtext import hex_rgb
 from analytics.report import ReportData, write_report
 from analytics.survival_chart import PALETTE
@@ -39,6 +40,16 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ReportData]:
     finally:
         store.dispose()
     return out, data
+
+
+@pytest.fixture(scope="module")
+def elements(report: tuple[Path, ReportData]) -> dict[str, dict[str, Any]]:
+    """The funnel over every element of the map (the report's table shows people's steps)."""
+    store = open_store(f"sqlite:///{report[0].parent / 'sim.db'}")
+    try:
+        return {s.step_id: s.to_dict() for s in funnel(store, "prospect_journey")}
+    finally:
+        store.dispose()
 
 
 def shoot(page: str, png: Path, size: tuple[int, int]) -> np.ndarray:
@@ -69,12 +80,13 @@ def pixels(image: np.ndarray, colour: str) -> int:
     return int(np.all(image == hex_rgb(colour), axis=2).sum())
 
 
-def test_map_shows_flow_counts_and_decision_shares(report: tuple[Path, ReportData],
-                                                   tmp_path: Path) -> None:
+def test_map_shows_flow_counts_and_decision_shares(
+        report: tuple[Path, ReportData], elements: dict[str, dict[str, Any]],
+        tmp_path: Path) -> None:
     out, data = report
     page = html.fromstring(out.read_text(encoding="utf-8"))
     labels = {t.get("data-flow"): t.text for t in page.xpath("//text[@class='flow-count']")}
-    funnel = {r["step_id"]: r for r in data.funnel}
+    funnel = elements
     # every prospect starts: the first flow carries them all
     assert str(funnel["Event_start"]["instances"]) in labels.values()
     shares: dict[str, list[int]] = {}
