@@ -33,6 +33,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 
 from engine.clock import as_utc
 from engine.durations import duration_from
+from engine.limits import run_engine_steps
 from engine.runtime import tokens
 from engine.runtime._acts import HeldChanged
 from engine.runtime.model import HeldEvent, Waiting
@@ -124,9 +125,10 @@ def starts_waiting(workflow: BpmnWorkflow, previous: Iterable[Waiting]) -> bool:
 
 
 def catch(workflow: BpmnWorkflow, message: str, payload: dict[str, Any]) -> None:
-    """Deliver `message` to whatever of the workflow waits for it, and run on."""
+    """Deliver `message` to whatever of the workflow waits for it, and run on (within the
+    current step's work limits)."""
     workflow.catch(BpmnEvent(SpiffMessage(message), payload))
-    workflow.do_engine_steps()
+    run_engine_steps(workflow)
 
 
 def take(
