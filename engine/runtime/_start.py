@@ -17,8 +17,9 @@ from sqlalchemy import Connection, bindparam, insert, update
 from engine.clock import Clock
 from engine.errors import ExecutionError
 from engine.limits import Limits, budget, run_engine_steps
-from engine.runtime import held, incidents, queries, tokens, versions
+from engine.runtime import _first_wait, held, incidents, queries, tokens, versions
 from engine.runtime._acts import Acted
+from engine.runtime._first_wait import FirstWait
 from engine.runtime._hot import Hot
 from engine.runtime._step_rows import db_time, event_rows, progress
 from engine.runtime.model import NewProspect, Started, Waiting
@@ -39,6 +40,8 @@ class StepPipeline(Protocol):
     clock: Clock
     limits: Limits
     steps_run: int
+    fast_starts: bool
+    first_waits: dict[int, FirstWait | None]
 
     def recommend(self, waits: list[Waiting], context: Mapping[str, Any],
                   previous: Mapping[str, Waiting] | None = None) -> list[Waiting]: ...
@@ -124,28 +127,16 @@ def new_instance(
     park: bool = False,
 ) -> NewInstance:
     context = dict(prospect.context)
-    workflow = fresh(pipe, definition, context)
     incident = None
     taken = None
-    mine = set(claimed)  # what this start claims, kept only if it succeeds
-    with budget(pipe.limits) as spent:
-        try:
-            incidents.guarded(None, None, partial(run_engine_steps, workflow))
-            # Held events it catches run within the same budget: a map that loops on one
-            # is an incident like any other.
-            if held.starts_waiting(workflow, []):
-                taken = held.take(workflow, prospect.prospect_id, pending, now,
-                                  partial(incidents.guarded, None, None), mine)
-        except ExecutionError as exc:  # stored in `incident`, as it was before its steps
-            if not park:
-                raise
-            incident = (exc, incidents.failed_element(exc, spent.current))
-    pipe.steps_run += spent.steps
-    if incident is not None:
-        workflow = fresh(pipe, definition, context)
-        taken = None
+    state = None
+    template = first_wait(pipe, definition)
+    if template is not None:  # the same as running it, without running it
+        workflow, state = template.instantiate(definition, context, pipe.script_engine)
+        pipe.steps_run += template.steps
     else:
-        claimed.update(mine)
+        workflow, incident, taken = _run_to_first_wait(pipe, definition, context, prospect,
+                                                       now, pending, claimed, park)
     moves = [] if incident else tokens.moves({}, workflow, None, "completed")
     waits = [] if incident else pipe.recommend(
         tokens.waits(workflow, definition.steps, {}, now), context)
@@ -164,11 +155,51 @@ def new_instance(
         "created_at": db_time(now),
         "version": 1,
         **progress(waits, now),
-        "state": dump_state(workflow),
+        "state": state if state is not None else dump_state(workflow),
         "visits": visits.dump(),
     }
     return NewInstance(values, workflow, moves, waits, context, taken=taken,
                         incident=incident)
+
+
+def first_wait(pipe: StepPipeline, definition: LoadedDefinition) -> FirstWait | None:
+    """The definition's first-wait template, built on first use (None: start normally)."""
+    if not pipe.fast_starts:
+        return None
+    if definition.id not in pipe.first_waits:
+        pipe.first_waits[definition.id] = _first_wait.build(definition, pipe.script_engine,
+                                                            pipe.limits)
+    return pipe.first_waits[definition.id]
+
+
+def _run_to_first_wait(
+    pipe: StepPipeline, definition: LoadedDefinition, context: dict[str, Any],
+    prospect: NewProspect, now: datetime, pending: list[held.Pending], claimed: set[int],
+    park: bool,
+) -> tuple[BpmnWorkflow, tuple[ExecutionError, str | None] | None, held.Taken | None]:
+    """Run a new workflow to its first wait: the workflow, its incident (then the workflow is
+    as before its steps) and the held events it took."""
+    workflow = fresh(pipe, definition, context)
+    incident = None
+    taken = None
+    mine = set(claimed)  # what this start claims, kept only if it succeeds
+    with budget(pipe.limits) as spent:
+        try:
+            incidents.guarded(None, None, partial(run_engine_steps, workflow))
+            # Held events it catches run within the same budget: a map that loops on one
+            # is an incident like any other.
+            if held.starts_waiting(workflow, []):
+                taken = held.take(workflow, prospect.prospect_id, pending, now,
+                                  partial(incidents.guarded, None, None), mine)
+        except ExecutionError as exc:  # stored in `incident`, as it was before its steps
+            if not park:
+                raise
+            incident = (exc, incidents.failed_element(exc, spent.current))
+    pipe.steps_run += spent.steps
+    if incident is not None:
+        return fresh(pipe, definition, context), incident, None
+    claimed.update(mine)
+    return workflow, None, taken
 
 
 def fresh(

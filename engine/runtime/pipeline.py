@@ -36,6 +36,7 @@ from engine.limits import DEFAULT_LIMITS, Limits, budget
 from engine.recommend import Recommender
 from engine.runtime import _start, held, incidents, migration, queries, tokens
 from engine.runtime._acts import Acted, DuplicateReceipt, HeldChanged, NotWaiting, Stale
+from engine.runtime._first_wait import FirstWait
 from engine.runtime._hot import Hot
 from engine.runtime._step_rows import db_time, event_rows, mark_stuck, progress
 from engine.runtime._write import Conflict, StepWriter
@@ -108,6 +109,10 @@ class StepPipeline:
         self._hot: OrderedDict[int, Hot] = OrderedDict()
         self._hot_limit = hot_instances
         self.writer = StepWriter(store)
+        # Starts made from each definition version's first-wait state (`_first_wait`);
+        # False: every start runs SpiffWorkflow from the start event.
+        self.fast_starts = True
+        self.first_waits: dict[int, FirstWait | None] = {}
 
     # -- a step --------------------------------------------------------------------------------
 
