@@ -108,7 +108,7 @@ def read(conn: Connection, prospect_ids: Sequence[str]) -> dict[str, list[Pendin
 def message_catches(workflow: BpmnWorkflow) -> set[str]:
     """Ids of the tasks that wait for a message now (catches and event-based gateways)."""
     out = set()
-    for task in tokens.all_tasks(workflow, TaskState.WAITING):
+    for task in tokens.tasks_in(workflow, TaskState.WAITING):
         definition = getattr(task.task_spec, "event_definition", None)
         # an event-based gateway carries its events' definitions (Spiff moves them there)
         found = getattr(definition, "event_definitions", None) \
