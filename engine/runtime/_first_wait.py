@@ -24,7 +24,9 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -32,6 +34,7 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 
 from engine.limits import Limits, budget, run_engine_steps
 from engine.runtime import held, tokens
+from engine.runtime.model import Waiting
 from engine.runtime.state import dump_data, dump_state, load_state
 from engine.runtime.versions import LoadedDefinition
 
@@ -73,28 +76,41 @@ class FirstWait:
 
     text: str  # the state document, with holes where the start data and its keys go
     steps: int  # automatic tasks run to get there (counted for every instance)
+    moves: tuple[tokens.TokenMove, ...]  # the start's token moves (template task ids)
+    waits: tuple[Waiting, ...]  # where it waits (template task ids; `since`: the start)
 
     def instantiate(
         self, definition: LoadedDefinition, context: dict[str, Any],
-        script_engine: PythonScriptEngine,
-    ) -> tuple[BpmnWorkflow, str]:
-        """A new instance's workflow and its state document."""
+        script_engine: PythonScriptEngine, now: datetime,
+    ) -> tuple[str, Callable[[], BpmnWorkflow], list[tokens.TokenMove], list[Waiting]]:
+        """A new instance's state document, how to load its workflow, its moves and waits."""
         fresh: dict[str, str] = {}
 
         def new_id(found: re.Match[str]) -> str:
-            return fresh.setdefault(found.group(), str(uuid.uuid4()))
+            old = found.group()
+            new = fresh.get(old)
+            if new is None:
+                new = fresh[old] = str(uuid.uuid4())
+            return new
 
         # Ids are replaced before the start data goes in: that is left as given. (JSON text
         # never holds a raw NUL, so the holes cannot be met inside the data.)
         text = _UUID.sub(new_id, self.text).replace(_DATA, dump_data(context)).replace(
             _KEYS, json.dumps(list(context), separators=(",", ":")))
-        workflow = load_state(text, definition.spec, definition.subprocess_specs)
-        workflow.script_engine = script_engine
-        return workflow, text
+
+        def load() -> BpmnWorkflow:
+            workflow = load_state(text, definition.spec, definition.subprocess_specs)
+            workflow.script_engine = script_engine
+            return workflow
+
+        moves = [replace(m, task_id=fresh[m.task_id]) for m in self.moves]
+        waits = [replace(w, task_id=fresh[w.task_id], since=now) for w in self.waits]
+        return text, load, moves, waits
 
 
 def build(
     definition: LoadedDefinition, script_engine: PythonScriptEngine, limits: Limits,
+    now: datetime,
 ) -> FirstWait | None:
     """The definition's first-wait template, or None when starts must run the normal way."""
     probe = _Probe(script_engine)
@@ -114,4 +130,9 @@ def build(
                                                           f'"deletions":{_KEYS}')
     if _MARK in text or marker[_MARK] in text:
         return None  # the data was changed on the way: not a plain copy of the start data
-    return FirstWait(text, spent.steps)
+    moves = tokens.moves({}, workflow, None, "completed")
+    waits = tokens.waits(workflow, definition.steps, {}, now)
+    if any(w.kind != "user" or w.task_id not in text for w in waits) \
+            or any(m.task_id not in text for m in moves):
+        return None
+    return FirstWait(text, spent.steps, tuple(moves), tuple(waits))

@@ -4,7 +4,7 @@ per batch (`StepPipeline.start`)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -59,7 +59,7 @@ class NewInstance:
     """A started workflow about to be inserted."""
 
     values: dict[str, Any]
-    workflow: BpmnWorkflow
+    workflow: BpmnWorkflow | Callable[[], BpmnWorkflow]  # (how to load it, a fast start)
     moves: list[tokens.TokenMove]
     waits: list[Waiting]
     context: dict[str, Any]
@@ -130,16 +130,21 @@ def new_instance(
     incident = None
     taken = None
     state = None
-    template = first_wait(pipe, definition)
+    template = first_wait(pipe, definition, now)
+    workflow: BpmnWorkflow | Callable[[], BpmnWorkflow]
     if template is not None:  # the same as running it, without running it
-        workflow, state = template.instantiate(definition, context, pipe.script_engine)
+        state, workflow, moves, waits = template.instantiate(definition, context,
+                                                             pipe.script_engine, now)
+        waits = pipe.recommend(waits, context)
         pipe.steps_run += template.steps
+        completed = False
     else:
         workflow, incident, taken = _run_to_first_wait(pipe, definition, context, prospect,
                                                        now, pending, claimed, park)
-    moves = [] if incident else tokens.moves({}, workflow, None, "completed")
-    waits = [] if incident else pipe.recommend(
-        tokens.waits(workflow, definition.steps, {}, now), context)
+        completed = workflow.completed
+        moves = [] if incident else tokens.moves({}, workflow, None, "completed")
+        waits = [] if incident else pipe.recommend(
+            tokens.waits(workflow, definition.steps, {}, now), context)
     visits = Visits()  # what `event_rows` will record for these moves
     for move in moves:
         visits.record(move.step_id, move.kind, db_time(now))
@@ -149,8 +154,8 @@ def new_instance(
         "prospect_id": prospect.prospect_id,
         "distributor_id": prospect.distributor_id,
         "sponsor_id": context.get("sponsor_id"),
-        "active_key": None if workflow.completed else active_key,
-        "status": "incident" if incident else "completed" if workflow.completed else "active",
+        "active_key": None if completed else active_key,
+        "status": "incident" if incident else "completed" if completed else "active",
         "context": json.dumps(context),
         "created_at": db_time(now),
         "version": 1,
@@ -162,13 +167,15 @@ def new_instance(
                         incident=incident)
 
 
-def first_wait(pipe: StepPipeline, definition: LoadedDefinition) -> FirstWait | None:
+def first_wait(
+    pipe: StepPipeline, definition: LoadedDefinition, now: datetime,
+) -> FirstWait | None:
     """The definition's first-wait template, built on first use (None: start normally)."""
     if not pipe.fast_starts:
         return None
     if definition.id not in pipe.first_waits:
         pipe.first_waits[definition.id] = _first_wait.build(definition, pipe.script_engine,
-                                                            pipe.limits)
+                                                            pipe.limits, now)
     return pipe.first_waits[definition.id]
 
 

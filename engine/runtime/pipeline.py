@@ -418,7 +418,7 @@ class StepPipeline:
         return Hot(header, workflow, queries.waits_of(header), json.loads(header["context"]))
 
     def remember(self, instance_id: int, hot: Hot) -> None:
-        if hot.workflow.completed or self._hot_limit <= 0:
+        if hot.completed or self._hot_limit <= 0:
             return
         self._hot[instance_id] = hot
         while len(self._hot) > self._hot_limit:
