@@ -79,23 +79,31 @@ class FirstWait:
     moves: tuple[tokens.TokenMove, ...]  # the start's token moves (template task ids)
     waits: tuple[Waiting, ...]  # where it waits (template task ids; `since`: the start)
 
+    def __post_init__(self) -> None:
+        # The text cut at every task id, once: an instance joins the pieces with new ids.
+        cut = re.split(f"({_UUID.pattern})", self.text)
+        ids = tuple(dict.fromkeys(cut[1::2]))
+        at = {old: i for i, old in enumerate(ids)}
+        object.__setattr__(self, "_ids", ids)
+        object.__setattr__(self, "_pieces", tuple(cut[0::2]))
+        object.__setattr__(self, "_slots", tuple(at[old] for old in cut[1::2]))
+
     def instantiate(
         self, definition: LoadedDefinition, context: dict[str, Any],
         script_engine: PythonScriptEngine, now: datetime,
     ) -> tuple[str, Callable[[], BpmnWorkflow], list[tokens.TokenMove], list[Waiting]]:
         """A new instance's state document, how to load its workflow, its moves and waits."""
-        fresh: dict[str, str] = {}
-
-        def new_id(found: re.Match[str]) -> str:
-            old = found.group()
-            new = fresh.get(old)
-            if new is None:
-                new = fresh[old] = str(uuid.uuid4())
-            return new
-
-        # Ids are replaced before the start data goes in: that is left as given. (JSON text
-        # never holds a raw NUL, so the holes cannot be met inside the data.)
-        text = _UUID.sub(new_id, self.text).replace(_DATA, dump_data(context)).replace(
+        ids: tuple[str, ...] = self._ids  # type: ignore[attr-defined]
+        pieces: tuple[str, ...] = self._pieces  # type: ignore[attr-defined]
+        new = [str(uuid.uuid4()) for _ in ids]
+        out = [pieces[0]]
+        for slot, piece in zip(self._slots, pieces[1:], strict=True):  # type: ignore[attr-defined]
+            out.append(new[slot])
+            out.append(piece)
+        fresh = dict(zip(ids, new, strict=True))
+        # Ids are set before the start data goes in: that is left as given. (JSON text never
+        # holds a raw NUL, so the holes cannot be met inside the data.)
+        text = "".join(out).replace(_DATA, dump_data(context)).replace(
             _KEYS, json.dumps(list(context), separators=(",", ":")))
 
         def load() -> BpmnWorkflow:
