@@ -113,8 +113,8 @@ def incidents_of(store: Store, process: str, distributor: str | None) -> list[di
             store, process_id=process, distributor_id=distributor, status="incident"):
         last = next(e for e in reversed(runtime_queries.history(store, instance.id))
                     if e.kind == "incident")
-        out.append({"instance": instance.id, "prospect": instance.prospect_id,
-                    "distributor": instance.distributor_id, "step": last.step_id,
+        out.append({"instance_id": instance.id, "prospect_id": instance.prospect_id,
+                    "distributor_id": instance.distributor_id, "step_id": last.step_id,
                     "since": last.at.isoformat(), "error": (last.data or {}).get("error")})
     return out
 
@@ -153,9 +153,9 @@ def stuck(
     out.print(f"{found.instances} stuck instance(s) in {len(found.groups)} group(s)",
               markup=False)
     for item in broken:
-        out.print(f"incident: instance {item['instance']} (prospect {item['prospect']}) at "
-                  f"{item['step']} since {item['since']}: {item['error']}; after fixing the "
-                  f"map: nextmove retry {item['instance']}", markup=False)
+        out.print(f"incident: instance {item['instance_id']} (prospect {item['prospect_id']}) "
+                  f"at {item['step_id']} since {item['since']}: {item['error']}; after fixing "
+                  f"the map: nextmove retry {item['instance_id']}", markup=False)
 
 
 IndicatorOption = Annotated[list[str] | None, typer.Option(

@@ -26,7 +26,7 @@ def cards(
     """The distributor's action cards: due and overdue follow-ups first."""
     found = engine_for(db, now=now, recommend=True).cards(distributor, limit=limit)
     if as_json:
-        print_json([c.to_dict() for c in found])
+        print_json({"cards": [c.to_dict() for c in found]})
         return
     if not found:
         out.print("no cards: nothing waits on this distributor")

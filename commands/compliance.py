@@ -12,7 +12,7 @@ import typer
 import compliance
 from commands._errors import exit_codes
 from commands._options import DbOption, JsonOption, optional_instant
-from commands._output import out
+from commands._output import json_text, out, own_id
 from commands._wiring import open_store
 from engine import NextmoveError
 
@@ -71,7 +71,12 @@ def audit(
                  "sarif": compliance.to_sarif}
     if output_format not in renderers:
         raise NextmoveError(f"--format must be one of {', '.join(renderers)}")
-    text = compliance.to_json(report) if as_json else renderers[output_format](report)
+    if as_json or output_format == "json":
+        body = json.loads(compliance.to_json(report))
+        body["rules"] = [own_id(rule, "rule_id") for rule in body.get("rules", [])]
+        text = json_text(body)
+    else:
+        text = renderers[output_format](report)
     if output is not None:
         output.write_text(text, encoding="utf-8")
         out.print(f"wrote {output}", markup=False)
@@ -82,7 +87,7 @@ def audit(
 
 def _emit_report(data: dict[str, object], text: str, output: Path | None, as_json: bool
                  ) -> None:
-    body = json.dumps(data, indent=2, default=str) + "\n" if as_json else text
+    body = json_text(data) if as_json else text
     if output is not None:
         output.write_text(body, encoding="utf-8")
     else:

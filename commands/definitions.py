@@ -10,7 +10,7 @@ import typer
 
 from commands._errors import EXIT_CODES, exit_codes
 from commands._options import AllowScripts, DbOption, JsonOption
-from commands._output import out, print_json, print_problems
+from commands._output import out, own_id, print_json, print_problems
 from commands._wiring import engine_for
 from engine import ErrorCode
 from engine.definitions.compile import export_bpmn
@@ -35,7 +35,7 @@ def validate(
         print_json({
             "ok": report.ok,
             "files": report.files,
-            "processes": [d.process_id for d in report.definitions],
+            "process_ids": [d.process_id for d in report.definitions],
             "problems": [p.to_dict() for p in report.problems],
         })
     else:
@@ -78,7 +78,8 @@ def deploy(
     if as_json:
         catalogs = [{**asdict(c), "deployed_at": c.deployed_at.isoformat()}
                     for c in deployed.catalogs]
-        print_json({"processes": [d.to_dict() for d in deployed], "catalogs": catalogs})
+        print_json({"processes": [own_id(d.to_dict(), "definition_id") for d in deployed],
+                    "catalogs": catalogs})
         return
     for d in deployed:
         what = "deployed" if d.created else "unchanged"

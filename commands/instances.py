@@ -4,7 +4,6 @@ and for instances in incident: retry, migrate-instance."""
 from __future__ import annotations
 
 import json
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -25,7 +24,17 @@ from commands._options import (
     instance_ref,
     json_object,
 )
-from commands._output import emit_instance, err, out, print_instance, print_json, progress
+from commands._output import (
+    emit_instance,
+    err,
+    instance_json,
+    out,
+    own_id,
+    print_instance,
+    print_json,
+    print_json_line,
+    progress,
+)
 from commands._wiring import engine_for
 from engine import ProspectRef
 from engine.runtime import BroadcastResult, Fired, start_csv
@@ -185,7 +194,7 @@ def outcome(
     event = engine_for(db, now=now).outcome(ProspectRef(prospect, process), kind, amount=amount,
                                             actor=actor)
     if as_json:
-        print_json(event.to_dict())
+        print_json(own_id(event.to_dict(), "event_id"))
     else:
         out.print(f"recorded {kind} for prospect {prospect} (instance {event.instance_id})",
                   markup=False)
@@ -205,7 +214,11 @@ def show(
     ref = instance_ref(instance, prospect, process)
     detail = engine_for(db).show(ref)
     if as_json:
-        print_json(detail.to_dict())
+        shown = own_id(detail.to_dict(), "instance_id")
+        shown["history"] = [own_id(e, "event_id") for e in shown["history"]]
+        if shown["incident"] is not None:
+            shown["incident"] = own_id(shown["incident"], "event_id")
+        print_json(shown)
         return
     print_instance(detail.instance)
     incident = detail.incident
@@ -248,7 +261,7 @@ def list_(
         process_id=process, distributor_id=distributor, prospect_id=prospect, step=step,
         status=status, limit=limit)
     if as_json:
-        print_json([i.to_dict() for i in found])
+        print_json({"instances": [instance_json(i) for i in found]})
         return
     table = Table("id", "process", "v", "prospect", "distributor", "status", "waiting at",
                   box=None)
@@ -313,8 +326,7 @@ def worker(
 
     def report(item: Fired) -> None:
         if as_json:
-            sys.stdout.write(json.dumps(item.to_dict()) + "\n")
-            sys.stdout.flush()
+            print_json_line(item.to_dict())
         else:
             out.print(_fired_line(item), markup=False)
 

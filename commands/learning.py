@@ -151,7 +151,7 @@ def variants(
         found = learner.variants(store, process, outcome=outcome, horizon=window,
                                  with_content=with_content)
     if as_json:
-        print_json([v.to_dict() for v in found])
+        print_json({"variants": [v.to_dict() for v in found]})
         return
     table = Table("#", "cases", "share", "rate (95% CI)", "p", "path", box=None)
     for v in found[:top]:
@@ -269,8 +269,8 @@ def drift(
                                     observed_until=clock.now() if now else None)
             versions = {}
     if as_json:
-        print_json([{**a.to_dict(), "demoted_in": versions.get((a.hook, a.option_id))}
-                    for a in alerts])
+        print_json({"alerts": [{**a.to_dict(), "demoted_in": versions.get((a.hook, a.option_id))}
+                               for a in alerts]})
         return
     if not alerts:
         out.print("no drop in any content item's outcome rate" + (" (new)" if act else ""))
@@ -289,7 +289,7 @@ def drift(
 
 def _print_records(records: list[DriftRecord], as_json: bool, empty: str = "") -> None:
     if as_json:
-        print_json([r.to_dict() for r in records])
+        print_json({"records": [r.to_dict() for r in records]})
         return
     if not records and empty:
         out.print(empty, markup=False)
@@ -313,9 +313,9 @@ def policy_history(
     with open_store(db) as store:
         versions = content_catalog.history(store, hook)
     if as_json:
-        print_json([{**asdict(v), "created_at": v.created_at.isoformat(),
-                     "last_activated_at": v.last_activated_at.isoformat()
-                     if v.last_activated_at else None} for v in versions])
+        print_json({"versions": [{**asdict(v), "created_at": v.created_at.isoformat(),
+                                  "last_activated_at": v.last_activated_at.isoformat()
+                                  if v.last_activated_at else None} for v in versions]})
         return
     table = Table("hook", "version", "kind", "active", "created", "note", box=None)
     for v in versions:
