@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from engine import Instance, Problem
+if TYPE_CHECKING:
+    from engine import Instance, Problem
 
 # Both consoles look up sys.stdout / sys.stderr when they print, so CliRunner captures them.
 out = Console(soft_wrap=True, highlight=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import TYPE_CHECKING
 
 from rich.progress import (
     BarColumn,
@@ -20,16 +21,20 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-import nextmove
 from commands._options import instant
 from commands._output import err
-from engine import Engine, ManualClock, Store
+
+if TYPE_CHECKING:
+    from engine import Engine, Store
 
 
 def engine_for(db: str | None, allow_scripts: bool = False, now: str | None = None,
                recommend: bool = True) -> Engine:
     """An engine on `db` whose clock stands at `now` (ISO 8601; the system clock if None),
     recommending from the stored catalog unless `recommend` is False."""
+    import nextmove
+    from engine import ManualClock
+
     clock = ManualClock(instant(now, "--now")) if now else None
     engine = nextmove.open_engine(db, clock=clock, allow_scripts=allow_scripts,
                                   recommend=recommend, progress=UpgradeBar())
@@ -50,6 +55,8 @@ def close_engines() -> None:
 @contextmanager
 def open_store(db: str | None) -> Iterator[Store]:
     """The database at `db`, disposed on the way out (no PostgreSQL pool is left open)."""
+    import nextmove
+
     store = nextmove.open_store(db, progress=UpgradeBar())
     try:
         yield store

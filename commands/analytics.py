@@ -17,11 +17,11 @@ from commands._errors import exit_codes
 from commands._options import DbOption, JsonOption, NowOption, duration, instant, optional_instant
 from commands._output import err, out, print_json
 from commands._wiring import open_store
-from engine import ManualClock, NextmoveError, Store, SystemClock
-from engine.runtime import queries as runtime_queries
+from engine.errors import NextmoveError
 
 if TYPE_CHECKING:
     from analytics import Indicator
+    from engine import Store
 
 app = typer.Typer()
 
@@ -53,6 +53,8 @@ def report(
 
     if heat not in HEAT_METRICS:
         raise NextmoveError(f"--heat must be one of {', '.join(HEAT_METRICS)}")
+    from engine.clock import ManualClock, SystemClock
+
     clock = ManualClock(instant(now, "--now")) if now else SystemClock()
     with open_store(db) as store:
         data = write_report(store, process, output, clock=clock, heat=heat, outcome=outcome)
@@ -108,6 +110,8 @@ def funnel(
 
 def incidents_of(store: Store, process: str, distributor: str | None) -> list[dict[str, Any]]:
     """Instances of `process` in incident: stuck until an operator acts (see `retry`)."""
+    from engine.runtime import queries as runtime_queries
+
     out = []
     for instance in runtime_queries.list_instances(
             store, process_id=process, distributor_id=distributor, status="incident"):
@@ -137,6 +141,8 @@ def stuck(
     import analytics
 
     limit = duration(older_than, "--older-than")
+    from engine.clock import SystemClock
+
     moment = instant(now, "--now") if now else SystemClock().now()
     with open_store(db) as store:
         found = analytics.stuck(store, process, moment, older_than=limit,

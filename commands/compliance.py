@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-import compliance
 from commands._errors import exit_codes
 from commands._options import DbOption, JsonOption, optional_instant
 from commands._output import json_text, out, own_id
 from commands._wiring import open_store
-from engine import NextmoveError
+from engine.errors import NextmoveError
+
+if TYPE_CHECKING:
+    import compliance
 
 app = typer.Typer()
 
@@ -52,6 +54,8 @@ def audit(
 
     --verify proves the trail unaltered: every card shown and choice made (step log) and
     every policy change (policy log) is a hash-chained record; exit 1 names what changed."""
+    import compliance
+
     if verify:
         kept = compliance.read_anchor(anchor) if anchor else None
         with open_store(db) as store:

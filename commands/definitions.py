@@ -12,9 +12,7 @@ from commands._errors import EXIT_CODES, exit_codes
 from commands._options import AllowScripts, DbOption, JsonOption
 from commands._output import out, own_id, print_json, print_problems
 from commands._wiring import engine_for
-from engine import ErrorCode
-from engine.definitions.compile import export_bpmn
-from nextmove import load as load_maps
+from engine.errors import ErrorCode
 
 app = typer.Typer()
 
@@ -30,6 +28,8 @@ def validate(
 ) -> None:
     """Check process maps and catalogs; print every problem. Exit 3 (invalid input) if any
     error."""
+    from nextmove import load as load_maps
+
     report = load_maps(paths, allow_scripts=allow_scripts)
     if as_json:
         print_json({
@@ -56,6 +56,8 @@ def export(
     as_json: JsonOption = False,
 ) -> None:
     """Compile a YAML map to BPMN 2.0 with diagram layout, to open in a modeler."""
+    from engine.definitions.compile import export_bpmn
+
     target = output or source.with_suffix(".bpmn")
     compiled = export_bpmn(source, target)
     if as_json:

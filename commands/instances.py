@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from commands._drift import drift_chores
 from commands._errors import PARTIAL, exit_codes
 from commands._options import (
     ActorOption,
@@ -36,10 +35,10 @@ from commands._output import (
     progress,
 )
 from commands._wiring import engine_for
-from engine import ProspectRef
-from engine.runtime import BroadcastResult, Fired, start_csv
-from engine.runtime.bulk import OnError, count_rows
-from engine.worker import run_worker
+
+if TYPE_CHECKING:
+    from engine.runtime import BroadcastResult, Fired
+    from engine.runtime.bulk import OnError
 
 app = typer.Typer()
 
@@ -97,6 +96,9 @@ def start(
 
 def _start_bulk(process: str, path: Path, batch_size: int, new: bool, actor: str | None,
                 now: str | None, db: str | None, as_json: bool, on_error: OnError) -> None:
+    from engine.runtime import start_csv
+    from engine.runtime.bulk import count_rows
+
     engine = engine_for(db, now=now)
     bar, step = progress("starting", count_rows(path), as_json)
     with bar:
@@ -191,6 +193,8 @@ def outcome(
     as_json: JsonOption = False,
 ) -> None:
     """Record a business result for a prospect (their first sale counts for the distributor)."""
+    from engine import ProspectRef
+
     event = engine_for(db, now=now).outcome(ProspectRef(prospect, process), kind, amount=amount,
                                             actor=actor)
     if as_json:
@@ -321,6 +325,9 @@ def worker(
     as_json: JsonOption = False,
 ) -> None:
     """Fire due timers in a loop; stops cleanly on Ctrl-C or SIGTERM after the step in hand."""
+    from commands._drift import drift_chores
+    from engine.worker import run_worker
+
     engine = engine_for(db)
     chores = drift_chores(engine, drift_every, drift_process, drift_outcome, drift_horizon)
 

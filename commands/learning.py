@@ -18,7 +18,6 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-import content_catalog
 from commands._errors import PARTIAL, exit_codes
 from commands._options import (
     DbOption,
@@ -31,10 +30,10 @@ from commands._options import (
 )
 from commands._output import err, out, print_json
 from commands._wiring import open_store
-from content_catalog import PolicyVersion, StoredRecommender
-from engine import ManualClock, NextmoveError, SystemClock
+from engine.errors import NextmoveError
 
 if TYPE_CHECKING:
+    from content_catalog import PolicyVersion
     from learner import DriftRecord, ImportProgress
 
 app = typer.Typer()
@@ -57,6 +56,8 @@ def recommend(
     as_json: JsonOption = False,
 ) -> None:
     """Rank a hook's content for a context with the active policy, with propensities."""
+    from content_catalog import StoredRecommender
+
     rng = random.Random(seed)
     with open_store(db) as store:
         recommender = StoredRecommender(store)
@@ -240,6 +241,7 @@ def drift(
     """Content items whose outcome rate dropped: a sequential test (CUSUM) per item, in time
     order; with --act, demote them; --open lists alerts; --ack records a review."""
     import learner
+    from engine.clock import ManualClock, SystemClock
 
     clock = ManualClock(instant(now, "--now")) if now else SystemClock()
     if ack is not None:
@@ -310,6 +312,8 @@ def policy_history(
     as_json: JsonOption = False,
 ) -> None:
     """Every stored policy version per hook, and which one is active."""
+    import content_catalog
+
     with open_store(db) as store:
         versions = content_catalog.history(store, hook)
     if as_json:
@@ -338,6 +342,8 @@ def policy_activate(
     as_json: JsonOption = False,
 ) -> None:
     """Make a stored policy version the active one for its hook."""
+    import content_catalog
+
     with open_store(db) as store:
         found = content_catalog.activate(store, hook, version, reason=reason)
     _report_active(found, as_json)
@@ -352,6 +358,8 @@ def policy_rollback(
     as_json: JsonOption = False,
 ) -> None:
     """Go back to the version that was active before the current one."""
+    import content_catalog
+
     with open_store(db) as store:
         found = content_catalog.rollback(store, hook, reason=reason)
     _report_active(found, as_json)

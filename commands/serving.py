@@ -13,7 +13,7 @@ from commands._errors import exit_codes
 from commands._options import DbOption, JsonOption
 from commands._output import err, out, own_id, print_json
 from commands._wiring import open_store
-from engine import NextmoveError
+from engine.errors import NextmoveError
 
 app = typer.Typer()
 token_app = typer.Typer(help="API tokens for `nextmove serve`: create (shown once), list, "
