@@ -30,7 +30,7 @@ SCHEMA_VERSION = 1
 # Bare names some layers use for an id; the contract says `<thing>_id`.
 _BARE_IDS = {"process": "process_id", "prospect": "prospect_id",
              "distributor": "distributor_id", "instance": "instance_id", "step": "step_id",
-             "rule": "rule_id"}
+             "rule": "rule_id", "finding": "finding_id"}
 # Objects whose keys are data (a prospect's context, step data, per-step figures), not ours.
 _FREE_FORM = frozenset({"context", "data", "heat", "limits_hours", "per_week", "counts",
                         "outcomes", "contributions", "properties"})

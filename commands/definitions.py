@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +13,7 @@ from commands._errors import EXIT_CODES, exit_codes
 from commands._options import AllowScripts, DbOption, JsonOption
 from commands._output import out, own_id, print_json, print_problems
 from commands._wiring import engine_for
-from engine.errors import ErrorCode
+from engine.errors import DefinitionError, ErrorCode
 
 app = typer.Typer()
 
@@ -47,24 +48,57 @@ def validate(
     raise typer.Exit(0 if report.ok else EXIT_CODES[ErrorCode.INVALID_INPUT])
 
 
+class FlavourChoice(StrEnum):
+    nextmove = "nextmove"
+    camunda7 = "camunda7"
+    camunda8 = "camunda8"
+    spiff = "spiff"
+
+
 @app.command()
 @exit_codes
 def export(
-    source: Annotated[Path, typer.Argument(help="A YAML process map.")],
+    source: Annotated[Path, typer.Argument(help="A YAML process map, or a BPMN file to rewrite "
+                                           "in another flavour.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="BPMN file to write "
-                                                "(default: next to the map, .bpmn).")] = None,
+                                                "(default: next to the map, .bpmn; for a BPMN "
+                                                "source, .<flavour>.bpmn).")] = None,
+    flavour: Annotated[FlavourChoice, typer.Option(
+        help="Whose properties to write: nextmove:, camunda: (Camunda 7 Modeler), zeebe: "
+             "(Camunda 8 Modeler) or spiffworkflow: (SpiffArena). All load the same; see "
+             "docs/bpmn.md.")] = FlavourChoice.nextmove,
     as_json: JsonOption = False,
 ) -> None:
-    """Compile a YAML map to BPMN 2.0 with diagram layout, to open in a modeler."""
+    """Compile a YAML map to BPMN 2.0 with diagram layout, to open in a modeler; or rewrite a
+    BPMN map's properties in another modeler's flavour."""
+    from engine.definitions import parse_xml
     from engine.definitions.compile import export_bpmn
+    from engine.definitions.flavours import with_flavour
+    from engine.definitions.model import BPMN_NS
 
-    target = output or source.with_suffix(".bpmn")
-    compiled = export_bpmn(source, target)
-    if as_json:
-        print_json({"process": compiled.process_id, "output": str(target),
-                    "bytes": len(compiled.xml)})
+    if source.suffix.lower() in (".bpmn", ".xml"):
+        target = output or source.with_suffix(f".{flavour.value}.bpmn")
+        if target.resolve() == source.resolve():
+            raise DefinitionError("--output must differ from the BPMN source", file=str(source))
+        try:
+            data = source.read_bytes()
+        except OSError as exc:
+            raise DefinitionError(f"cannot read the file: {exc.strerror}", file=str(source),
+                                  code="not-found") from exc
+        xml = with_flavour(data, flavour.value)
+        found = parse_xml(xml, str(source)).getroot().find(f"{{{BPMN_NS}}}process")
+        process_id = found.get("id", "") if found is not None else ""
+        target.write_bytes(xml)
     else:
-        out.print(f"wrote {target} (process {compiled.process_id})", markup=False)
+        target = output or source.with_suffix(".bpmn")
+        process_id = export_bpmn(source, target, flavour.value).process_id
+        xml = target.read_bytes()
+    if as_json:
+        print_json({"process": process_id, "output": str(target), "bytes": len(xml),
+                    "flavour": flavour.value})
+    else:
+        flavoured = "" if flavour == FlavourChoice.nextmove else f", {flavour.value} flavour"
+        out.print(f"wrote {target} (process {process_id}{flavoured})", markup=False)
 
 
 @app.command()

@@ -7,11 +7,15 @@
     summary = trail_summary(store, process="prospect_journey")   # what contractors did
     check = verify_trail(store, anchor=kept)                      # was the record altered?
 
-Static audit: a catalogue of control indicators (`RULES`: NM001 ...), each tied to the IRS
-common-law factors and prong A of the ABC test, checked on the `ProcessMap` model so BPMN and
-YAML maps are audited alike. A finding is acknowledged in the map by a step property
-`compliance.<RULE>` holding the written justification; acknowledged findings are listed, marked,
-and never fail the audit.
+Static audit: a catalogue of control indicators (`RULES`: NM001 ...), each naming the factors
+it evidences and citing its `SOURCES` (Rev. Rul. 87-41, the IRS's three categories, IRC §3508,
+the ABC test, the DOL's economic-reality test; docs/compliance.md explains each rule), checked
+on the `ProcessMap` model so BPMN and YAML maps are audited alike. A finding is acknowledged
+in the map by a step property `compliance.<RULE>` holding the written justification;
+acknowledged findings are listed, marked, and never fail the audit.
+
+Sign-offs (`sign_off`, `signoffs`): a reviewer accepts a finding for one version of its map,
+outside the map; a changed map voids it. They are hash-chained like the trails below.
 
 Runtime trail: per step, how often contractors followed, changed or skipped the guidance, and
 the hash chains recomputed — each instance's step log (the cards shown, with propensity and
@@ -31,10 +35,12 @@ from compliance.audit import (
     Finding,
     Note,
     RequiredStep,
+    SignOff,
     UnknownSeverity,
     audit,
     justifications,
 )
+from compliance.catalogue import RULES, SEVERITIES, SOURCES, Rule, Source
 from compliance.policy_chain import (
     BadAnchor,
     PolicyAnchor,
@@ -45,7 +51,17 @@ from compliance.policy_chain import (
     verify_policy_trail,
 )
 from compliance.report import sarif_log, to_json, to_markdown, to_sarif
-from compliance.rules import RULES, SEVERITIES, Rule
+from compliance.review import review_html, review_markdown
+from compliance.signoff import (
+    BadSignoff,
+    SignoffCheck,
+    SignoffRefused,
+    SignoffTampering,
+    UnknownFinding,
+    sign_off,
+    signoffs,
+    verify_signoffs,
+)
 from compliance.trail import (
     StepTrail,
     Tampering,
@@ -59,9 +75,11 @@ __all__ = [
     "ACK_PREFIX",
     "RULES",
     "SEVERITIES",
+    "SOURCES",
     "AuditReport",
     "AuditedMap",
     "BadAnchor",
+    "BadSignoff",
     "Finding",
     "Note",
     "PolicyAnchor",
@@ -69,20 +87,31 @@ __all__ = [
     "PolicyTrailCheck",
     "RequiredStep",
     "Rule",
+    "SignOff",
+    "SignoffCheck",
+    "SignoffRefused",
+    "SignoffTampering",
+    "Source",
     "StepTrail",
     "Tampering",
     "TrailSummary",
     "TrailVerification",
+    "UnknownFinding",
     "UnknownSeverity",
     "anchor_policy_trail",
     "audit",
     "justifications",
     "read_anchor",
+    "review_html",
+    "review_markdown",
     "sarif_log",
+    "sign_off",
+    "signoffs",
     "to_json",
     "to_markdown",
     "to_sarif",
     "trail_summary",
     "verify_policy_trail",
+    "verify_signoffs",
     "verify_trail",
 ]

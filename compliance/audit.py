@@ -18,11 +18,13 @@ fire there, or one naming no known rule becomes a note in the report.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from compliance.rules import RULES_BY_ID, SEVERITIES, Hit, check_map
+from compliance.catalogue import RULES_BY_ID, SEVERITIES
+from compliance.rules import Hit, check_map
 from engine.definitions import load
 from engine.definitions.model import ProcessDefinition, ProcessMap, Step
 from engine.errors import NextmoveError, Problem, did_you_mean
@@ -50,8 +52,29 @@ def check_severity(value: str) -> str:
 
 
 @dataclass(frozen=True)
+class SignOff:
+    """A reviewer's acceptance of one finding on one map version (`compliance.signoff`)."""
+
+    id: int
+    finding: str
+    rule: str
+    process: str
+    map_hash: str
+    reviewer: str
+    reason: str
+    at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "finding": self.finding, "rule": self.rule,
+                "process": self.process, "map_hash": self.map_hash,
+                "reviewer": self.reviewer, "reason": self.reason,
+                "at": self.at.isoformat()}
+
+
+@dataclass(frozen=True)
 class Finding:
-    """One control indicator in one map. `line` is the YAML line for YAML maps."""
+    """One control indicator in one map. `line` is the YAML line for YAML maps; `map_hash`
+    identifies the map version audited; `signoff` is a reviewer's acceptance of it."""
 
     rule: str
     name: str
@@ -66,9 +89,23 @@ class Finding:
     element: str | None = None  # the exact element (a timer) when it is not the step
     acknowledged: bool = False
     justification: str | None = None
+    map_hash: str | None = None
+    signoff: SignOff | None = None
+
+    @property
+    def id(self) -> str:
+        """What a reviewer names to sign it off: RULE:process/step[/element]."""
+        return f"{self.rule}:{self.process}/{self.step}" + (
+            f"/{self.element}" if self.element else "")
+
+    @property
+    def signed_off(self) -> bool:
+        return self.signoff is not None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        body = {"id": self.id, **asdict(self)}
+        body["signoff"] = self.signoff.to_dict() if self.signoff else None
+        return body
 
 
 @dataclass(frozen=True)
@@ -128,25 +165,34 @@ class AuditReport:
     fail_on: str | None = None
 
     def unacknowledged(self, at_least: str = "info") -> list[Finding]:
-        """Findings nobody has justified, at or above a severity."""
+        """Findings nobody has justified or signed off, at or above a severity."""
         floor = _rank(check_severity(at_least))
         return [f for f in self.findings
-                if not f.acknowledged and _rank(f.severity) >= floor]
+                if not f.acknowledged and not f.signed_off and _rank(f.severity) >= floor]
 
     def acknowledged(self) -> list[Finding]:
+        """Findings justified in the map by its author."""
         return [f for f in self.findings if f.acknowledged]
+
+    def signed_off(self) -> list[Finding]:
+        """Findings a reviewer signed off for this version of their map."""
+        return [f for f in self.findings if f.signed_off and not f.acknowledged]
 
     def failed(self, fail_on: str | None = None) -> bool:
         """True when a finding at or above `fail_on` (else the report's own threshold, else
-        "high") is not acknowledged, or when some file could not be audited."""
+        "high") is neither acknowledged nor signed off, or when some file could not be
+        audited."""
         threshold = fail_on or self.fail_on or DEFAULT_FAIL_ON
         return bool(self.problems) or bool(self.unacknowledged(threshold))
 
     def counts(self) -> dict[str, dict[str, int]]:
-        """{severity: {"open": n, "acknowledged": n}} for every severity, highest first."""
-        out = {s: {"open": 0, "acknowledged": 0} for s in reversed(SEVERITIES)}
+        """{severity: {"open": n, "acknowledged": n, "signed_off": n}} for every severity,
+        highest first."""
+        out = {s: {"open": 0, "acknowledged": 0, "signed_off": 0} for s in reversed(SEVERITIES)}
         for f in self.findings:
-            out[f.severity]["acknowledged" if f.acknowledged else "open"] += 1
+            state = "acknowledged" if f.acknowledged else "signed_off" if f.signed_off \
+                else "open"
+            out[f.severity][state] += 1
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -164,8 +210,10 @@ class AuditReport:
         }
 
 
-def audit(paths: Iterable[str | Path], *, fail_on: str | None = None) -> AuditReport:
-    """Audit every process map (BPMN or YAML) under `paths` against the rule catalogue."""
+def audit(paths: Iterable[str | Path], *, fail_on: str | None = None,
+          signoffs: Iterable[SignOff] = ()) -> AuditReport:
+    """Audit every process map (BPMN or YAML) under `paths` against the rule catalogue;
+    a finding with a sign-off for this version of its map (`signoffs`) is signed off."""
     if fail_on is not None:
         check_severity(fail_on)
     loaded = load(paths, build=False)
@@ -189,11 +237,13 @@ def audit(paths: Iterable[str | Path], *, fail_on: str | None = None) -> AuditRe
         pmap = definition.map
         maps.append(AuditedMap(pmap.id, pmap.name, file, fmt, len(pmap.all_steps())))
         hits = check_map(pmap, called)
-        found, stale = _acknowledge(hits, pmap, fmt, file)
+        found, stale = _acknowledge(hits, pmap, fmt, file, definition.content_hash)
         findings += found
         notes += stale
         required += [RequiredStep(pmap.id, s.id, s.name, file, _line(s, fmt), s.basis)
                      for s in pmap.all_steps() if s.control == "required"]
+    findings, voided = _signed(findings, list(signoffs))
+    notes += voided
     findings.sort(key=lambda f: (f.file, f.line or 0, f.rule, f.step))
     notes.sort(key=lambda n: (n.file or "", n.line or 0, n.code))
     return AuditReport(tuple(findings), tuple(maps), tuple(required),
@@ -215,8 +265,34 @@ def justifications(step: Step) -> dict[str, str]:
             if name.lower().startswith(ACK_PREFIX)}
 
 
+def _signed(findings: list[Finding], signoffs: list[SignOff]
+            ) -> tuple[list[Finding], list[Note]]:
+    """Attach each finding's latest sign-off for its map version; note the sign-offs a
+    changed map voided (the finding is open again)."""
+    latest: dict[tuple[str, str], SignOff] = {}
+    earlier: dict[str, SignOff] = {}
+    for s in signoffs:
+        latest[(s.finding, s.map_hash)] = s
+        earlier[s.finding] = s
+    out: list[Finding] = []
+    notes: list[Note] = []
+    for f in findings:
+        match = latest.get((f.id, f.map_hash or ""))
+        if match is not None:
+            f = replace(f, signoff=match)
+        elif f.id in earlier and not f.acknowledged:
+            old = earlier[f.id]
+            notes.append(Note("voided-signoff", f"{f.id} was signed off by {old.reviewer} on "
+                              f"{old.at:%Y-%m-%d} for another version of the map "
+                              f"({old.map_hash[:12]}…, now {(f.map_hash or '')[:12]}…): the "
+                              "map changed, so the finding is open again", f.file, f.line,
+                              f.step))
+        out.append(f)
+    return out, notes
+
+
 def _acknowledge(
-    hits: list[Hit], pmap: ProcessMap, fmt: str, file: str
+    hits: list[Hit], pmap: ProcessMap, fmt: str, file: str, map_hash: str
 ) -> tuple[list[Finding], list[Note]]:
     notes: list[Note] = []
     used: set[tuple[str, str]] = set()
@@ -243,7 +319,8 @@ def _acknowledge(
         element = where.id if where.id != hit.step.id else None
         found.append(Finding(
             rule.id, rule.name, rule.severity, rule.factor, file, _line(where, fmt), pmap.id,
-            hit.step.id, hit.message, rule.fix, element, valid, text if valid else None))
+            hit.step.id, hit.message, rule.fix, element, valid, text if valid else None,
+            map_hash))
     notes += _stale(pmap.all_steps(), used, fmt, file)
     return found, notes
 

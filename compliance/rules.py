@@ -1,10 +1,10 @@
-"""The catalogue of control indicators and the checks that find them in a `ProcessMap`.
+"""The checks that find the catalogue's control indicators in a `ProcessMap`.
 
-Each rule names the recognised test it speaks to: the IRS common-law factors (Rev. Rul. 87-41:
-instructions, training, set hours, order or sequence set, reports, ...) and prong A of the ABC
-test (free from control and direction in performing the work, under contract and in fact).
-The checks read only the `ProcessMap` model, so a BPMN file and a YAML map that say the same
-thing get the same findings.
+The rules themselves, with the factors they evidence and the sources they cite (Rev. Rul.
+87-41, the IRS's three categories, IRC §3508, the ABC test, the DOL's economic-reality test),
+are in `compliance.catalogue`. The checks read only the `ProcessMap` model, so a BPMN file
+and a YAML map that say the same thing get the same findings. Text is read in English and
+Spanish (`compliance._text`).
 
 `Hit` is what a check returns: the rule, the step a reviewer would look at (where a
 justification goes) and, for a timer, the event itself (where its line comes from).
@@ -18,98 +18,6 @@ from dataclasses import dataclass
 from compliance import _text as text
 from compliance._graph import Level, levels
 from engine.definitions.model import ProcessMap, Step
-
-SEVERITIES = ("info", "low", "medium", "high")
-_ABC = "ABC test, prong A: free from control and direction in performing the work"
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One control indicator: what it looks for, the test it relates to, how to fix it."""
-
-    id: str
-    name: str
-    title: str
-    looks_for: str
-    factor: str
-    tests: tuple[str, ...]
-    severity: str
-    fix: str
-
-    def to_dict(self) -> dict[str, object]:
-        return {"id": self.id, "name": self.name, "title": self.title,
-                "looks_for": self.looks_for, "factor": self.factor, "tests": list(self.tests),
-                "severity": self.severity, "fix": self.fix}
-
-
-def _rule(id: str, name: str, title: str, looks_for: str, factor: str, irs: str,
-          severity: str, fix: str) -> Rule:
-    return Rule(id, name, title, looks_for, factor, (irs, _ABC), severity, fix)
-
-
-RULES: tuple[Rule, ...] = (
-    _rule("NM001", "training-before-selling", "Required training before selling",
-          "a required training or qualification step (or a gateway on training status) that "
-          "every path to a selling step passes through", "Training",
-          "IRS common-law factor 2: training", "high",
-          "make the training guidance (offered, skippable) and run it alongside selling, not "
-          "before it; if a law demands it, give the step a `basis` and justify it"),
-    _rule("NM002", "required-without-basis", "Required step without a basis",
-          "a step with `control: required` and no `basis` (the legal or brand reason)",
-          "Instructions", "IRS common-law factor 1: instructions", "high",
-          "add `basis:` naming the law or brand rule that demands the step, or make it "
-          "guidance"),
-    _rule("NM003", "fixed-order", "Required steps in a fixed order",
-          "two or more required steps where one always comes before the other, so the map "
-          "sets the order of the work", "Order or sequence set",
-          "IRS common-law factor 10: order or sequence set", "medium",
-          "run the required steps as parallel branches, or make all but one guidance; if the "
-          "order itself is what the law demands, justify it"),
-    _rule("NM004", "set-hours", "Working hours set by timers",
-          "repeating timers anchored at a clock time or without end (timeCycle R/...), and "
-          "waits until a fixed date or time (timeDate)", "Set hours of work",
-          "IRS common-law factor 7: set hours of work", "medium",
-          "use relative reminders (P2D after the last step, at most a few repetitions) and let "
-          "the contractor pick when to act"),
-    _rule("NM005", "deadline-with-consequence", "Deadlines with consequences",
-          "timers on a contractor's step that take the step away at a fixed date, or escalate "
-          "to a sponsor or manager, or lead to a sanction (late, warning, removal), when the "
-          "contractor has not acted in time", "Set hours of work",
-          "IRS common-law factor 7: set hours of work", "high",
-          "make the timer non-interrupting and supportive: a reminder to the contractor, or "
-          "a guidance card for the sponsor that offers help and carries no sanction"),
-    _rule("NM006", "required-reporting", "Required reports to the company's staff",
-          "required steps that report to a manager, sponsor, upline or the office, or ask for "
-          "daily or weekly activity reports or timesheets", "Oral or written reports",
-          "IRS common-law factor 11: oral or written reports", "high",
-          "make reporting guidance (the contractor may share results if they like) and read "
-          "results from the trail instead of asking for reports"),
-    _rule("NM007", "commanding-card", "Guidance written as orders",
-          "guidance steps whose name or card says must, always, never, required to, have to, "
-          "mandatory, you shall, ...", "Instructions",
-          "IRS common-law factor 1: instructions", "medium",
-          "rephrase as a suggestion (\"you could\", \"many find it helpful to\"); if the step "
-          "truly is required, say so with `control: required` and a `basis`"),
-    _rule("NM008", "no-way-around", "Required step with no way around it",
-          "a required step that every path to the end passes through: it can be neither "
-          "skipped nor avoided", "Instructions",
-          "IRS common-law factor 1: instructions", "low",
-          "keep required steps on the branches that need them (e.g. only when the prospect "
-          "enrolls) and justify any that every contractor must pass"),
-    _rule("NM009", "quota-gate", "Activity quota used as a gate",
-          "gateway conditions comparing the contractor's activity counts (contacts, calls, "
-          "sales, hours, ...) with a threshold, so progress depends on meeting a quota",
-          "Full time required", "IRS common-law factor 8: full time required", "high",
-          "route on what the prospect said or did, never on how much the contractor worked; "
-          "show activity counts as information only"),
-    _rule("NM010", "quota-in-card", "Activity minimum demanded in a card",
-          "card text demanding a minimum or a rate of activity (\"at least 20 calls\", "
-          "\"5 posts a day\", \"your weekly quota\")", "Full time required",
-          "IRS common-law factor 8: full time required", "medium",
-          "offer a range or an example (\"up to ten people, as many or as few as you like\") "
-          "instead of a minimum"),
-)
-RULES_BY_ID: Mapping[str, Rule] = {r.id: r for r in RULES}
 
 
 @dataclass(frozen=True)
@@ -313,15 +221,43 @@ def _step_hits(step: Step) -> Iterator[Hit]:
     if _is_required(step) and text.is_reporting(step):
         yield Hit("NM006", step, f"required step {step.name!r} asks the contractor to report "
                   "on their work (to a sponsor, a manager or the office)")
+    written = text.cards(step)
     if step.control == "guidance":
-        said = (text.orders(step.name) if step.is_human else []) + text.orders(step.card or "")
+        said = (text.orders(step.name) if step.is_human else []) + [
+            o for card in written for o in text.orders(card)]
         if said:
             quoted = ", ".join(repr(p) for p in dict.fromkeys(p.lower() for p in said))
             yield Hit("NM007", step, f"guidance step {step.name!r} is worded as an order: "
                       f"{quoted}")
-    if step.card:
-        demanded = text.quotas(step.card)
-        if demanded:
-            quoted = ", ".join(repr(q) for q in dict.fromkeys(demanded))
-            yield Hit("NM010", step, f"card of {step.name!r} demands a minimum of activity: "
-                      f"{quoted}")
+    demanded = [q for card in written for q in text.quotas(card)]
+    if demanded:
+        quoted = ", ".join(repr(q) for q in dict.fromkeys(demanded))
+        yield Hit("NM010", step, f"card of {step.name!r} demands a minimum of activity: "
+                  f"{quoted}")
+    if step.role.lower() not in text.STAFF_ROLES:
+        yield from _card_control(step, written)
+
+
+def _quoted(found: list[str]) -> str:
+    return ", ".join(repr(f) for f in dict.fromkeys(found))
+
+
+def _card_control(step: Step, written: list[str]) -> Iterator[Hit]:
+    """Control a card expresses without the obvious words: set hours, sanctions, reports on
+    demand, access waiting on an upline's approval."""
+    said = ([step.name] if step.is_human else []) + written
+    hours = [h for t in said for h in text.set_hours(t)]
+    if hours:
+        yield Hit("NM004", step, f"card of {step.name!r} sets working hours: {_quoted(hours)}")
+    threats = [h for t in said for h in text.threats(t)]
+    if threats:
+        yield Hit("NM005", step, f"card of {step.name!r} ties a sanction to not doing as "
+                  f"told: {_quoted(threats)}")
+    reports = [h for t in said for h in text.demanded_reports(t)]
+    if reports:
+        yield Hit("NM006", step, f"card of {step.name!r} asks the contractor to report their "
+                  f"results: {_quoted(reports)}")
+    gates = [h for t in said for h in text.approval_gates(t)]
+    if gates:
+        yield Hit("NM007", step, f"card of {step.name!r} makes the contractor's work wait on "
+                  f"an upline's approval: {_quoted(gates)}")

@@ -23,6 +23,7 @@ from sqlalchemy import and_, case, func, select, true
 
 from compliance._chain import diagnose
 from compliance.policy_chain import PolicyAnchor, PolicyTrailCheck, verify_policy_trail
+from compliance.signoff import SignoffCheck, verify_signoffs
 from engine.clock import as_utc
 from engine.definitions.model import HUMAN_TYPES
 from engine.store import (
@@ -189,26 +190,30 @@ class Tampering:
 
 @dataclass(frozen=True)
 class TrailVerification:
-    """Every chain recomputed: the step events' (`tampered`) and the policy log's (`policy`).
-    `ok` when neither shows tampering."""
+    """Every chain recomputed: the step events' (`tampered`), the policy log's (`policy`) and
+    the reviewers' sign-offs' (`signoffs`). `ok` when none shows tampering."""
 
     checked: int  # events checked
     instances: int
     tampered: tuple[Tampering, ...]
     policy: PolicyTrailCheck
+    signoffs: SignoffCheck | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.tampered and self.policy.ok
+        return not self.tampered and self.policy.ok and (
+            self.signoffs is None or self.signoffs.ok)
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "checked": self.checked, "instances": self.instances,
                 "tampered": [t.to_dict() for t in self.tampered],
-                "policy": self.policy.to_dict()}
+                "policy": self.policy.to_dict(),
+                "signoffs": self.signoffs.to_dict() if self.signoffs else None}
 
 
 def verify_trail(store: Store, *, anchor: PolicyAnchor | None = None) -> TrailVerification:
-    """Recompute every step-event chain and the policy log's chain and name what was altered;
+    """Recompute every step-event chain, the policy log's chain and the sign-offs' chain and
+    name what was altered;
     with an `anchor` kept from an earlier verification, also check the policy log still
     leads up to it (`verify_policy_trail`)."""
     checked, breaks = trail.verify(store)
@@ -235,7 +240,7 @@ def verify_trail(store: Store, *, anchor: PolicyAnchor | None = None) -> TrailVe
                          for b in breaks if b.instance_id == instance_id]
             tampered += found
     return TrailVerification(checked, instances, tuple(tampered),
-                             verify_policy_trail(store, anchor=anchor))
+                             verify_policy_trail(store, anchor=anchor), verify_signoffs(store))
 
 
 def _tampering(instance_id: int, owner: dict[str, Any], what: str, detail: str,

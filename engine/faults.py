@@ -73,6 +73,10 @@ def _database(orig: BaseException, *, integrity: bool) -> Fault:
                      "retry")
     if "file is not a database" in text or "malformed" in text:
         return Fault(ErrorCode.DATABASE, f"the file is not a usable SQLite database ({said})")
+    if "unable to open database file" in text:
+        return Fault(ErrorCode.STORAGE, f"the database file cannot be opened ({said}); SQLite "
+                     "needs to write journal files beside it: check that its folder exists, "
+                     f"is writable and is not on a read-only file system; {_NOTHING}")
     if "readonly" in text or "read-only" in text or state in ("25006", "42501"):
         return Fault(ErrorCode.STORAGE, f"the database cannot be written ({said}); check "
                      "its permissions")

@@ -6,7 +6,8 @@
     sponsor      a distributor who also sees and acts on their downline's instances: every
                  distributor whose instances name them as sponsor_id, transitively
     lead         reads analytics and the policies, runs learn, evaluate and rollback
-    reviewer     reads everything, the trail included; writes nothing
+    reviewer     reads everything, the trail included; writes only sign-offs of audit
+                 findings (POST /compliance/signoffs)
     admin        everything
     webhook      (not a bearer role) prospect events are signed with per-source secrets
 """

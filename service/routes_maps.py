@@ -1,8 +1,10 @@
-"""Maps: validate and deploy (uploaded files), the deployed versions, and the map audit."""
+"""Maps: validate and deploy (uploaded files), the deployed versions, the map audit, and a
+reviewer's sign-off of one of its findings (the reviewer role's one write)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path, PurePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Header, UploadFile
+from fastapi import APIRouter, File, Form, Header, UploadFile
 from fastapi.responses import JSONResponse
 
 import compliance
@@ -83,12 +85,31 @@ def definitions(engine: EngineDep, _who: Annotated[Principal, allow(
 
 @router.post("/compliance/audit", tags=["compliance"],
              summary="Audit maps for control indicators (guidance, not control)")
-def audit(files: Files,
+def audit(files: Files, engine: EngineDep,
           _who: Annotated[Principal, allow(Role.DESIGNER, Role.REVIEWER)]) -> dict[str, Any]:
-    import json
-
     with _uploaded(files) as (folder, _):
-        report = compliance.audit([folder])
+        report = compliance.audit([folder], signoffs=compliance.signoffs(engine.store))
         text = compliance.to_json(report).replace(str(folder) + "/", "")
     found: dict[str, Any] = json.loads(text)
     return found
+
+
+@router.post("/compliance/signoffs", tags=["compliance"], status_code=201,
+             summary="Sign off a finding of the uploaded maps as the reviewer (who, when, why)")
+def signoff(files: Files, engine: EngineDep,
+            who: Annotated[Principal, allow(Role.REVIEWER)],
+            finding: Annotated[str, Form(description="RULE:process/step[/element], as the "
+                                         "audit names it.")],
+            reason: Annotated[str, Form(description="Why it is accepted (four words or "
+                                        "more).")]) -> dict[str, Any]:
+    """Records that the token's subject accepts `finding` for this version of the uploaded
+    maps (bound to its content hash: a changed map voids it), in the hash-chained sign-offs
+    that `/compliance/verify` checks."""
+    with _uploaded(files) as (folder, _):
+        report = compliance.audit([folder], signoffs=compliance.signoffs(engine.store))
+    if report.problems:
+        raise NextmoveError(f"{PurePath(report.problems[0].file or '').name}: "
+                            f"{report.problems[0].message}")
+    done = compliance.sign_off(engine.store, report, finding, reviewer=who.subject,
+                               reason=reason, at=engine.clock.now())
+    return done.to_dict()

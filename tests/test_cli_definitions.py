@@ -146,7 +146,29 @@ def test_export_json_and_default_output_next_to_the_map(tmp_path: Path) -> None:
     report = run_json(["export", source])
     target = tmp_path / "prospect_journey.bpmn"
     assert report == {"schema_version": 1, "process_id": "prospect_journey",
-                      "output": str(target), "bytes": target.stat().st_size}
+                      "output": str(target), "bytes": target.stat().st_size,
+                      "flavour": "nextmove"}
+
+
+def test_export_writes_the_flavour_a_modeler_shows(tmp_path: Path) -> None:
+    """`--flavour camunda8` writes zeebe: properties; a BPMN map can be rewritten too, and
+    both load as the original does (tests/engine/test_flavours.py compares them in depth)."""
+    target = tmp_path / "journey.bpmn"
+    text = run(["export", JOURNEY, "-o", target, "--flavour", "camunda8"]).stdout
+    assert text.strip() == f"wrote {target} (process prospect_journey, camunda8 flavour)"
+    assert b"<zeebe:property name=\"hook\"" in target.read_bytes()
+    assert b"nextmove:property" not in target.read_bytes()
+
+    report = run_json(["export", target, "--flavour", "spiff"])
+    spiff = tmp_path / "journey.spiff.bpmn"
+    assert report == {"schema_version": 1, "process_id": "prospect_journey",
+                      "output": str(spiff), "bytes": spiff.stat().st_size, "flavour": "spiff"}
+    assert b"<spiffworkflow:property name=\"hook\"" in spiff.read_bytes()
+    assert run_json(["validate", spiff])["ok"] is True
+
+    run(["export", target, "--flavour", "camunda9"], code=2)
+    result = run(["export", target, "-o", target], code=3)
+    assert "--output must differ" in result.stderr
 
 
 def test_export_of_a_broken_map_lists_its_problems_and_writes_nothing(tmp_path: Path) -> None:

@@ -202,14 +202,31 @@ def test_an_unreachable_postgres_is_exit_7() -> None:
 
 
 def test_a_read_only_database_is_exit_7(tmp_path: Path) -> None:
-    db = tmp_path / "ro.db"
-    cli(["deploy", LIFEVANTAGE, "--db", db], 0)
-    sqlite3.connect(db).execute("PRAGMA wal_checkpoint(TRUNCATE)").connection.close()
-    db.chmod(0o444)
-    tmp_path.chmod(0o555)
+    made = tmp_path / "made.db"
+    cli(["deploy", LIFEVANTAGE, "--db", made], 0)
+    sqlite3.connect(made).execute("PRAGMA wal_checkpoint(TRUNCATE)").connection.close()
+    if os.geteuid() != 0:  # an ordinary user: file permissions are enough
+        made.chmod(0o444)
+        tmp_path.chmod(0o555)
+        try:
+            cli(["start", "prospect_journey", "-p", "p", "-d", "d", "--db", made], 7)
+        finally:
+            tmp_path.chmod(0o755)
+        return
+    # Root writes through file permissions; only a read-only file system stops it.
+    where = tmp_path / "ro"
+    where.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(where)],
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"root, and cannot mount a tmpfs here: {done.stderr.decode().strip()}")
     try:
-        if os.access(db, os.W_OK):
-            pytest.skip("running as a user who can write read-only files")
-        cli(["start", "prospect_journey", "-p", "p", "-d", "d", "--db", db], 7)
+        db = where / "nextmove.db"
+        db.write_bytes(made.read_bytes())
+        subprocess.run(["mount", "-o", "remount,ro", str(where)], check=True)
+        before = db.read_bytes()
+        result = cli(["start", "prospect_journey", "-p", "p", "-d", "d", "--db", db], 7)
+        assert "read-only file system" in result.stderr, result.stderr
+        assert db.read_bytes() == before
     finally:
-        tmp_path.chmod(0o755)
+        subprocess.run(["umount", "-l", str(where)], check=False)

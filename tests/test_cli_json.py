@@ -96,6 +96,11 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
     got["audit-findings"] = run("audit", str(FIXTURES / "compliance" / "NM001"),
                                 str(FIXTURES / "compliance" / "acks"), "--fail-on", "info",
                                 code=1)
+    trigger = str(FIXTURES / "compliance" / "NM001" / "trigger.yaml")
+    found = run("audit", trigger, "--fail-on", "info", *db, code=1)["findings"][0]
+    got["audit-signoff"] = run("audit", "signoff", found["finding_id"], trigger, "--reviewer",
+                               "Ana Ruiz", "--reason", "the brand must show this by law", *db)
+    got["audit-signed"] = run("audit", trigger, "--fail-on", "info", *db, code=1)
     got["audit-verify"] = run("audit", "--verify", *db)
     got["audit-trail"] = run("audit", "--trail", *db)
     got["token-create"] = run("token", "create", "--role", "lead", "--subject", "ann", *db)
@@ -132,8 +137,10 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
 def schema_of(sample: str) -> str:
     """The schema a sample is checked against: its command (`signal-held` is `signal`)."""
     variants = {"start-bulk": "start", "signal-held": "signal", "signal-broadcast": "signal",
-                "drift-open": "drift", "audit-findings": "audit", "audit-verify": "audit",
-                "audit-trail": "audit", "stuck-incident": "stuck",
+                "drift-open": "drift", "audit": "audit-maps", "audit-findings": "audit-maps",
+                "audit-verify": "audit-maps", "audit-trail": "audit-maps",
+                "audit-signed": "audit-maps",
+                "stuck-incident": "stuck",
                 "validate-problems": "validate"}
     return variants.get(sample, sample)
 
@@ -161,7 +168,7 @@ def json_commands() -> set[str]:
 
 def test_every_command_with_json_has_a_schema_and_is_checked_here() -> None:
     commands = json_commands()
-    assert {"cards", "start", "policy-history", "token-list", "audit"} <= commands
+    assert {"cards", "start", "policy-history", "token-list", "audit-maps"} <= commands
     schemas = {p.stem for p in SCHEMAS.glob("*.json")}
     assert commands - schemas == set()
     assert schemas - commands == {"error"}  # the shape of any command's error
@@ -216,6 +223,8 @@ def test_ids_are_named_the_same_way_everywhere(outputs: dict[str, dict[str, Any]
         outputs["start"]["instance_id"]}
     assert outputs["stuck-incident"]["incidents"][0]["instance_id"] == 1
     assert outputs["error"]["code"] == "refused" and outputs["error"]["instance_id"] == 1
+    signed = [f for f in outputs["audit-signed"]["findings"] if f["signoff"]]
+    assert [f["signoff"]["signoff_id"] for f in signed] == [outputs["audit-signoff"]["signoff_id"]]
 
 
 def test_the_documentation_lists_every_schema() -> None:

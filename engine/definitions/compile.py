@@ -21,13 +21,14 @@ YAML path and line it came from, so problems found in the BPMN can be reported o
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lxml import etree
 
 from engine.definitions._layout import Layout, LayoutEdge, LayoutNode, layout
 from engine.definitions._yaml_model import declaration
+from engine.definitions.flavours import with_flavour
 from engine.definitions.yaml_maps import (
     END,
     HOSTS,
@@ -144,9 +145,13 @@ def compile_map(m: YamlMap) -> CompiledMap:
     return _Compiler(m).run()
 
 
-def export_bpmn(yaml_path: str | Path, out_path: str | Path) -> CompiledMap:
-    """Load the YAML map at `yaml_path`, compile it and write the BPMN file to `out_path`."""
+def export_bpmn(yaml_path: str | Path, out_path: str | Path,
+                flavour: str = "nextmove") -> CompiledMap:
+    """Load the YAML map at `yaml_path`, compile it and write the BPMN file to `out_path`, its
+    properties in `flavour`'s dialect (`engine.definitions.flavours`)."""
     compiled = compile_map(_load(yaml_path))
+    if flavour != "nextmove":
+        compiled = replace(compiled, xml=with_flavour(compiled.xml, flavour))
     Path(out_path).write_bytes(compiled.xml)
     return compiled
 

@@ -1,9 +1,10 @@
 """Read process maps out of a BPMN document into `ProcessMap`s.
 
-Works on what modelers write: Camunda Modeler (camunda:properties), the SpiffArena modeler
-(spiffworkflow:properties), Camunda 8 (zeebe:properties), bpmn.io and our own nextmove
-namespace. Step properties (hook, card, control, basis, ...) have the same names in each.
-Nothing here judges the map; `validate` does that.
+Works on what modelers write: properties in the `nextmove:`, `camunda:` (Camunda 7),
+`zeebe:` (Camunda 8) or `spiffworkflow:` (SpiffArena) dialect, with the same names in each.
+Which properties nextmove reads, on which elements, and what they do: docs/bpmn.md (the table
+there and `ACCEPTED_PROPERTIES` below are checked against each other by
+tests/engine/test_bpmn_properties.py). Nothing here judges the map; `validate` does that.
 """
 
 from __future__ import annotations
@@ -27,6 +28,18 @@ ZEEBE_NS = "http://camunda.org/schema/zeebe/1.0"
 _PROPERTY_CONTAINERS = (NEXTMOVE_NS, CAMUNDA_NS, SPIFF_NS, ZEEBE_NS)
 # On a message catch or a `bpmn:message`: how long its early events are held (P30D default).
 TTL_PROPERTY = "message_ttl"
+# Every property nextmove reads from a BPMN element, in any dialect, and where: docs/bpmn.md
+# says what each does. `NAME` and `RULE` stand for any name (`data.interest`, `compliance.NM003`).
+ACCEPTED_PROPERTIES: dict[str, str] = {
+    "hook": "step", "card": "step", "control": "step", "basis": "step", "role": "step",
+    "data": "step, process", "follow_up": "person's step", "stuck_after": "person's step",
+    "outcome": "step", "compliance.RULE": "step, timer event", "yaml_line": "any element",
+    "purpose": "boundary timer", "catch_up": "cycle timer", TTL_PROPERTY: "message, catch",
+    "data.NAME": "process", "card.LOCALE": "step",
+}
+# Written by `nextmove export` as a record of the YAML map; the drawn flow does what they said,
+# so nextmove reads none of them back (they are not an error either).
+RECORDED_PROPERTIES = ("ack", "when_stuck", "expires_after", "when_expired")
 
 FLOW_NODE_TYPES = frozenset(
     {
@@ -50,20 +63,25 @@ def bpmn(name: str) -> str:
 
 
 def read_properties(node: etree._Element, *, card: bool = True) -> dict[str, str]:
-    """Step properties from every dialect's extension elements, plus documentation as card."""
+    """Step properties from every dialect's extension elements, plus documentation as card.
+
+    An empty value counts as no property: a modeler's template writes its empty fields."""
     props: dict[str, str] = {}
     for key, value in node.attrib.items():
-        if isinstance(key, str) and key.startswith(f"{{{NEXTMOVE_NS}}}"):
+        if isinstance(key, str) and key.startswith(f"{{{NEXTMOVE_NS}}}") and value.strip():
             props[etree.QName(key).localname] = value
     ext = node.find(bpmn("extensionElements"))
     if ext is not None:
         for container in ext:
+            if not isinstance(container.tag, str):
+                continue  # a comment
             qname = etree.QName(container)
             if qname.namespace not in _PROPERTY_CONTAINERS or qname.localname != "properties":
                 continue
             for prop in container:
-                if local(prop.tag) == "property" and prop.get("name"):
-                    props[prop.get("name", "")] = prop.get("value", prop.text or "")
+                value = prop.get("value", prop.text or "")
+                if local(prop.tag) == "property" and prop.get("name") and value.strip():
+                    props[prop.get("name", "")] = value
     if card and "card" not in props:
         doc = node.find(bpmn("documentation"))
         if doc is not None and doc.text and doc.text.strip():

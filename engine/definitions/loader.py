@@ -18,6 +18,7 @@ from lxml import etree
 
 from engine.catalogs import CatalogSupport
 from engine.definitions._limit_checks import check_limits, check_recursion
+from engine.definitions._reminders import add_reminder_timers
 from engine.definitions._xml import parse_xml
 from engine.definitions.compile import compile_map
 from engine.definitions.extract import read_maps
@@ -90,6 +91,8 @@ def _read_bpmn(path: Path) -> _Document:
             f"{etree.QName(root).namespace or 'no namespace'})", file=name, line=root.sourceline,
             code="not-bpmn",
         )
+    if add_reminder_timers(root):  # `follow_up` / `stuck_after` set in a modeler
+        data = etree.tostring(tree, xml_declaration=True, encoding="UTF-8")
     return _Document(name, "bpmn", data, read_maps(tree, name))
 
 

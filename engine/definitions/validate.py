@@ -20,6 +20,7 @@ from engine.definitions._data_checks import (
 )
 from engine.definitions._stalls import find_stall
 from engine.definitions.data import DataDeclaration
+from engine.definitions.extract import ACCEPTED_PROPERTIES, RECORDED_PROPERTIES
 from engine.definitions.model import CONTROL_VALUES, STEP_PROPERTIES, Flow, ProcessMap, Step
 from engine.durations import (
     DurationError,
@@ -30,6 +31,11 @@ from engine.durations import (
 )
 from engine.errors import ExpressionError, Problem, did_you_mean
 from engine.expressions import compile_expression
+
+# Every property name docs/bpmn.md lists; a name close to one of them is likely a typo.
+KNOWN_PREFIXES = tuple(name.split(".")[0] + "." for name in ACCEPTED_PROPERTIES if "." in name)
+KNOWN_PROPERTIES = tuple(dict.fromkeys(
+    (*STEP_PROPERTIES, *(n for n in ACCEPTED_PROPERTIES if "." not in n), *RECORDED_PROPERTIES)))
 
 UNSUPPORTED = {
     "serviceTask": "service tasks call external code, which nextmove does not run; "
@@ -162,9 +168,9 @@ class _Checker:
 
     def _check_properties(self, step: Step) -> None:
         for name in step.properties:
-            if name in STEP_PROPERTIES:
+            if name in KNOWN_PROPERTIES or name.startswith(KNOWN_PREFIXES):
                 continue
-            hint = did_you_mean(name, STEP_PROPERTIES)
+            hint = did_you_mean(name, KNOWN_PROPERTIES)
             if hint:
                 self.add(f"unknown step property {name!r}", code="unknown-property",
                          element=step.id, line=step.line, suggestion=hint, severity="warning")

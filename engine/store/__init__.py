@@ -40,6 +40,7 @@ from engine.store.schema import (
     POLICY_ACTIVATION,
     POLICY_ACTIVE,
     POLICY_TRAIL_HEAD,
+    SIGNOFF,
     STEP_EVENT,
     table_of,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "Progress",
     "REACHED_KINDS",
     "SETTLED_KINDS",
+    "SIGNOFF",
     "STEP_EVENT",
     "VISIT_KINDS",
     "EventKind",

@@ -52,6 +52,8 @@ def survey_sqlite_file(path: str | None) -> Survey:
                                "WHERE key = 'schema_version'").fetchone()
             return _versioned(tables, None if row is None else row[0])
         return Survey(tables)
+    except sqlite3.OperationalError:
+        raise  # cannot read it (e.g. a read-only folder): a storage fault, not a foreign file
     except sqlite3.DatabaseError as exc:
         raise NotADatabase(str(exc)) from exc
     finally:

@@ -14,6 +14,8 @@ Each migration checks for what it adds, so running them on a current database do
   moved nothing (instance 0) become `unmatched`: they were recorded before events were held
   and are not delivered now. SQLite cannot drop a unique constraint, so there the table is
   rebuilt (copying every row with its id); PostgreSQL swaps the constraint in place.
+* Schema 5: reviewers' sign-offs of audit findings (`compliance.signoff`). A new table,
+  `signoff`, which `Store` creates like any new table; no existing data changes.
 """
 
 from __future__ import annotations

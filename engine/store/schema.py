@@ -20,6 +20,7 @@ from engine.store.tables import (
     PolicyActiveRow,
     PolicyRow,
     PolicyTrailHeadRow,
+    SignoffRow,
     StepEventRow,
 )
 
@@ -33,6 +34,7 @@ __all__ = [
     "POLICY_ACTIVATION",
     "POLICY_ACTIVE",
     "POLICY_TRAIL_HEAD",
+    "SIGNOFF",
     "STEP_EVENT",
     "table_of",
 ]
@@ -56,3 +58,4 @@ POLICY = table_of(PolicyRow)
 POLICY_ACTIVE = table_of(PolicyActiveRow)
 POLICY_ACTIVATION = table_of(PolicyActivationRow)
 POLICY_TRAIL_HEAD = table_of(PolicyTrailHeadRow)
+SIGNOFF = table_of(SignoffRow)

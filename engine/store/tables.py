@@ -13,9 +13,10 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Column, DateTime, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 4  # 2: policy_activation.policy_hash and chain, policy_trail_head;
+SCHEMA_VERSION = 5  # 2: policy_activation.policy_hash and chain, policy_trail_head;
 # 3: step_event.visit_ms and paired, instance.visits (see engine.store.visits);
-# 4: message_receipt.status, expires_at, settled_at; ids unique per (prospect, message)
+# 4: message_receipt.status, expires_at, settled_at; ids unique per (prospect, message);
+# 5: signoff (reviewers' sign-offs of audit findings, hash-chained)
 
 
 class MetaRow(SQLModel, table=True):
@@ -218,3 +219,21 @@ class PolicyTrailHeadRow(SQLModel, table=True):
     id: int = Field(primary_key=True)
     head: str
     records: int
+
+
+class SignoffRow(SQLModel, table=True):
+    """A reviewer's sign-off of one audit finding on one version of its map (`map_hash`).
+    The records form one hash chain; its head and count are the `nextmove_meta` row
+    `signoff_trail_head` ("<records> <head>"), locked by each writer."""
+
+    __tablename__ = "signoff"
+
+    id: int | None = Field(default=None, primary_key=True)
+    finding: str = Field(index=True)  # NM003:process/step[/element]
+    rule: str
+    process: str
+    map_hash: str  # ProcessDefinition.content_hash of the map version audited
+    reviewer: str
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    chain: str  # sha256 over the previous record's chain and this record
+    at: datetime = Field(sa_column=Column(DateTime, nullable=False))

@@ -11,7 +11,17 @@ from typing import Any
 import pytest
 from jsonschema import Draft4Validator
 
-from compliance import RULES, AuditReport, audit, sarif_log, to_json, to_markdown, to_sarif
+from compliance import (
+    RULES,
+    SOURCES,
+    AuditReport,
+    audit,
+    sarif_log,
+    to_json,
+    to_markdown,
+    to_sarif,
+)
+from compliance.catalogue import rule_sections
 from tests.conftest import FIXTURES, REPO
 
 CASES = FIXTURES / "compliance"
@@ -130,3 +140,33 @@ def test_markdown_reads_as_a_reviewers_report(mixed: AuditReport) -> None:
     assert "**Result: PASSED**" in clean
     assert "None: every audited step reads as guidance" in clean
     assert "FTC guidance on earnings claims" in clean  # the enroll step's basis, listed
+
+
+def test_every_rule_cites_its_sources_and_is_explained_in_the_docs() -> None:
+    doc = (REPO / "docs" / "compliance.md").read_text(encoding="utf-8")
+    assert rule_sections() in doc  # regenerate: python -m compliance.catalogue
+    citations = {s.citation for s in SOURCES}
+    for rule in RULES:
+        cited = {s.citation for s in rule.sources}
+        assert cited == citations, rule.id  # 87-41, Pub. 15-A, §3508, §2775, §148B, DOL
+        assert f"\n## {rule.id} {rule.name}\n" in doc
+        assert rule.why and rule.category.startswith("behavioral control")
+        assert any(t.startswith("DOL economic reality") for t in rule.tests)
+    for needle in ("Rev. Rul. 87-41", "Publication 15-A", "26 U.S.C. §3508",
+                   "California Labor Code §2775", "G.L. c.149 §148B", "29 CFR part 795",
+                   "behavioral control", "financial control", "relationship of the parties"):
+        assert needle in doc, needle
+
+
+def test_sarif_rules_link_to_their_section_and_carry_their_sources(mixed: AuditReport) -> None:
+    rules = sarif_log(mixed, docs="https://example.invalid/compliance.md")["runs"][0][
+        "tool"]["driver"]["rules"]
+    for rule, descriptor in zip(RULES, rules, strict=True):
+        assert descriptor["helpUri"] == f"https://example.invalid/compliance.md#{rule.anchor}"
+        assert "Rev. Rul. 87-41" in descriptor["help"]["markdown"]
+        assert "**Why it matters:**" in descriptor["help"]["markdown"]
+        assert "IRC §3508" in descriptor["help"]["text"]
+        assert descriptor["properties"]["sources"][0].startswith("Rev. Rul. 87-41")
+    default = sarif_log(mixed)["runs"][0]["tool"]["driver"]["rules"][0]["helpUri"]
+    assert default == (REPO / "docs" / "compliance.md").as_uri() + "#nm001-training-before-selling"
+    assert errors(sarif_log(mixed)) == []

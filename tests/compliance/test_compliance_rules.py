@@ -10,7 +10,19 @@ from pathlib import Path
 import pytest
 
 from compliance import RULES, SEVERITIES, audit
-from compliance._text import counted, orders, quotas, training_conditions
+from compliance._text import (
+    approval_gates,
+    counted,
+    demanded_reports,
+    is_selling,
+    is_training,
+    is_training_status,
+    orders,
+    quotas,
+    set_hours,
+    threats,
+    training_conditions,
+)
 from engine.definitions import load
 from engine.definitions.yaml_maps import load_yaml_map_text
 from engine.errors import DefinitionErrors
@@ -205,3 +217,91 @@ def test_conditions_count_activity_only_against_numbers() -> None:
     assert training_conditions("${certified == true}") == ["certified"]
     assert training_conditions("${!trainingDone}") == ["trainingDone"]
     assert training_conditions("wants_to_sell == True") == []
+
+
+# More maps per rule: control phrased without the obvious words, Spanish cards (LifeVantage
+# sells in Mexico) and translations in `card.<locale>` properties, and near misses that read
+# the words in context. Each trigger must raise exactly these findings; each near miss none.
+MORE_TRIGGERS: dict[str, set[tuple[str, str]]] = {
+    "NM001/trigger_es.yaml": {("NM001", "capacitacion")},
+    "NM002/trigger_es.yaml": {("NM002", "confirmar_pedido"), ("NM008", "confirmar_pedido")},
+    "NM003/trigger_es.yaml": {("NM003", "divulgacion")},
+    "NM004/trigger_card.yaml": {("NM004", "the_step")},
+    "NM004/trigger_es.yaml": {("NM004", "the_step")},
+    "NM005/trigger_card.yaml": {("NM005", "the_step")},
+    "NM005/trigger_es.yaml": {("NM005", "the_step")},
+    "NM006/trigger_card.yaml": {("NM006", "the_step")},
+    "NM006/trigger_es.yaml": {("NM006", "the_step")},
+    "NM007/trigger_approval.yaml": {("NM007", "the_step")},
+    "NM007/trigger_es.yaml": {("NM007", "the_step")},
+    "NM008/trigger_es.yaml": {("NM008", "aceptar_contrato")},
+    "NM009/trigger_contacts.yaml": {("NM009", "enough_contacts")},
+    "NM010/trigger_es.yaml": {("NM010", "the_step")},
+    "NM010/trigger_es.bpmn": {("NM010", "daily_activity")},  # nextmove:property card.es-MX
+}
+MORE_NEAR_MISSES = sorted(p.relative_to(CASES).as_posix() for p in CASES.glob("NM*/near_miss_*"))
+
+
+@pytest.mark.parametrize("name", sorted(MORE_TRIGGERS))
+def test_more_maps_trigger_their_rule(name: str) -> None:
+    report = audit([CASES / name])
+    assert report.problems == ()
+    assert {(f.rule, f.step) for f in report.findings} == MORE_TRIGGERS[name]
+
+
+@pytest.mark.parametrize("name", MORE_NEAR_MISSES)
+def test_more_near_misses_raise_nothing(name: str) -> None:
+    assert found(CASES / name) == set()
+
+
+def test_every_rule_has_two_maps_that_trigger_it_and_two_that_must_not() -> None:
+    for rule in RULES:
+        folder = CASES / rule.id
+        triggers = {p.stem for p in folder.glob("trigger*")}
+        near = {p.stem for p in folder.glob("near_miss*")}
+        assert len(triggers) >= 2 and len(near) >= 2, (rule.id, triggers, near)
+
+
+def test_the_qualifying_questions_are_a_sales_step_not_training() -> None:
+    # Issue 22: NM001 called "Ask the qualifying questions" required training, and the
+    # gateway on `lead_qualified` a training status.
+    report = audit([CASES / "NM001" / "near_miss_qualifying.yaml"], fail_on="info")
+    assert report.findings == () and not report.failed()
+    assert not is_training("Ask the qualifying questions • qualify prospect")
+    assert is_selling("Ask the qualifying questions")
+    for trained in ("Get qualified before you sell", "Take the qualification exam",
+                    "Qualify as a distributor first", "Completa la capacitación",
+                    "Toma el curso de producto"):
+        assert is_training(trained), trained
+    assert not is_training("A world-class product")
+    assert not is_training_status("lead_qualified") and is_training_status("isQualified")
+
+
+def test_control_without_the_obvious_words_is_found_in_english_and_spanish() -> None:
+    assert approval_gates("New prospects are unlocked once your upline approves.") == [
+        "once your upline approves"]
+    assert approval_gates("Los prospectos se liberan cuando tu patrocinador lo apruebe.")
+    assert approval_gates("Once the prospect approves the sample, send the link.") == []
+    assert threats("If you don't, you won't receive new contacts.") == [
+        "If you don't, you won't receive new contacts."]
+    assert threats("Si no lo haces, perderás tus prospectos.")
+    assert threats("If you don't hear back, you could send a reminder. You won't lose "
+                   "anything.") == []
+    assert set_hours("Call every weekday from 9am to 5pm.") == ["every weekday from 9am to 5pm"]
+    assert set_hours("Trabaja de lunes a viernes de 9 a 5.")
+    assert set_hours("Many post every morning at 8am; you could try it if it suits you.") == []
+    assert demanded_reports("Send your upline your numbers every Friday.")
+    assert demanded_reports("Envía a tu patrocinador tus números cada viernes.")
+    assert demanded_reports("You could share your results with your sponsor if you like.") == []
+    assert orders("Debes llamar. No tienes que hacerlo hoy; siempre puedes saltarlo. Nunca "
+                  "tienes que usar el guion.") == ["Debes"]
+    assert quotas("Haz al menos 20 llamadas y 10 contactos al día.") == [
+        "al menos 20 llamadas", "10 contactos al día"]
+
+
+def test_context_decides_whether_a_sentence_demands_or_offers() -> None:
+    assert set_hours("You can't choose: call every weekday at 9am.") == ["every weekday at 9am"]
+    assert set_hours("No puedes elegir: trabaja de lunes a viernes de 9 a 5.")
+    assert demanded_reports("Your upline needs your numbers every Friday.")
+    # the sponsor reporting to the team is not the contractor reporting to the sponsor
+    assert demanded_reports("Your sponsor shares team results every Monday on the call.") == []

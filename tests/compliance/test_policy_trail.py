@@ -313,6 +313,7 @@ def test_cli_audit_verify_reports_both_trails(sqlite_log: Log, tmp_path: Path) -
     assert result.output.splitlines() == [
         "step log intact: 0 events checked, no tampering found",
         f"policy log intact: {len(log.records())} records checked, no tampering found",
+        "sign-offs intact: 0 records checked, no tampering found",
         f"policy log head after {len(log.records())} records: {head}"]
     kept = tmp_path / "verified.json"
     result = runner.invoke(app, ["audit", "--verify", "--json", "--db", log.url,
@@ -330,7 +331,8 @@ def test_cli_audit_verify_reports_both_trails(sqlite_log: Log, tmp_path: Path) -
     assert lines[1] == f"POLICY LOG TAMPERED: 1 problem(s) in {len(log.records())} records"
     assert lines[2].startswith(f"  policy changed: record {log.find('save', 3)} — policy "
                                "intro_video v3 no longer matches")
-    assert len(lines) == 3  # no head offered as an anchor while the log is tampered
+    assert lines[3] == "sign-offs intact: 0 records checked, no tampering found"
+    assert len(lines) == 4  # no head offered as an anchor while the log is tampered
     result = runner.invoke(app, ["audit", "--verify", "--json", "--db", log.url])
     assert result.exit_code == 1
     body = json.loads(result.output)

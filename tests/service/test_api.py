@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 import service
+from compliance import audit, signoffs
 from engine.store.kinds import EventKind
 from tests.conftest import REPO
 from tests.service._server import Running
@@ -161,3 +162,32 @@ def test_the_checked_in_openapi_document_is_current() -> None:
     if not OPENAPI.exists() or OPENAPI.read_text(encoding="utf-8") != generated:
         pytest.fail("docs/openapi.json is out of date: run "
                     "`PYTHONPATH=. python -m service.openapi > docs/openapi.json`")
+
+
+def test_a_reviewer_signs_off_a_finding_through_the_api(api: Running) -> None:
+    fixed_order = REPO / "tests" / "fixtures" / "compliance" / "NM003" / "trigger.yaml"
+    upload = [("files", ("trigger.yaml", fixed_order.read_bytes(), "text/yaml"))]
+    finding = "NM003:nm003_trigger/income_disclosure"
+    reviewer = api.client("reviewer")
+    before = reviewer.post("/compliance/audit", files=upload).json()
+    assert [f["id"] for f in before["findings"]] == [finding]
+    assert before["findings"][0]["signoff"] is None
+    reason = "The FTC expects the disclosure before the agreement."
+    signed = reviewer.post("/compliance/signoffs", files=upload,
+                           data={"finding": finding, "reason": reason})
+    assert signed.status_code == 201, signed.text
+    body = signed.json()
+    assert (body["finding"], body["reason"], body["map_hash"]) == (
+        finding, reason, before["findings"][0]["map_hash"])
+    assert body["reviewer"]  # the token's subject
+    after = reviewer.post("/compliance/audit", files=upload).json()
+    assert after["findings"][0]["signoff"]["reviewer"] == body["reviewer"]
+    assert after["counts"]["medium"]["signed_off"] == 1
+    # the same map audited from the command line binds to the same version
+    local = audit([fixed_order], signoffs=signoffs(api.engine.store))
+    assert local.findings[0].signoff is not None
+    missing = reviewer.post("/compliance/signoffs", files=upload,
+                            data={"finding": "NM009:x/y", "reason": reason})
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert reviewer.get("/compliance/verify").json()["signoffs"]["records"] == 1

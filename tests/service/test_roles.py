@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 import service
+from tests.conftest import FIXTURES
 from tests.service._server import Running
 from tests.service._world import World, map_files, start, world
 
@@ -44,6 +45,14 @@ def _skip(c: httpx.Client, run: Running, w: World) -> httpx.Response:
 def _vary(c: httpx.Client, run: Running, w: World) -> httpx.Response:
     target = start(run, "x-vary", "d3", "d1")
     return c.post(f"/instances/{target}/vary", json={"step": "add_contact", "note": "called"})
+
+
+def _sign_off(c: httpx.Client, run: Running, w: World) -> httpx.Response:
+    fixed_order = FIXTURES / "compliance" / "NM003" / "trigger.yaml"
+    return c.post("/compliance/signoffs", files=[
+        ("files", ("trigger.yaml", fixed_order.read_bytes(), "text/yaml"))], data={
+        "finding": "NM003:nm003_trigger/income_disclosure",
+        "reason": "The FTC expects the disclosure first."})
 
 
 ROUTES = [
@@ -93,6 +102,8 @@ ROUTES = [
           slow=True),
     Route("trail", {"reviewer", "admin"}, lambda c, r, w: c.get("/compliance/trail")),
     Route("verify", {"reviewer", "admin"}, lambda c, r, w: c.get("/compliance/verify")),
+    Route("sign off a finding", {"reviewer", "admin"}, _sign_off,
+          ok=(201, 409)),  # the second of admin and reviewer finds it signed off already
     Route("policies", {"lead", "reviewer", "admin"}, lambda c, r, w: c.get("/policies")),
     Route("rollback", {"lead", "admin"},
           lambda c, r, w: c.post("/policies/intro_video/rollback", json={"reason": "test"}),
