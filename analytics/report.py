@@ -141,7 +141,7 @@ def collect(store: Store, process_id: str, *, now: datetime, heat: str = "waitin
 
 
 def _drift_rows(store: Store, process_id: str) -> list[dict[str, Any]]:
-    from learner.drift_watch import drift_records  # loads the learner only here
+    from content_catalog.drift_alerts import drift_records
 
     return [{"hook": r.hook, "option_id": r.option_id, "rate_before": r.alert["rate_before"],
              "rate_after": r.alert["rate_after"], "since": r.alert["since"],

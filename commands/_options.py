@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from engine import InvalidInput, NextmoveError, ProspectRef, inputs
-from engine.clock import parse_duration, parse_instant
-from engine.runtime import InstanceRef
+from engine import inputs
+from engine.errors import InvalidInput, NextmoveError
+
+if TYPE_CHECKING:
+    from engine.runtime import InstanceRef
 
 DbOption = Annotated[
     str | None,
@@ -73,6 +75,7 @@ def jsonl_objects(path: Path) -> list[dict[str, Any]]:
 def instance_ref(instance: int | None, prospect: str | None, process: str | None
                  ) -> InstanceRef:
     """Which instance a command acts on: an id, or a prospect (and process)."""
+    from engine import ProspectRef
     if instance is not None and prospect is not None:
         raise NextmoveError("give an instance id or --prospect, not both")
     if instance is not None:
@@ -84,6 +87,7 @@ def instance_ref(instance: int | None, prospect: str | None, process: str | None
 
 def instant(text: str, option: str) -> datetime:
     """An ISO 8601 time within `engine.inputs`' range (1970 .. 9000)."""
+    from engine.clock import parse_instant
     try:
         moment = parse_instant(text)
     except (ValueError, OverflowError) as exc:
@@ -98,6 +102,8 @@ def optional_instant(text: str | None, option: str) -> datetime | None:
 def duration(text: str | None, option: str) -> timedelta | None:
     if not text:
         return None
+    from engine.clock import parse_duration
+
     try:
         return parse_duration(text)
     except ValueError as exc:

@@ -12,8 +12,6 @@ from commands._errors import exit_codes
 from commands._options import DbOption, JsonOption
 from commands._output import out, print_json, progress
 from commands._wiring import open_store
-from simulator import SimulationConfig
-from simulator import simulate as run_simulation
 
 if TYPE_CHECKING:
     from simulator.demo import DemoReport
@@ -37,6 +35,9 @@ def simulate(
     as_json: JsonOption = False,
 ) -> None:
     """Drive the engine with a synthetic field force on a simulated clock."""
+    from simulator import SimulationConfig
+    from simulator import simulate as run_simulation
+
     config = SimulationConfig(distributors=distributors, days=days, seed=seed)
     bar, step = progress("simulating days", days, as_json)
     with bar, open_store(db) as store:
@@ -82,6 +83,7 @@ def demo(
     what off-policy evaluation says beats the catalog, simulates the same people again with it
     and shows the change.
     """
+    from simulator import SimulationConfig
     from simulator.demo import run_demo
 
     config = SimulationConfig(distributors=distributors, days=days, seed=seed,

@@ -24,11 +24,11 @@ from commands._options import (
 )
 from commands._output import err, out, print_json
 from commands._wiring import now_of, open_store
-from engine import ManualClock, NextmoveError, Store
-from engine.runtime import queries as runtime_queries
+from engine.errors import NextmoveError
 
 if TYPE_CHECKING:
     from analytics import Indicator
+    from engine import Store
 
 app = typer.Typer()
 
@@ -75,6 +75,8 @@ def report(
         raise NextmoveError(f"--colour-by must be one of {', '.join(HEAT_METRICS)}")
     if now:
         instant(now, "--now")  # a bad --now is refused before the database is opened
+    from engine.clock import ManualClock
+
     with open_store(db) as store:
         clock = ManualClock(now_of(store, now))
         data = write_report(store, process or only_process(store), output, clock=clock,
@@ -136,13 +138,15 @@ def funnel(
 
 def incidents_of(store: Store, process: str, distributor: str | None) -> list[dict[str, Any]]:
     """Instances of `process` in incident: stuck until an operator acts (see `retry`)."""
+    from engine.runtime import queries as runtime_queries
+
     out = []
     for instance in runtime_queries.list_instances(
             store, process_id=process, distributor_id=distributor, status="incident"):
         last = next(e for e in reversed(runtime_queries.history(store, instance.id))
                     if e.kind == "incident")
-        out.append({"instance": instance.id, "prospect": instance.prospect_id,
-                    "distributor": instance.distributor_id, "step": last.step_id,
+        out.append({"instance_id": instance.id, "prospect_id": instance.prospect_id,
+                    "distributor_id": instance.distributor_id, "step_id": last.step_id,
                     "since": last.at.isoformat(), "error": (last.data or {}).get("error")})
     return out
 
@@ -191,9 +195,9 @@ def stuck(
         out.print(f"waiting on purpose at {w.step_name}: {w.instances} instance(s), the "
                   f"oldest for {waited:.1f} h (a timer, not stuck)", markup=False)
     for item in broken:
-        out.print(f"incident: instance {item['instance']} (prospect {item['prospect']}) at "
-                  f"{item['step']} since {item['since']}: {item['error']}; after fixing the "
-                  f"map: nextmove retry {item['instance']}", markup=False)
+        out.print(f"incident: instance {item['instance_id']} (prospect {item['prospect_id']}) "
+                  f"at {item['step_id']} since {item['since']}: {item['error']}; after fixing "
+                  f"the map: nextmove retry {item['instance_id']}", markup=False)
 
 
 IndicatorOption = Annotated[list[str] | None, typer.Option(

@@ -18,8 +18,6 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-import content_catalog
-from commands._drift import drift_webhook, notify
 from commands._errors import PARTIAL, exit_codes
 from commands._options import (
     DbOption,
@@ -32,10 +30,10 @@ from commands._options import (
 )
 from commands._output import err, out, print_json
 from commands._wiring import open_store
-from content_catalog import PolicyVersion, StoredRecommender
-from engine import ManualClock, NextmoveError, SystemClock
+from engine.errors import NextmoveError
 
 if TYPE_CHECKING:
+    from content_catalog import PolicyVersion
     from learner import DriftRecord, ImportProgress
 
 app = typer.Typer()
@@ -58,6 +56,8 @@ def recommend(
     as_json: JsonOption = False,
 ) -> None:
     """Rank a hook's content for a context with the active policy, with propensities."""
+    from content_catalog import StoredRecommender
+
     rng = random.Random(seed)
     with open_store(db) as store:
         recommender = StoredRecommender(store)
@@ -157,7 +157,7 @@ def variants(
         found = learner.variants(store, process, outcome=outcomes, horizon=window,
                                  with_content=with_content)
     if as_json:
-        print_json([v.to_dict() for v in found])
+        print_json({"variants": [v.to_dict() for v in found]})
         return
     table = Table("#", "cases", "share", "rate (95% CI)", "p", "path", box=None)
     for v in found[:top]:
@@ -249,6 +249,7 @@ def drift(
     """Content items whose outcome rate dropped: a sequential test (CUSUM) per item, in time
     order; with --act, demote them; --open lists alerts; --ack records a review."""
     import learner
+    from engine.clock import ManualClock, SystemClock
 
     clock = ManualClock(instant(now, "--now")) if now else SystemClock()
     if ack is not None:
@@ -267,6 +268,8 @@ def drift(
     if process is None or outcome is None:
         raise NextmoveError("give --process and --outcome (or --open, or --ack ITEM)")
     window = duration(horizon, "--horizon")
+    from commands._drift import drift_webhook, notify
+
     notifier = drift_webhook(webhook) if act else None
     with open_store(db) as store:
         if act:
@@ -280,8 +283,8 @@ def drift(
                                     observed_until=clock.now() if now else None)
             versions = {}
     if as_json:
-        print_json([{**a.to_dict(), "demoted_in": versions.get((a.hook, a.option_id))}
-                    for a in alerts])
+        print_json({"alerts": [{**a.to_dict(), "demoted_in": versions.get((a.hook, a.option_id))}
+                               for a in alerts]})
         return
     if not alerts:
         out.print("no drop in any content item's outcome rate" + (" (new)" if act else ""))
@@ -300,7 +303,7 @@ def drift(
 
 def _print_records(records: list[DriftRecord], as_json: bool, empty: str = "") -> None:
     if as_json:
-        print_json([r.to_dict() for r in records])
+        print_json({"records": [r.to_dict() for r in records]})
         return
     if not records and empty:
         out.print(empty, markup=False)
@@ -321,12 +324,14 @@ def policy_history(
     as_json: JsonOption = False,
 ) -> None:
     """Every stored policy version per hook, and which one is active."""
+    import content_catalog
+
     with open_store(db) as store:
         versions = content_catalog.history(store, hook)
     if as_json:
-        print_json([{**asdict(v), "created_at": v.created_at.isoformat(),
-                     "last_activated_at": v.last_activated_at.isoformat()
-                     if v.last_activated_at else None} for v in versions])
+        print_json({"versions": [{**asdict(v), "created_at": v.created_at.isoformat(),
+                                  "last_activated_at": v.last_activated_at.isoformat()
+                                  if v.last_activated_at else None} for v in versions]})
         return
     table = Table("hook", "version", "kind", "active", "created", "note", box=None)
     for v in versions:
@@ -349,6 +354,8 @@ def policy_activate(
     as_json: JsonOption = False,
 ) -> None:
     """Make a stored policy version the active one for its hook."""
+    import content_catalog
+
     with open_store(db) as store:
         found = content_catalog.activate(store, hook, version, reason=reason)
     _report_active(found, as_json)
@@ -363,6 +370,8 @@ def policy_rollback(
     as_json: JsonOption = False,
 ) -> None:
     """Go back to the version that was active before the current one."""
+    import content_catalog
+
     with open_store(db) as store:
         found = content_catalog.rollback(store, hook, reason=reason)
     _report_active(found, as_json)

@@ -8,10 +8,12 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from typer.testing import CliRunner
 
 from cli import app
+from tests.conftest import REPO
 
 runner = CliRunner()
 FUNNEL_KEYS = {"step_id", "step_name", "instances", "entered", "completed", "skipped", "varied",
@@ -34,6 +36,9 @@ def test_demo_json_reports_funnel_waits_first_sales_and_content(
     demo: tuple[dict[str, Any], Path],
 ) -> None:
     report, db = demo
+    schema = json.loads((REPO / "docs" / "json-schemas" / "demo.json").read_text("utf-8"))
+    jsonschema.validate(report, schema, cls=jsonschema.Draft202012Validator)
+    assert report["schema_version"] == 1
     assert (report["database"], report["distributors"], report["days"], report["seed"],
             report["content_strength"]) == (str(db), 15, 20, 3, 3.0)
     assert report["prospects"] > 15 and report["actions"] > report["prospects"]
