@@ -67,7 +67,7 @@ def test_conversion_and_first_sales_are_one_number_everywhere(
     assert (funnel["instances"], funnel["converted"]) == (report["prospects"],
                                                           report["converted"])
     assert page["summary"]["converted"] == report["converted"]
-    variants = run_json("variants", "--process", JOURNEY, "--db", db)
+    variants = run_json("variants", "--process", JOURNEY, "--db", db)["variants"]
     assert sum(v["cases"] for v in variants) == report["prospects"]
     assert sum(v["converted"] for v in variants) == report["converted"]
     assert funnel["conversion"] == page["summary"]["conversion"] == report["conversion"]
@@ -116,10 +116,10 @@ def test_stuck_agrees_with_show_for_every_listed_instance(
     for group in found["groups"]:
         step, limit = group["step_id"], group["limit_hours"]
         listed = run_json("list", "--process", JOURNEY, "--distributor",
-                          group["distributor_id"], "--step", step, "--db", db)
+                          group["distributor_id"], "--step", step, "--db", db)["instances"]
         past = []
         for item in listed:
-            shown = run_json("show", "--prospect", item["prospect"], "--process", JOURNEY,
+            shown = run_json("show", "--prospect", item["prospect_id"], "--process", JOURNEY,
                              "--db", db)
             (waiting,) = [w for w in shown["waiting"] if w["step_id"] == step]
             since = datetime.fromisoformat(waiting["since"])
