@@ -48,6 +48,7 @@ from learner.drift import Alert, StreamAlert, detect, detect_stream, detect_tabl
 from learner.drift_watch import DriftAction, DriftRecord, drift_records, review, watch  # noqa: E402
 from learner.evaluation import Evaluation, HookEvaluation, evaluate, evaluate_from  # noqa: E402
 from learner.model import OutcomeModel  # noqa: E402
+from learner.online import HookRefresh, Refresh, Settings, refresh  # noqa: E402
 from learner.ope import Estimate  # noqa: E402
 from learner.rewrite import HookProposal, Proposal, apply, propose, propose_from  # noqa: E402
 
@@ -59,8 +60,11 @@ __all__ += [
     "Evaluation",
     "HookEvaluation",
     "HookProposal",
+    "HookRefresh",
     "OutcomeModel",
     "Proposal",
+    "Refresh",
+    "Settings",
     "StreamAlert",
     "apply",
     "detect",
@@ -71,6 +75,7 @@ __all__ += [
     "evaluate_from",
     "propose",
     "propose_from",
+    "refresh",
     "review",
     "watch",
 ]
