@@ -14,6 +14,7 @@ from rich.table import Table
 
 from commands._drift import drift_chores
 from commands._errors import PARTIAL, exit_codes
+from commands._learn import learn_chores
 from commands._options import (
     ActorOption,
     DbOption,
@@ -304,12 +305,25 @@ def worker(
     drift_outcome: Annotated[str | None, typer.Option(help="Its success outcome.")] = None,
     drift_horizon: Annotated[str | None, typer.Option(
         help="Count the outcome only within this ISO duration of the start.")] = "P14D",
+    learn_every: Annotated[str | None, typer.Option(
+        help="Also refresh continuous learning (`policy refresh`) this often, e.g. P1D; "
+             "needs --learn-process and --learn-outcome.")] = None,
+    learn_process: Annotated[str | None, typer.Option(help="The process to learn from.")
+                             ] = None,
+    learn_outcome: Annotated[str | None, typer.Option(help="Its success outcome.")] = None,
+    learn_horizon: Annotated[str | None, typer.Option(
+        help="An outcome not seen within this ISO duration of the start is a failure; "
+             "before, pending.")] = "P14D",
+    learn_outcomes: Annotated[int | None, typer.Option(
+        min=1, help="Refresh sooner, once this many new outcomes were recorded.")] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Fire due timers in a loop; stops cleanly on Ctrl-C or SIGTERM after the step in hand."""
     engine = engine_for(db)
     chores = drift_chores(engine, drift_every, drift_process, drift_outcome, drift_horizon)
+    chores += learn_chores(engine, learn_every, learn_process, learn_outcome, learn_horizon,
+                           learn_outcomes)
 
     def report(item: Fired) -> None:
         if as_json:

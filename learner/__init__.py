@@ -48,7 +48,7 @@ from learner.drift import Alert, StreamAlert, detect, detect_stream, detect_tabl
 from learner.drift_watch import DriftAction, DriftRecord, drift_records, review, watch  # noqa: E402
 from learner.evaluation import Evaluation, HookEvaluation, evaluate, evaluate_from  # noqa: E402
 from learner.model import OutcomeModel  # noqa: E402
-from learner.online import HookRefresh, Refresh, Settings, refresh  # noqa: E402
+from learner.online import HookRefresh, Refresh, Settings, outcome_count, refresh  # noqa: E402
 from learner.ope import Estimate  # noqa: E402
 from learner.rewrite import HookProposal, Proposal, apply, propose, propose_from  # noqa: E402
 
@@ -74,6 +74,7 @@ __all__ += [
     "evaluate",
     "evaluate_from",
     "propose",
+    "outcome_count",
     "propose_from",
     "refresh",
     "review",

@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from sqlalchemy import func, select
 
-from engine.store import ACTED_KINDS, REACHED_KINDS, EventKind
+from engine.store import ACTED_KINDS, INSTANCE, REACHED_KINDS, STEP_EVENT, EventKind
 from engine.store.database import Store
 from engine.store.steplog import check_outcome, instances
 
@@ -111,6 +112,18 @@ def online_log(store: Store, process_id: str, *, outcome: str, horizon: timedelt
     for j, name in enumerate(segments):
         out.segment[name] = _objects([k[j] for k in seg])
     return out
+
+
+def outcome_count(store: Store, process_id: str, outcome: str) -> int:
+    """How many `outcome` events the process has recorded (one cheap count: the worker
+    looks at it to refresh once enough new outcomes came in)."""
+    of_process = select(INSTANCE.c.id).where(INSTANCE.c.process_id == process_id)
+    query = select(func.count()).select_from(STEP_EVENT).where(
+        STEP_EVENT.c.step_id == outcome,
+        STEP_EVENT.c.kind.in_([str(k) for k in REACHED_KINDS]),
+        STEP_EVENT.c.instance_id.in_(of_process.scalar_subquery()))
+    with store.read() as conn:
+        return int(conn.execute(query).scalar_one())
 
 
 def exposure(log: OnlineLog, now: datetime) -> tuple[Array, Array]:

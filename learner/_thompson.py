@@ -118,8 +118,10 @@ def prior_strength(successes: Array, exposure: Array) -> float:
 
 def posterior(successes: Array, exposure: Array, kappa: float) -> tuple[Array, Array]:
     """(alpha, beta) of every segment row (S, K) and, in a last row, the hook-wide one."""
+    successes, exposure = np.maximum(successes, 0.0), np.maximum(exposure, 0.0)
     s_k, n_k = successes.sum(axis=0), exposure.sum(axis=0)
-    m = (s_k + 0.5) / (n_k + 1.0)
+    # seen successes can outrun a pending exposure: a rate is kept below 1 all the same
+    m = np.clip((s_k + 0.5) / (n_k + 1.0), 0.0, 1.0)
     strength = np.minimum(kappa, n_k)
     failures = np.maximum(exposure - successes, 0.0)
     alpha = 1.0 + strength * m + successes

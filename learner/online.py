@@ -51,7 +51,7 @@ from content_catalog import (
 from engine.clock import Clock, ManualClock
 from engine.store.database import Store
 from learner import _thompson
-from learner._online_log import OnlineLog, exposure, online_log
+from learner._online_log import OnlineLog, exposure, online_log, outcome_count
 from learner._thompson import Settings
 from learner.drift import DROP, design, false_alarm_probability
 
@@ -62,7 +62,8 @@ ROLLBACK_ARL = 20_000.0  # in-control run length of the rollback test, in settle
 ROLLBACK_MIN = 200  # settled decisions on each side before the test runs
 Z = 1.0
 
-__all__ = ["HookRefresh", "Refresh", "Settings", "refresh", "thompson_policy"]
+__all__ = ["HookRefresh", "Refresh", "Settings", "outcome_count", "refresh",
+           "thompson_policy"]
 
 
 @dataclass(frozen=True)
@@ -262,6 +263,16 @@ def _rollback_check(store: Store, hook: str, log: OnlineLog, now: datetime,
             break
     if earlier is None:
         return None
+    found = rollback_test(log, earlier, run, now)
+    if found is None:
+        return None
+    activate(store, hook, earlier, reason=found, clock=clock)
+    return earlier, found
+
+
+def rollback_test(log: OnlineLog, earlier: int, run: set[int], now: datetime) -> str | None:
+    """The sequential test of the module docstring on one hook's decisions: why the versions
+    `run` do worse than version `earlier`, or None (no alarm, or too few settled decisions)."""
     t = np.datetime64(_naive(now))
     settled = log.settles_at <= t
     reward = (~np.isnat(log.outcome_at)).astype(np.int64)
@@ -282,11 +293,9 @@ def _rollback_check(store: Store, hook: str, log: OnlineLog, now: datetime,
         if level >= chain.limit:
             p = false_alarm_probability(chain, level, i + 1)
             after = float(reward[order[:i + 1]].mean())
-            why = (f"{HELD}: versions {min(run)}-{max(run)} converted {after:.1%} of "
-                   f"{i + 1} settled decisions against {rate:.1%} of {n_ref} under version "
-                   f"{earlier} (CUSUM alarm, p = {p:.4f})")
-            activate(store, hook, earlier, reason=why, clock=clock)
-            return earlier, why
+            return (f"{HELD}: versions {min(run)}-{max(run)} converted {after:.1%} of "
+                    f"{i + 1} settled decisions against {rate:.1%} of {n_ref} under version "
+                    f"{earlier} (CUSUM alarm, p = {p:.4f})")
     return None
 
 
