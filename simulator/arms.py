@@ -4,7 +4,8 @@ continuous learning from day one, and an oracle that knows the hidden response m
     found = run_arms(Path("demo.db"), SimulationConfig(distributors=300, days=60))
     found.arms["continuous"].conversion, found.captured
 
-Each arm runs on its own SQLite file (`demo.catalog.db`, ...). Continuous learning refreshes
+Each arm runs on its own SQLite file (continuous learning on `demo.db`, the others on
+`demo.catalog.db` and `demo.oracle.db`). Continuous learning refreshes
 every hook's policy at the end of each simulated day (`learner.refresh`, outcome: the journey
 reached its end, which only converted prospects do, within 14 days); the cards of the next
 day use it. With `parallel`, the arms run in separate processes (they share nothing).
@@ -67,6 +68,7 @@ class Arm:
     conversion: Rate  # prospects who ordered or enrolled
     first_sale: Rate  # distributors observed 14 days with a first sale within 14 days
     refreshes: int = 0  # policy versions continuous learning stored
+    result: SimulationResult | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "database": self.database,
@@ -136,11 +138,13 @@ def _arm(name: str, database: Path, result: SimulationResult, refreshes: int) ->
     observed = [d for d, day in result.enrolled_day.items() if day + 14 <= days]
     hits = sum(1 for d in observed if result.first_sale_day.get(d, 99) <= 14)
     return Arm(name, str(database), Rate(converted, result.prospects),
-               Rate(hits, len(observed)), refreshes)
+               Rate(hits, len(observed)), refreshes, result)
 
 
 def arm_path(database: Path, arm: str) -> Path:
-    return database.with_name(f"{database.stem}.{arm}.db")
+    """Continuous learning runs on `database` itself, the others beside it."""
+    return database if arm == "continuous" else database.with_name(
+        f"{database.stem}.{arm}.db")
 
 
 def run_arms(database: Path, config: SimulationConfig, *,
