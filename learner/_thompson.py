@@ -77,15 +77,17 @@ def mc_standard_error(draws: int) -> float:
     return 0.5 / math.sqrt(draws)
 
 
-def lead_probabilities(alpha: Array, beta: Array, draws: int,
-                       rng: np.random.Generator) -> Array:
+def lead_probabilities(alpha: Array, beta: Array, draws: int, rng: np.random.Generator,
+                       available: Array | None = None) -> Array:
     """(rows, K): per row, the Monte Carlo share of `draws` joint Beta draws in which each
-    option's draw is the largest."""
+    option's draw is the largest (of the options `available` in that row: others get 0)."""
     alpha, beta = np.atleast_2d(alpha), np.atleast_2d(beta)
     rows, k = alpha.shape
     out = np.zeros((rows, k))
     for r in range(rows):
         theta = rng.beta(alpha[r], beta[r], size=(draws, k))
+        if available is not None:
+            theta[:, ~available[r]] = -1.0
         out[r] = np.bincount(theta.argmax(axis=1), minlength=k) / draws
     return out
 
@@ -131,18 +133,23 @@ def posterior(successes: Array, exposure: Array, kappa: float) -> tuple[Array, A
     return np.vstack([alpha, wide_a]), np.vstack([beta, wide_b])
 
 
-def guard(target: Array, live: Array, floor: float, max_step: float) -> Array:
+def guard(target: Array, live: Array, floor: float, max_step: float,
+          available: Array | None = None) -> Array:
     """`target` (rows, K) lead probabilities with the floor mixed in, moved from `live` by at
-    most `max_step` per option (module docstring)."""
-    k = target.shape[1]
-    floor = min(floor, 1.0 / k)
-    floored = floor + (1 - k * floor) * target
+    most `max_step` per option (module docstring); options not `available` in a row stay 0."""
+    mask = np.ones(target.shape, dtype=bool) if available is None else available
+    k = mask.sum(axis=1, keepdims=True)
+    floor_k = np.minimum(floor, 1.0 / k)
+    floored = np.where(mask, floor_k + (1 - k * floor_k) * target, 0.0)
+    live = np.where(mask, live, 0.0)
+    total = live.sum(axis=1, keepdims=True)
+    live = np.where(total > 0, live / np.where(total > 0, total, 1.0), floored)
     gap = np.abs(floored - live).max(axis=1, keepdims=True)
     t = np.where(gap > max_step, max_step / np.maximum(gap, 1e-300), 1.0)
     out = live + t * (floored - live)
-    low = out < floor
+    low = mask & (out < floor_k)
     if low.any():  # the live policy gave an option less than the floor: lift it
-        out = np.maximum(out, floor)
+        out = np.where(mask, np.maximum(out, floor_k), 0.0)
         out /= out.sum(axis=1, keepdims=True)
     result: Array = out
     return result

@@ -48,6 +48,7 @@ from content_catalog import (
     load_stored_catalog,
     save_policy,
 )
+from content_catalog.policy import LOCALE_KEY, MARKET_KEY
 from engine.clock import Clock, ManualClock
 from engine.store.database import Store
 from learner import _thompson
@@ -58,6 +59,7 @@ from learner.drift import DROP, design, false_alarm_probability
 NOTE = "continuous learning"  # every version made here carries this note prefix
 HELD = "continuous learning rolled back"  # the reason of a rollback activation
 HORIZON = timedelta(days=14)
+_PLACE = (LOCALE_KEY, MARKET_KEY)  # what decides which options a card can show
 ROLLBACK_ARL = 20_000.0  # in-control run length of the rollback test, in settled decisions
 ROLLBACK_MIN = 200  # settled decisions on each side before the test runs
 Z = 1.0
@@ -116,7 +118,7 @@ def refresh(store: Store, process_id: str, *, outcome: str, horizon: timedelta =
             report.skipped[hook] = "the catalog says learning: batch"
         return report
     log = online_log(store, process_id, outcome=outcome, horizon=horizon,
-                     segments=catalog.segments)
+                     segments=(*catalog.segments, *_PLACE))
     success, weight = exposure(log, moment)
     live = active_policies(store)
     done = []
@@ -162,21 +164,29 @@ def thompson_policy(hook: str, options: Sequence[ContentOption], log: OnlineLog,
                     live: Policy | None, settings: Settings,
                     rng: np.random.Generator) -> tuple[Policy, float]:
     """The hook's table policy from its decisions (all of `log` is this hook's) and the prior
-    strength used. `live` is the policy the table moves from (None: uniform)."""
+    strength used. `live` is the policy the table moves from (None: uniform).
+
+    One rule per segment seen in the log; where the log's `locale`/`market` (when it has
+    them) leave some options out, one rule per segment and place, whose draws compete only
+    among the options a card there can show (an option nobody there can see must not win
+    the draws and leave the others a renormalized remainder)."""
     ids = [o.id for o in options]
     index = {o: i for i, o in enumerate(ids)}
     known = np.array([s in index for s in log.shown], dtype=bool)
     action = np.array([index.get(s, 0) for s in log.shown], dtype=np.int64)
     keys: list[tuple[Any, ...]] = []
     row_of = np.full(len(log), -1, dtype=np.int64)
+    places: set[tuple[Any, ...]] = set()
     if segments:
         where: dict[tuple[Any, ...], int] = {}
         columns = [log.segment[k] for k in segments]
+        place = [log.segment.get(k) for k in _PLACE]
         for i in range(len(log)):
             key = tuple(c[i] for c in columns)
             if any(v is None for v in key):
                 continue
             row_of[i] = where.setdefault(key, len(where))
+            places.add((*key, *(None if c is None else c[i] for c in place)))
         keys = sorted(where, key=where.__getitem__)
     k = len(ids)
     succ = np.zeros((len(keys), k))
@@ -193,13 +203,30 @@ def thompson_policy(hook: str, options: Sequence[ContentOption], log: OnlineLog,
              else _thompson.prior_strength(succ, expo) if keys else _thompson.KAPPA_MAX)
     alpha, beta = _thompson.posterior(np.vstack([succ, wide_s - succ.sum(axis=0)]),
                                       np.vstack([expo, wide_n - expo.sum(axis=0)]), kappa)
-    # rows: the segments, the rows outside them (dropped), then the hook-wide posterior
-    alpha = np.vstack([alpha[:len(keys)], alpha[-1:]])
-    beta = np.vstack([beta[:len(keys)], beta[-1:]])
-    target = _thompson.lead_probabilities(alpha, beta, settings.draws, rng)
-    contexts = [dict(zip(segments, key, strict=True)) for key in keys] + [{}]
+    # rows: each segment (every option), each segment in a place that leaves options out,
+    # then the hook-wide posterior
+    contexts: list[dict[str, Any]] = [dict(zip(segments, key, strict=True)) for key in keys]
+    rows = list(range(len(keys)))
+    masks = [np.ones(k, dtype=bool) for _ in keys]
+    seg_of = {key: i for i, key in enumerate(keys)}
+    for entry in sorted(places, key=lambda e: tuple(str(v) for v in e)):
+        key, (locale, market) = entry[:len(segments)], entry[len(segments):]
+        mask = np.array([o.available_in(locale, market) for o in options], dtype=bool)
+        if mask.all() or not mask.any():
+            continue
+        context = dict(zip(segments, key, strict=True))
+        context.update({LOCALE_KEY: locale, MARKET_KEY: market})
+        contexts.append(context)
+        rows.append(seg_of[key])
+        masks.append(mask)
+    contexts.append({})
+    rows.append(len(alpha) - 1)
+    masks.append(np.ones(k, dtype=bool))
+    target = _thompson.lead_probabilities(alpha[rows], beta[rows], settings.draws, rng,
+                                          np.array(masks))
     before = np.array([_probabilities(live, options, ctx) for ctx in contexts])
-    table = _thompson.guard(target, before, settings.floor, settings.max_step)
+    table = _thompson.guard(target, before, settings.floor, settings.max_step,
+                            np.array(masks))
     rules = tuple(Rule(ctx, _thompson.table_dict(ids, row))
                   for ctx, row in zip(contexts[:-1], table[:-1], strict=True))
     explain = {"online": {
@@ -225,11 +252,15 @@ def thompson_policy(hook: str, options: Sequence[ContentOption], log: OnlineLog,
 
 def _probabilities(policy: Policy | None, options: Sequence[ContentOption],
                    context: dict[str, Any]) -> list[float]:
-    """The live policy's chance of leading with each option (catalog order), every option
-    counted as available (uniform without a policy)."""
+    """The live policy's chance of leading with each option (catalog order): among the options
+    available at the context's place when it names one, else every option counted as
+    available (uniform without a policy)."""
+    placed = LOCALE_KEY in context or MARKET_KEY in context
+    free = list(options) if placed else [replace(o, locale=None, markets=()) for o in options]
     if policy is None:
-        return [1.0 / len(options)] * len(options)
-    free = [replace(o, locale=None, markets=()) for o in options]
+        locale, market = context.get(LOCALE_KEY), context.get(MARKET_KEY)
+        shown = [o.available_in(locale, market) for o in free]
+        return [1.0 / max(1, sum(shown)) if s else 0.0 for s in shown]
     ranked = {r.option_id: r.probability for r in policy.rank(free, context)}
     return [ranked.get(o.id, 0.0) for o in options]
 
