@@ -144,7 +144,7 @@ def test_ipw_of_the_uniform_policy_on_a_continuous_log_recovers_its_value() -> N
 def test_a_permuted_continuous_log_rolls_out_nothing() -> None:
     """The honesty test (tests/learner/test_honesty.py) on continuous-learning logs: the
     rewards permuted across decisions, the batch learner's gate applies nothing in at least
-    7 of 8 seeds (measured: 0 of 8)."""
+    7 of 8 seeds."""
     catalog = world.catalog()
     from content_catalog import catalog_policy
 
