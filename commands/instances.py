@@ -325,16 +325,30 @@ def worker(
         "--drift-webhook", metavar="URL",
         help="POST each drift alert acted on to URL, signed with "
              "NEXTMOVE_DRIFT_WEBHOOK_SECRET (default: NEXTMOVE_DRIFT_WEBHOOK_URL).")] = None,
+    learn_every: Annotated[str | None, typer.Option(
+        help="Also refresh continuous learning (`policy refresh`) this often, e.g. P1D; "
+             "needs --learn-process and --learn-outcome.")] = None,
+    learn_process: Annotated[str | None, typer.Option(help="The process to learn from.")
+                             ] = None,
+    learn_outcome: Annotated[str | None, typer.Option(help="Its success outcome.")] = None,
+    learn_horizon: Annotated[str | None, typer.Option(
+        help="An outcome not seen within this ISO duration of the start is a failure; "
+             "before, pending.")] = "P14D",
+    learn_outcomes: Annotated[int | None, typer.Option(
+        min=1, help="Refresh sooner, once this many new outcomes were recorded.")] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Fire due timers in a loop; stops cleanly on Ctrl-C or SIGTERM after the step in hand."""
     from commands._drift import drift_chores, drift_webhook
+    from commands._learn import learn_chores
     from engine.worker import run_worker
 
     engine = engine_for(db)
     chores = drift_chores(engine, drift_every, drift_process, drift_outcome, drift_horizon,
                           drift_webhook(drift_webhook_url))
+    chores += learn_chores(engine, learn_every, learn_process, learn_outcome, learn_horizon,
+                           learn_outcomes)
 
     def report(item: Fired) -> None:
         if as_json:

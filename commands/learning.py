@@ -377,6 +377,51 @@ def policy_rollback(
     _report_active(found, as_json)
 
 
+@policy_app.command("refresh")
+@exit_codes
+def policy_refresh(
+    process: Annotated[str, typer.Option(help="The process whose log to learn from.")],
+    outcome: OutcomeOption,
+    horizon: Annotated[str, typer.Option(help="An outcome not seen within this ISO duration "
+                                         "of the start is a failure; before, pending.")
+                       ] = "P14D",
+    hook: Annotated[list[str] | None, typer.Option(help="Only this hook (repeatable).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Refresh even where the catalog says "
+                                        "learning: batch.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed for the Monte Carlo draws.")] = 0,
+    now: NowOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Continuous learning: store each hook's Thompson-sampling table as a new active version
+    (what the worker's --learn-every does), or roll it back if it does worse than before."""
+    import learner
+    from engine.clock import ManualClock, SystemClock
+
+    window = duration(horizon, "--horizon")
+    assert window is not None
+    moment = instant(now, "--now") if now else None
+    clock = ManualClock(moment) if moment else SystemClock()
+    with open_store(db) as store:
+        done = learner.refresh(store, process, outcome=outcome, horizon=window, clock=clock,
+                               hooks=hook or None, force=force,
+                               settings=learner.Settings(seed=seed))
+    if as_json:
+        print_json(done.to_dict())
+        return
+    for h in done.hooks:
+        if h.rolled_back_to is not None:
+            out.print(f"{h.hook}: rolled back to version {h.rolled_back_to} — {h.why}",
+                      markup=False)
+        else:
+            out.print(f"{h.hook}: version {h.version} from {h.decisions} decisions "
+                      f"({h.pending} pending, exposure {h.exposure:,.1f}, "
+                      f"{h.successes:,.0f} outcomes), prior strength {h.prior_strength:.0f}",
+                      markup=False)
+    for name, why in done.skipped.items():
+        out.print(f"{name}: not refreshed ({why})", markup=False)
+
+
 def _report_active(found: PolicyVersion, as_json: bool) -> None:
     if as_json:
         print_json({"hook": found.hook, "active_version": found.version, "kind": found.kind})

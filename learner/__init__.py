@@ -49,6 +49,7 @@ from learner.drift import Alert, StreamAlert, detect, detect_stream, detect_tabl
 from learner.drift_watch import DriftAction, review, watch  # noqa: E402
 from learner.evaluation import Evaluation, HookEvaluation, evaluate, evaluate_from  # noqa: E402
 from learner.model import OutcomeModel  # noqa: E402
+from learner.online import HookRefresh, Refresh, Settings, outcome_count, refresh  # noqa: E402
 from learner.ope import Estimate  # noqa: E402
 from learner.rewrite import HookProposal, Proposal, apply, propose, propose_from  # noqa: E402
 
@@ -60,8 +61,11 @@ __all__ += [
     "Evaluation",
     "HookEvaluation",
     "HookProposal",
+    "HookRefresh",
     "OutcomeModel",
     "Proposal",
+    "Refresh",
+    "Settings",
     "StreamAlert",
     "apply",
     "detect",
@@ -72,7 +76,9 @@ __all__ += [
     "evaluate_from",
     "open_alerts_on",
     "propose",
+    "outcome_count",
     "propose_from",
+    "refresh",
     "review",
     "watch",
 ]

@@ -64,7 +64,10 @@ def demote(policy: Policy, option_id: str, options: Sequence[str]) -> Policy:
         implicit = (min(present) - UNSCORED_MARGIN) if present else 0.0
         table = {o: scores.get(o, implicit) for o in options} | dict(scores)
         others = [s for o, s in table.items() if o != option_id]
-        table[option_id] = (min(others) if others else 0.0) - gap
+        if policy.exploration.method == "table":  # probabilities: keep it explored, rarely
+            table[option_id] = min(0.01, *others) if others else 0.01
+        else:
+            table[option_id] = (min(others) if others else 0.0) - gap
         return table
 
     rules = tuple(Rule(r.when, lowered(r.scores), r.reasons) for r in policy.rules)

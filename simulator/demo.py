@@ -1,12 +1,18 @@
 """`nextmove demo`: the LifeVantage journey end to end on a fresh SQLite file.
 
-Deploys processes/lifevantage, simulates the field force for the configured days on the
-catalog's default recommendations, then reads the event log back: the funnel by step, where
-prospects wait longest, the share of new distributors with a first sale within 14 days, and
-content shown versus used. Then the learner reads that log, proposes a policy per hook, and
-applies those that off-policy evaluation says beat the catalog; the same field force (same
-people, same hidden world) is simulated again on a second file with the learned policies
-active, and the two runs are compared.
+With `learning="continuous"` (the default) the same hidden world and field force run three
+times (`simulator.arms`): on the catalog default, with continuous learning from day one (on
+the demo's own file) and with an oracle that knows the hidden model; the report gives the
+funnel, waits, first sales and content of the continuous run and each arm's conversion and
+first sales within 14 days with 95% intervals, and the share of the oracle's lift captured.
+
+With `learning="batch"` it deploys processes/lifevantage, simulates the field force for the
+configured days on the catalog's default recommendations, then reads the event log back: the
+funnel by step, where prospects wait longest, the share of new distributors with a first sale
+within 14 days, and content shown versus used. Then the learner reads that log, proposes a
+policy per hook, and applies those that off-policy evaluation says beat the catalog; the same
+field force (same people, same hidden world) is simulated again on a second file with the
+learned policies active, and the two runs are compared.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from engine import Store
 from engine.store.recorded_clock import simulated_clock
 from nextmove import open_engine, open_store
 from simulator import LIFEVANTAGE, SimulationConfig, SimulationResult, simulate
+from simulator.arms import Arms, run_arms
 
 JOURNEY = "prospect_journey"
 # The journey's end event: reached only by prospects who ordered or enrolled (what the map
@@ -88,6 +95,8 @@ class DemoReport:
     learned: learner.Proposal | None = None
     applied: list[str] = field(default_factory=list)
     comparison: Comparison | None = None
+    learning: str = "batch"
+    arms: Arms | None = None
 
     @property
     def conversion(self) -> float:
@@ -115,12 +124,15 @@ class DemoReport:
             "learned": self.learned.to_dict() if self.learned else None,
             "applied": list(self.applied),
             "comparison": self.comparison.to_dict() if self.comparison else None,
+            "learning": self.learning,
+            "arms": self.arms.to_dict() if self.arms else None,
         }
 
 
 def run_demo(
     database: Path, config: SimulationConfig, *, progress: Callable[[int], None] | None = None,
     processes: Path = LIFEVANTAGE, learn: bool = True, explore: float = 1.0,
+    learning: str = "batch", parallel: bool = True,
 ) -> DemoReport:
     """Simulate on a fresh database file (an existing one is replaced), report, and (with
     `learn`) learn from it and simulate again on `<database>.after.db` with what was learned.
@@ -128,7 +140,10 @@ def run_demo(
     The first run recommends the catalog's content, exploring with probability `explore`
     (a learning period: the log must show other options too for anything to be learned).
     `progress` gets the number of simulated days done, over both runs (2 × days with `learn`).
+    With `learning="continuous"` see the module docstring (`progress`: 3 × days in all).
     """
+    if learning == "continuous":
+        return _continuous_demo(database, config, progress, parallel)
     store = _fresh(database)
     try:
         open_engine(store, recommend=False).deploy([processes])
@@ -173,6 +188,24 @@ def run_demo(
         _summary("learned" if policies else "catalog (nothing learned beat it)", after_db,
                  after_result, after_converted, after_first))
     return report
+
+
+def _continuous_demo(database: Path, config: SimulationConfig,
+                     progress: Callable[[int], None] | None, parallel: bool) -> DemoReport:
+    arms = run_arms(database, config, progress=progress, parallel=parallel)
+    result = arms.arms["continuous"].result
+    assert result is not None
+    store = open_store(database)
+    try:
+        journey = analytics.funnel(store, JOURNEY)  # converted: as the map declares
+        return DemoReport(
+            database=str(database), config=config, result=result,
+            funnel=list(journey.people().steps), converted=journey.converted,
+            outcome=journey.outcome, waits=analytics.waits(store, JOURNEY),
+            first_sales=first_sales(store), content=analytics.content_use(store),
+            learning="continuous", arms=arms)
+    finally:
+        store.dispose()
 
 
 def _fresh(database: Path) -> Store:
