@@ -29,7 +29,7 @@ from commands._options import (
     jsonl_objects,
 )
 from commands._output import err, out, print_json
-from commands._wiring import open_store
+from commands._wiring import now_of, open_store
 from engine.errors import NextmoveError
 
 if TYPE_CHECKING:
@@ -396,13 +396,14 @@ def policy_refresh(
     """Continuous learning: store each hook's Thompson-sampling table as a new active version
     (what the worker's --learn-every does), or roll it back if it does worse than before."""
     import learner
-    from engine.clock import ManualClock, SystemClock
+    from engine.clock import ManualClock
 
     window = duration(horizon, "--horizon")
     assert window is not None
-    moment = instant(now, "--now") if now else None
-    clock = ManualClock(moment) if moment else SystemClock()
+    if now:
+        instant(now, "--now")  # a bad --now is refused before the database is opened
     with open_store(db) as store:
+        clock = ManualClock(now_of(store, now))  # a simulated database: its recorded clock
         done = learner.refresh(store, process, outcome=outcome, horizon=window, clock=clock,
                                hooks=hook or None, force=force,
                                settings=learner.Settings(seed=seed))

@@ -118,6 +118,8 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
                        *sim)
     got["drift-open"] = run("drift", "--open", *sim)
     got["survival"] = run("survival", *sim)
+    got["policy-refresh"] = run("policy", "refresh", "--process", "prospect_journey",
+                                "--outcome", "customer_order", *sim)
     incidents = ("--db", str(tmp / "incident.db"))
     run("deploy", str(FIXTURES / "incidents" / "v1"), *incidents)
     run("start", "order_check", "-p", "p1", "-d", "d1", *incidents, *now)
