@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test check lint typecheck pytest pytest-fast bench docs clean
+.PHONY: demo test test-long check lint typecheck pytest pytest-fast bench docs clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ typecheck: $(BIN)/.installed
 
 pytest: $(BIN)/.installed
 	$(BIN)/pytest
+
+# The long runs (e.g. the demo's three 60-day arms, ~15 min): not in CI, run before a release.
+test-long: $(BIN)/.installed
+	$(BIN)/pytest --long -m long
 
 pytest-fast: $(BIN)/.installed
 	$(BIN)/pytest -m "not slow"

@@ -5,6 +5,10 @@ it) or some bulk rows bad; 2 usage error; 3 invalid input; 4 not found; 5 confli
 applied, retry is safe); 6 not a nextmove database or a newer schema; 7 storage unavailable
 or full; 8 internal error. Every command takes --json for scripts; errors are then printed as
 JSON too, with a stable `code`. --debug (or NEXTMOVE_DEBUG=1) adds the traceback.
+`--version` prints the version; `--install-completion` installs shell completion (typer's).
+
+The command modules import the runtime, the learner and the rest inside the commands, so
+`nextmove --help` loads none of them (tests/test_cli_startup.py, bench/cli_start.py).
 """
 
 from __future__ import annotations
@@ -22,8 +26,22 @@ from commands import (
     instances,
     learning,
     serving,
+    survival,
 )
 from commands._errors import set_debug
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib import metadata
+
+        try:
+            version = metadata.version("nextmove")
+        except metadata.PackageNotFoundError:  # run from a checkout, not installed
+            version = "0+unknown"
+        typer.echo(f"nextmove {version}")
+        raise typer.Exit()
+
 
 app = typer.Typer(
     help="nextmove: guided-selling journeys as process maps, run per prospect.\n\n"
@@ -39,9 +57,10 @@ app = typer.Typer(
     "message, actor) are 1-200 characters without control characters; --context and --data "
     "are JSON objects of at most 64 KiB and 20 levels, with finite numbers; amounts are "
     "finite; times lie between 1970 and 9000; instance ids between 1 and 2^63-1. "
-    "The database is --db, else $NEXTMOVE_DB, else ./nextmove.db.",
+    "The database is --db, else $NEXTMOVE_DB, else ./nextmove.db. "
+    "--json output is one object with a `schema_version` (docs/json.md).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 
@@ -51,12 +70,16 @@ def main(
     debug: Annotated[bool, typer.Option(
         "--debug", envvar="NEXTMOVE_DEBUG",
         help="Print the traceback of an error (after its one-line message).")] = False,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True,
+        help="Print nextmove's version and exit.")] = False,
 ) -> None:
     """nextmove: guided-selling journeys as process maps, run per prospect."""
     set_debug(debug)
 
 
-for group in (definitions, instances, cards, learning, analytics, compliance, admin, serving):
+for group in (definitions, instances, cards, learning, analytics, survival, compliance, admin,
+              serving):
     app.add_typer(group.app)  # no name: the group's commands stay at the top level
 
 if __name__ == "__main__":

@@ -5,13 +5,15 @@ Everything is computed by SQL aggregates in the database (percentiles too: Postg
 the figures stay fast at a million instances. Results are frozen dataclasses with `to_dict()`.
 
     import analytics
-    f = analytics.funnel(store, "prospect_journey", since=..., distributor=..., market="US",
-                         outcome="sale")                  # Funnel: .steps, per step counts,
+    m = analytics.measures(store, "prospect_journey")    # what the map declares converts
+    f = analytics.funnel(store, "prospect_journey", since=..., distributor=..., market="US")
+                                                          # Funnel: .steps, per step counts,
     for step in f: step.entered, step.median_hours, step.conversion   # times and conversion
     s = analytics.stuck(store, "prospect_journey", now)   # Stuck: .groups by step × distributor
     s = analytics.stuck(store, "prospect_journey", now, older_than=timedelta(days=3))
     i = analytics.indicators(store)                       # Indicators: .distributors, .summary
     c = analytics.cohorts(store)                          # Cohorts: .weeks by enrollment week
+    v = analytics.survival(store)                         # Survival: time to first sale (KM)
 
 Indicator definitions (which steps/hooks count as "contacts added", "content shared",
 "meetings and calls") are data: `LIFEVANTAGE_INDICATORS`, overridable per call or with
@@ -44,39 +46,50 @@ from analytics.log import (
     first_sales,
     waits,
 )
+from analytics.measures import DEFAULT_MEASURES, FirstWithin, Measures, first_sale_rule, measures
 from analytics.report import ReportData, write_report
-from analytics.stuck import Stuck, StuckGroup, stuck
+from analytics.stuck import Stuck, StuckGroup, Waiting, stuck
+from analytics.survival import Curve, Survival, survival
 from analytics.svg import Heat, render_map
 
 __all__ = [
+    "DEFAULT_MEASURES",
     "DEFAULT_OUTCOME",
     "LIFEVANTAGE_INDICATORS",
     "Cohort",
     "Cohorts",
     "ContentUse",
+    "Curve",
     "DistributorIndicators",
     "Filters",
     "FirstSales",
+    "FirstWithin",
     "Funnel",
     "FunnelStep",
     "Heat",
     "Indicator",
     "IndicatorSpecError",
     "Indicators",
+    "Measures",
     "ReportData",
     "StepWait",
     "Stuck",
     "StuckGroup",
+    "Survival",
     "UnknownOutcome",
+    "Waiting",
     "cohorts",
     "content_use",
+    "first_sale_rule",
     "first_sales",
     "funnel",
     "funnel_chart",
     "indicators",
+    "measures",
     "parse_indicator",
     "render_map",
     "stuck",
+    "survival",
     "waits",
     "with_overrides",
     "write_report",

@@ -73,6 +73,8 @@ class Edge:
     is_default: bool = False
     conditional: bool = False  # a condition on a flow leaving an activity (diamond marker)
     directed: bool = True
+    source: str = ""  # the flow's sourceRef / targetRef element ids
+    target: str = ""
 
 
 @dataclass(frozen=True)
@@ -248,4 +250,5 @@ def _edge(di: Any, model: dict[Any, Any], defaults: set[Any], file: str | None) 
         element_id=element_id, kind=kind, name=str(el.get("name") or ""), points=points,
         label=_label(di, file), is_default=element_id in defaults, conditional=conditional,
         directed=kind != "association" or el.get("associationDirection") in ("One", "Both"),
+        source=str(el.get("sourceRef") or ""), target=str(el.get("targetRef") or ""),
     )

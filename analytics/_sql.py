@@ -29,14 +29,13 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
-    true,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
 from engine.clock import as_utc
-from engine.store import DEFINITION, INSTANCE, REACHED_KINDS, STEP_EVENT, VISIT_KINDS, EventKind
+from engine.store import INSTANCE, STEP_EVENT
 from engine.store.steplog import UnknownOutcome, check_outcome, hours
 
 __all__ = ["UnknownOutcome", "check_outcome", "hours"]  # re-exported for analytics
@@ -170,21 +169,6 @@ def percentiles(conn: Connection, source: Select[Any],
         ranked.drop(conn)
 
 
-def latest_definition(conn: Connection, process_id: str) -> dict[str, Any] | None:
-    """The name, version, documents and source format of the process's newest version."""
-    query = (select(DEFINITION.c.name, DEFINITION.c.version, DEFINITION.c.documents,
-                    DEFINITION.c.source_format)
-             .where(DEFINITION.c.process_id == process_id)
-             .order_by(DEFINITION.c.version.desc()).limit(1))
-    row = conn.execute(query).mappings().first()
-    return None if row is None else dict(row)
-
-
-def process_ids(conn: Connection) -> list[str]:
-    """Every process with a deployed definition."""
-    return list(conn.execute(select(DEFINITION.c.process_id).distinct()).scalars())
-
-
 def of_instances(dialect: str) -> ColumnElement[bool]:
     """The join of step events to their instance. On SQLite the instance side is written
     `instance.id + 0` so the planner cannot look instances up by id once per event (their
@@ -196,29 +180,8 @@ def of_instances(dialect: str) -> ColumnElement[bool]:
     return INSTANCE.c.id == STEP_EVENT.c.instance_id
 
 
-def _filtered(filters: Filters, dialect: str, *where: Any) -> list[ColumnElement[bool]]:
+def filtered(filters: Filters, dialect: str, *where: Any) -> list[ColumnElement[bool]]:
     return [*filters.where(dialect), *where]
-
-
-def _next_kind_at_step(event: Any) -> Any:
-    """The kind of the instance's next event (of VISIT_KINDS) at `event`'s step: one seek into
-    `ix_step_event_visit`, not a window over every event."""
-    p = STEP_EVENT.alias("p")
-    return (select(p.c.kind)
-            .where(p.c.instance_id == event.instance_id, p.c.step_id == event.step_id,
-                   p.c.id > event.id, p.c.kind.in_(VISIT_KINDS))
-            .order_by(p.c.id.asc()).limit(1).scalar_subquery())
-
-
-def step_events(dialect: str, filters: Filters, *where: Any) -> Select[Any]:
-    """The step events (of VISIT_KINDS) of the selected instances with their visits (see
-    `engine.store.visits`): id, instance_id, step_id, kind, paired, visit_ms, status (the
-    instance's). All read from `ix_step_event_visit`, never from the wide event rows."""
-    e = STEP_EVENT.c
-    return (select(e.id, e.instance_id, e.step_id, e.kind, e.paired, e.visit_ms,
-                   INSTANCE.c.status)
-            .join(INSTANCE, of_instances(dialect))
-            .where(*_filtered(filters, dialect, e.kind.in_(VISIT_KINDS), *where)))
 
 
 def visit_hours(dialect: str, filters: Filters) -> Select[Any]:
@@ -226,64 +189,4 @@ def visit_hours(dialect: str, filters: Filters) -> Select[Any]:
     e = STEP_EVENT.c
     return (select(e.step_id, cast(e.visit_ms, Float) / 3_600_000.0)
             .join(INSTANCE, of_instances(dialect))
-            .where(*_filtered(filters, dialect, e.visit_ms.is_not(None))))
-
-
-def open_arrivals(dialect: str, filters: Filters, *where: Any,
-                  extra: tuple[Any, ...] = ()) -> Any:
-    """Step visits still open: `entered` events not followed at their step by a closing
-    event (nothing came after, or the step was entered again). Columns: id, instance_id,
-    step_id, step_name, arrived_at, status, plus `extra`; `where` narrows the events first
-    (e.g. to active instances)."""
-    e = STEP_EVENT.c
-    after = _next_kind_at_step(e)
-    return (
-        select(e.id, e.instance_id, e.step_id, e.step_name, e.at.label("arrived_at"),
-               INSTANCE.c.status, *extra)
-        .join(INSTANCE, of_instances(dialect))
-        .where(*_filtered(filters, dialect, e.kind == EventKind.ENTERED, *where),
-               func.coalesce(after, EventKind.ENTERED) == EventKind.ENTERED)
-        .subquery()
-    )
-
-
-def last_events(dialect: str, filters: Filters) -> Any:
-    """Each selected instance's last event of VISIT_KINDS: instance_id, step_id, kind, status. The
-    visit it ended (or, for an `entered` event, opened) is the only one of the instance
-    nothing came after. One look per instance into its events, newest first: on SQLite a
-    scalar subquery, on PostgreSQL a LATERAL join (its planner hashes the whole log for the
-    scalar form, and a grouped max over every event spills to disk: 8–20 s against 3 s at a
-    million instances)."""
-    e = STEP_EVENT.c
-    p = STEP_EVENT.alias("p")
-    mine = (p.c.instance_id == INSTANCE.c.id, p.c.kind.in_(VISIT_KINDS))
-    if dialect != "sqlite":
-        newest = (select(p.c.step_id, p.c.kind).where(*mine).order_by(p.c.id.desc()).limit(1)
-                  .lateral("newest"))
-        return (select(INSTANCE.c.id.label("instance_id"), newest.c.step_id, newest.c.kind,
-                       INSTANCE.c.status)
-                .select_from(INSTANCE.join(newest, true()))
-                .where(*filters.where(dialect))
-                .subquery())
-    last_id: Any = select(func.max(p.c.id)).where(*mine).scalar_subquery()
-    last = (select(INSTANCE.c.id.label("instance_id"), INSTANCE.c.status,
-                   last_id.label("last_id"))
-            .where(*filters.where(dialect))
-            .subquery())
-    return (
-        select(last.c.instance_id, e.step_id, e.kind, last.c.status)
-        .select_from(last.join(STEP_EVENT, e.id == last.c.last_id))
-        .subquery()
-    )
-
-
-def converted(dialect: str, instance_id: Any, outcome: str) -> ColumnElement[bool]:
-    """Whether the instance reached the outcome (a step that happened or an outcome event).
-    SQLite: one seek into `ix_step_event_visit` per instance asked about;
-    PostgreSQL: membership in the hashed set of converted instances."""
-    p = STEP_EVENT.alias("conv")
-    reached = (p.c.step_id == outcome, p.c.kind.in_(REACHED_KINDS))
-    if dialect == "sqlite":
-        return select(p.c.id).where(p.c.instance_id == instance_id, *reached).exists()
-    found: ColumnElement[bool] = instance_id.in_(select(p.c.instance_id).where(*reached))
-    return found
+            .where(*filtered(filters, dialect, e.visit_ms.is_not(None))))

@@ -1,35 +1,26 @@
 """The funnel: per step, who arrived, what they did there, how long it took, who converted.
 
-Aggregates in the database: per step, its events counted — each closing event carries the
-visit it ended (`engine.store.visits`), so nothing is paired here — first per instance and
-step, then per step; the ended visits' median and 90th-percentile time spent; the instances'
-last events (who dropped, who moved on); the converted instances' steps; the totals. Only
-per-step rows reach Python.
+The database aggregates (see `analytics._read_funnel`, its read model); only per-step rows
+reach Python, and this module shapes them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select
-
-from analytics._sql import (
-    Filters,
-    check_outcome,
-    converted,
-    last_events,
-    of_instances,
-    percentiles,
-    step_events,
-    visit_hours,
-)
-from engine.store import INSTANCE, STEP_EVENT, VISIT_KINDS, EventKind
+from analytics._read_definitions import deployed_map
+from analytics._read_funnel import funnel_rows
+from analytics._sql import Filters, check_outcome
+from engine.definitions import Flow, ProcessMap
+from engine.definitions.outcomes import DEFAULT_MEASURES
 from engine.store.database import Store
 
-DEFAULT_OUTCOME = "sale"  # the outcome event the engine and the simulator record for a sale
+# what converts when a map declares no outcomes: the outcome event the engine and the
+# simulator record for a sale
+DEFAULT_OUTCOME = "sale"
 
 
 @dataclass(frozen=True)
@@ -62,13 +53,22 @@ class FunnelStep:
 @dataclass(frozen=True)
 class Funnel:
     """A process's funnel for the instances the filters select; iterating gives the steps
-    in order of first arrival."""
+    in map order."""
 
     filters: Filters
-    outcome: str
+    outcome: str  # what counted as converted: outcome names joined by "+"
     instances: int
     converted: int
     steps: tuple[FunnelStep, ...]
+    # the map's other elements: events, gateways, timers, stuck paths (`people()` hides them)
+    technical: frozenset[str] = frozenset()
+
+    def people(self) -> Funnel:
+        """The people's steps and the journey's ends only (steps the map does not know,
+        e.g. of an older version or an imported log, stay)."""
+        hidden = self.technical
+        return replace(self, steps=tuple(s for s in self.steps if s.step_id not in hidden),
+                       technical=frozenset())
 
     @property
     def conversion(self) -> float:
@@ -95,70 +95,27 @@ class Funnel:
 def funnel(
     store: Store, process_id: str, *, since: datetime | None = None,
     distributor: str | None = None, market: str | None = None,
-    outcome: str = DEFAULT_OUTCOME,
+    outcome: str | None = None, all_elements: bool = True,
 ) -> Funnel:
     """The funnel of `process_id` over instances started at or after `since`, of one
-    distributor, in one market (each filter optional).
+    distributor, in one market (each filter optional), its steps in map order (a topological
+    order of the map's flows from its start; steps the map no longer has come last, in order
+    of first arrival).
 
-    `outcome` is a step id or an outcome event name (default `sale`, which the engine's
-    `outcome()` records as an `outcome` event with step id `sale`). An outcome other than
-    the default that the process has never seen raises UnknownOutcome.
+    Converted means reaching an outcome the map declares as converting (see
+    `analytics.measures`; a map that declares none: the `sale` outcome event, which the
+    engine's `outcome()` records with step id `sale`), or `outcome` when given: a step id
+    or an outcome event name. An outcome the process has never seen raises UnknownOutcome.
+    `all_elements=False` keeps the people's steps and the journey's ends (`Funnel.people()`).
     """
-    if outcome != DEFAULT_OUTCOME:
+    if outcome is not None and outcome != DEFAULT_OUTCOME:
         check_outcome(store, process_id, outcome)
+    pmap = deployed_map(store, process_id)
+    declared = (pmap.measures if pmap is not None else None) or DEFAULT_MEASURES
+    outcomes = (outcome,) if outcome is not None else declared.converting
     filters = Filters(process_id, since, distributor, market)
-    dialect = store.dialect
-
-    # per step, one pass over its events: arrivals, how they ended, distinct instances
-    # (filtered counts cost SQLite about half of sum(CASE ...))
-    ev = step_events(dialect, filters).subquery()
-    entered, paired = ev.c.kind == EventKind.ENTERED, ev.c.paired.is_(True)
-    active = ev.c.status == "active"
-    tallies = {
-        "closed": ev.c.kind != EventKind.ENTERED, "entered": entered, "paired": paired,
-        "completed": ev.c.kind == EventKind.COMPLETED, "skipped": ev.c.kind == EventKind.SKIPPED,
-        "varied": ev.c.kind == EventKind.VARIED, "active_entered": and_(active, entered),
-        "active_paired": and_(active, paired)}
-    counts = (
-        select(ev.c.step_id, func.min(ev.c.id).label("first_id"),
-               func.max(ev.c.id).label("last_id"),
-               func.count(func.distinct(ev.c.instance_id)).label("instances"),
-               *(func.count().filter(condition).label(k) for k, condition in tallies.items()))
-        .group_by(ev.c.step_id)
-        .subquery()
-    )
-    sums = tuple(tallies)
-    # the step's name as last logged (a later version may have renamed it)
-    name = select(STEP_EVENT.c.step_name).where(STEP_EVENT.c.id == counts.c.last_id) \
-        .scalar_subquery()
-    per_step = (select(counts.c.step_id, name, counts.c.instances,
-                       *(counts.c[k] for k in sums))
-                .order_by(counts.c.first_id))
-    # nothing came after an instance's last event: that visit dropped (or ended the journey)
-    last = last_events(dialect, filters).c
-    over = last.status != "active"
-    ends = (
-        select(last.step_id, func.count().filter(and_(over, last.kind != EventKind.ENTERED)),
-               func.count().filter(and_(over, ~converted(dialect, last.instance_id, outcome))))
-        .group_by(last.step_id)
-    )
-    # converted instances per step: only the converted instances' events are read
-    e = STEP_EVENT.c
-    won = (
-        select(e.step_id, func.count(func.distinct(e.instance_id)))
-        .join(INSTANCE, of_instances(dialect))
-        .where(*filters.where(dialect), e.kind.in_(VISIT_KINDS),
-               converted(dialect, INSTANCE.c.id, outcome))
-        .group_by(e.step_id)
-    )
-    totals = select(func.count(), func.count().filter(
-        converted(dialect, INSTANCE.c.id, outcome))).where(*filters.where(dialect))
-    with store.read() as conn:
-        rows = conn.execute(per_step).all()
-        times = percentiles(conn, visit_hours(dialect, filters), (0.5, 0.9))
-        ended = {r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in conn.execute(ends)}
-        wins = {r[0]: int(r[1]) for r in conn.execute(won)}
-        instances, converted_ = conn.execute(totals).one()
+    found = funnel_rows(store, filters, outcomes)
+    rows, times, ended, wins = found.steps, found.times, found.ended, found.wins
     steps = []
     for (step_id, name_, distinct, closed, entered, paired_, completed, skipped, varied,
          active_entered, active_paired) in rows:
@@ -173,8 +130,60 @@ def funnel(
             waiting=int(active_entered or 0) - int(active_paired or 0),
             dropped=dropped, median_hours=median, p90_hours=p90,
             converted=wins.get(step_id, 0)))
-    return Funnel(filters, outcome, int(instances), int(converted_ or 0), tuple(steps))
+    order, people = map_order(pmap)
+    last = len(order)
+    steps.sort(key=lambda s: order.get(s.step_id, last))  # stable: the rest by first arrival
+    whole = Funnel(filters, "+".join(outcomes), found.instances, found.converted, tuple(steps),
+                   frozenset(order) - people)
+    return whole if all_elements else whole.people()
 
 
-def _float(value: Any) -> float | None:
-    return None if value is None else float(value)
+def map_order(pmap: ProcessMap | None) -> tuple[dict[str, int], set[str]]:
+    """(position of each step in a topological order of the map, the people's steps and the
+    ends of the main journey). The order is the reverse postorder of a depth-first walk along
+    the flows from the start events, in the order the map lists them, so a step comes after
+    every step that leads to it except along a loop back. Boundary events (stuck and
+    reminder timers) and what follows them come after the main journey."""
+    if pmap is None:
+        return {}, set()
+    steps = pmap.all_steps()
+    after: dict[str, list[str]] = {}
+    for flow in _all_flows(pmap):
+        after.setdefault(flow.source, []).append(flow.target)
+    seen: set[str] = set()
+    postorder: list[str] = []
+
+    def walk(start: str) -> None:
+        stack = [(start, iter(reversed(after.get(start, []))))]
+        seen.add(start)
+        while stack:
+            node, successors = stack[-1]
+            for nxt in successors:
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, iter(reversed(after.get(nxt, [])))))
+                    break
+            else:
+                stack.pop()
+                postorder.append(node)
+
+    for step in steps:
+        if step.type == "startEvent" and step.id not in seen:
+            walk(step.id)
+    main = list(reversed(postorder))
+    reached = set(main)
+    people = {s.id for s in steps if s.id in reached
+              and (s.is_human or s.type == "endEvent")}
+    postorder.clear()
+    for step in steps:  # the boundary paths, then anything unreachable, in map order
+        if step.id not in seen:
+            walk(step.id)
+    ordered = main + list(reversed(postorder))
+    return {step: n for n, step in enumerate(ordered)}, people
+
+
+def _all_flows(pmap: ProcessMap) -> list[Flow]:
+    flows = list(pmap.flows)
+    for sub in pmap.subprocesses:
+        flows += _all_flows(sub)
+    return flows

@@ -18,9 +18,10 @@ LifeVantage journeys:
 A distributor's enrollment is the start of their onboarding instance (process
 `distributor_onboarding`, prospect id = the distributor), else their first instance. Rates are
 per week observed: from enrollment to `as_of` (default: the newest event in the store), at
-least one week. A first sale is the first outcome event named `sale` on any of their
-instances. Everything is one SQL aggregate per question; cohort medians use the database's
-percentiles.
+least one week. A first sale and its window are the map's declared first-sale indicator
+(`analytics.measures`; by default the first outcome event named `sale` on any of their
+instances, within 14 days). Everything is one SQL aggregate per question; cohort medians
+use the database's percentiles.
 """
 
 from __future__ import annotations
@@ -31,16 +32,20 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Float, and_, case, cast, func, literal, or_, select, union_all
-
-from analytics._sql import Percentiles, hours, naive, week_start
+from analytics._read_indicators import (
+    cohort_rows,
+    distributor_rows,
+    newest_event_at,
+    prospect_rows,
+)
+from analytics._sql import naive
+from analytics.measures import conversion_process, first_sale_rule
 from engine.clock import as_utc
 from engine.errors import NextmoveError
-from engine.store import DONE_KINDS, EVENT_KINDS, INSTANCE, STEP_EVENT, EventKind
+from engine.store import DONE_KINDS, EVENT_KINDS, EventKind
 from engine.store.database import Store
 
 ONBOARDING = "distributor_onboarding"
-SALE = "sale"
 WINDOW_DAYS = 14
 
 
@@ -118,6 +123,8 @@ class DistributorIndicators:
     counts: dict[str, int]  # indicator name -> events
     days_to_first_sale: float | None
     first_sale_within: bool | None  # None: not observed for the whole window yet
+    prospects: int = 0  # their journeys (the process that declares its outcomes)
+    converted: int = 0  # of them, reached an outcome the map declares as converting
 
     def per_week(self, name: str) -> float:
         return self.counts.get(name, 0) / self.weeks
@@ -128,7 +135,8 @@ class DistributorIndicators:
                 "counts": dict(self.counts),
                 "per_week": {k: self.per_week(k) for k in self.counts},
                 "days_to_first_sale": self.days_to_first_sale,
-                "first_sale_within": self.first_sale_within}
+                "first_sale_within": self.first_sale_within,
+                "prospects": self.prospects, "converted": self.converted}
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,8 @@ class Indicators:
     window_days: int
     definitions: tuple[Indicator, ...]
     distributors: tuple[DistributorIndicators, ...]  # by enrollment, then id
+    journey: str | None = None  # whose conversion `prospects`/`converted` count
+    outcomes: tuple[str, ...] = ()  # what converts there
 
     @property
     def observed(self) -> int:
@@ -148,10 +158,30 @@ class Indicators:
         hits = sum(1 for d in self.distributors if d.first_sale_within)
         return hits / self.observed if self.observed else 0.0
 
+    @property
+    def prospects(self) -> int:
+        return sum(d.prospects for d in self.distributors)
+
+    @property
+    def converted(self) -> int:
+        return sum(d.converted for d in self.distributors)
+
+    @property
+    def outcome_label(self) -> str:
+        return " or ".join(self.outcomes)
+
+    @property
+    def conversion(self) -> float:
+        """Converted prospects over all prospects, as the funnel counts them."""
+        return self.converted / self.prospects if self.prospects else 0.0
+
     def to_dict(self) -> dict[str, Any]:
         return {"as_of": as_utc(self.as_of).isoformat(), "window_days": self.window_days,
                 "definitions": [d.to_dict() for d in self.definitions],
                 "observed": self.observed, "first_sale_share": self.first_sale_share,
+                "journey": self.journey, "outcome": "+".join(self.outcomes),
+                "prospects": self.prospects, "converted": self.converted,
+                "conversion": self.conversion,
                 "distributors": [d.to_dict() for d in self.distributors]}
 
 
@@ -186,77 +216,21 @@ class Cohorts:
                 "weeks": [w.to_dict() for w in self.weeks]}
 
 
-def _as_of(store: Store, as_of: datetime | None) -> datetime:
-    if as_of is not None:
-        return naive(as_of)
-    with store.read() as conn:
-        newest = conn.execute(select(func.max(STEP_EVENT.c.at))).scalar()
-    return naive(newest) if newest is not None else datetime(1970, 1, 1)
-
-
-def _per_distributor(store: Store, definitions: Sequence[Indicator], as_of: datetime,
-                     onboarding: str, window_days: int, process_id: str | None) -> Any:
-    """A subquery: one row per distributor with enrollment, weeks, counts, first sale."""
-    dialect = store.dialect
-    i, e = INSTANCE.c, STEP_EVENT.c
-    enrolled = union_all(
-        select(i.prospect_id.label("d"), func.min(i.created_at).label("t"),
-               literal(0).label("pri")).where(i.process_id == onboarding).group_by(i.prospect_id),
-        select(i.distributor_id.label("d"), func.min(i.created_at).label("t"),
-               literal(1).label("pri")).group_by(i.distributor_id),
-    ).subquery()
-    # the onboarding start when there is one (priority 0), else the first instance
-    ranked = select(enrolled.c.d, enrolled.c.t, func.row_number().over(
-        partition_by=enrolled.c.d, order_by=(enrolled.c.pri, enrolled.c.t)).label("rn")
-    ).subquery()
-    start = select(ranked.c.d, ranked.c.t).where(ranked.c.rn == 1,
-                                                ranked.c.t <= as_of).subquery()
-    counted: list[Any] = []
-    for ind in definitions:
-        matches = []
-        if ind.steps:
-            matches.append(e.step_id.in_(ind.steps))
-        if ind.hooks:
-            matches.append(e.hook.in_(ind.hooks))
-        counted.append(func.sum(case((and_(or_(*matches), e.kind.in_(ind.kinds)), 1),
-                                     else_=0)).label(f"c_{len(counted)}"))
-    is_sale = and_(e.kind == EventKind.OUTCOME, e.step_id == SALE)
-    activity = (
-        select(i.distributor_id.label("d"), *counted,
-               func.min(case((is_sale, e.at))).label("first_sale"))
-        .select_from(STEP_EVENT.join(INSTANCE, INSTANCE.c.id == e.instance_id))
-        .where(e.at <= as_of, *([i.process_id == process_id] if process_id else []))
-        .group_by(i.distributor_id)
-        .subquery()
-    )
-    days_observed = hours(dialect, start.c.t, literal(as_of, type_=e.at.type)) / 24.0
-    to_sale = hours(dialect, start.c.t, activity.c.first_sale) / 24.0
-    observed = days_observed >= window_days
-    return select(
-        start.c.d.label("distributor_id"), start.c.t.label("enrolled_at"),
-        case((days_observed / 7.0 > 1.0, days_observed / 7.0), else_=1.0).label("weeks"),
-        *(func.coalesce(activity.c[f"c_{n}"], 0).label(f"c_{n}")
-          for n in range(len(definitions))),
-        case((activity.c.first_sale >= start.c.t, to_sale)).label("days_to_sale"),
-        case((observed, case((and_(activity.c.first_sale >= start.c.t,
-                                   to_sale <= window_days), 1), else_=0))).label("within"),
-    ).select_from(start.outerjoin(activity, activity.c.d == start.c.d)).subquery()
-
-
 def indicators(
     store: Store, *, definitions: Sequence[Indicator] = LIFEVANTAGE_INDICATORS,
     as_of: datetime | None = None, onboarding: str = ONBOARDING,
-    window_days: int = WINDOW_DAYS, process_id: str | None = None,
+    window_days: int | None = None, process_id: str | None = None,
 ) -> Indicators:
     """Every distributor's leading indicators, as of `as_of` (default: the newest event).
 
     `process_id` limits the counted events to one process (enrollment still comes from
     `onboarding`)."""
     moment = _as_of(store, as_of)
-    per = _per_distributor(store, definitions, moment, onboarding, window_days, process_id)
-    query = select(per).order_by(per.c.enrolled_at, per.c.distributor_id)
-    with store.read() as conn:
-        rows = conn.execute(query).all()
+    sale, window_days = _first_sale(store, process_id, window_days)
+    rows = distributor_rows(store, definitions, moment, onboarding, window_days, process_id,
+                            (sale,))
+    journey = conversion_process(store)
+    prospects = prospect_rows(store, journey[0], journey[1], moment) if journey else {}
     out = []
     for r in rows:
         counts = {d.name: int(r[3 + n]) for n, d in enumerate(definitions)}
@@ -264,35 +238,23 @@ def indicators(
         out.append(DistributorIndicators(
             r[0], as_utc(r[1]), round(float(r[2]), 6), counts,
             None if days is None else round(float(days), 6),
-            None if within is None else bool(within)))
-    return Indicators(as_utc(moment), window_days, tuple(definitions), tuple(out))
+            None if within is None else bool(within), *prospects.get(r[0], (0, 0))))
+    return Indicators(as_utc(moment), window_days, tuple(definitions), tuple(out),
+                      journey[0] if journey else None, journey[1] if journey else ())
 
 
 def cohorts(
     store: Store, *, definitions: Sequence[Indicator] = LIFEVANTAGE_INDICATORS,
     as_of: datetime | None = None, onboarding: str = ONBOARDING,
-    window_days: int = WINDOW_DAYS, process_id: str | None = None,
+    window_days: int | None = None, process_id: str | None = None,
 ) -> Cohorts:
     """Distributors grouped by the week they enrolled (weeks start on Monday): how many,
     their mean indicator rates, and how many of those observed for the whole window made a
     first sale within it."""
-    dialect = store.dialect
     moment = _as_of(store, as_of)
-    per = _per_distributor(store, definitions, moment, onboarding, window_days, process_id)
-    weekly = select(per, week_start(dialect, per.c.enrolled_at).label("week")).subquery()
-    pct = Percentiles(dialect, weekly, "week", "days_to_sale")
-    w = pct.source.c
-    query = (
-        select(
-            w.week, func.count(),
-            *(func.avg(cast(w[f"c_{n}"], Float) / w.weeks) for n in range(len(definitions))),
-            func.count(w.within), func.coalesce(func.sum(w.within), 0), pct.of(0.5),
-        )
-        .group_by(w.week)
-        .order_by(w.week)
-    )
-    with store.read() as conn:
-        rows = conn.execute(query).all()
+    sale, window_days = _first_sale(store, process_id, window_days)
+    rows = cohort_rows(store, definitions, moment, onboarding, window_days, process_id,
+                       (sale,))
     k = len(definitions)
     weeks = tuple(
         Cohort(_date(r[0]), int(r[1]),
@@ -301,6 +263,21 @@ def cohorts(
                None if r[4 + k] is None else round(float(r[4 + k]), 6))
         for r in rows)
     return Cohorts(as_utc(moment), window_days, tuple(definitions), weeks)
+
+
+def _first_sale(store: Store, process_id: str | None,
+                window_days: int | None) -> tuple[str, int]:
+    """The declared first-sale indicator's outcome and window (`analytics.measures`);
+    `window_days` overrides the window."""
+    rule = first_sale_rule(store, process_id)
+    return rule.first, window_days if window_days is not None else round(rule.days)
+
+
+def _as_of(store: Store, as_of: datetime | None) -> datetime:
+    if as_of is not None:
+        return naive(as_of)
+    newest = newest_event_at(store)
+    return naive(newest) if newest is not None else datetime(1970, 1, 1)
 
 
 def _date(value: Any) -> date:

@@ -1,5 +1,5 @@
 """One self-contained HTML report for a process: the map with a heat overlay, the funnel as a
-chart, and the tables behind them.
+chart, time to first sale, and the tables behind them.
 
     from analytics.report import write_report
     data = write_report(store, "prospect_journey", Path("report.html"), clock=SystemClock())
@@ -7,34 +7,47 @@ chart, and the tables behind them.
 `collect` reads the database into `ReportData` (plain rows: each analytics result's
 `to_dict()`), and `render_html` turns that into the page without touching the database, so
 either half can be used alone. The page needs nothing but itself: styles and drawings are
-inline, there is no script, and a Content-Security-Policy forbids fetching anything.
+inline, the one script (the cohort and date filter) is inline and allowed by its hash, and a
+Content-Security-Policy forbids fetching anything.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from analytics._sql import latest_definition, process_ids
+from analytics._read_definitions import latest_definition, process_ids
+from analytics._report_views import (
+    draw_map,
+    render_decisions,
+    render_filter,
+    render_survival,
+    script_hash,
+    survival_view,
+)
 from analytics._svgtext import esc
 from analytics.chart import funnel_chart
-from analytics.funnel import DEFAULT_OUTCOME, funnel
+from analytics.funnel import funnel
 from analytics.indicators import cohorts, indicators
 from analytics.log import content_use
 from analytics.stuck import stuck
-from analytics.svg import Heat, render_map
+from analytics.svg import Heat
 from engine.clock import Clock, as_utc
-from engine.errors import DefinitionError, DefinitionNotFound, NextmoveError
+from engine.errors import DefinitionNotFound, ErrorCode, NextmoveError
 from engine.store.database import Store
 
-__all__ = ["HEAT_METRICS", "ReportData", "collect", "heat_from_funnel", "render_html",
-           "write_report"]
+__all__ = ["HEAT_METRICS", "ReportData", "WhichProcess", "collect", "heat_from_funnel",
+           "only_process", "render_html", "write_report"]
 
-HEAT_METRICS = ("waiting", "dwell")
+HEAT_METRICS = ("waiting", "dwell", "dropout", "conversion")
+HEAT_NOTES = {"waiting": "Steps are coloured by how many prospects wait there now",
+              "dwell": "Steps are coloured by the median hours prospects spent there",
+              "dropout": "Steps are coloured by the share of arrivals who dropped out there",
+              "conversion": "Steps are coloured by the share of arrivals who went on to the "
+                            "outcome"}
 
 
 @dataclass(frozen=True)
@@ -48,7 +61,7 @@ class ReportData:
     outcome: str
     heat_metric: str
     summary: dict[str, Any]  # instances, converted, conversion, first-sale share
-    funnel: list[dict[str, Any]]  # one row per step, in order of first arrival
+    funnel: list[dict[str, Any]]  # one row per people's step or end, in map order
     stuck: list[dict[str, Any]]  # groups of instances waiting past the usual time
     cohorts: list[dict[str, Any]]  # leading indicators by enrollment week
     indicator_names: list[str]
@@ -57,6 +70,8 @@ class ReportData:
     map_problem: str | None = None  # why there is no map, when there is none
     heat: dict[str, float] = field(default_factory=dict)
     drift: list[dict[str, Any]] = field(default_factory=list)  # drift alerts acted on
+    decisions: list[dict[str, Any]] = field(default_factory=list)  # split at each decision
+    survival: dict[str, Any] | None = None  # time to first sale (analytics._report_views)
 
     @property
     def title(self) -> str:
@@ -67,6 +82,8 @@ class ReportData:
         out["generated_at"] = as_utc(self.generated_at).isoformat()
         out.pop("map_svg")
         out["has_map"] = self.map_svg is not None
+        if out.get("survival"):  # the per-distributor rows are the page filter's, not figures
+            out["survival"] = {k: v for k, v in out["survival"].items() if k != "distributors"}
         return out
 
 
@@ -81,19 +98,27 @@ def heat_from_funnel(rows: Sequence[Mapping[str, Any]], metric: str) -> Heat:
         values = {str(r["step_id"]): float(r["median_hours"]) for r in rows
                   if r.get("median_hours") is not None}
         return Heat(values, "Median time spent there", "h", decimals=1)
+    if metric in ("dropout", "conversion"):
+        key, title = (("dropped", "Drop-out rate") if metric == "dropout"
+                      else ("conversion", "Conversion after the step"))
+        values = {str(r["step_id"]): (float(r[key]) / r["instances"] if metric == "dropout"
+                                      else float(r[key])) * 100
+                  for r in rows if r.get(key) is not None and r.get("instances")}
+        return Heat(values, title, "%")
     raise NextmoveError(f"heat must be one of {', '.join(HEAT_METRICS)}, not {metric!r}")
 
 
 def collect(store: Store, process_id: str, *, now: datetime, heat: str = "waiting",
-            outcome: str = DEFAULT_OUTCOME) -> ReportData:
+            outcome: str | None = None) -> ReportData:
     """Read what the report shows for the latest deployed version of `process_id`."""
     if heat not in HEAT_METRICS:
         raise NextmoveError(f"heat must be one of {', '.join(HEAT_METRICS)}, not {heat!r}")
     definition = _latest_definition(store, process_id)
     steps = funnel(store, process_id, outcome=outcome)
-    rows = [s.to_dict() for s in steps]
-    overlay = heat_from_funnel(rows, heat)
-    map_svg, problem = _draw_map(definition, process_id, overlay)
+    # the map is coloured over all its elements; the table and chart show the people's steps
+    overlay = heat_from_funnel([s.to_dict() for s in steps], heat)
+    rows = [s.to_dict() for s in steps.people()]
+    map_svg, problem, decisions = draw_map(store, definition, process_id, overlay)
     leading = indicators(store, as_of=now)
     weeks = cohorts(store, as_of=now)
     names = [d.name for d in weeks.definitions]
@@ -104,18 +129,19 @@ def collect(store: Store, process_id: str, *, now: datetime, heat: str = "waitin
                "first_sale_share": leading.first_sale_share}
     return ReportData(
         process_id=process_id, process_name=str(definition["name"] or process_id),
-        version=int(definition["version"]), generated_at=as_utc(now), outcome=outcome,
+        version=int(definition["version"]), generated_at=as_utc(now), outcome=steps.outcome,
         heat_metric=heat, summary=summary, funnel=rows,
         stuck=[g.to_dict() for g in stuck(store, process_id, now).groups],
         cohorts=[_flat_cohort(c.to_dict(), names) for c in weeks.weeks],
         indicator_names=names,
         content=[c.to_dict() for c in content_use(store, process_id)],
         map_svg=map_svg, map_problem=problem, heat=dict(overlay.values),
-        drift=_drift_rows(store, process_id))
+        drift=_drift_rows(store, process_id), decisions=decisions,
+        survival=survival_view(store, now))
 
 
 def _drift_rows(store: Store, process_id: str) -> list[dict[str, Any]]:
-    from learner.drift_watch import drift_records  # loads the learner only here
+    from content_catalog.drift_alerts import drift_records
 
     return [{"hook": r.hook, "option_id": r.option_id, "rate_before": r.alert["rate_before"],
              "rate_after": r.alert["rate_after"], "since": r.alert["since"],
@@ -124,12 +150,33 @@ def _drift_rows(store: Store, process_id: str) -> list[dict[str, Any]]:
             for r in drift_records(store) if r.alert.get("process") == process_id]
 
 
+class WhichProcess(NextmoveError):
+    """No process was named and the database holds several (or none)."""
+
+    code = ErrorCode.USAGE
+
+    def __init__(self, known: Sequence[str]) -> None:
+        self.known = list(known)
+        super().__init__(
+            "the database holds no deployed process" if not known else
+            f"the database holds {len(known)} processes ({', '.join(known)}); "
+            "say which with --process")
+
+
+def only_process(store: Store) -> str:
+    """The one process the database holds; WhichProcess when it holds none or several."""
+    with store.read() as conn:
+        known = sorted(process_ids(conn))
+    if len(known) != 1:
+        raise WhichProcess(known)
+    return known[0]
+
+
 def write_report(store: Store, process_id: str, output: Path, *, clock: Clock,
                  heat: str = "waiting", outcome: str | None = None) -> ReportData:
     """Collect, render and write the report to `output`; returns what it shows. `outcome`
-    defaults to a sale."""
-    data = collect(store, process_id, now=clock.now(), heat=heat,
-                   outcome=outcome or DEFAULT_OUTCOME)
+    defaults to the outcomes the map declares as converting (else a sale)."""
+    data = collect(store, process_id, now=clock.now(), heat=heat, outcome=outcome)
     try:
         output.write_text(render_html(data), encoding="utf-8")
     except OSError as exc:
@@ -143,23 +190,6 @@ def _latest_definition(store: Store, process_id: str) -> Mapping[str, Any]:
         if row is None:
             raise DefinitionNotFound(process_id, process_ids(conn))
     return row
-
-
-def _draw_map(definition: Mapping[str, Any], process_id: str,
-              overlay: Heat) -> tuple[str | None, str | None]:
-    """The map from the stored BPMN documents (a YAML map is stored compiled, with layout);
-    a map that cannot be drawn leaves the rest of the report intact."""
-    if definition["source_format"] == "imported-log":
-        return None, "This process is an imported event log: there is no map to draw."
-    documents: dict[str, str] = json.loads(definition["documents"])
-    problems = []
-    for name, xml in documents.items():
-        try:
-            return render_map(xml.encode("utf-8"), process_id=process_id, heat=overlay,
-                              file=name), None
-        except DefinitionError as exc:
-            problems.append(str(exc))
-    return None, "The map could not be drawn: " + "; ".join(problems)
 
 
 def _flat_cohort(row: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
@@ -257,21 +287,23 @@ flex-wrap:wrap;margin:12px 0}.kpi{border:1px solid #ddd;border-radius:6px;paddin
 border:1px solid #ddd}figcaption,.note{color:#555;font-size:13px;margin:6px 0}
 table{border-collapse:collapse;font-size:13px;margin:8px 0}th,td{border-bottom:1px solid #e3e3e3;
 padding:4px 10px;text-align:left}th{background:#f4f4f4}.num{text-align:right}
-.empty{color:#555;font-style:italic}
+.empty{color:#555;font-style:italic}.charts{display:flex;gap:16px;flex-wrap:wrap}
+.filter{border:1px solid #ddd;border-radius:6px;padding:8px 14px;margin:12px 0;font-size:13px}
+.filter label{margin-right:12px}.distributors summary{cursor:pointer;font-size:13px}
 """
-_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src "
+        + script_hash())
 
 
 def render_html(data: ReportData) -> str:
     """The report as one HTML document; everything it shows is escaped."""
     s = data.summary
-    heat_note = ("Steps are coloured by how many prospects wait there now"
-                 if data.heat_metric == "waiting"
-                 else "Steps are coloured by the median hours prospects spent there")
+    heat_note = HEAT_NOTES.get(data.heat_metric, HEAT_NOTES["waiting"])
     if data.map_svg is not None:
         map_html = (f'<figure class="map">{data.map_svg}<figcaption>{esc(heat_note)}; '
-                    "white steps have no data. Hover a step for its figure.</figcaption>"
-                    "</figure>")
+                    "white steps have no data; hatched: a deliberate wait (timer). Edges: times "
+                    "taken, and the share at each decision. Hover a step for its figure."
+                    "</figcaption></figure>" + render_decisions(data.decisions))
     else:
         map_html = f'<p class="note">{esc(data.map_problem or "No map.")}</p>'
     kpis = [
@@ -283,6 +315,7 @@ def render_html(data: ReportData) -> str:
     ]
     kpi_html = "".join(f'<div class="kpi">{esc(k)}<b>{esc(v)}</b></div>' for k, v in kpis)
     version = f" v{data.version}" if data.version is not None else ""
+    filter_html, script = render_filter(data.survival)
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
@@ -293,11 +326,12 @@ def render_html(data: ReportData) -> str:
         f'<p class="meta">Process <code>{esc(data.process_id)}</code>{esc(version)} · '
         f"generated {esc(f'{as_utc(data.generated_at):%Y-%m-%d %H:%M} UTC')} · "
         f"outcome <code>{esc(data.outcome)}</code></p>"
-        f'<div class="kpis">{kpi_html}</div>'
+        f'<div class="kpis">{kpi_html}</div>{filter_html}'
         f'<h2 id="map">The map</h2>{map_html}'
         f'<h2 id="funnel">Funnel</h2>'
         f'<figure class="chart">{funnel_chart(data.funnel, outcome=data.outcome)}</figure>'
         + _table(data.funnel, FUNNEL_COLUMNS, "No prospect has arrived at any step yet.")
+        + render_survival(data.survival)
         + '<h2 id="stuck">Where prospects are stuck</h2>'
         '<p class="note">Waiting longer than 90% of earlier arrivals at the same step took.</p>'
         + _table(data.stuck, STUCK_COLUMNS, "Nobody is waiting past the usual time.", 2)
@@ -311,4 +345,4 @@ def render_html(data: ReportData) -> str:
         'lowered to its exploration floor pending review (<code>nextmove drift --ack</code>).'
         "</p>"
         + _table(data.drift, DRIFT_COLUMNS, "No content item has drifted.", 2)
-        + "</body></html>\n")
+        + script + "</body></html>\n")

@@ -1,22 +1,24 @@
-"""Where prospects are stuck: instances waiting on a step longer than usual or than a limit.
+"""Where prospects are stuck: instances waiting on a step longer than the map allows, than
+usual, or than a limit.
 
-"Usual" is the step's own history: the 90th percentile of the time arrivals there took to
-end (computed by the database). An open arrival on an active instance that has waited longer
-than that — or than `older_than` when given — is stuck. Counts come grouped by step and
-distributor, oldest first.
+A step's limit is the map's own `stuck_after` when it declares one; else its usual time: the
+90th percentile of the time arrivals there took to end (computed by the database);
+`older_than`, when given, replaces both. An open arrival on an active instance that has
+waited past its step's limit is stuck. Counts come grouped by step and distributor, oldest
+first. Steps that wait on purpose (timer events, such as "a few weeks later") are never
+stuck: their open arrivals are listed apart (`Stuck.waits`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, false, func, or_, select
-
-from analytics._sql import Filters, naive, open_arrivals, percentiles, visit_hours
-from engine.clock import as_utc
-from engine.store import INSTANCE
+from analytics._read_definitions import deployed_map
+from analytics._read_stuck import open_steps, stuck_rows, usual_hours, waiting_rows
+from analytics._sql import Filters
+from engine.clock import as_utc, parse_duration
 from engine.store.database import Store
 
 USUAL = 0.9  # the percentile of a step's past times that counts as "longer than usual"
@@ -41,12 +43,29 @@ class StuckGroup:
 
 
 @dataclass(frozen=True)
+class Waiting:
+    """Open arrivals at a step that waits on purpose (a timer): not stuck."""
+
+    step_id: str
+    step_name: str
+    instances: int
+    oldest_since: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"step_id": self.step_id, "step_name": self.step_name,
+                "instances": self.instances, "oldest_since": self.oldest_since.isoformat()}
+
+
+@dataclass(frozen=True)
 class Stuck:
     process_id: str
     now: datetime
-    older_than: timedelta | None  # None: each step's own p90
+    older_than: timedelta | None  # None: each step's stuck_after, else its own p90
     limits: dict[str, float]  # step id -> limit in hours (steps with a known limit)
     groups: tuple[StuckGroup, ...]  # by step (order of first arrival), then oldest first
+    # step id -> where its limit comes from: "stuck_after", "p90" or "older_than"
+    limit_sources: dict[str, str] = field(default_factory=dict)
+    waits: tuple[Waiting, ...] = ()  # deliberate waits, apart from the stuck
 
     @property
     def instances(self) -> int:
@@ -62,41 +81,37 @@ class Stuck:
         return {"process_id": self.process_id, "now": as_utc(self.now).isoformat(),
                 "older_than_hours": (self.older_than.total_seconds() / 3600
                                      if self.older_than is not None else None),
-                "limits_hours": self.limits, "instances": self.instances,
-                "groups": [g.to_dict() for g in self.groups]}
+                "limits_hours": self.limits, "limit_sources": self.limit_sources,
+                "instances": self.instances, "groups": [g.to_dict() for g in self.groups],
+                "deliberate_waits": [w.to_dict() for w in self.waits]}
 
 
 def stuck(
     store: Store, process_id: str, now: datetime, *, older_than: timedelta | None = None,
     distributor: str | None = None, market: str | None = None,
 ) -> Stuck:
-    """Open arrivals at `now` that waited past their step's usual time (p90) or
-    `older_than`, grouped by step and distributor. A step that no arrival has ended yet
-    has no usual time: with no `older_than`, nothing there counts as stuck."""
-    dialect = store.dialect
+    """Open arrivals at `now` that waited past their step's limit (the map's `stuck_after`,
+    else the step's usual time, p90) or `older_than`, grouped by step and distributor. A
+    step with neither a `stuck_after` nor an ended arrival has no usual time: with no
+    `older_than`, nothing there counts as stuck. Timer steps are listed apart (`waits`)."""
     filters = Filters(process_id, None, distributor, market)
-    with store.read() as conn:
-        if older_than is None:
-            limits = {step: p90 for step, (p90,) in percentiles(
-                conn, visit_hours(dialect, filters), (USUAL,)).items()}
-        else:
-            steps = conn.execute(select(open_arrivals(dialect, filters).c.step_id)
-                                 .distinct()).scalars().all()
-            limits = {step: older_than.total_seconds() / 3600 for step in steps}
-        moment = naive(now)
-        # only active instances can be stuck: narrow to them before looking for open visits
-        visit = open_arrivals(dialect, filters, INSTANCE.c.status == "active",
-                              extra=(INSTANCE.c.distributor_id,))
-        past = [and_(visit.c.step_id == step, visit.c.arrived_at
-                     < moment - timedelta(hours=hours_))
-                for step, hours_ in limits.items()]
-        query = (
-            select(visit.c.step_id, func.max(visit.c.step_name), visit.c.distributor_id,
-                   func.count(), func.min(visit.c.arrived_at), func.min(visit.c.id))
-            .where(or_(*past) if past else false())
-            .group_by(visit.c.step_id, visit.c.distributor_id)
-        )
-        rows = list(conn.execute(query).all())
+    declared, timers = _plan(store, process_id)
+    sources: dict[str, str] = {}
+    if older_than is None:
+        limits = usual_hours(store, filters, USUAL)
+        sources = dict.fromkeys(limits, "p90")
+        limits.update(declared)
+        sources.update(dict.fromkeys(declared, "stuck_after"))
+    else:
+        limits = {step: older_than.total_seconds() / 3600
+                  for step in open_steps(store, filters)}
+        sources = dict.fromkeys(limits, "older_than")
+    for step in timers:
+        limits.pop(step, None)
+        sources.pop(step, None)
+    rows = stuck_rows(store, filters, now, limits)
+    waits = tuple(Waiting(r[0], r[1], int(r[2]), as_utc(r[3]))
+                  for r in waiting_rows(store, filters, sorted(timers)))
     first: dict[str, int] = {}
     for r in rows:
         first[r[0]] = min(first.get(r[0], r[5]), r[5])
@@ -104,4 +119,23 @@ def stuck(
     groups = tuple(StuckGroup(r[0], r[1], r[2], int(r[3]), as_utc(r[4]),
                               round(limits[r[0]], 6)) for r in rows)
     return Stuck(process_id, as_utc(now), older_than,
-                 {k: round(v, 6) for k, v in limits.items()}, groups)
+                 {k: round(v, 6) for k, v in limits.items()}, groups, sources, waits)
+
+
+def _plan(store: Store, process_id: str) -> tuple[dict[str, float], set[str]]:
+    """The map's `stuck_after` per step (hours), and its timer steps (deliberate waits)."""
+    found = deployed_map(store, process_id)
+    if found is None:
+        return {}, set()
+    declared: dict[str, float] = {}
+    timers: set[str] = set()
+    for step in found.all_steps():
+        text = step.properties.get("stuck_after")
+        if text:
+            try:
+                declared[step.id] = parse_duration(text).total_seconds() / 3600
+            except ValueError:
+                pass  # validation reports it; the step keeps its usual time
+        if step.event == "timer" and step.type == "intermediateCatchEvent":
+            timers.add(step.id)
+    return declared, timers

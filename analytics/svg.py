@@ -19,6 +19,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from analytics._bpmndi import Box, Diagram, Edge, Shape, read_diagram
+from analytics._flows import FlowStats
+from analytics._svgflows import (
+    flow_label,
+    flow_width,
+    is_deliberate_wait,
+    wait_legend,
+    wait_pattern,
+)
 from analytics._svgshapes import (
     INK,
     TASK_ICONS,
@@ -92,28 +100,37 @@ class Heat:
 
 
 def render_map(xml: bytes, *, process_id: str | None = None, heat: Heat | None = None,
-               file: str | None = None, id_prefix: str = "map") -> str:
+               file: str | None = None, id_prefix: str = "map",
+               flows: FlowStats | None = None) -> str:
     """The diagram of `process_id` in a BPMN document as an SVG document (a string).
 
     Raises DefinitionError (code `no-diagram`) when the file has no layout to draw.
     """
     return draw_diagram(read_diagram(xml, process_id, file=file), heat=heat,
-                        id_prefix=id_prefix)
+                        id_prefix=id_prefix, flows=flows)
 
 
-def draw_diagram(diagram: Diagram, *, heat: Heat | None = None, id_prefix: str = "map") -> str:
+def draw_diagram(diagram: Diagram, *, heat: Heat | None = None, id_prefix: str = "map",
+                 flows: FlowStats | None = None) -> str:
     """SVG markup for a diagram already read. `id_prefix` keeps the arrowhead ids of two
-    drawings in one page apart."""
+    drawings in one page apart. With `flows`, sequence flows carry how often they were taken
+    (and their share at a decision), drawn wider the more they were."""
     if not _PREFIX.match(id_prefix):
         raise ValueError(f"id_prefix must be a short identifier, not {id_prefix!r}")
-    return _Painter(diagram, heat, id_prefix).svg()
+    return _Painter(diagram, heat, id_prefix, flows).svg()
 
 
 class _Painter:
-    def __init__(self, diagram: Diagram, heat: Heat | None, prefix: str) -> None:
+    def __init__(self, diagram: Diagram, heat: Heat | None, prefix: str,
+                 flows: FlowStats | None = None) -> None:
         self.diagram = diagram
+        self.waits = {s.element_id for s in diagram.shapes if is_deliberate_wait(s)}
+        if heat is not None:  # deliberate waits stay off the scale
+            heat = Heat({k: v for k, v in heat.values.items() if k not in self.waits},
+                        heat.title, heat.unit, heat.decimals)
         self.heat = heat if heat and heat.values else None
         self.prefix = prefix
+        self.flows = flows
         self.labels: list[str] = []
 
     def svg(self) -> str:
@@ -174,7 +191,7 @@ class _Painter:
             f'<path d="M0,5 L9,0 L18,5 L9,10 Z" fill="#ffffff" stroke="{INK}" '
             f'stroke-width="1"/></marker>'
             f'<linearGradient id="{p}-heat" x1="0" y1="0" x2="1" y2="0">{stops}</linearGradient>'
-            "</defs>")
+            f"{wait_pattern(p)}</defs>")
 
     def fill(self, shape: Shape) -> str:
         colour = self.heat.colour(shape.element_id) if self.heat else None
@@ -182,13 +199,16 @@ class _Painter:
 
     def tooltip(self, shape: Shape) -> str:
         text = shape.name or shape.element_id
-        if self.heat and shape.element_id in self.heat.values:
+        if shape.element_id in self.waits:
+            text += "\nA deliberate wait (timer): not coloured by the measure"
+        elif self.heat and shape.element_id in self.heat.values:
             text += f"\n{self.heat.title}: {self.heat.format(self.heat.values[shape.element_id])}"
         return f"<title>{esc(text)}</title>"
 
     def group(self, shape: Shape, body: str) -> str:
         heated = self.heat is not None and shape.element_id in self.heat.values
-        css = f"node {shape.kind}" + (" heated" if heated else "")
+        css = f"node {shape.kind}" + (" heated" if heated else "") + (
+            " deliberate-wait" if shape.element_id in self.waits else "")
         return (f'<g class="{esc(css)}" data-element="{esc(shape.element_id)}">'
                 f"{self.tooltip(shape)}{body}</g>")
 
@@ -286,6 +306,8 @@ class _Painter:
         cx, cy = b.cx, b.cy
         fill = self.fill(s)
         ink = "#ffffff" if is_dark(fill) else INK
+        if s.element_id in self.waits:
+            fill = f"url(#{self.prefix}-wait)"
         dash = "" if s.interrupting else ' stroke-dasharray="5,3"'
         if s.kind == "startEvent":
             body = circle(cx, cy, r, fill, 2, dash)
@@ -376,6 +398,11 @@ class _Painter:
             style += ' stroke-dasharray="3,3" stroke-opacity="0.6"'
         if e.name:
             self.labels.append(self.edge_label(e))
+        if self.flows is not None and e.kind == "sequenceFlow":
+            count = self.flows.counts.get(e.element_id, 0)
+            style = style.replace('stroke-width="1.5"', 'stroke-width="'
+                                  f'{num(flow_width(count, self.flows.highest))}"', 1)
+            self.labels.append(flow_label(e, count, self.flows.shares.get(e.element_id)))
         return (f'<polyline class="edge {esc(e.kind)}" data-flow="{esc(e.element_id)}" '
                 f'points="{points}" {style}/>')
 
@@ -404,4 +431,7 @@ class _Painter:
             f'<rect x="{bar_width + 24}" y="10" width="22" height="14" fill="{NEUTRAL}" '
             f'stroke="{INK}" stroke-width="0.5"/>'
             f'<text x="{bar_width + 52}" y="21" font-size="11">no data</text>'
-            "</g>")
+            + (wait_legend(bar_width + 120, 10, self.prefix) if self.waits else "")
+            + ('<text x="0" y="54" font-size="11" fill="#08519c">Edges: times taken'
+               " · share at each decision</text>" if self.flows is not None else "")
+            + "</g>")

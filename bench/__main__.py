@@ -37,7 +37,9 @@ SUITE: dict[str, tuple[list[str], list[str]]] = {
     "storage": (["--instances", "2000"], ["--instances", "300"]),
     "workers": (["--rounds", "3", "--instances", "100"], ["--rounds", "1", "--instances", "20"]),
     "learn": ([], ["--events", "100000", "--rounds", "1", "--n-boot", "50"]),
+    "refresh": ([], ["--decisions", "30000", "--rounds", "1"]),
     "analytics": ([], ["--instances", "50000", "--distributors", "500", "--rounds", "1"]),
+    "cli_start": (["--rounds", "9"], ["--rounds", "5"]),
     "api": ([], ["--instances", "160", "--cards-instances", "20000", "--distributors", "500",
                  "--samples", "100"]),
 }

@@ -1,4 +1,4 @@
-"""The analytics at scale: funnel, stuck, indicators and variants on a million instances.
+"""The analytics at scale: funnel, stuck, indicators, survival, variants on a million instances.
 
     python -m bench.analytics [--instances 1000000] [--distributors 10000] [--seed 0]
                               [--rounds 3] [--json PATH] [--only funnel,variants,...]
@@ -9,7 +9,8 @@ measured in the same run on the same rows: `SELECT step_id, count(*) FROM step_e
 instance ... WHERE process_id = 'prospect_journey' GROUP BY step_id` — one plain scan and
 aggregate, the floor for any per-step figure. Rows: `analytics.funnel()` (per-step counts of
 the visits recorded with the events, percentiles, conversion), `analytics.stuck()`,
-`analytics.indicators()` and `learner.variants()` (each case's path built by the database).
+`analytics.indicators()`, `analytics.survival()` (time to first sale, Kaplan–Meier by cohort
+and variant) and `learner.variants()` (each case's path built by the database).
 A cached database made by an older release is migrated when opened (see
 `engine.store.migrations`). `--postgres` runs everything on a PostgreSQL copy of the same
 rows (`bench._million.on_postgres`: COPY of every table, made once and kept as a database of
@@ -52,6 +53,7 @@ ROWS: dict[str, Callable[[Store], Any]] = {
     "funnel": lambda s: analytics.funnel(s, JOURNEY),
     "stuck": lambda s: analytics.stuck(s, JOURNEY, NOW),
     "indicators": lambda s: analytics.indicators(s),
+    "survival": lambda s: analytics.survival(s, as_of=NOW),
     "variants": lambda s: variants(s, JOURNEY, outcome="sale"),
 }
 
@@ -118,6 +120,11 @@ def _check(name: str, result: Any) -> str:
     if name == "indicators":
         return f"{len(result.distributors):,} distributors, {result.first_sale_share:.0%} " \
                "first sale within 14 days"
+    if name == "survival":
+        low, high = result.overall.band
+        return (f"{result.overall.subjects:,} distributors, {result.overall.events:,} first "
+                f"sales, {result.overall.share_within:.0%} ({low:.0%}–{high:.0%}) by day 14, "
+                f"{len(result.variants)} variants")
     return f"{len(result)} variants"
 
 

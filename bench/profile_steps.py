@@ -33,7 +33,7 @@ from bench._common import postgres_problem, scratch_postgres
 from bench.steps import Fixture, NextmoveRun
 
 _SHOWN_AS = {
-    "pipeline commit": "pipeline commit: values dict, version check",
+    "pipeline commit": "pipeline finish: new header, hot cache, fired",
     "pipeline load": "cold: pipeline load glue",
 }
 _SQL_BY_CALLER = {
@@ -144,9 +144,9 @@ def instrument(timers: Timers) -> None:
     timers.wrap(Engine, "complete", "engine glue (outside every timed stage)")
     timers.wrap(Engine, "resolve", "resolve instance ref")
     # The pipeline's stages, by the names the pipeline module looks them up under.
-    timers.wrap(Pipeline, "_commit", "pipeline commit")
+    timers.wrap(Pipeline, "finish", "pipeline commit")
     timers.wrap(Pipeline, "_load", "pipeline load")
-    timers.wrap(Pipeline, "_recommend", "recommend content")
+    timers.wrap(Pipeline, "recommend", "recommend content")
     timers.wrap(pipeline_mod, "event_rows", "event rows (build + hash chain)")
     timers.wrap(pipeline_mod, "progress", "waiting column (Waiting.to_dict + json)")
     for name in ("find_ready", "snapshot", "moves", "waits"):

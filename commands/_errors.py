@@ -42,8 +42,7 @@ from rich.markup import escape
 
 from commands._output import err, print_json, print_problems
 from commands._wiring import close_engines
-from engine import DefinitionError, ErrorCode, NextmoveError
-from engine.faults import describe
+from engine.errors import DefinitionError, ErrorCode, NextmoveError
 
 P = ParamSpec("P")
 
@@ -61,6 +60,8 @@ PARTIAL = EXIT_CODES[ErrorCode.REFUSED]  # a bulk command that left some rows ou
 
 
 def exit_code(exc: BaseException) -> int:
+    from engine.faults import describe  # SQLAlchemy's errors: loaded when there is an error
+
     return EXIT_CODES[describe(exc).code]
 
 
@@ -78,6 +79,8 @@ def debugging() -> bool:
 
 def fail(exc: BaseException, as_json: bool) -> NoReturn:
     """Print `exc` for a person (stderr) or a script (JSON on stdout) and exit with its code."""
+    from engine.faults import describe
+
     fault = describe(exc)
     if debugging():
         traceback.print_exception(exc, file=sys.stderr)

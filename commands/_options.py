@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from engine import InvalidInput, NextmoveError, ProspectRef, inputs
-from engine.clock import parse_duration, parse_instant
-from engine.runtime import InstanceRef
+from engine import inputs
+from engine.errors import InvalidInput, NextmoveError
+
+if TYPE_CHECKING:
+    from engine.runtime import InstanceRef
 
 DbOption = Annotated[
     str | None,
@@ -28,6 +30,10 @@ NowOption = Annotated[
                  help="Act as if it were this time (ISO 8601, e.g. 2026-03-01T09:00:00Z); "
                       "for simulations and tests."),
 ]
+# A reading command's "now" (analytics): --now, with --as-of as its older name.
+AsOfOption = Annotated[str | None, typer.Option(
+    "--as-of", "--now", help="Judge as of this time (ISO 8601). Default: now, which on a "
+    "database a simulation wrote is its simulated clock.")]
 ProspectOption = Annotated[
     str | None, typer.Option("--prospect", "-p", help="Act on this prospect's instance.")
 ]
@@ -69,6 +75,7 @@ def jsonl_objects(path: Path) -> list[dict[str, Any]]:
 def instance_ref(instance: int | None, prospect: str | None, process: str | None
                  ) -> InstanceRef:
     """Which instance a command acts on: an id, or a prospect (and process)."""
+    from engine import ProspectRef
     if instance is not None and prospect is not None:
         raise NextmoveError("give an instance id or --prospect, not both")
     if instance is not None:
@@ -80,6 +87,7 @@ def instance_ref(instance: int | None, prospect: str | None, process: str | None
 
 def instant(text: str, option: str) -> datetime:
     """An ISO 8601 time within `engine.inputs`' range (1970 .. 9000)."""
+    from engine.clock import parse_instant
     try:
         moment = parse_instant(text)
     except (ValueError, OverflowError) as exc:
@@ -94,6 +102,8 @@ def optional_instant(text: str | None, option: str) -> datetime | None:
 def duration(text: str | None, option: str) -> timedelta | None:
     if not text:
         return None
+    from engine.clock import parse_duration
+
     try:
         return parse_duration(text)
     except ValueError as exc:

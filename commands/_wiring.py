@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.progress import (
     BarColumn,
@@ -20,21 +22,36 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-import nextmove
 from commands._options import instant
 from commands._output import err
-from engine import Engine, ManualClock, Store
+
+if TYPE_CHECKING:
+    from engine import Engine, Store
 
 
 def engine_for(db: str | None, allow_scripts: bool = False, now: str | None = None,
                recommend: bool = True) -> Engine:
     """An engine on `db` whose clock stands at `now` (ISO 8601; the system clock if None),
     recommending from the stored catalog unless `recommend` is False."""
+    import nextmove
+    from engine import ManualClock
+
     clock = ManualClock(instant(now, "--now")) if now else None
     engine = nextmove.open_engine(db, clock=clock, allow_scripts=allow_scripts,
                                   recommend=recommend, progress=UpgradeBar())
     _opened.set((*_opened.get(), engine.store))
     return engine
+
+
+def now_of(store: Store, now: str | None, option: str = "--now") -> datetime:
+    """"Now" for a command reading `store`, one rule everywhere: `now` (ISO 8601) if given,
+    else the simulated clock a simulation recorded in the database, else the real clock."""
+    from engine import SystemClock
+    from engine.store.recorded_clock import simulated_clock
+
+    if now:
+        return instant(now, option)
+    return simulated_clock(store) or SystemClock().now()
 
 
 _opened: ContextVar[tuple[Store, ...]] = ContextVar("nextmove_opened", default=())
@@ -50,6 +67,8 @@ def close_engines() -> None:
 @contextmanager
 def open_store(db: str | None) -> Iterator[Store]:
     """The database at `db`, disposed on the way out (no PostgreSQL pool is left open)."""
+    import nextmove
+
     store = nextmove.open_store(db, progress=UpgradeBar())
     try:
         yield store

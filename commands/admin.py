@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.table import Table
@@ -12,8 +12,6 @@ from commands._errors import exit_codes
 from commands._options import DbOption, JsonOption
 from commands._output import out, print_json, progress
 from commands._wiring import open_store
-from simulator import SimulationConfig
-from simulator import simulate as run_simulation
 
 if TYPE_CHECKING:
     from simulator.demo import DemoReport
@@ -37,6 +35,9 @@ def simulate(
     as_json: JsonOption = False,
 ) -> None:
     """Drive the engine with a synthetic field force on a simulated clock."""
+    from simulator import SimulationConfig
+    from simulator import simulate as run_simulation
+
     config = SimulationConfig(distributors=distributors, days=days, seed=seed)
     bar, step = progress("simulating days", days, as_json)
     with bar, open_store(db) as store:
@@ -61,34 +62,41 @@ def demo(
     seed: SizeSeed = 7,
     db: Annotated[Path, typer.Option("--db", help="The demo's SQLite file (replaced).")] = Path(
         "nextmove-demo.db"),
+    learning: Annotated[Literal["continuous", "batch"], typer.Option(
+        help="continuous: three arms on the same world and field force (catalog default, "
+             "continuous learning from day one, an oracle) compared; batch: a learning "
+             "period, `learn`, and a second run with what was learned.")] = "continuous",
     learn: Annotated[bool, typer.Option(
         "--learn/--no-learn",
-        help="Learn from the first run, then simulate the same field force again on "
+        help="Batch: learn from the first run, then simulate the same field force again on "
              "<db>.after.db with the learned policies and compare.")] = True,
     explore: Annotated[float, typer.Option(
-        min=0.0, max=1.0, help="The first run is a learning period: how often a card leads "
-                               "with a random catalog option instead of the catalog's pick "
-                               "(1.0: always; what there is to learn from).")] = 1.0,
+        min=0.0, max=1.0, help="Batch: the first run is a learning period: how often a card "
+                               "leads with a random catalog option instead of the catalog's "
+                               "pick (1.0: always; what there is to learn from).")] = 1.0,
     content_strength: Annotated[float, typer.Option(
         min=0.0, help="The hidden world: how much content matters, as a multiple of the "
-                      "simulator's calibrated effects. At 1.0 a demo-sized log is too small "
-                      "for any proposal to clear its confidence bound.")] = 3.0,
+                      "simulator's calibrated effects (1.0: the seeds' effect sizes).")] = 1.0,
     as_json: JsonOption = False,
 ) -> None:
     """The LifeVantage journey end to end on a fresh SQLite file, with a short report.
 
-    Simulates a field force on the catalog's default recommendations, reports the funnel,
-    waits, first sales and content use; then learns a policy per hook from that log, applies
-    what off-policy evaluation says beats the catalog, simulates the same people again with it
-    and shows the change.
+    Continuous (default): the same field force on the catalog default, with continuous
+    learning from day one (on --db) and with an oracle that knows the hidden model; reports
+    the funnel, waits, first sales and content use of the learning run, and each arm's
+    conversion and first sales within 14 days with 95% intervals. Batch: a learning period on
+    the catalog, then the learned policies on the same people, compared.
     """
+    from simulator import SimulationConfig
     from simulator.demo import run_demo
 
     config = SimulationConfig(distributors=distributors, days=days, seed=seed,
                               content_strength=content_strength)
-    bar, step = progress("simulating days", days * (2 if learn else 1), as_json)
+    runs = 3 if learning == "continuous" else (2 if learn else 1)
+    bar, step = progress("simulating days", days * runs, as_json)
     with bar:
-        report = run_demo(db, config, progress=step, learn=learn, explore=explore)
+        report = run_demo(db, config, progress=step, learn=learn, explore=explore,
+                          learning=learning)
     if as_json:
         print_json(report.to_dict())
     else:
@@ -110,6 +118,8 @@ def _print_demo(report: DemoReport) -> None:
         table.add_row(f.step_name, str(f.entered), str(f.completed), str(f.skipped),
                       str(f.varied), str(f.dropped), median, f"{f.conversion:.0%}")
     out.print(table)
+    out.print(f"Converted ({report.outcome.replace('+', ' or ')}): {report.converted} of "
+              f"{r.prospects} prospects ({report.conversion:.1%})", markup=False)
     table = Table("step", "median h", "p90 h", "waiting now", box=None,
                   title="Where prospects wait longest", title_justify="left")
     for w in report.waits[:6]:
@@ -118,8 +128,8 @@ def _print_demo(report: DemoReport) -> None:
     out.print(table)
     if report.first_sales:
         fs = report.first_sales
-        out.print(f"First sale within 14 days: {fs.share:.0%} of {fs.distributors} new "
-                  "distributors", markup=False)
+        out.print(f"First sale within {fs.days} days: {fs.share:.1%} of {fs.distributors} "
+                  "new distributors", markup=False)
     table = Table("hook", "shown", "used suggestion", "used other", "skipped", "varied",
                   title="Content shown vs used", box=None, title_justify="left")
     for c in report.content:
@@ -128,6 +138,34 @@ def _print_demo(report: DemoReport) -> None:
     out.print(table)
     if report.learned is not None:
         _print_demo_learning(report)
+    if report.arms is not None:
+        _print_demo_arms(report)
+
+
+def _print_demo_arms(report: DemoReport) -> None:
+    arms = report.arms
+    assert arms is not None
+    table = Table("arm", "prospects", "conversion [95% CI]", "first sale ≤ 14 days [95% CI]",
+                  title=f"Three arms, the same field force and hidden world (content effects "
+                        f"×{arms.config.content_strength:g})", box=None, title_justify="left")
+    names = {"catalog": "catalog default", "continuous": "continuous learning",
+             "oracle": "oracle (knows the hidden model)"}
+    for name, arm in arms.arms.items():
+        c, f = arm.conversion, arm.first_sale
+        table.add_row(names[name], str(c.n),
+                      f"{c.value:.1%} [{c.interval[0]:.1%}, {c.interval[1]:.1%}]",
+                      f"{f.value:.0%} of {f.n} [{f.interval[0]:.0%}, {f.interval[1]:.0%}]")
+    out.print(table)
+    captured = arms.captured
+    if captured is None:
+        out.print("The oracle converted no more than the catalog default in this run: no lift "
+                  "to capture.", markup=False)
+    else:
+        share, low, high = captured
+        out.print(f"Continuous learning captured {share:.0%} of the oracle's conversion lift "
+                  f"over the catalog default (95% CI {low:.0%} to {high:.0%}); "
+                  f"{arms.arms['continuous'].refreshes} policy versions stored in "
+                  f"{report.database}.", markup=False)
 
 
 def _print_demo_learning(report: DemoReport) -> None:

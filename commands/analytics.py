@@ -14,18 +14,30 @@ from rich.markup import escape
 from rich.table import Table
 
 from commands._errors import exit_codes
-from commands._options import DbOption, JsonOption, NowOption, duration, instant, optional_instant
+from commands._options import (
+    AsOfOption,
+    DbOption,
+    JsonOption,
+    duration,
+    instant,
+    optional_instant,
+)
 from commands._output import err, out, print_json
-from commands._wiring import open_store
-from engine import ManualClock, NextmoveError, Store, SystemClock
-from engine.runtime import queries as runtime_queries
+from commands._wiring import now_of, open_store
+from engine.errors import NextmoveError
 
 if TYPE_CHECKING:
     from analytics import Indicator
+    from engine import Store
 
 app = typer.Typer()
 
-# analytics.DEFAULT_OUTCOME, written out so that --help need not import analytics;
+NowOption = Annotated[str | None, typer.Option(
+    "--now", envvar="NEXTMOVE_NOW", help="Judge as of this time (ISO 8601). Default: now, "
+    "which on a database a simulation wrote is its simulated clock.")]
+
+# analytics.DEFAULT_OUTCOME (what converts when a map declares no outcomes), written out so
+# that --help need not import analytics;
 # tests/test_cli_app.py checks that the two agree.
 DEFAULT_OUTCOME = "sale"
 
@@ -33,29 +45,42 @@ DEFAULT_OUTCOME = "sale"
 @app.command()
 @exit_codes
 def report(
-    process: Annotated[str, typer.Option(help="The process to report on, e.g. "
-                                         "prospect_journey.")],
+    process: Annotated[str | None, typer.Option(help="The process to report on, e.g. "
+                                                "prospect_journey (default: the database's "
+                                                "only process).")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path(
         "report.html"),
-    heat: Annotated[str, typer.Option(help="Colour the steps on the map by: waiting (prospects "
-                                      "waiting there now) or dwell (median hours spent "
-                                      "there).")] = "waiting",
+    colour_by: Annotated[str | None, typer.Option(
+        "--colour-by", help="Colour the steps on the map by: waiting (prospects waiting there "
+        "now), dwell (median hours spent there), dropout (share of arrivals who dropped out "
+        "there) or conversion (share of arrivals who went on to the outcome). Deliberate "
+        "waits (timers) are never coloured.")] = None,
+    heat: Annotated[str, typer.Option(help="The older name of --colour-by.")] = "waiting",
     outcome: Annotated[str | None, typer.Option(help="The outcome that counts as converted "
-                                                "(default: sale).")] = None,
+                                                "(default: the outcomes the map declares as "
+                                                "converting, else sale).")] = None,
     now: NowOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """One self-contained HTML page: the map with a heat overlay, the funnel chart, stuck
-    prospects, leading indicators and content use. Opens without a network."""
+    """One self-contained HTML page: the map with flow counts, decision shares and a colour
+    measure, the funnel chart, time to first sale (Kaplan–Meier), stuck prospects, leading
+    indicators and content use, with a cohort and date filter in the page. Opens without a
+    network."""
     from analytics import write_report
-    from analytics.report import HEAT_METRICS
+    from analytics.report import HEAT_METRICS, only_process
 
+    heat = colour_by or heat
     if heat not in HEAT_METRICS:
-        raise NextmoveError(f"--heat must be one of {', '.join(HEAT_METRICS)}")
-    clock = ManualClock(instant(now, "--now")) if now else SystemClock()
+        raise NextmoveError(f"--colour-by must be one of {', '.join(HEAT_METRICS)}")
+    if now:
+        instant(now, "--now")  # a bad --now is refused before the database is opened
+    from engine.clock import ManualClock
+
     with open_store(db) as store:
-        data = write_report(store, process, output, clock=clock, heat=heat, outcome=outcome)
+        clock = ManualClock(now_of(store, now))
+        data = write_report(store, process or only_process(store), output, clock=clock,
+                            heat=heat, outcome=outcome)
     if as_json:
         print_json({"output": str(output), **data.to_dict()})
         return
@@ -79,42 +104,49 @@ def funnel(
                                                     "instances.")] = None,
     market: Annotated[str | None, typer.Option(help="Only instances whose context market is "
                                                "this, e.g. US.")] = None,
-    outcome: Annotated[str, typer.Option(help="Step or outcome event that counts as "
-                                         "conversion.")] = DEFAULT_OUTCOME,
+    outcome: Annotated[str | None, typer.Option(help="Step or outcome event that counts as "
+                                                "conversion (default: the outcomes the map "
+                                                "declares as converting, else sale).")] = None,
+    all_elements: Annotated[bool, typer.Option(
+        "--all-elements", help="Show every element the log has: start and timer events, "
+        "gateways, stuck paths (default: the people's steps and the journey's ends).")] = False,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Per step: arrivals, what people did, who moved on or dropped, time spent, conversion."""
+    """Per step, in map order: arrivals, what people did, who moved on or dropped, time
+    spent, conversion from the step."""
     import analytics
 
     start = optional_instant(since, "--since")
     with open_store(db) as store:
         found = analytics.funnel(store, process, since=start, distributor=distributor,
-                                 market=market, outcome=outcome)
+                                 market=market, outcome=outcome, all_elements=all_elements)
     if as_json:
         print_json(found.to_dict())
         return
     table = Table("step", "instances", "entered", "completed", "skipped", "varied", "moved on",
-                  "waiting", "dropped", "median h", "p90 h", f"→ {outcome}", box=None)
+                  "waiting", "dropped", "median h", "p90 h", f"→ {found.outcome}", box=None)
     for s in found:
         table.add_row(s.step_name, str(s.instances), str(s.entered), str(s.completed),
                       str(s.skipped), str(s.varied), str(s.moved_on), str(s.waiting),
                       str(s.dropped), _hours(s.median_hours), _hours(s.p90_hours),
                       f"{s.conversion:.1%}")
     out.print(table)
-    out.print(f"{found.instances} instance(s), {found.converted} reached {outcome!r} "
+    out.print(f"{found.instances} instance(s), {found.converted} reached {found.outcome!r} "
               f"({found.conversion:.1%})", markup=False)
 
 
 def incidents_of(store: Store, process: str, distributor: str | None) -> list[dict[str, Any]]:
     """Instances of `process` in incident: stuck until an operator acts (see `retry`)."""
+    from engine.runtime import queries as runtime_queries
+
     out = []
     for instance in runtime_queries.list_instances(
             store, process_id=process, distributor_id=distributor, status="incident"):
         last = next(e for e in reversed(runtime_queries.history(store, instance.id))
                     if e.kind == "incident")
-        out.append({"instance": instance.id, "prospect": instance.prospect_id,
-                    "distributor": instance.distributor_id, "step": last.step_id,
+        out.append({"instance_id": instance.id, "prospect_id": instance.prospect_id,
+                    "distributor_id": instance.distributor_id, "step_id": last.step_id,
                     "since": last.at.isoformat(), "error": (last.data or {}).get("error")})
     return out
 
@@ -124,45 +156,53 @@ def incidents_of(store: Store, process: str, distributor: str | None) -> list[di
 def stuck(
     process: Annotated[str, typer.Option(help="Process name.")],
     older_than: Annotated[str | None, typer.Option(help="Waiting longer than this ISO "
-                                                   "duration, e.g. P3D (default: longer than "
-                                                   "the step's own 90th percentile).")] = None,
+                                                   "duration, e.g. P3D (default: the step's "
+                                                   "stuck_after in the map, else its own 90th "
+                                                   "percentile).")] = None,
     distributor: Annotated[str | None, typer.Option(help="Only this distributor.")] = None,
     market: Annotated[str | None, typer.Option(help="Only this market.")] = None,
     now: NowOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Instances waiting on a step longer than usual, by step and distributor, and the
-    instances in incident (a step failed: they wait for an operator's retry)."""
+    """Instances waiting on a step longer than the map's stuck_after (else than usual), by
+    step and distributor; timers waiting on purpose apart; and the instances in incident (a
+    step failed: they wait for an operator's retry)."""
     import analytics
 
     limit = duration(older_than, "--older-than")
-    moment = instant(now, "--now") if now else SystemClock().now()
+    if now:
+        instant(now, "--now")
     with open_store(db) as store:
+        moment = now_of(store, now)
         found = analytics.stuck(store, process, moment, older_than=limit,
                                 distributor=distributor, market=market)
         broken = incidents_of(store, process, distributor)
     if as_json:
         print_json({**found.to_dict(), "incidents": broken})
         return
-    table = Table("step", "distributor", "instances", "oldest waiting h", "limit h", box=None)
+    table = Table("step", "distributor", "instances", "oldest waiting h", "limit h",
+                  "limit from", box=None)
     for g in found.groups:
         table.add_row(g.step_name, g.distributor_id, str(g.instances),
-                      f"{g.waited_hours(moment):.1f}", f"{g.limit_hours:.1f}")
+                      f"{g.waited_hours(moment):.1f}", f"{g.limit_hours:.1f}",
+                      found.limit_sources.get(g.step_id, ""))
     out.print(table)
     out.print(f"{found.instances} stuck instance(s) in {len(found.groups)} group(s)",
               markup=False)
+    for w in found.waits:  # timers: waiting on purpose, not stuck
+        waited = (moment - w.oldest_since).total_seconds() / 3600
+        out.print(f"waiting on purpose at {w.step_name}: {w.instances} instance(s), the "
+                  f"oldest for {waited:.1f} h (a timer, not stuck)", markup=False)
     for item in broken:
-        out.print(f"incident: instance {item['instance']} (prospect {item['prospect']}) at "
-                  f"{item['step']} since {item['since']}: {item['error']}; after fixing the "
-                  f"map: nextmove retry {item['instance']}", markup=False)
+        out.print(f"incident: instance {item['instance_id']} (prospect {item['prospect_id']}) "
+                  f"at {item['step_id']} since {item['since']}: {item['error']}; after fixing "
+                  f"the map: nextmove retry {item['instance_id']}", markup=False)
 
 
 IndicatorOption = Annotated[list[str] | None, typer.Option(
     "--indicator", help="Redefine or add an indicator: NAME=ITEM[,ITEM][@KIND[+KIND]], items "
     "are step ids or hook:NAME (e.g. contacts_added=add_contact@entered).")]
-AsOfOption = Annotated[str | None, typer.Option(
-    help="Judge as of this time (default: the newest event).")]
 EventsOfOption = Annotated[str | None, typer.Option(help="Count only this process's events.")]
 
 
@@ -186,8 +226,10 @@ def indicators(
     import analytics
 
     definitions = _definitions(indicator)
-    moment = optional_instant(as_of, "--as-of")
+    if as_of:
+        instant(as_of, "--as-of")
     with open_store(db) as store:
+        moment = now_of(store, as_of, "--as-of")
         found = analytics.indicators(store, definitions=definitions, as_of=moment,
                                      process_id=process)
     if as_json:
@@ -202,8 +244,11 @@ def indicators(
                       "" if d.days_to_first_sale is None else f"{d.days_to_first_sale:.1f}")
     out.print(table)
     out.print(f"{len(found.distributors)} distributor(s); first sale within "
-              f"{found.window_days} days: {found.first_sale_share:.0%} of {found.observed} "
+              f"{found.window_days} days: {found.first_sale_share:.1%} of {found.observed} "
               "observed long enough", markup=False)
+    if found.journey:
+        out.print(f"{found.converted} of {found.prospects} prospects converted "
+                  f"({found.conversion:.1%}, {found.outcome_label})", markup=False)
 
 
 @app.command()
@@ -219,8 +264,10 @@ def cohorts(
     import analytics
 
     definitions = _definitions(indicator)
-    moment = optional_instant(as_of, "--as-of")
+    if as_of:
+        instant(as_of, "--as-of")
     with open_store(db) as store:
+        moment = now_of(store, as_of, "--as-of")
         found = analytics.cohorts(store, definitions=definitions, as_of=moment,
                                   process_id=process)
     if as_json:

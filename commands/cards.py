@@ -28,7 +28,7 @@ def cards(
     engine = engine_for(db, now=now, recommend=True)
     found = engine.cards(distributor, limit=limit)
     if as_json:
-        print_json([c.to_dict() for c in found])
+        print_json({"cards": [c.to_dict() for c in found]})
         return
     if not found:
         out.print("no cards: nothing waits on this distributor")
@@ -52,9 +52,9 @@ def cards(
             out.print(f"  we'll remind you when: {', '.join(card.waiting_for)}", markup=False)
     shown = {(c.hook, s.option_id) for c in found if c.hook for s in c.content}
     if shown:
-        import learner
+        from content_catalog.drift_alerts import open_alerts_on
 
-        for record in learner.open_alerts_on(engine.store, shown):
+        for record in open_alerts_on(engine.store, shown):
             out.print(f"drift alert (for the sponsor or lead): {record.sentence()}; review: "
                       f"nextmove drift --ack {record.option_id} --reviewer NAME "
                       "--decision keep|restore", markup=False, style="yellow")

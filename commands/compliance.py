@@ -11,18 +11,19 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
-import compliance
 from commands._errors import exit_codes
 from commands._options import DbOption, JsonOption, optional_instant
-from commands._output import out, print_json
+from commands._output import json_text, out, own_id, print_json
 from commands._wiring import open_store
-from engine import NextmoveError
-from engine.store import DEFAULT_DB
+from engine.errors import NextmoveError
+
+if TYPE_CHECKING:
+    import compliance
 
 
 class _DefaultsToMaps(TyperGroup):
@@ -50,6 +51,9 @@ DocsUrl = Annotated[str | None, typer.Option(
 def _signoffs(db: str | None) -> list[compliance.SignOff]:
     """The sign-offs in `db`; none when no database was named and ./nextmove.db is absent
     (an audit never creates a database)."""
+    import compliance
+    from engine.store import DEFAULT_DB
+
     if db is None and not os.path.exists(DEFAULT_DB):
         return []
     with open_store(db) as store:
@@ -99,6 +103,8 @@ def audit(
     --verify proves the trail unaltered: every card shown and choice made (step log), every
     policy change (policy log) and every sign-off is a hash-chained record; exit 1 names
     what changed."""
+    import compliance
+
     if verify:
         kept = compliance.read_anchor(anchor) if anchor else None
         with open_store(db) as store:
@@ -123,7 +129,10 @@ def audit(
     if accepted not in ("keep", "omit"):
         raise NextmoveError("--accepted must be keep or omit")
     report = compliance.audit(paths, fail_on=fail_on, signoffs=_signoffs(db))
-    text = compliance.to_json(report) if as_json else renderers[output_format](report)
+    if as_json or output_format == "json":
+        text = json_text(_contract(json.loads(compliance.to_json(report))))
+    else:
+        text = renderers[output_format](report)
     if output is not None:
         output.write_text(text, encoding="utf-8")
         out.print(f"wrote {output}", markup=False)
@@ -151,6 +160,8 @@ def signoff(
 
     The sign-off joins a hash chain that `audit --verify` checks. When the map changes the
     sign-off no longer applies and the finding is open again."""
+    import compliance
+
     at = optional_instant(now, "--now") or datetime.now(UTC)
     with open_store(db) as store:
         report = compliance.audit(paths, signoffs=compliance.signoffs(store))
@@ -159,7 +170,7 @@ def signoff(
         done = compliance.sign_off(store, report, finding, reviewer=reviewer, reason=reason,
                                    at=at)
     if as_json:
-        print_json(done.to_dict())
+        print_json(own_id(done.to_dict(), "signoff_id"))
     else:
         out.print(f"signed off {done.finding} by {done.reviewer} on "
                   f"{done.at:%Y-%m-%d %H:%M} UTC (map {done.map_hash[:12]}…, sign-off "
@@ -181,6 +192,9 @@ def review(
 
     The runtime evidence is what contractors did at each step of the audited maps
     (followed, skipped, varied), read from --db (or ./nextmove.db if it exists)."""
+    import compliance
+    from engine.store import DEFAULT_DB
+
     renderers = {"md": compliance.review_markdown, "html": compliance.review_html}
     if output_format not in renderers:
         raise NextmoveError(f"--format must be one of {', '.join(renderers)}")
@@ -199,9 +213,24 @@ def review(
         sys.stdout.write(text)
 
 
+def _contract(body: dict[str, Any]) -> dict[str, Any]:
+    """The audit's JSON with each rule's, finding's and sign-off's own id named as the --json
+    contract says (`rule_id`, `source_id`, `finding_id`, `signoff_id`)."""
+    rules = [own_id(rule, "rule_id") for rule in body.get("rules", [])]
+    for rule in rules:
+        rule["sources"] = [own_id(source, "source_id") for source in rule.get("sources", [])]
+    body["rules"] = rules
+    findings = [own_id(found, "finding_id") for found in body.get("findings", [])]
+    for found in findings:
+        if found.get("signoff"):
+            found["signoff"] = own_id(found["signoff"], "signoff_id")
+    body["findings"] = findings
+    return body
+
+
 def _emit_report(data: dict[str, object], text: str, output: Path | None, as_json: bool
                  ) -> None:
-    body = json.dumps(data, indent=2, default=str) + "\n" if as_json else text
+    body = json_text(data) if as_json else text
     if output is not None:
         output.write_text(body, encoding="utf-8")
     else:

@@ -11,15 +11,9 @@ import typer
 
 from commands._errors import EXIT_CODES, exit_codes
 from commands._options import AllowScripts, DbOption, JsonOption
-from commands._output import out, print_json, print_problems
+from commands._output import out, own_id, print_json, print_problems
 from commands._wiring import engine_for
-from engine import ErrorCode
-from engine.definitions import parse_xml
-from engine.definitions.compile import export_bpmn
-from engine.definitions.flavours import with_flavour
-from engine.definitions.model import BPMN_NS
-from engine.errors import DefinitionError
-from nextmove import load as load_maps
+from engine.errors import DefinitionError, ErrorCode
 
 app = typer.Typer()
 
@@ -35,12 +29,14 @@ def validate(
 ) -> None:
     """Check process maps and catalogs; print every problem. Exit 3 (invalid input) if any
     error."""
+    from nextmove import load as load_maps
+
     report = load_maps(paths, allow_scripts=allow_scripts)
     if as_json:
         print_json({
             "ok": report.ok,
             "files": report.files,
-            "processes": [d.process_id for d in report.definitions],
+            "process_ids": [d.process_id for d in report.definitions],
             "problems": [p.to_dict() for p in report.problems],
         })
     else:
@@ -75,6 +71,11 @@ def export(
 ) -> None:
     """Compile a YAML map to BPMN 2.0 with diagram layout, to open in a modeler; or rewrite a
     BPMN map's properties in another modeler's flavour."""
+    from engine.definitions import parse_xml
+    from engine.definitions.compile import export_bpmn
+    from engine.definitions.flavours import with_flavour
+    from engine.definitions.model import BPMN_NS
+
     if source.suffix.lower() in (".bpmn", ".xml"):
         target = output or source.with_suffix(f".{flavour.value}.bpmn")
         if target.resolve() == source.resolve():
@@ -113,7 +114,8 @@ def deploy(
     if as_json:
         catalogs = [{**asdict(c), "deployed_at": c.deployed_at.isoformat()}
                     for c in deployed.catalogs]
-        print_json({"processes": [d.to_dict() for d in deployed], "catalogs": catalogs})
+        print_json({"processes": [own_id(d.to_dict(), "definition_id") for d in deployed],
+                    "catalogs": catalogs})
         return
     for d in deployed:
         what = "deployed" if d.created else "unchanged"

@@ -4,15 +4,13 @@ and for instances in incident: retry, migrate-instance."""
 from __future__ import annotations
 
 import json
-import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from commands._drift import drift_chores, drift_webhook
 from commands._errors import PARTIAL, exit_codes
 from commands._options import (
     ActorOption,
@@ -25,12 +23,22 @@ from commands._options import (
     instance_ref,
     json_object,
 )
-from commands._output import emit_instance, err, out, print_instance, print_json, progress
+from commands._output import (
+    emit_instance,
+    err,
+    instance_json,
+    out,
+    own_id,
+    print_instance,
+    print_json,
+    print_json_line,
+    progress,
+)
 from commands._wiring import engine_for
-from engine import ProspectRef
-from engine.runtime import BroadcastResult, Fired, start_csv
-from engine.runtime.bulk import OnError, count_rows
-from engine.worker import run_worker
+
+if TYPE_CHECKING:
+    from engine.runtime import BroadcastResult, Fired
+    from engine.runtime.bulk import OnError
 
 app = typer.Typer()
 
@@ -88,6 +96,9 @@ def start(
 
 def _start_bulk(process: str, path: Path, batch_size: int, new: bool, actor: str | None,
                 now: str | None, db: str | None, as_json: bool, on_error: OnError) -> None:
+    from engine.runtime import start_csv
+    from engine.runtime.bulk import count_rows
+
     engine = engine_for(db, now=now)
     bar, step = progress("starting", count_rows(path), as_json)
     with bar:
@@ -182,10 +193,12 @@ def outcome(
     as_json: JsonOption = False,
 ) -> None:
     """Record a business result for a prospect (their first sale counts for the distributor)."""
+    from engine import ProspectRef
+
     event = engine_for(db, now=now).outcome(ProspectRef(prospect, process), kind, amount=amount,
                                             actor=actor)
     if as_json:
-        print_json(event.to_dict())
+        print_json(own_id(event.to_dict(), "event_id"))
     else:
         out.print(f"recorded {kind} for prospect {prospect} (instance {event.instance_id})",
                   markup=False)
@@ -205,7 +218,11 @@ def show(
     ref = instance_ref(instance, prospect, process)
     detail = engine_for(db).show(ref)
     if as_json:
-        print_json(detail.to_dict())
+        shown = own_id(detail.to_dict(), "instance_id")
+        shown["history"] = [own_id(e, "event_id") for e in shown["history"]]
+        if shown["incident"] is not None:
+            shown["incident"] = own_id(shown["incident"], "event_id")
+        print_json(shown)
         return
     print_instance(detail.instance)
     incident = detail.incident
@@ -248,7 +265,7 @@ def list_(
         process_id=process, distributor_id=distributor, prospect_id=prospect, step=step,
         status=status, limit=limit)
     if as_json:
-        print_json([i.to_dict() for i in found])
+        print_json({"instances": [instance_json(i) for i in found]})
         return
     table = Table("id", "process", "v", "prospect", "distributor", "status", "waiting at",
                   box=None)
@@ -308,18 +325,34 @@ def worker(
         "--drift-webhook", metavar="URL",
         help="POST each drift alert acted on to URL, signed with "
              "NEXTMOVE_DRIFT_WEBHOOK_SECRET (default: NEXTMOVE_DRIFT_WEBHOOK_URL).")] = None,
+    learn_every: Annotated[str | None, typer.Option(
+        help="Also refresh continuous learning (`policy refresh`) this often, e.g. P1D; "
+             "needs --learn-process and --learn-outcome.")] = None,
+    learn_process: Annotated[str | None, typer.Option(help="The process to learn from.")
+                             ] = None,
+    learn_outcome: Annotated[str | None, typer.Option(help="Its success outcome.")] = None,
+    learn_horizon: Annotated[str | None, typer.Option(
+        help="An outcome not seen within this ISO duration of the start is a failure; "
+             "before, pending.")] = "P14D",
+    learn_outcomes: Annotated[int | None, typer.Option(
+        min=1, help="Refresh sooner, once this many new outcomes were recorded.")] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Fire due timers in a loop; stops cleanly on Ctrl-C or SIGTERM after the step in hand."""
+    from commands._drift import drift_chores, drift_webhook
+    from commands._learn import learn_chores
+    from engine.worker import run_worker
+
     engine = engine_for(db)
     chores = drift_chores(engine, drift_every, drift_process, drift_outcome, drift_horizon,
                           drift_webhook(drift_webhook_url))
+    chores += learn_chores(engine, learn_every, learn_process, learn_outcome, learn_horizon,
+                           learn_outcomes)
 
     def report(item: Fired) -> None:
         if as_json:
-            sys.stdout.write(json.dumps(item.to_dict()) + "\n")
-            sys.stdout.flush()
+            print_json_line(item.to_dict())
         else:
             out.print(_fired_line(item), markup=False)
 

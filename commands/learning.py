@@ -18,8 +18,6 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-import content_catalog
-from commands._drift import drift_webhook, notify
 from commands._errors import PARTIAL, exit_codes
 from commands._options import (
     DbOption,
@@ -31,11 +29,11 @@ from commands._options import (
     jsonl_objects,
 )
 from commands._output import err, out, print_json
-from commands._wiring import open_store
-from content_catalog import PolicyVersion, StoredRecommender
-from engine import ManualClock, NextmoveError, SystemClock
+from commands._wiring import now_of, open_store
+from engine.errors import NextmoveError
 
 if TYPE_CHECKING:
+    from content_catalog import PolicyVersion
     from learner import DriftRecord, ImportProgress
 
 app = typer.Typer()
@@ -58,6 +56,8 @@ def recommend(
     as_json: JsonOption = False,
 ) -> None:
     """Rank a hook's content for a context with the active policy, with propensities."""
+    from content_catalog import StoredRecommender
+
     rng = random.Random(seed)
     with open_store(db) as store:
         recommender = StoredRecommender(store)
@@ -135,7 +135,9 @@ def import_log(
 def variants(
     process: Annotated[str, typer.Option(help="Process (or imported log) name.")],
     outcome: Annotated[str | None, typer.Option(help="Step or outcome that counts as success, "
-                                                "e.g. customer_order.")] = None,
+                                                "e.g. customer_order (default: the outcomes "
+                                                "the map declares as converting; none for a "
+                                                "map or log that declares none).")] = None,
     horizon: Annotated[str | None, typer.Option(help="Only count the outcome within this "
                                                 "ISO duration of the start, e.g. P14D.")] = None,
     with_content: Annotated[bool, typer.Option("--with-content", help="Tell paths apart by "
@@ -145,14 +147,17 @@ def variants(
     as_json: JsonOption = False,
 ) -> None:
     """Paths prospects took (as process-mining tools count them), with outcome rates."""
+    import analytics
     import learner
 
     window = duration(horizon, "--horizon")
     with open_store(db) as store:
-        found = learner.variants(store, process, outcome=outcome, horizon=window,
+        declared = analytics.measures(store, process)
+        outcomes = outcome or (declared.converting if declared.declared else None)
+        found = learner.variants(store, process, outcome=outcomes, horizon=window,
                                  with_content=with_content)
     if as_json:
-        print_json([v.to_dict() for v in found])
+        print_json({"variants": [v.to_dict() for v in found]})
         return
     table = Table("#", "cases", "share", "rate (95% CI)", "p", "path", box=None)
     for v in found[:top]:
@@ -244,6 +249,7 @@ def drift(
     """Content items whose outcome rate dropped: a sequential test (CUSUM) per item, in time
     order; with --act, demote them; --open lists alerts; --ack records a review."""
     import learner
+    from engine.clock import ManualClock, SystemClock
 
     clock = ManualClock(instant(now, "--now")) if now else SystemClock()
     if ack is not None:
@@ -262,6 +268,8 @@ def drift(
     if process is None or outcome is None:
         raise NextmoveError("give --process and --outcome (or --open, or --ack ITEM)")
     window = duration(horizon, "--horizon")
+    from commands._drift import drift_webhook, notify
+
     notifier = drift_webhook(webhook) if act else None
     with open_store(db) as store:
         if act:
@@ -275,8 +283,8 @@ def drift(
                                     observed_until=clock.now() if now else None)
             versions = {}
     if as_json:
-        print_json([{**a.to_dict(), "demoted_in": versions.get((a.hook, a.option_id))}
-                    for a in alerts])
+        print_json({"alerts": [{**a.to_dict(), "demoted_in": versions.get((a.hook, a.option_id))}
+                               for a in alerts]})
         return
     if not alerts:
         out.print("no drop in any content item's outcome rate" + (" (new)" if act else ""))
@@ -295,7 +303,7 @@ def drift(
 
 def _print_records(records: list[DriftRecord], as_json: bool, empty: str = "") -> None:
     if as_json:
-        print_json([r.to_dict() for r in records])
+        print_json({"records": [r.to_dict() for r in records]})
         return
     if not records and empty:
         out.print(empty, markup=False)
@@ -316,12 +324,14 @@ def policy_history(
     as_json: JsonOption = False,
 ) -> None:
     """Every stored policy version per hook, and which one is active."""
+    import content_catalog
+
     with open_store(db) as store:
         versions = content_catalog.history(store, hook)
     if as_json:
-        print_json([{**asdict(v), "created_at": v.created_at.isoformat(),
-                     "last_activated_at": v.last_activated_at.isoformat()
-                     if v.last_activated_at else None} for v in versions])
+        print_json({"versions": [{**asdict(v), "created_at": v.created_at.isoformat(),
+                                  "last_activated_at": v.last_activated_at.isoformat()
+                                  if v.last_activated_at else None} for v in versions]})
         return
     table = Table("hook", "version", "kind", "active", "created", "note", box=None)
     for v in versions:
@@ -344,6 +354,8 @@ def policy_activate(
     as_json: JsonOption = False,
 ) -> None:
     """Make a stored policy version the active one for its hook."""
+    import content_catalog
+
     with open_store(db) as store:
         found = content_catalog.activate(store, hook, version, reason=reason)
     _report_active(found, as_json)
@@ -358,9 +370,57 @@ def policy_rollback(
     as_json: JsonOption = False,
 ) -> None:
     """Go back to the version that was active before the current one."""
+    import content_catalog
+
     with open_store(db) as store:
         found = content_catalog.rollback(store, hook, reason=reason)
     _report_active(found, as_json)
+
+
+@policy_app.command("refresh")
+@exit_codes
+def policy_refresh(
+    process: Annotated[str, typer.Option(help="The process whose log to learn from.")],
+    outcome: OutcomeOption,
+    horizon: Annotated[str, typer.Option(help="An outcome not seen within this ISO duration "
+                                         "of the start is a failure; before, pending.")
+                       ] = "P14D",
+    hook: Annotated[list[str] | None, typer.Option(help="Only this hook (repeatable).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Refresh even where the catalog says "
+                                        "learning: batch.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed for the Monte Carlo draws.")] = 0,
+    now: NowOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Continuous learning: store each hook's Thompson-sampling table as a new active version
+    (what the worker's --learn-every does), or roll it back if it does worse than before."""
+    import learner
+    from engine.clock import ManualClock
+
+    window = duration(horizon, "--horizon")
+    assert window is not None
+    if now:
+        instant(now, "--now")  # a bad --now is refused before the database is opened
+    with open_store(db) as store:
+        clock = ManualClock(now_of(store, now))  # a simulated database: its recorded clock
+        done = learner.refresh(store, process, outcome=outcome, horizon=window, clock=clock,
+                               hooks=hook or None, force=force,
+                               settings=learner.Settings(seed=seed))
+    if as_json:
+        print_json(done.to_dict())
+        return
+    for h in done.hooks:
+        if h.rolled_back_to is not None:
+            out.print(f"{h.hook}: rolled back to version {h.rolled_back_to} — {h.why}",
+                      markup=False)
+        else:
+            out.print(f"{h.hook}: version {h.version} from {h.decisions} decisions "
+                      f"({h.pending} pending, exposure {h.exposure:,.1f}, "
+                      f"{h.successes:,.0f} outcomes), prior strength {h.prior_strength:.0f}",
+                      markup=False)
+    for name, why in done.skipped.items():
+        out.print(f"{name}: not refreshed ({why})", markup=False)
 
 
 def _report_active(found: PolicyVersion, as_json: bool) -> None:

@@ -11,9 +11,9 @@ from rich.table import Table
 
 from commands._errors import exit_codes
 from commands._options import DbOption, JsonOption
-from commands._output import err, out, print_json
+from commands._output import err, out, own_id, print_json
 from commands._wiring import open_store
-from engine import NextmoveError
+from engine.errors import NextmoveError
 
 app = typer.Typer()
 token_app = typer.Typer(help="API tokens for `nextmove serve`: create (shown once), list, "
@@ -83,7 +83,7 @@ def token_create(
         service.prepare_tables(store)
         made = service.create_token(store, role, subject)
     if as_json:
-        print_json({**made.info.to_dict(), "token": made.token})
+        print_json({**own_id(made.info.to_dict(), "token_id"), "token": made.token})
         return
     out.print(made.token, markup=False, soft_wrap=True)
     err.print(f"token {made.info.id} for {subject} ({role}); shown once, store it now",
@@ -100,7 +100,7 @@ def token_list(db: DbOption = None, as_json: JsonOption = False) -> None:
         service.prepare_tables(store)
         found = service.list_tokens(store)
     if as_json:
-        print_json([t.to_dict() for t in found])
+        print_json({"tokens": [own_id(t.to_dict(), "token_id") for t in found]})
         return
     table = Table("id", "prefix", "role", "subject", "created", "revoked", box=None)
     for t in found:
@@ -124,6 +124,6 @@ def token_revoke(
         service.prepare_tables(store)
         found = service.revoke_token(store, token_id)
     if as_json:
-        print_json(found.to_dict())
+        print_json(own_id(found.to_dict(), "token_id"))
     else:
         out.print(f"revoked token {found.id} ({found.role} {found.subject})", markup=False)

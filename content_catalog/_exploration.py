@@ -1,7 +1,10 @@
 """Exploration: how a policy turns scores into the probability of showing each option.
 
 * epsilon-greedy: the best (ties: catalog order) with 1 - ε + ε/n, every other with ε/n;
-* softmax: option i with exp(score_i / τ) / Σ exp(score_j / τ), computed stably.
+* softmax: option i with exp(score_i / τ) / Σ exp(score_j / τ), computed stably;
+* table: the scores are the probabilities themselves (negative ones count as 0), divided by
+  their sum over the options available: a continuous learner's stored table of how often
+  each option leads, sampled as stored.
 
 `pick` turns one uniform draw into an option, never one of probability 0, so what was shown
 was shown with exactly the probability recorded.
@@ -19,12 +22,13 @@ from content_catalog._errors import PolicyError
 from content_catalog.recommend import Ranked
 from engine.errors import did_you_mean
 
-METHODS = ("epsilon", "softmax")
+METHODS = ("epsilon", "softmax", "table")
 
 
 @dataclass(frozen=True)
 class Exploration:
-    """How a policy explores: epsilon-greedy (default, ε = 0.2) or softmax (temperature τ)."""
+    """How a policy explores: epsilon-greedy (default, ε = 0.2), softmax (temperature τ) or
+    table (the scores are the probabilities)."""
 
     method: str = "epsilon"
     epsilon: float = 0.2
@@ -50,6 +54,10 @@ class Exploration:
         if self.method == "epsilon":
             share = self.epsilon / n
             return [1.0 - self.epsilon + share] + [share] * (n - 1)
+        if self.method == "table":
+            clipped = [max(0.0, s) for s in scores]
+            total = math.fsum(clipped)
+            return [c / total for c in clipped] if total > 0 else [1.0 / n] * n
         top = max(scores)  # subtracting the maximum keeps exp() from overflowing
         weights = [math.exp((s - top) / self.temperature) for s in scores]
         total = math.fsum(weights)
@@ -58,15 +66,19 @@ class Exploration:
     def to_dict(self) -> dict[str, Any]:
         if self.method == "epsilon":
             return {"method": "epsilon", "epsilon": self.epsilon}
+        if self.method == "table":
+            return {"method": "table"}
         return {"method": "softmax", "temperature": self.temperature}
 
     @classmethod
     def from_dict(cls, dct: Mapping[str, Any]) -> Exploration:
-        """Read {"method": "epsilon", "epsilon": ε} or {"method": "softmax", "temperature": τ}."""
+        """Read {"method": "epsilon", "epsilon": ε}, {"method": "softmax", "temperature": τ}
+        or {"method": "table"}."""
         if not isinstance(dct, Mapping):
             raise PolicyError("must be an object", field="exploration")
         method = dct.get("method", "epsilon")
-        allowed = {"epsilon": ("method", "epsilon"), "softmax": ("method", "temperature")}
+        allowed = {"epsilon": ("method", "epsilon"), "softmax": ("method", "temperature"),
+                   "table": ("method",)}
         for key in dct:
             if key not in allowed.get(method, ("method",)):
                 raise PolicyError(f"unexpected key {key!r} for method {method!r}",

@@ -170,6 +170,8 @@ def _build(loaded: LoadedYaml) -> Catalog:
         version=None if version is None else str(version),
         description=data.get("description"),
         file=loaded.file,
+        learning=data.get("learning", "continuous"),
+        segments=tuple(data.get("segments", ())),
     )
 
 

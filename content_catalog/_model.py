@@ -126,6 +126,8 @@ class Catalog:
     version: str | None = None
     description: str | None = None
     file: str | None = field(default=None, compare=False)
+    learning: str = "continuous"  # batch | continuous: how the learner changes the policies
+    segments: tuple[str, ...] = ()  # context keys continuous learning keeps apart
 
     @cached_property
     def hooks(self) -> frozenset[str]:

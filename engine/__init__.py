@@ -11,42 +11,95 @@ recommender and content catalogs (the engine imports neither: it defines what it
     engine.start("prospect_journey", prospect_id="p1", distributor_id="d1")
     engine.cards("d1")[0].content          # the recommended content, best first
     engine.complete(ProspectRef("p1"), "add_contact")
+
+Names are imported when first used (PEP 562), so `from engine.errors import ErrorCode` or
+`from engine import NextmoveError` does not load SpiffWorkflow and SQLAlchemy: the command line
+starts fast and imports the runtime only for the commands that run it.
 """
 
-from engine.catalogs import CatalogSupport
-from engine.clock import Clock, ManualClock, SystemClock
-from engine.definitions import LoadReport, ProcessDefinition, load, load_definitions
-from engine.errors import (
-    AmbiguousInstance,
-    DefinitionError,
-    DefinitionErrors,
-    DefinitionNotFound,
-    EngineRuntimeError,
-    ErrorCode,
-    ExecutionError,
-    ExpressionError,
-    InstanceIncident,
-    InstanceNotFound,
-    InvalidInput,
-    MigrationRefused,
-    NextmoveError,
-    Problem,
-    StepNotWaiting,
-    StepRequired,
-    VersionConflict,
-)
-from engine.limits import DEFAULT_LIMITS, Limits, WorkLimitExceeded
-from engine.recommend import Ranking, Recommender
-from engine.runtime import (
-    DeployedDefinition,
-    Engine,
-    Instance,
-    InstanceDetail,
-    ProspectRef,
-    StepEvent,
-    Waiting,
-)
-from engine.store import Prepared, Store, StoreError
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.catalogs import CatalogSupport
+    from engine.clock import Clock, ManualClock, SystemClock
+    from engine.definitions import LoadReport, ProcessDefinition, load, load_definitions
+    from engine.errors import (
+        AmbiguousInstance,
+        DefinitionError,
+        DefinitionErrors,
+        DefinitionNotFound,
+        EngineRuntimeError,
+        ErrorCode,
+        ExecutionError,
+        ExpressionError,
+        InstanceIncident,
+        InstanceNotFound,
+        InvalidInput,
+        MigrationRefused,
+        NextmoveError,
+        Problem,
+        StepNotWaiting,
+        StepRequired,
+        VersionConflict,
+    )
+    from engine.limits import DEFAULT_LIMITS, Limits, WorkLimitExceeded
+    from engine.recommend import Ranking, Recommender
+    from engine.runtime import (
+        DeployedDefinition,
+        Engine,
+        Instance,
+        InstanceDetail,
+        ProspectRef,
+        StepEvent,
+        Waiting,
+    )
+    from engine.store import Prepared, Store, StoreError
+
+_WHERE = {
+    "AmbiguousInstance": "engine.errors",
+    "CatalogSupport": "engine.catalogs",
+    "Clock": "engine.clock",
+    "DEFAULT_LIMITS": "engine.limits",
+    "DefinitionError": "engine.errors",
+    "DefinitionErrors": "engine.errors",
+    "DefinitionNotFound": "engine.errors",
+    "DeployedDefinition": "engine.runtime",
+    "Engine": "engine.runtime",
+    "EngineRuntimeError": "engine.errors",
+    "ErrorCode": "engine.errors",
+    "ExecutionError": "engine.errors",
+    "ExpressionError": "engine.errors",
+    "Instance": "engine.runtime",
+    "InstanceDetail": "engine.runtime",
+    "InstanceIncident": "engine.errors",
+    "InstanceNotFound": "engine.errors",
+    "InvalidInput": "engine.errors",
+    "Limits": "engine.limits",
+    "LoadReport": "engine.definitions",
+    "ManualClock": "engine.clock",
+    "MigrationRefused": "engine.errors",
+    "NextmoveError": "engine.errors",
+    "Prepared": "engine.store",
+    "Problem": "engine.errors",
+    "ProcessDefinition": "engine.definitions",
+    "ProspectRef": "engine.runtime",
+    "Ranking": "engine.recommend",
+    "Recommender": "engine.recommend",
+    "StepEvent": "engine.runtime",
+    "StepNotWaiting": "engine.errors",
+    "StepRequired": "engine.errors",
+    "Store": "engine.store",
+    "StoreError": "engine.store",
+    "SystemClock": "engine.clock",
+    "VersionConflict": "engine.errors",
+    "Waiting": "engine.runtime",
+    "WorkLimitExceeded": "engine.limits",
+    "load": "engine.definitions",
+    "load_definitions": "engine.definitions",
+}
 
 __all__ = [
     "AmbiguousInstance",
@@ -90,3 +143,16 @@ __all__ = [
     "load",
     "load_definitions",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -44,17 +44,12 @@ __all__ = [
 
 # The outcome model, off-policy evaluation (of a policy learned here or given), policy rewrite
 # and drift (they import LightGBM).
+from content_catalog.drift_alerts import DriftRecord, drift_records, open_alerts_on  # noqa: E402
 from learner.drift import Alert, StreamAlert, detect, detect_stream, detect_table  # noqa: E402
-from learner.drift_watch import (  # noqa: E402
-    DriftAction,
-    DriftRecord,
-    drift_records,
-    open_alerts_on,
-    review,
-    watch,
-)
+from learner.drift_watch import DriftAction, review, watch  # noqa: E402
 from learner.evaluation import Evaluation, HookEvaluation, evaluate, evaluate_from  # noqa: E402
 from learner.model import OutcomeModel  # noqa: E402
+from learner.online import HookRefresh, Refresh, Settings, outcome_count, refresh  # noqa: E402
 from learner.ope import Estimate  # noqa: E402
 from learner.rewrite import HookProposal, Proposal, apply, propose, propose_from  # noqa: E402
 
@@ -66,8 +61,11 @@ __all__ += [
     "Evaluation",
     "HookEvaluation",
     "HookProposal",
+    "HookRefresh",
     "OutcomeModel",
     "Proposal",
+    "Refresh",
+    "Settings",
     "StreamAlert",
     "apply",
     "detect",
@@ -78,7 +76,9 @@ __all__ += [
     "evaluate_from",
     "open_alerts_on",
     "propose",
+    "outcome_count",
     "propose_from",
+    "refresh",
     "review",
     "watch",
 ]

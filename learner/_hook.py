@@ -209,6 +209,8 @@ def _reasons(policy: Policy, current: Policy, options: Sequence[ContentOption],
 
 def _explored(policy: Policy) -> str:
     e = policy.exploration
+    if e.method == "table":
+        return "a table of probabilities"
     return f"epsilon {e.epsilon:g}" if e.method == "epsilon" else f"softmax τ={e.temperature:g}"
 
 

@@ -20,59 +20,28 @@ version, `explain["drift_review"]` naming the reviewer and the decision:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from content_catalog import (
     Policy,
     PolicyNotFound,
     Rule,
-    active_versions,
     get_policy,
-    history,
     load_stored_catalog,
     save_policy,
 )
+from content_catalog.drift_alerts import DriftRecord, drift_records
 from content_catalog.policy import UNSCORED_MARGIN
-from engine.clock import Clock, SystemClock, as_utc
+from engine.clock import Clock, SystemClock
 from engine.errors import NextmoveError
 from engine.store.database import Store
 from learner.drift import ARL, DROP, WARMUP, Alert, Z, detect
 
 Decision = Literal["keep", "restore"]
 DECISIONS = ("keep", "restore")
-
-
-@dataclass(frozen=True)
-class DriftRecord:
-    """One alert that was acted on: the demotion version and, once reviewed, the review."""
-
-    hook: str
-    option_id: str
-    version: int  # the policy version that demoted the item
-    demoted_from: int  # the version active before
-    raised_at: datetime
-    alert: Mapping[str, Any]  # `Alert.to_dict()`, plus process and outcome
-    status: str  # open | kept | restored
-    reviewer: str | None = None
-    reviewed_at: datetime | None = None
-    review_version: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"hook": self.hook, "option_id": self.option_id, "version": self.version,
-                "demoted_from": self.demoted_from, "raised_at": self.raised_at.isoformat(),
-                "alert": dict(self.alert), "status": self.status, "reviewer": self.reviewer,
-                "reviewed_at": self.reviewed_at.isoformat() if self.reviewed_at else None,
-                "review_version": self.review_version}
-
-    def sentence(self) -> str:
-        a = self.alert
-        return (f"{self.hook}/{self.option_id}: outcome rate {a['rate_before']:.1%} → "
-                f"{a['rate_after']:.1%} since {str(a['since'])[:10]} (detected "
-                f"{str(a['detected_at'])[:10]}); demoted in policy v{self.version}, "
-                f"{self.status}" + (f" by {self.reviewer}" if self.reviewer else ""))
 
 
 @dataclass(frozen=True)
@@ -95,7 +64,10 @@ def demote(policy: Policy, option_id: str, options: Sequence[str]) -> Policy:
         implicit = (min(present) - UNSCORED_MARGIN) if present else 0.0
         table = {o: scores.get(o, implicit) for o in options} | dict(scores)
         others = [s for o, s in table.items() if o != option_id]
-        table[option_id] = (min(others) if others else 0.0) - gap
+        if policy.exploration.method == "table":  # probabilities: keep it explored, rarely
+            table[option_id] = min(0.01, *others) if others else 0.01
+        else:
+            table[option_id] = (min(others) if others else 0.0) - gap
         return table
 
     rules = tuple(Rule(r.when, lowered(r.scores), r.reasons) for r in policy.rules)
@@ -116,42 +88,6 @@ def restore(current: Policy, before: Policy, option_id: str) -> Policy:
                   for r in current.rules)
     return replace(current, default=put_back(current.default, before.default), rules=rules,
                    version=0)
-
-
-def drift_records(store: Store, *, status: str | None = None) -> list[DriftRecord]:
-    """Every acted-on alert (or those of one status), oldest first."""
-    found: list[DriftRecord] = []
-    reviews: dict[tuple[str, int], tuple[Mapping[str, Any], int]] = {}
-    for hook in sorted(active_versions(store)):
-        for v in history(store, hook):
-            policy = get_policy(store, hook, v.version)
-            if "drift" in policy.explain:
-                d = policy.explain["drift"]
-                found.append(DriftRecord(hook, d["option_id"], v.version, d["demoted_from"],
-                                         as_utc(v.created_at), d["alert"], "open"))
-            if "drift_review" in policy.explain:
-                r = policy.explain["drift_review"]
-                reviews[(hook, r["alert_version"])] = (r, v.version)
-    out = []
-    for record in found:
-        review = reviews.get((record.hook, record.version))
-        if review is not None:
-            r, version = review
-            record = replace(record, status="kept" if r["decision"] == "keep" else "restored",
-                             reviewer=r["reviewer"],
-                             reviewed_at=datetime.fromisoformat(r["at"]), review_version=version)
-        out.append(record)
-    out.sort(key=lambda r: (r.raised_at, r.hook, r.version))
-    return [r for r in out if status is None or r.status == status]
-
-
-def open_alerts_on(store: Store, shown: Iterable[tuple[str, str]]) -> list[DriftRecord]:
-    """The open (not yet reviewed) alerts on any of the (hook, option id) pairs in `shown`:
-    e.g. the content on a person's cards, to tell their sponsor or lead."""
-    wanted = set(shown)
-    if not wanted:
-        return []
-    return [r for r in drift_records(store, status="open") if (r.hook, r.option_id) in wanted]
 
 
 def watch(store: Store, process_id: str, *, outcome: str, horizon: timedelta | None,

@@ -1,15 +1,18 @@
 """Export a process's step log as an event log (XES, CSV, Parquet) that imports back as is.
 
 Columns are the importer's (see `learner.importer`): `case:concept:name` (prospect id),
-`concept:name` (step id), `time:timestamp` (ISO 8601, UTC), `org:resource` (actor),
+`concept:name` (step id; `outcome:<id>` for an outcome), `lifecycle:transition` (start on
+`entered`, complete on the closing kinds: see `learner._lifecycle`), `time:timestamp`
+(ISO 8601, UTC), `org:resource` (actor),
 `nextmove:hook`, `nextmove:content` (used), `nextmove:content_shown`, `nextmove:propensity`,
 `nextmove:policy_version`, `nextmove:step_name`, `nextmove:kind` (every kind the engine logs),
 `case:nextmove:distributor`, `case:<key>` per context attribute and one column per event data
 key. What a flat column cannot carry exactly (a number in CSV, an empty string, a nested
 value) goes as JSON in `case:nextmove:context` / `nextmove:data`, which the importer prefers;
 so export → import gives the same timelines, and process-mining tools still read the usual
-columns. Rows stream from the database instance by instance; two passes (the first finds the
-columns).
+columns. XES keeps types: numbers, booleans and exact ISO 8601 date strings are written as
+`<int>`, `<float>`, `<boolean>` and `<date>` attributes (also those only the JSON carries).
+Rows stream from the database instance by instance; two passes (the first finds the columns).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import IO, Any
 
 from engine.store.database import Store
 from engine.store.steplog import full_instances
+from learner._lifecycle import LIFECYCLE, activity_name, transition
 from learner._sources import ACTIVITY, CASE, CONTENT, HOOK, PROPENSITY, RESOURCE, TIME
 from learner.importer import (
     CONTEXT_JSON,
@@ -77,8 +81,8 @@ def _plain(value: Any) -> bool:
     return True
 
 
-_EVENT_FIELDS = (ACTIVITY, TIME, RESOURCE, HOOK, CONTENT, SHOWN, PROPENSITY, POLICY_VERSION,
-                 STEP_NAME, KIND)
+_EVENT_FIELDS = (ACTIVITY, LIFECYCLE, TIME, RESOURCE, HOOK, CONTENT, SHOWN, PROPENSITY,
+                 POLICY_VERSION, STEP_NAME, KIND)
 _RESERVED = {CASE, *(_EVENT_FIELDS), DATA_JSON, CONTEXT_JSON, DISTRIBUTOR}
 
 
@@ -102,7 +106,8 @@ def _case(case_id: str, distributor: str, context: dict[str, Any]) -> dict[str, 
 def _event(row: Any) -> dict[str, Any]:
     (_iid, step, name, kind, actor, hook, shown, used, propensity, policy, data, at) = row
     moment = at if at.tzinfo else at.replace(tzinfo=UTC)
-    out: dict[str, Any] = {ACTIVITY: step, TIME: moment.astimezone(UTC), RESOURCE: actor,
+    out: dict[str, Any] = {ACTIVITY: activity_name(step, kind), LIFECYCLE: transition(kind),
+                           TIME: moment.astimezone(UTC), RESOURCE: actor,
                            HOOK: hook, CONTENT: used, SHOWN: shown, PROPENSITY: propensity,
                            POLICY_VERSION: policy, STEP_NAME: name if name != step else None,
                            KIND: kind}
@@ -200,6 +205,16 @@ def _write_parquet(path: Path, columns: list[str],
     return n_cases, n_events
 
 
+def _is_date(text: str) -> bool:
+    """An ISO 8601 date-time that reads back as exactly this text."""
+    if "T" not in text or len(text) < 16:
+        return False
+    try:
+        return datetime.fromisoformat(text).isoformat() == text
+    except ValueError:
+        return False
+
+
 def _xes_type(value: Any) -> str:
     if isinstance(value, bool):
         return "boolean"
@@ -207,7 +222,7 @@ def _xes_type(value: Any) -> str:
         return "int"
     if isinstance(value, float):
         return "float"
-    if isinstance(value, datetime):
+    if isinstance(value, datetime) or (isinstance(value, str) and _is_date(value)):
         return "date"
     return "string"
 
@@ -220,6 +235,24 @@ def _xes_value(value: Any) -> str:
     if isinstance(value, float):
         return repr(value)
     return str(value)
+
+
+def _typed(row: dict[str, Any], blob: str, prefix: str) -> dict[str, Any]:
+    """`row` plus the scalar values only its JSON column carries, so XES readers see them
+    typed (the importer still rebuilds from the JSON)."""
+    raw = row.get(blob)
+    if raw is None:
+        return row
+    values = json.loads(raw)
+    if not isinstance(values, dict):
+        return row
+    out = dict(row)
+    for key, value in values.items():
+        name = prefix + key
+        if (name not in out and name not in _RESERVED and not key.startswith(("__", "case:"))
+                and isinstance(value, str | int | float | bool) and value != ""):
+            out[name] = value
+    return out
 
 
 def _write_xes(path: Path, columns: list[str],
@@ -238,19 +271,20 @@ def _write_xes(path: Path, columns: list[str],
             for name, prefix, uri in (
                     ("Concept", "concept", "http://www.xes-standard.org/concept.xesext"),
                     ("Time", "time", "http://www.xes-standard.org/time.xesext"),
-                    ("Organizational", "org", "http://www.xes-standard.org/org.xesext")):
+                    ("Organizational", "org", "http://www.xes-standard.org/org.xesext"),
+                    ("Lifecycle", "lifecycle", "http://www.xes-standard.org/lifecycle.xesext")):
                 xf.write(etree.Element("extension", name=name, prefix=prefix, uri=uri))
             for case, events in cases:
                 n_cases += 1
                 trace = etree.Element("trace")
-                for key, value in case.items():
+                for key, value in _typed(case, CONTEXT_JSON, "case:").items():
                     if value is not None:
                         etree.SubElement(trace, _xes_type(value), key=key[5:],
                                          value=_xes_value(value))
                 for event in events:
                     n_events += 1
                     node = etree.SubElement(trace, "event")
-                    for key, value in event.items():
+                    for key, value in _typed(event, DATA_JSON, "").items():
                         if value is not None:
                             etree.SubElement(node, _xes_type(value), key=key,
                                              value=_xes_value(value))

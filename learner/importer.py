@@ -10,11 +10,14 @@ Column names are XES's, as pm4py writes them:
     nextmove:content     optional: the content used there (also taken as shown)
     nextmove:content_shown  optional: what was offered, when it differs from what was used
     nextmove:propensity  optional: the probability the logging policy gave the shown content
+    lifecycle:transition optional: start → entered, complete → completed, manualskip /
+                         autoskip → skipped, ate_abort / pi_abort → cancelled when
+                         nextmove:kind is absent (other values are kept as data)
     nextmove:kind        optional: completed (default) | skipped | varied | outcome, or the
                          engine's entered | timer | message | cancelled (as `export_log`
                          writes them); an outcome row (e.g. concept:name "sale") becomes an
                          `outcome` event, which `learner.dataset` can name as the outcome and
-                         variants leave out
+                         variants leave out; `outcome:<id>` (as exported) names outcome <id>
     nextmove:policy_version, nextmove:step_name  optional: as the engine logged them
     nextmove:data        optional: the event's data as a JSON object, kept verbatim (then the
                          other columns are not added to it)
@@ -61,6 +64,7 @@ from typing import Any, Literal
 from engine.clock import Clock, SystemClock
 from engine.store import EVENT_KINDS, EventKind
 from engine.store.database import Store
+from learner._lifecycle import KIND_OF, LIFECYCLE, step_of
 from learner._records import (
     ImportProblem,
     ImportProgress,
@@ -232,7 +236,10 @@ def _parse(values: dict[str, Any], seq: int) -> tuple[str, Event] | str:
             return f"bad propensity {values.get(PROPENSITY)!r} ({PROPENSITY}): not in (0, 1]"
     else:
         propensity = None
-    kind = _text(values.get(KIND)) or EventKind.COMPLETED
+    given = _text(values.get(KIND))
+    lifecycle = _text(values.get(LIFECYCLE))
+    derived = KIND_OF.get(lifecycle.lower()) if lifecycle else None
+    kind = given or derived or EventKind.COMPLETED
     if kind not in KINDS:
         return f"bad kind {kind!r} ({KIND}): expected one of {', '.join(KINDS)}"
     policy = values.get(POLICY_VERSION)
@@ -251,10 +258,13 @@ def _parse(values: dict[str, Any], seq: int) -> tuple[str, Event] | str:
             return f"bad data {raw!r} ({DATA_JSON}): not a JSON object"
         data: str | None = str(raw)
     else:
+        # a transition that gave (or merely restates) the kind is not data
+        derived_only = given is not None or derived is not None
         extra = {key: _jsonable(value) for key, value in values.items()
                  if key not in _KNOWN and not key.startswith(("case:", "__"))
-                 and value not in (None, "")}
+                 and value not in (None, "") and not (key == LIFECYCLE and derived_only)}
         data = json.dumps(extra, sort_keys=True) if extra else None
+    activity = step_of(activity, kind)
     event: Event = (at, seq, activity, _text(values.get(RESOURCE)), _text(values.get(HOOK)),
                      shown, used, propensity, data, kind, policy, _text(values.get(STEP_NAME)))
     return case_id, event

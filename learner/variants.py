@@ -19,15 +19,12 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, literal, select
-from sqlalchemy.dialects.postgresql import aggregate_order_by
-
-from engine.store import INSTANCE, PATH_KINDS, REACHED_KINDS, STEP_EVENT
 from engine.store.database import Store
-from engine.store.steplog import check_outcome, hours
+from engine.store.steplog import check_outcome
+from learner._read_variants import SEP, path_rows, prospect_ids
 from learner._stats import compare, holm, wilson
 
 
@@ -72,109 +69,47 @@ class _Tally:
     hours: list[float] = field(default_factory=list)
 
 
-_SEP = " "  # between a path's steps; each step (and its content) is written in hex
-
-
 def variants(
-    store: Store, process_id: str, *, outcome: str | None = None,
+    store: Store, process_id: str, *, outcome: str | tuple[str, ...] | None = None,
     horizon: timedelta | None = None, with_content: bool = False, alpha: float = 0.05,
     observed_until: datetime | None = None,
 ) -> list[Variant]:
     """The process's variants, most common first (ties: the one seen first).
 
     `observed_until` (with a horizon) leaves out cases whose horizon had not passed by then.
-    Raises UnknownOutcome for an outcome that is neither a step nor a recorded outcome event.
+    `outcome` may name several (a case converts on reaching any of them, e.g. the map's
+    converting outcomes, `analytics.measures`). Raises UnknownOutcome for an outcome that is
+    neither a step nor a recorded outcome event.
 
     The database builds each case's path (its steps' ids in log order, hex-encoded so no
     step name can collide with the separator) and counts cases per path and time to the
     outcome; Python gets one row per path and time to outcome, not the events.
     """
-    if outcome is not None:
-        check_outcome(store, process_id, outcome)
-    dialect = store.dialect
-    cases = select(INSTANCE.c.id, INSTANCE.c.created_at).where(
-        INSTANCE.c.process_id == process_id)
-    if observed_until is not None and horizon is not None:
-        limit = observed_until.astimezone(UTC).replace(tzinfo=None) - horizon
-        cases = cases.where(INSTANCE.c.created_at <= limit)
-    case_rows = cases.subquery()
-    path = _paths(dialect, process_id, with_content)
-    to_outcome: Any = literal(None)
-    if outcome is not None:
-        to_outcome = _hours_to_outcome(dialect, case_rows, outcome, horizon)
-    per_case = (select(func.coalesce(path.c.path, "").label("path"),
-                       case_rows.c.id.label("instance_id"), to_outcome.label("hours"))
-                .select_from(case_rows.outerjoin(path, path.c.instance_id == case_rows.c.id))
-                .subquery())
-    grouped = (select(per_case.c.path, per_case.c.hours, func.count(),
-                      func.min(per_case.c.instance_id))
-               .group_by(per_case.c.path, per_case.c.hours))
+    outcomes = (outcome,) if isinstance(outcome, str) else outcome
+    for each in outcomes or ():
+        check_outcome(store, process_id, each)
     tallies: dict[str, _Tally] = {}
-    with store.read() as conn:
-        for key, hours, n, first in conn.execute(grouped):
-            tally = tallies.get(key)
-            if tally is None:
-                tally = tallies[key] = _Tally(first, first)
-            if first < tally.order:
-                tally.order = tally.example = first
-            tally.cases += n
-            if hours is not None:
-                tally.converted += n
-                tally.hours.extend([float(hours)] * n)
-        firsts = [t.example for t in tallies.values()]
-        examples: dict[int, str] = dict(conn.execute(select(
-            INSTANCE.c.id, INSTANCE.c.prospect_id).where(INSTANCE.c.id.in_(firsts))).all())
+    for key, hours, n, first in path_rows(store, process_id, outcome=outcomes, horizon=horizon,
+                                          with_content=with_content,
+                                          observed_until=observed_until):
+        tally = tallies.get(key)
+        if tally is None:
+            tally = tallies[key] = _Tally(first, first)
+        if first < tally.order:
+            tally.order = tally.example = first
+        tally.cases += n
+        if hours is not None:
+            tally.converted += n
+            tally.hours.extend([float(hours)] * n)
+    examples = prospect_ids(store, [t.example for t in tallies.values()])
     ranked = sorted(((_decode(k, with_content), t) for k, t in tallies.items()),
                     key=lambda kv: (-kv[1].cases, kv[1].order))
     return _summarise(ranked, examples, outcome is not None, with_content, alpha)
 
 
-def _paths(dialect: str, process_id: str, with_content: bool) -> Any:
-    """Per instance with path events: instance_id, path (hex steps in log order)."""
-    e = STEP_EVENT.c
-    element: Any = _hex(dialect, e.step_id)
-    if with_content:
-        # "-": no content (SQLite's hex(NULL) is '', which is an empty name's hex too)
-        element = element + ":" + case((e.content_used.is_(None), "-"),
-                                       else_=_hex(dialect, e.content_used))
-    of_process = select(INSTANCE.c.id).where(INSTANCE.c.process_id == process_id)
-    where = (e.instance_id.in_(of_process.scalar_subquery()), e.kind.in_(PATH_KINDS))
-    if dialect == "sqlite":
-        # SQLite 3.40 has no ORDER BY inside an aggregate: the running concatenation over
-        # each instance's events in id order, kept at its last event (a bare column next to
-        # max() comes from the row holding the max)
-        running = (select(e.instance_id, e.id, func.group_concat(element, _SEP).over(
-            partition_by=e.instance_id, order_by=e.id).label("path")).where(*where)
-            .subquery())
-        return (select(running.c.instance_id, func.max(running.c.id), running.c.path)
-                .group_by(running.c.instance_id).subquery())
-    return (select(e.instance_id, func.string_agg(element, aggregate_order_by(
-        literal(_SEP), e.id)).label("path")).where(*where).group_by(e.instance_id).subquery())
-
-
-def _hex(dialect: str, value: Any) -> Any:
-    if dialect == "sqlite":
-        return func.hex(value)
-    return func.encode(func.convert_to(value, "UTF8"), "hex")
-
-
-def _hours_to_outcome(dialect: str, cases: Any, outcome: str,
-                      horizon: timedelta | None) -> Any:
-    """Hours from the case's start to its first outcome event at or after the start, when
-    that came within the horizon; else NULL."""
-    p = STEP_EVENT.alias("o")
-    reached = (select(p.c.at).where(
-        p.c.instance_id == cases.c.id, p.c.step_id == outcome, p.c.kind.in_(REACHED_KINDS),
-        p.c.at >= cases.c.created_at).order_by(p.c.id).limit(1).scalar_subquery())
-    taken = hours(dialect, cases.c.created_at, reached)
-    if horizon is None:
-        return taken
-    return case((taken <= horizon.total_seconds() / 3600, taken))
-
-
 def _decode(key: str, with_content: bool) -> tuple[Any, ...]:
     steps, content = [], []
-    for element in key.split(_SEP) if key else []:
+    for element in key.split(SEP) if key else []:
         step, _, used = element.partition(":")
         steps.append(bytes.fromhex(step).decode())
         content.append(None if used == "-" else bytes.fromhex(used).decode())

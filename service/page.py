@@ -165,7 +165,7 @@ def _drift_alerts(engine: Engine, who: Principal, cards: list[ActionCard]) -> li
     shown = {(c.hook, s.option_id) for c in cards if c.hook for s in c.content}
     if who.role is not Role.SPONSOR or not shown:
         return []
-    from learner import open_alerts_on  # the learner loads LightGBM: only when needed
+    from content_catalog.drift_alerts import open_alerts_on
 
     return [{"option_id": r.option_id, "title": _title(cards, r.hook, r.option_id),
              "before": r.alert["rate_before"], "after": r.alert["rate_after"],

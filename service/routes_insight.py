@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,8 +15,9 @@ from pydantic import BaseModel, Field
 
 import compliance
 import content_catalog
-from engine import NextmoveError
+from engine import Engine, ManualClock, NextmoveError, SystemClock
 from engine.clock import parse_duration, parse_instant
+from engine.store.recorded_clock import simulated_clock
 from service._deps import EngineDep, allow
 from service.idempotency import fingerprint, once
 from service.roles import Principal, Role
@@ -41,15 +43,24 @@ def _duration(text: str | None, name: str) -> Any:
         raise NextmoveError(f"{name}: {exc}") from exc
 
 
+def _now(engine: Engine) -> datetime:
+    """The rule every command follows: the server's clock when set (`serve --now`), else the
+    simulated clock a simulation recorded in the database, else the real one."""
+    if isinstance(engine.clock, SystemClock):
+        return simulated_clock(engine.store) or engine.clock.now()
+    return engine.clock.now()
+
+
 @router.get("/analytics/funnel", tags=["analytics"], summary="Per step: arrivals, what "
             "people did, who moved on or dropped, time spent, conversion")
 def funnel(engine: EngineDep, _who: Analyst, process: str, since: str | None = None,
            distributor: str | None = None, market: str | None = None,
-           outcome: str = "sale") -> dict[str, Any]:
+           outcome: str | None = None, all_elements: bool = False) -> dict[str, Any]:
     import analytics
 
     found = analytics.funnel(engine.store, process, since=_when(since, "since"),
-                             distributor=distributor, market=market, outcome=outcome)
+                             distributor=distributor, market=market, outcome=outcome,
+                             all_elements=all_elements)
     return found.to_dict()
 
 
@@ -59,7 +70,7 @@ def stuck(engine: EngineDep, _who: Analyst, process: str, older_than: str | None
           distributor: str | None = None, market: str | None = None) -> dict[str, Any]:
     import analytics
 
-    found = analytics.stuck(engine.store, process, engine.clock.now(),
+    found = analytics.stuck(engine.store, process, _now(engine),
                             older_than=_duration(older_than, "older_than"),
                             distributor=distributor, market=market)
     return found.to_dict()
@@ -76,7 +87,7 @@ def report(engine: EngineDep, _who: Analyst, process: str, heat: str = "waiting"
         raise NextmoveError(f"heat must be one of {', '.join(HEAT_METRICS)}")
     with tempfile.TemporaryDirectory(prefix="nextmove-report-") as folder:
         path = Path(folder) / "report.html"
-        write_report(engine.store, process, path, clock=engine.clock, heat=heat,
+        write_report(engine.store, process, path, clock=ManualClock(_now(engine)), heat=heat,
                      outcome=outcome)
         return HTMLResponse(path.read_text(encoding="utf-8"))
 

@@ -1,12 +1,18 @@
 """`nextmove demo`: the LifeVantage journey end to end on a fresh SQLite file.
 
-Deploys processes/lifevantage, simulates the field force for the configured days on the
-catalog's default recommendations, then reads the event log back: the funnel by step, where
-prospects wait longest, the share of new distributors with a first sale within 14 days, and
-content shown versus used. Then the learner reads that log, proposes a policy per hook, and
-applies those that off-policy evaluation says beat the catalog; the same field force (same
-people, same hidden world) is simulated again on a second file with the learned policies
-active, and the two runs are compared.
+With `learning="continuous"` (the default) the same hidden world and field force run three
+times (`simulator.arms`): on the catalog default, with continuous learning from day one (on
+the demo's own file) and with an oracle that knows the hidden model; the report gives the
+funnel, waits, first sales and content of the continuous run and each arm's conversion and
+first sales within 14 days with 95% intervals, and the share of the oracle's lift captured.
+
+With `learning="batch"` it deploys processes/lifevantage, simulates the field force for the
+configured days on the catalog's default recommendations, then reads the event log back: the
+funnel by step, where prospects wait longest, the share of new distributors with a first sale
+within 14 days, and content shown versus used. Then the learner reads that log, proposes a
+policy per hook, and applies those that off-policy evaluation says beat the catalog; the same
+field force (same people, same hidden world) is simulated again on a second file with the
+learned policies active, and the two runs are compared.
 """
 
 from __future__ import annotations
@@ -14,7 +20,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +27,14 @@ import analytics
 import learner
 from content_catalog import Exploration, catalog_policy, load_stored_catalog, save_policy
 from engine import Store
+from engine.store.recorded_clock import simulated_clock
 from nextmove import open_engine, open_store
 from simulator import LIFEVANTAGE, SimulationConfig, SimulationResult, simulate
+from simulator.arms import Arms, run_arms
 
 JOURNEY = "prospect_journey"
-# The journey's end event: reached only by prospects who ordered or enrolled.
+# The journey's end event: reached only by prospects who ordered or enrolled (what the map
+# declares as converting); the learner learns towards it.
 CONVERTED = "Event_end"
 
 
@@ -79,12 +87,21 @@ class DemoReport:
     config: SimulationConfig
     result: SimulationResult
     funnel: list[analytics.FunnelStep] = field(default_factory=list)
+    converted: int = 0  # prospects who reached an outcome the map declares as converting
+    outcome: str = ""  # those outcomes, joined by "+"
     waits: list[analytics.StepWait] = field(default_factory=list)
     first_sales: analytics.FirstSales | None = None
     content: list[analytics.ContentUse] = field(default_factory=list)
     learned: learner.Proposal | None = None
     applied: list[str] = field(default_factory=list)
     comparison: Comparison | None = None
+    learning: str = "batch"
+    arms: Arms | None = None
+
+    @property
+    def conversion(self) -> float:
+        prospects = self.result.prospects
+        return self.converted / prospects if prospects else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -97,6 +114,9 @@ class DemoReport:
             "days": self.config.days,
             "seed": self.config.seed,
             "content_strength": self.config.content_strength,
+            "converted": self.converted,
+            "conversion": self.conversion,
+            "outcome": self.outcome,
             "funnel": [f.to_dict() for f in self.funnel],
             "waits": [w.to_dict() for w in self.waits],
             "first_sale_within_14_days": self.first_sales.to_dict() if self.first_sales else None,
@@ -104,12 +124,15 @@ class DemoReport:
             "learned": self.learned.to_dict() if self.learned else None,
             "applied": list(self.applied),
             "comparison": self.comparison.to_dict() if self.comparison else None,
+            "learning": self.learning,
+            "arms": self.arms.to_dict() if self.arms else None,
         }
 
 
 def run_demo(
     database: Path, config: SimulationConfig, *, progress: Callable[[int], None] | None = None,
     processes: Path = LIFEVANTAGE, learn: bool = True, explore: float = 1.0,
+    learning: str = "batch", parallel: bool = True,
 ) -> DemoReport:
     """Simulate on a fresh database file (an existing one is replaced), report, and (with
     `learn`) learn from it and simulate again on `<database>.after.db` with what was learned.
@@ -117,7 +140,10 @@ def run_demo(
     The first run recommends the catalog's content, exploring with probability `explore`
     (a learning period: the log must show other options too for anything to be learned).
     `progress` gets the number of simulated days done, over both runs (2 × days with `learn`).
+    With `learning="continuous"` see the module docstring (`progress`: 3 × days in all).
     """
+    if learning == "continuous":
+        return _continuous_demo(database, config, progress, parallel)
     store = _fresh(database)
     try:
         open_engine(store, recommend=False).deploy([processes])
@@ -128,13 +154,12 @@ def run_demo(
                                             f"exploring {explore:.0%} of the time")
         result = simulate(store, config, policy="active", processes=processes,
                           progress=progress)
-        end = config.start + timedelta(days=config.days)
+        journey = analytics.funnel(store, JOURNEY)  # converted: as the map declares
         report = DemoReport(
             database=str(database), config=config, result=result,
-            funnel=list(analytics.funnel(store, JOURNEY, outcome=CONVERTED).steps),
-            waits=analytics.waits(store, JOURNEY),
-            first_sales=analytics.first_sales(store, end),
-            content=analytics.content_use(store),
+            funnel=list(journey.people().steps), converted=journey.converted,
+            outcome=journey.outcome, waits=analytics.waits(store, JOURNEY),
+            first_sales=first_sales(store), content=analytics.content_use(store),
         )
         if not learn:
             return report
@@ -153,14 +178,34 @@ def run_demo(
         shifted = None if progress is None else (lambda day: progress(config.days + day))
         after_result = simulate(after, config, policy="active", processes=processes,
                                 progress=shifted)
-        after_first = analytics.first_sales(after, end)
+        after_first = first_sales(after)
+        after_converted = analytics.funnel(after, JOURNEY).converted
     finally:
         after.dispose()
     report.comparison = Comparison(
-        _summary(f"catalog, exploring {explore:.0%}", database, result, report.first_sales),
+        _summary(f"catalog, exploring {explore:.0%}", database, result, report.converted,
+                 report.first_sales),
         _summary("learned" if policies else "catalog (nothing learned beat it)", after_db,
-                 after_result, after_first))
+                 after_result, after_converted, after_first))
     return report
+
+
+def _continuous_demo(database: Path, config: SimulationConfig,
+                     progress: Callable[[int], None] | None, parallel: bool) -> DemoReport:
+    arms = run_arms(database, config, progress=progress, parallel=parallel)
+    result = arms.arms["continuous"].result
+    assert result is not None
+    store = open_store(database)
+    try:
+        journey = analytics.funnel(store, JOURNEY)  # converted: as the map declares
+        return DemoReport(
+            database=str(database), config=config, result=result,
+            funnel=list(journey.people().steps), converted=journey.converted,
+            outcome=journey.outcome, waits=analytics.waits(store, JOURNEY),
+            first_sales=first_sales(store), content=analytics.content_use(store),
+            learning="continuous", arms=arms)
+    finally:
+        store.dispose()
 
 
 def _fresh(database: Path) -> Store:
@@ -169,9 +214,15 @@ def _fresh(database: Path) -> Store:
     return open_store(database, durable=False)  # a throwaway simulation file
 
 
-def _summary(policy: str, database: Path, result: SimulationResult,
+def first_sales(store: Store) -> analytics.FirstSales:
+    """The declared first-sale indicator as the `indicators` command computes it, as of the
+    simulation's recorded clock (the rule every command follows)."""
+    found = analytics.indicators(store, as_of=simulated_clock(store))
+    within = sum(1 for d in found.distributors if d.first_sale_within)
+    return analytics.FirstSales(found.observed, within, found.window_days)
+
+
+def _summary(policy: str, database: Path, result: SimulationResult, converted: int,
              first: analytics.FirstSales | None) -> RunSummary:
-    converted = sum(result.outcomes.get(k, 0) for k in ("customer_order",
-                                                        "distributor_enrolled"))
     return RunSummary(policy, str(database), result.prospects, converted,
                       first.share if first else 0.0, first.distributors if first else 0)

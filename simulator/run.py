@@ -23,6 +23,7 @@ from sqlalchemy import func, or_, select
 from engine import Engine, ManualClock, ProspectRef, StepNotWaiting, StepRequired, Store
 from engine.runtime.cards import ActionCard
 from engine.store import ACTED_KINDS, INSTANCE, STEP_EVENT
+from engine.store.recorded_clock import record_simulated_clock
 from simulator.world import (
     Distributor,
     ProspectState,
@@ -95,6 +96,8 @@ class Simulation:
     def run(self, progress: Callable[[int], None] | None = None) -> SimulationResult:
         for day in range(self.config.days):
             self._day(day)
+            # commands reading this database take "now" from the simulated clock
+            record_simulated_clock(self.engine.store, self.clock.now())
             if progress is not None:
                 progress(day + 1)
         self.result.completed_twice, self.result.stalled = soundness(self.engine.store)

@@ -42,7 +42,17 @@ def _pg_reachable() -> bool:
 PG_AVAILABLE = _pg_reachable()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--long", action="store_true",
+                     help="also run the tests marked long (many minutes each: make test-long)")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--long"):  # deselected, not skipped: they are a separate run
+        long = [item for item in items if "long" in item.keywords]
+        if long:
+            config.hook.pytest_deselected(items=long)
+            items[:] = [item for item in items if "long" not in item.keywords]
     if PG_AVAILABLE:
         return
     if os.environ.get("CI") == "true":

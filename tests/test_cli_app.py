@@ -60,8 +60,8 @@ def test_a_version_conflict_exits_5_and_other_errors_by_their_code() -> None:
 
     other = runner.invoke(_probe(NextmoveError("no such thing")), ["--json"])
     assert other.exit_code == 3
-    assert json.loads(other.stdout) == {"error": "NextmoveError", "code": "invalid-input",
-                                         "message": "no such thing"}
+    assert json.loads(other.stdout) == {"schema_version": 1, "error": "NextmoveError",
+                                        "code": "invalid-input", "message": "no such thing"}
 
 
 def test_the_app_starts_without_the_learning_libraries() -> None:

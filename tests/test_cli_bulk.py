@@ -47,8 +47,8 @@ def test_bulk_start_from_a_csv(db: str, tmp_path: Path) -> None:
     summary = json.loads(run(["start", "prospect_journey", "--bulk", path, "--batch-size", "5",
                               "--actor", "import", "--db", db, "--json"]).stdout)
 
-    assert summary == {"process": "prospect_journey", "rows": 12, "started": 12, "existing": 0,
-                       "batches": 3, "bad_rows": []}
+    assert summary == {"schema_version": 1, "process_id": "prospect_journey", "rows": 12,
+                       "started": 12, "existing": 0, "batches": 3, "bad_rows": []}
     engine = open_engine(db, recommend=False)
     try:
         instances = engine.list_instances(process_id="prospect_journey")

@@ -74,7 +74,7 @@ def start(db: str, prospect: str, distributor: str, context: dict[str, str],
           now: str = T0) -> int:
     started = ok_json(["start", "prospect_journey", "-p", prospect, "-d", distributor,
                        "--context", json.dumps(context), "--now", now, "--db", db])
-    return int(started["id"])
+    return int(started["instance_id"])
 
 
 def history(db: str, prospect: str) -> list[dict[str, Any]]:
@@ -94,7 +94,7 @@ def test_cards_json_gives_each_waiting_step_with_ranked_content_and_a_message(db
     start(db, "lupe", "D", {**MX, "prospect_first_name": "Lupe"})
     start(db, "otto", "E", {**US, "prospect_first_name": "Otto"})
 
-    cards = ok_json(["cards", "-d", "D", "--now", LATER, "--db", db])
+    cards = ok_json(["cards", "-d", "D", "--now", LATER, "--db", db])["cards"]
     assert [(c["prospect_id"], c["step_id"]) for c in cards] == [
         ("ann", "add_contact"), ("lupe", "add_contact")]  # oldest first; not Otto's
     for card in cards:
@@ -112,12 +112,12 @@ def test_cards_json_gives_each_waiting_step_with_ranked_content_and_a_message(db
     assert "Ann" in ann["suggested_message"] and "{prospect_first_name}" not in (
         ann["suggested_message"])
     assert lupe["suggested_message"].startswith("¡Hola Lupe")
-    assert ok_json(["cards", "-d", "nobody", "--db", db]) == []
+    assert ok_json(["cards", "-d", "nobody", "--db", db])["cards"] == []
 
 
 def test_cards_human_output_shows_guidance_the_top_pick_and_what_is_overdue(db: str) -> None:
     start(db, "ann", "D", {**US, "prospect_first_name": "Ann"})
-    (card,) = ok_json(["cards", "-d", "D", "--now", T0, "--db", db])
+    (card,) = ok_json(["cards", "-d", "D", "--now", T0, "--db", db])["cards"]
     top = card["content"][0]
 
     text = ok(["cards", "-d", "D", "--now", T0, "--db", db])
@@ -142,13 +142,13 @@ def test_cards_human_output_shows_guidance_the_top_pick_and_what_is_overdue(db: 
 
 def test_complete_used_vary_note_and_outcome_are_recorded(db: str) -> None:
     start(db, "ann", "D", {**US, "prospect_first_name": "Ann"})
-    (card,) = ok_json(["cards", "-d", "D", "--now", T0, "--db", db])
+    (card,) = ok_json(["cards", "-d", "D", "--now", T0, "--db", db])["cards"]
     other = card["content"][1]["option_id"]
 
     moved = ok_json(["complete", "add_contact", "-p", "ann", "--used", other, "--actor", "D",
                      "--now", LATER, "--db", db])
     assert {w["step_id"] for w in moved["waiting"]} == {"share_intro", "Event_share_intro_stuck"}
-    (video,) = ok_json(["cards", "-d", "D", "--now", LATER, "--db", db])
+    (video,) = ok_json(["cards", "-d", "D", "--now", LATER, "--db", db])["cards"]
     shown = video["content"][0]["option_id"]
     moved = ok_json(["vary", "share_intro", "-p", "ann", "--note", "showed it on my phone",
                      "--used", shown, "--actor", "D", "--now", LATER, "--db", db])
@@ -189,7 +189,8 @@ def test_recommend_ranks_a_hook_for_a_context_reproducibly_with_a_seed(db: str) 
             "--db", db]
     found = ok_json(args)
     assert ok_json(args) == found
-    assert set(found) == RECOMMENDATION_KEYS | {"why"} and found["hook"] == "intro_video"
+    assert set(found) == RECOMMENDATION_KEYS | {"why", "schema_version"}
+    assert found["hook"] == "intro_video"
     # The catalog policy has no segment rules: the why names the overall ranking.
     assert found["why"][0].startswith("no segment rule matches this context")
     assert any("catalog" in line for line in found["why"][1:])

@@ -56,11 +56,11 @@ def test_validate_the_repository_processes() -> None:
     assert text.splitlines()[-1] == "ok: 3 file(s), 2 process(es), 0 error(s), 0 warning(s)"
 
     report = run_json(["validate", PROCESSES])
-    assert set(report) == {"ok", "files", "processes", "problems"}
+    assert set(report) == {"schema_version", "ok", "files", "process_ids", "problems"}
     assert report["ok"] is True
     assert sorted(Path(f).name for f in report["files"]) == [
         "catalog.yaml", "distributor_onboarding.bpmn", "prospect_journey.yaml"]
-    assert sorted(report["processes"]) == ["distributor_onboarding", "prospect_journey"]
+    assert sorted(report["process_ids"]) == ["distributor_onboarding", "prospect_journey"]
     assert report["problems"] == []
 
 
@@ -95,7 +95,7 @@ def test_validate_lists_every_problem_of_a_broken_folder_with_file_and_line(
 
     report = run_json(["validate", folder], code=3)
     assert report["ok"] is False
-    assert report["processes"] == []
+    assert report["process_ids"] == []
     assert len(report["files"]) == 3
     found = {
         (Path(p["file"]).name, p["line"],
@@ -129,7 +129,7 @@ def test_export_writes_bpmn_that_validates(tmp_path: Path) -> None:
     assert {"add_contact", "share_intro", "conversation", "enroll", "not_now"} <= ids
 
     report = run_json(["validate", target])
-    assert (report["ok"], report["processes"], report["problems"]) == (
+    assert (report["ok"], report["process_ids"], report["problems"]) == (
         True, ["prospect_journey"], [])
     # the export runs: deploy it and start a journey on it
     db = str(tmp_path / "export.db")
@@ -145,8 +145,9 @@ def test_export_json_and_default_output_next_to_the_map(tmp_path: Path) -> None:
     source = Path(shutil.copy(JOURNEY, tmp_path))
     report = run_json(["export", source])
     target = tmp_path / "prospect_journey.bpmn"
-    assert report == {"process": "prospect_journey", "output": str(target),
-                      "bytes": target.stat().st_size, "flavour": "nextmove"}
+    assert report == {"schema_version": 1, "process_id": "prospect_journey",
+                      "output": str(target), "bytes": target.stat().st_size,
+                      "flavour": "nextmove"}
 
 
 def test_export_writes_the_flavour_a_modeler_shows(tmp_path: Path) -> None:
@@ -160,8 +161,8 @@ def test_export_writes_the_flavour_a_modeler_shows(tmp_path: Path) -> None:
 
     report = run_json(["export", target, "--flavour", "spiff"])
     spiff = tmp_path / "journey.spiff.bpmn"
-    assert report == {"process": "prospect_journey", "output": str(spiff),
-                      "bytes": spiff.stat().st_size, "flavour": "spiff"}
+    assert report == {"schema_version": 1, "process_id": "prospect_journey",
+                      "output": str(spiff), "bytes": spiff.stat().st_size, "flavour": "spiff"}
     assert b"<spiffworkflow:property name=\"hook\"" in spiff.read_bytes()
     assert run_json(["validate", spiff])["ok"] is True
 
@@ -187,13 +188,13 @@ def test_deploying_the_same_maps_twice_changes_nothing(tmp_path: Path) -> None:
     first = run_json(["deploy", LIFEVANTAGE, "--db", db])
     again = run_json(["deploy", LIFEVANTAGE, "--db", db])
 
-    assert set(first) == {"processes", "catalogs"}
+    assert set(first) == {"schema_version", "processes", "catalogs"}
     assert [(d["process_id"], d["version"], d["created"]) for d in first["processes"]] == [
         ("distributor_onboarding", 1, True), ("prospect_journey", 1, True)]
     assert [(d["process_id"], d["version"], d["created"]) for d in again["processes"]] == [
         ("distributor_onboarding", 1, False), ("prospect_journey", 1, False)]
-    assert [(d["id"], d["content_hash"]) for d in again["processes"]] == [
-        (d["id"], d["content_hash"]) for d in first["processes"]]
+    assert [(d["definition_id"], d["content_hash"]) for d in again["processes"]] == [
+        (d["definition_id"], d["content_hash"]) for d in first["processes"]]
     assert [(c["name"], c["version"], c["created"]) for c in first["catalogs"]] == [
         ("lifevantage-us", 1, True)]
     assert [(c["name"], c["version"], c["created"]) for c in again["catalogs"]] == [
@@ -212,7 +213,7 @@ def test_deploying_a_broken_folder_deploys_nothing(
     error = run_json(["deploy", broken[0], "--db", db], code=3)
     assert error["error"] == "DefinitionErrors"
     assert len(error["problems"]) == 14
-    assert run_json(["list", "--db", db]) == []
+    assert run_json(["list", "--db", db])["instances"] == []
 
 
 # -- running instances -------------------------------------------------------------------------
@@ -225,13 +226,14 @@ def waiting(instance: dict[str, Any]) -> list[tuple[str, str]]:
 def test_start_complete_skip_show_and_list_a_prospect(db: str) -> None:
     started = run_json(["start", "prospect_journey", "--prospect", "ann", "--distributor", "d1",
                         "--context", '{"first_name": "Ann"}', "--now", T0, "--db", db])
-    assert (started["process"], started["prospect"], started["distributor"], started["status"],
+    assert (started["process_id"], started["prospect_id"], started["distributor_id"],
+            started["status"],
             started["context"], started["created_at"]) == (
         "prospect_journey", "ann", "d1", "active", {"first_name": "Ann"},
         "2026-01-05T09:00:00+00:00")
     assert waiting(started) == [("add_contact", "user")]
     again = run_json(["start", "prospect_journey", "-p", "ann", "-d", "d1", "--db", db])
-    assert again["id"] == started["id"]  # their active instance, not a second one
+    assert again["instance_id"] == started["instance_id"]  # their active instance, not a second one
 
     done = run_json(["complete", "add_contact", "--prospect", "ann", "--actor", "d1",
                      "--now", T1, "--db", db])
@@ -246,7 +248,7 @@ def test_start_complete_skip_show_and_list_a_prospect(db: str) -> None:
                                         ("Event_wait_for_video_video_played", "message")]
 
     detail = run_json(["show", "--prospect", "ann", "--db", db])
-    assert detail["id"] == started["id"]
+    assert detail["instance_id"] == started["instance_id"]
     history = [(e["step_id"], e["kind"]) for e in detail["history"]]
     assert history[:2] == [("Event_start", "completed"), ("add_contact", "entered")]
     assert ("add_contact", "completed") in history and ("share_intro", "skipped") in history
@@ -254,20 +256,22 @@ def test_start_complete_skip_show_and_list_a_prospect(db: str) -> None:
     assert (skip["data"], skip["actor"], skip["at"]) == (
         {"reason": "sent by email"}, "d1", "2026-01-05T10:00:00+00:00")
 
-    text = run(["show", str(started["id"]), "--db", db]).stdout
-    assert text.splitlines()[0] == (f"instance {started['id']}  prospect_journey v1  "
+    text = run(["show", str(started["instance_id"]), "--db", db]).stdout
+    assert text.splitlines()[0] == (f"instance {started['instance_id']}  prospect_journey v1  "
                                     "prospect ann  distributor d1  [active]")
     assert "waiting: Event_wait_for_video_timer (After 2 days) [timer]  due 2026-01-07 10:00" \
         in text
     assert "skipped" in text
 
     run_json(["start", "prospect_journey", "-p", "bob", "-d", "d2", "--now", T0, "--db", db])
-    listed = run_json(["list", "--prospect", "ann", "--db", db])
-    assert [(i["id"], i["prospect"]) for i in listed] == [(started["id"], "ann")]
-    assert {i["prospect"] for i in run_json(["list", "--db", db])} == {"ann", "bob"}
-    assert [i["prospect"] for i in run_json(["list", "--distributor", "d2", "--db", db])] == [
-        "bob"]
-    assert run_json(["list", "--status", "completed", "--db", db]) == []
+    listed = run_json(["list", "--prospect", "ann", "--db", db])["instances"]
+    assert [(i["instance_id"], i["prospect_id"]) for i in listed] == [
+        (started["instance_id"], "ann")]
+    assert {i["prospect_id"] for i in run_json(["list", "--db", db])["instances"]} == {
+        "ann", "bob"}
+    assert [i["prospect_id"] for i in run_json(["list", "--distributor", "d2", "--db", db])[
+        "instances"]] == ["bob"]
+    assert run_json(["list", "--status", "completed", "--db", db])["instances"] == []
     table = run(["list", "--db", db]).stdout
     assert "ann" in table and "bob" in table and "prospect_journey" in table
 
@@ -283,10 +287,10 @@ def test_a_journey_runs_to_its_end_from_the_command_line(db: str) -> None:
     assert talked["status"] == "active"
 
     text = run(["complete", "customer_order", "-p", "cy", "--now", T1, "--db", db]).stdout
-    assert text.splitlines() == [f"instance {talked['id']}  prospect_journey v1  prospect cy  "
-                                 "distributor d1  [completed]"]
-    (finished,) = run_json(["list", "--status", "completed", "--db", db])
-    assert (finished["prospect"], finished["waiting"]) == ("cy", [])
+    assert text.splitlines() == [f"instance {talked['instance_id']}  prospect_journey v1  "
+                                 "prospect cy  distributor d1  [completed]"]
+    (finished,) = run_json(["list", "--status", "completed", "--db", db])["instances"]
+    assert (finished["prospect_id"], finished["waiting"]) == ("cy", [])
     history = run_json(["show", "-p", "cy", "--db", db])["history"]
     (talk,) = [e for e in history if (e["step_id"], e["kind"]) == ("conversation", "completed")]
     assert talk["data"] == {"interest": "customer"}
@@ -299,7 +303,7 @@ def test_an_unknown_instance_is_exit_4(db: str) -> None:
     result = run(["show", "999", "--db", db], code=4)
     assert result.stderr.strip() == "error: no instance found for 999"
     error = run_json(["show", "--prospect", "nobody", "--db", db], code=4)
-    assert error == {"error": "InstanceNotFound", "code": "not-found",
+    assert error == {"schema_version": 1, "error": "InstanceNotFound", "code": "not-found",
                      "message": "no instance found for prospect 'nobody'"}
     run(["complete", "add_contact", "-p", "nobody", "--db", db], code=4)
     run(["skip", "add_contact", "999", "--db", db], code=4)
@@ -309,9 +313,9 @@ def test_a_step_that_is_not_waiting_is_exit_1_with_a_suggestion(db: str) -> None
     started = run_json(["start", "prospect_journey", "-p", "ann", "-d", "d1", "--db", db])
     result = run(["complete", "ad_contact", "-p", "ann", "--db", db], code=1)
     assert result.stderr.strip() == (
-        f"error: instance {started['id']}: step 'ad_contact' is not waiting "
+        f"error: instance {started['instance_id']}: step 'ad_contact' is not waiting "
         "(waiting: add_contact); did you mean 'add_contact'?")
-    error = run_json(["skip", "share_intro", str(started["id"]), "--db", db], code=1)
+    error = run_json(["skip", "share_intro", str(started["instance_id"]), "--db", db], code=1)
     assert error["error"] == "StepNotWaiting"
     assert "step 'share_intro' is not waiting (waiting: add_contact)" in error["message"]
     # nothing moved
@@ -342,7 +346,7 @@ def test_bad_context_json_is_exit_3_and_starts_nothing(db: str, context: str, sa
     error = run_json(["start", "prospect_journey", "-p", "eve", "-d", "d1", "--context", context,
                       "--db", db], code=3)
     assert error["error"] == "InvalidInput" and says in error["message"]
-    assert run_json(["list", "--db", db]) == []
+    assert run_json(["list", "--db", db])["instances"] == []
 
 
 def test_other_request_mistakes_are_exit_3_or_4_with_a_message(db: str) -> None:
@@ -354,4 +358,4 @@ def test_other_request_mistakes_are_exit_3_or_4_with_a_message(db: str) -> None:
     result = run(["complete", "add_contact", "1", "-p", "ann", "--db", db], code=3)
     assert "give an instance id or --prospect, not both" in result.stderr
     run(["complete", "add_contact", "-p", "ann", "--data", "{nope", "--db", db], code=3)
-    assert run_json(["list", "--db", db]) == []
+    assert run_json(["list", "--db", db])["instances"] == []

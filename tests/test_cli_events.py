@@ -19,8 +19,8 @@ SHARED = "2026-01-05T10:00:00Z"  # the video is shared an hour later
 DUE = "2026-01-07T10:00:00Z"  # two days after that
 PLAYED = "2026-01-06T08:00:00Z"  # the video is played before the follow-up is due
 FIRED_KEYS = {"instance_id", "prospect_id", "process_id", "step_id", "kind", "at"}
-SIGNAL_KEYS = {"message", "prospect", "message_id", "status", "delivered_to", "duplicate", "held",
-               "expires_at", "fired"}
+SIGNAL_KEYS = {"message", "prospect_id", "message_id", "status", "delivered_to", "duplicate",
+               "held", "expires_at", "fired", "schema_version"}
 
 # Automatic tasks the two-day timer's firing runs, as `tick` reports them: the event-based
 # gateway it waits behind and the timer event itself, up to the next person's step.
@@ -49,7 +49,7 @@ def video_shared(db: str, prospect: str = "p1") -> int:
     started = ok_json(["start", "video_follow_up", "-p", prospect, "-d", "d1", "--now", T0,
                        "--db", db])
     ok(["complete", "share_video", "--prospect", prospect, "--now", SHARED, "--db", db])
-    return int(started["id"])
+    return int(started["instance_id"])
 
 
 def history(db: str, instance_id: int) -> list[dict[str, Any]]:
@@ -62,10 +62,11 @@ def history(db: str, instance_id: int) -> list[dict[str, Any]]:
 def test_tick_fires_what_is_due_at_now_once(db: str) -> None:
     instance_id = video_shared(db)
 
-    nothing = {"fired": [], "steps": 0, "incidents": []}
+    nothing = {"schema_version": 1, "fired": [], "steps": 0, "incidents": []}
     assert ok_json(["tick", "--now", "2026-01-07T09:59:59Z", "--db", db]) == nothing
     report = ok_json(["tick", "--now", DUE, "--db", db])
-    assert report == {"steps": STEPS_AFTER_TWO_DAYS, "incidents": [], "fired": [{
+    assert report == {"schema_version": 1, "steps": STEPS_AFTER_TWO_DAYS, "incidents": [],
+                      "fired": [{
         "instance_id": instance_id, "prospect_id": "p1", "process_id": "video_follow_up",
         "step_id": "two_days", "kind": "timer", "at": "2026-01-07T10:00:00+00:00"}]}
     assert set(report["fired"][0]) == FIRED_KEYS
@@ -123,8 +124,8 @@ def test_signal_delivers_to_the_waiting_prospect(db: str) -> None:
                       "--db", db])
 
     assert set(report) == SIGNAL_KEYS
-    assert {k: report[k] for k in SIGNAL_KEYS - {"fired"}} == {
-        "message": "video_played", "prospect": "p1", "message_id": "evt-1",
+    assert {k: report[k] for k in SIGNAL_KEYS - {"fired", "schema_version"}} == {
+        "message": "video_played", "prospect_id": "p1", "message_id": "evt-1",
         "status": "delivered", "delivered_to": [p1], "duplicate": False, "held": False,
         "expires_at": None}
     assert report["fired"] == [{
@@ -221,14 +222,14 @@ def test_signal_broadcast_moves_every_instance_waiting_on_the_bpmn_signal(db: st
     assert "signal 'price_change' (s-1) delivered to 2 instance(s)" in text
 
     report = ok_json(["signal", "price_change", "--broadcast", "--id", "s-1", "--db", db])
-    assert set(report) == {"signal", "signal_id", "delivered_to", "already_delivered_to",
-                           "failed", "fired"}
+    assert set(report) == {"schema_version", "signal", "signal_id", "delivered_to",
+                           "already_delivered_to", "failed", "fired"}
     assert report["delivered_to"] == [] and report["fired"] == []  # nobody waits any more
 
 
 def test_show_lists_the_prospects_held_and_expired_events(db: str) -> None:
     instance_id = ok_json(["start", "video_follow_up", "-p", "p1", "-d", "d1", "--now", T0,
-                           "--db", db])["id"]
+                           "--db", db])["instance_id"]
     ok(["signal", "form_submitted", "-p", "p1", "--id", "f-1", "--data", '{"page": 2}',
         "--now", T0, "--db", db])
     ok(["signal", "video_played", "-p", "p1", "--id", "v-1", "--now", SHARED, "--db", db])

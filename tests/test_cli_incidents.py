@@ -39,9 +39,9 @@ def test_incident_is_reported_shown_retried_after_migration(tmp_path: Path) -> N
     shown = run(["show", "-p", "p1", "--db", db[1]]).stdout
     assert "[incident]" in shown and "at step route" in shown and "amount > 100" in shown
     listed = json.loads(run(["list", "--status", "incident", "--json", "--db", db[1]]).stdout)
-    assert [i["prospect"] for i in listed] == ["p1"]
+    assert [i["prospect_id"] for i in listed["instances"]] == ["p1"]
     stuck = json.loads(run(["stuck", "--process", "order_check", "--json", *db]).stdout)
-    assert [(i["instance"], i["step"]) for i in stuck["incidents"]] == [(1, "route")]
+    assert [(i["instance_id"], i["step_id"]) for i in stuck["incidents"]] == [(1, "route")]
     assert "no cards" in run(["cards", "-d", "d1", *db]).stdout
 
     run(["deploy", str(V2), "--db", db[1]])

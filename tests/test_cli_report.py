@@ -51,7 +51,7 @@ def test_report_mistakes_are_messages_with_exit_3_or_4(tmp_path: Path) -> None:
     db, out = journey_db(tmp_path), tmp_path / "never.html"
     cases = [
         (["--process", "prospect_journy"], 4, "did you mean 'prospect_journey'"),
-        (["--process", "prospect_journey", "--heat", "hot"], 3, "--heat must be one of"),
+        (["--process", "prospect_journey", "--colour-by", "hot"], 3, "--colour-by must be one of"),
         (["--process", "prospect_journey", "--now", "yesterday"], 3, "not an ISO 8601 time"),
     ]
     for args, code, message in cases:
@@ -64,3 +64,18 @@ def test_report_mistakes_are_messages_with_exit_3_or_4(tmp_path: Path) -> None:
                                  "--json"])
     assert result.exit_code == 4
     assert json.loads(result.output)["error"] == "DefinitionNotFound"
+
+
+def test_report_needs_no_process_when_the_database_holds_one(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'one.db'}"
+    journey = REPO / "processes" / "lifevantage" / "prospect_journey.yaml"
+    assert runner.invoke(app, ["deploy", str(journey), "--db", db]).exit_code == 0
+    out = tmp_path / "one.html"
+    result = runner.invoke(app, ["report", "-o", str(out), "--db", db])
+    assert result.exit_code == 0, result.output
+    assert out.exists() and "prospect_journey" in result.output
+    result = runner.invoke(app, ["report", "-o", str(tmp_path / "two.html"),
+                                 "--db", journey_db(tmp_path)])
+    assert result.exit_code == 2 and not (tmp_path / "two.html").exists()
+    assert ("2 processes (distributor_onboarding, prospect_journey); say which with --process"
+            in result.output)

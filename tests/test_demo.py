@@ -8,10 +8,12 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from typer.testing import CliRunner
 
 from cli import app
+from tests.conftest import REPO
 
 runner = CliRunner()
 FUNNEL_KEYS = {"step_id", "step_name", "instances", "entered", "completed", "skipped", "varied",
@@ -21,21 +23,33 @@ WAIT_KEYS = {"step_id", "step_name", "count", "waiting_now", "median_hours", "p9
 CONTENT_KEYS = {"hook", "shown", "used_suggestion", "used_other", "skipped", "varied"}
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+def _demo(tmp_path_factory: pytest.TempPathFactory, *extra: str) -> tuple[dict[str, Any], Path]:
     db = tmp_path_factory.mktemp("demo") / "demo.db"
     result = runner.invoke(app, ["demo", "--distributors", "15", "--days", "20", "--seed", "3",
-                                 "--db", str(db), "--json"])
+                                 "--db", str(db), "--json", *extra])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout), db  # nothing but the JSON on stdout
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    return _demo(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def batch_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    return _demo(tmp_path_factory, "--learning", "batch")
 
 
 def test_demo_json_reports_funnel_waits_first_sales_and_content(
     demo: tuple[dict[str, Any], Path],
 ) -> None:
     report, db = demo
+    schema = json.loads((REPO / "docs" / "json-schemas" / "demo.json").read_text("utf-8"))
+    jsonschema.validate(report, schema, cls=jsonschema.Draft202012Validator)
+    assert report["schema_version"] == 1
     assert (report["database"], report["distributors"], report["days"], report["seed"],
-            report["content_strength"]) == (str(db), 15, 20, 3, 3.0)
+            report["content_strength"]) == (str(db), 15, 20, 3, 1.0)
     assert report["prospects"] > 15 and report["actions"] > report["prospects"]
 
     funnel = report["funnel"]
@@ -47,7 +61,8 @@ def test_demo_json_reports_funnel_waits_first_sales_and_content(
         assert step["completed"] + step["skipped"] + step["varied"] <= step["entered"]
         assert step["moved_on"] + step["waiting"] + step["dropped"] <= step["entered"]
     # Everyone who converted (ordered or enrolled: the journey's end) added a contact first.
-    assert steps["add_contact"]["converted"] == report["comparison"]["before"]["converted"]
+    assert steps["add_contact"]["converted"] == report["arms"]["arms"]["continuous"][
+        "conversion"]["hits"]
 
     waits = report["waits"]
     assert waits and {frozenset(w) for w in waits} == {frozenset(WAIT_KEYS)}
@@ -101,10 +116,10 @@ def test_demo_prints_a_readable_report_and_replaces_an_old_database(tmp_path: Pa
     assert onboarded == 3
 
 
-def test_the_demo_learns_and_compares_the_same_field_force_before_and_after(
-    demo: tuple[dict[str, Any], Path],
+def test_the_batch_demo_learns_and_compares_the_same_field_force_before_and_after(
+    batch_demo: tuple[dict[str, Any], Path],
 ) -> None:
-    report, db = demo
+    report, db = batch_demo
     learned = report["learned"]
     assert learned["outcome"] == "Event_end" and learned["decisions"] > 0
     # Every hook of the journey is either proposed (with its estimates) or skipped with why.
@@ -137,3 +152,27 @@ def test_the_demo_learns_and_compares_the_same_field_force_before_and_after(
             "SELECT count(*) FROM step_event WHERE kind = 'outcome' AND step_id IN "
             "('customer_order', 'distributor_enrolled')").fetchone()
     assert converted == after["converted"]
+
+
+def test_the_demo_compares_three_arms_on_the_same_field_force(
+    demo: tuple[dict[str, Any], Path],
+) -> None:
+    """Catalog default, continuous learning from day one (on --db) and the oracle: the same
+    distributors and hidden world, each with its conversion and first sales and 95% CIs."""
+    report, db = demo
+    arms = report["arms"]
+    assert report["learning"] == "continuous" and arms["content_strength"] == 1.0
+    assert set(arms["arms"]) == {"catalog", "continuous", "oracle"}
+    assert arms["arms"]["continuous"]["database"] == str(db)
+    assert db.with_name("demo.oracle.db").exists() and db.with_name("demo.catalog.db").exists()
+    for arm in arms["arms"].values():
+        for rate in (arm["conversion"], arm["first_sale_within_14_days"]):
+            assert rate["low"] <= rate["value"] <= rate["high"]
+            assert rate["value"] == pytest.approx(rate["hits"] / rate["n"])
+        assert arm["first_sale_within_14_days"]["n"] == arms["arms"]["catalog"][
+            "first_sale_within_14_days"]["n"]  # the same distributors, observed as long
+    assert arms["arms"]["continuous"]["refreshes"] >= 5 * 19
+    with sqlite3.connect(db) as conn:
+        (learned,) = conn.execute("SELECT count(*) FROM policy WHERE note LIKE "
+                                  "'continuous learning%'").fetchone()
+    assert learned == arms["arms"]["continuous"]["refreshes"]

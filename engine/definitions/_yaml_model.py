@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.definitions.data import DataDeclaration, fields_from, merge
+from engine.definitions.outcomes import Measures
 from engine.errors import Problem
 
 END = "end"  # `next: end` finishes the journey (or the group) at that point
@@ -99,6 +100,7 @@ class YamlMap:
     data: tuple[tuple[str, FieldSpec], ...] = ()
     warnings: tuple[Problem, ...] = ()
     message_ttls: tuple[tuple[str, str], ...] = ()  # the `messages:` section: (name, ttl)
+    measures: Measures | None = None  # the `outcomes:` and `indicators:` sections
 
     def all_steps(self) -> list[Step]:
         """Every step, nested ones included, in reading order."""

@@ -334,10 +334,16 @@ class _Compiler:
         if self.m.description:
             _sub(proc, "documentation").text = self.m.description.strip()
         declared = declaration(self.m)[0]
+        props: list[tuple[str, str]] = []
         if declared is not None:  # the declared data travels with the BPMN (docs/data.md)
+            props.append(("data", declared.to_json()))
+        if self.m.measures is not None:  # so do the outcomes and indicators
+            props += [("outcomes", self.m.measures.outcomes_json()),
+                      ("indicators", self.m.measures.indicators_json())]
+        if props:
             box = etree.SubElement(_sub(proc, "extensionElements"), _q("properties", "nextmove"))
-            etree.SubElement(box, _q("property", "nextmove"), name="data",
-                             value=declared.to_json())
+            for name, value in props:
+                etree.SubElement(box, _q("property", "nextmove"), name=name, value=value)
         self.write_scope(proc, self.m.process)
         ttls = dict(self.m.message_ttls)
         for name, mid in self.messages.items():

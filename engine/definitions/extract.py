@@ -23,6 +23,7 @@ from engine.definitions.model import (
     ProcessMap,
     Step,
 )
+from engine.definitions.outcomes import measures_from_json
 
 ZEEBE_NS = "http://camunda.org/schema/zeebe/1.0"
 _PROPERTY_CONTAINERS = (NEXTMOVE_NS, CAMUNDA_NS, SPIFF_NS, ZEEBE_NS)
@@ -225,7 +226,10 @@ def read_maps(tree: etree._ElementTree, file: str | None) -> list[ProcessMap]:
             flows=tuple(flows),
             subprocesses=tuple(subs),
         )
-        data, issues = read_declaration(proc, read_properties(proc, card=False),
+        props = read_properties(proc, card=False)
+        data, issues = read_declaration(proc, props,
                                         [dict(s.properties) for s in pmap.all_steps()])
-        maps.append(replace(pmap, data=data, data_issues=tuple(issues)))
+        measures, problems = measures_from_json(props.get("outcomes"), props.get("indicators"))
+        issues += [(f"outcomes: {p}", proc.sourceline) for p in problems]
+        maps.append(replace(pmap, data=data, data_issues=tuple(issues), measures=measures))
     return maps

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from engine.definitions.data import DataDeclaration
+    from engine.definitions.outcomes import Measures
 
 NEXTMOVE_NS = "http://nextmove.dev/schema/bpmn/1.0"
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
@@ -124,6 +125,8 @@ class ProcessMap:
     subprocesses: tuple[ProcessMap, ...] = ()
     data: DataDeclaration | None = None  # None: the file declares no data (docs/data.md)
     data_issues: tuple[tuple[str, int | None], ...] = ()  # unreadable declarations
+    # the `outcomes` and `indicators` properties (engine.definitions.outcomes); None: none
+    measures: Measures | None = None
 
     def step(self, step_id: str) -> Step | None:
         for step in self.all_steps():

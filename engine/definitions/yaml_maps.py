@@ -2,6 +2,8 @@
 
     process: prospect_journey        # required: the BPMN process id     name:, description:
     data: {interest: [customer, not_now]}   # optional: the prospect data decisions read
+    outcomes: {customer_order: {converts: true}, sale: {}}  # optional: what converts, and
+    indicators: {first_sale_within_14_days: {first: sale, within: P14D}}  # (`outcomes`)
     steps:                           # run in order unless a step says `next: ID` or `next: end`
       - id: share_intro              # required; every other key is optional
         hook: intro_video            # also: name, card, control (guidance | required), basis,
@@ -48,6 +50,7 @@ from engine.definitions._yaml_model import (
     humanize,
 )
 from engine.definitions.data import fields_from
+from engine.definitions.outcomes import measures_from
 from engine.errors import DefinitionErrors, Problem
 from engine.yamlsafe import YamlPath, format_path, line_of, load_yaml, read_schema, schema_problems
 
@@ -158,9 +161,14 @@ class _Reader:
         raw = doc.get("steps")
         steps = self.steps(raw if isinstance(raw, list) else [], ("steps",))
         process = str(doc["process"])
+        measures, problems = measures_from(doc.get("outcomes"), doc.get("indicators"))
+        for message in problems:
+            self.problem(message, "indicators" if message.startswith("indicator")
+                         else "outcomes", "bad-outcomes")
         m = YamlMap(process, _text(doc.get("name")) or humanize(process),
                     _text(doc.get("description")), steps, self.file, self.line(()),
-                    _data(doc.get("data")), message_ttls=_ttls(doc.get("messages")))
+                    _data(doc.get("data")), message_ttls=_ttls(doc.get("messages")),
+                    measures=measures)
         for at, written in (("data", data_mapping(m.data)),
                             *((f"{s.path}.data", data_mapping(s.data)) for s in m.all_steps())):
             for message in fields_from(written)[1]:

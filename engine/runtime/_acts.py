@@ -31,3 +31,7 @@ class HeldChanged(Exception):
 
 class DuplicateReceipt(Exception):
     """The message id was already applied to this instance (a racing duplicate)."""
+
+
+class Stale(Exception):
+    """A cached instance may be out of date: redo the step from the database."""

@@ -25,12 +25,14 @@ gone and the retry reports a conflict.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
 from engine.runtime import held as held_events
+from engine.runtime._acts import HeldChanged
 from engine.runtime.queries import INSTANCE, RECEIPT, STEP_EVENT
 from engine.store.database import Store
 
@@ -44,6 +46,11 @@ EVENT_COLUMNS = ("step_id", "step_name", "kind", "actor", "data", "hook", "conte
 RECEIPT_COLUMNS = ("message_id", "message", "prospect_id", "data", "received_at")
 _PG_ARRAY_TYPES = {"propensity": "float8", "policy_version": "int4", "visit_ms": "int8",
                    "paired": "bool", "at": "timestamp"}
+
+
+StepWrite = tuple[int, int, dict[str, Any], list[dict[str, Any]], dict[str, Any] | None,
+                  "held_events.Taken | None"]
+"""One step of a group: instance id, expected version, values, event rows, receipt, held."""
 
 
 class Conflict(Exception):
@@ -88,6 +95,60 @@ class StepWriter:
             self._postgres(instance_id, expected_version, values, rows, receipt)
         except Disconnected:  # the pooled connection was dead: once more on a fresh one
             self._postgres(instance_id, expected_version, values, rows, receipt)
+
+    def write_many(self, steps: Sequence[StepWrite]) -> list[bool]:
+        """Commit many steps in one transaction; per step, whether it was written. A step whose
+        version moved on, whose held events changed or whose receipt is a duplicate writes
+        nothing (its own savepoint is rolled back) and the others commit."""
+        if not steps:
+            return []
+        done: list[bool] = []
+        with self.store.write() as conn:
+            # The held events' locks in one order for the whole group: no lock cycles.
+            held_events.lock(conn, [s[5].prospect_id for s in steps if s[5] is not None])
+            driver: Any = conn.connection.driver_connection
+            for instance_id, version, values, rows, receipt, held in steps:
+                if held is None and receipt is None:
+                    done.append(self._in(driver, instance_id, version, values, rows, None))
+                    continue
+                savepoint = conn.begin_nested()
+                try:
+                    if held is not None:
+                        held_events.verify(conn, [held])
+                    wrote = self._in(driver, instance_id, version, values, rows, receipt)
+                    if wrote and held is not None:
+                        held_events.settle(conn, held, instance_id, values["updated_at"])
+                except (HeldChanged, IntegrityError, self.integrity_errors):
+                    wrote = False
+                if wrote:
+                    savepoint.commit()
+                else:
+                    savepoint.rollback()
+                done.append(wrote)
+        return done
+
+    def _in(
+        self, driver: Any, instance_id: int, expected_version: int, values: dict[str, Any],
+        rows: list[dict[str, Any]], receipt: dict[str, Any] | None,
+    ) -> bool:
+        """One step's statements inside the caller's transaction; whether the version matched
+        (when it did not, nothing was written)."""
+        if self.store.is_sqlite:
+            columns = [_sqlite_value(values[c]) for c in STEP_COLUMNS]
+            if driver.execute(self._update, (*columns, instance_id,
+                                             expected_version)).rowcount != 1:
+                return False
+            if rows:
+                driver.executemany(self._insert_events, [
+                    (instance_id, *(_sqlite_value(r[c]) for c in EVENT_COLUMNS)) for r in rows])
+            if receipt is not None:
+                driver.execute(self._insert_receipt, (instance_id, *(
+                    _sqlite_value(receipt[c]) for c in RECEIPT_COLUMNS)))
+            return True
+        statement, params = self._pg_params(instance_id, expected_version, values, rows, receipt)
+        with driver.cursor() as cursor:
+            cursor.execute(statement, params)
+            return bool(cursor.fetchone()[0] == 1)
 
     def _with_held(
         self, instance_id: int, expected_version: int, values: dict[str, Any],

@@ -28,11 +28,11 @@ from sqlalchemy import or_, select, update
 
 from engine.clock import Clock, as_utc
 from engine.definitions import timers
-from engine.errors import ExecutionError, InstanceIncident, VersionConflict
+from engine.errors import InstanceIncident, VersionConflict
 from engine.limits import run_engine_steps
 from engine.runtime import held, incidents, tokens
 from engine.runtime.model import Fired, Incident, SignalResult, TickReport
-from engine.runtime.pipeline import Acted, DuplicateReceipt, NotWaiting, StepPipeline
+from engine.runtime.pipeline import Act, Acted, DuplicateReceipt, NotWaiting, StepPipeline
 from engine.runtime.queries import INSTANCE, RECEIPT
 from engine.runtime.versions import LoadedDefinition
 from engine.store import Store
@@ -47,6 +47,8 @@ class Runtime(Protocol):
     lease: timedelta
 
 log = logging.getLogger("nextmove.worker")
+
+GROUP = 50  # due instances fired per transaction (one commit for them all)
 
 
 def _db_now(engine: Runtime) -> datetime:
@@ -69,22 +71,28 @@ def fire_due(
     fired = TickReport()
     steps_before = engine.pipeline.steps_run
     claimed = claim(engine, limit, owner)
-    for done, instance_id in enumerate(claimed):
+    for start in range(0, len(claimed), GROUP):
         if should_stop is not None and should_stop():
-            release(engine, claimed[done:], owner)  # let other workers have them now
+            release(engine, claimed[start:], owner)  # let other workers have them now
             break
-        try:
-            fire_instance(engine, instance_id, fired)
-        except NotWaiting:
-            # Done meanwhile (a person did the step, or it finished): nothing to write, so
-            # no version bump that a person's next step would run into.
-            release(engine, [instance_id], owner)
-        except InstanceIncident as exc:
-            log.warning("%s", exc)
-            fired.incidents.append(Incident(instance_id, exc.step or _failed_at(exc), str(exc),
-                                            exc.limit))
-        except (VersionConflict, ExecutionError) as exc:
-            log.warning("instance %s: %s", instance_id, exc)
+        group = claimed[start:start + GROUP]
+        # One transaction (one commit) for the group; an instance that conflicts is redone
+        # alone and the others commit (`engine.runtime._group`).
+        results = engine.pipeline.advance_many(
+            [(instance_id, None, _fire_act(engine)) for instance_id in group], moved=fired)
+        for instance_id in group:
+            outcome = results[instance_id]
+            if isinstance(outcome, NotWaiting):
+                # Done meanwhile (a person did the step, or it finished): nothing to write,
+                # so no version bump that a person's next step would run into.
+                release(engine, [instance_id], owner)
+            elif isinstance(outcome, InstanceIncident):
+                log.warning("%s", outcome)
+                fired.incidents.append(Incident(instance_id, outcome.step
+                                                or _failed_at(outcome), str(outcome),
+                                                outcome.limit))
+            elif isinstance(outcome, Exception):
+                log.warning("instance %s: %s", instance_id, outcome)
     fired.steps = engine.pipeline.steps_run - steps_before
     return fired
 
@@ -95,13 +103,16 @@ def _failed_at(exc: InstanceIncident) -> str | None:
 
 def fire_instance(engine: Runtime, instance_id: int, fired: list[Fired]) -> None:
     """Fire the instance's due timers as one step; `NotWaiting` when none is due."""
+    engine.pipeline.advance(instance_id, None, _fire_act(engine), moved=fired)
 
+
+def _fire_act(engine: Runtime) -> Act:
     def act(workflow: BpmnWorkflow, _definition: LoadedDefinition) -> Acted:
         if not fire_timers(workflow, engine.clock.now()):
             raise NotWaiting
         return Acted()
 
-    engine.pipeline.advance(instance_id, None, act, moved=fired)
+    return act
 
 
 _MAX_FIRES = 1000  # one step fires at most this many due times (the work limits bound more)

@@ -33,6 +33,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 
 from engine.clock import as_utc
 from engine.durations import duration_from
+from engine.limits import run_engine_steps
 from engine.runtime import tokens
 from engine.runtime._acts import HeldChanged
 from engine.runtime.model import HeldEvent, Waiting
@@ -107,7 +108,7 @@ def read(conn: Connection, prospect_ids: Sequence[str]) -> dict[str, list[Pendin
 def message_catches(workflow: BpmnWorkflow) -> set[str]:
     """Ids of the tasks that wait for a message now (catches and event-based gateways)."""
     out = set()
-    for task in tokens.all_tasks(workflow, TaskState.WAITING):
+    for task in tokens.tasks_in(workflow, TaskState.WAITING):
         definition = getattr(task.task_spec, "event_definition", None)
         # an event-based gateway carries its events' definitions (Spiff moves them there)
         found = getattr(definition, "event_definitions", None) \
@@ -124,9 +125,10 @@ def starts_waiting(workflow: BpmnWorkflow, previous: Iterable[Waiting]) -> bool:
 
 
 def catch(workflow: BpmnWorkflow, message: str, payload: dict[str, Any]) -> None:
-    """Deliver `message` to whatever of the workflow waits for it, and run on."""
+    """Deliver `message` to whatever of the workflow waits for it, and run on (within the
+    current step's work limits)."""
     workflow.catch(BpmnEvent(SpiffMessage(message), payload))
-    workflow.do_engine_steps()
+    run_engine_steps(workflow)
 
 
 def take(

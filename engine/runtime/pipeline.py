@@ -20,7 +20,7 @@ from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from engine.clock import Clock, as_utc
@@ -32,10 +32,12 @@ from engine.errors import (
     NextmoveError,
     VersionConflict,
 )
-from engine.limits import DEFAULT_LIMITS, Limits, budget, run_engine_steps
+from engine.limits import DEFAULT_LIMITS, Limits, budget
 from engine.recommend import Recommender
-from engine.runtime import held, incidents, migration, queries, tokens, versions
-from engine.runtime._acts import Acted, DuplicateReceipt, HeldChanged, NotWaiting
+from engine.runtime import _start, held, incidents, migration, queries, tokens
+from engine.runtime._acts import Acted, DuplicateReceipt, HeldChanged, NotWaiting, Stale
+from engine.runtime._first_wait import FirstWait
+from engine.runtime._hot import Hot
 from engine.runtime._step_rows import db_time, event_rows, mark_stuck, progress
 from engine.runtime._write import Conflict, StepWriter
 from engine.runtime.model import Fired, Instance, NewProspect, Started, StepEvent, Waiting
@@ -53,41 +55,36 @@ Act = Callable[[BpmnWorkflow, LoadedDefinition], Acted]
 """What a step does to the workflow (run a task, catch a message, refresh timers)."""
 
 # Statements built once: SQLAlchemy then reuses their cache key and compiled form.
-_EVENTS_INSERT = insert(STEP_EVENT)
-_START_INSERT = insert(INSTANCE).returning(INSTANCE.c.id, sort_by_parameter_order=True)
-_SET_CHAIN_HEAD = update(INSTANCE).where(INSTANCE.c.id == bindparam("b_id")).values(
-    chain_head=bindparam("b_head"))
-_LOAD_QUERY = select(
+_LOAD_COLUMNS = select(
     *queries.HEADER_COLUMNS, INSTANCE.c.state, DEFINITION.c.version.label("definition_version")
-).join(DEFINITION, DEFINITION.c.id == INSTANCE.c.definition_id).where(
-    INSTANCE.c.id == bindparam("instance_id"))
+).join(DEFINITION, DEFINITION.c.id == INSTANCE.c.definition_id)
+_LOAD_QUERY = _LOAD_COLUMNS.where(INSTANCE.c.id == bindparam("instance_id"))
+_LOAD_MANY = _LOAD_COLUMNS.where(INSTANCE.c.id.in_(bindparam("ids", expanding=True)))
 
 
 @dataclass
-class _Hot:
-    """An instance as a step needs it: its row (without the state), the workflow, and the
-    row's waiting and context columns already parsed."""
+class Prepared:
+    """A step run on its workflow, not yet written: what the write stores and, once it
+    committed, what the pipeline keeps (`StepPipeline.finish`)."""
 
-    header: dict[str, Any]
-    workflow: BpmnWorkflow
+    hot: Hot
     waits: list[Waiting]
-    context: dict[str, Any]
-
-    def instance(self) -> Instance:
-        return queries.to_instance(self.header, self.waits, dict(self.context))
-
-
-@dataclass
-class _NewInstance:
-    """A started workflow about to be inserted (see `StepPipeline.start`)."""
-
-    values: dict[str, Any]
-    workflow: BpmnWorkflow
     moves: list[tokens.TokenMove]
-    waits: list[Waiting]
-    context: dict[str, Any]
-    taken: held.Taken | None = None  # held events delivered as it started
-    incident: tuple[ExecutionError, str | None] | None = None  # its first steps failed
+    values: dict[str, Any]
+    rows: list[dict[str, Any]]
+    receipt: dict[str, Any] | None
+    taken: held.Taken | None
+    steps: int  # automatic tasks it ran
+    now: datetime
+
+    @property
+    def version(self) -> int:
+        """The version the write expects to find."""
+        return int(self.hot.header["version"])
+
+
+# What a step refuses or fails with (reported per instance by `advance_many`).
+_REFUSALS = (NotWaiting, DuplicateReceipt, NextmoveError)
 
 
 class StepPipeline:
@@ -109,9 +106,13 @@ class StepPipeline:
         self.clock = clock
         self.recommender = recommender
         self.rng = rng or random.Random()
-        self._hot: OrderedDict[int, _Hot] = OrderedDict()
+        self._hot: OrderedDict[int, Hot] = OrderedDict()
         self._hot_limit = hot_instances
-        self._writer = StepWriter(store)
+        self.writer = StepWriter(store)
+        # Starts made from each definition version's first-wait state (`_first_wait`);
+        # False: every start runs SpiffWorkflow from the start event.
+        self.fast_starts = True
+        self.first_waits: dict[int, FirstWait | None] = {}
 
     # -- a step --------------------------------------------------------------------------------
 
@@ -131,62 +132,146 @@ class StepPipeline:
         for attempt in range(4):
             hot = self._hot.pop(instance_id, None) if attempt == 0 else None
             cached = hot is not None
-            if hot is None:
-                hot = self._load(instance_id)
-            header, workflow, stored_waits = hot.header, hot.workflow, hot.waits
-            if header["status"] != status:
-                raise NotWaiting
-            definition = self.definitions.get(header["definition_id"])
-            now = self.clock.now()
-            before = tokens.snapshot(workflow)
-            with budget(self.limits) as spent:
-                try:
-                    acted = incidents.guarded(instance_id, label,
-                                              partial(act, workflow, definition))
-                except NotWaiting:
-                    if cached:
-                        continue  # the cached copy may be stale: look at the database
-                    raise
-                except ExecutionError as exc:
-                    failed_at = incidents.failed_element(exc, spent.current or label)
-                    row = incidents.incident_row(instance_id, definition, label, exc,
-                                                 failed_at, replay, now)
-                    if self.store.transaction(partial(incidents.write_incident,
-                                                      header=header, row=row, now=now)):
-                        raise InstanceIncident(instance_id, label, exc) from exc
-                    if cached:
-                        continue  # stale copy: the step may not fail on the stored state
-                    raise VersionConflict(instance_id, header["version"]) from exc
-            moves = tokens.moves(before, workflow,
-                                 uuid.UUID(acted.task_id) if acted.task_id else None, acted.kind)
-            taken = self._take_held(header["prospect_id"], workflow, stored_waits, now,
-                                    partial(incidents.guarded, instance_id, label))
-            if taken is not None:
-                moves += taken.moves
-                acted.move_data.update(taken.move_data)
-            previous = {tokens.wait_key(w): w for w in stored_waits}
-            waits = self._recommend(
-                tokens.waits(workflow, definition.steps, previous, now), hot.context, previous)
-            waits = mark_stuck(waits, moves, definition, previous, now)
             try:
-                header = self._commit(header, workflow, definition, moves, waits, stored_waits,
-                                      now, acted, receipt, taken)
-            except VersionConflict:
+                step = self.prepare(hot or self._load(instance_id), cached, label, act,
+                                    receipt, replay, status)
+            except Stale:
+                continue  # the cached copy may be stale: look at the database
+            try:
+                self.writer.write(instance_id, step.version, step.values, step.rows, receipt,
+                                   step.taken)
+            except Conflict:
                 if cached:
                     continue  # another process moved it since we cached it: redo on fresh state
-                raise
+                raise VersionConflict(instance_id, step.version) from None
+            except self.writer.integrity_errors as exc:
+                raise DuplicateReceipt from exc
             except HeldChanged:
                 continue  # an event was held or taken meanwhile: redo on fresh state
-            self.steps_run += spent.steps
-            hot = _Hot(header, workflow, waits, hot.context)
-            self._remember(instance_id, hot)
-            if moved is not None:
-                moved.extend(
-                    Fired(instance_id, header["prospect_id"], header["process_id"], m.step_id,
-                          m.kind, as_utc(now))
-                    for m in moves if m.kind in CATCH_KINDS)
-            return hot.instance()
+            return self.finish(step, moved)
         raise VersionConflict(instance_id, -1)  # held events kept changing under us
+
+    def prepare(
+        self, hot: Hot, cached: bool, label: str | None, act: Act,
+        receipt: dict[str, Any] | None = None,
+        replay: Mapping[str, Any] = incidents.ENGINE_REPLAY, status: str = "active",
+    ) -> Prepared:
+        """Run the step on the workflow and build what its write stores (nothing is written
+        unless the map fails: then the incident is). `Stale` when a `cached` copy may be
+        out of date (redo it from the database)."""
+        header, workflow, stored_waits = hot.header, hot.workflow, hot.waits
+        instance_id = header["id"]
+        if header["status"] != status:
+            raise NotWaiting
+        definition = self.definitions.get(header["definition_id"])
+        now = self.clock.now()
+        before = tokens.snapshot(workflow)
+        guard = partial(incidents.guarded, instance_id, label)
+        with budget(self.limits) as spent:
+            try:
+                acted = guard(partial(act, workflow, definition))
+                moves = tokens.moves(before, workflow,
+                                     uuid.UUID(acted.task_id) if acted.task_id else None,
+                                     acted.kind)
+                # Held events the step catches run within its budget (a loop is an incident).
+                taken = self._take_held(header["prospect_id"], workflow, stored_waits, now,
+                                        guard)
+            except NotWaiting:
+                if cached:
+                    raise Stale from None
+                raise
+            except ExecutionError as exc:
+                failed_at = incidents.failed_element(exc, spent.current or label)
+                row = incidents.incident_row(instance_id, definition, label, exc,
+                                             failed_at, replay, now)
+                if self.store.transaction(partial(incidents.write_incident,
+                                                  header=header, row=row, now=now)):
+                    raise InstanceIncident(instance_id, label, exc) from exc
+                if cached:
+                    raise Stale from exc  # the step may not fail on the stored state
+                raise VersionConflict(instance_id, header["version"]) from exc
+        if taken is not None:
+            moves += taken.moves
+            acted.move_data.update(taken.move_data)
+        previous = {tokens.wait_key(w): w for w in stored_waits}
+        waits = self.recommend(
+            tokens.waits(workflow, definition.steps, previous, now), hot.context, previous)
+        waits = mark_stuck(waits, moves, definition, previous, now)
+        # Every append to the trail bumps the version, so the head we chain to is the stored
+        # one whenever the write's version check passes.
+        visits = Visits.load(header["visits"])
+        rows, head = event_rows(instance_id, definition, moves, [*waits, *stored_waits],
+                                now, acted, header.get("chain_head"), visits)
+        done = workflow.completed
+        values = {
+            **progress(waits, now),
+            "visits": visits.dump(),
+            "status": "completed" if done else "active",  # a retried incident is active again
+            "active_key": None if done else header["active_key"],
+            "version": header["version"] + 1,
+            "state": dump_state(workflow),
+            "chain_head": head,
+        }
+        return Prepared(hot, waits, moves, values, rows, receipt, taken, spent.steps, now)
+
+    def finish(self, step: Prepared, moved: list[Fired] | None) -> Instance:
+        """After the step's write committed: keep the instance hot, report what fired."""
+        self.steps_run += step.steps
+        values = dict(step.values)
+        values.pop("state")
+        header = {**step.hot.header, **values}
+        hot = Hot(header, step.hot.workflow, step.waits, step.hot.context)
+        self.remember(header["id"], hot)
+        if moved is not None:
+            moved.extend(
+                Fired(header["id"], header["prospect_id"], header["process_id"], m.step_id,
+                      m.kind, as_utc(step.now))
+                for m in step.moves if m.kind in CATCH_KINDS)
+        return hot.instance()
+
+    def advance_many(
+        self, items: Sequence[tuple[int, str | None, Act]], moved: list[Fired] | None = None,
+    ) -> dict[int, Instance | Exception]:
+        """Group commit: `advance` for many instances, their writes in one transaction so one
+        commit (one WAL flush) serves them all; per instance, its new state or the exception
+        `advance` would have raised (the database's own errors propagate, nothing written).
+
+        Each step is run and version-checked as `advance` does; one whose version moved on
+        (or whose held events changed) writes nothing in the group and the others commit; it
+        is then redone alone on fresh state through `advance`, as is a stale cached copy."""
+        results: dict[int, Instance | Exception] = {}
+        hots = {i: self._hot.pop(i, None) for i, _, _ in items}
+        loaded = self.load_many(sorted(i for i, hot in hots.items() if hot is None))
+        prepared: list[tuple[Prepared, tuple[int, str | None, Act]]] = []
+        alone: list[tuple[int, str | None, Act]] = []
+        for item in items:
+            hot = hots[item[0]]
+            try:
+                if hot is not None:
+                    prepared.append((self.prepare(hot, True, item[1], item[2]), item))
+                elif item[0] in loaded:
+                    prepared.append((self.prepare(loaded[item[0]], False, item[1], item[2]),
+                                     item))
+                else:
+                    results[item[0]] = InstanceNotFound(str(item[0]))
+            except Stale:
+                alone.append(item)
+            except _REFUSALS as exc:
+                results[item[0]] = exc
+        committed = self.writer.write_many([
+            (s.hot.header["id"], s.version, s.values, s.rows, s.receipt, s.taken)
+            for s, _ in prepared])
+        for (step, item), ok in zip(prepared, committed, strict=True):
+            if ok:
+                results[item[0]] = self.finish(step, moved)
+            else:
+                alone.append(item)
+        for instance_id, label, act in alone:
+            try:
+                results[instance_id] = self.advance(instance_id, label, act, moved=moved)
+            except _REFUSALS as exc:
+                results[instance_id] = exc
+        return results
 
     def _take_held(
         self, prospect_id: str, workflow: BpmnWorkflow, previous: list[Waiting], now: datetime,
@@ -199,37 +284,7 @@ class StepPipeline:
         rows = self.store.transaction(lambda conn: held.read(conn, [prospect_id]), write=False)
         return held.take(workflow, prospect_id, rows.get(prospect_id, []), now, guard)
 
-    def _commit(
-        self, header: dict[str, Any], workflow: BpmnWorkflow, definition: LoadedDefinition,
-        moves: list[tokens.TokenMove], waits: list[Waiting], previous: list[Waiting],
-        now: datetime, acted: Acted, receipt: dict[str, Any] | None,
-        taken: held.Taken | None = None,
-    ) -> dict[str, Any]:
-        done = workflow.completed
-        # Every append to the trail bumps the version, so the head we chain to is the stored
-        # one whenever the write's version check passes.
-        visits = Visits.load(header["visits"])
-        rows, head = event_rows(header["id"], definition, moves, [*waits, *previous],
-                                now, acted, header.get("chain_head"), visits)
-        values = {
-            **progress(waits, now),
-            "visits": visits.dump(),
-            "status": "completed" if done else "active",  # a retried incident is active again
-            "active_key": None if done else header["active_key"],
-            "version": header["version"] + 1,
-            "state": dump_state(workflow),
-            "chain_head": head,
-        }
-        try:
-            self._writer.write(header["id"], header["version"], values, rows, receipt, taken)
-        except Conflict:
-            raise VersionConflict(header["id"], header["version"]) from None
-        except self._writer.integrity_errors as exc:
-            raise DuplicateReceipt from exc
-        values.pop("state")
-        return {**header, **values}
-
-    def _recommend(
+    def recommend(
         self, waits: list[Waiting], context: Mapping[str, Any],
         previous: Mapping[str, Waiting] | None = None,
     ) -> list[Waiting]:
@@ -258,7 +313,7 @@ class StepPipeline:
         `park`: then its instance is stored in `incident`."""
         for _attempt in range(5):
             try:
-                return self._start_batch(process_id, prospects, new, actor, park)
+                return _start.start_batch(self, process_id, prospects, new, actor, park)
             except HeldChanged:
                 continue  # an event for one of them was held meanwhile: start them again
             except IntegrityError:
@@ -267,142 +322,6 @@ class StepPipeline:
                 # Another process started one of these prospects meanwhile: look again.
         raise NextmoveError(f"could not start {len(prospects)} instance(s) of {process_id!r}: "
                             "other processes kept starting the same prospects")
-
-    def _start_batch(
-        self, process_id: str, prospects: Sequence[NewProspect], new: bool, actor: str | None,
-        park: bool,
-    ) -> list[Started]:
-        keys = [None if new else f"{process_id}\x1f{p.prospect_id}" for p in prospects]
-        wanted = sorted({k for k in keys if k is not None})
-
-        def look(conn: Connection) -> tuple[dict[str, Any], int, dict[str, list[held.Pending]]]:
-            found: dict[str, Any] = {}
-            for i in range(0, len(wanted), 500):
-                query = queries.header_query().where(INSTANCE.c.active_key.in_(wanted[i:i + 500]))
-                found.update((row["active_key"], row) for row in conn.execute(query).mappings())
-            waiting = held.read(conn, sorted({p.prospect_id for p in prospects}))
-            return found, versions.latest_definition_id(conn, process_id), waiting
-
-        existing, definition_id, waiting = self.store.transaction(look, write=False)
-        claimed: set[int] = set()  # held events given to an instance of this batch
-        definition = self.definitions.get(definition_id)
-        now = self.clock.now()
-        results: list[Started | int] = []  # an int: same as the result at that index
-        first: dict[str, int] = {}
-        fresh: list[tuple[int, _NewInstance]] = []
-        for i, (prospect, key) in enumerate(zip(prospects, keys, strict=True)):
-            if key is not None and key in existing:
-                results.append(Started(queries.to_instance(existing[key]), created=False))
-            elif key is not None and key in first:
-                results.append(first[key])
-            else:
-                made = self._new_instance(definition, process_id, prospect, key, now,
-                                          waiting.get(prospect.prospect_id, []), claimed, park)
-                if made.values["active_key"] is not None:  # not one that finished at once
-                    first[made.values["active_key"]] = i
-                fresh.append((i, made))
-                results.append(-1)
-        if fresh:
-            heads = self.store.transaction(
-                lambda conn: self._insert_started(conn, definition, fresh, now, actor))
-            for (i, made), (instance_id, head) in zip(fresh, heads, strict=True):
-                header = {**made.values, "id": instance_id,
-                          "definition_version": definition.version, "chain_head": head}
-                header.pop("state")
-                hot = _Hot(header, made.workflow, made.waits, made.context)
-                self._remember(instance_id, hot)
-                results[i] = Started(hot.instance(), created=True)
-        out: list[Started] = []
-        for item in results:
-            if isinstance(item, int):
-                earlier = results[item]
-                assert isinstance(earlier, Started)
-                item = Started(earlier.instance, created=False)
-            out.append(item)
-        return out
-
-    def _new_instance(
-        self, definition: LoadedDefinition, process_id: str, prospect: NewProspect,
-        active_key: str | None, now: datetime, pending: list[held.Pending], claimed: set[int],
-        park: bool = False,
-    ) -> _NewInstance:
-        context = dict(prospect.context)
-        workflow = self._fresh(definition, context)
-        incident = None
-        with budget(self.limits) as spent:
-            try:
-                incidents.guarded(None, None, partial(run_engine_steps, workflow))
-            except ExecutionError as exc:  # stored in `incident`, as it was before its steps
-                if not park:
-                    raise
-                incident = (exc, incidents.failed_element(exc, spent.current))
-        self.steps_run += spent.steps
-        if incident is not None:
-            workflow = self._fresh(definition, context)
-        taken = None
-        if incident is None and held.starts_waiting(workflow, []):
-            taken = held.take(workflow, prospect.prospect_id, pending, now,
-                              partial(incidents.guarded, None, None), claimed)
-        moves = [] if incident else tokens.moves({}, workflow, None, "completed")
-        waits = [] if incident else self._recommend(
-            tokens.waits(workflow, definition.steps, {}, now), context)
-        visits = Visits()  # what `event_rows` will record for these moves
-        for move in moves:
-            visits.record(move.step_id, move.kind, db_time(now))
-        values = {
-            "definition_id": definition.id,
-            "process_id": process_id,
-            "prospect_id": prospect.prospect_id,
-            "distributor_id": prospect.distributor_id,
-            "sponsor_id": context.get("sponsor_id"),
-            "active_key": None if workflow.completed else active_key,
-            "status": "incident" if incident else "completed" if workflow.completed else "active",
-            "context": json.dumps(context),
-            "created_at": db_time(now),
-            "version": 1,
-            **progress(waits, now),
-            "state": dump_state(workflow),
-            "visits": visits.dump(),
-        }
-        return _NewInstance(values, workflow, moves, waits, context, taken=taken,
-                            incident=incident)
-
-    def _fresh(self, definition: LoadedDefinition, context: Mapping[str, Any]) -> BpmnWorkflow:
-        workflow = BpmnWorkflow(definition.spec, definition.subprocess_specs,
-                                script_engine=self.script_engine)
-        workflow.task_tree.data.update(context)
-        return workflow
-
-    def _insert_started(
-        self, conn: Connection, definition: LoadedDefinition,
-        fresh: list[tuple[int, _NewInstance]], now: datetime, actor: str | None,
-    ) -> list[tuple[int, str | None]]:
-        """Insert the instance rows, their events and chain heads; (id, head) per instance."""
-        takens = [made.taken for _, made in fresh if made.taken is not None]
-        if takens:
-            held.verify(conn, takens)
-        ids = conn.execute(_START_INSERT, [made.values for _, made in fresh]).scalars().all()
-        out: list[tuple[int, str | None]] = []
-        events: list[dict[str, Any]] = []
-        for instance_id, (_, made) in zip(ids, fresh, strict=True):
-            acted = Acted(actor=actor)
-            if made.taken is not None:
-                held.settle(conn, made.taken, int(instance_id), now)
-                acted.move_data.update(made.taken.move_data)
-            rows, head = event_rows(int(instance_id), definition, made.moves, made.waits,
-                                    now, acted, None, Visits())
-            if made.incident is not None:
-                exc, failed_at = made.incident
-                row = incidents.incident_row(int(instance_id), definition, None, exc, failed_at,
-                                             {**incidents.START_REPLAY, "actor": actor}, now)
-                head = trail.chain_rows(head or trail.GENESIS, [row])
-                rows.append(row)
-            events.extend(rows)
-            out.append((int(instance_id), head))
-        if events:
-            conn.execute(_EVENTS_INSERT, events)
-        conn.execute(_SET_CHAIN_HEAD, [{"b_id": i, "b_head": h} for i, h in out if h])
-        return out
 
     # -- incidents ---------------------------------------------------------------------------
 
@@ -429,7 +348,7 @@ class StepPipeline:
             if header["status"] == "active" else hot.waits
         row = incidents.migrated_row(header, source, target, actor, now)
         head = trail.chain_rows(header.get("chain_head") or trail.GENESIS, [row])
-        values = {**progress(self._recommend(waits, hot.context, previous), now),
+        values = {**progress(self.recommend(waits, hot.context, previous), now),
                   "definition_id": target.id, "state": state, "chain_head": head,
                   "version": header["version"] + 1, "lease_owner": None, "lease_until": None}
         self.store.transaction(
@@ -474,26 +393,35 @@ class StepPipeline:
 
     def header(self, instance_id: int) -> dict[str, Any]:
         """The row without state: kept, or loaded and kept for the step that usually follows."""
-        self._remember(instance_id, hot := self._hot.get(instance_id) or self._load(instance_id))
+        self.remember(instance_id, hot := self._hot.get(instance_id) or self._load(instance_id))
         return hot.header
 
     def forget(self) -> None:
         """Drop the deserialized instances, as a freshly started process would have none."""
         self._hot.clear()
 
-    def _load(self, instance_id: int) -> _Hot:
+    def _load(self, instance_id: int) -> Hot:
         rows = self.store.select(_LOAD_QUERY, {"instance_id": instance_id})
         if not rows:
             raise InstanceNotFound(str(instance_id))
-        header = dict(rows[0])
+        return self.hot_from_row(dict(rows[0]))
+
+    def load_many(self, instance_ids: Sequence[int]) -> dict[int, Hot]:
+        """The instances (found ones) read in one query, deserialized."""
+        if not instance_ids:
+            return {}
+        rows = self.store.select(_LOAD_MANY, {"ids": list(instance_ids)})
+        return {row["id"]: self.hot_from_row(dict(row)) for row in rows}
+
+    def hot_from_row(self, header: dict[str, Any]) -> Hot:
         state = header.pop("state")
         definition = self.definitions.get(header["definition_id"])
         workflow = load_state(state, definition.spec, definition.subprocess_specs)
         workflow.script_engine = self.script_engine
-        return _Hot(header, workflow, queries.waits_of(header), json.loads(header["context"]))
+        return Hot(header, workflow, queries.waits_of(header), json.loads(header["context"]))
 
-    def _remember(self, instance_id: int, hot: _Hot) -> None:
-        if hot.workflow.completed or self._hot_limit <= 0:
+    def remember(self, instance_id: int, hot: Hot) -> None:
+        if hot.completed or self._hot_limit <= 0:
             return
         self._hot[instance_id] = hot
         while len(self._hot) > self._hot_limit:

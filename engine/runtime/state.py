@@ -81,6 +81,12 @@ def dump_state(workflow: BpmnWorkflow) -> str:
         separators=(",", ":"))
 
 
+def dump_data(data: Mapping[str, Any]) -> str:
+    """Task data as `dump_state` writes it inside a document (for `engine.runtime._first_wait`)."""
+    convert = _SERIALIZER.registry.convert
+    return encode_json(_SERIALIZER, lambda: convert(dict(data)), separators=(",", ":"))
+
+
 def restore_links(spec: Any, subprocess_specs: Mapping[str, Any]) -> None:
     """Connect each loop or multi-instance task to the inner task it repeats, as Spiff's own
     spec deserializer does (`BpmnProcessSpecConverter.from_dict`).

@@ -58,6 +58,13 @@ def all_tasks(workflow: BpmnWorkflow, state: int = _LIVE) -> Iterator[Task]:
     yield from workflow.get_tasks_iterator(state=state)
 
 
+def tasks_in(workflow: BpmnWorkflow, state: int) -> Iterator[Task]:
+    """Tasks of the workflow and its subprocesses in `state`, in no particular order: read
+    from the task dicts, several times cheaper than Spiff's tree walk (`all_tasks`)."""
+    for tasks in (workflow.tasks, *(sub.tasks for sub in workflow.subprocesses.values())):
+        yield from (t for t in tasks.values() if t.state & state)
+
+
 def bpmn_id(task: Task) -> str | None:
     return getattr(task.task_spec, "bpmn_id", None)
 
@@ -198,7 +205,7 @@ def _completions_after_inner_steps(
 def timer_dues(workflow: BpmnWorkflow) -> list[datetime]:
     """Due times of the armed timers the instance waits for (each gateway timer its own)."""
     out = []
-    for task in all_tasks(workflow, TaskState.WAITING):
+    for task in tasks_in(workflow, TaskState.WAITING):
         spec = task.task_spec
         definitions = [d for _, d in _gateway_events(spec)] \
             if isinstance(spec, EventBasedGateway) else [getattr(spec, "event_definition", None)]

@@ -70,11 +70,20 @@ def test_funnel_counts_times_and_conversion_on_engine_events(
 ) -> None:
     four_prospects(lv, clock)
     found = analytics.funnel(lv.store, "prospect_journey")
-    assert (found.instances, found.converted, found.outcome) == (4, 1, "sale")
+    # converted: the outcomes the map declares as converting (an order or an enrollment)
+    assert (found.instances, found.converted, found.outcome) == (
+        4, 1, "customer_order+distributor_enrolled")
+    assert analytics.funnel(lv.store, "prospect_journey", outcome="sale").converted == 1
+    # in map order: a topological order of the map's flows
     assert [s.step_id for s in found] == [
         "Event_start", "add_contact", "share_intro", "Event_wait_for_video_video_played",
-        "conversation", "customer_order", "Event_end", "Event_wait_for_video_timer",
-        "follow_up"]
+        "Event_wait_for_video_timer", "follow_up", "conversation", "customer_order",
+        "Event_end"]
+    # by default for people: their steps and the journey's ends
+    assert [s.step_id for s in found.people()] == [
+        "add_contact", "share_intro", "follow_up", "conversation", "customer_order",
+        "Event_end"]
+    assert found.people().step("conversation").conversion == 0.5  # a of a and b
     add = found.step("add_contact")
     assert (add.instances, add.entered, add.completed, add.skipped, add.varied) == (4, 4, 2, 1, 0)
     assert (add.moved_on, add.waiting, add.dropped, add.converted) == (3, 1, 0, 1)

@@ -110,7 +110,9 @@ def test_heat_colours_steps_on_a_scale_from_zero_and_leaves_the_rest_neutral(
     assert tooltip == "Share the intro video\nWaiting now: 12"
     assert element(tree, "share_intro").xpath("s:text/@fill", namespaces=NS) == ["#ffffff"]
     (legend,) = tree.xpath("//s:g[@class='legend']", namespaces=NS)
-    assert all_text(legend).split() == ["Waiting", "now", "0", "12", "no", "data"]
+    # the journey's timer waits ("After 2 days", "A few weeks later") are hatched, not heated
+    assert all_text(legend).split() == ["Waiting", "now", "0", "12", "no", "data", "deliberate",
+                                        "wait", "(timer):", "not", "coloured"]
 
 
 def test_the_scale_runs_through_every_colour_in_order() -> None:

@@ -166,7 +166,7 @@ def test_the_cli_signs_off_verifies_and_writes_the_reviewers_report(tmp_path: Pa
                                  "2026-03-02T10:30:00Z", "--json"])
     assert signed.exit_code == 0, signed.output
     body = json.loads(signed.output)
-    assert (body["finding"], body["reviewer"], body["at"]) == (
+    assert (body["finding_id"], body["reviewer"], body["at"]) == (
         FINDING, "Ana Ruiz", "2026-03-02T10:30:00+00:00")
     passing = runner.invoke(app, ["audit", str(the_map), "--fail-on", "medium", "--db", db,
                                   "--format", "sarif"])

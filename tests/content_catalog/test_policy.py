@@ -327,3 +327,35 @@ def test_rule_lookup_agrees_with_testing_every_rule_in_order() -> None:
             expected = min(matching, key=lambda i: (-len(policy.rules[i].when), i),
                            default=None)
             assert policy.rule_index(context) == expected, (policy.rules, context)
+
+
+def test_a_table_policy_shows_each_option_with_its_stored_probability(
+        catalog: Catalog) -> None:
+    """Exploration "table" (continuous learning): the scores are the probabilities, divided
+    by their sum over what is available, and sampled as they are."""
+    table = {"a": 0.5, "b": 0.2, "c1": 0.1, "c2": 0.1, "es": 0.05, "anywhere": 0.05}
+    policy = Policy("intro", default=table, exploration=Exploration("table"))
+    again = Policy.from_json(policy.to_json())
+    assert again.exploration.method == "table" and again == policy
+    options = catalog.options_for("intro")
+    ranked = policy.rank(options, US)  # es is not available in the US: the rest renormalize
+    probabilities = {r.option_id: r.probability for r in ranked}
+    assert probabilities == pytest.approx({k: v / 0.95 for k, v in table.items() if k != "es"})
+    rng = random.Random(3)
+    shown: Counter[str] = Counter()
+    for _ in range(DRAWS):
+        rec = policy.choose(options, US, rng)
+        assert rec is not None and rec.propensity == pytest.approx(probabilities[rec.shown])
+        shown[rec.shown] += 1
+    assert_frequencies_match(shown, probabilities, DRAWS)
+    with pytest.raises(PolicyError):
+        Exploration.from_dict({"method": "table", "epsilon": 0.1})
+
+
+def test_a_catalog_says_how_its_policies_learn() -> None:
+    assert load_catalog_text(CATALOG).learning == "continuous"  # the default
+    batch = load_catalog_text(CATALOG.replace("brand: Acme\n", "brand: Acme\nlearning: batch\n"
+                                              "segments: [tier]\n"))
+    assert batch.learning == "batch" and batch.segments == ("tier",)
+    with pytest.raises(Exception, match="learning is 'batch' or 'continuous'"):
+        load_catalog_text(CATALOG.replace("brand: Acme\n", "brand: Acme\nlearning: daily\n"))

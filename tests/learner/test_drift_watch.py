@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 from sqlalchemy import insert, select
@@ -23,6 +24,7 @@ from learner import drift_records, review, watch
 from learner.drift_watch import demote
 from nextmove import open_engine, open_store
 from simulator import LIFEVANTAGE
+from tests.conftest import REPO
 
 HOOK = "first_contact_message"
 GOOD, BAD = "first_contact_permission", "first_contact_checkin_short"  # BAD leads
@@ -173,7 +175,10 @@ def test_cli_drift_act_open_and_ack(tmp_path: Path) -> None:
               "--db", db, "--now", now]
     found = runner.invoke(app, ["drift", *common, "--json"])
     assert found.exit_code == 0, found.output
-    [alert] = json.loads(found.stdout)
+    [alert] = json.loads(found.stdout)["alerts"]
+    drift_schema = json.loads((REPO / "docs" / "json-schemas" / "drift.json").read_text("utf-8"))
+    jsonschema.validate(json.loads(found.stdout), drift_schema,
+                        cls=jsonschema.Draft202012Validator)
     assert alert["option_id"] == BAD and alert["demoted_in"] is None
     assert alert["since"] <= alert["detected_at"] and 0 < alert["p_value"] < 1
     acted = runner.invoke(app, ["drift", *common, "--act"])
@@ -186,6 +191,8 @@ def test_cli_drift_act_open_and_ack(tmp_path: Path) -> None:
     done = runner.invoke(app, ["drift", "--ack", BAD, "--reviewer", "ana", "--decision",
                                "keep", "--db", db, "--json"])
     assert done.exit_code == 0, done.output
-    assert json.loads(done.stdout)[0]["status"] == "kept"
+    assert json.loads(done.stdout)["records"][0]["status"] == "kept"
+    jsonschema.validate(json.loads(done.stdout), drift_schema,
+                        cls=jsonschema.Draft202012Validator)
     empty = runner.invoke(app, ["drift", "--open", "--db", db])
     assert "no open drift alerts" in empty.stdout

@@ -40,7 +40,8 @@ def test_serve_answers_the_readme_curl_and_stops_on_sigterm(tmp_path: Path) -> N
     made = _cli("token", "create", "--role", "lead", "--subject", "me", "--json", env=env)
     token = json.loads(made.stdout)["token"]
     listed = _cli("token", "list", "--json", env=env)
-    assert token not in listed.stdout and json.loads(listed.stdout)[0]["subject"] == "me"
+    assert token not in listed.stdout
+    assert json.loads(listed.stdout)["tokens"][0]["subject"] == "me"
     with socket.socket() as probe:  # a free port, handed to the server
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -1,0 +1,47 @@
+"""An instance as a step needs it, kept deserialized between steps by the pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+
+from engine.runtime import queries
+from engine.runtime.model import Instance, Waiting
+
+
+class Hot:
+    """An instance as a step needs it: its row (without the state), the workflow, and the
+    row's waiting and context columns already parsed. The workflow may be given as how to
+    load it (a fast start: deserialized only if a step comes while it is cached)."""
+
+    __slots__ = ("_load", "_workflow", "context", "header", "waits")
+
+    def __init__(
+        self, header: dict[str, Any], workflow: BpmnWorkflow | Callable[[], BpmnWorkflow],
+        waits: list[Waiting], context: dict[str, Any],
+    ) -> None:
+        self.header = header
+        self.waits = waits
+        self.context = context
+        self._workflow: BpmnWorkflow | None = None
+        self._load: Callable[[], BpmnWorkflow] | None = None
+        if isinstance(workflow, BpmnWorkflow):
+            self._workflow = workflow
+        else:
+            self._load = workflow
+
+    @property
+    def workflow(self) -> BpmnWorkflow:
+        if self._workflow is None:
+            assert self._load is not None
+            self._workflow, self._load = self._load(), None
+        return self._workflow
+
+    @property
+    def completed(self) -> bool:
+        return self.header.get("status") == "completed"
+
+    def instance(self) -> Instance:
+        return queries.to_instance(self.header, self.waits, dict(self.context))

@@ -1,0 +1,43 @@
+"""Continuous learning at the calibrated strength (issue 19): against the catalog default and
+an oracle that knows the hidden model, on the same world and field force."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from simulator import SimulationConfig
+from simulator.arms import ARMS, Rate, run_arms
+
+SEED = 7  # the population (the demo's default); the hidden world is 2018
+
+
+@pytest.mark.slow
+@pytest.mark.long
+@pytest.mark.xfail(strict=True, reason=(
+    "issue 19's target is not met: measured at 300 distributors x 60 days, strength 1.0, "
+    "continuous learning captured 17.5% of the oracle's conversion lift with seed 7 (95% CI "
+    "-11% to 42%; 11% before the draws were restricted to the options a card can show) and "
+    "6% with seed 11 (-17% to 25%). At this volume a segment sees about 300 decisions of a "
+    "hook in 60 days; Thompson sampling spends most of the run learning."))
+def test_continuous_learning_captures_half_the_oracles_lift(tmp_path: Path) -> None:
+    """One 60-day run of 300 distributors at content strength 1.0 (seed 7, world 2018): the
+    continuous arm's conversion gain over the catalog default is at least half the oracle's.
+    The three arms run in parallel processes (about 17 minutes on two cores shared with a
+    load of 10-16; well over the ~90 s a slow test should take)."""
+    found = run_arms(tmp_path / "arms.db", SimulationConfig(
+        distributors=300, days=60, seed=SEED, content_strength=1.0))
+    assert set(found.arms) == set(ARMS)
+    captured = found.captured
+    assert captured is not None, found.to_dict()
+    share, low, high = captured
+    assert low <= share <= high
+    assert share >= 0.5, found.to_dict()
+
+
+def test_a_rate_has_a_wilson_interval() -> None:
+    r = Rate(30, 200)
+    low, high = r.interval
+    assert low < r.value < high and low == pytest.approx(0.1071, abs=1e-3)
+    assert Rate(0, 0).interval == (0.0, 0.0) and Rate(0, 10).interval[0] == pytest.approx(0)

@@ -1,0 +1,135 @@
+"""One simulated database, every command: the numbers a sales lead compares agree.
+
+The demo writes the database on a simulated clock and records it; report, funnel, stuck,
+indicators and cohorts read "now" from it and conversion from the map's declared outcomes.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+
+runner = CliRunner()
+JOURNEY = "prospect_journey"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
+    db = tmp_path_factory.mktemp("consistency") / "demo.db"
+    result = runner.invoke(app, ["demo", "--distributors", "20", "--days", "20", "--seed", "3",
+                                 "--no-learn", "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout), str(db)
+
+
+def run_json(*args: str) -> Any:
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_every_command_takes_now_from_the_simulated_clock(
+    demo: tuple[dict[str, Any], str], tmp_path: Path,
+) -> None:
+    _report, db = demo
+    # the simulation's last hour: day 20 (2026-01-24), 22:00
+    clock = "2026-01-24T22:00:00+00:00"
+    assert run_json("stuck", "--process", JOURNEY, "--db", db)["now"] == clock
+    assert run_json("indicators", "--db", db)["as_of"] == clock
+    assert run_json("cohorts", "--db", db)["as_of"] == clock
+    page = run_json("report", "--process", JOURNEY, "-o", str(tmp_path / "r.html"), "--db", db)
+    assert page["generated_at"] == clock
+    # --now still wins
+    assert run_json("stuck", "--process", JOURNEY, "--now", "2026-02-01T00:00:00Z",
+                    "--db", db)["now"] == "2026-02-01T00:00:00+00:00"
+    assert run_json("indicators", "--now", "2026-02-01T00:00:00Z",
+                    "--db", db)["as_of"] == "2026-02-01T00:00:00+00:00"
+
+
+def test_conversion_and_first_sales_are_one_number_everywhere(
+    demo: tuple[dict[str, Any], str], tmp_path: Path,
+) -> None:
+    report, db = demo
+    # the map declares what converts: an order or an enrollment
+    assert report["outcome"] == "customer_order+distributor_enrolled"
+    assert report["converted"] == sum(report["outcomes"].values())
+    assert report["conversion"] == report["converted"] / report["prospects"]
+    funnel = run_json("funnel", "--process", JOURNEY, "--db", db)
+    page = run_json("report", "--process", JOURNEY, "-o", str(tmp_path / "r.html"), "--db", db)
+    assert (funnel["outcome"], page["outcome"]) == (report["outcome"], report["outcome"])
+    assert (funnel["instances"], funnel["converted"]) == (report["prospects"],
+                                                          report["converted"])
+    assert page["summary"]["converted"] == report["converted"]
+    variants = run_json("variants", "--process", JOURNEY, "--db", db)["variants"]
+    assert sum(v["cases"] for v in variants) == report["prospects"]
+    assert sum(v["converted"] for v in variants) == report["converted"]
+    assert funnel["conversion"] == page["summary"]["conversion"] == report["conversion"]
+    # the declared first-sale indicator, judged at the simulated clock
+    first = report["first_sale_within_14_days"]
+    indicators = run_json("indicators", "--db", db)
+    # the leading indicators count each distributor's prospects and conversions the same way
+    assert (indicators["journey"], indicators["outcome"]) == (JOURNEY, report["outcome"])
+    assert (indicators["prospects"], indicators["converted"]) == (report["prospects"],
+                                                                  report["converted"])
+    assert indicators["conversion"] == report["conversion"]
+    assert indicators["window_days"] == first["days"] == 14
+    assert indicators["observed"] == first["distributors"] == page["summary"][
+        "distributors_observed"]
+    assert indicators["first_sale_share"] == first["share"] == page["summary"][
+        "first_sale_share"]
+
+
+@pytest.mark.slow  # a second demo run of the same seed
+def test_the_demo_prints_the_same_conversion(demo: tuple[dict[str, Any], str],
+                                             tmp_path: Path) -> None:
+    report, _db = demo
+    db = tmp_path / "again.db"
+    result = runner.invoke(app, ["demo", "--distributors", "20", "--days", "20", "--seed", "3",
+                                 "--no-learn", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert (f"Converted (customer_order or distributor_enrolled): {report['converted']} of "
+            f"{report['prospects']} prospects ({report['conversion']:.1%})") in result.stdout
+    assert f"First sale within 14 days: {report['first_sale_within_14_days']['share']:.1%}" \
+        in result.stdout
+
+
+def test_stuck_agrees_with_show_for_every_listed_instance(
+    demo: tuple[dict[str, Any], str],
+) -> None:
+    _report, db = demo
+    found = run_json("stuck", "--process", JOURNEY, "--db", db)
+    now = datetime.fromisoformat(found["now"])
+    assert found["groups"], "the simulated month leaves someone stuck"
+    # the map's stuck_after sets the limit where it declares one (Talk it through: P7D)
+    assert found["limit_sources"]["conversation"] == "stuck_after"
+    assert found["limits_hours"]["conversation"] == 168.0
+    # the 30-day pause is a deliberate wait: listed apart, never stuck
+    assert "nurture_pause" not in found["limits_hours"]
+    assert [w["step_id"] for w in found["deliberate_waits"]] == ["nurture_pause"]
+    for group in found["groups"]:
+        step, limit = group["step_id"], group["limit_hours"]
+        listed = run_json("list", "--process", JOURNEY, "--distributor",
+                          group["distributor_id"], "--step", step, "--db", db)["instances"]
+        past = []
+        for item in listed:
+            shown = run_json("show", "--prospect", item["prospect_id"], "--process", JOURNEY,
+                             "--db", db)
+            (waiting,) = [w for w in shown["waiting"] if w["step_id"] == step]
+            since = datetime.fromisoformat(waiting["since"])
+            if found["limit_sources"][step] == "stuck_after":  # show says when it got stuck
+                stuck = waiting["stuck_since"] is not None and datetime.fromisoformat(
+                    waiting["stuck_since"]) <= now
+                assert stuck == (since < now - timedelta(hours=limit))
+            else:
+                stuck = since < now - timedelta(hours=limit)
+            if stuck:
+                past.append(since)
+        assert len(past) == group["instances"], group
+        assert min(past) == datetime.fromisoformat(group["oldest_since"]), group
