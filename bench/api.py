@@ -27,12 +27,14 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -49,16 +51,25 @@ from bench.cards import p99
 from bench.steps import Fixture, spiff_full
 from engine.runtime import NewProspect
 from nextmove import open_engine
+from service.page import PAGE_SIZE
 
 ROOT = MAPS.parent.parent
 LIFEVANTAGE = ROOT / "processes" / "lifevantage"
 
 
+# Set by --plain-parsers: a directory whose httptools.py and uvloop.py fail to import, put
+# first on the server's path so uvicorn falls back to h11 and asyncio (an A/B of the parsers).
+SHADOW: list[str] = []
+# Set by --serve-from: another checkout (an older commit, say) whose cli.py serves.
+SERVE_FROM: list[Path] = []
+
+
 @contextmanager
 def server(url: str, workers: int, port: int) -> Iterator[str]:
     """`nextmove serve` on `url`, until the block ends (then SIGTERM)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "NEXTMOVE_DB": url}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "serve", "--port", str(port),
+    root = SERVE_FROM[0] if SERVE_FROM else ROOT
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([*SHADOW, str(root)]), "NEXTMOVE_DB": url}
+    proc = subprocess.Popen([sys.executable, str(root / "cli.py"), "serve", "--port", str(port),
                              "--workers", str(workers)], env=env,
                             stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -159,6 +170,8 @@ def cards_latency(url: str, instances: int, distributors: int, samples: int,
     tokens = {d: service.create_token(engine.store, "distributor", d).token for d in chosen}
     api_ms: list[float] = []
     direct_ms: list[float] = []
+    page_ms: list[float] = []
+    sizes: list[int] = []
     with server(url, workers, free_port()) as base:
         browsers = {d: httpx.Client(base_url=base, timeout=60) for d in chosen}
         for d, browser in browsers.items():
@@ -167,11 +180,15 @@ def cards_latency(url: str, instances: int, distributors: int, samples: int,
             started = time.perf_counter()
             answer = browsers[d].get("/me/cards")
             api_ms.append((time.perf_counter() - started) * 1000)
+            sizes.append(len(answer.content))
             if answer.status_code != 200 or "<article" not in answer.text:
                 raise RuntimeError(f"/me/cards for {d}: {answer.status_code}")
             started = time.perf_counter()
             engine.cards(d, limit=100)
             direct_ms.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            engine.cards(d, limit=PAGE_SIZE + 1)  # what the first page reads
+            page_ms.append((time.perf_counter() - started) * 1000)
         for browser in browsers.values():
             browser.close()
     engine.store.dispose()
@@ -181,7 +198,12 @@ def cards_latency(url: str, instances: int, distributors: int, samples: int,
             "api_p50_ms": round(p50a, 2), "api_p99_ms": round(p99(api_ms), 2),
             "direct_p50_ms": round(p50d, 2), "direct_p99_ms": round(p99(direct_ms), 2),
             "p50_ratio": round(p50a / p50d, 2),
-            "p99_ratio": round(p99(api_ms) / p99(direct_ms), 2)}
+            "p99_ratio": round(p99(api_ms) / p99(direct_ms), 2),
+            "direct_page_p50_ms": round(statistics.median(page_ms), 2),
+            "direct_page_p99_ms": round(p99(page_ms), 2),
+            "page_p50_ratio": round(p50a / statistics.median(page_ms), 2),
+            "page_p99_ratio": round(p99(api_ms) / p99(page_ms), 2),
+            "page_bytes_median": statistics.median(sizes)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -194,8 +216,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--only", choices=("steps", "cards"), default=None,
                         help="Run one part only.")
+    parser.add_argument("--plain-parsers", action="store_true",
+                        help="Serve without httptools and uvloop (uvicorn's pure-Python h11 "
+                        "parser and asyncio loop), to compare.")
+    parser.add_argument("--pg-options", default=None,
+                        help="PostgreSQL settings for every connection of the run, e.g. "
+                        "'-c commit_delay=200 -c commit_siblings=2' (needs a superuser; the "
+                        "steps stay durable: synchronous_commit is not touched).")
+    parser.add_argument("--serve-from", type=Path, default=None,
+                        help="Serve from this checkout (e.g. `git archive` of an older commit) "
+                        "instead of this one, to compare; the database is the same.")
     parser.add_argument("--json", default=str(RESULTS / "api.json"))
     args = parser.parse_args(argv)
+    if args.serve_from is not None:
+        SERVE_FROM.append(args.serve_from.resolve())
+    if args.plain_parsers:
+        shadow = Path(tempfile.mkdtemp(prefix="nextmove-plain-"))
+        for name in ("httptools", "uvloop"):
+            (shadow / f"{name}.py").write_text("raise ImportError('hidden by --plain-parsers')\n")
+        SHADOW.append(str(shadow))
     problem = postgres_problem()
     if problem:
         sys.exit(f"PostgreSQL is needed: {problem}")
@@ -203,7 +242,10 @@ def main(argv: list[str] | None = None) -> None:
     cards: dict[str, Any] = {}
     if args.only in (None, "steps"):
         with scratch_postgres() as url:
+            if args.pg_options:
+                url += ("&" if "?" in url else "?") + "options=" + quote(args.pg_options)
             steps = steps_through_api(url, args.clients, args.instances, args.workers)
+            steps["pg_options"] = args.pg_options
         print(f"steps through the API: {steps['clients']} clients, {steps['workers']} workers, "
               f"{steps['steps']} steps: {steps['api_steps_per_s']}/s; SpiffWorkflow full "
               f"round trip, one thread: {steps['spiff_full_steps_per_s']}/s; ratio "
@@ -213,14 +255,19 @@ def main(argv: list[str] | None = None) -> None:
             cards = cards_latency(url, args.cards_instances, args.distributors, args.samples,
                                   args.workers)
         print_cards(cards)
-    write_result(Path(args.json), {"machine": machine_info(), "steps": steps, "cards": cards})
+    write_result(Path(args.json), {"machine": machine_info(), "steps": steps, "cards": cards,
+                                   "parsers": "h11+asyncio" if args.plain_parsers
+                                   else "auto (httptools+uvloop when installed)"})
 
 
 def print_cards(cards: dict[str, Any]) -> None:
     print(f"GET /me/cards at {cards['instances']} instances ({cards['samples']} samples): "
           f"p50 {cards['api_p50_ms']} ms, p99 {cards['api_p99_ms']} ms; Engine.cards: "
           f"p50 {cards['direct_p50_ms']} ms, p99 {cards['direct_p99_ms']} ms; ratio p50 "
-          f"{cards['p50_ratio']}, p99 {cards['p99_ratio']}")
+          f"{cards['p50_ratio']}, p99 {cards['p99_ratio']}; Engine.cards(limit={PAGE_SIZE + 1}), "
+          f"what the first page reads: p50 {cards['direct_page_p50_ms']} ms, p99 "
+          f"{cards['direct_page_p99_ms']} ms; ratio p50 {cards['page_p50_ratio']}, p99 "
+          f"{cards['page_p99_ratio']}; page {cards['page_bytes_median']:.0f} bytes (median)")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from importlib.resources import files
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select, update
@@ -39,6 +39,8 @@ templates = Jinja2Templates(directory=str(files("service") / "templates"))
 COOKIE = "nextmove_session"
 LINK_LIFE = timedelta(minutes=5)
 PAGE_ROLES = (Role.DISTRIBUTOR, Role.SPONSOR)
+PAGE_SIZE = 20  # cards drawn per page: a page's rendering cost stays bounded
+MAX_PAGES = 25  # the page reaches 500 cards, as far as the card API's default goes
 _LEFT_OVER = re.compile(r"\{[a-z_][a-z0-9_]*\}")
 
 
@@ -139,17 +141,23 @@ def _card_view(card: ActionCard) -> dict[str, Any]:
 @router.get("/me/cards", response_class=HTMLResponse,
             summary="The signed-in distributor's action cards, as a page")
 def cards_page(request: Request, engine: EngineDep, done: str | None = None,
-               problem: str | None = None) -> Response:
+               problem: str | None = None,
+               page: Annotated[int, Query(ge=1, le=MAX_PAGES)] = 1) -> Response:
+    """Page `page` of the cards, PAGE_SIZE at a time, most urgent first."""
     found = _session(request, engine)
     if found is None:
         return RedirectResponse("/login", status_code=303)
     who, token = found
-    found_cards = engine.cards(who.subject, limit=100)
+    first = (page - 1) * PAGE_SIZE
+    # One card past the page says whether there is a next page.
+    found_cards = engine.cards(who.subject, limit=first + PAGE_SIZE + 1)[first:]
+    more = len(found_cards) > PAGE_SIZE and page < MAX_PAGES
+    found_cards = found_cards[:PAGE_SIZE]
     cards = [_card_view(c) for c in found_cards]
     return templates.TemplateResponse(request, "cards.html", {
         "who": who, "cards": cards, "csrf": csrf_token(token), "done": done,
-        "problem": problem, "now": engine.clock.now(),
-        "drift": _drift_alerts(engine, who, found_cards)})
+        "problem": problem, "now": engine.clock.now(), "page": page, "first": first + 1,
+        "more": more, "drift": _drift_alerts(engine, who, found_cards)})
 
 
 def _drift_alerts(engine: Engine, who: Principal, cards: list[ActionCard]) -> list[Any]:

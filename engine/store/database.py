@@ -113,7 +113,12 @@ class Store:
         if self.dialect == "sqlite":
             self.engine = _sqlite_engine(self.url, durable)
         else:
-            self.engine = create_engine(self.url, pool_size=5)
+            # Connections are kept for as many requests as a server process serves at once
+            # (an overflow connection is closed when returned, and a new PostgreSQL backend
+            # per request cost 13-36% of API steps/s with 16 clients: BENCHMARKS.md section
+            # 8). At most 20 per process, so four worker processes stay under PostgreSQL's
+            # default max_connections of 100.
+            self.engine = create_engine(self.url, pool_size=16, max_overflow=4)
         self._autocommit: SAEngine | None = None
 
     @property

@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 from lxml import html
 
-from service.page import fill_gaps
+from engine.runtime import NewProspect
+from service.page import MAX_PAGES, PAGE_SIZE, fill_gaps
 from tests.analytics.test_report_render import chromium, decode_png
 from tests.service._server import Running
-from tests.service._world import start
+from tests.service._world import PROCESS, start
 
 WINDOW = (390, 844)
 ACCENT = (0x0B, 0x5C, 0xAD)  # the buttons' and header's blue (static/cards.css)
@@ -107,6 +108,36 @@ def test_sign_in_links_work_once_and_the_page_needs_a_session(sqlite_api: Runnin
     assert run.client(follow_redirects=False).get(path).status_code == 401
     refused = run.client().post("/login", data={"token": run.tokens["lead"]})
     assert refused.status_code == 401 and "not valid" in refused.text
+
+
+def test_the_page_shows_twenty_cards_at_a_time_with_a_more_link(sqlite_api: Running) -> None:
+    run = sqlite_api
+    run.engine.start_many(PROCESS, [NewProspect(f"p{n:02}", "d1", {})
+                                    for n in range(PAGE_SIZE + 3)])
+    browser = run.client()
+    browser.post("/login", data={"token": run.tokens["distributor"]})
+
+    def prospects(page: html.HtmlElement) -> list[str]:
+        return [str(p) for p in page.xpath("//article//p[@class='prospect']/strong/text()")]
+
+    first = html.fromstring(browser.get("/me/cards").text)
+    assert len(prospects(first)) == PAGE_SIZE
+    assert "cards 1–20, more waiting" in first.xpath("string(//p[@class='who'])")
+    nav = first.xpath("//nav[@aria-label='More cards']")[0]  # a labelled landmark, real links
+    assert nav.xpath(".//a/@href") == ["/me/cards?page=2"]
+    assert nav.xpath(".//a/@rel") == ["next"] and nav.xpath("string(.//a)") == "More cards"
+
+    second = html.fromstring(browser.get("/me/cards?page=2").text)
+    assert len(prospects(second)) == 3
+    assert not set(prospects(first)) & set(prospects(second))  # no card on both pages
+    assert sorted(prospects(first) + prospects(second)) == [f"p{n:02}" for n in range(23)]
+    assert "cards 21–23" in second.xpath("string(//p[@class='who'])")
+    assert second.xpath("//nav//a/@href") == ["/me/cards"] and not second.xpath("//a[@rel='next']")
+
+    past = html.fromstring(browser.get("/me/cards?page=3").text)
+    assert not prospects(past) and past.xpath("//p[@class='empty']/a/@href") == ["/me/cards"]
+    assert browser.get("/me/cards?page=0").status_code == 422
+    assert browser.get(f"/me/cards?page={MAX_PAGES + 1}").status_code == 422
 
 
 def test_placeholders_without_data_show_nothing() -> None:
