@@ -40,7 +40,7 @@ from bench.learn import PROCESS, START, synthesize, timed  # noqa: E402
 from content_catalog import load_stored_catalog  # noqa: E402
 from engine import ManualClock  # noqa: E402
 from learner import refresh  # noqa: E402
-from learner._online_log import online_log  # noqa: E402
+from learner._read_online import online_log  # noqa: E402
 from learner.dataset import decisions  # noqa: E402
 from learner.model import OutcomeModel  # noqa: E402
 from learner.rewrite import PATH_FEATURES, context_columns  # noqa: E402

@@ -1,7 +1,7 @@
 """Thompson sampling with partial pooling, as a table of exact probabilities.
 
 Per hook, option k and segment s (a combination of the catalog's `segments` attributes), the
-censored counts are successes s_ks and exposure n_ks (`_online_log`). The model is
+censored counts are successes s_ks and exposure n_ks (`_read_online`). The model is
 hierarchical Beta-Binomial: the segment rates of option k scatter around the hook-wide rate
 m_k with prior strength κ (a prior of κ m_k successes in κ decisions), so
 

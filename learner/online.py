@@ -5,8 +5,8 @@
     for h in report.hooks:
         print(h.hook, h.version, h.prior_strength, h.rolled_back_to)
 
-A refresh reads the decisions (`_online_log.online_log`), counts each hook's outcomes with
-pending ones censored (not failures: `_online_log`), fits a hierarchical Beta-Binomial per
+A refresh reads the decisions (`_read_online.online_log`), counts each hook's outcomes with
+pending ones censored (not failures: `_read_online`), fits a hierarchical Beta-Binomial per
 option and segment and stores, as a new version of the hook's policy in the versioned,
 hash-chained policy store, the table of how often Thompson sampling leads with each option,
 floored and capped (`_thompson`). The recommender samples that stored table
@@ -52,7 +52,7 @@ from content_catalog.policy import LOCALE_KEY, MARKET_KEY
 from engine.clock import Clock, ManualClock
 from engine.store.database import Store
 from learner import _thompson
-from learner._online_log import OnlineLog, exposure, online_log, outcome_count
+from learner._read_online import OnlineLog, exposure, online_log, outcome_count
 from learner._thompson import Settings
 from learner.drift import DROP, design, false_alarm_probability
 

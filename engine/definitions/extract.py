@@ -36,7 +36,8 @@ ACCEPTED_PROPERTIES: dict[str, str] = {
     "data": "step, process", "follow_up": "person's step", "stuck_after": "person's step",
     "outcome": "step", "compliance.RULE": "step, timer event", "yaml_line": "any element",
     "purpose": "boundary timer", "catch_up": "cycle timer", TTL_PROPERTY: "message, catch",
-    "data.NAME": "process", "card.LOCALE": "step",
+    "data.NAME": "process", "card.LOCALE": "step", "outcomes": "process",
+    "indicators": "process",
 }
 # Written by `nextmove export` as a record of the YAML map; the drawn flow does what they said,
 # so nextmove reads none of them back (they are not an error either).

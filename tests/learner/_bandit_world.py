@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from content_catalog import Catalog, Policy, catalog_policy, load_catalog_text
-from learner._online_log import OnlineLog, exposure
+from learner._read_online import OnlineLog, exposure
 from learner._thompson import Settings
 from learner.online import thompson_policy
 

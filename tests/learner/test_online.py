@@ -10,7 +10,7 @@ import pytest
 from scipy import integrate, stats
 
 from learner import _thompson, ope
-from learner._online_log import OnlineLog, exposure
+from learner._read_online import OnlineLog, exposure
 from learner._thompson import Settings
 from learner.rewrite import propose_from
 from tests.learner import _bandit_world as world

@@ -19,7 +19,7 @@ from compliance.policy_chain import verify_policy_trail
 from content_catalog import activate, get_policy, history, load_stored_catalog
 from engine import ManualClock, Store
 from learner import decisions, refresh
-from learner._online_log import OnlineLog
+from learner._read_online import OnlineLog
 from learner.online import HELD, NOTE, ROLLBACK_MIN, rollback_test
 from nextmove import open_engine, open_store
 from simulator import LIFEVANTAGE, SimulationConfig
