@@ -4,6 +4,7 @@ unchanged where the command refused. On SQLite and PostgreSQL where the backend 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -137,12 +138,11 @@ def test_a_zero_batch_is_a_usage_error(deployed: str) -> None:
 # -- the storage itself -----------------------------------------------------------------------
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 2 MB tmpfs (root only: skipped where mount is not allowed)."""
-    where = tmp_path / "small"
+@contextlib.contextmanager
+def _tmpfs(where: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` mounted at `where` (root only: skipped where mount is not allowed)."""
     where.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(where)],
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
                           capture_output=True, check=False)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
@@ -150,6 +150,13 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         yield where
     finally:
         subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MB tmpfs."""
+    with _tmpfs(tmp_path / "small", "2m") as where:
+        yield where
 
 
 def _fill(folder: Path) -> Path:
@@ -214,13 +221,7 @@ def test_a_read_only_database_is_exit_7(tmp_path: Path) -> None:
             tmp_path.chmod(0o755)
         return
     # Root writes through file permissions; only a read-only file system stops it.
-    where = tmp_path / "ro"
-    where.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(where)],
-                          capture_output=True, check=False)
-    if done.returncode != 0:
-        pytest.skip(f"root, and cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
+    with _tmpfs(tmp_path / "ro", "8m") as where:
         db = where / "nextmove.db"
         db.write_bytes(made.read_bytes())
         subprocess.run(["mount", "-o", "remount,ro", str(where)], check=True)
@@ -228,5 +229,3 @@ def test_a_read_only_database_is_exit_7(tmp_path: Path) -> None:
         result = cli(["start", "prospect_journey", "-p", "p", "-d", "d", "--db", db], 7)
         assert "read-only file system" in result.stderr, result.stderr
         assert db.read_bytes() == before
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
