@@ -47,6 +47,7 @@ from analytics.log import (
     waits,
 )
 from analytics.measures import DEFAULT_MEASURES, FirstWithin, Measures, first_sale_rule, measures
+from analytics.people import People, people
 from analytics.report import ReportData, write_report
 from analytics.stuck import Stuck, StuckGroup, Waiting, stuck
 from analytics.survival import Curve, Survival, survival
@@ -71,6 +72,7 @@ __all__ = [
     "IndicatorSpecError",
     "Indicators",
     "Measures",
+    "People",
     "ReportData",
     "StepWait",
     "Stuck",
@@ -87,6 +89,7 @@ __all__ = [
     "indicators",
     "measures",
     "parse_indicator",
+    "people",
     "render_map",
     "stuck",
     "survival",
