@@ -70,8 +70,7 @@ class Filters:
     def to_dict(self) -> dict[str, Any]:
         return {"process_id": self.process_id,
                 "since": as_utc(self.since).isoformat() if self.since else None,
-                "distributor": self.distributor, "market": self.market,
-                **({"distributor_ids": list(self.people)} if self.people is not None else {})}
+                "distributor": self.distributor, "market": self.market}
 
 
 def naive(moment: datetime) -> datetime:

@@ -144,12 +144,12 @@ def funnel(
 
     start = optional_instant(since, "--since")
     with open_store(db) as store:
-        who = _people(store, None, sponsor)
+        who = _people(store, distributor, sponsor)
         found = analytics.funnel(store, process, since=start, distributor=distributor,
                                  market=market, outcome=outcome, all_elements=all_elements,
                                  people=None if who is None else who.members)
     if as_json:
-        print_json(found.to_dict())
+        print_json({**found.to_dict(), "scope": None if who is None else who.to_dict()})
         return
     table = Table("step", "instances", "entered", "completed", "skipped", "varied", "moved on",
                   "waiting", "dropped", "median h", "p90 h", f"→ {found.outcome}", box=None)
@@ -210,7 +210,8 @@ def stuck(
         broken = [i for i in incidents_of(store, process, distributor)
                   if who is None or i["distributor_id"] in who.members]
     if as_json:
-        print_json({**found.to_dict(), "incidents": broken})
+        print_json({**found.to_dict(), "incidents": broken,
+                    "scope": None if who is None else who.to_dict()})
         return
     table = Table("step", "distributor", "instances", "oldest waiting h", "limit h",
                   "limit from", box=None)
