@@ -17,6 +17,7 @@ from analytics._sql import Filters, check_outcome
 from engine.definitions import Flow, ProcessMap
 from engine.definitions.outcomes import DEFAULT_MEASURES
 from engine.store.database import Store
+from engine.store.steplog import outcome_names
 
 # what converts when a map declares no outcomes: the outcome event the engine and the
 # simulator record for a sale
@@ -114,7 +115,8 @@ def funnel(
         check_outcome(store, process_id, outcome)
     pmap = deployed_map(store, process_id)
     declared = (pmap.measures if pmap is not None else None) or DEFAULT_MEASURES
-    outcomes = (outcome,) if outcome is not None else declared.converting
+    outcomes = (tuple(sorted(outcome_names(outcome))) if outcome is not None
+                else declared.converting)
     filters = Filters(process_id, since, distributor, market,
                       None if people is None else tuple(sorted(people)))
     found = funnel_rows(store, filters, outcomes)

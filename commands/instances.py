@@ -316,9 +316,11 @@ def worker(
     name: Annotated[str | None, typer.Option(help="Worker name (recorded on claims).")] = None,
     drift_every: Annotated[str | None, typer.Option(
         help="Also run the drift check (`drift --act`) this often, e.g. P1D; needs "
-             "--drift-process and --drift-outcome.")] = None,
+             "--drift-process.")] = None,
     drift_process: Annotated[str | None, typer.Option(help="The process to watch.")] = None,
-    drift_outcome: Annotated[str | None, typer.Option(help="Its success outcome.")] = None,
+    drift_outcome: Annotated[str | None, typer.Option(
+        help="Its success outcome (default: the outcomes its map declares as converting).")
+                             ] = None,
     drift_horizon: Annotated[str | None, typer.Option(
         help="Count the outcome only within this ISO duration of the start.")] = "P14D",
     drift_webhook_url: Annotated[str | None, typer.Option(
@@ -327,10 +329,12 @@ def worker(
              "NEXTMOVE_DRIFT_WEBHOOK_SECRET (default: NEXTMOVE_DRIFT_WEBHOOK_URL).")] = None,
     learn_every: Annotated[str | None, typer.Option(
         help="Also refresh continuous learning (`policy refresh`) this often, e.g. P1D; "
-             "needs --learn-process and --learn-outcome.")] = None,
+             "needs --learn-process.")] = None,
     learn_process: Annotated[str | None, typer.Option(help="The process to learn from.")
                              ] = None,
-    learn_outcome: Annotated[str | None, typer.Option(help="Its success outcome.")] = None,
+    learn_outcome: Annotated[str | None, typer.Option(
+        help="Its success outcome (default: the outcomes its map declares as converting).")
+                             ] = None,
     learn_horizon: Annotated[str | None, typer.Option(
         help="An outcome not seen within this ISO duration of the start is a failure; "
              "before, pending.")] = "P14D",

@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
+from tests.conftest import FIXTURES
 
 runner = CliRunner()
 JOURNEY = "prospect_journey"
@@ -133,3 +134,38 @@ def test_stuck_agrees_with_show_for_every_listed_instance(
                 past.append(since)
         assert len(past) == group["instances"], group
         assert min(past) == datetime.fromisoformat(group["oldest_since"]), group
+
+
+def test_the_learner_reads_the_maps_definition_of_conversion(
+    demo: tuple[dict[str, Any], str], tmp_path: Path,
+) -> None:
+    report, db = demo
+    converting = report["outcome"]
+    assert converting == "customer_order+distributor_enrolled"
+    # no --outcome: learn, evaluate and drift judge content by what the map says converts
+    assert run_json("learn", "--process", JOURNEY, "--dry-run", "--db", db)[
+        "outcome"] == converting
+    assert run_json("evaluate", "uniform", "--process", JOURNEY, "--db", db)[
+        "outcome"] == converting
+    assert isinstance(run_json("drift", "--process", JOURNEY, "--db", db)["alerts"], list)
+    # and a case converts for the learner exactly when the demo and the funnel say it did
+    import learner
+    from nextmove import open_store
+
+    store = open_store(db)
+    try:
+        cases = learner.cases(store, JOURNEY, outcome=converting)
+    finally:
+        store.dispose()
+    assert len(cases) == report["prospects"]
+    assert sum(c.converted for c in cases) == report["converted"] > 0
+    # --outcome still overrides
+    assert run_json("evaluate", "uniform", "--process", JOURNEY, "--outcome", "customer_order",
+                    "--db", db)["outcome"] == "customer_order"
+    # a map that declares no conversion needs --outcome
+    other = str(tmp_path / "plain.db")
+    assert runner.invoke(app, ["deploy", str(FIXTURES / "incidents" / "v1"), "--db",
+                               other]).exit_code == 0
+    refused = runner.invoke(app, ["learn", "--process", "order_check", "--dry-run", "--db",
+                                  other])
+    assert refused.exit_code != 0 and "declares no converting outcomes" in refused.output
