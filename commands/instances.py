@@ -348,7 +348,7 @@ def worker(
     from commands._learn import learn_chores
     from engine.worker import run_worker
 
-    engine = engine_for(db)
+    engine = engine_for(db, recorded=False)  # a loop in real time
     chores = drift_chores(engine, drift_every, drift_process, drift_outcome, drift_horizon,
                           drift_webhook(drift_webhook_url))
     chores += learn_chores(engine, learn_every, learn_process, learn_outcome, learn_horizon,

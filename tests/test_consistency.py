@@ -7,7 +7,9 @@ indicators and cohorts read "now" from it and conversion from the map's declared
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+import shutil
+import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -169,3 +171,29 @@ def test_the_learner_reads_the_maps_definition_of_conversion(
     refused = runner.invoke(app, ["learn", "--process", "order_check", "--dry-run", "--db",
                                   other])
     assert refused.exit_code != 0 and "declares no converting outcomes" in refused.output
+
+
+def test_commands_that_write_on_a_demo_database_follow_its_clock(
+    demo: tuple[dict[str, Any], str], tmp_path: Path,
+) -> None:
+    _report, db = demo
+    copy = tmp_path / "copy.db"
+    shutil.copy(db, copy)
+    clock = "2026-01-24T22:00:00+00:00"  # where the simulation's clock stopped
+    with sqlite3.connect(copy) as conn:
+        due = [datetime.fromisoformat(t).replace(tzinfo=UTC) for (t,) in conn.execute(
+            "SELECT next_due_at FROM instance WHERE next_due_at IS NOT NULL")]
+    stopped = datetime.fromisoformat(clock)
+    # by today's date every timer would be months overdue; by the demo's clock few or none
+    assert len(due) > 10 and all(t < datetime.now(UTC) for t in due)
+    expected = sum(1 for t in due if t <= stopped)
+    assert expected < len(due)
+    fired = run_json("tick", "--db", str(copy))["fired"]
+    assert len(fired) == expected
+    # new work is dated on the same clock
+    started = run_json("start", "prospect_journey", "-p", "late-prospect", "-d", "d0001",
+                       "--db", str(copy))
+    assert started["waiting"][0]["since"] == clock
+    # --now still wins
+    later = run_json("tick", "--now", "2026-12-31T00:00:00Z", "--db", str(copy))["fired"]
+    assert len(later) >= len(due) - expected > 0
