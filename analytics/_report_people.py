@@ -7,24 +7,21 @@ import: whoever writes the report (the `report` command) passes its `to_dict()` 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from analytics._svgtext import esc
-from analytics.indicators import indicators
+from analytics.indicators import Indicators
 from analytics.measures import first_sale_rule
 from engine.store.database import Store
 
 MAX_PEOPLE = 500  # distributors listed in the per-distributor table
 
 
-def people_rows(store: Store, now: datetime, people: Collection[str] | None
-                ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """(one row per distributor, what the columns mean): activity counts by indicator, their
-    prospects and conversions (the map's converting outcomes), days to the first sale and
-    whether it came within the map's declared window."""
-    found = indicators(store, as_of=now, people=people)
+def people_rows(store: Store, found: Indicators) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """(one row per distributor of `found`, what the columns mean): activity counts by
+    indicator, their prospects and conversions (the map's converting outcomes), days to the
+    first sale and whether it came within the map's declared window."""
     rule = first_sale_rule(store)
     rows = [{"distributor_id": d.distributor_id, "enrolled": d.enrolled_at.date().isoformat(),
              **{f"count_{k}": v for k, v in d.counts.items()},

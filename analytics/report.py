@@ -131,7 +131,7 @@ def collect(store: Store, process_id: str, *, now: datetime, heat: str = "waitin
     map_svg, problem, decisions = draw_map(store, definition, process_id, overlay, who)
     leading = indicators(store, as_of=now, people=who)
     weeks = cohorts(store, as_of=now, people=who)
-    per_person, per_person_meta = people_rows(store, now, who)
+    per_person, per_person_meta = people_rows(store, leading)
     names = [d.name for d in weeks.definitions]
     summary = {"instances": steps.instances, "converted": steps.converted,
                "conversion": steps.conversion,
