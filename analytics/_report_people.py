@@ -86,8 +86,9 @@ def render_trail(trail: Mapping[str, Any] | None) -> str:
             "<code>nextmove audit --trail</code>): guidance people visibly skip and vary is a "
             "tool, not an order.</p>")
     if trail is None:
-        return head + ('<p class="empty">Not included: write the report with '
-                       "<code>nextmove report</code> to add the trail.</p>")
+        return head + ('<p class="empty">Not included: <code>nextmove report --trail</code> '
+                       "adds it (it reads the whole log; a report for a distributor or a "
+                       "sponsor includes it).</p>")
     steps = trail.get("steps") or []
     if not steps:
         return head + '<p class="empty">Nobody has acted on a card yet.</p>'

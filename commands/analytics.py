@@ -75,6 +75,10 @@ def report(
                                                 "converting, else sale).")] = None,
     distributor: DistributorOption = None,
     sponsor: SponsorOption = None,
+    trail: Annotated[bool | None, typer.Option(
+        "--trail/--no-trail", help="Include what contractors did with each card (the audit "
+        "trail: followed, skipped, varied per step). Default: with --distributor or "
+        "--sponsor; for everybody it reads the whole log, so ask for it.")] = None,
     now: NowOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -99,10 +103,12 @@ def report(
         clock = ManualClock(now_of(store, now))
         who = _people(store, distributor, sponsor)
         chosen = process or only_process(store)
-        trail = compliance.trail_summary(store, process=chosen,
-                                         people=None if who is None else who.members)
+        evidence = None
+        if trail if trail is not None else who is not None:
+            evidence = compliance.trail_summary(
+                store, process=chosen, people=None if who is None else who.members).to_dict()
         data = write_report(store, chosen, output, clock=clock, heat=heat, outcome=outcome,
-                            people=who, trail=trail.to_dict())
+                            people=who, trail=evidence)
     if as_json:
         print_json({"output": str(output), **data.to_dict()})
         return

@@ -92,7 +92,9 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
     got["indicators-person"] = run("indicators", "--distributor", "d1", *db)
     got["cohorts"] = run("cohorts", *db)
     got["report"] = run("report", "--process", "prospect_journey", "-o",
-                        str(tmp / "report.html"), *db, *now)
+                        str(tmp / "report.html"), "--trail", *db, *now)
+    got["report-plain"] = run("report", "--process", "prospect_journey", "-o",
+                              str(tmp / "plain.html"), *db, *now)
     got["report-person"] = run("report", "--process", "prospect_journey", "--sponsor", "d1",
                                "-o", str(tmp / "report-d1.html"), *db, *now)
     got["export-log"] = run("export-log", "--process", "prospect_journey", "-o",
@@ -152,7 +154,7 @@ def schema_of(sample: str) -> str:
                 "audit-signed": "audit-maps",
                 "stuck-incident": "stuck", "stuck-person": "stuck",
                 "funnel-person": "funnel", "indicators-person": "indicators",
-                "report-person": "report",
+                "report-person": "report", "report-plain": "report",
                 "validate-problems": "validate"}
     return variants.get(sample, sample)
 
@@ -255,6 +257,7 @@ def test_per_person_views_say_whose_figures_they_are(outputs: dict[str, dict[str
     assert {d["distributor_id"] for d in outputs["indicators"]["distributors"]} > {"d1"}
     assert outputs["funnel-person"]["instances"] < outputs["funnel"]["instances"]
     assert {g["distributor_id"] for g in outputs["stuck-person"]["groups"]} <= {"d1"}
+    assert outputs["report-plain"]["trail"] is None  # for everybody, only with --trail
     person = outputs["report-person"]
     assert person["scope"]["sponsor_id"] == "d1"
     assert [d["distributor_id"] for d in person["distributors"]] == ["d1"]
