@@ -233,3 +233,27 @@ def header_bands(image: np.ndarray) -> int:
     grey = np.all(image == hex_rgb("#f4f4f4"), axis=2).sum(axis=1) > 200
     assert not grey[-50:].any(), "the page is taller than the window"
     return int(np.count_nonzero(grey[1:] & ~grey[:-1]) + grey[0])
+
+
+@pytest.mark.postgres
+def test_per_person_views_add_up_on_postgresql(pg_url: str) -> None:
+    config = SimulationConfig(distributors=8, days=16, seed=5)
+    store = open_store(pg_url)
+    try:
+        simulate(store, config)
+        now = config.start + timedelta(days=config.days)
+        people = everybody(store)
+        whole = funnel_counts(store, None) + other_counts(store, now, None)
+        summed = Counter[str]()
+        for person in people:
+            summed.update(funnel_counts(store, (person,)) + other_counts(store, now, (person,)))
+        assert summed == whole and whole["instances"] > 0
+        sponsor = sorted({s for s, _ in sponsor_links(store)})[0]
+        who = analytics.people(store, sponsor=sponsor)
+        assert who is not None and sponsor in who.members
+        union = Counter[str]()
+        for member in who.members:
+            union.update(funnel_counts(store, (member,)))
+        assert funnel_counts(store, who.members) == union
+    finally:
+        store.dispose()
