@@ -81,11 +81,15 @@ def _per_distributor(store: Store, definitions: Sequence[Counted], as_of: dateti
     """A subquery: one row per distributor with enrollment, weeks, counts, first sale."""
     dialect = store.dialect
     i, e = INSTANCE.c, STEP_EVENT.c
+    mine = [] if people is None else [i.distributor_id.in_(list(people))]
     enrolled = union_all(
         select(i.prospect_id.label("d"), func.min(i.created_at).label("t"),
-               literal(0).label("pri")).where(i.process_id == onboarding).group_by(i.prospect_id),
+               literal(0).label("pri")).where(
+            i.process_id == onboarding,
+            *([] if people is None else [i.prospect_id.in_(list(people))]))
+        .group_by(i.prospect_id),
         select(i.distributor_id.label("d"), func.min(i.created_at).label("t"),
-               literal(1).label("pri")).group_by(i.distributor_id),
+               literal(1).label("pri")).where(*mine).group_by(i.distributor_id),
     ).subquery()
     # the onboarding start when there is one (priority 0), else the first instance
     ranked = select(enrolled.c.d, enrolled.c.t, func.row_number().over(
@@ -108,7 +112,7 @@ def _per_distributor(store: Store, definitions: Sequence[Counted], as_of: dateti
         select(i.distributor_id.label("d"), *counted,
                func.min(case((is_sale, e.at))).label("first_sale"))
         .select_from(STEP_EVENT.join(INSTANCE, INSTANCE.c.id == e.instance_id))
-        .where(e.at <= as_of, *([i.process_id == process_id] if process_id else []))
+        .where(e.at <= as_of, *([i.process_id == process_id] if process_id else []), *mine)
         .group_by(i.distributor_id)
         .subquery()
     )

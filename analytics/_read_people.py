@@ -1,14 +1,15 @@
-"""Who a per-person view covers: a sponsor's downline, and the instances of a set of
-distributors (for the views that read events instance by instance, such as the map's flows).
+"""Who a per-person view covers: a sponsor's downline; and the events of a set of
+distributors' instances, for the views that read them instance by instance (the map's flows).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 
 from sqlalchemy import select
 
-from engine.store import INSTANCE
+from analytics._flows import Event
+from engine.store import INSTANCE, STEP_EVENT, VISIT_KINDS
 from engine.store.database import Store
 
 
@@ -24,9 +25,15 @@ def downline(store: Store, sponsor: str) -> set[str]:
     return found | {sponsor}
 
 
-def instance_ids(store: Store, process_id: str, people: Collection[str]) -> set[int]:
-    """The ids of `process_id`'s instances whose distributor is one of `people`."""
-    i = INSTANCE.c
-    query = select(i.id).where(i.process_id == process_id, i.distributor_id.in_(list(people)))
+def visit_events_of(store: Store, process_id: str, people: Collection[str]) -> Iterator[Event]:
+    """`analytics._read_flows.visit_events` for the instances of `people` only: the same
+    events, in the same order, read through the distributor index instead of the whole log."""
+    e, i = STEP_EVENT.c, INSTANCE.c
+    query = (select(e.instance_id, e.step_id, e.kind, e.paired)
+             .join(INSTANCE, i.id == e.instance_id)
+             .where(i.process_id == process_id, i.distributor_id.in_(list(people)),
+                    e.kind.in_(VISIT_KINDS))
+             .order_by(e.instance_id, e.id))
     with store.read() as conn:
-        return {int(n) for n in conn.execute(query).scalars()}
+        for row in conn.execute(query.execution_options(yield_per=20_000)):
+            yield row[0], row[1], row[2], row[3]
