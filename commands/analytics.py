@@ -27,7 +27,7 @@ from commands._wiring import now_of, open_store
 from engine.errors import NextmoveError
 
 if TYPE_CHECKING:
-    from analytics import Indicator
+    from analytics import Indicator, People
     from engine import Store
 
 app = typer.Typer()
@@ -43,7 +43,7 @@ SponsorOption = Annotated[str | None, typer.Option(
     "them, through the instances' sponsor_id).")]
 
 
-def _people(store: Store, distributor: str | None, sponsor: str | None) -> Any:
+def _people(store: Store, distributor: str | None, sponsor: str | None) -> People | None:
     """`analytics.People` for --distributor / --sponsor (None: everybody)."""
     import analytics
 
