@@ -14,6 +14,9 @@ the figures stay fast at a million instances. Results are frozen dataclasses wit
     i = analytics.indicators(store)                       # Indicators: .distributors, .summary
     c = analytics.cohorts(store)                          # Cohorts: .weeks by enrollment week
     v = analytics.survival(store)                         # Survival: time to first sale (KM)
+    who = analytics.people(store, sponsor="d0001")        # a sponsor and their downline
+    f = analytics.funnel(store, "prospect_journey", people=who.members)   # every view takes
+                                                          # people=, for per-person figures
 
 Indicator definitions (which steps/hooks count as "contacts added", "content shared",
 "meetings and calls") are data: `LIFEVANTAGE_INDICATORS`, overridable per call or with
@@ -47,6 +50,7 @@ from analytics.log import (
     waits,
 )
 from analytics.measures import DEFAULT_MEASURES, FirstWithin, Measures, first_sale_rule, measures
+from analytics.people import People, people
 from analytics.report import ReportData, write_report
 from analytics.stuck import Stuck, StuckGroup, Waiting, stuck
 from analytics.survival import Curve, Survival, survival
@@ -71,6 +75,7 @@ __all__ = [
     "IndicatorSpecError",
     "Indicators",
     "Measures",
+    "People",
     "ReportData",
     "StepWait",
     "Stuck",
@@ -87,6 +92,7 @@ __all__ = [
     "indicators",
     "measures",
     "parse_indicator",
+    "people",
     "render_map",
     "stuck",
     "survival",

@@ -8,7 +8,7 @@ whether it came within the window; and the same grouped by enrollment week.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -39,11 +39,12 @@ def newest_event_at(store: Store) -> datetime | None:
 
 def distributor_rows(store: Store, definitions: Sequence[Counted], as_of: datetime,
                      onboarding: str, window_days: int, process_id: str | None,
-                     sales: Sequence[str] = ("sale",)) -> list[tuple[Any, ...]]:
-    """Per distributor, by enrollment then id: (distributor_id, enrolled_at, weeks,
-    count per definition..., days_to_sale, within)."""
+                     sales: Sequence[str] = ("sale",),
+                     people: Collection[str] | None = None) -> list[tuple[Any, ...]]:
+    """Per distributor (of `people`, when given), by enrollment then id: (distributor_id,
+    enrolled_at, weeks, count per definition..., days_to_sale, within)."""
     per = _per_distributor(store, definitions, as_of, onboarding, window_days, process_id,
-                           sales)
+                           sales, people)
     query = select(per).order_by(per.c.enrolled_at, per.c.distributor_id)
     with store.read() as conn:
         return [tuple(r) for r in conn.execute(query).all()]
@@ -51,12 +52,13 @@ def distributor_rows(store: Store, definitions: Sequence[Counted], as_of: dateti
 
 def cohort_rows(store: Store, definitions: Sequence[Counted], as_of: datetime,
                 onboarding: str, window_days: int, process_id: str | None,
-                sales: Sequence[str] = ("sale",)) -> list[tuple[Any, ...]]:
+                sales: Sequence[str] = ("sale",),
+                people: Collection[str] | None = None) -> list[tuple[Any, ...]]:
     """Per enrollment week (Monday), in order: (week, distributors, mean rate per
     definition..., observed, first sales within the window, median days to first sale)."""
     dialect = store.dialect
     per = _per_distributor(store, definitions, as_of, onboarding, window_days, process_id,
-                           sales)
+                           sales, people)
     weekly = select(per, week_start(dialect, per.c.enrolled_at).label("week")).subquery()
     pct = Percentiles(dialect, weekly, "week", "days_to_sale")
     w = pct.source.c
@@ -75,22 +77,27 @@ def cohort_rows(store: Store, definitions: Sequence[Counted], as_of: datetime,
 
 def _per_distributor(store: Store, definitions: Sequence[Counted], as_of: datetime,
                      onboarding: str, window_days: int, process_id: str | None,
-                     sales: Sequence[str]) -> Any:
+                     sales: Sequence[str], people: Collection[str] | None) -> Any:
     """A subquery: one row per distributor with enrollment, weeks, counts, first sale."""
     dialect = store.dialect
     i, e = INSTANCE.c, STEP_EVENT.c
+    mine = [] if people is None else [i.distributor_id.in_(list(people))]
     enrolled = union_all(
         select(i.prospect_id.label("d"), func.min(i.created_at).label("t"),
-               literal(0).label("pri")).where(i.process_id == onboarding).group_by(i.prospect_id),
+               literal(0).label("pri")).where(
+            i.process_id == onboarding,
+            *([] if people is None else [i.prospect_id.in_(list(people))]))
+        .group_by(i.prospect_id),
         select(i.distributor_id.label("d"), func.min(i.created_at).label("t"),
-               literal(1).label("pri")).group_by(i.distributor_id),
+               literal(1).label("pri")).where(*mine).group_by(i.distributor_id),
     ).subquery()
     # the onboarding start when there is one (priority 0), else the first instance
     ranked = select(enrolled.c.d, enrolled.c.t, func.row_number().over(
         partition_by=enrolled.c.d, order_by=(enrolled.c.pri, enrolled.c.t)).label("rn")
     ).subquery()
-    start = select(ranked.c.d, ranked.c.t).where(ranked.c.rn == 1,
-                                                ranked.c.t <= as_of).subquery()
+    only = [] if people is None else [ranked.c.d.in_(list(people))]
+    start = select(ranked.c.d, ranked.c.t).where(ranked.c.rn == 1, ranked.c.t <= as_of,
+                                                *only).subquery()
     counted: list[Any] = []
     for ind in definitions:
         matches = []
@@ -105,7 +112,7 @@ def _per_distributor(store: Store, definitions: Sequence[Counted], as_of: dateti
         select(i.distributor_id.label("d"), *counted,
                func.min(case((is_sale, e.at))).label("first_sale"))
         .select_from(STEP_EVENT.join(INSTANCE, INSTANCE.c.id == e.instance_id))
-        .where(e.at <= as_of, *([i.process_id == process_id] if process_id else []))
+        .where(e.at <= as_of, *([i.process_id == process_id] if process_id else []), *mine)
         .group_by(i.distributor_id)
         .subquery()
     )
@@ -124,14 +131,16 @@ def _per_distributor(store: Store, definitions: Sequence[Counted], as_of: dateti
 
 
 def prospect_rows(store: Store, journey: str, outcomes: Sequence[str],
-                  as_of: datetime) -> dict[str, tuple[int, int]]:
-    """Per distributor: (their instances of `journey` started by `as_of`, of them how many
-    reached one of `outcomes` by then)."""
+                  as_of: datetime, people: Collection[str] | None = None
+                  ) -> dict[str, tuple[int, int]]:
+    """Per distributor (of `people`, when given): (their instances of `journey` started by
+    `as_of`, of them how many reached one of `outcomes` by then)."""
     i, p = INSTANCE.c, STEP_EVENT.alias("conv")
     reached = (select(p.c.id).where(p.c.instance_id == i.id, p.c.step_id.in_(list(outcomes)),
                                     p.c.kind.in_(REACHED_KINDS), p.c.at <= as_of).exists())
     query = (select(i.distributor_id, func.count(), func.count().filter(reached))
-             .where(i.process_id == journey, i.created_at <= as_of)
+             .where(i.process_id == journey, i.created_at <= as_of,
+                    *([] if people is None else [i.distributor_id.in_(list(people))]))
              .group_by(i.distributor_id))
     with store.read() as conn:
         return {d: (int(n), int(c or 0)) for d, n, c in conn.execute(query)}

@@ -3,7 +3,7 @@ waits, first sales, content use)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -97,8 +97,11 @@ def enrollments_and_first_sales(store: Store, cutoff: datetime, onboarding: str,
         return [tuple(r) for r in conn.execute(query).all()]
 
 
-def content_use_rows(store: Store, process_id: str | None) -> list[tuple[Any, ...]]:
-    """Per hook: (hook, shown, used the suggestion, used other, skipped, varied)."""
+def content_use_rows(store: Store, process_id: str | None,
+                     people: Collection[str] | None = None) -> list[tuple[Any, ...]]:
+    """Per hook: (hook, shown, used the suggestion, used other, skipped, varied), over the
+    instances of `people` (distributor ids) when given."""
+    only = [] if people is None else [INSTANCE.c.distributor_id.in_(list(people))]
     shown = func.lag(STEP_EVENT.c.content_shown).over(
         partition_by=(STEP_EVENT.c.instance_id, STEP_EVENT.c.step_id), order_by=STEP_EVENT.c.id)
     paired = (
@@ -106,7 +109,7 @@ def content_use_rows(store: Store, process_id: str | None) -> list[tuple[Any, ..
                STEP_EVENT.c.content_used, shown.label("offered"))
         .join(INSTANCE, INSTANCE.c.id == STEP_EVENT.c.instance_id)
         .where(_process_filter(process_id), STEP_EVENT.c.hook.is_not(None),
-               STEP_EVENT.c.kind.in_((EventKind.ENTERED, *SETTLED_KINDS)))
+               STEP_EVENT.c.kind.in_((EventKind.ENTERED, *SETTLED_KINDS)), *only)
         .subquery()
     )
     acted = paired.c.kind.in_(DONE_KINDS)

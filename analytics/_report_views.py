@@ -15,13 +15,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from analytics._bpmndi import read_diagram
 from analytics._flows import decision_rows, flow_stats
 from analytics._read_flows import visit_events
+from analytics._read_people import visit_events_of
 from analytics._svgtext import esc
 from analytics.survival import survival
 from analytics.survival_chart import survival_chart
@@ -32,9 +33,11 @@ from engine.store.database import Store
 MAX_ROWS = 20_000  # distributors embedded for the filter
 
 
-def draw_map(store: Store, definition: Mapping[str, Any], process_id: str,
-             overlay: Heat) -> tuple[str | None, str | None, list[dict[str, Any]]]:
-    """(svg, why there is none, the decisions' split rows)."""
+def draw_map(store: Store, definition: Mapping[str, Any], process_id: str, overlay: Heat,
+             people: Collection[str] | None = None
+             ) -> tuple[str | None, str | None, list[dict[str, Any]]]:
+    """(svg, why there is none, the decisions' split rows); flows counted over the instances
+    of `people` (distributor ids) when given."""
     if definition["source_format"] == "imported-log":
         return None, "This process is an imported event log: there is no map to draw.", []
     documents: dict[str, str] = json.loads(definition["documents"])
@@ -45,14 +48,17 @@ def draw_map(store: Store, definition: Mapping[str, Any], process_id: str,
         except DefinitionError as exc:
             problems.append(str(exc))
             continue
-        stats = flow_stats(diagram, visit_events(store, process_id))
+        events = (visit_events(store, process_id) if people is None
+                  else visit_events_of(store, process_id, people))
+        stats = flow_stats(diagram, events)
         return (draw_diagram(diagram, heat=overlay, flows=stats), None,
                 decision_rows(diagram, stats))
     return None, "The map could not be drawn: " + "; ".join(problems), []
 
 
-def survival_view(store: Store, now: datetime) -> dict[str, Any]:
-    found = survival(store, as_of=now)
+def survival_view(store: Store, now: datetime,
+                  people: Collection[str] | None = None) -> dict[str, Any]:
+    found = survival(store, as_of=now, people=people)
     rows = [{"id": d, "enrolled": enrolled.date().isoformat(),
              "week": (enrolled.date() - timedelta(days=enrolled.weekday())).isoformat(),
              "days": round(days, 4), "sold": sold, "inside": inside, "variant": variant}

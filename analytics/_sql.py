@@ -44,12 +44,14 @@ __all__ = ["UnknownOutcome", "check_outcome", "hours"]  # re-exported for analyt
 @dataclass(frozen=True)
 class Filters:
     """Which instances count: one process, started since a time, of one distributor, in one
-    market (the `market` key of the instance context)."""
+    market (the `market` key of the instance context), of a set of distributors (`people`,
+    e.g. a sponsor's downline: `analytics.people`)."""
 
     process_id: str | None = None
     since: datetime | None = None
     distributor: str | None = None
     market: str | None = None
+    people: tuple[str, ...] | None = None
 
     def where(self, dialect: str) -> list[ColumnElement[bool]]:
         out: list[ColumnElement[bool]] = []
@@ -61,6 +63,8 @@ class Filters:
             out.append(INSTANCE.c.distributor_id == self.distributor)
         if self.market is not None:
             out.append(context_value(dialect, "market") == self.market)
+        if self.people is not None:
+            out.append(INSTANCE.c.distributor_id.in_(self.people))
         return out
 
     def to_dict(self) -> dict[str, Any]:

@@ -6,7 +6,7 @@ reach Python, and this module shapes them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -17,6 +17,7 @@ from analytics._sql import Filters, check_outcome
 from engine.definitions import Flow, ProcessMap
 from engine.definitions.outcomes import DEFAULT_MEASURES
 from engine.store.database import Store
+from engine.store.steplog import outcome_names
 
 # what converts when a map declares no outcomes: the outcome event the engine and the
 # simulator record for a sale
@@ -96,6 +97,7 @@ def funnel(
     store: Store, process_id: str, *, since: datetime | None = None,
     distributor: str | None = None, market: str | None = None,
     outcome: str | None = None, all_elements: bool = True,
+    people: Collection[str] | None = None,
 ) -> Funnel:
     """The funnel of `process_id` over instances started at or after `since`, of one
     distributor, in one market (each filter optional), its steps in map order (a topological
@@ -107,13 +109,16 @@ def funnel(
     engine's `outcome()` records with step id `sale`), or `outcome` when given: a step id
     or an outcome event name. An outcome the process has never seen raises UnknownOutcome.
     `all_elements=False` keeps the people's steps and the journey's ends (`Funnel.people()`).
+    `people` keeps the instances of those distributors only (`analytics.people`).
     """
     if outcome is not None and outcome != DEFAULT_OUTCOME:
         check_outcome(store, process_id, outcome)
     pmap = deployed_map(store, process_id)
     declared = (pmap.measures if pmap is not None else None) or DEFAULT_MEASURES
-    outcomes = (outcome,) if outcome is not None else declared.converting
-    filters = Filters(process_id, since, distributor, market)
+    outcomes = (tuple(sorted(outcome_names(outcome))) if outcome is not None
+                else declared.converting)
+    filters = Filters(process_id, since, distributor, market,
+                      None if people is None else tuple(sorted(people)))
     found = funnel_rows(store, filters, outcomes)
     rows, times, ended, wins = found.steps, found.times, found.ended, found.wins
     steps = []

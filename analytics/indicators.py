@@ -27,7 +27,7 @@ use the database's percentiles.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
@@ -220,17 +220,19 @@ def indicators(
     store: Store, *, definitions: Sequence[Indicator] = LIFEVANTAGE_INDICATORS,
     as_of: datetime | None = None, onboarding: str = ONBOARDING,
     window_days: int | None = None, process_id: str | None = None,
+    people: Collection[str] | None = None,
 ) -> Indicators:
     """Every distributor's leading indicators, as of `as_of` (default: the newest event).
 
     `process_id` limits the counted events to one process (enrollment still comes from
-    `onboarding`)."""
+    `onboarding`); `people` keeps those distributors only (`analytics.people`)."""
     moment = _as_of(store, as_of)
     sale, window_days = _first_sale(store, process_id, window_days)
     rows = distributor_rows(store, definitions, moment, onboarding, window_days, process_id,
-                            (sale,))
+                            (sale,), people)
     journey = conversion_process(store)
-    prospects = prospect_rows(store, journey[0], journey[1], moment) if journey else {}
+    prospects = (prospect_rows(store, journey[0], journey[1], moment, people)
+                 if journey else {})
     out = []
     for r in rows:
         counts = {d.name: int(r[3 + n]) for n, d in enumerate(definitions)}
@@ -247,14 +249,15 @@ def cohorts(
     store: Store, *, definitions: Sequence[Indicator] = LIFEVANTAGE_INDICATORS,
     as_of: datetime | None = None, onboarding: str = ONBOARDING,
     window_days: int | None = None, process_id: str | None = None,
+    people: Collection[str] | None = None,
 ) -> Cohorts:
-    """Distributors grouped by the week they enrolled (weeks start on Monday): how many,
-    their mean indicator rates, and how many of those observed for the whole window made a
-    first sale within it."""
+    """Distributors (of `people`, when given) grouped by the week they enrolled (weeks start
+    on Monday): how many, their mean indicator rates, and how many of those observed for the
+    whole window made a first sale within it."""
     moment = _as_of(store, as_of)
     sale, window_days = _first_sale(store, process_id, window_days)
     rows = cohort_rows(store, definitions, moment, onboarding, window_days, process_id,
-                       (sale,))
+                       (sale,), people)
     k = len(definitions)
     weeks = tuple(
         Cohort(_date(r[0]), int(r[1]),

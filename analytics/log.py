@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -121,7 +122,9 @@ def first_sales(
     return FirstSales(len(rows), within, days)
 
 
-def content_use(store: Store, process_id: str | None = None) -> list[ContentUse]:
-    """Per hook: how often cards offered content, and what people did with the offer."""
+def content_use(store: Store, process_id: str | None = None,
+                people: Collection[str] | None = None) -> list[ContentUse]:
+    """Per hook: how often cards offered content, and what people did with the offer (on the
+    instances of `people`, distributor ids, when given)."""
     return [ContentUse(r[0], *(int(v or 0) for v in r[1:]))
-            for r in content_use_rows(store, process_id)]
+            for r in content_use_rows(store, process_id, people)]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from analytics._read_definitions import latest_definition, process_ids
+from analytics._report_people import people_rows, render_people, render_trail
 from analytics._report_views import (
     draw_map,
     render_decisions,
@@ -33,6 +34,7 @@ from analytics.chart import funnel_chart
 from analytics.funnel import funnel
 from analytics.indicators import cohorts, indicators
 from analytics.log import content_use
+from analytics.people import People
 from analytics.stuck import stuck
 from analytics.svg import Heat
 from engine.clock import Clock, as_utc
@@ -72,6 +74,10 @@ class ReportData:
     drift: list[dict[str, Any]] = field(default_factory=list)  # drift alerts acted on
     decisions: list[dict[str, Any]] = field(default_factory=list)  # split at each decision
     survival: dict[str, Any] | None = None  # time to first sale (analytics._report_views)
+    scope: dict[str, Any] | None = None  # whose figures: `People.to_dict()`, None: everybody
+    distributors: list[dict[str, Any]] = field(default_factory=list)  # indicators per person
+    distributors_meta: dict[str, Any] = field(default_factory=dict)  # what those columns mean
+    trail: dict[str, Any] | None = None  # `compliance.trail_summary(...).to_dict()`, if given
 
     @property
     def title(self) -> str:
@@ -109,18 +115,23 @@ def heat_from_funnel(rows: Sequence[Mapping[str, Any]], metric: str) -> Heat:
 
 
 def collect(store: Store, process_id: str, *, now: datetime, heat: str = "waiting",
-            outcome: str | None = None) -> ReportData:
-    """Read what the report shows for the latest deployed version of `process_id`."""
+            outcome: str | None = None, people: People | None = None,
+            trail: Mapping[str, Any] | None = None) -> ReportData:
+    """Read what the report shows for the latest deployed version of `process_id`: of
+    everybody, or of `people` only (one distributor, or a sponsor's downline), in every
+    section. `trail` is the `audit --trail` summary to show (`compliance.trail_summary`)."""
     if heat not in HEAT_METRICS:
         raise NextmoveError(f"heat must be one of {', '.join(HEAT_METRICS)}, not {heat!r}")
     definition = _latest_definition(store, process_id)
-    steps = funnel(store, process_id, outcome=outcome)
+    who = None if people is None else people.members
+    steps = funnel(store, process_id, outcome=outcome, people=who)
     # the map is coloured over all its elements; the table and chart show the people's steps
     overlay = heat_from_funnel([s.to_dict() for s in steps], heat)
     rows = [s.to_dict() for s in steps.people()]
-    map_svg, problem, decisions = draw_map(store, definition, process_id, overlay)
-    leading = indicators(store, as_of=now)
-    weeks = cohorts(store, as_of=now)
+    map_svg, problem, decisions = draw_map(store, definition, process_id, overlay, who)
+    leading = indicators(store, as_of=now, people=who)
+    weeks = cohorts(store, as_of=now, people=who)
+    per_person, per_person_meta = people_rows(store, leading)
     names = [d.name for d in weeks.definitions]
     summary = {"instances": steps.instances, "converted": steps.converted,
                "conversion": steps.conversion,
@@ -131,13 +142,15 @@ def collect(store: Store, process_id: str, *, now: datetime, heat: str = "waitin
         process_id=process_id, process_name=str(definition["name"] or process_id),
         version=int(definition["version"]), generated_at=as_utc(now), outcome=steps.outcome,
         heat_metric=heat, summary=summary, funnel=rows,
-        stuck=[g.to_dict() for g in stuck(store, process_id, now).groups],
+        stuck=[g.to_dict() for g in stuck(store, process_id, now, people=who).groups],
         cohorts=[_flat_cohort(c.to_dict(), names) for c in weeks.weeks],
         indicator_names=names,
-        content=[c.to_dict() for c in content_use(store, process_id)],
+        content=[c.to_dict() for c in content_use(store, process_id, who)],
         map_svg=map_svg, map_problem=problem, heat=dict(overlay.values),
         drift=_drift_rows(store, process_id), decisions=decisions,
-        survival=survival_view(store, now))
+        survival=survival_view(store, now, who),
+        scope=None if people is None else people.to_dict(), distributors=per_person,
+        distributors_meta=per_person_meta, trail=None if trail is None else dict(trail))
 
 
 def _drift_rows(store: Store, process_id: str) -> list[dict[str, Any]]:
@@ -173,10 +186,14 @@ def only_process(store: Store) -> str:
 
 
 def write_report(store: Store, process_id: str, output: Path, *, clock: Clock,
-                 heat: str = "waiting", outcome: str | None = None) -> ReportData:
+                 heat: str = "waiting", outcome: str | None = None,
+                 people: People | None = None,
+                 trail: Mapping[str, Any] | None = None) -> ReportData:
     """Collect, render and write the report to `output`; returns what it shows. `outcome`
-    defaults to the outcomes the map declares as converting (else a sale)."""
-    data = collect(store, process_id, now=clock.now(), heat=heat, outcome=outcome)
+    defaults to the outcomes the map declares as converting (else a sale); `people` limits
+    every section to one distributor or a sponsor's downline (`analytics.people`)."""
+    data = collect(store, process_id, now=clock.now(), heat=heat, outcome=outcome,
+                   people=people, trail=trail)
     try:
         output.write_text(render_html(data), encoding="utf-8")
     except OSError as exc:
@@ -190,6 +207,11 @@ def _latest_definition(store: Store, process_id: str) -> Mapping[str, Any]:
         if row is None:
             raise DefinitionNotFound(process_id, process_ids(conn))
     return row
+
+
+def _scope_label(scope: Mapping[str, Any]) -> str:
+    return People(tuple(scope.get("distributor_ids") or ()), scope.get("distributor_id"),
+                  scope.get("sponsor_id")).label
 
 
 def _flat_cohort(row: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
@@ -316,6 +338,7 @@ def render_html(data: ReportData) -> str:
     kpi_html = "".join(f'<div class="kpi">{esc(k)}<b>{esc(v)}</b></div>' for k, v in kpis)
     version = f" v{data.version}" if data.version is not None else ""
     filter_html, script = render_filter(data.survival)
+    scope = f" · showing {esc(_scope_label(data.scope))}" if data.scope else ""
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
@@ -325,7 +348,7 @@ def render_html(data: ReportData) -> str:
         f"<h1>{esc(data.title)}</h1>"
         f'<p class="meta">Process <code>{esc(data.process_id)}</code>{esc(version)} · '
         f"generated {esc(f'{as_utc(data.generated_at):%Y-%m-%d %H:%M} UTC')} · "
-        f"outcome <code>{esc(data.outcome)}</code></p>"
+        f"outcome <code>{esc(data.outcome)}</code>{scope}</p>"
         f'<div class="kpis">{kpi_html}</div>{filter_html}'
         f'<h2 id="map">The map</h2>{map_html}'
         f'<h2 id="funnel">Funnel</h2>'
@@ -338,10 +361,13 @@ def render_html(data: ReportData) -> str:
         + '<h2 id="indicators">Leading indicators by enrollment week</h2>'
         + _table(data.cohorts, _cohort_columns(data.indicator_names),
                  "No distributor has enrolled yet.")
+        + render_people(data.distributors, data.distributors_meta)
+        + render_trail(data.trail)
         + '<h2 id="content">Content shown and used</h2>'
         + _table(data.content, CONTENT_COLUMNS, "No card has offered content yet.")
         + '<h2 id="drift">Drift alerts</h2>'
-        '<p class="note">Items whose outcome rate dropped (a sequential CUSUM test); each was '
+        '<p class="note">Of all distributors, whoever the view shows: items whose outcome '
+        'rate dropped (a sequential CUSUM test); each was '
         'lowered to its exploration floor pending review (<code>nextmove drift --ack</code>).'
         "</p>"
         + _table(data.drift, DRIFT_COLUMNS, "No content item has drifted.", 2)

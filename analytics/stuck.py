@@ -11,7 +11,8 @@ stuck: their open arrivals are listed apart (`Stuck.waits`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -89,16 +90,20 @@ class Stuck:
 def stuck(
     store: Store, process_id: str, now: datetime, *, older_than: timedelta | None = None,
     distributor: str | None = None, market: str | None = None,
+    people: Collection[str] | None = None,
 ) -> Stuck:
     """Open arrivals at `now` that waited past their step's limit (the map's `stuck_after`,
     else the step's usual time, p90) or `older_than`, grouped by step and distributor. A
     step with neither a `stuck_after` nor an ended arrival has no usual time: with no
-    `older_than`, nothing there counts as stuck. Timer steps are listed apart (`waits`)."""
-    filters = Filters(process_id, None, distributor, market)
+    `older_than`, nothing there counts as stuck. Timer steps are listed apart (`waits`).
+    `people` keeps those distributors' instances only (`analytics.people`); their limits
+    stay the step's usual time over everybody, so per-person views add up to the whole."""
+    filters = Filters(process_id, None, distributor, market,
+                      None if people is None else tuple(sorted(people)))
     declared, timers = _plan(store, process_id)
     sources: dict[str, str] = {}
     if older_than is None:
-        limits = usual_hours(store, filters, USUAL)
+        limits = usual_hours(store, replace(filters, people=None), USUAL)
         sources = dict.fromkeys(limits, "p90")
         limits.update(declared)
         sources.update(dict.fromkeys(declared, "stuck_after"))

@@ -17,7 +17,7 @@ outcome is `first_sale`): the one they were given, whether or not they used it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -152,12 +152,13 @@ def _monday(moment: datetime) -> date:
 
 def survival(store: Store, *, as_of: datetime | None = None, window_days: int | None = None,
              hook: str | None = None, onboarding: str = ONBOARDING,
-             sale: str | None = None) -> Survival:
+             sale: str | None = None, people: Collection[str] | None = None) -> Survival:
     """Time from enrollment to the first `sale`, censored at `as_of` (default: the newest
     event) or at `window_days`; by enrollment week and by the content first shown at `hook`
     (default: the onboarding step whose declared outcome is `first_sale`). `sale` and
     `window_days` default to the map's declared first-sale indicator (`analytics.measures`,
-    the same one `indicators` counts), else the first `sale` within 14 days."""
+    the same one `indicators` counts), else the first `sale` within 14 days. `people` keeps
+    those distributors only (`analytics.people`)."""
     rule = first_sale_rule(store)
     sale = sale if sale is not None else rule.first
     window_days = window_days if window_days is not None else round(rule.days)
@@ -171,6 +172,8 @@ def survival(store: Store, *, as_of: datetime | None = None, window_days: int | 
                                                             "first_sale")
         rows = distributor_rows(conn, store.dialect, as_of=moment, onboarding=onboarding,
                                 sale=sale, hook=chosen)
+    if people is not None:
+        rows = [r for r in rows if r[0] in people]
     window = float(window_days)
     subjects = [(d, enrolled, variant, _subject(enrolled, first, moment, window))
                 for d, enrolled, first, variant in rows]

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from commands._options import duration
+from commands._outcome import resolve_outcome
 from commands._output import err
 from engine import Engine, NextmoveError
 from engine.worker import Chore
@@ -37,8 +38,9 @@ def drift_chores(engine: Engine, every: str | None, process: str | None, outcome
     interval = duration(every, "--drift-every")
     if interval is None:
         return []
-    if process is None or outcome is None:
-        raise NextmoveError("--drift-every needs --drift-process and --drift-outcome")
+    if process is None:
+        raise NextmoveError("--drift-every needs --drift-process")
+    outcome = resolve_outcome(engine.store, process, outcome)
     window = duration(horizon, "--drift-horizon")
 
     def check(now: datetime) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from commands._options import duration
+from commands._outcome import resolve_outcome
 from commands._output import err
 from engine import Engine, NextmoveError
 from engine.worker import Chore
@@ -21,8 +22,9 @@ def learn_chores(engine: Engine, every: str | None, process: str | None, outcome
         if outcomes is not None:
             raise NextmoveError("--learn-outcomes needs --learn-every")
         return []
-    if process is None or outcome is None:
-        raise NextmoveError("--learn-every needs --learn-process and --learn-outcome")
+    if process is None:
+        raise NextmoveError("--learn-every needs --learn-process")
+    outcome = resolve_outcome(engine.store, process, outcome)
     window = duration(horizon, "--learn-horizon") or timedelta(days=14)
     state: dict[str, datetime | int | None] = {"at": None, "seen": None}
 

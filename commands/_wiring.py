@@ -30,17 +30,44 @@ if TYPE_CHECKING:
 
 
 def engine_for(db: str | None, allow_scripts: bool = False, now: str | None = None,
-               recommend: bool = True) -> Engine:
-    """An engine on `db` whose clock stands at `now` (ISO 8601; the system clock if None),
-    recommending from the stored catalog unless `recommend` is False."""
+               recommend: bool = True, recorded: bool = True) -> Engine:
+    """An engine on `db` whose clock follows the one rule for now (`now_of`): `now` (ISO
+    8601) if given, else the simulated clock a simulation recorded in the database (so a
+    `tick` or `complete` on a demo database happens when the demo's log ends, not months
+    later), else the system clock; `recorded=False` (a long-running worker) skips the
+    recorded clock. Recommends from the stored catalog unless `recommend` is False."""
     import nextmove
     from engine import ManualClock
 
-    clock = ManualClock(instant(now, "--now")) if now else None
+    clock: ManualClock | RecordedClock | None = None
+    if now:
+        clock = ManualClock(instant(now, "--now"))
+    elif recorded:
+        clock = RecordedClock()
     engine = nextmove.open_engine(db, clock=clock, allow_scripts=allow_scripts,
                                   recommend=recommend, progress=UpgradeBar())
     _opened.set((*_opened.get(), engine.store))
+    if isinstance(clock, RecordedClock):
+        clock.read(engine.store)
     return engine
+
+
+class RecordedClock:
+    """The simulated clock recorded in the database (read once, when the engine opens it),
+    else the system clock."""
+
+    def __init__(self) -> None:
+        self.at: datetime | None = None
+
+    def read(self, store: Store) -> None:
+        from engine.store.recorded_clock import simulated_clock
+
+        self.at = simulated_clock(store)
+
+    def now(self) -> datetime:
+        from engine import SystemClock
+
+        return self.at if self.at is not None else SystemClock().now()
 
 
 def now_of(store: Store, now: str | None, option: str = "--now") -> datetime:

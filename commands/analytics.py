@@ -27,7 +27,7 @@ from commands._wiring import now_of, open_store
 from engine.errors import NextmoveError
 
 if TYPE_CHECKING:
-    from analytics import Indicator
+    from analytics import Indicator, People
     from engine import Store
 
 app = typer.Typer()
@@ -35,6 +35,20 @@ app = typer.Typer()
 NowOption = Annotated[str | None, typer.Option(
     "--now", envvar="NEXTMOVE_NOW", help="Judge as of this time (ISO 8601). Default: now, "
     "which on a database a simulation wrote is its simulated clock.")]
+
+DistributorOption = Annotated[str | None, typer.Option(
+    "--distributor", help="Only this distributor's instances and figures.")]
+SponsorOption = Annotated[str | None, typer.Option(
+    "--sponsor", help="Only this sponsor and their whole downline (every distributor below "
+    "them, through the instances' sponsor_id).")]
+
+
+def _people(store: Store, distributor: str | None, sponsor: str | None) -> People | None:
+    """`analytics.People` for --distributor / --sponsor (None: everybody)."""
+    import analytics
+
+    return analytics.people(store, distributor=distributor, sponsor=sponsor)
+
 
 # analytics.DEFAULT_OUTCOME (what converts when a map declares no outcomes), written out so
 # that --help need not import analytics;
@@ -59,14 +73,22 @@ def report(
     outcome: Annotated[str | None, typer.Option(help="The outcome that counts as converted "
                                                 "(default: the outcomes the map declares as "
                                                 "converting, else sale).")] = None,
+    distributor: DistributorOption = None,
+    sponsor: SponsorOption = None,
+    trail: Annotated[bool | None, typer.Option(
+        "--trail/--no-trail", help="Include what contractors did with each card (the audit "
+        "trail: followed, skipped, varied per step). Default: with --distributor or "
+        "--sponsor; for everybody it reads the whole log, so ask for it.")] = None,
     now: NowOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """One self-contained HTML page: the map with flow counts, decision shares and a colour
     measure, the funnel chart, time to first sale (Kaplan–Meier), stuck prospects, leading
-    indicators and content use, with a cohort and date filter in the page. Opens without a
-    network."""
+    indicators (by week and per distributor), the guidance followed, skipped and varied (the
+    audit trail) and content use, with a cohort and date filter in the page. Opens without a
+    network. --distributor or --sponsor limits every section to those people."""
+    import compliance
     from analytics import write_report
     from analytics.report import HEAT_METRICS, only_process
 
@@ -79,13 +101,21 @@ def report(
 
     with open_store(db) as store:
         clock = ManualClock(now_of(store, now))
-        data = write_report(store, process or only_process(store), output, clock=clock,
-                            heat=heat, outcome=outcome)
+        who = _people(store, distributor, sponsor)
+        chosen = process or only_process(store)
+        evidence = None
+        if trail if trail is not None else who is not None:
+            evidence = compliance.trail_summary(
+                store, process=chosen, people=None if who is None else who.members).to_dict()
+        data = write_report(store, chosen, output, clock=clock, heat=heat, outcome=outcome,
+                            people=who, trail=evidence)
     if as_json:
         print_json({"output": str(output), **data.to_dict()})
         return
+    shown = f" of {who.label}" if who is not None else ""
     out.print(f"wrote {output}: {data.process_id} v{data.version}, "
-              f"{data.summary['instances']} prospect(s), map coloured by {heat}", markup=False)
+              f"{data.summary['instances']} prospect(s){shown}, map coloured by {heat}",
+              markup=False)
     if data.map_problem:
         err.print(f"[yellow]warning:[/yellow] {escape(data.map_problem)}")
 
@@ -102,6 +132,7 @@ def funnel(
                                               "time (ISO 8601).")] = None,
     distributor: Annotated[str | None, typer.Option(help="Only this distributor's "
                                                     "instances.")] = None,
+    sponsor: SponsorOption = None,
     market: Annotated[str | None, typer.Option(help="Only instances whose context market is "
                                                "this, e.g. US.")] = None,
     outcome: Annotated[str | None, typer.Option(help="Step or outcome event that counts as "
@@ -119,10 +150,12 @@ def funnel(
 
     start = optional_instant(since, "--since")
     with open_store(db) as store:
+        who = _people(store, distributor, sponsor)
         found = analytics.funnel(store, process, since=start, distributor=distributor,
-                                 market=market, outcome=outcome, all_elements=all_elements)
+                                 market=market, outcome=outcome, all_elements=all_elements,
+                                 people=None if who is None else who.members)
     if as_json:
-        print_json(found.to_dict())
+        print_json({**found.to_dict(), "scope": None if who is None else who.to_dict()})
         return
     table = Table("step", "instances", "entered", "completed", "skipped", "varied", "moved on",
                   "waiting", "dropped", "median h", "p90 h", f"→ {found.outcome}", box=None)
@@ -160,6 +193,7 @@ def stuck(
                                                    "stuck_after in the map, else its own 90th "
                                                    "percentile).")] = None,
     distributor: Annotated[str | None, typer.Option(help="Only this distributor.")] = None,
+    sponsor: SponsorOption = None,
     market: Annotated[str | None, typer.Option(help="Only this market.")] = None,
     now: NowOption = None,
     db: DbOption = None,
@@ -167,7 +201,8 @@ def stuck(
 ) -> None:
     """Instances waiting on a step longer than the map's stuck_after (else than usual), by
     step and distributor; timers waiting on purpose apart; and the instances in incident (a
-    step failed: they wait for an operator's retry)."""
+    step failed: they wait for an operator's retry). --distributor or --sponsor: those
+    people's instances, against the step's usual time over everybody."""
     import analytics
 
     limit = duration(older_than, "--older-than")
@@ -175,11 +210,14 @@ def stuck(
         instant(now, "--now")
     with open_store(db) as store:
         moment = now_of(store, now)
-        found = analytics.stuck(store, process, moment, older_than=limit,
-                                distributor=distributor, market=market)
-        broken = incidents_of(store, process, distributor)
+        who = _people(store, distributor, sponsor)
+        found = analytics.stuck(store, process, moment, older_than=limit, market=market,
+                                people=None if who is None else who.members)
+        broken = [i for i in incidents_of(store, process, distributor)
+                  if who is None or i["distributor_id"] in who.members]
     if as_json:
-        print_json({**found.to_dict(), "incidents": broken})
+        print_json({**found.to_dict(), "incidents": broken,
+                    "scope": None if who is None else who.to_dict()})
         return
     table = Table("step", "distributor", "instances", "oldest waiting h", "limit h",
                   "limit from", box=None)
@@ -219,10 +257,13 @@ def indicators(
     as_of: AsOfOption = None,
     process: EventsOfOption = None,
     top: Annotated[int, typer.Option(help="Show this many distributors.")] = 20,
+    distributor: DistributorOption = None,
+    sponsor: SponsorOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Leading indicators per distributor: activity per week, days to first sale."""
+    """Leading indicators per distributor: activity per week, days to first sale, prospects
+    converted. --distributor or --sponsor (with their downline) lists those people only."""
     import analytics
 
     definitions = _definitions(indicator)
@@ -230,10 +271,12 @@ def indicators(
         instant(as_of, "--as-of")
     with open_store(db) as store:
         moment = now_of(store, as_of, "--as-of")
+        who = _people(store, distributor, sponsor)
         found = analytics.indicators(store, definitions=definitions, as_of=moment,
-                                     process_id=process)
+                                     process_id=process,
+                                     people=None if who is None else who.members)
     if as_json:
-        print_json(found.to_dict())
+        print_json({**found.to_dict(), "scope": None if who is None else who.to_dict()})
         return
     names = [d.name for d in definitions]
     table = Table("distributor", "enrolled", *(f"{n}/wk" for n in names), "days to sale",

@@ -316,9 +316,11 @@ def worker(
     name: Annotated[str | None, typer.Option(help="Worker name (recorded on claims).")] = None,
     drift_every: Annotated[str | None, typer.Option(
         help="Also run the drift check (`drift --act`) this often, e.g. P1D; needs "
-             "--drift-process and --drift-outcome.")] = None,
+             "--drift-process.")] = None,
     drift_process: Annotated[str | None, typer.Option(help="The process to watch.")] = None,
-    drift_outcome: Annotated[str | None, typer.Option(help="Its success outcome.")] = None,
+    drift_outcome: Annotated[str | None, typer.Option(
+        help="Its success outcome (default: the outcomes its map declares as converting).")
+                             ] = None,
     drift_horizon: Annotated[str | None, typer.Option(
         help="Count the outcome only within this ISO duration of the start.")] = "P14D",
     drift_webhook_url: Annotated[str | None, typer.Option(
@@ -327,10 +329,12 @@ def worker(
              "NEXTMOVE_DRIFT_WEBHOOK_SECRET (default: NEXTMOVE_DRIFT_WEBHOOK_URL).")] = None,
     learn_every: Annotated[str | None, typer.Option(
         help="Also refresh continuous learning (`policy refresh`) this often, e.g. P1D; "
-             "needs --learn-process and --learn-outcome.")] = None,
+             "needs --learn-process.")] = None,
     learn_process: Annotated[str | None, typer.Option(help="The process to learn from.")
                              ] = None,
-    learn_outcome: Annotated[str | None, typer.Option(help="Its success outcome.")] = None,
+    learn_outcome: Annotated[str | None, typer.Option(
+        help="Its success outcome (default: the outcomes its map declares as converting).")
+                             ] = None,
     learn_horizon: Annotated[str | None, typer.Option(
         help="An outcome not seen within this ISO duration of the start is a failure; "
              "before, pending.")] = "P14D",
@@ -344,7 +348,7 @@ def worker(
     from commands._learn import learn_chores
     from engine.worker import run_worker
 
-    engine = engine_for(db)
+    engine = engine_for(db, recorded=False)  # a loop in real time
     chores = drift_chores(engine, drift_every, drift_process, drift_outcome, drift_horizon,
                           drift_webhook(drift_webhook_url))
     chores += learn_chores(engine, learn_every, learn_process, learn_outcome, learn_horizon,

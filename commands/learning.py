@@ -28,6 +28,7 @@ from commands._options import (
     json_object,
     jsonl_objects,
 )
+from commands._outcome import resolve_outcome as _outcome
 from commands._output import err, out, print_json
 from commands._wiring import now_of, open_store
 from engine.errors import NextmoveError
@@ -38,8 +39,9 @@ if TYPE_CHECKING:
 
 app = typer.Typer()
 
-OutcomeOption = Annotated[str, typer.Option(help="The step or outcome that counts as "
-                                           "success, e.g. customer_order or sale.")]
+OutcomeOption = Annotated[str | None, typer.Option(
+    help="The step or outcome that counts as success, e.g. customer_order or sale; several "
+    "joined by + (default: the outcomes the map declares as converting).")]
 HorizonOption = Annotated[str | None, typer.Option(help="Count the outcome only within this "
                                                    "ISO duration of the start, e.g. P14D.")]
 
@@ -174,7 +176,7 @@ def variants(
 @exit_codes
 def learn(
     process: Annotated[str, typer.Option(help="The process whose log to learn from.")],
-    outcome: OutcomeOption,
+    outcome: OutcomeOption = None,
     horizon: HorizonOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Propose and evaluate; change "
                                           "nothing.")] = False,
@@ -191,6 +193,7 @@ def learn(
     with open_store(db) as store:
         with err.status("learning from the log...", spinner="dots") if not as_json \
                 else nullcontext():
+            outcome = _outcome(store, process, outcome)
             proposal = learner.propose(store, process, outcome=outcome, horizon=window,
                                        seed=seed)
         applied = [] if dry_run else learner.apply(store, proposal, force=force)
@@ -223,8 +226,7 @@ def learn(
 @exit_codes
 def drift(
     process: Annotated[str | None, typer.Option(help="The process whose log to watch.")] = None,
-    outcome: Annotated[str | None, typer.Option(
-        help="The step or outcome that counts as success, e.g. customer_order.")] = None,
+    outcome: OutcomeOption = None,
     horizon: HorizonOption = None,
     act: Annotated[bool, typer.Option("--act", help="Demote each newly drifted item to its "
                                       "exploration floor pending review (what the worker's "
@@ -265,13 +267,14 @@ def drift(
             _print_records(learner.drift_records(store, status="open"), as_json, "no open "
                            "drift alerts")
         return
-    if process is None or outcome is None:
-        raise NextmoveError("give --process and --outcome (or --open, or --ack ITEM)")
+    if process is None:
+        raise NextmoveError("give --process (or --open, or --ack ITEM)")
     window = duration(horizon, "--horizon")
     from commands._drift import drift_webhook, notify
 
     notifier = drift_webhook(webhook) if act else None
     with open_store(db) as store:
+        outcome = _outcome(store, process, outcome)
         if act:
             actions = learner.watch(store, process, outcome=outcome, horizon=window,
                                     now=clock.now(), clock=clock)
@@ -381,7 +384,7 @@ def policy_rollback(
 @exit_codes
 def policy_refresh(
     process: Annotated[str, typer.Option(help="The process whose log to learn from.")],
-    outcome: OutcomeOption,
+    outcome: OutcomeOption = None,
     horizon: Annotated[str, typer.Option(help="An outcome not seen within this ISO duration "
                                          "of the start is a failure; before, pending.")
                        ] = "P14D",
@@ -404,6 +407,7 @@ def policy_refresh(
         instant(now, "--now")  # a bad --now is refused before the database is opened
     with open_store(db) as store:
         clock = ManualClock(now_of(store, now))  # a simulated database: its recorded clock
+        outcome = _outcome(store, process, outcome)
         done = learner.refresh(store, process, outcome=outcome, horizon=window, clock=clock,
                                hooks=hook or None, force=force,
                                settings=learner.Settings(seed=seed))
@@ -437,7 +441,7 @@ def evaluate(
         help="The policy to judge: uniform, catalog, active, a stored version number (with "
              "--hook), or a policy JSON file (the format `policy history --json` shows).")],
     process: Annotated[str, typer.Option(help="The process whose log to judge it on.")],
-    outcome: OutcomeOption,
+    outcome: OutcomeOption = None,
     horizon: HorizonOption = None,
     hook: Annotated[str | None, typer.Option(help="The hook of a stored version; else every "
                                              "hook the policy covers.")] = None,
@@ -457,6 +461,7 @@ def evaluate(
         spec = policy
     window = duration(horizon, "--horizon")
     with open_store(db) as store:
+        outcome = _outcome(store, process, outcome)
         found = learner.evaluate(store, process, spec, outcome=outcome, horizon=window, hook=hook,
                                  seed=seed)
     if as_json:

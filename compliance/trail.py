@@ -15,6 +15,7 @@ checks the policy log the same way (`compliance.policy_chain`).
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -110,9 +111,11 @@ def _person_steps(store: Store, process: str | None) -> dict[tuple[str, str], di
 
 
 def trail_summary(
-    store: Store, *, process: str | None = None, since: datetime | None = None
+    store: Store, *, process: str | None = None, since: datetime | None = None,
+    people: Collection[str] | None = None,
 ) -> TrailSummary:
-    """What contractors did at each person's step (of `process`, from `since` on)."""
+    """What contractors did at each person's step (of `process`, from `since` on, on the
+    instances of `people`, distributor ids, when given)."""
     who = func.coalesce(STEP_EVENT.c.actor, INSTANCE.c.distributor_id)
     offered = func.lag(STEP_EVENT.c.content_shown).over(
         partition_by=(STEP_EVENT.c.instance_id, STEP_EVENT.c.step_id), order_by=STEP_EVENT.c.id)
@@ -125,6 +128,8 @@ def trail_summary(
     )
     if process is not None:
         events = events.where(INSTANCE.c.process_id == process)
+    if people is not None:
+        events = events.where(INSTANCE.c.distributor_id.in_(list(people)))
     e = events.subquery()  # the offer is paired before `since` cuts, so it is never lost
     window = e.c.at >= as_utc(since).replace(tzinfo=None) if since is not None else true()
     completed, used = e.c.kind == EventKind.COMPLETED, e.c.content_used
@@ -151,21 +156,21 @@ def trail_summary(
         .where(window, e.c.kind.in_(ACTED_KINDS))
         .group_by(e.c.process_id, e.c.step_id, e.c.who)
     )
-    people = _person_steps(store, process)
+    human = _person_steps(store, process)
     with store.read() as conn:
         rows = conn.execute(per_step).all()
         pairs = conn.execute(per_person).all()
     steps = []
     for row in rows:
-        meta = people.get((row[0], row[1]))
+        meta = human.get((row[0], row[1]))
         if meta is None:
             continue
         props = meta.get("properties", {})
         steps.append(StepTrail(row[0], row[1], row[2], props.get("control") or "guidance",
                                props.get("role") or "distributor",
                                *(int(v or 0) for v in row[3:])))
-    acted = {p[2] for p in pairs if (p[0], p[1]) in people}
-    deviated = {p[2] for p in pairs if (p[0], p[1]) in people and p[3]}
+    acted = {p[2] for p in pairs if (p[0], p[1]) in human}
+    deviated = {p[2] for p in pairs if (p[0], p[1]) in human and p[3]}
     return TrailSummary(process, since, tuple(steps), len(acted), len(deviated))
 
 

@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 
 from engine.store import ACTED_KINDS, INSTANCE, REACHED_KINDS, STEP_EVENT, EventKind
 from engine.store.database import Store
-from engine.store.steplog import check_outcome, instances
+from engine.store.steplog import check_outcome, instances, outcome_names
 
 _MIN_DELAYS = 50  # settled successes before their delays alone give G
 _NAT = np.datetime64("NaT", "us")
@@ -70,6 +70,7 @@ def online_log(store: Store, process_id: str, *, outcome: str, horizon: timedelt
                segments: Sequence[str] = ()) -> OnlineLog:
     """Read the process's decisions that carry a shown option and its propensity."""
     check_outcome(store, process_id, outcome)
+    names = outcome_names(outcome)
     hook: list[str] = []
     shown: list[str] = []
     mu: list[float] = []
@@ -81,7 +82,7 @@ def online_log(store: Store, process_id: str, *, outcome: str, horizon: timedelt
     for header, rows in instances(store, process_id):
         started = header.started_at
         limit = None if horizon is None else started + horizon
-        hits = [r[2] for r in rows if r[0] == outcome and r[1] in REACHED_KINDS
+        hits = [r[2] for r in rows if r[0] in names and r[1] in REACHED_KINDS
                 and r[2] >= started and (limit is None or r[2] <= limit)]
         entered: dict[str, Any] = {}
         key = tuple(_scalar(header.context.get(k)) for k in segments)
@@ -119,7 +120,7 @@ def outcome_count(store: Store, process_id: str, outcome: str) -> int:
     looks at it to refresh once enough new outcomes came in)."""
     of_process = select(INSTANCE.c.id).where(INSTANCE.c.process_id == process_id)
     query = select(func.count()).select_from(STEP_EVENT).where(
-        STEP_EVENT.c.step_id == outcome,
+        STEP_EVENT.c.step_id.in_(sorted(outcome_names(outcome))),
         STEP_EVENT.c.kind.in_([str(k) for k in REACHED_KINDS]),
         STEP_EVENT.c.instance_id.in_(of_process.scalar_subquery()))
     with store.read() as conn:

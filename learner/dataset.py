@@ -4,7 +4,9 @@ The outcome is named by the user, and may be either
 * a step id (e.g. `first_sale`, or an activity of an imported log): it happened when the step
   was completed or varied (or a timer/message event with that id fired), or
 * an outcome name: `outcome` events (kind "outcome", step_id = the name: `sale`,
-  `customer_order`, `distributor_enrolled`).
+  `customer_order`, `distributor_enrolled`), or
+* several of them joined by "+" (`customer_order+distributor_enrolled`, the map's converting
+  outcomes as `analytics.measures` reads them): any of them counts.
 A case converted when the first such event lies within `horizon` of the case's start (no
 horizon: any time). `observed_until` drops cases whose horizon had not passed by then: their
 outcome is not known yet, and counting them as failures would bias every rate down.
@@ -25,7 +27,7 @@ import numpy as np
 
 from engine.store import ACTED_KINDS, PATH_KINDS, REACHED_KINDS, EventKind
 from engine.store.database import Store
-from engine.store.steplog import Header, Row, check_outcome, instances, within
+from engine.store.steplog import Header, Row, check_outcome, instances, outcome_names, within
 
 
 class Event(NamedTuple):
@@ -66,12 +68,13 @@ def _stream(store: Store, process_id: str, outcome: str, horizon: timedelta | No
             observed_until: datetime | None) -> Iterator[tuple[Header, list[Row], int]]:
     """Instances, their events and the last position of an outcome within the horizon."""
     check_outcome(store, process_id, outcome)
+    names = outcome_names(outcome)
     for header, rows in instances(store, process_id):
         if not _observed(header, horizon, observed_until):
             continue
         last = -1
         for i, row in enumerate(rows):
-            if row[0] == outcome and row[1] in REACHED_KINDS and within(
+            if row[0] in names and row[1] in REACHED_KINDS and within(
                     header.started_at, row[2], horizon):
                 last = i
         yield header, rows, last
@@ -87,11 +90,12 @@ def cases(
     recorded for it.
     """
     out = []
+    names = outcome_names(outcome)
     for header, rows, _last in _stream(store, process_id, outcome, horizon, observed_until):
         started = header.started_at
         outcome_at = None
         for row in rows:
-            if row[0] == outcome and row[1] in REACHED_KINDS and row[2] >= started:
+            if row[0] in names and row[1] in REACHED_KINDS and row[2] >= started:
                 if within(started, row[2], horizon):
                     outcome_at = row[2].replace(tzinfo=UTC)
                 break

@@ -85,9 +85,18 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
     got["stuck"] = run("stuck", "--process", "prospect_journey", "--older-than", "PT1H", *db,
                        "--now", "2026-01-30T09:00:00Z")
     got["indicators"] = run("indicators", *db)
+    got["funnel-person"] = run("funnel", "--process", "prospect_journey", "--sponsor", "d1",
+                               *db)
+    got["stuck-person"] = run("stuck", "--process", "prospect_journey", "--older-than", "PT1H",
+                              "--distributor", "d1", *db, "--now", "2026-01-30T09:00:00Z")
+    got["indicators-person"] = run("indicators", "--distributor", "d1", *db)
     got["cohorts"] = run("cohorts", *db)
     got["report"] = run("report", "--process", "prospect_journey", "-o",
-                        str(tmp / "report.html"), *db, *now)
+                        str(tmp / "report.html"), "--trail", *db, *now)
+    got["report-plain"] = run("report", "--process", "prospect_journey", "-o",
+                              str(tmp / "plain.html"), *db, *now)
+    got["report-person"] = run("report", "--process", "prospect_journey", "--sponsor", "d1",
+                               "-o", str(tmp / "report-d1.html"), *db, *now)
     got["export-log"] = run("export-log", "--process", "prospect_journey", "-o",
                             str(tmp / "log.csv"), *db)
     got["import-log"] = run("import-log", str(LOGS / "running-example.xes"), "--process",
@@ -143,7 +152,9 @@ def schema_of(sample: str) -> str:
                 "drift-open": "drift", "audit": "audit-maps", "audit-findings": "audit-maps",
                 "audit-verify": "audit-maps", "audit-trail": "audit-maps",
                 "audit-signed": "audit-maps",
-                "stuck-incident": "stuck",
+                "stuck-incident": "stuck", "stuck-person": "stuck",
+                "funnel-person": "funnel", "indicators-person": "indicators",
+                "report-person": "report", "report-plain": "report",
                 "validate-problems": "validate"}
     return variants.get(sample, sample)
 
@@ -234,3 +245,21 @@ def test_the_documentation_lists_every_schema() -> None:
     text = (REPO / "docs" / "json.md").read_text(encoding="utf-8")
     for path in SCHEMAS.glob("*.json"):
         assert re.search(rf"`json-schemas/{re.escape(path.name)}`", text), path.name
+
+
+def test_per_person_views_say_whose_figures_they_are(outputs: dict[str, dict[str, Any]]) -> None:
+    # d1 sponsors nobody here: their downline is themself
+    assert outputs["funnel"]["scope"] is None and outputs["indicators"]["scope"] is None
+    assert outputs["funnel-person"]["scope"] == {"distributor_id": None, "sponsor_id": "d1",
+                                                 "distributor_ids": ["d1"]}
+    assert outputs["indicators-person"]["scope"]["distributor_ids"] == ["d1"]
+    assert [d["distributor_id"] for d in outputs["indicators-person"]["distributors"]] == ["d1"]
+    assert {d["distributor_id"] for d in outputs["indicators"]["distributors"]} > {"d1"}
+    assert outputs["funnel-person"]["instances"] < outputs["funnel"]["instances"]
+    assert {g["distributor_id"] for g in outputs["stuck-person"]["groups"]} <= {"d1"}
+    assert outputs["report-plain"]["trail"] is None  # for everybody, only with --trail
+    person = outputs["report-person"]
+    assert person["scope"]["sponsor_id"] == "d1"
+    assert [d["distributor_id"] for d in person["distributors"]] == ["d1"]
+    assert person["trail"]["steps"] and outputs["report"]["trail"]["contractors"] >= \
+        person["trail"]["contractors"]

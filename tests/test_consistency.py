@@ -7,7 +7,9 @@ indicators and cohorts read "now" from it and conversion from the map's declared
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+import shutil
+import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
+from tests.conftest import FIXTURES
 
 runner = CliRunner()
 JOURNEY = "prospect_journey"
@@ -133,3 +136,64 @@ def test_stuck_agrees_with_show_for_every_listed_instance(
                 past.append(since)
         assert len(past) == group["instances"], group
         assert min(past) == datetime.fromisoformat(group["oldest_since"]), group
+
+
+def test_the_learner_reads_the_maps_definition_of_conversion(
+    demo: tuple[dict[str, Any], str], tmp_path: Path,
+) -> None:
+    report, db = demo
+    converting = report["outcome"]
+    assert converting == "customer_order+distributor_enrolled"
+    # no --outcome: learn, evaluate and drift judge content by what the map says converts
+    assert run_json("learn", "--process", JOURNEY, "--dry-run", "--db", db)[
+        "outcome"] == converting
+    assert run_json("evaluate", "uniform", "--process", JOURNEY, "--db", db)[
+        "outcome"] == converting
+    assert isinstance(run_json("drift", "--process", JOURNEY, "--db", db)["alerts"], list)
+    # and a case converts for the learner exactly when the demo and the funnel say it did
+    import learner
+    from nextmove import open_store
+
+    store = open_store(db)
+    try:
+        cases = learner.cases(store, JOURNEY, outcome=converting)
+    finally:
+        store.dispose()
+    assert len(cases) == report["prospects"]
+    assert sum(c.converted for c in cases) == report["converted"] > 0
+    # --outcome still overrides
+    assert run_json("evaluate", "uniform", "--process", JOURNEY, "--outcome", "customer_order",
+                    "--db", db)["outcome"] == "customer_order"
+    # a map that declares no conversion needs --outcome
+    other = str(tmp_path / "plain.db")
+    assert runner.invoke(app, ["deploy", str(FIXTURES / "incidents" / "v1"), "--db",
+                               other]).exit_code == 0
+    refused = runner.invoke(app, ["learn", "--process", "order_check", "--dry-run", "--db",
+                                  other])
+    assert refused.exit_code != 0 and "declares no converting outcomes" in refused.output
+
+
+def test_commands_that_write_on_a_demo_database_follow_its_clock(
+    demo: tuple[dict[str, Any], str], tmp_path: Path,
+) -> None:
+    _report, db = demo
+    copy = tmp_path / "copy.db"
+    shutil.copy(db, copy)
+    clock = "2026-01-24T22:00:00+00:00"  # where the simulation's clock stopped
+    with sqlite3.connect(copy) as conn:
+        due = [datetime.fromisoformat(t).replace(tzinfo=UTC) for (t,) in conn.execute(
+            "SELECT next_due_at FROM instance WHERE next_due_at IS NOT NULL")]
+    stopped = datetime.fromisoformat(clock)
+    # by today's date every timer would be months overdue; by the demo's clock few or none
+    assert len(due) > 10 and all(t < datetime.now(UTC) for t in due)
+    expected = sum(1 for t in due if t <= stopped)
+    assert expected < len(due)
+    fired = run_json("tick", "--db", str(copy))["fired"]
+    assert len(fired) == expected
+    # new work is dated on the same clock
+    started = run_json("start", "prospect_journey", "-p", "late-prospect", "-d", "d0001",
+                       "--db", str(copy))
+    assert started["waiting"][0]["since"] == clock
+    # --now still wins
+    later = run_json("tick", "--now", "2026-12-31T00:00:00Z", "--db", str(copy))["fired"]
+    assert len(later) >= len(due) - expected > 0
