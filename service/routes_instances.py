@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from engine import Engine, ProspectRef
 from engine.runtime import NewProspect
 from service._deps import EngineDep, allow, forbidden, require_reach
-from service.idempotency import fingerprint, once
+from service.idempotency import fingerprint, once, once_claimed
 from service.roles import SCOPED, Principal, Role
 
 router = APIRouter(tags=["instances"])
@@ -79,8 +79,8 @@ def start(body: StartRequest, engine: EngineDep, who: Starter,
             new=body.new, actor=who.subject)
         return started.to_dict()
 
-    return once(engine, who, idempotency_key, fingerprint("start", body.model_dump()), work,
-                status=201)
+    return once_claimed(engine, who, idempotency_key, fingerprint("start", body.model_dump()),
+                        work, status=201)
 
 
 @router.post("/instances/bulk", status_code=201,
@@ -96,8 +96,8 @@ def start_bulk(body: BulkStartRequest, engine: EngineDep, who: Starter,
                 "instances": [{"id": s.instance.id, "prospect": s.instance.prospect_id,
                                "created": s.created} for s in started]}
 
-    return once(engine, who, idempotency_key, fingerprint("bulk", body.model_dump()), work,
-                status=201)
+    return once_claimed(engine, who, idempotency_key, fingerprint("bulk", body.model_dump()),
+                        work, status=201)
 
 
 def _owned(engine: Engine, who: Principal, instance_id: int) -> None:
@@ -113,8 +113,8 @@ def complete(instance_id: int, body: CompleteRequest, engine: EngineDep, who: Ac
     _owned(engine, who, instance_id)
     return once(engine, who, idempotency_key,
                 fingerprint("complete", instance_id, body.model_dump()),
-                lambda: engine.complete(instance_id, body.step, body.data, actor=who.subject,
-                                        used=body.used).to_dict())
+                lambda along: engine.complete(instance_id, body.step, body.data,
+                                              actor=who.subject, used=body.used, along=along))
 
 
 @router.post("/instances/{instance_id}/skip", summary="The person chose not to do the step")
@@ -122,8 +122,8 @@ def skip(instance_id: int, body: SkipRequest, engine: EngineDep, who: Actor,
          idempotency_key: IdempotencyKey = None) -> Response:
     _owned(engine, who, instance_id)
     return once(engine, who, idempotency_key, fingerprint("skip", instance_id, body.model_dump()),
-                lambda: engine.skip(instance_id, body.step, body.reason,
-                                    actor=who.subject).to_dict())
+                lambda along: engine.skip(instance_id, body.step, body.reason,
+                                          actor=who.subject, along=along))
 
 
 @router.post("/instances/{instance_id}/vary",
@@ -132,8 +132,8 @@ def vary(instance_id: int, body: VaryRequest, engine: EngineDep, who: Actor,
          idempotency_key: IdempotencyKey = None) -> Response:
     _owned(engine, who, instance_id)
     return once(engine, who, idempotency_key, fingerprint("vary", instance_id, body.model_dump()),
-                lambda: engine.vary(instance_id, body.step, body.note, actor=who.subject,
-                                    data=body.data, used=body.used).to_dict())
+                lambda along: engine.vary(instance_id, body.step, body.note, actor=who.subject,
+                                          data=body.data, used=body.used, along=along))
 
 
 @router.post("/outcomes", status_code=201, summary="Record a business result for a prospect")
@@ -141,9 +141,9 @@ def outcome(body: OutcomeRequest, engine: EngineDep,
             who: Annotated[Principal, allow(Role.INTEGRATOR)],
             idempotency_key: IdempotencyKey = None) -> Response:
     return once(engine, who, idempotency_key, fingerprint("outcome", body.model_dump()),
-                lambda: engine.outcome(ProspectRef(body.prospect_id, body.process), body.kind,
-                                       amount=body.amount, actor=who.subject,
-                                       data=body.data).to_dict(), status=201)
+                lambda along: engine.outcome(ProspectRef(body.prospect_id, body.process),
+                                             body.kind, amount=body.amount, actor=who.subject,
+                                             data=body.data, along=along), status=201)
 
 
 @router.get("/instances/{instance_id}", summary="An instance's current steps and its history")

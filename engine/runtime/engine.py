@@ -39,6 +39,7 @@ from engine.recommend import Recommender
 from engine.runtime import events, held, incidents, queries, signals, versions
 from engine.runtime.cards import ActionCard, cards_for
 from engine.runtime.model import (
+    Along,
     BroadcastResult,
     DeployedDefinition,
     HeldEvent,
@@ -205,28 +206,33 @@ class Engine:
 
     def complete(
         self, ref: InstanceRef, step: str, data: Mapping[str, Any] | None = None,
-        *, actor: str | None = None, used: str | None = None,
+        *, actor: str | None = None, used: str | None = None, along: Along | None = None,
     ) -> Instance:
         """The person did `step`. `data` (what the prospect said) joins the instance data;
-        `used` names the content they used (the suggestion or another option)."""
-        return self._person(ref, step, "completed", dict(data or {}), actor, used)
+        `used` names the content they used (the suggestion or another option). `along`: a
+        row of the caller's, made from the result, committed with the step (`Along`)."""
+        return self._person(ref, step, "completed", dict(data or {}), actor, used, along)
 
     def skip(
-        self, ref: InstanceRef, step: str, reason: str | None = None, *, actor: str | None = None
+        self, ref: InstanceRef, step: str, reason: str | None = None, *,
+        actor: str | None = None, along: Along | None = None,
     ) -> Instance:
         """The person chose not to do `step`; allowed unless the step is required."""
-        return self._person(ref, step, "skipped", {"reason": reason} if reason else {}, actor)
+        return self._person(ref, step, "skipped", {"reason": reason} if reason else {}, actor,
+                            along=along)
 
     def vary(
         self, ref: InstanceRef, step: str, note: str, *, actor: str | None = None,
         data: Mapping[str, Any] | None = None, used: str | None = None,
+        along: Along | None = None,
     ) -> Instance:
         """The person did something else than the card suggested; the journey moves on."""
-        return self._person(ref, step, "varied", {**(data or {}), "note": note}, actor, used)
+        return self._person(ref, step, "varied", {**(data or {}), "note": note}, actor, used,
+                            along)
 
     def _person(
         self, ref: InstanceRef, step: str, kind: str, data: dict[str, Any], actor: str | None,
-        used: str | None = None,
+        used: str | None = None, along: Along | None = None,
     ) -> Instance:
         inputs.identifier(step, "step")
         inputs.document(data, "data")
@@ -243,7 +249,7 @@ class Engine:
             events.fire_timers(workflow, self.clock.now())
             return person(workflow, definition)
         try:
-            return self.pipeline.advance(instance_id, step, act, replay=replay)
+            return self.pipeline.advance(instance_id, step, act, replay=replay, along=along)
         except NotWaiting:
             instance = queries.get(self.store, instance_id)
             if instance.status == "incident":
@@ -256,8 +262,10 @@ class Engine:
     def outcome(
         self, ref: InstanceRef, kind: str, *, amount: float | None = None,
         actor: str | None = None, data: Mapping[str, Any] | None = None,
+        along: Along | None = None,
     ) -> StepEvent:
-        """Record a business result for a prospect (an order, an enrollment, a sale, lost)."""
+        """Record a business result for a prospect (an order, an enrollment, a sale, lost);
+        `along` as for `complete`."""
         if kind not in OUTCOMES:
             hint = did_you_mean(kind, OUTCOMES)
             raise NextmoveError(f"unknown outcome {kind!r}; one of {', '.join(OUTCOMES)}"
@@ -267,7 +275,7 @@ class Engine:
         inputs.optional_identifier(actor, "actor")
         instance_id = self.resolve(ref)
         payload = {**(data or {}), **({"amount": amount} if amount is not None else {})}
-        return self.pipeline.outcome(instance_id, kind, payload, actor)
+        return self.pipeline.outcome(instance_id, kind, payload, actor, along)
 
     # -- timers and prospect events ----------------------------------------------------------
 
