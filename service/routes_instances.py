@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import Response
@@ -167,14 +168,25 @@ def list_instances(
     return [i.to_dict() for i in found]
 
 
-@router.get("/cards", summary="A distributor's action cards, most urgent first")
-def cards(engine: EngineDep,
+@router.get("/cards", summary="A distributor's action cards, most urgent first, keyset-paged",
+            description="About `limit` cards after the cursor `after` (none: the first page). "
+            "When more are waiting, the `Next-Cursor` header holds the next page's cursor and "
+            "`Link` its URL (rel=\"next\"). Cards done or added between pages neither skip "
+            "nor repeat the others.")
+def cards(engine: EngineDep, response: Response,
           who: Annotated[Principal, allow(Role.DISTRIBUTOR, Role.SPONSOR, Role.REVIEWER)],
           distributor: str | None = None,
-          limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, Any]]:
+          limit: Annotated[int, Query(ge=1, le=500)] = 100,
+          after: Annotated[str | None, Query(max_length=64)] = None) -> list[dict[str, Any]]:
     target = distributor or who.subject
     if who.role in SCOPED:
         require_reach(engine.store, who, target, f"distributor {target!r}'s cards")
     elif distributor is None and who.role is not Role.ADMIN:
         raise forbidden(who, "cards without ?distributor=")
-    return [c.to_dict() for c in engine.cards(target, limit=limit)]
+    found, next_page = engine.cards_page(target, size=limit, after=after)
+    if next_page is not None:
+        query = urlencode({k: v for k, v in (("distributor", distributor), ("limit", limit),
+                                             ("after", next_page)) if v is not None})
+        response.headers["Next-Cursor"] = next_page
+        response.headers["Link"] = f'</cards?{query}>; rel="next"'
+    return [c.to_dict() for c in found]

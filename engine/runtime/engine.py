@@ -29,6 +29,7 @@ from engine.errors import (
     ExecutionError,
     InstanceIncident,
     InstanceInIncident,
+    InvalidInput,
     NextmoveError,
     StepNotWaiting,
     did_you_mean,
@@ -37,7 +38,7 @@ from engine.expressions import SafeScriptEngine
 from engine.limits import DEFAULT_LIMITS, Limits, check_cardinality
 from engine.recommend import Recommender
 from engine.runtime import events, held, incidents, queries, signals, versions
-from engine.runtime.cards import ActionCard, cards_for
+from engine.runtime.cards import ActionCard, card_page, cards_for, parse_cursor
 from engine.runtime.model import (
     Along,
     BroadcastResult,
@@ -401,6 +402,24 @@ class Engine:
         catalog = getattr(self.recommender, "catalog", None)
         return cards_for(self.store, distributor_id, self.clock.now(), self._definitions.steps_of,
                          catalog, limit)
+
+    def cards_page(
+        self, distributor_id: str, *, size: int = 20, after: str | None = None,
+    ) -> tuple[list[ActionCard], str | None]:
+        """About `size` of the distributor's cards after the page cursor `after` (None: the
+        first page), and the next page's cursor (None: no more). Keyset-paged in the order of
+        each instance's next follow-up (`engine.runtime.cards`): cards done or added between
+        pages neither skip nor repeat the others."""
+        inputs.identifier(distributor_id, "distributor")
+        inputs.count(size, "size")
+        if after is not None:
+            try:
+                parse_cursor(after)
+            except ValueError:
+                raise InvalidInput("after", f"{after!r} is not a page cursor") from None
+        catalog = getattr(self.recommender, "catalog", None)
+        return card_page(self.store, distributor_id, self.clock.now(),
+                         self._definitions.steps_of, catalog, size, after)
 
     def list_instances(self, **filters: Any) -> list[Instance]:
         """Instances filtered by process_id, distributor_id, prospect_id, step, status."""
