@@ -88,3 +88,19 @@ def test_a_refused_step_writes_no_along_row(eng: Engine) -> None:
     with pytest.raises(StepNotWaiting):
         eng.complete(first, "close_sale", actor="d1", along=answer(eng, "k"))
     assert stored(eng) == {}
+
+
+def test_a_step_that_starts_waiting_for_a_message_writes_its_along_row_too(eng: Engine) -> None:
+    # share_intro makes the journey wait for video_played: that step's write also checks the
+    # prospect's held events, in an ordinary transaction (`_write.StepWriter._with_held`).
+    first = eng.start("prospect_journey", "p5", "d1", US).id
+    eng.complete(first, "add_contact", actor="d1")
+    eng.complete(eng.start("prospect_journey", "p6", "d1", US).id, "add_contact",
+                 actor="d1", along=answer(eng, "held"))
+    before = state(eng, first)
+    with pytest.raises(AlreadyRecorded):
+        eng.complete(first, "share_intro", actor="d1", along=answer(eng, "held"))
+    assert state(eng, first) == before
+    done = eng.complete(first, "share_intro", actor="d1", along=answer(eng, "h2"))
+    assert "Event_wait_for_video_video_played" in done.waiting_steps
+    assert stored(eng)["h2"]["version"] == done.version == before[0] + 1
