@@ -6,8 +6,9 @@ together or not at all. A crash after the commit leaves the answer stored, and t
 it back (`Idempotent-Replayed: true`); a crash before it leaves neither, and the retry acts.
 Two requests with the same key racing each other write one step: the second finds the
 instance moved on or the key taken (`AlreadyRecorded`, nothing written) and answers with
-what the first stored. A client error (4xx) writes no step, so its answer is stored on its
-own; a server error is not stored, and the retry acts.
+what the first stored. A refusal (4xx) writes no step, so its answer is stored on its own;
+a conflict (another writer moved the instance first: retrying is safe) and a server error
+are not stored, and the retry acts.
 
 Starting instances (`once_claimed`) claims the key first (an INSERT only one request can
 win), acts, then stores the answer: a retry while the first is being answered gets 409, and
@@ -29,7 +30,7 @@ from fastapi.responses import Response
 from sqlalchemy import RowMapping, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from engine import Along, AlreadyRecorded, Engine, NextmoveError
+from engine import Along, AlreadyRecorded, Engine, ErrorCode, NextmoveError
 from service._tables import IDEMPOTENCY_KEY as KEY
 from service.problems import MEDIA_TYPE, Problem, problem_body
 from service.roles import Principal
@@ -69,6 +70,13 @@ def once(engine: Engine, who: Principal, key: str | None, request_print: str,
         body = problem_body(exc)
         if body["status"] >= 500:
             raise
+        if getattr(exc, "code", None) == ErrorCode.CONFLICT:
+            # Another writer moved the instance first: nothing was written and retrying is
+            # safe, so the key keeps no answer (unless a request with it answered meanwhile).
+            stored = _stored(engine, who, key)
+            if stored is not None:
+                return _replay(stored, key, request_print)
+            return _answer(_encode(body), body["status"], MEDIA_TYPE)
         return _store_refusal(engine, who, key, request_print, body)
     return _answer(answer[0], status, JSON)
 
