@@ -187,7 +187,7 @@ def cards_latency(url: str, instances: int, distributors: int, samples: int,
             engine.cards(d, limit=100)
             direct_ms.append((time.perf_counter() - started) * 1000)
             started = time.perf_counter()
-            engine.cards(d, limit=PAGE_SIZE + 1)  # what the first page reads
+            engine.cards_page(d, size=PAGE_SIZE)  # what the first page reads
             page_ms.append((time.perf_counter() - started) * 1000)
         for browser in browsers.values():
             browser.close()
@@ -264,7 +264,7 @@ def print_cards(cards: dict[str, Any]) -> None:
     print(f"GET /me/cards at {cards['instances']} instances ({cards['samples']} samples): "
           f"p50 {cards['api_p50_ms']} ms, p99 {cards['api_p99_ms']} ms; Engine.cards: "
           f"p50 {cards['direct_p50_ms']} ms, p99 {cards['direct_p99_ms']} ms; ratio p50 "
-          f"{cards['p50_ratio']}, p99 {cards['p99_ratio']}; Engine.cards(limit={PAGE_SIZE + 1}), "
+          f"{cards['p50_ratio']}, p99 {cards['p99_ratio']}; Engine.cards_page(size={PAGE_SIZE}), "
           f"what the first page reads: p50 {cards['direct_page_p50_ms']} ms, p99 "
           f"{cards['direct_page_p99_ms']} ms; ratio p50 {cards['page_p50_ratio']}, p99 "
           f"{cards['page_p99_ratio']}; page {cards['page_bytes_median']:.0f} bytes (median)")

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from engine.clock import Clock, ManualClock, SystemClock
     from engine.definitions import LoadReport, ProcessDefinition, load, load_definitions
     from engine.errors import (
+        AlreadyRecorded,
         AmbiguousInstance,
         DefinitionError,
         DefinitionErrors,
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from engine.limits import DEFAULT_LIMITS, Limits, WorkLimitExceeded
     from engine.recommend import Ranking, Recommender
     from engine.runtime import (
+        Along,
         DeployedDefinition,
         Engine,
         Instance,
@@ -59,6 +61,8 @@ if TYPE_CHECKING:
     from engine.store import Prepared, Store, StoreError
 
 _WHERE = {
+    "AlreadyRecorded": "engine.errors",
+    "Along": "engine.runtime",
     "AmbiguousInstance": "engine.errors",
     "CatalogSupport": "engine.catalogs",
     "Clock": "engine.clock",
@@ -102,6 +106,8 @@ _WHERE = {
 }
 
 __all__ = [
+    "AlreadyRecorded",
+    "Along",
     "AmbiguousInstance",
     "CatalogSupport",
     "Clock",

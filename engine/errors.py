@@ -10,6 +10,7 @@
     │   ├── StepNotWaiting         the step is not waiting for the contractor
     │   ├── StepRequired           a required step cannot be skipped
     │   ├── VersionConflict        another worker changed the instance first
+    │   ├── AlreadyRecorded        the row to write along with a step is already stored
     │   ├── DefinitionNotFound
     │   ├── ExecutionError         the map failed while running (a condition raised, ...)
     │   │   └── InstanceIncident   ... and the instance is now in `incident` (see `retry`)
@@ -219,6 +220,18 @@ class VersionConflict(EngineRuntimeError):
             f"instance {instance_id} was changed by another worker (expected version "
             f"{expected_version}); nothing was applied — reload and retry"
         )
+
+
+class AlreadyRecorded(EngineRuntimeError):
+    """The row asked to be written along with a step (`engine.runtime.Along`) is already
+    stored: nothing of the step was written. The caller reads what it stored before."""
+
+    code = ErrorCode.CONFLICT
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        super().__init__(f"the row to write with the step is already in {table}; nothing "
+                         "was applied")
 
 
 class ExecutionError(EngineRuntimeError):

@@ -1,4 +1,9 @@
-"""What route handlers depend on: the process's engine, and the authenticated caller."""
+"""What route handlers depend on: the process's engine, and the authenticated caller.
+
+The dependencies are coroutines: FastAPI runs a plain `def` dependency in a worker thread,
+one thread hop each, and a step's request had four (engine, caller, role check, handler).
+They run on the event loop now and only the handler (and a token not checked in the last
+few seconds) goes to a thread."""
 
 from __future__ import annotations
 
@@ -7,22 +12,23 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from engine import Engine, Store
 from service.problems import Problem
 from service.roles import Principal, Role, reaches
 from service.settings import Settings
-from service.tokens import authenticate
+from service.tokens import authenticate, remembered
 
 _bearer = HTTPBearer(auto_error=False, description="An API token: `nextmove token create`.")
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -36,12 +42,16 @@ def unauthenticated(detail: str) -> Problem:
                    headers={"WWW-Authenticate": "Bearer"})
 
 
-def caller(request: Request, engine: EngineDep,
-           credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-           ) -> Principal:
+async def caller(request: Request, engine: EngineDep,
+                 credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+                 ) -> Principal:
     if credentials is None:
         raise unauthenticated("send an API token: Authorization: Bearer nm_...")
-    who = authenticate(engine.store, credentials.credentials)
+    known = remembered(engine.store, credentials.credentials)
+    if known is True:  # not checked lately: the lookup blocks, so in a thread
+        who = await run_in_threadpool(authenticate, engine.store, credentials.credentials)
+    else:
+        who = known or None
     if who is None:
         raise unauthenticated("the token is unknown or revoked")
     request.state.subject = who.subject
@@ -52,7 +62,7 @@ def allow(*roles: Role) -> Any:
     """A dependency: the caller, if their role is one of `roles` (admin always is)."""
     permitted = frozenset(roles) | {Role.ADMIN}
 
-    def check(who: Annotated[Principal, Depends(caller)]) -> Principal:
+    async def check(who: Annotated[Principal, Depends(caller)]) -> Principal:
         if who.role not in permitted:
             raise forbidden(who, "this route")
         return who

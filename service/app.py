@@ -4,13 +4,16 @@ Problem Details for every error, and one JSON line per request on the
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import queue
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib.resources import files
+from logging.handlers import QueueHandler, QueueListener
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, Response
@@ -29,7 +32,10 @@ from service.roles import Principal
 from service.settings import Settings, from_environment
 
 access = logging.getLogger("nextmove.service.access")
+_ID_PREFIX = uuid.uuid4().hex[:12]  # this process's; request ids are unique across workers
+_ids = itertools.count(1)
 log = logging.getLogger("nextmove.service")
+_WEBHOOK_LOG = logging.getLogger("nextmove.service.webhooks")
 VERSION = "1"
 
 
@@ -43,9 +49,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         own = engine is None
         app.state.engine = nextmove.open_engine(settings.db) if own else engine
         _tables.prepare(app.state.engine.store)
+        writers = [_write_behind(logger) for logger in (access, _WEBHOOK_LOG)]
         try:
             yield
         finally:  # uvicorn has let in-flight requests finish before this runs
+            for stop in writers:
+                stop()
             if own:
                 app.state.engine.store.dispose()
 
@@ -75,7 +84,25 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     return app
 
 
-def healthz() -> dict[str, str]:
+def _write_behind(logger: logging.Logger) -> Callable[[], None]:
+    """Hand `logger`'s lines to a thread that writes them: the event loop then never blocks
+    in a write (nor waits to get the interpreter back after one). Returns how to undo it."""
+    handlers = list(logger.handlers)
+    if not handlers:
+        return lambda: None
+    lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    writer = QueueListener(lines, *handlers, respect_handler_level=True)
+    logger.handlers = [QueueHandler(lines)]
+    writer.start()
+
+    def stop() -> None:
+        writer.stop()  # writes what is queued
+        logger.handlers = handlers
+
+    return stop
+
+
+async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
@@ -88,7 +115,7 @@ def readyz(engine: EngineDep) -> JSONResponse:
     return JSONResponse({"status": "ready"})
 
 
-def me(who: Annotated[Principal, Depends(caller)]) -> dict[str, object]:
+async def me(who: Annotated[Principal, Depends(caller)]) -> dict[str, object]:
     return who.to_dict()
 
 
@@ -115,7 +142,9 @@ async def _internal(request: Request, exc: Exception) -> Response:
 
 class _AccessLog:
     """One JSON line per request, and its id echoed as X-Request-Id. A plain ASGI middleware:
-    Starlette's `BaseHTTPMiddleware` costs a task group and a stream per request."""
+    Starlette's `BaseHTTPMiddleware` costs a task group and a stream per request. A request
+    without an id gets this process's random prefix and a counter (no system call per
+    request, as `uuid4` makes); the line is built only when the logger would write it."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -126,8 +155,8 @@ class _AccessLog:
             return
         started = time.perf_counter()
         state = scope.setdefault("state", {})  # where handlers put request.state.subject
-        given = dict(scope["headers"]).get(b"x-request-id")
-        request_id = given.decode("latin-1") if given else uuid.uuid4().hex
+        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
+        request_id = given.decode("latin-1") if given else f"{_ID_PREFIX}{next(_ids):x}"
         status = 500
 
         async def send_with_id(message: Message) -> None:
@@ -141,15 +170,21 @@ class _AccessLog:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            client = scope.get("client")
-            line: dict[str, Any] = {
-                "ts": time.time(), "request_id": request_id, "method": scope["method"],
-                "path": scope["path"], "status": status,
-                "ms": round((time.perf_counter() - started) * 1000, 2),
-                "subject": state.get("subject"),
-                "client": client[0] if client else None,
-            }
-            access.info(json.dumps(line))
+            if access.isEnabledFor(logging.INFO):
+                _log_line(scope, state, request_id, status, started)
+
+
+def _log_line(scope: Scope, state: dict[str, Any], request_id: str, status: int,
+              started: float) -> None:
+    client = scope.get("client")
+    line: dict[str, Any] = {
+        "ts": time.time(), "request_id": request_id, "method": scope["method"],
+        "path": scope["path"], "status": status,
+        "ms": round((time.perf_counter() - started) * 1000, 2),
+        "subject": state.get("subject"),
+        "client": client[0] if client else None,
+    }
+    access.info(json.dumps(line))
 
 
 def from_environment_app() -> FastAPI:

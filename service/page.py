@@ -40,7 +40,6 @@ COOKIE = "nextmove_session"
 LINK_LIFE = timedelta(minutes=5)
 PAGE_ROLES = (Role.DISTRIBUTOR, Role.SPONSOR)
 PAGE_SIZE = 20  # cards drawn per page: a page's rendering cost stays bounded
-MAX_PAGES = 25  # the page reaches 500 cards, as far as the card API's default goes
 _LEFT_OVER = re.compile(r"\{[a-z_][a-z0-9_]*\}")
 
 
@@ -142,22 +141,20 @@ def _card_view(card: ActionCard) -> dict[str, Any]:
             summary="The signed-in distributor's action cards, as a page")
 def cards_page(request: Request, engine: EngineDep, done: str | None = None,
                problem: str | None = None,
-               page: Annotated[int, Query(ge=1, le=MAX_PAGES)] = 1) -> Response:
-    """Page `page` of the cards, PAGE_SIZE at a time, most urgent first."""
+               after: Annotated[str | None, Query(max_length=64, description=(
+                   "The page cursor of a More cards link (keyset paging)"))] = None,
+               ) -> Response:
+    """About PAGE_SIZE cards after the cursor `after`, most urgent first (keyset paging)."""
     found = _session(request, engine)
     if found is None:
         return RedirectResponse("/login", status_code=303)
     who, token = found
-    first = (page - 1) * PAGE_SIZE
-    # One card past the page says whether there is a next page.
-    found_cards = engine.cards(who.subject, limit=first + PAGE_SIZE + 1)[first:]
-    more = len(found_cards) > PAGE_SIZE and page < MAX_PAGES
-    found_cards = found_cards[:PAGE_SIZE]
+    found_cards, next_page = engine.cards_page(who.subject, size=PAGE_SIZE, after=after)
     cards = [_card_view(c) for c in found_cards]
     return templates.TemplateResponse(request, "cards.html", {
         "who": who, "cards": cards, "csrf": csrf_token(token), "done": done,
-        "problem": problem, "now": engine.clock.now(), "page": page, "first": first + 1,
-        "more": more, "drift": _drift_alerts(engine, who, found_cards)})
+        "problem": problem, "now": engine.clock.now(), "later": after is not None,
+        "next": next_page, "drift": _drift_alerts(engine, who, found_cards)})
 
 
 def _drift_alerts(engine: Engine, who: Principal, cards: list[ActionCard]) -> list[Any]:

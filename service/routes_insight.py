@@ -19,7 +19,7 @@ from engine import Engine, ManualClock, NextmoveError, SystemClock
 from engine.clock import parse_duration, parse_instant
 from engine.store.recorded_clock import simulated_clock
 from service._deps import EngineDep, allow
-from service.idempotency import fingerprint, once
+from service.idempotency import fingerprint, once_claimed
 from service.roles import Principal, Role
 
 router = APIRouter()
@@ -144,7 +144,7 @@ def learn(body: LearnRequest, engine: EngineDep, who: Lead,
         return {**proposal.to_dict(), "applied": applied, "dry_run": body.dry_run,
                 "by": who.subject}
 
-    return once(engine, who, idempotency_key, fingerprint("learn", body.model_dump()), work)
+    return once_claimed(engine, who, idempotency_key, fingerprint("learn", body.model_dump()), work)
 
 
 @router.post("/learning/evaluate", tags=["learning"],
@@ -178,5 +178,5 @@ def rollback(hook: str, body: RollbackRequest, engine: EngineDep, who: Lead,
                                            clock=engine.clock)
         return {"hook": found.hook, "active_version": found.version, "kind": found.kind}
 
-    return once(engine, who, idempotency_key, fingerprint("rollback", hook, body.model_dump()),
-                work)
+    return once_claimed(engine, who, idempotency_key,
+                        fingerprint("rollback", hook, body.model_dump()), work)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import Response
@@ -11,7 +12,7 @@ from pydantic import BaseModel, Field
 from engine import Engine, ProspectRef
 from engine.runtime import NewProspect
 from service._deps import EngineDep, allow, forbidden, require_reach
-from service.idempotency import fingerprint, once
+from service.idempotency import fingerprint, once, once_claimed
 from service.roles import SCOPED, Principal, Role
 
 router = APIRouter(tags=["instances"])
@@ -79,8 +80,8 @@ def start(body: StartRequest, engine: EngineDep, who: Starter,
             new=body.new, actor=who.subject)
         return started.to_dict()
 
-    return once(engine, who, idempotency_key, fingerprint("start", body.model_dump()), work,
-                status=201)
+    return once_claimed(engine, who, idempotency_key, fingerprint("start", body.model_dump()),
+                        work, status=201)
 
 
 @router.post("/instances/bulk", status_code=201,
@@ -96,8 +97,8 @@ def start_bulk(body: BulkStartRequest, engine: EngineDep, who: Starter,
                 "instances": [{"id": s.instance.id, "prospect": s.instance.prospect_id,
                                "created": s.created} for s in started]}
 
-    return once(engine, who, idempotency_key, fingerprint("bulk", body.model_dump()), work,
-                status=201)
+    return once_claimed(engine, who, idempotency_key, fingerprint("bulk", body.model_dump()),
+                        work, status=201)
 
 
 def _owned(engine: Engine, who: Principal, instance_id: int) -> None:
@@ -113,8 +114,8 @@ def complete(instance_id: int, body: CompleteRequest, engine: EngineDep, who: Ac
     _owned(engine, who, instance_id)
     return once(engine, who, idempotency_key,
                 fingerprint("complete", instance_id, body.model_dump()),
-                lambda: engine.complete(instance_id, body.step, body.data, actor=who.subject,
-                                        used=body.used).to_dict())
+                lambda along: engine.complete(instance_id, body.step, body.data,
+                                              actor=who.subject, used=body.used, along=along))
 
 
 @router.post("/instances/{instance_id}/skip", summary="The person chose not to do the step")
@@ -122,8 +123,8 @@ def skip(instance_id: int, body: SkipRequest, engine: EngineDep, who: Actor,
          idempotency_key: IdempotencyKey = None) -> Response:
     _owned(engine, who, instance_id)
     return once(engine, who, idempotency_key, fingerprint("skip", instance_id, body.model_dump()),
-                lambda: engine.skip(instance_id, body.step, body.reason,
-                                    actor=who.subject).to_dict())
+                lambda along: engine.skip(instance_id, body.step, body.reason,
+                                          actor=who.subject, along=along))
 
 
 @router.post("/instances/{instance_id}/vary",
@@ -132,8 +133,8 @@ def vary(instance_id: int, body: VaryRequest, engine: EngineDep, who: Actor,
          idempotency_key: IdempotencyKey = None) -> Response:
     _owned(engine, who, instance_id)
     return once(engine, who, idempotency_key, fingerprint("vary", instance_id, body.model_dump()),
-                lambda: engine.vary(instance_id, body.step, body.note, actor=who.subject,
-                                    data=body.data, used=body.used).to_dict())
+                lambda along: engine.vary(instance_id, body.step, body.note, actor=who.subject,
+                                          data=body.data, used=body.used, along=along))
 
 
 @router.post("/outcomes", status_code=201, summary="Record a business result for a prospect")
@@ -141,9 +142,9 @@ def outcome(body: OutcomeRequest, engine: EngineDep,
             who: Annotated[Principal, allow(Role.INTEGRATOR)],
             idempotency_key: IdempotencyKey = None) -> Response:
     return once(engine, who, idempotency_key, fingerprint("outcome", body.model_dump()),
-                lambda: engine.outcome(ProspectRef(body.prospect_id, body.process), body.kind,
-                                       amount=body.amount, actor=who.subject,
-                                       data=body.data).to_dict(), status=201)
+                lambda along: engine.outcome(ProspectRef(body.prospect_id, body.process),
+                                             body.kind, amount=body.amount, actor=who.subject,
+                                             data=body.data, along=along), status=201)
 
 
 @router.get("/instances/{instance_id}", summary="An instance's current steps and its history")
@@ -167,14 +168,25 @@ def list_instances(
     return [i.to_dict() for i in found]
 
 
-@router.get("/cards", summary="A distributor's action cards, most urgent first")
-def cards(engine: EngineDep,
+@router.get("/cards", summary="A distributor's action cards, most urgent first, keyset-paged",
+            description="About `limit` cards after the cursor `after` (none: the first page). "
+            "When more are waiting, the `Next-Cursor` header holds the next page's cursor and "
+            "`Link` its URL (rel=\"next\"). Cards done or added between pages neither skip "
+            "nor repeat the others.")
+def cards(engine: EngineDep, response: Response,
           who: Annotated[Principal, allow(Role.DISTRIBUTOR, Role.SPONSOR, Role.REVIEWER)],
           distributor: str | None = None,
-          limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, Any]]:
+          limit: Annotated[int, Query(ge=1, le=500)] = 100,
+          after: Annotated[str | None, Query(max_length=64)] = None) -> list[dict[str, Any]]:
     target = distributor or who.subject
     if who.role in SCOPED:
         require_reach(engine.store, who, target, f"distributor {target!r}'s cards")
     elif distributor is None and who.role is not Role.ADMIN:
         raise forbidden(who, "cards without ?distributor=")
-    return [c.to_dict() for c in engine.cards(target, limit=limit)]
+    found, next_page = engine.cards_page(target, size=limit, after=after)
+    if next_page is not None:
+        query = urlencode({k: v for k, v in (("distributor", distributor), ("limit", limit),
+                                             ("after", next_page)) if v is not None})
+        response.headers["Next-Cursor"] = next_page
+        response.headers["Link"] = f'</cards?{query}>; rel="next"'
+    return [c.to_dict() for c in found]

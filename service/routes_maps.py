@@ -19,7 +19,7 @@ import compliance
 import nextmove
 from engine import DefinitionErrors, NextmoveError
 from service._deps import EngineDep, allow
-from service.idempotency import fingerprint, once
+from service.idempotency import fingerprint, once_claimed
 from service.roles import Principal, Role
 
 router = APIRouter(tags=["maps"])
@@ -75,8 +75,8 @@ def deploy(files: Files, engine: EngineDep, who: Annotated[Principal, allow(Role
                     "catalogs": [asdict(c) for c in deployed.catalogs],
                     "deployed_by": who.subject}
 
-        return once(engine, who, idempotency_key, fingerprint("deploy", digest), work,
-                    status=201)
+        return once_claimed(engine, who, idempotency_key, fingerprint("deploy", digest), work,
+                            status=201)
 
 
 @router.get("/maps", summary="Deployed process versions")

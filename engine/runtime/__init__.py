@@ -3,6 +3,7 @@
 from engine.runtime.bulk import BadRow, BulkStart, start_csv
 from engine.runtime.engine import Engine
 from engine.runtime.model import (
+    Along,
     BroadcastResult,
     DeployedDefinition,
     Fired,
@@ -19,6 +20,7 @@ from engine.runtime.model import (
 )
 
 __all__ = [
+    "Along",
     "BadRow",
     "BroadcastResult",
     "BulkStart",

@@ -12,6 +12,10 @@ more than SQLite itself takes for the write).
   statement. One round trip and one commit instead of BEGIN, UPDATE, INSERT, COMMIT.
 * SQLite: BEGIN IMMEDIATE, UPDATE (version-checked), INSERT events, INSERT receipt, COMMIT on
   the raw sqlite3 connection; any failure rolls the whole step back.
+* A row the caller asked to be written along with the step (`engine.runtime.Along`, such as
+  the service's stored answer to an idempotent request) is one more INSERT in the same
+  transaction: one more CTE in PostgreSQL's statement, one more statement before SQLite's
+  COMMIT. A duplicate key there fails the whole step, as a duplicate receipt does.
 * A step that makes a catch start waiting for a message (rare next to the others) is an
   ordinary transaction on both: it locks the prospect's held events, checks they are the ones
   the step read, writes the step as above, and marks the held events it delivered or found
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -47,6 +52,9 @@ RECEIPT_COLUMNS = ("message_id", "message", "prospect_id", "data", "received_at"
 _PG_ARRAY_TYPES = {"propensity": "float8", "policy_version": "int4", "visit_ms": "int8",
                    "paired": "bool", "at": "timestamp"}
 
+
+AlongRow = tuple[str, dict[str, Any]]
+"""A row written along with a step: its table's name and its values."""
 
 StepWrite = tuple[int, int, dict[str, Any], list[dict[str, Any]], dict[str, Any] | None,
                   "held_events.Taken | None"]
@@ -80,21 +88,22 @@ class StepWriter:
     def write(
         self, instance_id: int, expected_version: int, values: dict[str, Any],
         rows: list[dict[str, Any]], receipt: dict[str, Any] | None,
-        held: held_events.Taken | None = None,
+        held: held_events.Taken | None = None, along: AlongRow | None = None,
     ) -> None:
         """Commit one step. Raises Conflict (nothing written) when the version moved on, and
-        the driver's IntegrityError when the receipt was already stored (nothing written);
-        with `held`, HeldChanged when the prospect's held events changed (nothing written)."""
+        the driver's IntegrityError when the receipt or the `along` row was already stored
+        (nothing written); with `held`, HeldChanged when the prospect's held events changed
+        (nothing written)."""
         if held is not None:
-            self._with_held(instance_id, expected_version, values, rows, receipt, held)
+            self._with_held(instance_id, expected_version, values, rows, receipt, held, along)
             return
         if self.store.is_sqlite:
-            self._sqlite(instance_id, expected_version, values, rows, receipt)
+            self._sqlite(instance_id, expected_version, values, rows, receipt, along)
             return
         try:
-            self._postgres(instance_id, expected_version, values, rows, receipt)
+            self._postgres(instance_id, expected_version, values, rows, receipt, along)
         except Disconnected:  # the pooled connection was dead: once more on a fresh one
-            self._postgres(instance_id, expected_version, values, rows, receipt)
+            self._postgres(instance_id, expected_version, values, rows, receipt, along)
 
     def write_many(self, steps: Sequence[StepWrite]) -> list[bool]:
         """Commit many steps in one transaction; per step, whether it was written. A step whose
@@ -153,7 +162,7 @@ class StepWriter:
     def _with_held(
         self, instance_id: int, expected_version: int, values: dict[str, Any],
         rows: list[dict[str, Any]], receipt: dict[str, Any] | None,
-        held: held_events.Taken,
+        held: held_events.Taken, along: AlongRow | None,
     ) -> None:
         try:
             with self.store.write() as conn:
@@ -170,9 +179,11 @@ class StepWriter:
                     if receipt is not None:
                         conn.exec_driver_sql(self._insert_receipt, (instance_id, *(
                             _sqlite_value(receipt[c]) for c in RECEIPT_COLUMNS)))
+                    if along is not None:
+                        conn.exec_driver_sql(*_sqlite_along(along))
                 else:
                     statement, params = self._pg_params(
-                        instance_id, expected_version, values, rows, receipt)
+                        instance_id, expected_version, values, rows, receipt, along)
                     if conn.exec_driver_sql(statement, params).scalar() != 1:
                         raise Conflict
                 held_events.settle(conn, held, instance_id, values["updated_at"])
@@ -183,7 +194,7 @@ class StepWriter:
 
     def _sqlite(
         self, instance_id: int, expected_version: int, values: dict[str, Any],
-        rows: list[dict[str, Any]], receipt: dict[str, Any] | None,
+        rows: list[dict[str, Any]], receipt: dict[str, Any] | None, along: AlongRow | None,
     ) -> None:
         raw = self.store.engine.raw_connection()
         try:
@@ -201,6 +212,8 @@ class StepWriter:
                 if receipt is not None:
                     conn.execute(self._insert_receipt, (instance_id, *(
                         _sqlite_value(receipt[c]) for c in RECEIPT_COLUMNS)))
+                if along is not None:
+                    conn.execute(*_sqlite_along(along))
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -213,10 +226,10 @@ class StepWriter:
 
     def _postgres(
         self, instance_id: int, expected_version: int, values: dict[str, Any],
-        rows: list[dict[str, Any]], receipt: dict[str, Any] | None,
+        rows: list[dict[str, Any]], receipt: dict[str, Any] | None, along: AlongRow | None,
     ) -> None:
         statement, params = self._pg_params(instance_id, expected_version, values, rows,
-                                            receipt)
+                                            receipt, along)
         with self.store.autocommit_engine.connect() as conn:
             driver: Any = conn.connection.driver_connection
             try:
@@ -236,6 +249,7 @@ class StepWriter:
     def _pg_params(
         self, instance_id: int, expected_version: int, values: dict[str, Any],
         rows: list[dict[str, Any]], receipt: dict[str, Any] | None,
+        along: AlongRow | None = None,
     ) -> tuple[str, dict[str, Any]]:
         params: dict[str, Any] = {f"v_{c}": values[c] for c in STEP_COLUMNS}
         params["id"], params["expected"] = instance_id, expected_version
@@ -243,6 +257,10 @@ class StepWriter:
             params[f"e_{column}"] = [r[column] for r in rows]
         if receipt is not None:
             params.update({f"r_{c}": receipt[c] for c in RECEIPT_COLUMNS})
+        if along is not None:
+            table, row = along
+            params.update({f"a_{i}": value for i, value in enumerate(row.values())})
+            return _pg_statement(receipt is not None, (table, tuple(row))), params
         return (self._statement if receipt is None else self._statement_receipt), params
 
 
@@ -264,14 +282,34 @@ def _sqlite_insert(table: str, columns: tuple[str, ...]) -> str:
             f"VALUES ({', '.join('?' for _ in columns)})")
 
 
-def _pg_statement(with_receipt: bool) -> str:
+def _sqlite_along(along: AlongRow) -> tuple[str, tuple[Any, ...]]:
+    table, row = along
+    return (_along_insert(table, tuple(row)), tuple(_sqlite_value(v) for v in row.values()))
+
+
+@lru_cache(maxsize=64)
+def _along_insert(table: str, columns: tuple[str, ...]) -> str:
+    return (f'INSERT INTO "{table}" ({_quoted(columns)}) '
+            f"VALUES ({', '.join('?' for _ in columns)})")
+
+
+def _quoted(columns: tuple[str, ...]) -> str:
+    return ", ".join('"' + c + '"' for c in columns)
+
+
+@lru_cache(maxsize=64)
+def _pg_statement(with_receipt: bool, along: tuple[str, tuple[str, ...]] | None = None) -> str:
     sets = ", ".join(f"{c} = %(v_{c})s" for c in STEP_COLUMNS)
     arrays = ", ".join(f"%(e_{c})s::{_PG_ARRAY_TYPES.get(c, 'text')}[]" for c in EVENT_COLUMNS)
-    receipt = ""
+    extra = ""
     if with_receipt:
-        receipt = (f", r AS (INSERT INTO {RECEIPT.name} (instance_id, "
+        extra = (f", r AS (INSERT INTO {RECEIPT.name} (instance_id, "
                    f"{', '.join(RECEIPT_COLUMNS)}) SELECT u.id, "
                    + ", ".join(f"%(r_{c})s" for c in RECEIPT_COLUMNS) + " FROM u)")
+    if along is not None:
+        table, columns = along
+        extra += (f', a AS (INSERT INTO "{table}" ({_quoted(columns)}) '
+                    f"SELECT {', '.join(f'%(a_{i})s' for i in range(len(columns)))} FROM u)")
     # Events keep the order of the arrays (WITH ORDINALITY), so their ids follow the chain.
     return (
         f"WITH u AS (UPDATE {INSTANCE.name} SET {sets}, lease_owner = NULL, "
@@ -279,5 +317,5 @@ def _pg_statement(with_receipt: bool) -> str:
         f"e AS (INSERT INTO {STEP_EVENT.name} (instance_id, {', '.join(EVENT_COLUMNS)}) "
         f"SELECT u.id, {', '.join(f'x.{c}' for c in EVENT_COLUMNS)} FROM u CROSS JOIN "
         f"unnest({arrays}) WITH ORDINALITY AS x({', '.join(EVENT_COLUMNS)}, n) "
-        f"ORDER BY x.n){receipt} SELECT count(*) FROM u"
+        f"ORDER BY x.n){extra} SELECT count(*) FROM u"
     )

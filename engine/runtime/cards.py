@@ -3,6 +3,12 @@
 Built from indexed instance rows and the ranking stored when each step was entered — never by
 deserializing a workflow. Steps with role `sponsor` go to the instance's sponsor instead.
 Follow-ups that are due or overdue come first.
+
+`card_page` pages them by keyset: instances in the order of their next follow-up (overdue
+ones first, then the upcoming ones, then those with none), ties by id, and a page's cursor
+is the last instance's key. The next page starts after that key, wherever cards were done
+or added meanwhile: no card is skipped or shown twice because others changed, as an offset
+would (one that moves on comes back as its next step's card).
 """
 
 from __future__ import annotations
@@ -11,10 +17,10 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, or_
+from sqlalchemy import and_, bindparam, or_
 
 from engine.clock import as_utc
 from engine.runtime.model import Waiting
@@ -27,6 +33,20 @@ _CARDS_QUERY = header_query().where(
     INSTANCE.c.status == "active",
     or_(INSTANCE.c.distributor_id == bindparam("who"), INSTANCE.c.sponsor_id == bindparam("who")),
 ).limit(bindparam("limit"))
+
+
+_MINE = (INSTANCE.c.status == "active",
+         or_(INSTANCE.c.distributor_id == bindparam("who"),
+             INSTANCE.c.sponsor_id == bindparam("who")))
+_DUE, _ID = INSTANCE.c.next_due_at, INSTANCE.c.id
+_PAGE_ORDER = (_DUE.asc().nulls_last(), _ID.asc())
+_PAGE_FIRST = header_query().where(*_MINE).order_by(*_PAGE_ORDER).limit(bindparam("limit"))
+_PAGE_AFTER_DUE = header_query().where(*_MINE, or_(
+    _DUE > bindparam("due"), and_(_DUE == bindparam("due"), _ID > bindparam("id")),
+    _DUE.is_(None))).order_by(*_PAGE_ORDER).limit(bindparam("limit"))
+_PAGE_AFTER_NONE = header_query().where(*_MINE, _DUE.is_(None), _ID > bindparam("id")) \
+    .order_by(*_PAGE_ORDER).limit(bindparam("limit"))
+_EPOCH = datetime(1970, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -138,41 +158,94 @@ def cards_for(
     `steps_of(definition_id)` gives step id → step metadata (guidance text, basis).
     """
     rows = store.select(_CARDS_QUERY, {"who": distributor_id, "limit": limit})
-    cards = []
-    for row in rows:
-        waits = waits_of(row)
-        context: dict[str, Any] | None = None  # parsed only when a message is filled in
-        messages = tuple(w.message for w in waits if w.kind == "message" and w.message)
-        step_info = steps_of(row["definition_id"])
-        for wait in waits:
-            if wait.kind != "user":
-                continue
-            role = wait.role or "distributor"
-            owner = row["sponsor_id"] if role == "sponsor" else row["distributor_id"]
-            if owner != distributor_id:
-                continue
-            props = step_info.get(wait.step_id, {}).get("properties", {})
-            if context is None and catalog is not None and wait.recommendation:
-                context = json.loads(row["context"])
-            rec = wait.recommendation or {}
-            # Timers watching this step, or a timer the instance itself waits at.
-            dues = [w.due_at for w in waits if w.due_at is not None
-                    and w.attached_to in (wait.step_id, None)]
-            follow_up = min(dues) if dues else None
-            overdue = wait.stuck_since is not None or (
-                follow_up is not None and follow_up <= as_utc(now))
-            cards.append(ActionCard(
-                instance_id=row["id"], process_id=row["process_id"],
-                prospect_id=row["prospect_id"], distributor_id=row["distributor_id"],
-                role=role, step_id=wait.step_id, step_name=wait.name,
-                control=wait.control or "guidance", guidance=props.get("card"),
-                basis=props.get("basis"), hook=wait.hook, asks=_asks(props),
-                since=as_utc(wait.since),
-                follow_up_at=follow_up, overdue=overdue,
-                waiting_for=messages, content=_suggestions(wait, catalog),
-                suggested_message=_message(wait, catalog, context or {}),
-                policy_version=rec.get("policy_version"), propensity=rec.get("propensity"),
-            ))
+    cards = [card for row in rows
+             for card in _row_cards(row, distributor_id, now, steps_of, catalog)]
     far = datetime.max.replace(tzinfo=as_utc(now).tzinfo)
     cards.sort(key=lambda c: (not c.overdue, c.follow_up_at or far, c.since, c.instance_id))
+    return cards
+
+
+def card_page(
+    store: Store, distributor_id: str, now: datetime,
+    steps_of: Callable[[int], Mapping[str, Mapping[str, Any]]], catalog: Any = None,
+    size: int = 20, after: str | None = None,
+) -> tuple[list[ActionCard], str | None]:
+    """About `size` of the distributor's cards after the cursor `after` (None: from the
+    first), in keyset order (the module docstring), and the cursor of the next page (None:
+    no more). A page ends at an instance's last card, so it may hold a few more than
+    `size` when one instance waits on several steps."""
+    params: dict[str, Any] = {}
+    if after is None:
+        query = _PAGE_FIRST
+    else:
+        due, last_id = parse_cursor(after)
+        query = _PAGE_AFTER_NONE if due is None else _PAGE_AFTER_DUE
+        params = {"id": last_id} if due is None else {"id": last_id, "due": due}
+    # One row past the page says whether there is a next one.
+    rows = store.select(query, {"who": distributor_id, "limit": size + 1, **params})
+    cards: list[ActionCard] = []
+    for i, row in enumerate(rows):
+        if len(cards) >= size:
+            return cards, _cursor(rows[i - 1])
+        cards.extend(_row_cards(row, distributor_id, now, steps_of, catalog))
+    if len(rows) > size:  # the page ran through its rows without filling up
+        return cards, _cursor(rows[-1])
+    return cards, None
+
+
+def _cursor(row: Mapping[Any, Any]) -> str:
+    due = row["next_due_at"]
+    if due is None:
+        return f"n.{row['id']}"
+    delta = due.replace(tzinfo=None) - _EPOCH
+    return f"{(delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds}.{row['id']}"
+
+
+def parse_cursor(cursor: str) -> tuple[datetime | None, int]:
+    """The (next due, id) a page cursor stands for; ValueError if it is not one."""
+    due, _, last_id = cursor.partition(".")
+    if due == "n":
+        return None, int(last_id)
+    return _EPOCH + timedelta(microseconds=int(due)), int(last_id)
+
+
+def _row_cards(
+    row: Mapping[Any, Any], distributor_id: str, now: datetime,
+    steps_of: Callable[[int], Mapping[str, Mapping[str, Any]]], catalog: Any,
+) -> list[ActionCard]:
+    """The cards of one instance row that wait on `distributor_id`."""
+    cards = []
+    waits = waits_of(row)
+    context: dict[str, Any] | None = None  # parsed only when a message is filled in
+    messages = tuple(w.message for w in waits if w.kind == "message" and w.message)
+    step_info = steps_of(row["definition_id"])
+    for wait in waits:
+        if wait.kind != "user":
+            continue
+        role = wait.role or "distributor"
+        owner = row["sponsor_id"] if role == "sponsor" else row["distributor_id"]
+        if owner != distributor_id:
+            continue
+        props = step_info.get(wait.step_id, {}).get("properties", {})
+        if context is None and catalog is not None and wait.recommendation:
+            context = json.loads(row["context"])
+        rec = wait.recommendation or {}
+        # Timers watching this step, or a timer the instance itself waits at.
+        dues = [w.due_at for w in waits if w.due_at is not None
+                and w.attached_to in (wait.step_id, None)]
+        follow_up = min(dues) if dues else None
+        overdue = wait.stuck_since is not None or (
+            follow_up is not None and follow_up <= as_utc(now))
+        cards.append(ActionCard(
+            instance_id=row["id"], process_id=row["process_id"],
+            prospect_id=row["prospect_id"], distributor_id=row["distributor_id"],
+            role=role, step_id=wait.step_id, step_name=wait.name,
+            control=wait.control or "guidance", guidance=props.get("card"),
+            basis=props.get("basis"), hook=wait.hook, asks=_asks(props),
+            since=as_utc(wait.since),
+            follow_up_at=follow_up, overdue=overdue,
+            waiting_for=messages, content=_suggestions(wait, catalog),
+            suggested_message=_message(wait, catalog, context or {}),
+            policy_version=rec.get("policy_version"), propensity=rec.get("propensity"),
+        ))
     return cards

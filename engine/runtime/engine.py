@@ -29,6 +29,7 @@ from engine.errors import (
     ExecutionError,
     InstanceIncident,
     InstanceInIncident,
+    InvalidInput,
     NextmoveError,
     StepNotWaiting,
     did_you_mean,
@@ -37,8 +38,9 @@ from engine.expressions import SafeScriptEngine
 from engine.limits import DEFAULT_LIMITS, Limits, check_cardinality
 from engine.recommend import Recommender
 from engine.runtime import events, held, incidents, queries, signals, versions
-from engine.runtime.cards import ActionCard, cards_for
+from engine.runtime.cards import ActionCard, card_page, cards_for, parse_cursor
 from engine.runtime.model import (
+    Along,
     BroadcastResult,
     DeployedDefinition,
     HeldEvent,
@@ -205,28 +207,33 @@ class Engine:
 
     def complete(
         self, ref: InstanceRef, step: str, data: Mapping[str, Any] | None = None,
-        *, actor: str | None = None, used: str | None = None,
+        *, actor: str | None = None, used: str | None = None, along: Along | None = None,
     ) -> Instance:
         """The person did `step`. `data` (what the prospect said) joins the instance data;
-        `used` names the content they used (the suggestion or another option)."""
-        return self._person(ref, step, "completed", dict(data or {}), actor, used)
+        `used` names the content they used (the suggestion or another option). `along`: a
+        row of the caller's, made from the result, committed with the step (`Along`)."""
+        return self._person(ref, step, "completed", dict(data or {}), actor, used, along)
 
     def skip(
-        self, ref: InstanceRef, step: str, reason: str | None = None, *, actor: str | None = None
+        self, ref: InstanceRef, step: str, reason: str | None = None, *,
+        actor: str | None = None, along: Along | None = None,
     ) -> Instance:
         """The person chose not to do `step`; allowed unless the step is required."""
-        return self._person(ref, step, "skipped", {"reason": reason} if reason else {}, actor)
+        return self._person(ref, step, "skipped", {"reason": reason} if reason else {}, actor,
+                            along=along)
 
     def vary(
         self, ref: InstanceRef, step: str, note: str, *, actor: str | None = None,
         data: Mapping[str, Any] | None = None, used: str | None = None,
+        along: Along | None = None,
     ) -> Instance:
         """The person did something else than the card suggested; the journey moves on."""
-        return self._person(ref, step, "varied", {**(data or {}), "note": note}, actor, used)
+        return self._person(ref, step, "varied", {**(data or {}), "note": note}, actor, used,
+                            along)
 
     def _person(
         self, ref: InstanceRef, step: str, kind: str, data: dict[str, Any], actor: str | None,
-        used: str | None = None,
+        used: str | None = None, along: Along | None = None,
     ) -> Instance:
         inputs.identifier(step, "step")
         inputs.document(data, "data")
@@ -243,7 +250,7 @@ class Engine:
             events.fire_timers(workflow, self.clock.now())
             return person(workflow, definition)
         try:
-            return self.pipeline.advance(instance_id, step, act, replay=replay)
+            return self.pipeline.advance(instance_id, step, act, replay=replay, along=along)
         except NotWaiting:
             instance = queries.get(self.store, instance_id)
             if instance.status == "incident":
@@ -256,8 +263,10 @@ class Engine:
     def outcome(
         self, ref: InstanceRef, kind: str, *, amount: float | None = None,
         actor: str | None = None, data: Mapping[str, Any] | None = None,
+        along: Along | None = None,
     ) -> StepEvent:
-        """Record a business result for a prospect (an order, an enrollment, a sale, lost)."""
+        """Record a business result for a prospect (an order, an enrollment, a sale, lost);
+        `along` as for `complete`."""
         if kind not in OUTCOMES:
             hint = did_you_mean(kind, OUTCOMES)
             raise NextmoveError(f"unknown outcome {kind!r}; one of {', '.join(OUTCOMES)}"
@@ -267,7 +276,7 @@ class Engine:
         inputs.optional_identifier(actor, "actor")
         instance_id = self.resolve(ref)
         payload = {**(data or {}), **({"amount": amount} if amount is not None else {})}
-        return self.pipeline.outcome(instance_id, kind, payload, actor)
+        return self.pipeline.outcome(instance_id, kind, payload, actor, along)
 
     # -- timers and prospect events ----------------------------------------------------------
 
@@ -393,6 +402,24 @@ class Engine:
         catalog = getattr(self.recommender, "catalog", None)
         return cards_for(self.store, distributor_id, self.clock.now(), self._definitions.steps_of,
                          catalog, limit)
+
+    def cards_page(
+        self, distributor_id: str, *, size: int = 20, after: str | None = None,
+    ) -> tuple[list[ActionCard], str | None]:
+        """About `size` of the distributor's cards after the page cursor `after` (None: the
+        first page), and the next page's cursor (None: no more). Keyset-paged in the order of
+        each instance's next follow-up (`engine.runtime.cards`): cards done or added between
+        pages neither skip nor repeat the others."""
+        inputs.identifier(distributor_id, "distributor")
+        inputs.count(size, "size")
+        if after is not None:
+            try:
+                parse_cursor(after)
+            except ValueError:
+                raise InvalidInput("after", f"{after!r} is not a page cursor") from None
+        catalog = getattr(self.recommender, "catalog", None)
+        return card_page(self.store, distributor_id, self.clock.now(),
+                         self._definitions.steps_of, catalog, size, after)
 
     def list_instances(self, **filters: Any) -> list[Instance]:
         """Instances filtered by process_id, distributor_id, prospect_id, step, status."""

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -323,3 +326,16 @@ class BroadcastResult:
             "failed": list(self.failed),
             "fired": [f.to_dict() for f in self.fired],
         }
+
+
+@dataclass(frozen=True)
+class Along:
+    """A row the caller has written in a step's own transaction, made by `row` from the step's
+    result (the `Instance` of a person's step, the `StepEvent` of an outcome) before it
+    commits: what must not be lost to a crash between the step and a write of the caller's
+    own, such as the service's stored idempotent answers. The step and the row commit
+    together or not at all; when `table` already holds the row's key, nothing of the step is
+    written and the step raises `AlreadyRecorded`."""
+
+    table: Table
+    row: Callable[[Any], dict[str, Any]]

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from engine.clock import Clock, as_utc
 from engine.errors import (
+    AlreadyRecorded,
     ExecutionError,
     InstanceIncident,
     InstanceNotFound,
@@ -40,7 +41,15 @@ from engine.runtime._first_wait import FirstWait
 from engine.runtime._hot import Hot
 from engine.runtime._step_rows import db_time, event_rows, mark_stuck, progress
 from engine.runtime._write import Conflict, StepWriter
-from engine.runtime.model import Fired, Instance, NewProspect, Started, StepEvent, Waiting
+from engine.runtime.model import (
+    Along,
+    Fired,
+    Instance,
+    NewProspect,
+    Started,
+    StepEvent,
+    Waiting,
+)
 from engine.runtime.queries import DEFINITION, INSTANCE, STEP_EVENT
 from engine.runtime.state import dump_state, load_state
 from engine.runtime.versions import DefinitionCache, LoadedDefinition
@@ -120,11 +129,14 @@ class StepPipeline:
         self, instance_id: int, label: str | None, act: Act, *,
         moved: list[Fired] | None = None, receipt: dict[str, Any] | None = None,
         replay: Mapping[str, Any] = incidents.ENGINE_REPLAY, status: str = "active",
+        along: Along | None = None,
     ) -> Instance:
         """Apply `act` to the instance and commit state, events and waits as one step.
 
         `label` names the step in errors; timer and message moves are appended to `moved`;
-        `receipt` (a prospect event's) is stored in the same transaction. `replay` says what
+        `receipt` (a prospect event's) is stored in the same transaction, as is the row
+        `along` makes from the step's result (not with a receipt; `AlreadyRecorded` when it
+        is already stored, and nothing is written). `replay` says what
         `retry` runs again if the step fails; only an instance in `status` is moved. Raises
         `NotWaiting` (from `act`, or the instance is not in `status`), `DuplicateReceipt`,
         `VersionConflict`, `InstanceIncident` (the map failed or a work limit was exceeded:
@@ -137,14 +149,20 @@ class StepPipeline:
                                     receipt, replay, status)
             except Stale:
                 continue  # the cached copy may be stale: look at the database
+            row = None
+            if along is not None:
+                assert receipt is None, "a step writes a receipt or an along row, not both"
+                row = (along.table.name, along.row(self.result(step)[1].instance()))
             try:
                 self.writer.write(instance_id, step.version, step.values, step.rows, receipt,
-                                   step.taken)
+                                   step.taken, row)
             except Conflict:
                 if cached:
                     continue  # another process moved it since we cached it: redo on fresh state
                 raise VersionConflict(instance_id, step.version) from None
             except self.writer.integrity_errors as exc:
+                if along is not None:
+                    raise AlreadyRecorded(along.table.name) from exc
                 raise DuplicateReceipt from exc
             except HeldChanged:
                 continue  # an event was held or taken meanwhile: redo on fresh state
@@ -217,10 +235,7 @@ class StepPipeline:
     def finish(self, step: Prepared, moved: list[Fired] | None) -> Instance:
         """After the step's write committed: keep the instance hot, report what fired."""
         self.steps_run += step.steps
-        values = dict(step.values)
-        values.pop("state")
-        header = {**step.hot.header, **values}
-        hot = Hot(header, step.hot.workflow, step.waits, step.hot.context)
+        header, hot = self.result(step)
         self.remember(header["id"], hot)
         if moved is not None:
             moved.extend(
@@ -228,6 +243,14 @@ class StepPipeline:
                       m.kind, as_utc(step.now))
                 for m in step.moves if m.kind in CATCH_KINDS)
         return hot.instance()
+
+    @staticmethod
+    def result(step: Prepared) -> tuple[dict[str, Any], Hot]:
+        """The instance as the step leaves it (its row without the state, and hot)."""
+        values = dict(step.values)
+        values.pop("state")
+        header = {**step.hot.header, **values}
+        return header, Hot(header, step.hot.workflow, step.waits, step.hot.context)
 
     def advance_many(
         self, items: Sequence[tuple[int, str | None, Act]], moved: list[Fired] | None = None,
@@ -359,8 +382,10 @@ class StepPipeline:
 
     def outcome(
         self, instance_id: int, kind: str, payload: dict[str, Any], actor: str | None,
+        along: Along | None = None,
     ) -> StepEvent:
-        """Append a business result to the instance's trail (no state change)."""
+        """Append a business result to the instance's trail (no state change), with the row
+        `along` makes from it in the same transaction (see `advance`)."""
         at = self.clock.now()
         row = {"instance_id": instance_id, "step_id": kind, "step_name": kind, "kind": "outcome",
                "actor": actor, "data": json.dumps(payload) if payload else None,
@@ -369,21 +394,27 @@ class StepPipeline:
             with self.store.read() as conn:
                 version, head = conn.execute(select(INSTANCE.c.version, INSTANCE.c.chain_head)
                                              .where(INSTANCE.c.id == instance_id)).one()
-            with self.store.write() as conn:
-                new_head = trail.chain_rows(head or trail.GENESIS, [row])
-                # Appending to the trail bumps the version: a step racing us retries.
-                moved = conn.execute(update(INSTANCE).where(
-                    INSTANCE.c.id == instance_id, INSTANCE.c.version == version,
-                ).values(chain_head=new_head, version=version + 1)).rowcount
-                if moved != 1:
-                    continue
-                event_id = int(conn.execute(insert(STEP_EVENT).values(**row))
-                               .inserted_primary_key[0])  # type: ignore[index]
-                break
-        else:
-            raise VersionConflict(instance_id, version)
-        return StepEvent(event_id, instance_id, kind, kind, "outcome", as_utc(at), actor,
-                         payload or None)
+            try:
+                with self.store.write() as conn:
+                    new_head = trail.chain_rows(head or trail.GENESIS, [row])
+                    # Appending to the trail bumps the version: a step racing us retries.
+                    moved = conn.execute(update(INSTANCE).where(
+                        INSTANCE.c.id == instance_id, INSTANCE.c.version == version,
+                    ).values(chain_head=new_head, version=version + 1)).rowcount
+                    if moved != 1:
+                        continue
+                    event_id = int(conn.execute(insert(STEP_EVENT).values(**row))
+                                   .inserted_primary_key[0])  # type: ignore[index]
+                    event = StepEvent(event_id, instance_id, kind, kind, "outcome",
+                                      as_utc(at), actor, payload or None)
+                    if along is not None:
+                        conn.execute(insert(along.table).values(**along.row(event)))
+                    return event
+            except IntegrityError as exc:
+                if along is None:
+                    raise
+                raise AlreadyRecorded(along.table.name) from exc
+        raise VersionConflict(instance_id, version)
 
     # -- deserialized instances ----------------------------------------------------------------
 

@@ -120,6 +120,35 @@ def test_a_retry_with_the_same_idempotency_key_returns_the_first_answer(api: Run
     assert late.status_code == 409 and late.json()["type"].endswith("/refused")
 
 
+def test_racing_retries_with_one_key_get_one_answer_and_one_step(api: Running) -> None:
+    instance = start(api, "race-key", "d1", "s1")
+    barrier = threading.Barrier(3)
+    answers: list[httpx.Response] = []
+
+    def go() -> None:
+        client = api.client("distributor")
+        barrier.wait()
+        answers.append(client.post(f"/instances/{instance}/complete",
+                                   json={"step": "add_contact"},
+                                   headers={"Idempotency-Key": "same"}))
+
+    threads = [threading.Thread(target=go) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert len({a.text for a in answers}) == 1  # the one stored answer, byte for byte
+    assert len([e for e in api.engine.history(instance)
+                if e.kind == EventKind.COMPLETED and e.step_id == "add_contact"]) == 1
+    sale = {"prospect_id": "race-key", "kind": "sale", "amount": 5}
+    crm = api.client("integrator")
+    first = crm.post("/outcomes", json=sale, headers={"Idempotency-Key": "o"})
+    again = crm.post("/outcomes", json=sale, headers={"Idempotency-Key": "o"})
+    assert first.status_code == again.status_code == 201 and first.text == again.text
+    assert len([e for e in api.engine.history(instance) if e.kind == "outcome"]) == 1
+
+
 def test_a_raced_step_is_one_success_and_one_409(api: Running) -> None:
     instance = start(api, "race", "d1", "s1")
     clients = [api.client("distributor"), api.client("sponsor")]
