@@ -224,8 +224,7 @@ def on_postgres(path: Path, admin_url: str) -> str:
     """
     import psycopg
     from sqlalchemy import create_engine, text
-
-    from engine.store import METADATA
+    from sqlmodel import SQLModel
 
     name = "nextmove_" + path.stem.replace("-", "_")
     url = admin_url.rsplit("/", 1)[0] + f"/{name}"
@@ -258,7 +257,7 @@ def on_postgres(path: Path, admin_url: str) -> str:
     try:
         with psycopg.connect(dsn) as target, target.cursor() as cur:
             cur.execute("DELETE FROM nextmove_meta")
-            for table in METADATA.sorted_tables:
+            for table in SQLModel.metadata.sorted_tables:
                 columns = [c.name for c in table.columns]
                 names = ", ".join(columns)
                 rows = source.execute(f"SELECT {names} FROM {table.name}")

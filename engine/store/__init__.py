@@ -36,13 +36,13 @@ from engine.store.schema import (
     INSTANCE,
     MESSAGE_RECEIPT,
     META,
-    METADATA,
     POLICY,
     POLICY_ACTIVATION,
     POLICY_ACTIVE,
     POLICY_TRAIL_HEAD,
     SIGNOFF,
     STEP_EVENT,
+    table_of,
 )
 
 __all__ = [
@@ -58,7 +58,6 @@ __all__ = [
     "INSTANCE",
     "MESSAGE_RECEIPT",
     "META",
-    "METADATA",
     "PATH_KINDS",
     "POLICY",
     "POLICY_ACTIVATION",
@@ -75,4 +74,5 @@ __all__ = [
     "Store",
     "StoreError",
     "database_url",
+    "table_of",
 ]

@@ -31,11 +31,12 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine as SAEngine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlmodel import SQLModel
 
 from engine.errors import ErrorCode, NextmoveError
 from engine.store._survey import NotADatabase, Survey, survey, survey_sqlite_file
 from engine.store.migrations import Progress, migrate
-from engine.store.schema import META, METADATA
+from engine.store.schema import META
 from engine.store.tables import SCHEMA_VERSION
 
 DEFAULT_DB = "nextmove.db"
@@ -172,7 +173,7 @@ class Store:
                              "not nextmove's); nothing was changed")
         if found.empty or found.version is not None:
             return
-        ours = [t for t in METADATA.sorted_tables if t.name in found.tables]
+        ours = [t for t in SQLModel.metadata.sorted_tables if t.name in found.tables]
         if len(ours) == len(found.tables):  # nextmove's tables, from before the meta row
             for table in ours:
                 self._check_table(table, found.tables[table.name])
@@ -193,7 +194,7 @@ class Store:
                 f"({SCHEMA_VERSION}); upgrade nextmove"
             )
         meta = META
-        METADATA.create_all(conn)
+        SQLModel.metadata.create_all(conn)
         migrated: list[str] = []
         if found.version is None:
             conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
@@ -204,7 +205,7 @@ class Store:
             conn.execute(meta.update().where(meta.c.key == "schema_version")
                          .values(value=str(SCHEMA_VERSION)))
         columns = inspect(conn)
-        for table in METADATA.sorted_tables:
+        for table in SQLModel.metadata.sorted_tables:
             self._check_table(table, {c["name"] for c in columns.get_columns(table.name)})
         return Prepared(found.version, SCHEMA_VERSION, tuple(migrated),
                         tuple(_add_missing_indexes(conn)))
@@ -274,7 +275,7 @@ def _add_missing_indexes(conn: Connection) -> list[str]:
     change no data, so an existing database simply gets them."""
     found = inspect(conn)
     added = []
-    for table in METADATA.sorted_tables:
+    for table in SQLModel.metadata.sorted_tables:
         have = {ix["name"] for ix in found.get_indexes(table.name)}
         for index in table.indexes:
             if index.name not in have:

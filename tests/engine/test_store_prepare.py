@@ -14,8 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text, update
 
 from engine import ManualClock, Store, StoreError
-from engine.store import META
-from engine.store.tables import SCHEMA_VERSION
+from engine.store.tables import SCHEMA_VERSION, MetaRow
 from nextmove import open_engine
 from tests.conftest import PG_ADMIN_URL, REPO
 
@@ -53,7 +52,7 @@ def test_an_older_database_is_upgraded_saying_so_with_progress(
     engine.deploy([LIFEVANTAGE])
     for n in range(3):
         engine.start("prospect_journey", f"p{n}", "d1", {"market": "US"})
-    meta = META
+    meta = MetaRow.__table__  # type: ignore[attr-defined]
     with engine.store.write() as conn:  # back to schema 2, as test_visits does
         conn.exec_driver_sql("DROP INDEX ix_step_event_visit")
         for table, column in (("step_event", "visit_ms"), ("step_event", "paired"),
@@ -80,7 +79,7 @@ def test_an_older_database_is_upgraded_saying_so_with_progress(
 def test_a_newer_database_is_refused(db_url: str) -> None:
     store = Store(db_url)
     store.prepare()
-    meta = META
+    meta = MetaRow.__table__  # type: ignore[attr-defined]
     with store.write() as conn:
         conn.execute(update(meta).where(meta.c.key == "schema_version")
                      .values(value=str(SCHEMA_VERSION + 1)))

@@ -6,10 +6,13 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Table
+from sqlmodel import SQLModel
 
 import engine.store
 from engine.store import schema, tables
+from engine.store.schema import table_of
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("engine", "content_catalog", "learner", "simulator", "analytics", "compliance",
@@ -24,17 +27,21 @@ def sources() -> list[Path]:
 def test_every_table_is_exported_once_from_the_store() -> None:
     exported = {getattr(engine.store, name).name: name for name in schema.__all__
                 if isinstance(getattr(engine.store, name), Table)}
-    assert set(exported) == set(tables.METADATA.tables)
-    assert len(exported) == len([n for n in schema.__all__ if n != "METADATA"])
+    assert set(exported) == set(SQLModel.metadata.tables)
+    assert len(exported) == len([n for n in schema.__all__ if n != "table_of"])
 
 
-def test_the_exported_tables_are_the_declared_ones() -> None:
-    """One declaration (`engine.store.tables`): the public names are those very objects."""
-    for name in schema.__all__:
-        assert getattr(engine.store, name) is getattr(tables, name)
-    assert engine.store.INSTANCE is tables.METADATA.tables["instance"]
-    assert {"distributor_id", "sponsor_id", "waiting", "context"} <= set(
-        engine.store.INSTANCE.c.keys())
+@pytest.mark.parametrize("row", [tables.DefinitionRow, tables.InstanceRow,
+                                 tables.StepEventRow, tables.PolicyRow, tables.MetaRow])
+def test_the_exported_table_is_the_one_the_row_class_declares(row: type[SQLModel]) -> None:
+    table = table_of(row)
+    assert table is SQLModel.metadata.tables[table.name]
+    assert set(table.c.keys()) == set(row.model_fields)
+
+
+def test_a_class_that_is_no_table_is_refused() -> None:
+    with pytest.raises(TypeError, match="not a table class"):
+        table_of(SQLModel)
 
 
 def test_columns_are_reached_through_the_typed_tables_only() -> None:
