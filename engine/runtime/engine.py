@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,13 +55,12 @@ from engine.store.database import Store
 if TYPE_CHECKING:
     from SpiffWorkflow.bpmn import BpmnWorkflow
 
-    from engine.runtime._scripting import ClockedScriptEngine
     from engine.runtime.pipeline import Acted, StepPipeline
     from engine.runtime.versions import LoadedDefinition
 
 # SpiffWorkflow and the modules running instances on it (the pipeline, timers, events) are
-# imported when an engine first runs a step, not with this module: reading commands
-# (`cards`, `list`, `show`) and the service's card page do not load the BPMN runtime.
+# imported when an engine first runs a step, not with this module: commands that only read
+# stored rows (`cards`, `list`) do not load the BPMN runtime.
 
 for _name in ("spiff", "spiff.task", "spiff.workflow", "spiff.metrics"):
     logging.getLogger(_name).setLevel(logging.WARNING)  # they cost time on every task change
@@ -112,24 +111,27 @@ class Engine:
         self._definitions = DefinitionCache(self.store)
         self.hot_instances = hot_instances
         self.limits = limits
+        self._pipeline: StepPipeline | None = None
+        self._building = threading.Lock()  # one pipeline, even if two threads step first
 
-    @cached_property
-    def script_engine(self) -> ClockedScriptEngine:
-        """What evaluates the maps' expressions (and, if allowed, scripts); built on first use."""
-        from engine.runtime._scripting import ClockedScriptEngine
-
-        return ClockedScriptEngine(self.clock, self.allow_scripts)
-
-    @cached_property
+    @property
     def pipeline(self) -> StepPipeline:
-        """What writes every step (`engine.runtime.pipeline`); built on first use, with the
-        BPMN runtime it loads."""
-        from engine.runtime.pipeline import StepPipeline
+        """What writes every step (`engine.runtime.pipeline`), with the script engine the maps
+        run with: built on first use, loading the BPMN runtime then."""
+        pipeline = self._pipeline
+        if pipeline is None:
+            with self._building:
+                if self._pipeline is None:
+                    from engine.runtime._scripting import ClockedScriptEngine
+                    from engine.runtime.pipeline import StepPipeline
 
-        return StepPipeline(
-            self.store, self._definitions, self.script_engine, self.clock,
-            recommender=self.recommender, rng=self.rng, hot_instances=self.hot_instances,
-            limits=self.limits)
+                    self._pipeline = StepPipeline(
+                        self.store, self._definitions,
+                        ClockedScriptEngine(self.clock, self.allow_scripts), self.clock,
+                        recommender=self.recommender, rng=self.rng,
+                        hot_instances=self.hot_instances, limits=self.limits)
+                pipeline = self._pipeline
+        return pipeline
 
     # -- definitions ---------------------------------------------------------------------------
 
@@ -377,8 +379,8 @@ class Engine:
 
     def forget(self) -> None:
         """Drop cached instances and specs, as a freshly started process would have none."""
-        if "pipeline" in self.__dict__:  # built (it is built on first use)
-            self.pipeline.forget()
+        if self._pipeline is not None:
+            self._pipeline.forget()
         self._definitions.clear()
 
     # -- queries -------------------------------------------------------------------------------
