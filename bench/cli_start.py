@@ -7,7 +7,9 @@ The commands run round-robin (one of each per round, so a busy moment hits them 
 `python -m cli ...` from the repository, on a small SQLite database made first (the
 LifeVantage maps and 20 prospects, 10 of them for the distributor asked about). Printed per
 command: the median and minimum wall time over the rounds, the ratio of the medians to the
-baseline's, and the median of the per-round ratios. The goal (issue 22) is under 0.35 s on
+baseline's, and the median of the per-round ratios. The "floor" row is what any typer command
+over SQLAlchemy pays before its own code runs (typer 0.29 converts option values with
+pydantic, so every command that takes an option imports it). The goal (issue 22) is under 0.35 s on
 the reference machine for `--help` and `cards`; the ratio is what carries to another machine:
 the goal is met when `ratio × baseline median` is under 0.35 s on an idle machine.
 """
@@ -35,6 +37,11 @@ def commands(db: str) -> dict[str, list[str]]:
     return {
         "python -c pass": [python, "-c", "pass"],
         "python -c 'import sqlalchemy' (baseline)": [python, "-c", "import sqlalchemy"],
+        # What any typer command over SQLAlchemy on SQLite loads before doing anything: typer
+        # converts option values with pydantic, and prints with rich.
+        "floor: sqlalchemy+sqlite, typer+pydantic, rich": [
+            python, "-c", "import sqlalchemy, sqlalchemy.dialects.sqlite, typer._adapters, "
+            "rich.table"],
         "nextmove --help": [python, "-m", "cli", "--help"],
         "nextmove --version": [python, "-m", "cli", "--version"],
         "nextmove cards -d d1": [python, "-m", "cli", "cards", "-d", "d1", "--db", db],
@@ -59,9 +66,12 @@ def prepare(db: str) -> None:
 
 def run(rounds: int, db: str) -> dict[str, list[float]]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "100"}
+    # Bytecode caches are written (an installed nextmove has them: pip compiles on install);
+    # with PYTHONDONTWRITEBYTECODE set, every run would compile each changed module anew.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     todo = commands(db)
     times: dict[str, list[float]] = {name: [] for name in todo}
-    for argv in todo.values():  # a warm-up: the first run reads the files from disk
+    for argv in todo.values():  # a warm-up: reads the files from disk, writes the caches
         subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, check=True)
     for _ in range(rounds):
         for name, argv in todo.items():

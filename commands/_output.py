@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from engine import Instance, Problem
 
 # Both consoles look up sys.stdout / sys.stderr when they print, so CliRunner captures them.
@@ -90,6 +91,14 @@ def print_problems(problems: Iterable[Problem], console: Console = err) -> None:
 
 def progress(label: str, total: int, as_json: bool) -> tuple[Progress, Callable[[int], None]]:
     """A bar on stderr (none with --json) and the callback that moves it to `done`."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=err, disable=as_json)
     task = bar.add_task(label, total=total)

@@ -13,19 +13,12 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
-
 from commands._options import instant
 from commands._output import err
 
 if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
     from engine import Engine, Store
 
 
@@ -104,13 +97,28 @@ def open_store(db: str | None) -> Iterator[Store]:
 
 
 class UpgradeBar:
-    """A progress bar on stderr while an older database is upgraded (nothing otherwise)."""
+    """A progress bar on stderr while an older database is upgraded (nothing otherwise: the
+    bar, and rich's progress module, are made when an upgrade first reports)."""
 
     def __init__(self) -> None:
-        self.bar = Progress(TextColumn("upgrading the database: {task.description}"),
-                            BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            console=err, transient=True)
+        self._bar: Progress | None = None
         self.tasks: dict[str, TaskID] = {}
+
+    @property
+    def bar(self) -> Progress:
+        if self._bar is None:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self._bar = Progress(TextColumn("upgrading the database: {task.description}"),
+                                 BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                 console=err, transient=True)
+        return self._bar
 
     def __call__(self, what: str, done: int, total: int) -> None:
         if what not in self.tasks:

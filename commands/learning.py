@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from commands._errors import PARTIAL, exit_codes
@@ -100,6 +99,8 @@ def import_log(
     as_json: JsonOption = False,
 ) -> None:
     """Import a historical event log with XES column names, to learn and analyse from."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     import learner
 
     if on_error not in ("skip", "reject"):

@@ -51,6 +51,17 @@ def load_catalog_text(text: str, *, file: str | None = None) -> Catalog:
     return _build(loaded)
 
 
+def read_stored_catalog_text(text: str, *, file: str | None = None) -> Catalog:
+    """A catalog the store holds: `store_catalog` checked its text before storing it, so it
+    is parsed (by libyaml when available) and built without the JSON Schema and semantic
+    checks again: reading one needs no jsonschema. Text that does not build gets the full
+    check and its problems."""
+    try:
+        return _build(load_yaml(text, file, accepted_before=True))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return load_catalog_text(text, file=file)  # raises DefinitionErrors naming them
+
+
 def _snake(text: str) -> str:
     text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text.strip())
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from content_catalog._errors import CatalogNotFound, PolicyNotFound
-from content_catalog._loader import load_catalog_text
+from content_catalog._loader import load_catalog_text, read_stored_catalog_text
 from content_catalog._model import Catalog
 from content_catalog.policy import Policy, catalog_policy
 from engine.clock import Clock, SystemClock, as_utc
@@ -117,7 +117,7 @@ def load_stored_catalog(store: Store, name: str | None = None) -> Catalog:
         row = conn.execute(query.limit(1)).first()
         if row is None:
             raise CatalogNotFound(name, conn.execute(select(CATALOG.c.name).distinct()).scalars())
-    return load_catalog_text(row.source, file=row.source_file)
+    return read_stored_catalog_text(row.source, file=row.source_file)
 
 
 def stored_catalogs(store: Store, name: str | None = None) -> list[StoredCatalog]:

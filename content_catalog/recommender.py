@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from content_catalog._errors import CatalogNotFound
 from content_catalog._exploration import cumulative, pick
-from content_catalog._loader import load_catalog_text
+from content_catalog._loader import read_stored_catalog_text
 from content_catalog._model import Catalog, ContentOption
 from content_catalog.policy import Policy, catalog_policy, locale_market
 from content_catalog.policy_store import (
@@ -173,7 +173,7 @@ class StoredRecommender:
             if catalog is None and catalog_id is not None:
                 row = conn.execute(select(CATALOG.c.source, CATALOG.c.source_file).where(
                     CATALOG.c.id == catalog_id)).one()
-                catalog = load_catalog_text(row.source, file=row.source_file)
+                catalog = read_stored_catalog_text(row.source, file=row.source_file)
             policies = read_active_policies(conn)
         # Read in one transaction, so versions and policies agree.
         return _Snapshot(catalog_id, catalog, {h: p.version for h, p in policies.items()},

@@ -9,8 +9,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from engine.durations import DurationError, fixed_duration
-
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
@@ -58,6 +56,8 @@ def parse_duration(text: str) -> timedelta:
     Read by `engine.durations`, the parser timers use. Months and years have no fixed length,
     so they are refused rather than guessed.
     """
+    from engine.durations import DurationError, fixed_duration  # SpiffWorkflow's parser
+
     try:
         return fixed_duration(text)
     except DurationError as exc:

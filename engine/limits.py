@@ -26,8 +26,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
-
 from engine.errors import ExecutionError
 
 __all__ = ["DEFAULT_LIMITS", "Budget", "Limits", "WorkLimitExceeded", "budget",
@@ -98,6 +96,8 @@ class Budget:
         depth = int(getattr(task.workflow, "depth", 0) or 0)
         if depth > self.limits.call_depth:
             raise WorkLimitExceeded("call_depth", depth, self.limits.call_depth, step)
+        from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
+
         parent = task.parent
         instance_of = parent is not None and isinstance(parent.task_spec, MultiInstanceTask) \
             and parent.task_spec.task_spec == task.task_spec.name

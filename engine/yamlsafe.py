@@ -48,23 +48,35 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import ValidationError, best_match
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.resolver import BaseResolver
 
-from engine.durations import DurationError, parse_iso_duration
 from engine.errors import DefinitionErrors, Problem, did_you_mean
 
-# Only nextmove's own formats are asserted; a duration is what the timers can schedule.
-_FORMATS = FormatChecker(formats=())
+if TYPE_CHECKING:
+    from jsonschema import FormatChecker
+    from jsonschema.exceptions import ValidationError
 
 
-@_FORMATS.checks("iso-duration", raises=DurationError)
-def _is_duration(value: object) -> bool:
-    return not isinstance(value, str) or bool(parse_iso_duration(value))
+@cache
+def _formats() -> FormatChecker:
+    """Only nextmove's own formats are asserted; a duration is what the timers can schedule.
+    (jsonschema and the timers' parser are imported here, when a file is first checked: reading
+    what the store holds, already checked, needs neither.)"""
+    from jsonschema import FormatChecker
+
+    from engine.durations import DurationError, parse_iso_duration
+
+    checker = FormatChecker(formats=())
+
+    @checker.checks("iso-duration", raises=DurationError)
+    def _is_duration(value: object) -> bool:
+        return not isinstance(value, str) or bool(parse_iso_duration(value))
+
+    return checker
 
 __all__ = [
     "LoadedYaml", "StrictSafeLoader", "YamlPath", "format_path", "line_of", "load_yaml",
@@ -286,36 +298,73 @@ def _fail(message: str, file: str | None, code: str, line: int | None = None) ->
     return DefinitionErrors([Problem(message, file, line, code=code)])
 
 
-def load_yaml(text: str, file: str | None = None, *, max_nodes: int = 100_000) -> LoadedYaml:
-    """Parse one YAML document safely; raise `DefinitionErrors` listing every YAML problem."""
-    builder = _Builder(file, max_nodes)
-    loader: StrictSafeLoader | None = None
+@cache
+def _libyaml_composer() -> Any:
+    """libyaml's composer with `StrictSafeLoader`'s scalar rules: the same nodes (tags, lines)
+    for a document the pure-Python loader accepted, some forty times faster. None when PyYAML
+    was built without libyaml."""
     try:
-        loader = StrictSafeLoader(text)
-        root = loader.get_single_node()
-        if root is None:
-            return LoadedYaml(None, {}, file)
-        builder.lines[()] = root.start_mark.line + 1
-        data = builder.build(root, ())
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {exc.context_mark.line + 1}" if exc.context_mark else ""
-        parts = [f"{exc.context}{where}" if exc.context else "", exc.problem or ""]
-        message = "YAML syntax error: " + ", ".join(p for p in parts if p)
-        raise _fail(message, file, "yaml-syntax", mark.line + 1 if mark else None) from exc
+        from yaml._yaml import CParser  # libyaml, when PyYAML was built with it
+    except ImportError:
+        return None
+
+    class Composer(CParser, BaseResolver):
+        yaml_implicit_resolvers = StrictSafeLoader.yaml_implicit_resolvers
+
+        def __init__(self, text: str) -> None:
+            CParser.__init__(self, text)
+            BaseResolver.__init__(self)
+
+    return Composer
+
+
+def load_yaml(text: str, file: str | None = None, *, max_nodes: int = 100_000,
+              accepted_before: bool = False) -> LoadedYaml:
+    """Parse one YAML document safely; raise `DefinitionErrors` listing every YAML problem.
+
+    `accepted_before`: the text passed this function once already (what the store holds), so
+    libyaml composes it when PyYAML has it (the same nodes; its error messages differ, so a
+    document it refuses is parsed again the usual way, for the usual problems)."""
+    composer = _libyaml_composer() if accepted_before else None
+    if composer is not None:
+        try:
+            return _build_document(composer(text), file, max_nodes)
+        except (DefinitionErrors, yaml.YAMLError, _TooBig, RecursionError):
+            pass
+    try:
+        return _build_document(StrictSafeLoader(text), file, max_nodes)
     except yaml.YAMLError as exc:
-        raise _fail(f"unreadable YAML: {exc}", file, "yaml-syntax") from exc
+        raise _syntax_problem(exc, file) from exc
     except _TooBig:
         message = f"the document expands to more than {max_nodes} nodes (an alias bomb?)"
         raise _fail(message, file, "yaml-too-big") from None
     except RecursionError:
         raise _fail("the document is nested too deeply", file, "yaml-too-deep") from None
+
+
+def _build_document(loader: Any, file: str | None, max_nodes: int) -> LoadedYaml:
+    builder = _Builder(file, max_nodes)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return LoadedYaml(None, {}, file)
+        builder.lines[()] = root.start_mark.line + 1
+        data = builder.build(root, ())
     finally:
-        if loader is not None:
-            loader.dispose()
+        loader.dispose()
     if builder.problems:
         raise DefinitionErrors(builder.problems)
     return LoadedYaml(data, builder.lines, file)
+
+
+def _syntax_problem(exc: yaml.YAMLError, file: str | None) -> DefinitionErrors:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {exc.context_mark.line + 1}" if exc.context_mark else ""
+        parts = [f"{exc.context}{where}" if exc.context else "", exc.problem or ""]
+        message = "YAML syntax error: " + ", ".join(p for p in parts if p)
+        return _fail(message, file, "yaml-syntax", mark.line + 1 if mark else None)
+    return _fail(f"unreadable YAML: {exc}", file, "yaml-syntax")
 
 
 @cache
@@ -331,7 +380,9 @@ def schema_problems(
     data: Any, schema: Mapping[str, Any], lines: Mapping[YamlPath, int], file: str | None = None
 ) -> list[Problem]:
     """Every way `data` breaks `schema` (Draft 2020-12), as Problems sorted by line."""
-    validator = Draft202012Validator(schema, format_checker=_FORMATS)
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(schema, format_checker=_formats())
     found: dict[Problem, None] = {}  # ordered and without repeats
     for error in validator.iter_errors(data):
         for problem in _from_error(error, lines, file):
@@ -402,7 +453,14 @@ def _from_error(
                 yield problem(custom or f"{_short(item)} is listed twice", (*path, index),
                               "duplicate")
             seen.append(item)
-    elif keyword in ("anyOf", "oneOf") and not custom and best_match([error]) is not error:
-        yield from _from_error(best_match([error]), lines, file)  # the likeliest intended branch
+    elif keyword in ("anyOf", "oneOf") and not custom and _best_match(error) is not error:
+        yield from _from_error(_best_match(error), lines, file)  # the likeliest intended branch
     else:
         yield problem(custom or _short(error.message, 200))
+
+
+def _best_match(error: ValidationError) -> ValidationError:
+    from jsonschema.exceptions import best_match
+
+    found: ValidationError = best_match([error])
+    return found

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from content_catalog import Catalog, StoredCatalog, cross_check, load_catalog, store_catalog
-from engine import Clock, LoadReport, Problem, Store
-from engine import load as load_maps
+from engine import Clock, Problem, Store
 from engine.catalogs import HookUses
+
+if TYPE_CHECKING:
+    from engine import LoadReport
 
 
 class ContentCatalogs:
@@ -36,4 +39,6 @@ def load(paths: Iterable[str | Path], *, allow_scripts: bool = False,
          build: bool = True) -> LoadReport:
     """Load and check the maps and content catalogs under `paths` (what `nextmove validate`
     reports); never raises for a bad file."""
+    from engine.definitions.loader import load as load_maps  # the BPMN parser, when needed
+
     return load_maps(paths, allow_scripts=allow_scripts, build=build, catalogs=CONTENT_CATALOGS)

@@ -1,6 +1,7 @@
 """A fast command line: commands that do not learn load no LightGBM, pandas, pyarrow, scipy or
-numpy, and `nextmove --help` loads neither the runtime nor SQLAlchemy. Each command runs in a
-fresh interpreter, which then reports what it imported. (Not timed: bench/cli_start.py
+numpy, `nextmove --help` loads neither the runtime nor SQLAlchemy, and `cards` (which reads
+stored rows only) loads no BPMN runtime or parser and no jsonschema. Each command runs
+in a fresh interpreter, which then reports what it imported. (Not timed: bench/cli_start.py
 measures the start-up.) Also `--version`, shell completion and the licence."""
 
 from __future__ import annotations
@@ -75,6 +76,37 @@ def test_the_probe_sees_what_a_command_loads(db: str) -> None:
 ])
 def test_commands_that_do_not_learn_load_no_learning_library(db: str, args: list[str]) -> None:
     assert loaded([*args, "--db", db], LEARNING) == []
+
+
+# What `cards` must not load: it reads stored rows (the instances' waits, the steps' stored
+# metadata, the stored catalog), so no BPMN runtime or parser and no schema checks. (sqlmodel,
+# the ORM and pydantic are loaded: the store's tables are SQLModel classes, and typer itself
+# converts option values with pydantic.)
+NOT_FOR_CARDS = ("SpiffWorkflow", "lxml", "jsonschema", "engine.definitions.loader",
+                 "engine.definitions.spiff", "engine.definitions.compile",
+                 "engine.runtime.pipeline", "engine.runtime.events", "engine.durations")
+
+
+def test_cards_reads_stored_data_without_the_bpmn_runtime_or_schema_checks(db: str) -> None:
+    for args in (["cards", "-d", "d1"], ["cards", "-d", "d1", "--json"], ["list"]):
+        assert loaded([*args, "--db", db], NOT_FOR_CARDS) == []
+
+
+def test_cards_still_shows_what_the_stored_catalog_says(db: str) -> None:
+    """The catalog is read back from the store without its schema check: the card still
+    names the ranked content and fills in the message template."""
+    result = CliRunner().invoke(app, ["cards", "-d", "d1", "--json", "--db", db])
+    assert result.exit_code == 0, result.output
+    card = next(c for c in json.loads(result.stdout)["cards"] if c["prospect_id"] == "p1")
+    assert card["content"] and all(c["title"] for c in card["content"])
+    assert card["suggested_message"]
+
+
+def test_the_probe_sees_the_bpmn_runtime_when_a_step_runs(db: str) -> None:
+    """The check above can fail: completing a step does load SpiffWorkflow."""
+    found = loaded(["start", "prospect_journey", "-p", "p9", "-d", "d1", "--db", db],
+                   NOT_FOR_CARDS)
+    assert "SpiffWorkflow" in found and "engine.runtime.pipeline" in found
 
 
 def test_version() -> None:

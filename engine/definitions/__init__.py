@@ -4,19 +4,45 @@
     load_definitions(paths)                the definitions, or DefinitionErrors
     build_spec(process_id, documents)      the SpiffWorkflow spec of a definition
     parse_xml(data, file)                  untrusted XML parsed safely (no DTDs, bounded size)
+
+Names are imported when first used (PEP 562): `from engine.definitions.model import ...` or
+reading stored step metadata loads neither the BPMN parser (SpiffWorkflow, lxml) nor the schema
+checks, so commands that only read the store start fast.
 """
 
-from engine.definitions._xml import parse_xml
-from engine.definitions.loader import LoadReport, discover, load, load_definitions
-from engine.definitions.model import (
-    NEXTMOVE_NS,
-    STEP_PROPERTIES,
-    Flow,
-    ProcessDefinition,
-    ProcessMap,
-    Step,
-)
-from engine.definitions.spiff import NextmoveParser, build_spec
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.definitions._xml import parse_xml
+    from engine.definitions.loader import LoadReport, discover, load, load_definitions
+    from engine.definitions.model import (
+        NEXTMOVE_NS,
+        STEP_PROPERTIES,
+        Flow,
+        ProcessDefinition,
+        ProcessMap,
+        Step,
+    )
+    from engine.definitions.spiff import NextmoveParser, build_spec
+
+_WHERE = {
+    "NEXTMOVE_NS": "engine.definitions.model",
+    "STEP_PROPERTIES": "engine.definitions.model",
+    "Flow": "engine.definitions.model",
+    "LoadReport": "engine.definitions.loader",
+    "NextmoveParser": "engine.definitions.spiff",
+    "ProcessDefinition": "engine.definitions.model",
+    "ProcessMap": "engine.definitions.model",
+    "Step": "engine.definitions.model",
+    "build_spec": "engine.definitions.spiff",
+    "discover": "engine.definitions.loader",
+    "load": "engine.definitions.loader",
+    "load_definitions": "engine.definitions.loader",
+    "parse_xml": "engine.definitions._xml",
+}
 
 __all__ = [
     "NEXTMOVE_NS",
@@ -33,3 +59,16 @@ __all__ = [
     "load_definitions",
     "parse_xml",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'engine.definitions' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

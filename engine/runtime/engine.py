@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
-
-from SpiffWorkflow.bpmn import BpmnWorkflow
+from typing import TYPE_CHECKING, Any
 
 from engine import inputs
 from engine.catalogs import CatalogSupport
 from engine.clock import Clock, SystemClock
-from engine.definitions import load
 from engine.errors import (
     DefinitionErrors,
     DefinitionNotFound,
@@ -34,10 +32,9 @@ from engine.errors import (
     StepNotWaiting,
     did_you_mean,
 )
-from engine.expressions import SafeScriptEngine
-from engine.limits import DEFAULT_LIMITS, Limits, check_cardinality
+from engine.limits import DEFAULT_LIMITS, Limits
 from engine.recommend import Recommender
-from engine.runtime import events, held, incidents, queries, signals, versions
+from engine.runtime import queries, versions
 from engine.runtime.cards import ActionCard, card_page, cards_for, parse_cursor
 from engine.runtime.model import (
     Along,
@@ -54,27 +51,23 @@ from engine.runtime.model import (
     StepEvent,
     TickReport,
 )
-from engine.runtime.pipeline import Acted, NotWaiting, StepPipeline
-from engine.runtime.versions import DefinitionCache, LoadedDefinition
+from engine.runtime.versions import DefinitionCache
 from engine.store.database import Store
+
+if TYPE_CHECKING:
+    from SpiffWorkflow.bpmn import BpmnWorkflow
+
+    from engine.runtime.pipeline import Acted, StepPipeline
+    from engine.runtime.versions import LoadedDefinition
+
+# SpiffWorkflow and the modules running instances on it (the pipeline, timers, events) are
+# imported when an engine first runs a step, not with this module: commands that only read
+# stored rows (`cards`, `list`) do not load the BPMN runtime.
 
 for _name in ("spiff", "spiff.task", "spiff.workflow", "spiff.metrics"):
     logging.getLogger(_name).setLevel(logging.WARNING)  # they cost time on every task change
 
 OUTCOMES = ("customer_order", "distributor_enrolled", "sale", "lost")
-
-
-class ClockedScriptEngine(SafeScriptEngine):
-    """Safe expressions plus the engine's clock, which nextmove's timers read."""
-
-    def __init__(self, clock: Clock, allow_scripts: bool = False) -> None:
-        super().__init__(allow_scripts=allow_scripts)
-        self.clock = clock
-
-    def evaluate(self, task: Any, expression: str, external_context: Any = None) -> Any:
-        value = super().evaluate(task, expression, external_context)
-        check_cardinality(task, expression, value)  # before Spiff makes that many instances
-        return value
 
 
 class Deployment(list[DeployedDefinition]):
@@ -117,12 +110,30 @@ class Engine:
         self.recommender = recommender
         self.catalog_support = catalogs
         self.rng = rng or random.Random()
-        self.script_engine = ClockedScriptEngine(self.clock, allow_scripts)
         self._definitions = DefinitionCache(self.store)
-        self.pipeline = StepPipeline(
-            self.store, self._definitions, self.script_engine, self.clock,
-            recommender=recommender, rng=self.rng, hot_instances=hot_instances, limits=limits)
+        self.hot_instances = hot_instances
         self.limits = limits
+        self._pipeline: StepPipeline | None = None
+        self._building = threading.Lock()  # one pipeline, even if two threads step first
+
+    @property
+    def pipeline(self) -> StepPipeline:
+        """What writes every step (`engine.runtime.pipeline`), with the script engine the maps
+        run with: built on first use, loading the BPMN runtime then."""
+        pipeline = self._pipeline
+        if pipeline is None:
+            with self._building:
+                if self._pipeline is None:
+                    from engine.runtime._scripting import ClockedScriptEngine
+                    from engine.runtime.pipeline import StepPipeline
+
+                    self._pipeline = StepPipeline(
+                        self.store, self._definitions,
+                        ClockedScriptEngine(self.clock, self.allow_scripts), self.clock,
+                        recommender=self.recommender, rng=self.rng,
+                        hot_instances=self.hot_instances, limits=self.limits)
+                pipeline = self._pipeline
+        return pipeline
 
     # -- definitions ---------------------------------------------------------------------------
 
@@ -134,6 +145,8 @@ class Engine:
         With `origin` (e.g. `"upload:"`), each file is recorded as `origin` + its name rather
         than its path: for files written to a scratch folder that will be gone.
         """
+        from engine.definitions.loader import load  # the BPMN parser and the schema checks
+
         report = load(paths, allow_scripts=self.allow_scripts, catalogs=self.catalog_support)
         if report.errors:
             raise DefinitionErrors(report.problems)
@@ -175,6 +188,8 @@ class Engine:
         (started,) = self.pipeline.start(process_id, [prospect], new=new, actor=actor,
                                          park=True)
         if started.created and started.instance.status == "incident":
+            from engine.runtime import incidents
+
             with self.store.read() as conn:
                 found = incidents.last_incident(conn, started.instance.id)
             raise InstanceIncident(started.instance.id, None, ExecutionError(
@@ -241,6 +256,9 @@ class Engine:
         inputs.optional_identifier(used, "used")
         inputs.text(data.get("note"), "note")
         inputs.text(data.get("reason"), "reason")
+        from engine.runtime import events, incidents
+        from engine.runtime.pipeline import NotWaiting
+
         instance_id = self.resolve(ref)
         person = incidents.person_act(instance_id, step, kind, data, actor, used)
         replay = incidents.person_replay(step, kind, data, used, actor)
@@ -287,6 +305,8 @@ class Engine:
         """Claim up to `limit` instances with a due timer (as leases), fire them; held
         prospect events past their expiry are marked expired on the way. The report lists
         what fired, and counts the steps run and the incidents raised."""
+        from engine.runtime import events, held
+
         inputs.count(limit, "limit")
         held.expire(self.store, self.clock.now())
         return events.fire_due(self, limit, worker, should_stop)
@@ -295,6 +315,8 @@ class Engine:
         """Fire everything due now, batch after batch, until nothing unclaimed is due; held
         prospect events past their expiry are marked expired; a late cycle timer fires once
         (see `engine.limits`)."""
+        from engine.runtime import events, held
+
         inputs.count(batch, "batch")
         inputs.instant(self.clock.now(), "now")
         held.expire(self.store, self.clock.now())
@@ -310,6 +332,8 @@ class Engine:
         inputs.identifier(prospect_id, "prospect")
         inputs.optional_identifier(message_id, "message id")
         inputs.document(data, "data")
+        from engine.runtime import events
+
         return events.signal(self, message, prospect_id, message_id=message_id, data=data)
 
     def broadcast(
@@ -318,6 +342,8 @@ class Engine:
     ) -> BroadcastResult:
         """Deliver BPMN signal `signal` to every instance waiting for it (any prospect), one
         step each; a repeated `signal_id` moves an instance at most once."""
+        from engine.runtime import signals
+
         return signals.broadcast(self, signal, signal_id=signal_id, data=data)
 
     # -- incidents ---------------------------------------------------------------------------
@@ -326,6 +352,9 @@ class Engine:
         """Run the step an instance in `incident` failed at again (after the map was fixed
         and the instance migrated, or a limit raised). Raises `InstanceIncident` if it
         fails again."""
+        from engine.runtime import incidents
+        from engine.runtime.pipeline import NotWaiting
+
         instance_id = self.resolve(ref)
         status = queries.get(self.store, instance_id).status
         if status != "incident":
@@ -359,7 +388,8 @@ class Engine:
 
     def forget(self) -> None:
         """Drop cached instances and specs, as a freshly started process would have none."""
-        self.pipeline.forget()
+        if self._pipeline is not None:
+            self._pipeline.forget()
         self._definitions.clear()
 
     # -- queries -------------------------------------------------------------------------------
@@ -390,6 +420,8 @@ class Engine:
     def held_events(self, prospect_id: str) -> list[HeldEvent]:
         """The prospect's events nothing waited for: held, expired (or, from before events
         were held, unmatched), oldest first."""
+        from engine.runtime import held
+
         return held.listed(self.store, prospect_id)
 
     def history(self, instance_id: int) -> list[StepEvent]:

@@ -43,7 +43,8 @@ class Runtime(Protocol):
 
     store: Store
     clock: Clock
-    pipeline: StepPipeline
+    @property
+    def pipeline(self) -> StepPipeline: ...  # built on first use: read-only
     lease: timedelta
 
 log = logging.getLogger("nextmove.worker")

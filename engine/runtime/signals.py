@@ -46,7 +46,8 @@ class Runtime(Protocol):
 
     store: Store
     clock: Clock
-    pipeline: StepPipeline
+    @property
+    def pipeline(self) -> StepPipeline: ...  # built on first use: read-only
 
 
 def waiting_on(engine: Runtime, name: str) -> list[tuple[int, str]]:

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from engine.clock import as_utc
-from engine.definitions import ProcessDefinition, build_spec
+from engine.definitions.model import ProcessDefinition
 from engine.errors import DefinitionNotFound, NextmoveError
 from engine.runtime.model import DeployedDefinition
 from engine.runtime.queries import DEFINITION
@@ -110,6 +110,8 @@ def load_definition(store: Store, definition_id: int) -> LoadedDefinition:
     if row["source_format"] == "imported-log":
         raise NextmoveError(f"{row['process_id']!r} is an imported event log, not a process "
                             "map: it can be analysed and learned from, but not started")
+    from engine.definitions.spiff import build_spec  # the BPMN parser: only to run a version
+
     documents = {k: v.encode("utf-8") for k, v in json.loads(row["documents"]).items()}
     spec, subprocess_specs = build_spec(row["process_id"], documents, row["source_file"])
     return LoadedDefinition(

@@ -27,7 +27,7 @@ from engine._spiff_private import (
     spiff_extensions,
 )
 from engine.definitions import build_spec
-from engine.runtime.engine import ClockedScriptEngine
+from engine.runtime._scripting import ClockedScriptEngine
 from engine.runtime.state import dump_state, load_state
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

@@ -346,3 +346,29 @@ def test_schema_problems_on_missing_lines_still_work() -> None:
     problems = schema_problems({"steps": 5}, SCHEMA, {}, None)
     assert {p.code for p in problems} == {"missing-key", "wrong-type"}
     assert all(p.line is None for p in problems)
+
+
+# Text the store holds was accepted once; it is read back by libyaml (`accepted_before`),
+# which must give exactly what the pure-Python loader gives: data, lines and problems.
+LIFEVANTAGE_CATALOG = Path(__file__).resolve().parents[2] / "processes/lifevantage/catalog.yaml"
+STORED = [
+    LIFEVANTAGE_CATALOG.read_text(encoding="utf-8"),
+    "a: on\nb: 017\nc: 0x1F\nd: 1:30\ne: 2024-05-01\nf: ~\ng: .inf\nh: TRUE\ni: ''\n",
+    "base: &b {x: 1, y: [1, 2]}\nitems:\n  - <<: *b\n    y: 3\n  - *b\n",
+    "text: |\n  two\n  lines\nfolded: >\n  one\n  line\n",
+]
+
+
+@pytest.mark.parametrize("text", STORED)
+def test_text_accepted_before_reads_back_the_same(text: str) -> None:
+    assert load_yaml(text, "s.yaml", accepted_before=True) == load_yaml(text, "s.yaml")
+
+
+@pytest.mark.parametrize("text", ["a: [1, 2\n", "a: 1\na: 2\n", "a: !!python/name:os.system x\n",
+                                  "a: &x [*x]\n", "a: !!int nope\n"])
+def test_text_accepted_before_that_is_bad_gets_the_usual_problems(text: str) -> None:
+    with pytest.raises(DefinitionErrors) as usual:
+        load_yaml(text, "s.yaml")
+    with pytest.raises(DefinitionErrors) as stored:
+        load_yaml(text, "s.yaml", accepted_before=True)
+    assert stored.value.problems == usual.value.problems
