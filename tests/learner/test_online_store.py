@@ -78,10 +78,13 @@ def test_the_policy_refresh_command_stores_a_version(continuous_db: Path,
     shutil.copy(continuous_db, db)
     now = (SMALL.start + timedelta(days=SMALL.days)).isoformat()
     result = CliRunner().invoke(app, ["policy", "refresh", "--process", JOURNEY, "--outcome",
-                                      CONVERTED, "--now", now, "--db", str(db), "--json"])
+                                      CONVERTED, "--now", now, "--db", str(db), "--json",
+                                      "--reward", f"intro_video={REWARDS['intro_video']}"])
     assert result.exit_code == 0, result.output
     found = json.loads(result.output)
     assert {h["hook"] for h in found["hooks"]} >= {"intro_video", "presentation"}
+    assert {h["hook"]: h["reward"] for h in found["hooks"]}["intro_video"] == REWARDS[
+        "intro_video"]
     assert all(h["version"] is not None and h["pending"] > 0 for h in found["hooks"])
     # held after a rollback: refreshes leave the hook alone until a person activates one
     with stored(db) as store:
