@@ -392,6 +392,10 @@ def policy_refresh(
     hook: Annotated[list[str] | None, typer.Option(help="Only this hook (repeatable).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Refresh even where the catalog says "
                                         "learning: batch.")] = False,
+    reward: Annotated[list[str] | None, typer.Option(
+        help="HOOK=STEP: the hook learns from reaching STEP, an earlier step its content acts "
+             "on (e.g. intro_video=Event_wait_for_video_video_played); the rollback test "
+             "still judges it on --outcome (repeatable).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the Monte Carlo draws.")] = 0,
     now: NowOption = None,
     db: DbOption = None,
@@ -404,13 +408,19 @@ def policy_refresh(
 
     window = duration(horizon, "--horizon")
     assert window is not None
+    rewards = {}
+    for pair in reward or ():
+        name, _, step = pair.partition("=")
+        if not name or not step:
+            raise NextmoveError(f"--reward takes HOOK=STEP, not {pair!r}")
+        rewards[name] = step
     if now:
         instant(now, "--now")  # a bad --now is refused before the database is opened
     with open_store(db) as store:
         clock = ManualClock(now_of(store, now))  # a simulated database: its recorded clock
         outcome = _outcome(store, process, outcome)
         done = learner.refresh(store, process, outcome=outcome, horizon=window, clock=clock,
-                               hooks=hook or None, force=force,
+                               hooks=hook or None, force=force, rewards=rewards,
                                settings=learner.Settings(seed=seed))
     if as_json:
         print_json(done.to_dict())
@@ -422,8 +432,8 @@ def policy_refresh(
         else:
             out.print(f"{h.hook}: version {h.version} from {h.decisions} decisions "
                       f"({h.pending} pending, exposure {h.exposure:,.1f}, "
-                      f"{h.successes:,.0f} outcomes), prior strength {h.prior_strength:.0f}",
-                      markup=False)
+                      f"{h.successes:,.0f} reaching {h.reward}), prior strength "
+                      f"{h.prior_strength:.0f}", markup=False)
     for name, why in done.skipped.items():
         out.print(f"{name}: not refreshed ({why})", markup=False)
 

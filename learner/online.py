@@ -16,6 +16,15 @@ shown with, and any policy can still be judged off-policy on the log.
 Only catalogs with `learning: continuous` (the default) are refreshed; `learning: batch`
 leaves the policies to `nextmove learn`.
 
+**A nearer reward.** `rewards` may name, per hook, an earlier step or event of the funnel (e.g.
+the intro video's `video_played` catch event) whose arrival within the horizon is the hook's
+reward while learning, where the outcome is far and rare and the hook acts on it only through
+that step: the step is reached in days rather than weeks and by many more prospects, so the
+policy learns from many more successes. It changes only what the hook's table learns from:
+the rollback test still judges the hook's versions on `outcome`, and so do the demo and every
+report. A step the hook does not lead to teaches it nothing a test could catch here, so name
+only one the hook's content acts on.
+
 **Rollback.** Before refreshing a hook whose live version was made here, the continuous
 versions activated in a row up to the live one are checked against the version active before
 them, with the drift detector's sequential test (`drift.design`, Page's CUSUM in integer form
@@ -29,7 +38,7 @@ activates a version again.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -82,6 +91,7 @@ class HookRefresh:
     prior_strength: float | None
     rolled_back_to: int | None = None
     why: str = ""
+    reward: str = ""  # what the table learned from: the outcome, or the hook's nearer step
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,10 +114,11 @@ class Refresh:
 def refresh(store: Store, process_id: str, *, outcome: str, horizon: timedelta = HORIZON,
             now: datetime | None = None, clock: Clock | None = None,
             settings: Settings | None = None, hooks: Sequence[str] | None = None,
-            force: bool = False) -> Refresh:
+            force: bool = False, rewards: Mapping[str, str] | None = None) -> Refresh:
     """Refresh every hook of the stored catalog that the process has decisions for (or
     `hooks`) as a new active policy version. `force` refreshes a `learning: batch` catalog
-    too. Raises `UnknownOutcome` for an outcome the process does not know."""
+    too. `rewards`: hook -> the nearer step it learns from (module docstring). Raises
+    `UnknownOutcome` for an outcome (or reward step) the process does not know."""
     settings = settings or Settings()
     catalog = load_stored_catalog(store)
     moment = now or (clock.now() if clock is not None else datetime.now(UTC))
@@ -117,9 +128,13 @@ def refresh(store: Store, process_id: str, *, outcome: str, horizon: timedelta =
         for hook in sorted(hooks or catalog.hooks):
             report.skipped[hook] = "the catalog says learning: batch"
         return report
-    log = online_log(store, process_id, outcome=outcome, horizon=horizon,
-                     segments=(*catalog.segments, *_PLACE))
+    columns = (*catalog.segments, *_PLACE)
+    log = online_log(store, process_id, outcome=outcome, horizon=horizon, segments=columns)
     success, weight = exposure(log, moment)
+    nearer = {}  # reward step -> its log and counts (each read once, whatever the hooks)
+    for step in sorted(set((rewards or {}).values()) - {outcome}):
+        near = online_log(store, process_id, outcome=step, horizon=horizon, segments=columns)
+        nearer[step] = (near, *exposure(near, moment))
     live = active_policies(store)
     done = []
     rng = np.random.default_rng(settings.seed + int(moment.timestamp()))
@@ -147,22 +162,31 @@ def refresh(store: Store, process_id: str, *, outcome: str, horizon: timedelta =
             done.append(HookRefresh(hook, None, *counts, prior_strength=None,
                                     rolled_back_to=version, why=why))
             continue
-        policy, kappa = thompson_policy(hook, options, part, success[mine], weight[mine],
-                                        catalog.segments, live.get(hook), settings, rng)
+        reward = (rewards or {}).get(hook, outcome)
+        learn, hit, seen = part, success[mine], weight[mine]
+        if reward != outcome:  # its own read: rows of the same hook, its own censoring
+            near, near_success, near_weight = nearer[reward]
+            rows = np.flatnonzero(near.hook == hook)
+            learn, hit, seen = near.select(rows), near_success[rows], near_weight[rows]
+            counts = (*counts[:3], float(hit.sum()), float(seen.sum()))
+        policy, kappa = thompson_policy(hook, options, learn, hit, seen, catalog.segments,
+                                        live.get(hook), settings, rng, reward=reward)
         stored = save_policy(
             store, policy, activate=True, clock=clock,
             note=f"{NOTE}: Thompson sampling on {counts[0]} decisions "
-                 f"({counts[2]} pending)",
+                 f"({counts[2]} pending)" + ("" if reward == outcome else
+                                             f", learning from {reward}"),
             reason=f"{NOTE}: scheduled refresh")
         done.append(HookRefresh(hook, stored.version, *counts, prior_strength=kappa,
-                                why="refreshed"))
+                                why="refreshed", reward=reward))
     return replace(report, hooks=tuple(done))
 
 
 def thompson_policy(hook: str, options: Sequence[ContentOption], log: OnlineLog,
                     success: np.ndarray, weight: np.ndarray, segments: Sequence[str],
                     live: Policy | None, settings: Settings,
-                    rng: np.random.Generator) -> tuple[Policy, float]:
+                    rng: np.random.Generator, reward: str | None = None
+                    ) -> tuple[Policy, float]:
     """The hook's table policy from its decisions (all of `log` is this hook's) and the prior
     strength used. `live` is the policy the table moves from (None: uniform).
 
@@ -230,7 +254,7 @@ def thompson_policy(hook: str, options: Sequence[ContentOption], log: OnlineLog,
     rules = tuple(Rule(ctx, _thompson.table_dict(ids, row))
                   for ctx, row in zip(contexts[:-1], table[:-1], strict=True))
     explain = {"online": {
-        "method": "thompson sampling, hierarchical Beta-Binomial",
+        "method": "thompson sampling, hierarchical Beta-Binomial", "reward": reward,
         "segments": list(segments), "prior_strength": kappa,
         "prior_strength_estimated": settings.prior_strength is None,
         "draws": settings.draws, "mc_standard_error_max": _thompson.mc_standard_error(

@@ -8,7 +8,9 @@ Each arm runs on its own SQLite file (continuous learning on `demo.db`, the othe
 `demo.catalog.db` and `demo.oracle.db`). Continuous learning refreshes
 every hook's policy at the end of each simulated day (`learner.refresh`, outcome: the journey
 reached its end, which only converted prospects do, within 14 days); the cards of the next
-day use it. With `parallel`, the arms run in separate processes (they share nothing).
+day use it. The intro video learns from the nearer step its content acts on, the prospect
+playing it (`REWARDS`); every arm is still measured on conversion. With `parallel`, the
+arms run in separate processes (they share nothing).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ ARMS = ("catalog", "continuous", "oracle")
 JOURNEY = "prospect_journey"
 CONVERTED = "Event_end"  # the journey's end: reached only by prospects who ordered or enrolled
 HORIZON = timedelta(days=14)
+# The intro video acts on conversion only through the prospect playing it, within hours: its
+# table learns from that (about 60% of prospects, against 12% converting).
+REWARDS = {"intro_video": "Event_wait_for_video_video_played"}
 Z = 1.96
 
 
@@ -120,7 +125,8 @@ def run_arm(database: Path, config: SimulationConfig, arm: str,
     refreshes = [0]
 
     def daily(s: Store, end: datetime) -> None:
-        done = refresh(s, JOURNEY, outcome=CONVERTED, horizon=HORIZON, clock=ManualClock(end))
+        done = refresh(s, JOURNEY, outcome=CONVERTED, horizon=HORIZON, clock=ManualClock(end),
+                       rewards=REWARDS)
         refreshes[0] += sum(1 for h in done.hooks if h.version is not None)
 
     try:

@@ -18,12 +18,13 @@ from cli import app
 from compliance.policy_chain import verify_policy_trail
 from content_catalog import activate, get_policy, history, load_stored_catalog
 from engine import ManualClock, Store
+from engine.store.steplog import UnknownOutcome
 from learner import decisions, refresh
 from learner._read_online import OnlineLog
 from learner.online import HELD, NOTE, ROLLBACK_MIN, rollback_test
 from nextmove import open_engine, open_store
 from simulator import LIFEVANTAGE, SimulationConfig
-from simulator.arms import CONVERTED, JOURNEY, run_arm
+from simulator.arms import CONVERTED, JOURNEY, REWARDS, run_arm
 
 
 @contextmanager
@@ -77,10 +78,13 @@ def test_the_policy_refresh_command_stores_a_version(continuous_db: Path,
     shutil.copy(continuous_db, db)
     now = (SMALL.start + timedelta(days=SMALL.days)).isoformat()
     result = CliRunner().invoke(app, ["policy", "refresh", "--process", JOURNEY, "--outcome",
-                                      CONVERTED, "--now", now, "--db", str(db), "--json"])
+                                      CONVERTED, "--now", now, "--db", str(db), "--json",
+                                      "--reward", f"intro_video={REWARDS['intro_video']}"])
     assert result.exit_code == 0, result.output
     found = json.loads(result.output)
     assert {h["hook"] for h in found["hooks"]} >= {"intro_video", "presentation"}
+    assert {h["hook"]: h["reward"] for h in found["hooks"]}["intro_video"] == REWARDS[
+        "intro_video"]
     assert all(h["version"] is not None and h["pending"] > 0 for h in found["hooks"])
     # held after a rollback: refreshes leave the hook alone until a person activates one
     with stored(db) as store:
@@ -93,6 +97,31 @@ def test_the_policy_refresh_command_stores_a_version(continuous_db: Path,
         again = refresh(store, JOURNEY, outcome=CONVERTED, clock=clock)
         assert "presentation" in {h.hook for h in again.hooks}
         assert verify_policy_trail(store).ok
+
+
+def test_the_intro_video_learns_from_the_video_being_played(continuous_db: Path,
+                                                          tmp_path: Path) -> None:
+    """A hook with a nearer reward learns from it (many more successes than conversions),
+    the others from the outcome; an unknown reward step is refused before anything is
+    stored."""
+    db = tmp_path / "copy.db"
+    shutil.copy(continuous_db, db)
+    step = REWARDS["intro_video"]
+    with stored(db) as store:
+        assert get_policy(store, "intro_video").explain["online"]["reward"] == step
+        assert get_policy(store, "presentation").explain["online"]["reward"] == CONVERTED
+        clock = ManualClock(SMALL.start + timedelta(days=SMALL.days))
+        near = refresh(store, JOURNEY, outcome=CONVERTED, clock=clock, rewards=REWARDS,
+                       hooks=["intro_video"]).hooks[0]
+        far = refresh(store, JOURNEY, outcome=CONVERTED, clock=clock,
+                      hooks=["intro_video"]).hooks[0]
+        assert (near.reward, far.reward) == (step, CONVERTED)
+        assert near.decisions == far.decisions and near.successes > 2 * far.successes
+        before = len(history(store, "intro_video"))
+        with pytest.raises(UnknownOutcome):
+            refresh(store, JOURNEY, outcome=CONVERTED, clock=clock,
+                    rewards={"intro_video": "no_such_step"})
+        assert len(history(store, "intro_video")) == before
 
 
 def test_a_batch_catalog_is_not_refreshed(tmp_path: Path) -> None:
