@@ -299,7 +299,8 @@ def _sqlite_insert(table: str, columns: tuple[str, ...]) -> str:
 
 def _pg_statement(with_receipt: bool) -> str:
     sets = ", ".join(f"{c} = %(v_{c})s" for c in STEP_COLUMNS)
-    arrays = ", ".join(f"%(e_{c})s::{_PG_ARRAY_TYPES.get(c, 'text')}[]" for c in EVENT_COLUMNS)
+    # Binary arrays (%b): dumped by psycopg's C code, no text escaping per element.
+    arrays = ", ".join(f"%(e_{c})b::{_PG_ARRAY_TYPES.get(c, 'text')}[]" for c in EVENT_COLUMNS)
     receipt = ""
     if with_receipt:
         receipt = (f", r AS (INSERT INTO {RECEIPT.name} (instance_id, "
