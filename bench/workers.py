@@ -183,16 +183,18 @@ def run(url: str, row: Row, instances: int, tag: str, server: Server
             steps / max(flushes, 1))
 
 
-def spiff_baseline(instances: int) -> float:
-    """SpiffWorkflow's full in-memory round trip on one thread, steps/s (bench.steps)."""
+def spiff_baseline(instances: int) -> tuple[float, float]:
+    """SpiffWorkflow's full in-memory round trip on one thread (bench.steps): steps/s and
+    CPU µs per step."""
     from bench.steps import Fixture, spiff_full
 
     fx = Fixture(MAP)
     spiff = spiff_full(fx)
     spiff.prepare(instances)
-    elapsed = sum(spiff.step_pass(step)[0] for step in fx.steps)
+    passes = [spiff.step_pass(step) for step in fx.steps]
     spiff.finish()
-    return len(fx.steps) * instances / elapsed
+    steps = len(fx.steps) * instances
+    return steps / sum(p[0] for p in passes), 1e6 * sum(p[1] for p in passes) / steps
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"{args.commit_siblings}", n, f"-c commit_delay={args.commit_delay} "
                      f"-c commit_siblings={args.commit_siblings}") for n in counts if n > 1]
     baseline: list[float] = []
+    baseline_cpu: list[float] = []
     info = machine_info()
     info["load_average_at_start"] = os.getloadavg()
     with scratch_postgres() as url:
@@ -233,11 +236,12 @@ def main(argv: list[str] | None = None) -> int:
         server = Server(url)
         try:
             for r in range(args.rounds + 1):  # the first round warms up
-                spiff = spiff_baseline(args.instances)
+                spiff, spiff_cpu = spiff_baseline(args.instances)
                 got = [run(url, row, args.instances, f"r{r}k{k}", server)
                        for k, row in enumerate(rows)]
                 if r > 0:
                     baseline.append(spiff)
+                    baseline_cpu.append(spiff_cpu)
                     for row, (value, client_cpu, server_cpu, per_flush) in zip(
                             rows, got, strict=True):
                         row.rounds.append(value)
@@ -254,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     info["load_average_at_end"] = os.getloadavg()
     print(f"\nPostgreSQL steps/s, N client processes x {args.instances} instances x 10 steps "
           f"(linear10), median of {args.rounds} rounds; ratio = against SpiffWorkflow's full "
-          f"round trip, one thread, in memory ({statistics.median(baseline):,.0f} steps/s)")
+          f"round trip, one thread, in memory ({statistics.median(baseline):,.0f} steps/s, "
+          f"{statistics.median(baseline_cpu):,.0f} CPU µs/step)")
     head = (f"{'':44} {'steps/s':>8} {'ratio':>6} {'rounds':>18} {'client µs':>10} "
             f"{'server µs':>10} {'steps/flush':>12}")
     print(head + "\n" + "-" * len(head))
@@ -275,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
                          "commit_siblings": args.commit_siblings},
               "baseline": "spiff full round trip (in memory, one thread)",
               "baseline_steps_per_s_rounds": [round(v, 1) for v in baseline],
+              "baseline_cpu_us_per_step_rounds": [round(v, 1) for v in baseline_cpu],
               "machine": info, "rows": [row.to_dict() for row in rows],
               "target": {"clients": max(counts), "ratio_at_least": 1.0, "met": met},
               "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
