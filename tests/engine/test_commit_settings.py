@@ -6,6 +6,7 @@ PostgreSQL, `PRAGMA synchronous` on SQLite), pooled and autocommit alike.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,16 @@ def test_sqlite_synchronous(tmp_path: Path, durable: bool, expected: int) -> Non
             assert conn.execute(text("PRAGMA synchronous")).scalar() == expected  # 1: NORMAL
     finally:
         engine.store.dispose()
+
+
+@pytest.mark.postgres
+def test_simulate_relaxed_durability_runs_on_postgres(pg_url: str) -> None:
+    """The opt-in reaches the command line: a short simulation on PostgreSQL with it."""
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    result = CliRunner().invoke(app, ["simulate", "--distributors", "3", "--days", "3",
+                                      "--relaxed-durability", "--db", pg_url, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["distributors"] == 3
