@@ -35,7 +35,7 @@ SUITE: dict[str, tuple[list[str], list[str]]] = {
     "cards": ([], ["--instances", "50000", "--distributors", "500", "--samples", "100",
                    "--build"]),
     "storage": (["--instances", "2000"], ["--instances", "300"]),
-    "workers": (["--rounds", "3", "--instances", "100"], ["--rounds", "1", "--instances", "20"]),
+    "workers": (["--rounds", "3", "--instances", "50"], ["--rounds", "1", "--instances", "10"]),
     "learn": ([], ["--events", "100000", "--rounds", "1", "--n-boot", "50"]),
     "refresh": ([], ["--decisions", "30000", "--rounds", "1"]),
     "analytics": ([], ["--instances", "50000", "--distributors", "500", "--rounds", "1"]),

@@ -85,11 +85,12 @@ def close_engines() -> None:
 
 
 @contextmanager
-def open_store(db: str | None) -> Iterator[Store]:
-    """The database at `db`, disposed on the way out (no PostgreSQL pool is left open)."""
+def open_store(db: str | None, durable: bool = True) -> Iterator[Store]:
+    """The database at `db`, disposed on the way out (no PostgreSQL pool is left open);
+    `durable=False`: the opt-in for throwaway databases (see `nextmove.open_store`)."""
     import nextmove
 
-    store = nextmove.open_store(db, progress=UpgradeBar())
+    store = nextmove.open_store(db, durable=durable, progress=UpgradeBar())
     try:
         yield store
     finally:

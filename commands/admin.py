@@ -32,6 +32,11 @@ def simulate(
     policy: Annotated[str, typer.Option(help="active (as stored), catalog (defaults) or "
                                         "oracle (knows the hidden model).")] = "active",
     db: DbOption = None,
+    relaxed_durability: Annotated[bool, typer.Option(
+        "--relaxed-durability",
+        help="For a throwaway simulation database only: commits do not wait for the log to "
+             "reach the disk (PostgreSQL synchronous_commit=off, SQLite synchronous=OFF); a "
+             "crash may lose the last steps. Default: one durable commit per step.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Drive the engine with a synthetic field force on a simulated clock."""
@@ -40,7 +45,7 @@ def simulate(
 
     config = SimulationConfig(distributors=distributors, days=days, seed=seed)
     bar, step = progress("simulating days", days, as_json)
-    with bar, open_store(db) as store:
+    with bar, open_store(db, durable=not relaxed_durability) as store:
         result = run_simulation(store, config, policy=policy, progress=step)
     summary = {"distributors": result.distributors, "prospects": result.prospects,
                "actions": result.actions, "videos_played": result.videos_played,

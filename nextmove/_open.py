@@ -25,8 +25,10 @@ def open_store(db: Database | None = None, *, durable: bool = True,
     ./nextmove.db), with its schema created, or upgraded if an older nextmove made it.
 
     `progress(what, done, total)` hears of the long steps of an upgrade. The environment is
-    not read: `$NEXTMOVE_DB` is the CLI's business. `durable=False` (SQLite only) does not sync
-    the log at commit, for throwaway simulation files. Raises `StoreError` for a database
+    not read: `$NEXTMOVE_DB` is the CLI's business. `durable=False` is an explicit opt-in for
+    throwaway simulation databases: commits do not wait for the log to reach the disk
+    (SQLite `synchronous=OFF`, PostgreSQL `synchronous_commit=off`); the default is one
+    durable commit per step. Raises `StoreError` for a database
     that is not nextmove's (leaving it untouched) or that a newer nextmove made.
     """
     store = db if isinstance(db, Store) else Store(os.fspath(db or DEFAULT_DB), durable=durable)
@@ -58,6 +60,7 @@ def open_engine(
 
     `clock` defaults to the system clock; `rng` (the only randomness: exploration among
     content) defaults to an unseeded one. `allow_scripts` lets maps run script tasks.
+    `durable=False` relaxes durability for a throwaway database (see `open_store`).
     `hot_instances` and `lease` tune the engine (see `engine.Engine`); `limits` bound the
     work one command may do to one instance (default `engine.DEFAULT_LIMITS`).
     """

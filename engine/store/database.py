@@ -96,9 +96,13 @@ class Store:
     """
 
     def __init__(self, url: str, *, durable: bool = True) -> None:
-        """`url` is an SQLAlchemy URL or an SQLite file path. `durable=False` (SQLite only)
-        skips syncing the log to disk at commit: for simulations on throwaway files, where
-        speed matters and a power cut does not."""
+        """`url` is an SQLAlchemy URL or an SQLite file path.
+
+        `durable=False` is an explicit opt-in for throwaway simulation databases, where speed
+        matters and a crash or power cut does not: commits return before the log reaches the
+        disk (SQLite `synchronous=OFF`; PostgreSQL `synchronous_commit=off` on every
+        connection of this store). A crash may lose the last steps, never half of one. The
+        default (True) is one durable commit per step."""
         self.url = database_url(url)
         try:
             parsed = make_url(self.url)
@@ -119,6 +123,9 @@ class Store:
             # 8). At most 20 per process, so four worker processes stay under PostgreSQL's
             # default max_connections of 100.
             self.engine = create_engine(self.url, pool_size=16, max_overflow=4)
+            if not durable:
+                event.listen(self.engine, "connect", _relaxed_postgres)
+        self.durable = durable
         self._autocommit: SAEngine | None = None
 
     @property
@@ -282,6 +289,12 @@ def _add_missing_indexes(conn: Connection) -> list[str]:
                 index.create(conn, checkfirst=True)
                 added.append(str(index.name))
     return added
+
+
+def _relaxed_postgres(dbapi_conn: Any, _record: Any) -> None:
+    """Commits of this connection return before their WAL flush (`Store(durable=False)`)."""
+    dbapi_conn.execute("SET synchronous_commit TO off")
+    dbapi_conn.commit()
 
 
 def _sqlite_engine(url: str, durable: bool = True) -> SAEngine:

@@ -14,7 +14,7 @@ from sqlalchemy import select, text
 from engine import Engine, InstanceIncident, Limits, ManualClock
 from engine.runtime import events
 from engine.runtime.model import NewProspect
-from engine.store import INSTANCE, STEP_EVENT
+from engine.store import INSTANCE, STEP_EVENT, trail
 from nextmove import open_engine
 from tests.conftest import FIXTURES
 
@@ -107,6 +107,11 @@ def test_the_worker_commits_a_group_per_transaction(db_url: str, clock: ManualCl
         assert timer_events(engine) == dict.fromkeys(ids, 1)
         if not engine.store.is_sqlite:
             assert len(set(transactions(engine).values())) == 2  # GROUP, then 3
+        # Every instance's events came out of the group write in chain order, intact.
+        checked, breaks = trail.verify(engine.store)
+        assert breaks == []
+        assert checked == sum(len(engine.history(i)) for i in ids)
+        assert {e.kind for e in engine.history(ids[-1])} >= {"timer", "entered"}
     finally:
         engine.store.dispose()
 
