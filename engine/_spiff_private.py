@@ -7,7 +7,8 @@ each one against the installed SpiffWorkflow, so an upgrade that changes them fa
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from lxml import etree
@@ -46,6 +47,21 @@ def encode_json(
     registry._encoder_mode = True
     try:
         return json.dumps(build(), cls=serializer._encoder_cls, separators=separators)
+    finally:
+        registry._encoder_mode = False
+
+
+@contextmanager
+def encoder_mode(serializer: BpmnWorkflowSerializer) -> Iterator[json.JSONEncoder]:
+    """While open, the registry's `convert` leaves encodable values for the JSON encoder (as
+    in `encode_json`); yields an encoder that writes them in Spiff's typed form. Its `encode`
+    may be called many times (it keeps no state between calls).
+
+    Relies on `DefaultRegistry._encoder_mode` and `BpmnWorkflowSerializer._encoder_cls`."""
+    registry = serializer.registry
+    registry._encoder_mode = True
+    try:
+        yield serializer._encoder_cls(separators=(",", ":"))
     finally:
         registry._encoder_mode = False
 

@@ -209,7 +209,7 @@ class StepPipeline:
             "status": "completed" if done else "active",  # a retried incident is active again
             "active_key": None if done else header["active_key"],
             "version": header["version"] + 1,
-            "state": dump_state(workflow),
+            "state": dump_state(workflow, hot.fragments),
             "chain_head": head,
         }
         return Prepared(hot, waits, moves, values, rows, receipt, taken, spent.steps, now)
@@ -220,7 +220,7 @@ class StepPipeline:
         values = dict(step.values)
         values.pop("state")
         header = {**step.hot.header, **values}
-        hot = Hot(header, step.hot.workflow, step.waits, step.hot.context)
+        hot = Hot(header, step.hot.workflow, step.waits, step.hot.context, step.hot.fragments)
         self.remember(header["id"], hot)
         if moved is not None:
             moved.extend(

@@ -26,7 +26,7 @@ from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.specs.defaults import NoneTask
 
-from engine._spiff_private import encode_json
+from engine._spiff_private import encode_json, encoder_mode
 from engine.definitions.spiff import AutomaticTask
 from engine.definitions.timers import CLOCK_TIMERS
 from engine.errors import NextmoveError
@@ -42,6 +42,15 @@ class StateError(NextmoveError):
 
 class _StateOnlyConverter(BpmnWorkflowConverter):  # type: ignore[misc]
     """Spiff's workflow converter without the spec and subprocess specs."""
+
+    # The task mapping `dump_state` writes itself from cached fragments (see `Fragments`).
+    skip_tasks: Any = None
+
+    def mapping_to_dict(self, mapping: Any, **kwargs: Any) -> dict[str, Any]:
+        if mapping is _StateOnlyConverter.skip_tasks:
+            return {}
+        converted: dict[str, Any] = super().mapping_to_dict(mapping, **kwargs)
+        return converted
 
     def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
         dct: dict[str, Any] = super(BpmnWorkflowConverter, self).to_dict(workflow)
@@ -73,12 +82,75 @@ def _serializer() -> BpmnWorkflowSerializer:
 _SERIALIZER = _serializer()
 
 
-def dump_state(workflow: BpmnWorkflow) -> str:
-    """The instance's state document as JSON text."""
-    convert = _SERIALIZER.registry.convert
-    return encode_json(_SERIALIZER, lambda: {
-        "format": FORMAT, "spiff": SPIFF_VERSION, "workflow": convert(workflow)},
-        separators=(",", ":"))
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+Fragments = dict[UUID, tuple[tuple[Any, ...], str]]
+"""A workflow's tasks as `dump_state` last wrote them: by task id, what the text was made
+from and the text (`"id":{...}`). Kept with a deserialized instance between its steps."""
+
+
+def _flat(values: dict[Any, Any]) -> bool:
+    return all(type(v) in _SCALARS for v in values.values())
+
+
+def _task_key(task: Any) -> tuple[Any, ...] | None:
+    """Everything Spiff's task converter reads, by value; None when some of it could change
+    without this key changing (data or internal data holding a mutable value, which a script
+    may change in place, also through another task that shares it)."""
+    data, internal = task.data, task.internal_data
+    parent = task.parent  # the delta is taken against the parent's data
+    parent_data = parent.data if parent is not None else None
+    if not (_flat(data) and _flat(internal) and (parent_data is None or _flat(parent_data))):
+        return None
+    return (task.state, task.last_state_change, task.triggered, task._parent,
+            tuple(task._children), task.task_spec, tuple(data.items()),
+            tuple(internal.items()),
+            None if parent_data is None else tuple(parent_data.items()))
+
+
+def dump_state(workflow: BpmnWorkflow, fragments: Fragments | None = None) -> str:
+    """The instance's state document as JSON text. With `fragments` (the same workflow's, from
+    its previous dumps), a task whose converted inputs are all unchanged is not converted
+    again: its text is reused. The text is the same either way."""
+    if fragments is None:
+        convert = _SERIALIZER.registry.convert
+        return encode_json(_SERIALIZER, lambda: {
+            "format": FORMAT, "spiff": SPIFF_VERSION, "workflow": convert(workflow)},
+            separators=(",", ":"))
+    return _dump_with(workflow, fragments)
+
+
+def _dump_with(workflow: BpmnWorkflow, fragments: Fragments) -> str:
+    registry = _SERIALIZER.registry
+    tasks = workflow.tasks
+    with encoder_mode(_SERIALIZER) as encoder:
+        _StateOnlyConverter.skip_tasks = tasks
+        try:
+            dct = registry.convert(workflow)
+        finally:
+            _StateOnlyConverter.skip_tasks = None
+        keys = list(dct)
+        cut = keys.index("tasks")
+        head = encoder.encode({"format": FORMAT, "spiff": SPIFF_VERSION, "workflow": {
+            k: dct[k] for k in keys[:cut]}})  # ends in "}}"
+        tail = encoder.encode({k: dct[k] for k in keys[cut + 1:]})
+        parts = []
+        for task_id, task in tasks.items():
+            key = _task_key(task)
+            found = fragments.get(task_id)
+            if key is not None and found is not None and found[0] == key:
+                parts.append(found[1])
+                continue
+            text = f'"{task_id}":{encoder.encode(registry.convert(task))}'
+            if key is not None:
+                fragments[task_id] = (key, text)
+            else:
+                fragments.pop(task_id, None)
+            parts.append(text)
+    for gone in fragments.keys() - tasks.keys():
+        del fragments[gone]
+    opened = head[:-2] + ("," if cut else "")
+    closed = "}" + ("," + tail[1:] if len(tail) > 2 else "}") + "}"
+    return f'{opened}"tasks":{{{",".join(parts)}{closed}'
 
 
 def dump_data(data: Mapping[str, Any]) -> str:

@@ -22,6 +22,7 @@ from SpiffWorkflow.util.task import TaskState
 from engine import ManualClock, load_definitions
 from engine._spiff_private import (
     encode_json,
+    encoder_mode,
     internal_value,
     set_internal_values,
     spiff_extensions,
@@ -113,6 +114,22 @@ def test_encode_json_leaves_encoder_mode_off_when_building_fails() -> None:
     with pytest.raises(RuntimeError):
         encode_json(serializer, fail)
     assert isinstance(serializer.registry.convert({"when": when})["when"], dict)
+
+
+def test_encoder_mode_defers_values_to_an_encoder_that_is_reused() -> None:
+    serializer = spiff_serializer()
+    registry = serializer.registry
+    when = datetime(2026, 1, 2, 3, 4, 5)
+    with encoder_mode(serializer) as encoder:
+        converted = registry.convert({"when": when})
+        assert converted["when"] is when  # left for the encoder
+        first = encoder.encode(converted)
+        assert encoder.encode(converted) == first  # no state kept between calls
+    assert first == '{"when":{"value":"2026-01-02T03:04:05","typename":"datetime"}}'
+    assert isinstance(registry.convert({"when": when})["when"], dict)  # mode off again
+    with pytest.raises(RuntimeError), encoder_mode(serializer):
+        raise RuntimeError("broken")
+    assert isinstance(registry.convert({"when": when})["when"], dict)
 
 
 def test_spiff_extensions_reads_spiffworkflow_extension_elements() -> None:
