@@ -70,8 +70,8 @@ class StepWriter:
         self.integrity_errors: type[Exception] = store.engine.dialect.loaded_dbapi.IntegrityError
         if store.is_sqlite:
             self._update = _sqlite_update()
-            self._insert_events = _sqlite_insert(STEP_EVENT.name, ("instance_id", *EVENT_COLUMNS))
-            self._insert_receipt = _sqlite_insert(RECEIPT.name,
+            self._insert_events = sqlite_insert(STEP_EVENT.name, ("instance_id", *EVENT_COLUMNS))
+            self._insert_receipt = sqlite_insert(RECEIPT.name,
                                                   ("instance_id", *RECEIPT_COLUMNS))
         else:
             self._statement = _pg_statement(with_receipt=False)
@@ -134,16 +134,16 @@ class StepWriter:
         """One step's statements inside the caller's transaction; whether the version matched
         (when it did not, nothing was written)."""
         if self.store.is_sqlite:
-            columns = [_sqlite_value(values[c]) for c in STEP_COLUMNS]
+            columns = [sqlite_value(values[c]) for c in STEP_COLUMNS]
             if driver.execute(self._update, (*columns, instance_id,
                                              expected_version)).rowcount != 1:
                 return False
             if rows:
                 driver.executemany(self._insert_events, [
-                    (instance_id, *(_sqlite_value(r[c]) for c in EVENT_COLUMNS)) for r in rows])
+                    (instance_id, *(sqlite_value(r[c]) for c in EVENT_COLUMNS)) for r in rows])
             if receipt is not None:
                 driver.execute(self._insert_receipt, (instance_id, *(
-                    _sqlite_value(receipt[c]) for c in RECEIPT_COLUMNS)))
+                    sqlite_value(receipt[c]) for c in RECEIPT_COLUMNS)))
             return True
         statement, params = self._pg_params(instance_id, expected_version, values, rows, receipt)
         with driver.cursor() as cursor:
@@ -159,17 +159,17 @@ class StepWriter:
             with self.store.write() as conn:
                 held_events.verify(conn, [held])
                 if self.store.is_sqlite:
-                    columns = [_sqlite_value(values[c]) for c in STEP_COLUMNS]
+                    columns = [sqlite_value(values[c]) for c in STEP_COLUMNS]
                     if conn.exec_driver_sql(self._update, (*columns, instance_id,
                                                            expected_version)).rowcount != 1:
                         raise Conflict
                     if rows:
                         conn.exec_driver_sql(self._insert_events, [
-                            (instance_id, *(_sqlite_value(r[c]) for c in EVENT_COLUMNS))
+                            (instance_id, *(sqlite_value(r[c]) for c in EVENT_COLUMNS))
                             for r in rows])
                     if receipt is not None:
                         conn.exec_driver_sql(self._insert_receipt, (instance_id, *(
-                            _sqlite_value(receipt[c]) for c in RECEIPT_COLUMNS)))
+                            sqlite_value(receipt[c]) for c in RECEIPT_COLUMNS)))
                 else:
                     statement, params = self._pg_params(
                         instance_id, expected_version, values, rows, receipt)
@@ -190,17 +190,17 @@ class StepWriter:
             conn: Any = raw.driver_connection
             conn.execute("BEGIN IMMEDIATE")
             try:
-                params = [_sqlite_value(values[c]) for c in STEP_COLUMNS]
+                params = [sqlite_value(values[c]) for c in STEP_COLUMNS]
                 if conn.execute(self._update, (*params, instance_id,
                                                expected_version)).rowcount != 1:
                     raise Conflict
                 if rows:
                     conn.executemany(self._insert_events, [
-                        (instance_id, *(_sqlite_value(r[c]) for c in EVENT_COLUMNS))
+                        (instance_id, *(sqlite_value(r[c]) for c in EVENT_COLUMNS))
                         for r in rows])
                 if receipt is not None:
                     conn.execute(self._insert_receipt, (instance_id, *(
-                        _sqlite_value(receipt[c]) for c in RECEIPT_COLUMNS)))
+                        sqlite_value(receipt[c]) for c in RECEIPT_COLUMNS)))
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -246,7 +246,7 @@ class StepWriter:
         return (self._statement if receipt is None else self._statement_receipt), params
 
 
-def _sqlite_value(value: Any) -> Any:
+def sqlite_value(value: Any) -> Any:
     """Parameters as SQLAlchemy's SQLite types store them (DateTime as ISO text)."""
     if isinstance(value, datetime):
         return value.isoformat(sep=" ", timespec="microseconds")
@@ -259,7 +259,7 @@ def _sqlite_update() -> str:
             "WHERE id = ? AND version = ?")
 
 
-def _sqlite_insert(table: str, columns: tuple[str, ...]) -> str:
+def sqlite_insert(table: str, columns: tuple[str, ...]) -> str:
     return (f"INSERT INTO {table} ({', '.join(columns)}) "
             f"VALUES ({', '.join('?' for _ in columns)})")
 
