@@ -26,7 +26,8 @@ import os
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from typing import Any
 
@@ -92,6 +93,8 @@ class FirstWait:
             fields.append(f"{{{at[old]}}}{_escape(piece)}")
         object.__setattr__(self, "_ids", ids)
         object.__setattr__(self, "_format", "".join(fields))
+        object.__setattr__(self, "_wait_fields", tuple(
+            {f.name: getattr(w, f.name) for f in dataclass_fields(w)} for w in self.waits))
 
     def instantiate(
         self, definition: LoadedDefinition, context: dict[str, Any],
@@ -110,8 +113,11 @@ class FirstWait:
             workflow.script_engine = script_engine
             return workflow
 
-        moves = [replace(m, task_id=fresh[m.task_id]) for m in self.moves]
-        waits = [replace(w, task_id=fresh[w.task_id], since=now) for w in self.waits]
+        # Made directly (dataclasses.replace inspects the fields on every call).
+        moves = [tokens.TokenMove(m.step_id, m.kind, fresh[m.task_id]) for m in self.moves]
+        waits = [Waiting(**{**fields, "task_id": fresh[w.task_id], "since": now})
+                 for w, fields in zip(self.waits, self._wait_fields,  # type: ignore[attr-defined]
+                                      strict=True)]
         return text, load, moves, waits
 
 

@@ -56,6 +56,9 @@ _START_INSERT = insert(INSTANCE).returning(INSTANCE.c.id, sort_by_parameter_orde
 _START_COLUMNS = ("definition_id", "process_id", "prospect_id", "distributor_id", "sponsor_id",
                   "active_key", "status", "context", "created_at", "version", "waiting",
                   "next_due_at", "updated_at", "state", "visits")
+_START_TIMES = tuple(i for i, c in enumerate(_START_COLUMNS)
+                     if c in ("created_at", "next_due_at", "updated_at"))
+_EVENT_TIMES = (EVENT_COLUMNS.index("at"),)
 _SQLITE_START = sqlite_insert(INSTANCE.name, ("id", *_START_COLUMNS, "chain_head"))
 _SQLITE_EVENTS = sqlite_insert(STEP_EVENT.name, ("instance_id", *EVENT_COLUMNS))
 _SET_CHAIN_HEAD = update(INSTANCE).where(INSTANCE.c.id == bindparam("b_id")).values(
@@ -263,15 +266,14 @@ def insert_started(
         out.append((int(instance_id), head))
     if sqlite:
         _sqlite_many(driver, _SQLITE_START, [
-            (instance_id, *(sqlite_value(made.values[c]) for c in _START_COLUMNS), head)
+            (instance_id, *_sqlite_row(made.values, _START_COLUMNS, _START_TIMES), head)
             for (instance_id, head), (_, made) in zip(out, fresh, strict=True)])
     for (instance_id, _), (_, made) in zip(out, fresh, strict=True):
         if made.taken is not None:
             held.settle(conn, made.taken, instance_id, now)
     if sqlite:
         _sqlite_many(driver, _SQLITE_EVENTS, [
-            (r["instance_id"], *(sqlite_value(r.get(c)) for c in EVENT_COLUMNS))
-            for r in events])
+            (r["instance_id"], *_sqlite_row(r, EVENT_COLUMNS, _EVENT_TIMES)) for r in events])
         return out
     if events:
         conn.execute(_EVENTS_INSERT, events)
@@ -286,3 +288,13 @@ def _sqlite_many(driver: Any, statement: str, rows: list[tuple[Any, ...]]) -> No
         driver.executemany(statement, rows)
     except driver.IntegrityError as exc:  # e.g. the active_key taken meanwhile
         raise IntegrityError(statement, None, exc) from exc
+
+
+def _sqlite_row(values: dict[str, Any], columns: tuple[str, ...],
+                times: tuple[int, ...]) -> list[Any]:
+    """The values of `columns` as sqlite3 parameters: only the time columns (at `times`) need
+    converting (`sqlite_value`)."""
+    row = [values.get(c) for c in columns]
+    for i in times:
+        row[i] = sqlite_value(row[i])
+    return row

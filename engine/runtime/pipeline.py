@@ -39,7 +39,7 @@ from engine.runtime._acts import Acted, DuplicateReceipt, HeldChanged, NotWaitin
 from engine.runtime._first_wait import FirstWait
 from engine.runtime._hot import Hot
 from engine.runtime._step_rows import db_time, event_rows, mark_stuck, progress
-from engine.runtime._write import Conflict, StepWriter
+from engine.runtime._write import KEPT_IF_SAME, Conflict, StepWriter
 from engine.runtime.model import Fired, Instance, NewProspect, Started, StepEvent, Waiting
 from engine.runtime.queries import DEFINITION, INSTANCE, STEP_EVENT
 from engine.runtime.state import dump_state, load_state
@@ -212,6 +212,10 @@ class StepPipeline:
             "state": dump_state(workflow, hot.fragments),
             "chain_head": head,
         }
+        if self.store.is_sqlite:  # indexed columns it does not change are not written
+            for column in KEPT_IF_SAME:
+                if column in header and header[column] == values[column]:
+                    del values[column]
         return Prepared(hot, waits, moves, values, rows, receipt, taken, spent.steps, now)
 
     def finish(self, step: Prepared, moved: list[Fired] | None) -> Instance:

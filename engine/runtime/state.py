@@ -26,7 +26,7 @@ from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.specs.defaults import NoneTask
 
-from engine._spiff_private import encode_json, encoder_mode
+from engine._spiff_private import encode_json, encoder_mode, task_converter_inputs
 from engine.definitions.spiff import AutomaticTask
 from engine.definitions.timers import CLOCK_TIMERS
 from engine.errors import NextmoveError
@@ -82,29 +82,9 @@ def _serializer() -> BpmnWorkflowSerializer:
 _SERIALIZER = _serializer()
 
 
-_SCALARS = frozenset({str, int, float, bool, type(None)})
 Fragments = dict[UUID, tuple[tuple[Any, ...], str]]
 """A workflow's tasks as `dump_state` last wrote them: by task id, what the text was made
 from and the text (`"id":{...}`). Kept with a deserialized instance between its steps."""
-
-
-def _flat(values: dict[Any, Any]) -> bool:
-    return all(type(v) in _SCALARS for v in values.values())
-
-
-def _task_key(task: Any) -> tuple[Any, ...] | None:
-    """Everything Spiff's task converter reads, by value; None when some of it could change
-    without this key changing (data or internal data holding a mutable value, which a script
-    may change in place, also through another task that shares it)."""
-    data, internal = task.data, task.internal_data
-    parent = task.parent  # the delta is taken against the parent's data
-    parent_data = parent.data if parent is not None else None
-    if not (_flat(data) and _flat(internal) and (parent_data is None or _flat(parent_data))):
-        return None
-    return (task.state, task.last_state_change, task.triggered, task._parent,
-            tuple(task._children), task.task_spec, tuple(data.items()),
-            tuple(internal.items()),
-            None if parent_data is None else tuple(parent_data.items()))
 
 
 def dump_state(workflow: BpmnWorkflow, fragments: Fragments | None = None) -> str:
@@ -135,7 +115,7 @@ def _dump_with(workflow: BpmnWorkflow, fragments: Fragments) -> str:
         tail = encoder.encode({k: dct[k] for k in keys[cut + 1:]})
         parts = []
         for task_id, task in tasks.items():
-            key = _task_key(task)
+            key = task_converter_inputs(task)
             found = fragments.get(task_id)
             if key is not None and found is not None and found[0] == key:
                 parts.append(found[1])

@@ -26,6 +26,8 @@ from engine._spiff_private import (
     internal_value,
     set_internal_values,
     spiff_extensions,
+    task_converter_inputs,
+    tree_tasks,
 )
 from engine.definitions import build_spec
 from engine.runtime.engine import ClockedScriptEngine
@@ -140,3 +142,74 @@ def test_spiff_extensions_reads_spiffworkflow_extension_elements() -> None:
     assert extensions["instructionsForEndUser"] == "Invite them in your own words."
     assert extensions["properties"] == {"hook": "invite.message",
                                         "card": "Send a short personal invitation."}
+
+
+MASKS = [TaskState.READY, TaskState.WAITING, TaskState.READY | TaskState.WAITING,
+         TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.FINISHED_MASK,
+         TaskState.COMPLETED, TaskState.ANY_MASK, TaskState.PREDICTED_MASK]
+
+
+def test_tree_tasks_is_spiffs_task_iterator_on_every_map() -> None:
+    from engine import NextmoveError
+    from tests.engine.test_fast_starts import MAPS
+
+    own = [p for p in sorted((FIXTURES / "bpmn").rglob("*.bpmn"))
+           if p.parent.name not in ("invalid", "attacks", "call_activity")]
+    groups = [[p] for p in [*MAPS, *own]]
+    groups.append(sorted((FIXTURES / "bpmn" / "call_activity").glob("*.bpmn")))
+    compared = with_subprocesses = 0
+    for paths in groups:
+        try:
+            definitions = load_definitions(paths)
+        except NextmoveError:
+            continue
+        for definition in definitions:
+            try:
+                spec, subprocess_specs = build_spec(definition.process_id, definition.documents)
+                workflow = BpmnWorkflow(spec, subprocess_specs,
+                                        script_engine=ClockedScriptEngine(ManualClock(T0)))
+                workflow.task_tree.data.update({"market": "US"})
+                for _ in range(8):
+                    workflow.do_engine_steps()
+                    for mask in MASKS:
+                        assert tree_tasks(workflow, mask) == workflow.get_tasks(state=mask), (
+                            paths, mask)
+                        compared += 1
+                    with_subprocesses += bool(workflow.subprocesses)
+                    ready = workflow.get_next_task(state=TaskState.READY, manual=True)
+                    if ready is None:
+                        break
+                    ready.run()
+            except AssertionError:
+                raise
+            except Exception:  # a map Spiff cannot run this way: nothing more to compare
+                pass
+    assert (compared, with_subprocesses) > (400, 0), (compared, with_subprocesses)
+    assert with_subprocesses > 5, (compared, with_subprocesses)
+
+
+def test_tree_tasks_keeps_spiffs_depth_limit() -> None:
+    workflow = started(FIXTURES / "bpmn" / "linear10.bpmn")
+    chain = [workflow.task_tree]
+    while chain[-1].children:
+        chain.append(chain[-1].children[0])
+    from engine import _spiff_private
+    limit = _spiff_private._MAX_DEPTH
+    try:
+        _spiff_private._MAX_DEPTH = 3  # as if the tree were deeper than Spiff descends
+        found = tree_tasks(workflow, TaskState.ANY_MASK)
+    finally:
+        _spiff_private._MAX_DEPTH = limit
+    assert found == workflow.get_tasks(state=TaskState.ANY_MASK, max_depth=3)
+    assert len(found) < len(chain)
+
+
+def test_task_converter_inputs_change_with_what_the_converter_writes() -> None:
+    workflow = started(FIXTURES / "bpmn" / "linear10.bpmn")
+    task = workflow.get_next_task(state=TaskState.READY, manual=True)
+    before = task_converter_inputs(task)
+    assert before is not None and before == task_converter_inputs(task)
+    task.data["answer"] = "yes"
+    assert task_converter_inputs(task) != before
+    task.internal_data["nested"] = {"a": 1}
+    assert task_converter_inputs(task) is None  # a mutable value: never taken as unchanged
