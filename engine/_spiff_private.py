@@ -157,3 +157,20 @@ def task_converter_inputs(task: Task) -> tuple[Any, ...] | None:
             tuple(task._children), task.task_spec, tuple(data.items()),
             tuple(internal.items()),
             None if parent_data is None else tuple(parent_data.items()))
+
+
+def share_task_ids(workflow: Any) -> None:
+    """Make every task id of a deserialized workflow the very UUID object its task dict is
+    keyed by. Spiff's deserializer makes a new UUID for each mention of an id (dict key,
+    `task.id`, parent, children); equal values, but every dict look-up by a child or parent
+    id then calls UUID.__eq__ in Python. With one object per id the look-ups compare by
+    identity. Nothing but object identity changes.
+
+    Relies on `Task._parent` and `Task._children` (lists of UUIDs)."""
+    for tasks in (workflow.tasks, *(sub.tasks for sub in workflow.subprocesses.values())):
+        keys = {key: key for key in tasks}
+        for key, task in tasks.items():
+            task.id = key
+            task._children = [keys.get(child, child) for child in task._children]
+            if task._parent is not None:
+                task._parent = keys.get(task._parent, task._parent)

@@ -109,7 +109,8 @@ class FirstWait:
             keys=json.dumps(list(context), separators=(",", ":")))
 
         def load() -> BpmnWorkflow:
-            workflow = load_state(text, definition.spec, definition.subprocess_specs)
+            workflow = load_state(text, definition.spec, definition.subprocess_specs,
+                                  shared_ids=True)
             workflow.script_engine = script_engine
             return workflow
 

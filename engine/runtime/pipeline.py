@@ -420,7 +420,8 @@ class StepPipeline:
     def hot_from_row(self, header: dict[str, Any]) -> Hot:
         state = header.pop("state")
         definition = self.definitions.get(header["definition_id"])
-        workflow = load_state(state, definition.spec, definition.subprocess_specs)
+        workflow = load_state(state, definition.spec, definition.subprocess_specs,
+                              shared_ids=True)
         workflow.script_engine = self.script_engine
         return Hot(header, workflow, queries.waits_of(header), json.loads(header["context"]))
 

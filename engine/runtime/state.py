@@ -26,7 +26,12 @@ from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.specs.defaults import NoneTask
 
-from engine._spiff_private import encode_json, encoder_mode, task_converter_inputs
+from engine._spiff_private import (
+    encode_json,
+    encoder_mode,
+    share_task_ids,
+    task_converter_inputs,
+)
 from engine.definitions.spiff import AutomaticTask
 from engine.definitions.timers import CLOCK_TIMERS
 from engine.errors import NextmoveError
@@ -155,8 +160,10 @@ def restore_links(spec: Any, subprocess_specs: Mapping[str, Any]) -> None:
                     inner.completed_event.connect(task_spec.merge_child)
 
 
-def load_state(text: str, spec: Any, subprocess_specs: dict[str, Any]) -> BpmnWorkflow:
-    """Rebuild a workflow from its state document and its (cached) specs."""
+def load_state(text: str, spec: Any, subprocess_specs: dict[str, Any], *,
+               shared_ids: bool = False) -> BpmnWorkflow:
+    """Rebuild a workflow from its state document and its (cached) specs. `shared_ids`: one
+    UUID object per task id (`share_task_ids`), for a workflow that will take many steps."""
     restore_links(spec, subprocess_specs)
     try:
         doc = json.loads(text)
@@ -172,9 +179,12 @@ def load_state(text: str, spec: Any, subprocess_specs: dict[str, Any]) -> BpmnWo
             workflow_dct["spec"] = {}
             workflow_dct["subprocess_specs"] = {}
             SPIFF_MIGRATIONS[doc["spiff"]](workflow_dct)
-        return _SERIALIZER.registry.restore(
+        workflow: BpmnWorkflow = _SERIALIZER.registry.restore(
             workflow_dct, spec=spec, subprocess_specs=subprocess_specs
         )
+        if shared_ids:
+            share_task_ids(workflow)
+        return workflow
     except StateError:
         raise
     except (ValueError, KeyError, TypeError, AttributeError) as exc:  # JSON that is no object

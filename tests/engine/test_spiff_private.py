@@ -25,6 +25,7 @@ from engine._spiff_private import (
     encoder_mode,
     internal_value,
     set_internal_values,
+    share_task_ids,
     spiff_extensions,
     task_converter_inputs,
     tree_tasks,
@@ -213,3 +214,24 @@ def test_task_converter_inputs_change_with_what_the_converter_writes() -> None:
     assert task_converter_inputs(task) != before
     task.internal_data["nested"] = {"a": 1}
     assert task_converter_inputs(task) is None  # a mutable value: never taken as unchanged
+
+
+def test_share_task_ids_leaves_one_uuid_object_per_id_and_the_same_state() -> None:
+    path = FIXTURES / "bpmn" / "subprocess.bpmn"
+    (definition,) = load_definitions([path])
+    spec, subprocess_specs = build_spec(definition.process_id, definition.documents)
+    workflow = BpmnWorkflow(spec, subprocess_specs)
+    workflow.do_engine_steps()
+    for _ in range(2):
+        workflow.get_next_task(state=TaskState.READY, manual=True).run()
+        workflow.do_engine_steps()
+    text = dump_state(workflow)
+    loaded = load_state(text, spec, subprocess_specs)
+    assert workflow.subprocesses
+    share_task_ids(loaded)
+    for tasks in (loaded.tasks, *(sub.tasks for sub in loaded.subprocesses.values())):
+        for key, task in tasks.items():
+            assert task.id is key
+            assert all(child is next(k for k in tasks if k == child) for child in task._children)
+    assert dump_state(loaded) == text
+    assert load_state(text, spec, subprocess_specs, shared_ids=True).get_tasks() != []
