@@ -13,6 +13,7 @@ the old format under tests/fixtures/state/.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 from uuid import UUID
@@ -45,14 +46,15 @@ class StateError(NextmoveError):
     """A stored state document cannot be read."""
 
 
+_SKIPPED = threading.local()  # per thread: the task mapping being dumped from fragments
+
+
 class _StateOnlyConverter(BpmnWorkflowConverter):  # type: ignore[misc]
     """Spiff's workflow converter without the spec and subprocess specs."""
 
-    # The task mapping `dump_state` writes itself from cached fragments (see `Fragments`).
-    skip_tasks: Any = None
-
     def mapping_to_dict(self, mapping: Any, **kwargs: Any) -> dict[str, Any]:
-        if mapping is _StateOnlyConverter.skip_tasks:
+        # The task mapping `dump_state` writes itself from cached fragments (`Fragments`).
+        if mapping is getattr(_SKIPPED, "tasks", None):
             return {}
         converted: dict[str, Any] = super().mapping_to_dict(mapping, **kwargs)
         return converted
@@ -108,11 +110,11 @@ def _dump_with(workflow: BpmnWorkflow, fragments: Fragments) -> str:
     registry = _SERIALIZER.registry
     tasks = workflow.tasks
     with encoder_mode(_SERIALIZER) as encoder:
-        _StateOnlyConverter.skip_tasks = tasks
+        _SKIPPED.tasks = tasks
         try:
             dct = registry.convert(workflow)
         finally:
-            _StateOnlyConverter.skip_tasks = None
+            _SKIPPED.tasks = None
         keys = list(dct)
         cut = keys.index("tasks")
         head = encoder.encode({"format": FORMAT, "spiff": SPIFF_VERSION, "workflow": {
