@@ -7,13 +7,18 @@ each one against the installed SpiffWorkflow, so an upgrade that changes them fa
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.spiff.parser.task_spec import SpiffTaskParser
 from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
+
+_MAX_DEPTH = 1000  # BpmnTaskIterator's default max_depth
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def internal_value(task: Task, name: str, default: Any = None) -> Any:
@@ -50,6 +55,21 @@ def encode_json(
         registry._encoder_mode = False
 
 
+@contextmanager
+def encoder_mode(serializer: BpmnWorkflowSerializer) -> Iterator[json.JSONEncoder]:
+    """While open, the registry's `convert` leaves encodable values for the JSON encoder (as
+    in `encode_json`); yields an encoder that writes them in Spiff's typed form. Its `encode`
+    may be called many times (it keeps no state between calls).
+
+    Relies on `DefaultRegistry._encoder_mode` and `BpmnWorkflowSerializer._encoder_cls`."""
+    registry = serializer.registry
+    registry._encoder_mode = True
+    try:
+        yield serializer._encoder_cls(separators=(",", ":"))
+    finally:
+        registry._encoder_mode = False
+
+
 def spiff_extensions(node: etree._Element) -> dict[str, Any]:
     """The `spiffworkflow:` extension elements of a task node (preScript, postScript,
     properties, ...) as SpiffWorkflow's own task parser reads them.
@@ -57,3 +77,100 @@ def spiff_extensions(node: etree._Element) -> dict[str, Any]:
     Relies on the static method `SpiffTaskParser._parse_extensions(node)`."""
     extensions: dict[str, Any] = SpiffTaskParser._parse_extensions(node)
     return extensions
+
+
+def tree_tasks(workflow: Any, state: int) -> list[Task]:
+    """The tasks `workflow.get_tasks(state=state)` returns, in its order: Spiff's
+    BpmnTaskIterator (depth first, into subprocesses, its depth count and limit as it keeps
+    them) walked in one loop, without its per-task method and property calls.
+
+    Relies on `Task._state`, `Task._children` and on the iterator's algorithm
+    (`BpmnTaskIterator._next`, `TaskIterator._handle_leaf_depth`)."""
+    if state & TaskState.PREDICTED_MASK:
+        min_state = TaskState.MAYBE
+    elif state & TaskState.DEFINITE_MASK:
+        min_state = TaskState.FUTURE
+    else:
+        min_state = TaskState.COMPLETED
+    skip_finished = state <= TaskState.FINISHED_MASK
+    subprocesses = workflow.top_workflow.subprocesses
+    found = []
+    todo = [workflow.task_tree]  # the next task last
+    # The iterator's depth count grows by at most one per task visited: with fewer tasks
+    # than its limit, the limit is never reached and the count need not be kept.
+    size = len(workflow.tasks) + sum(len(sub.tasks) for sub in subprocesses.values())
+    if not subprocesses and size < _MAX_DEPTH:
+        while todo:
+            task = todo.pop()
+            task_state = task._state
+            if task._children and task_state >= min_state:
+                tasks = task.workflow.tasks
+                todo.extend([tasks.get(child) for child in reversed(task._children)])
+            if task_state & state and task.last_state_change >= 0:
+                found.append(task)
+        return found
+    depth = 0
+    while todo:
+        task = todo.pop()
+        task_state = task._state
+        subprocess = subprocesses.get(task.id)
+        if ((task._children or subprocess is not None)
+                and (task_state >= min_state or subprocess is not None)
+                and (depth < _MAX_DEPTH or size < _MAX_DEPTH)):
+            tasks = task.workflow.tasks
+            todo.extend([tasks.get(child) for child in reversed(task._children)])
+            if subprocess is not None and not (task_state >= TaskState.FINISHED_MASK
+                                               and skip_finished):
+                todo.append(subprocess.task_tree)
+            depth += 1
+        elif todo and size >= _MAX_DEPTH:
+            ancestor = todo[-1].parent
+            current = task.parent
+            while current is not None and current is not ancestor:
+                current = current.parent
+                depth -= 1
+        if task_state & state and task.last_state_change >= 0:
+            found.append(task)
+    return found
+
+
+def _flat(values: dict[Any, Any]) -> bool:
+    for value in values.values():
+        if type(value) not in _SCALARS:
+            return False
+    return True
+
+
+def task_converter_inputs(task: Task) -> tuple[Any, ...] | None:
+    """Everything Spiff's task converter (`TaskConverter.to_dict`) reads from a task, by
+    value; None when some of it could change without this changing: data or internal data
+    (the task's, or its parent's, which the data delta is taken against) holding a mutable
+    value, which a script may change in place, also through another task sharing it.
+
+    Relies on `Task._parent` and `Task._children`, which the converter writes."""
+    data, internal = task.data, task.internal_data
+    parent = task.parent
+    parent_data = parent.data if parent is not None else None
+    if not (_flat(data) and _flat(internal) and (parent_data is None or _flat(parent_data))):
+        return None
+    return (task._state, task.last_state_change, task.triggered, task._parent,
+            tuple(task._children), task.task_spec, tuple(data.items()),
+            tuple(internal.items()),
+            None if parent_data is None else tuple(parent_data.items()))
+
+
+def share_task_ids(workflow: Any) -> None:
+    """Make every task id of a deserialized workflow the very UUID object its task dict is
+    keyed by. Spiff's deserializer makes a new UUID for each mention of an id (dict key,
+    `task.id`, parent, children); equal values, but every dict look-up by a child or parent
+    id then calls UUID.__eq__ in Python. With one object per id the look-ups compare by
+    identity. Nothing but object identity changes.
+
+    Relies on `Task._parent` and `Task._children` (lists of UUIDs)."""
+    for tasks in (workflow.tasks, *(sub.tasks for sub in workflow.subprocesses.values())):
+        keys = {key: key for key in tasks}
+        for key, task in tasks.items():
+            task.id = key
+            task._children = [keys.get(child, child) for child in task._children]
+            if task._parent is not None:
+                task._parent = keys.get(task._parent, task._parent)

@@ -22,10 +22,12 @@ path runs.
 from __future__ import annotations
 
 import json
+import os
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from typing import Any
 
@@ -80,13 +82,19 @@ class FirstWait:
     waits: tuple[Waiting, ...]  # where it waits (template task ids; `since`: the start)
 
     def __post_init__(self) -> None:
-        # The text cut at every task id, once: an instance joins the pieces with new ids.
+        # The text as a format string, once: a field for every task id (numbered by id) and
+        # for the holes; an instance fills it in one call. Ids are filled before the start
+        # data: str.format does not look into what it inserts, so the data is left as given.
         cut = re.split(f"({_UUID.pattern})", self.text)
         ids = tuple(dict.fromkeys(cut[1::2]))
         at = {old: i for i, old in enumerate(ids)}
+        fields = [_escape(cut[0])]
+        for old, piece in zip(cut[1::2], cut[2::2], strict=True):
+            fields.append(f"{{{at[old]}}}{_escape(piece)}")
         object.__setattr__(self, "_ids", ids)
-        object.__setattr__(self, "_pieces", tuple(cut[0::2]))
-        object.__setattr__(self, "_slots", tuple(at[old] for old in cut[1::2]))
+        object.__setattr__(self, "_format", "".join(fields))
+        object.__setattr__(self, "_wait_fields", tuple(
+            {f.name: getattr(w, f.name) for f in dataclass_fields(w)} for w in self.waits))
 
     def instantiate(
         self, definition: LoadedDefinition, context: dict[str, Any],
@@ -94,26 +102,43 @@ class FirstWait:
     ) -> tuple[str, Callable[[], BpmnWorkflow], list[tokens.TokenMove], list[Waiting]]:
         """A new instance's state document, how to load its workflow, its moves and waits."""
         ids: tuple[str, ...] = self._ids  # type: ignore[attr-defined]
-        pieces: tuple[str, ...] = self._pieces  # type: ignore[attr-defined]
-        new = [str(uuid.uuid4()) for _ in ids]
-        out = [pieces[0]]
-        for slot, piece in zip(self._slots, pieces[1:], strict=True):  # type: ignore[attr-defined]
-            out.append(new[slot])
-            out.append(piece)
+        new = uuid4_texts(len(ids))
         fresh = dict(zip(ids, new, strict=True))
-        # Ids are set before the start data goes in: that is left as given. (JSON text never
-        # holds a raw NUL, so the holes cannot be met inside the data.)
-        text = "".join(out).replace(_DATA, dump_data(context)).replace(
-            _KEYS, json.dumps(list(context), separators=(",", ":")))
+        text = self._format.format(  # type: ignore[attr-defined]
+            *new, data=dump_data(context),
+            keys=json.dumps(list(context), separators=(",", ":")))
 
         def load() -> BpmnWorkflow:
-            workflow = load_state(text, definition.spec, definition.subprocess_specs)
+            workflow = load_state(text, definition.spec, definition.subprocess_specs,
+                                  shared_ids=True)
             workflow.script_engine = script_engine
             return workflow
 
-        moves = [replace(m, task_id=fresh[m.task_id]) for m in self.moves]
-        waits = [replace(w, task_id=fresh[w.task_id], since=now) for w in self.waits]
+        # Made directly (dataclasses.replace inspects the fields on every call).
+        moves = [tokens.TokenMove(m.step_id, m.kind, fresh[m.task_id]) for m in self.moves]
+        waits = [Waiting(**{**fields, "task_id": fresh[w.task_id], "since": now})
+                 for w, fields in zip(self.waits, self._wait_fields,  # type: ignore[attr-defined]
+                                      strict=True)]
         return text, load, moves, waits
+
+
+def _escape(piece: str) -> str:
+    """A piece of the state text as literal text of a format string, its holes as fields."""
+    text = piece.replace("{", "{{").replace("}", "}}")
+    return text.replace(_DATA, "{data}").replace(_KEYS, "{keys}")
+
+
+def uuid4_texts(n: int) -> list[str]:
+    """`n` random (version 4) UUIDs as text, as `str(uuid.uuid4())` writes them: from one
+    read of the system's random source instead of one per id."""
+    raw = bytearray(os.urandom(16 * n))
+    out = []
+    for i in range(0, 16 * n, 16):
+        raw[i + 6] = (raw[i + 6] & 0x0F) | 0x40  # version 4
+        raw[i + 8] = (raw[i + 8] & 0x3F) | 0x80  # RFC 4122 variant
+        h = raw[i:i + 16].hex()
+        out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return out
 
 
 def build(

@@ -9,22 +9,26 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 
 from engine.runtime import queries
 from engine.runtime.model import Instance, Waiting
+from engine.runtime.state import Fragments
 
 
 class Hot:
-    """An instance as a step needs it: its row (without the state), the workflow, and the
-    row's waiting and context columns already parsed. The workflow may be given as how to
-    load it (a fast start: deserialized only if a step comes while it is cached)."""
+    """An instance as a step needs it: its row (without the state), the workflow, the row's
+    waiting and context columns already parsed, and its tasks' text as last serialized. The
+    workflow may be given as how to load it (a fast start: deserialized only if a step comes
+    while it is cached)."""
 
-    __slots__ = ("_load", "_workflow", "context", "header", "waits")
+    __slots__ = ("_load", "_workflow", "context", "fragments", "header", "waits")
 
     def __init__(
         self, header: dict[str, Any], workflow: BpmnWorkflow | Callable[[], BpmnWorkflow],
-        waits: list[Waiting], context: dict[str, Any],
+        waits: list[Waiting], context: dict[str, Any], fragments: Fragments | None = None,
     ) -> None:
         self.header = header
         self.waits = waits
         self.context = context
+        # The workflow's tasks as its last dump wrote them (`state.dump_state`).
+        self.fragments: Fragments = {} if fragments is None else fragments
         self._workflow: BpmnWorkflow | None = None
         self._load: Callable[[], BpmnWorkflow] | None = None
         if isinstance(workflow, BpmnWorkflow):

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from sqlalchemy import Connection, bindparam, insert, update
+from sqlalchemy.exc import IntegrityError
 
 from engine.clock import Clock
 from engine.errors import ExecutionError
@@ -22,6 +23,7 @@ from engine.runtime._acts import Acted
 from engine.runtime._first_wait import FirstWait
 from engine.runtime._hot import Hot
 from engine.runtime._step_rows import db_time, event_rows, progress
+from engine.runtime._write import EVENT_COLUMNS, sqlite_insert, sqlite_value
 from engine.runtime.model import NewProspect, Started, Waiting
 from engine.runtime.queries import INSTANCE, STEP_EVENT
 from engine.runtime.state import dump_state
@@ -50,6 +52,15 @@ class StepPipeline(Protocol):
 
 _EVENTS_INSERT = insert(STEP_EVENT)
 _START_INSERT = insert(INSTANCE).returning(INSTANCE.c.id, sort_by_parameter_order=True)
+# What a start stores in an instance row (besides its id and chain head).
+_START_COLUMNS = ("definition_id", "process_id", "prospect_id", "distributor_id", "sponsor_id",
+                  "active_key", "status", "context", "created_at", "version", "waiting",
+                  "next_due_at", "updated_at", "state", "visits")
+_START_TIMES = tuple(i for i, c in enumerate(_START_COLUMNS)
+                     if c in ("created_at", "next_due_at", "updated_at"))
+_EVENT_TIMES = (EVENT_COLUMNS.index("at"),)
+_SQLITE_START = sqlite_insert(INSTANCE.name, ("id", *_START_COLUMNS, "chain_head"))
+_SQLITE_EVENTS = sqlite_insert(STEP_EVENT.name, ("instance_id", *EVENT_COLUMNS))
 _SET_CHAIN_HEAD = update(INSTANCE).where(INSTANCE.c.id == bindparam("b_id")).values(
     chain_head=bindparam("b_head"))
 
@@ -222,17 +233,26 @@ def insert_started(
     conn: Connection, definition: LoadedDefinition,
     fresh: list[tuple[int, NewInstance]], now: datetime, actor: str | None,
 ) -> list[tuple[int, str | None]]:
-    """Insert the instance rows, their events and chain heads; (id, head) per instance."""
+    """Insert the instance rows, their events and chain heads; (id, head) per instance.
+
+    On SQLite the rows go straight to sqlite3, each table in one executemany: the ids are
+    the ones SQLite would give (the next after the largest; the write transaction holds the
+    database's only write lock), so each row is inserted with its chain head already set."""
     takens = [made.taken for _, made in fresh if made.taken is not None]
     if takens:
         held.verify(conn, takens)
-    ids = conn.execute(_START_INSERT, [made.values for _, made in fresh]).scalars().all()
+    sqlite = conn.dialect.name == "sqlite"
+    driver: Any = conn.connection.driver_connection
+    if sqlite:
+        top = driver.execute(f"SELECT max(id) FROM {INSTANCE.name}").fetchone()[0] or 0
+        ids: Sequence[int] = range(top + 1, top + 1 + len(fresh))
+    else:
+        ids = conn.execute(_START_INSERT, [made.values for _, made in fresh]).scalars().all()
     out: list[tuple[int, str | None]] = []
     events: list[dict[str, Any]] = []
     for instance_id, (_, made) in zip(ids, fresh, strict=True):
         acted = Acted(actor=actor)
         if made.taken is not None:
-            held.settle(conn, made.taken, int(instance_id), now)
             acted.move_data.update(made.taken.move_data)
         rows, head = event_rows(int(instance_id), definition, made.moves, made.waits,
                                 now, acted, None, Visits())
@@ -244,8 +264,37 @@ def insert_started(
             rows.append(row)
         events.extend(rows)
         out.append((int(instance_id), head))
+    if sqlite:
+        _sqlite_many(driver, _SQLITE_START, [
+            (instance_id, *_sqlite_row(made.values, _START_COLUMNS, _START_TIMES), head)
+            for (instance_id, head), (_, made) in zip(out, fresh, strict=True)])
+    for (instance_id, _), (_, made) in zip(out, fresh, strict=True):
+        if made.taken is not None:
+            held.settle(conn, made.taken, instance_id, now)
+    if sqlite:
+        _sqlite_many(driver, _SQLITE_EVENTS, [
+            (r["instance_id"], *_sqlite_row(r, EVENT_COLUMNS, _EVENT_TIMES)) for r in events])
+        return out
     if events:
         conn.execute(_EVENTS_INSERT, events)
     conn.execute(_SET_CHAIN_HEAD, [{"b_id": i, "b_head": h} for i, h in out if h])
     return out
 
+
+def _sqlite_many(driver: Any, statement: str, rows: list[tuple[Any, ...]]) -> None:
+    """sqlite3 executemany, its integrity errors raised as SQLAlchemy's (what a start
+    that raced another one for the same prospect is retried on)."""
+    try:
+        driver.executemany(statement, rows)
+    except driver.IntegrityError as exc:  # e.g. the active_key taken meanwhile
+        raise IntegrityError(statement, None, exc) from exc
+
+
+def _sqlite_row(values: dict[str, Any], columns: tuple[str, ...],
+                times: tuple[int, ...]) -> list[Any]:
+    """The values of `columns` as sqlite3 parameters: only the time columns (at `times`) need
+    converting (`sqlite_value`)."""
+    row = [values.get(c) for c in columns]
+    for i in times:
+        row[i] = sqlite_value(row[i])
+    return row

@@ -41,7 +41,9 @@ from engine.runtime._acts import HeldChanged
 from engine.runtime.queries import INSTANCE, RECEIPT, STEP_EVENT
 from engine.store.database import Store
 
-# Instance columns a step sets (besides clearing a timer worker's lease).
+# Instance columns a step sets (besides clearing a timer worker's lease). On SQLite a step
+# leaves out those of KEPT_IF_SAME whose value it does not change (`StepPipeline.prepare`).
+KEPT_IF_SAME = ("status", "active_key", "next_due_at")
 STEP_COLUMNS = ("waiting", "next_due_at", "updated_at", "status", "active_key", "version",
                 "state", "chain_head", "visits")
 # Event columns a step writes per row; instance_id is the updated row's id.
@@ -77,9 +79,9 @@ class StepWriter:
         # What the driver raises for a duplicate receipt (the step then wrote nothing).
         self.integrity_errors: type[Exception] = store.engine.dialect.loaded_dbapi.IntegrityError
         if store.is_sqlite:
-            self._update = _sqlite_update()
-            self._insert_events = _sqlite_insert(STEP_EVENT.name, ("instance_id", *EVENT_COLUMNS))
-            self._insert_receipt = _sqlite_insert(RECEIPT.name,
+            self._updates: dict[frozenset[str], tuple[str, tuple[str, ...]]] = {}
+            self._insert_events = sqlite_insert(STEP_EVENT.name, ("instance_id", *EVENT_COLUMNS))
+            self._insert_receipt = sqlite_insert(RECEIPT.name,
                                                   ("instance_id", *RECEIPT_COLUMNS))
         else:
             self._statement = _pg_statement(with_receipt=False)
@@ -141,6 +143,21 @@ class StepWriter:
                 done.append(wrote)
         return done
 
+    def _sqlite_update(
+        self, instance_id: int, expected_version: int, values: dict[str, Any],
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The UPDATE of the columns `values` has (a step leaves out the indexed ones that
+        keep their value: SQLite rewrites an index entry for every column set, changed or
+        not) and its parameters; one statement per set of columns, made once."""
+        present = frozenset(values).intersection(STEP_COLUMNS)
+        found = self._updates.get(present)
+        if found is None:
+            columns = tuple(c for c in STEP_COLUMNS if c in present)
+            found = self._updates[present] = (_sqlite_update(columns), columns)
+        statement, columns = found
+        return statement, (*(sqlite_value(values[c]) for c in columns), instance_id,
+                           expected_version)
+
     def _in(
         self, driver: Any, instance_id: int, expected_version: int, values: dict[str, Any],
         rows: list[dict[str, Any]], receipt: dict[str, Any] | None,
@@ -148,16 +165,15 @@ class StepWriter:
         """One step's statements inside the caller's transaction; whether the version matched
         (when it did not, nothing was written)."""
         if self.store.is_sqlite:
-            columns = [_sqlite_value(values[c]) for c in STEP_COLUMNS]
-            if driver.execute(self._update, (*columns, instance_id,
-                                             expected_version)).rowcount != 1:
+            if driver.execute(*self._sqlite_update(instance_id, expected_version,
+                                                   values)).rowcount != 1:
                 return False
             if rows:
                 driver.executemany(self._insert_events, [
-                    (instance_id, *(_sqlite_value(r[c]) for c in EVENT_COLUMNS)) for r in rows])
+                    (instance_id, *(sqlite_value(r[c]) for c in EVENT_COLUMNS)) for r in rows])
             if receipt is not None:
                 driver.execute(self._insert_receipt, (instance_id, *(
-                    _sqlite_value(receipt[c]) for c in RECEIPT_COLUMNS)))
+                    sqlite_value(receipt[c]) for c in RECEIPT_COLUMNS)))
             return True
         statement, params = self._pg_params(instance_id, expected_version, values, rows, receipt)
         with driver.cursor() as cursor:
@@ -173,17 +189,16 @@ class StepWriter:
             with self.store.write() as conn:
                 held_events.verify(conn, [held])
                 if self.store.is_sqlite:
-                    columns = [_sqlite_value(values[c]) for c in STEP_COLUMNS]
-                    if conn.exec_driver_sql(self._update, (*columns, instance_id,
-                                                           expected_version)).rowcount != 1:
+                    if conn.exec_driver_sql(*self._sqlite_update(
+                            instance_id, expected_version, values)).rowcount != 1:
                         raise Conflict
                     if rows:
                         conn.exec_driver_sql(self._insert_events, [
-                            (instance_id, *(_sqlite_value(r[c]) for c in EVENT_COLUMNS))
+                            (instance_id, *(sqlite_value(r[c]) for c in EVENT_COLUMNS))
                             for r in rows])
                     if receipt is not None:
                         conn.exec_driver_sql(self._insert_receipt, (instance_id, *(
-                            _sqlite_value(receipt[c]) for c in RECEIPT_COLUMNS)))
+                            sqlite_value(receipt[c]) for c in RECEIPT_COLUMNS)))
                     if along is not None:
                         conn.exec_driver_sql(*_sqlite_along(along))
                 else:
@@ -206,17 +221,16 @@ class StepWriter:
             conn: Any = raw.driver_connection
             conn.execute("BEGIN IMMEDIATE")
             try:
-                params = [_sqlite_value(values[c]) for c in STEP_COLUMNS]
-                if conn.execute(self._update, (*params, instance_id,
-                                               expected_version)).rowcount != 1:
+                if conn.execute(*self._sqlite_update(instance_id, expected_version,
+                                                     values)).rowcount != 1:
                     raise Conflict
                 if rows:
                     conn.executemany(self._insert_events, [
-                        (instance_id, *(_sqlite_value(r[c]) for c in EVENT_COLUMNS))
+                        (instance_id, *(sqlite_value(r[c]) for c in EVENT_COLUMNS))
                         for r in rows])
                 if receipt is not None:
                     conn.execute(self._insert_receipt, (instance_id, *(
-                        _sqlite_value(receipt[c]) for c in RECEIPT_COLUMNS)))
+                        sqlite_value(receipt[c]) for c in RECEIPT_COLUMNS)))
                 if along is not None:
                     conn.execute(*_sqlite_along(along))
                 conn.execute("COMMIT")
@@ -297,27 +311,27 @@ class StepWriter:
         return (self._statement if receipt is None else self._statement_receipt), params
 
 
-def _sqlite_value(value: Any) -> Any:
+def sqlite_value(value: Any) -> Any:
     """Parameters as SQLAlchemy's SQLite types store them (DateTime as ISO text)."""
     if isinstance(value, datetime):
         return value.isoformat(sep=" ", timespec="microseconds")
     return value
 
 
-def _sqlite_update() -> str:
-    sets = ", ".join(f"{c} = ?" for c in STEP_COLUMNS)
+def _sqlite_update(columns: tuple[str, ...]) -> str:
+    sets = ", ".join(f"{c} = ?" for c in columns)
     return (f"UPDATE {INSTANCE.name} SET {sets}, lease_owner = NULL, lease_until = NULL "
             "WHERE id = ? AND version = ?")
 
 
-def _sqlite_insert(table: str, columns: tuple[str, ...]) -> str:
+def sqlite_insert(table: str, columns: tuple[str, ...]) -> str:
     return (f"INSERT INTO {table} ({', '.join(columns)}) "
             f"VALUES ({', '.join('?' for _ in columns)})")
 
 
 def _sqlite_along(along: AlongRow) -> tuple[str, tuple[Any, ...]]:
     table, row = along
-    return (_along_insert(table, tuple(row)), tuple(_sqlite_value(v) for v in row.values()))
+    return (_along_insert(table, tuple(row)), tuple(sqlite_value(v) for v in row.values()))
 
 
 @lru_cache(maxsize=64)

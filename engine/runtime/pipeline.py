@@ -40,7 +40,7 @@ from engine.runtime._acts import Acted, DuplicateReceipt, HeldChanged, NotWaitin
 from engine.runtime._first_wait import FirstWait
 from engine.runtime._hot import Hot
 from engine.runtime._step_rows import db_time, event_rows, mark_stuck, progress
-from engine.runtime._write import Conflict, StepWriter
+from engine.runtime._write import KEPT_IF_SAME, Conflict, StepWriter
 from engine.runtime.model import (
     Along,
     Fired,
@@ -227,9 +227,13 @@ class StepPipeline:
             "status": "completed" if done else "active",  # a retried incident is active again
             "active_key": None if done else header["active_key"],
             "version": header["version"] + 1,
-            "state": dump_state(workflow),
+            "state": dump_state(workflow, hot.fragments),
             "chain_head": head,
         }
+        if self.store.is_sqlite:  # indexed columns it does not change are not written
+            for column in KEPT_IF_SAME:
+                if column in header and header[column] == values[column]:
+                    del values[column]
         return Prepared(hot, waits, moves, values, rows, receipt, taken, spent.steps, now)
 
     def finish(self, step: Prepared, moved: list[Fired] | None) -> Instance:
@@ -250,7 +254,8 @@ class StepPipeline:
         values = dict(step.values)
         values.pop("state")
         header = {**step.hot.header, **values}
-        return header, Hot(header, step.hot.workflow, step.waits, step.hot.context)
+        return header, Hot(header, step.hot.workflow, step.waits, step.hot.context,
+                           step.hot.fragments)
 
     def advance_many(
         self, items: Sequence[tuple[int, str | None, Act]], moved: list[Fired] | None = None,
@@ -447,7 +452,8 @@ class StepPipeline:
     def hot_from_row(self, header: dict[str, Any]) -> Hot:
         state = header.pop("state")
         definition = self.definitions.get(header["definition_id"])
-        workflow = load_state(state, definition.spec, definition.subprocess_specs)
+        workflow = load_state(state, definition.spec, definition.subprocess_specs,
+                              shared_ids=True)
         workflow.script_engine = self.script_engine
         return Hot(header, workflow, queries.waits_of(header), json.loads(header["context"]))
 

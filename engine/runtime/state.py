@@ -13,6 +13,7 @@ the old format under tests/fixtures/state/.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 from uuid import UUID
@@ -26,7 +27,12 @@ from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.specs.defaults import NoneTask
 
-from engine._spiff_private import encode_json
+from engine._spiff_private import (
+    encode_json,
+    encoder_mode,
+    share_task_ids,
+    task_converter_inputs,
+)
 from engine.definitions.spiff import AutomaticTask
 from engine.definitions.timers import CLOCK_TIMERS
 from engine.errors import NextmoveError
@@ -40,8 +46,18 @@ class StateError(NextmoveError):
     """A stored state document cannot be read."""
 
 
+_SKIPPED = threading.local()  # per thread: the task mapping being dumped from fragments
+
+
 class _StateOnlyConverter(BpmnWorkflowConverter):  # type: ignore[misc]
     """Spiff's workflow converter without the spec and subprocess specs."""
+
+    def mapping_to_dict(self, mapping: Any, **kwargs: Any) -> dict[str, Any]:
+        # The task mapping `dump_state` writes itself from cached fragments (`Fragments`).
+        if mapping is getattr(_SKIPPED, "tasks", None):
+            return {}
+        converted: dict[str, Any] = super().mapping_to_dict(mapping, **kwargs)
+        return converted
 
     def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
         dct: dict[str, Any] = super(BpmnWorkflowConverter, self).to_dict(workflow)
@@ -73,12 +89,55 @@ def _serializer() -> BpmnWorkflowSerializer:
 _SERIALIZER = _serializer()
 
 
-def dump_state(workflow: BpmnWorkflow) -> str:
-    """The instance's state document as JSON text."""
-    convert = _SERIALIZER.registry.convert
-    return encode_json(_SERIALIZER, lambda: {
-        "format": FORMAT, "spiff": SPIFF_VERSION, "workflow": convert(workflow)},
-        separators=(",", ":"))
+Fragments = dict[UUID, tuple[tuple[Any, ...], str]]
+"""A workflow's tasks as `dump_state` last wrote them: by task id, what the text was made
+from and the text (`"id":{...}`). Kept with a deserialized instance between its steps."""
+
+
+def dump_state(workflow: BpmnWorkflow, fragments: Fragments | None = None) -> str:
+    """The instance's state document as JSON text. With `fragments` (the same workflow's, from
+    its previous dumps), a task whose converted inputs are all unchanged is not converted
+    again: its text is reused. The text is the same either way."""
+    if fragments is None:
+        convert = _SERIALIZER.registry.convert
+        return encode_json(_SERIALIZER, lambda: {
+            "format": FORMAT, "spiff": SPIFF_VERSION, "workflow": convert(workflow)},
+            separators=(",", ":"))
+    return _dump_with(workflow, fragments)
+
+
+def _dump_with(workflow: BpmnWorkflow, fragments: Fragments) -> str:
+    registry = _SERIALIZER.registry
+    tasks = workflow.tasks
+    with encoder_mode(_SERIALIZER) as encoder:
+        _SKIPPED.tasks = tasks
+        try:
+            dct = registry.convert(workflow)
+        finally:
+            _SKIPPED.tasks = None
+        keys = list(dct)
+        cut = keys.index("tasks")
+        head = encoder.encode({"format": FORMAT, "spiff": SPIFF_VERSION, "workflow": {
+            k: dct[k] for k in keys[:cut]}})  # ends in "}}"
+        tail = encoder.encode({k: dct[k] for k in keys[cut + 1:]})
+        parts = []
+        for task_id, task in tasks.items():
+            key = task_converter_inputs(task)
+            found = fragments.get(task_id)
+            if key is not None and found is not None and found[0] == key:
+                parts.append(found[1])
+                continue
+            text = f'"{task_id}":{encoder.encode(registry.convert(task))}'
+            if key is not None:
+                fragments[task_id] = (key, text)
+            else:
+                fragments.pop(task_id, None)
+            parts.append(text)
+    for gone in fragments.keys() - tasks.keys():
+        del fragments[gone]
+    opened = head[:-2] + ("," if cut else "")
+    closed = "}" + ("," + tail[1:] if len(tail) > 2 else "}") + "}"
+    return f'{opened}"tasks":{{{",".join(parts)}{closed}'
 
 
 def dump_data(data: Mapping[str, Any]) -> str:
@@ -103,8 +162,10 @@ def restore_links(spec: Any, subprocess_specs: Mapping[str, Any]) -> None:
                     inner.completed_event.connect(task_spec.merge_child)
 
 
-def load_state(text: str, spec: Any, subprocess_specs: dict[str, Any]) -> BpmnWorkflow:
-    """Rebuild a workflow from its state document and its (cached) specs."""
+def load_state(text: str, spec: Any, subprocess_specs: dict[str, Any], *,
+               shared_ids: bool = False) -> BpmnWorkflow:
+    """Rebuild a workflow from its state document and its (cached) specs. `shared_ids`: one
+    UUID object per task id (`share_task_ids`), for a workflow that will take many steps."""
     restore_links(spec, subprocess_specs)
     try:
         doc = json.loads(text)
@@ -120,9 +181,12 @@ def load_state(text: str, spec: Any, subprocess_specs: dict[str, Any]) -> BpmnWo
             workflow_dct["spec"] = {}
             workflow_dct["subprocess_specs"] = {}
             SPIFF_MIGRATIONS[doc["spiff"]](workflow_dct)
-        return _SERIALIZER.registry.restore(
+        workflow: BpmnWorkflow = _SERIALIZER.registry.restore(
             workflow_dct, spec=spec, subprocess_specs=subprocess_specs
         )
+        if shared_ids:
+            share_task_ids(workflow)
+        return workflow
     except StateError:
         raise
     except (ValueError, KeyError, TypeError, AttributeError) as exc:  # JSON that is no object

@@ -33,6 +33,7 @@ from SpiffWorkflow.bpmn.specs.mixins.parallel_gateway import ParallelGateway
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
+from engine._spiff_private import tree_tasks
 from engine.definitions import timers
 from engine.runtime.model import Waiting
 
@@ -49,13 +50,11 @@ class TokenMove:
     task_id: str
 
 
-def all_tasks(workflow: BpmnWorkflow, state: int = _LIVE) -> Iterator[Task]:
-    """Tasks of the workflow and of its subprocesses and call activities, in tree order.
-
-    Spiff's BpmnTaskIterator already descends into subprocesses (unless skip_subprocesses),
-    so iterating `workflow.subprocesses` as well would yield their tasks twice.
-    """
-    yield from workflow.get_tasks_iterator(state=state)
+def all_tasks(workflow: BpmnWorkflow, state: int = _LIVE) -> list[Task]:
+    """Tasks of the workflow and of its subprocesses and call activities, in tree order:
+    what `workflow.get_tasks(state=state)` returns (Spiff's BpmnTaskIterator also descends
+    into subprocesses), walked without its per-task method calls (`tree_tasks`)."""
+    return tree_tasks(workflow, state)
 
 
 def tasks_in(workflow: BpmnWorkflow, state: int) -> Iterator[Task]:

@@ -38,6 +38,10 @@ _FIELDS = ("instance_id", "step_id", "kind", "actor", "data", "hook", "content_s
 _POLICY_FIELDS = ("hook", "version", "action", "reason", "policy_hash", "at")
 
 
+# One encoder, made once (json.dumps with options makes a new one per call).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def _canonical(row: Mapping[Any, Any], fields: tuple[str, ...] = _FIELDS) -> str:
     values = {}
     for name in fields:
@@ -47,7 +51,7 @@ def _canonical(row: Mapping[Any, Any], fields: tuple[str, ...] = _FIELDS) -> str
         elif isinstance(value, float):
             value = repr(value)
         values[name] = value
-    return json.dumps(values, sort_keys=True, separators=(",", ":"))
+    return _CANONICAL.encode(values)
 
 
 def link(previous: str, row: Mapping[Any, Any]) -> str:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -106,3 +107,36 @@ def test_distributor_of_reads_once_for_the_step_and_a_stale_copy_still_steps_rig
         assert kinds == [(first, "completed"), (second, "completed")]
     finally:
         other.store.dispose()
+
+
+def test_a_step_on_sqlite_sets_only_the_indexed_columns_it_changes(tmp_path: Path) -> None:
+    from sqlalchemy import event
+
+    from nextmove import open_engine
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'x.db'}", recommend=False)
+    engine.store.engine.dispose()
+    sent: list[str] = []
+
+    @event.listens_for(engine.store.engine, "connect")
+    def trace(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.set_trace_callback(sent.append)
+
+    try:
+        engine.deploy([LINEAR])
+        instance = engine.start("prospect_linear", "p1", "d1")
+        updates = []
+        while instance.active:
+            sent.clear()
+            instance = engine.complete(instance.id, instance.waiting_steps[0])
+            (update,) = [s for s in sent if s.startswith("UPDATE instance")]
+            updates.append(update)
+        *middle, last = updates
+        for update in middle:  # still active, still without a timer
+            assert "status" not in update and "active_key" not in update
+            assert "next_due_at" not in update and "state = " in update
+        assert "status = 'completed'" in last and "active_key = NULL" in last
+        row = engine.get(instance.id)
+        assert row.status == "completed" and row.waiting == ()
+    finally:
+        engine.store.dispose()

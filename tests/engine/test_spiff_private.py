@@ -22,9 +22,13 @@ from SpiffWorkflow.util.task import TaskState
 from engine import ManualClock, load_definitions
 from engine._spiff_private import (
     encode_json,
+    encoder_mode,
     internal_value,
     set_internal_values,
+    share_task_ids,
     spiff_extensions,
+    task_converter_inputs,
+    tree_tasks,
 )
 from engine.definitions import build_spec
 from engine.runtime._scripting import ClockedScriptEngine
@@ -115,6 +119,22 @@ def test_encode_json_leaves_encoder_mode_off_when_building_fails() -> None:
     assert isinstance(serializer.registry.convert({"when": when})["when"], dict)
 
 
+def test_encoder_mode_defers_values_to_an_encoder_that_is_reused() -> None:
+    serializer = spiff_serializer()
+    registry = serializer.registry
+    when = datetime(2026, 1, 2, 3, 4, 5)
+    with encoder_mode(serializer) as encoder:
+        converted = registry.convert({"when": when})
+        assert converted["when"] is when  # left for the encoder
+        first = encoder.encode(converted)
+        assert encoder.encode(converted) == first  # no state kept between calls
+    assert first == '{"when":{"value":"2026-01-02T03:04:05","typename":"datetime"}}'
+    assert isinstance(registry.convert({"when": when})["when"], dict)  # mode off again
+    with pytest.raises(RuntimeError), encoder_mode(serializer):
+        raise RuntimeError("broken")
+    assert isinstance(registry.convert({"when": when})["when"], dict)
+
+
 def test_spiff_extensions_reads_spiffworkflow_extension_elements() -> None:
     tree = etree.parse(str(FIXTURES / "bpmn" / "dialects" / "spiffarena.bpmn"))
     (invite,) = tree.xpath("//bpmn:userTask[@id='invite']",
@@ -123,3 +143,95 @@ def test_spiff_extensions_reads_spiffworkflow_extension_elements() -> None:
     assert extensions["instructionsForEndUser"] == "Invite them in your own words."
     assert extensions["properties"] == {"hook": "invite.message",
                                         "card": "Send a short personal invitation."}
+
+
+MASKS = [TaskState.READY, TaskState.WAITING, TaskState.READY | TaskState.WAITING,
+         TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.FINISHED_MASK,
+         TaskState.COMPLETED, TaskState.ANY_MASK, TaskState.PREDICTED_MASK]
+
+
+def test_tree_tasks_is_spiffs_task_iterator_on_every_map() -> None:
+    from engine import NextmoveError
+    from tests.engine.test_fast_starts import MAPS
+
+    own = [p for p in sorted((FIXTURES / "bpmn").rglob("*.bpmn"))
+           if p.parent.name not in ("invalid", "attacks", "call_activity")]
+    groups = [[p] for p in [*MAPS, *own]]
+    groups.append(sorted((FIXTURES / "bpmn" / "call_activity").glob("*.bpmn")))
+    compared = with_subprocesses = 0
+    for paths in groups:
+        try:
+            definitions = load_definitions(paths)
+        except NextmoveError:
+            continue
+        for definition in definitions:
+            try:
+                spec, subprocess_specs = build_spec(definition.process_id, definition.documents)
+                workflow = BpmnWorkflow(spec, subprocess_specs,
+                                        script_engine=ClockedScriptEngine(ManualClock(T0)))
+                workflow.task_tree.data.update({"market": "US"})
+                for _ in range(8):
+                    workflow.do_engine_steps()
+                    for mask in MASKS:
+                        assert tree_tasks(workflow, mask) == workflow.get_tasks(state=mask), (
+                            paths, mask)
+                        compared += 1
+                    with_subprocesses += bool(workflow.subprocesses)
+                    ready = workflow.get_next_task(state=TaskState.READY, manual=True)
+                    if ready is None:
+                        break
+                    ready.run()
+            except AssertionError:
+                raise
+            except Exception:  # a map Spiff cannot run this way: nothing more to compare
+                pass
+    assert (compared, with_subprocesses) > (400, 0), (compared, with_subprocesses)
+    assert with_subprocesses > 5, (compared, with_subprocesses)
+
+
+def test_tree_tasks_keeps_spiffs_depth_limit() -> None:
+    workflow = started(FIXTURES / "bpmn" / "linear10.bpmn")
+    chain = [workflow.task_tree]
+    while chain[-1].children:
+        chain.append(chain[-1].children[0])
+    from engine import _spiff_private
+    limit = _spiff_private._MAX_DEPTH
+    try:
+        _spiff_private._MAX_DEPTH = 3  # as if the tree were deeper than Spiff descends
+        found = tree_tasks(workflow, TaskState.ANY_MASK)
+    finally:
+        _spiff_private._MAX_DEPTH = limit
+    assert found == workflow.get_tasks(state=TaskState.ANY_MASK, max_depth=3)
+    assert len(found) < len(chain)
+
+
+def test_task_converter_inputs_change_with_what_the_converter_writes() -> None:
+    workflow = started(FIXTURES / "bpmn" / "linear10.bpmn")
+    task = workflow.get_next_task(state=TaskState.READY, manual=True)
+    before = task_converter_inputs(task)
+    assert before is not None and before == task_converter_inputs(task)
+    task.data["answer"] = "yes"
+    assert task_converter_inputs(task) != before
+    task.internal_data["nested"] = {"a": 1}
+    assert task_converter_inputs(task) is None  # a mutable value: never taken as unchanged
+
+
+def test_share_task_ids_leaves_one_uuid_object_per_id_and_the_same_state() -> None:
+    path = FIXTURES / "bpmn" / "subprocess.bpmn"
+    (definition,) = load_definitions([path])
+    spec, subprocess_specs = build_spec(definition.process_id, definition.documents)
+    workflow = BpmnWorkflow(spec, subprocess_specs)
+    workflow.do_engine_steps()
+    for _ in range(2):
+        workflow.get_next_task(state=TaskState.READY, manual=True).run()
+        workflow.do_engine_steps()
+    text = dump_state(workflow)
+    loaded = load_state(text, spec, subprocess_specs)
+    assert workflow.subprocesses
+    share_task_ids(loaded)
+    for tasks in (loaded.tasks, *(sub.tasks for sub in loaded.subprocesses.values())):
+        for key, task in tasks.items():
+            assert task.id is key
+            assert all(child is next(k for k in tasks if k == child) for child in task._children)
+    assert dump_state(loaded) == text
+    assert load_state(text, spec, subprocess_specs, shared_ids=True).get_tasks() != []

@@ -1,0 +1,111 @@
+"""A hot step serializes only the tasks that changed (`state.dump_state` with fragments): the
+document it stores is, byte for byte, the one a full serialization of the same workflow
+writes, on every map in processes/ and the corpora, step after step."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from SpiffWorkflow.util.task import TaskState
+
+from engine import ManualClock, NextmoveError
+from engine.runtime.queries import INSTANCE
+from engine.runtime.state import Fragments, dump_state
+from nextmove import open_engine
+from tests.engine.test_fast_starts import CONTEXTS, MAPS
+from tests.engine.test_state import new_workflow
+
+DATA = [{"answer": "yes", "n": 2}, {"nested": {"a": [1, "b"]}}, {}]
+
+
+def stored_state(engine: Any, instance_id: int) -> str:
+    with engine.store.read() as conn:
+        return str(conn.execute(INSTANCE.select().where(INSTANCE.c.id == instance_id))
+                   .mappings().one()["state"])
+
+
+def test_stored_state_is_the_full_serialization_on_every_map(tmp_path: Path) -> None:
+    clock = ManualClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+    engine = open_engine(f"sqlite:///{tmp_path / 'f.db'}", clock=clock, recommend=False)
+    compared = reused = 0
+    try:
+        for path in MAPS:
+            try:
+                deployed = engine.deploy([path])
+            except NextmoveError:
+                continue
+            for definition in deployed:
+                for k, context in enumerate(CONTEXTS):
+                    try:
+                        instance = engine.start(definition.process_id, f"{path.stem}-{k}",
+                                                "d1", context, new=True)
+                    except NextmoveError:
+                        continue
+                    for n in range(12):
+                        before = engine.pipeline._hot.get(instance.id)
+                        user = [w.step_id for w in instance.waiting if w.kind == "user"]
+                        try:
+                            if user:
+                                instance = engine.complete(instance.id, user[0],
+                                                           DATA[n % len(DATA)])
+                            elif instance.active and instance.next_due_at is not None:
+                                clock.advance(instance.next_due_at - clock.now()
+                                              + timedelta(seconds=1))
+                                engine.tick()
+                                instance = engine.get(instance.id)
+                            else:
+                                break
+                        except NextmoveError:
+                            break
+                        after = engine.pipeline._hot.get(instance.id)
+                        if before is not None and (
+                                (after is not None and after.workflow is before.workflow)
+                                or (after is None and user
+                                                    and instance.status == "completed")):
+                            # the step ran on the kept workflow: it wrote from its fragments
+                            assert stored_state(engine, instance.id) == dump_state(
+                                before.workflow), (path, definition.process_id, n)
+                            compared += 1
+                            reused += len(before.fragments)
+    finally:
+        engine.store.dispose()
+    assert compared > 100
+    assert reused > compared  # fragments were kept and offered for reuse
+
+
+def dumped_alike(workflow: Any, fragments: Fragments) -> bool:
+    return dump_state(workflow, fragments) == dump_state(workflow)
+
+
+def test_a_value_changed_in_place_is_serialized_again() -> None:
+    workflow = new_workflow()
+    fragments: Fragments = {}
+    root = workflow.task_tree
+    root.data["nested"] = {"a": 1}
+    assert dumped_alike(workflow, fragments)
+    root.data["nested"]["a"] = 2  # no state change: only the value tells
+    assert dumped_alike(workflow, fragments)
+    root.data["flat"] = "x"
+    assert dumped_alike(workflow, fragments)
+    root.data["flat"] = "y"  # same keys, same length
+    assert dumped_alike(workflow, fragments)
+    task = workflow.get_next_task(state=TaskState.READY, manual=True)
+    task.internal_data["seen"] = True
+    assert dumped_alike(workflow, fragments)
+    task.run()
+    workflow.do_engine_steps()
+    assert dumped_alike(workflow, fragments)
+    assert fragments  # flat tasks were kept
+
+
+def test_fragments_of_tasks_that_are_gone_are_dropped() -> None:
+    workflow = new_workflow()
+    fragments: Fragments = {}
+    dump_state(workflow, fragments)
+    assert fragments.keys() == workflow.tasks.keys()
+    gone = next(iter(fragments))
+    workflow.tasks = {k: v for k, v in workflow.tasks.items() if k != gone}
+    dump_state(workflow, fragments)
+    assert gone not in fragments
