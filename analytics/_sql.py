@@ -22,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     Select,
     Table,
+    bindparam,
     case,
     cast,
     func,
@@ -137,8 +138,9 @@ def percentiles(conn: Connection, source: Select[Any],
 
     PostgreSQL computes them as ordered-set aggregates. SQLite has none, and ranking rows
     with a window function costs more than sorting them: its rows are sorted once into a
-    temporary table, whose row ids then are their ranks, and only the rows around each
-    p·(n−1) are read back to interpolate.
+    temporary table, whose row ids then are their ranks; each group's span of row ids is
+    found by probing (no second sort), and only the rows around each p·(n−1) are read back
+    to interpolate.
     """
     rows = source.subquery()
     g, v = list(rows.c)[:2]
@@ -154,7 +156,8 @@ def percentiles(conn: Connection, source: Select[Any],
             ["g", "v"], select(g, v).where(v.is_not(None)).order_by(g, v)))
         r = ranked.c
         rowid: ColumnElement[int] = literal_column(f"{ranked.name}.rowid")
-        spans = conn.execute(select(r.g, func.min(rowid), func.count()).group_by(r.g)).all()
+        spans = _spans(conn, select(r.g).where(rowid == bindparam("at")),
+                       conn.execute(select(func.max(rowid)).select_from(ranked)).scalar() or 0)
         wanted: dict[Any, list[tuple[int, int, float]]] = {}
         for group, first, n in spans:
             for p in ps:
@@ -171,6 +174,32 @@ def percentiles(conn: Connection, source: Select[Any],
                              for a, b, frac in picks) for group, picks in wanted.items()}
     finally:
         ranked.drop(conn)
+
+
+def _spans(conn: Connection, group_at: Select[Any], rows: int) -> list[tuple[Any, int, int]]:
+    """(group, first row id, rows) of a table of `rows` rows sorted by group, row ids 1..rows:
+    each group's end found by probing row ids (a galloping search), so the rows are not
+    sorted again to be grouped. `group_at` selects the group of row id `at`."""
+    def group(at: int) -> Any:
+        return conn.execute(group_at, {"at": at}).scalar_one()
+
+    spans: list[tuple[Any, int, int]] = []
+    first = 1
+    while first <= rows:
+        current = group(first)
+        low, step = first, 1  # the group holds `low`; find its last row
+        while low + step <= rows and group(low + step) == current:
+            low, step = low + step, step * 2
+        high = min(low + step, rows + 1)  # first row past the group, or past the end
+        while high - low > 1:
+            middle = (low + high) // 2
+            if group(middle) == current:
+                low = middle
+            else:
+                high = middle
+        spans.append((current, first, low - first + 1))
+        first = low + 1
+    return spans
 
 
 def of_instances(dialect: str) -> ColumnElement[bool]:
