@@ -3,9 +3,9 @@
 The log records steps, not flows, and gateways leave no events. So each arrival at a step (an
 `entered` event, or a closing event with no `entered` before it: start, end and catch events)
 is traced back to the instance's latest departure (a closing event) from a step the map
-connects to it through gateways only, and every flow on that path is credited once per
-departure: a parallel split counts its incoming flow once and each branch once. A parallel
-join is credited to the branch that arrived last (the log does not say more).
+connects to it through gateways only, however far back, and every flow on that path is
+credited once per departure: a parallel split counts its incoming flow once and each branch
+once. A parallel join is credited to the branch that arrived last (the log does not say more).
 At a decision (an exclusive, inclusive, event-based or complex gateway, or an activity with
 several outgoing flows) each outgoing flow also gets its share of the departures.
 """
@@ -24,7 +24,6 @@ GATEWAYS = frozenset({"exclusiveGateway", "parallelGateway", "inclusiveGateway",
 DECISIONS = frozenset({"exclusiveGateway", "inclusiveGateway", "complexGateway",
                        "eventBasedGateway"})
 _CLOSING = frozenset(CLOSING_KINDS)
-_LOOK_BACK = 32  # departures searched per arrival
 
 
 @dataclass(frozen=True)
@@ -81,7 +80,7 @@ def flow_stats(diagram: Diagram, events: Iterable[Event]) -> FlowStats:
             credited.clear()
         closing = kind in _CLOSING
         if kind == EventKind.ENTERED or (closing and not paired):
-            for at, origin in reversed(departures[-_LOOK_BACK:]):
+            for at, origin in reversed(departures):
                 path = reach.get(origin, {}).get(step)
                 if path is not None:
                     for flow in path:

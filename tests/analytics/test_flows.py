@@ -48,3 +48,11 @@ def test_an_arrival_no_path_explains_counts_nothing() -> None:
                                     "D:entered"))
     assert stats.counts == {"f1": 1}
     assert stats.shares == {}
+
+
+def test_an_arrival_is_traced_past_any_number_of_departures() -> None:
+    # forty rounds of B and C after the split: D still traces back to B through X
+    events = run(1, "start:completed", "A:entered", "A:completed", "B:entered", "C:entered",
+                 *(["C:completed", "C:entered"] * 40), "B:completed", *(["C:completed"] * 40),
+                 "D:entered")
+    assert flow_stats(DIAGRAM, events).counts["f6"] == 1
