@@ -34,6 +34,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import lightgbm as lgb  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 from numpy.typing import NDArray
 
 ACTION = "shown"
@@ -211,9 +212,7 @@ class OutcomeModel:
                 continue  # a feature the rows lack: missing for every row
             values = columns[name]
             if name in self.categories_:
-                codes = {v: float(i) for i, v in enumerate(self.categories_[name])}
-                matrix[:, j] = np.fromiter((codes.get(v, np.nan) for v in values.tolist()),
-                                           dtype=np.float64, count=n)
+                matrix[:, j] = _codes(values, self.categories_[name])
             else:
                 matrix[:, j] = _floats(values)
         return matrix
@@ -273,7 +272,21 @@ def _height(columns: Columns) -> int:
 
 def _distinct(values: NDArray[Any]) -> set[Any]:
     """The distinct present values (Python scalars: `tolist` unwraps numpy's), no None/NaN."""
+    if values.dtype.kind == "O":  # pandas' hash table first: a set of the few uniques after
+        values = pd.unique(values)
     return {v for v in set(values.tolist()) if v is not None and not _is_nan(v)}
+
+
+def _codes(values: NDArray[Any], levels: list[Any]) -> NDArray[np.float64]:
+    """Each value's position in `levels` (NaN: not there), as a dict lookup would give it,
+    by one pandas hash-table pass. Non-object arrays go through their Python scalars, as
+    `levels` holds Python values."""
+    if values.dtype.kind != "O":
+        values = np.asarray(values.tolist(), dtype=object)
+    found: NDArray[np.float64] = np.asarray(
+        pd.Index(levels, dtype=object).get_indexer(values), dtype=np.float64)
+    found[found < 0] = np.nan
+    return found
 
 
 def _is_numeric(values: NDArray[Any]) -> bool:
