@@ -272,20 +272,18 @@ def _height(columns: Columns) -> int:
 
 def _distinct(values: NDArray[Any]) -> set[Any]:
     """The distinct present values (Python scalars: `tolist` unwraps numpy's), no None/NaN."""
-    if values.dtype.kind == "O":  # pandas' hash table first: a set of the few uniques after
-        values = pd.unique(values)
     return {v for v in set(values.tolist()) if v is not None and not _is_nan(v)}
 
 
 def _codes(values: NDArray[Any], levels: list[Any]) -> NDArray[np.float64]:
-    """Each value's position in `levels` (NaN: not there), as a dict lookup would give it,
-    by one pandas hash-table pass. Non-object arrays go through their Python scalars, as
-    `levels` holds Python values."""
-    if values.dtype.kind != "O":
-        values = np.asarray(values.tolist(), dtype=object)
-    found: NDArray[np.float64] = np.asarray(
-        pd.Index(levels, dtype=object).get_indexer(values), dtype=np.float64)
-    found[found < 0] = np.nan
+    """Each value's position in `levels` (NaN: not there), as a lookup of each value in a
+    dict of the levels gives it: pandas factorizes the values in one hash-table pass, and
+    only their few distinct values are looked up. None and NaN, never levels, stay NaN."""
+    index, uniques = pd.factorize(values)
+    lookup = {v: float(i) for i, v in enumerate(levels)}
+    table = np.array([lookup.get(v, np.nan) for v in uniques.tolist()] + [np.nan],
+                     dtype=np.float64)
+    found: NDArray[np.float64] = table[index]  # the sentinel -1 picks the NaN at the end
     return found
 
 
