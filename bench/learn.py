@@ -234,12 +234,17 @@ def main(argv: list[str] | None = None) -> int:
           f"(target <= 1.5); rounds: " + ", ".join(
               f"{w / b / models:.2f}" for (w, _), (b, _) in zip(
                   rows["learn"], rows["lightgbm_bare"], strict=True)))
+    # CPU seconds (every thread of this process): what load on a shared machine inflates least
+    cpu_ratio = median_cpu["learn"] / median_cpu["lightgbm_bare"] / models
+    print(f"same on CPU seconds: {cpu_ratio:.2f}")
     beats = [h.hook for h in proposal.hooks if h.beats]
     result = {
         "events": args.events, "decisions": len(table), "rounds": args.rounds,
         "n_boot": args.n_boot, "matrix": list(matrix.shape),
         "wall_s_median": median, "cpu_s_median": median_cpu,
         "wall_s_rounds": {k: [w for w, _ in v] for k, v in rows.items()},
+        "cpu_s_rounds": {k: [c for _, c in v] for k, v in rows.items()},
+        "cpu_ratio_learn_vs_bare_times_models": cpu_ratio,
         "ratio_learn_vs_bare": ratio, "models_fitted": models,
         "ratio_learn_vs_bare_times_models": per_model, "folds": args.folds,
         "load_average": list(os.getloadavg()), "hooks_that_beat_the_active_policy": beats,
