@@ -10,14 +10,17 @@ With the decisions split by case into folds 0..K-1:
   policy for it is learned from the other folds' scores, and a row of fold j among them is
   scored by `pair(j, k)`: so neither the policy nor any reward model behind it saw fold k.
 
-That is K + K(K-1)/2 fits (15 for K = 5) on (K-2)/K to (K-1)/K of the log each.
+That is K + K(K-1)/2 fits (15 for K = 5) on (K-2)/K to (K-1)/K of the log each. They are
+independent: `parallel` runs as many at once as the cores allow (`workers`).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
-from typing import Any
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,6 +29,27 @@ from learner._segments import take
 from learner.model import OutcomeModel
 
 Array = NDArray[Any]
+T = TypeVar("T")
+
+
+def workers(params: Mapping[str, Any]) -> int:
+    """How many fits run at once: the cores this process may use over the threads each fit
+    takes (LightGBM's `num_threads`); 1 on a two-core machine with the default 2 threads."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+    threads = int(params.get("num_threads", OutcomeModel().num_threads))
+    return max(1, cores // max(1, threads))
+
+
+def parallel(fit: Callable[[T], OutcomeModel], jobs: Sequence[T], params: Mapping[str, Any]
+             ) -> list[OutcomeModel]:
+    """`fit` over `jobs`, in order, `workers(params)` at a time. Threads suffice: LightGBM
+    trains outside the GIL, and each fit is deterministic whatever runs beside it."""
+    count = min(workers(params), len(jobs))
+    if count <= 1:
+        return [fit(job) for job in jobs]
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(fit, jobs))
 
 
 class CrossFit:
@@ -45,9 +69,11 @@ class CrossFit:
             keep = ~np.isin(fold, list(without))
             return OutcomeModel(features=features, **params).fit(take(data, keep))
 
-        self.outer = {k: fit([k]) for k in self.folds}
-        self.pairs = {(j, k): fit([j, k]) for j, k in itertools.combinations(self.folds, 2)
-                      if nested}
+        jobs: list[tuple[int, ...]] = [(k,) for k in self.folds]
+        jobs += list(itertools.combinations(self.folds, 2)) if nested else []
+        fitted = dict(zip(jobs, parallel(fit, jobs, params), strict=True))
+        self.outer = {k: fitted[(k,)] for k in self.folds}
+        self.pairs = {(j, k): fitted[(j, k)] for j, k in jobs[len(self.folds):]}
 
     def pair(self, j: int, k: int) -> OutcomeModel:
         return self.pairs[(min(j, k), max(j, k))]

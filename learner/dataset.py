@@ -20,14 +20,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from operator import itemgetter
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from engine.store import ACTED_KINDS, PATH_KINDS, REACHED_KINDS, EventKind
+from engine.store import REACHED_KINDS
 from engine.store.database import Store
 from engine.store.steplog import Header, Row, check_outcome, instances, outcome_names, within
+from learner import _read_decisions as _read
 
 
 class Event(NamedTuple):
@@ -198,66 +198,64 @@ def decisions(
 
     A decision is a completed/skipped/varied event at a hooked step where content was offered
     or used. The offer (shown, propensity, policy_version) comes from the step's latest
-    `entered` event, or from the event itself when there is none (imported logs).
+    `entered` event since it was last acted on, or from the event itself when there is none
+    (imported logs). The database finds them in one pass (`_read_decisions`); numpy adds the
+    rewards, hours and context columns.
     """
-    table: list[tuple[Any, ...]] = []  # one tuple per decision, in _FIXED order
-    contexts: list[dict[str, Any]] = []
-    for header, rows, last in _stream(store, process_id, outcome, horizon, observed_until):
-        started = header.started_at
-        entered: dict[str, Row] = {}
-        previous = started
-        path_index = 0
-        for i, row in enumerate(rows):
-            step_id, kind, at, hook = row[0], row[1], row[2], row[3]
-            if kind == EventKind.ENTERED:
-                if hook is not None:
-                    entered[step_id] = row
-                continue
-            if kind in ACTED_KINDS and hook is not None:
-                offer = entered.pop(step_id, None) or row
-                shown, used = offer[4], row[5]
-                if shown is not None or used is not None:
-                    propensity = offer[6] if offer[6] is not None else row[6]
-                    version = offer[7] if offer[7] is not None else row[7]
-                    table.append((
-                        header.case_id, header.instance_id, header.distributor_id, hook,
-                        step_id, shown, np.nan if propensity is None else propensity,
-                        -1 if version is None else version, used, kind, int(last >= i),
-                        (at - previous).total_seconds() / 3600,
-                        (offer[2] - started).total_seconds() / 3600, path_index, offer[2], at))
-                    contexts.append(header.context)
-            if kind in PATH_KINDS:
-                previous = at
-                path_index += 1
-    return _table(outcome, horizon, table, contexts)
-
-
-_EPOCH = datetime(1970, 1, 1)
-_MICROSECOND = timedelta(microseconds=1)
-_DTYPES: dict[str, Any] = {
-    "instance_id": np.int64, "propensity": np.float64, "policy_version": np.int64,
-    "reward": np.int8, "hours_since_previous_step": np.float64, "hours_since_start": np.float64,
-    "step_index": np.int64, "at": "datetime64[us]", "acted_at": "datetime64[us]"}
-
-
-def _table(outcome: str, horizon: timedelta | None, table: list[tuple[Any, ...]],
-           contexts: list[dict[str, Any]]) -> DecisionTable:
-    arrays = {}
-    for j, name in enumerate(_FIXED):
-        values = list(map(itemgetter(j), table))  # faster than zip(*table) on long tables
-        dtype = _DTYPES.get(name)
-        if dtype == "datetime64[us]":  # via integers: numpy converts datetimes slowly
-            array = np.array([(v - _EPOCH) // _MICROSECOND for v in values],
-                             dtype=np.int64).view(dtype)
-        elif dtype is None:
-            array = np.empty(len(values), dtype=object)
-            array[:] = values
-        else:
-            array = np.array(values, dtype=dtype)
-        arrays[name] = array
-    keys = sorted({key for ctx in {id(c): c for c in contexts}.values() for key in ctx})
-    context = {key: _context_column([ctx.get(key) for ctx in contexts]) for key in keys}
+    check_outcome(store, process_id, outcome)
+    rows = _read.decision_rows(store, process_id)
+    heads = _read.headers(store, process_id, horizon, observed_until)
+    pos, hit = _locate(heads.instance_id, rows.instance_id)
+    kept = np.flatnonzero(hit)
+    pos = pos[kept]
+    started = heads.started_us[pos]
+    # the last outcome (in log order) within the horizon of its case's start, per instance
+    o_instance, o_id, o_at = _read.outcome_events(store, process_id, outcome)
+    o_pos, found = _locate(heads.instance_id, o_instance)
+    since = o_at - heads.started_us[o_pos] if heads.started_us.size else o_at
+    found &= since >= 0
+    if horizon is not None:
+        found &= since <= horizon // _MICROSECOND
+    last = np.full(heads.instance_id.size, -1, dtype=np.int64)
+    np.maximum.at(last, o_pos[found], o_id[found])
+    event_id = rows.event_id[kept]
+    previous = rows.previous_us[kept]
+    previous = np.where(previous == _read.NONE, started, previous)
+    offered, acted = rows.offered_us[kept], rows.acted_us[kept]
+    arrays: dict[str, Any] = {
+        "case_id": heads.case_id[pos], "instance_id": rows.instance_id[kept],
+        "distributor_id": heads.distributor_id[pos], "hook": rows.hook[kept],
+        "step_id": rows.step_id[kept], "shown": rows.shown[kept],
+        "propensity": rows.propensity[kept], "policy_version": rows.policy_version[kept],
+        "used": rows.used[kept], "action": rows.kind[kept],
+        "reward": (last[pos] >= event_id).astype(np.int8),
+        "hours_since_previous_step": _hours(acted - previous),
+        "hours_since_start": _hours(offered - started), "step_index": rows.step_index[kept],
+        "at": offered.view("datetime64[us]"), "acted_at": acted.view("datetime64[us]")}
+    # context columns: per instance with decisions, then spread to its decisions
+    inst, inverse = np.unique(pos, return_inverse=True)
+    contexts = _read.parse_contexts([heads.context[i] for i in inst.tolist()])
+    keys = sorted({key for ctx in contexts for key in ctx})
+    context = {key: _context_column([ctx.get(key) for ctx in contexts])[inverse]
+               for key in keys}
     return DecisionTable(outcome, horizon, **arrays, context=context)
+
+
+def _locate(ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(position in the sorted `ids` of each wanted id, whether it is there)."""
+    if ids.size == 0:
+        return np.zeros(wanted.size, dtype=np.int64), np.zeros(wanted.size, dtype=bool)
+    pos = np.minimum(np.searchsorted(ids, wanted), ids.size - 1)
+    return pos, ids[pos] == wanted
+
+
+def _hours(micros: np.ndarray) -> np.ndarray:
+    """µs -> hours as `timedelta.total_seconds() / 3600` computes them (seconds first)."""
+    out: np.ndarray = (micros.astype(np.float64) / 1e6) / 3600
+    return out
+
+
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _context_column(values: list[Any]) -> np.ndarray:

@@ -34,6 +34,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import lightgbm as lgb  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 from numpy.typing import NDArray
 
 ACTION = "shown"
@@ -211,9 +212,7 @@ class OutcomeModel:
                 continue  # a feature the rows lack: missing for every row
             values = columns[name]
             if name in self.categories_:
-                codes = {v: float(i) for i, v in enumerate(self.categories_[name])}
-                matrix[:, j] = np.fromiter((codes.get(v, np.nan) for v in values.tolist()),
-                                           dtype=np.float64, count=n)
+                matrix[:, j] = _codes(values, self.categories_[name])
             else:
                 matrix[:, j] = _floats(values)
         return matrix
@@ -274,6 +273,18 @@ def _height(columns: Columns) -> int:
 def _distinct(values: NDArray[Any]) -> set[Any]:
     """The distinct present values (Python scalars: `tolist` unwraps numpy's), no None/NaN."""
     return {v for v in set(values.tolist()) if v is not None and not _is_nan(v)}
+
+
+def _codes(values: NDArray[Any], levels: list[Any]) -> NDArray[np.float64]:
+    """Each value's position in `levels` (NaN: not there), as a lookup of each value in a
+    dict of the levels gives it: pandas factorizes the values in one hash-table pass, and
+    only their few distinct values are looked up. None and NaN, never levels, stay NaN."""
+    index, uniques = pd.factorize(values)
+    lookup = {v: float(i) for i, v in enumerate(levels)}
+    table = np.array([lookup.get(v, np.nan) for v in uniques.tolist()] + [np.nan],
+                     dtype=np.float64)
+    found: NDArray[np.float64] = table[index]  # the sentinel -1 picks the NaN at the end
+    return found
 
 
 def _is_numeric(values: NDArray[Any]) -> bool:

@@ -1,0 +1,178 @@
+"""The decision table's read model: the SQL behind `learner.dataset.decisions`.
+
+One pass of window functions over the process's step events gives every decision:
+
+* the offer: over each instance's hooked `entered` and acted events per step, in log order,
+  an acted event whose previous one (`lag`) is an `entered` takes its offer from it; else
+  (nothing entered since the step was last acted on, or an imported log) from itself;
+* its place in the path: over the path events of each instance, its `row_number` and the
+  time of the previous one (`lag`).
+
+Two small reads go beside it: the instances' headers (ids, context, start) and the outcome
+events. Times travel as integer microseconds since 1970 (exact on both databases), and
+numpy joins the three: rewards, hours, context columns, with no Python per event.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    case,
+    cast,
+    extract,
+    func,
+    literal,
+    select,
+    type_coerce,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+from engine.store import ACTED_KINDS, INSTANCE, PATH_KINDS, REACHED_KINDS, STEP_EVENT, EventKind
+from engine.store.database import Store
+from engine.store.steplog import outcome_names
+
+Array = NDArray[Any]
+
+
+@dataclass(frozen=True)
+class DecisionRows:
+    """The decisions in instance and log order, as columns (times: µs since 1970)."""
+
+    event_id: Array  # int64: the acted event's id (log order within an instance)
+    instance_id: Array  # int64
+    step_id: Array  # object
+    kind: Array  # object: completed | skipped | varied
+    hook: Array  # object
+    shown: Array  # object, None when not offered
+    used: Array  # object
+    propensity: Array  # float64, NaN when not logged
+    policy_version: Array  # int64, -1 when unknown
+    offered_us: Array  # int64: the offer's time
+    acted_us: Array  # int64: the acted event's time
+    previous_us: Array  # int64: the previous path event's time; INT64_MIN: none
+    step_index: Array  # int64
+
+
+@dataclass(frozen=True)
+class Headers:
+    """Instances of the process in id order: id, prospect, distributor, context text, start."""
+
+    instance_id: Array
+    case_id: Array
+    distributor_id: Array
+    context: list[str]
+    started_us: Array
+
+
+NONE = np.iinfo(np.int64).min
+
+
+def micros(dialect: str, column: Any) -> ColumnElement[Any]:
+    """A naive UTC timestamp as integer microseconds since 1970, exactly: SQLite's text
+    `YYYY-MM-DD HH:MM:SS[.ffffff]` by its whole seconds and its fraction's digits."""
+    if dialect == "sqlite":
+        seconds = cast(func.strftime("%s", column), Integer)
+        fraction = cast(func.substr(type_coerce(column, String) + "000000", 21, 6), Integer)
+        return seconds * 1_000_000 + fraction
+    return cast(func.round(extract("epoch", column) * 1_000_000), BigInteger)
+
+
+def decision_rows(store: Store, process_id: str) -> DecisionRows:
+    """Every decision of the process: an acted event at a hooked step with an offer or a
+    used content (see `learner.dataset.decisions`)."""
+    dialect, e = store.dialect, STEP_EVENT.c
+    of_process = e.instance_id.in_(select(INSTANCE.c.id).where(
+        INSTANCE.c.process_id == process_id).scalar_subquery())
+    at = micros(dialect, e.at)
+    step = (e.instance_id, e.step_id)
+
+    def before(column: Any) -> Any:
+        return func.lag(column).over(partition_by=step, order_by=e.id)
+
+    hooked = (select(e.id, e.instance_id, e.step_id, e.kind, e.hook, e.content_shown,
+                     e.content_used, e.propensity, e.policy_version, at.label("at"),
+                     before(e.kind).label("p_kind"), before(e.content_shown).label("p_shown"),
+                     before(e.propensity).label("p_mu"), before(e.policy_version).label("p_v"),
+                     before(at).label("p_at"))
+              .where(of_process, e.hook.is_not(None),
+                     e.kind.in_([EventKind.ENTERED, *ACTED_KINDS])).subquery())
+    path = (select(e.id, (func.row_number().over(partition_by=e.instance_id, order_by=e.id)
+                          - 1).label("index"),
+                   func.lag(at).over(partition_by=e.instance_id, order_by=e.id).label("before"))
+            .where(of_process, e.kind.in_(PATH_KINDS)).subquery())
+    h = hooked.c
+    offered = h.p_kind == literal(str(EventKind.ENTERED))
+    shown = case((offered, h.p_shown), else_=h.content_shown)
+    mu = case((offered, func.coalesce(h.p_mu, h.propensity)), else_=h.propensity)
+    version = case((offered, func.coalesce(h.p_v, h.policy_version)), else_=h.policy_version)
+    query = (select(h.id, h.instance_id, h.step_id, h.kind, h.hook, shown, h.content_used, mu,
+                    func.coalesce(version, -1), case((offered, h.p_at), else_=h.at), h.at,
+                    path.c.before, path.c.index)
+             .join_from(hooked, path, path.c.id == h.id)
+             .where(h.kind.in_(ACTED_KINDS), (shown.is_not(None)) | (h.content_used.is_not(None)))
+             .order_by(h.instance_id, h.id))
+    with store.read() as conn:
+        rows = conn.execute(query).all()
+    columns = list(zip(*rows, strict=True)) if rows else [()] * 13
+    ints = [np.array(c, dtype=np.int64) for c in (columns[0], columns[1], columns[8],
+                                                   columns[9], columns[10], columns[12])]
+    previous = np.array([NONE if v is None else v for v in columns[11]], dtype=np.int64) \
+        if None in columns[11] else np.array(columns[11], dtype=np.int64)
+    return DecisionRows(ints[0], ints[1], _objects(columns[2]), _objects(columns[3]),
+                        _objects(columns[4]), _objects(columns[5]), _objects(columns[6]),
+                        np.array(columns[7], dtype=np.float64), ints[2], ints[3], ints[4],
+                        previous, ints[5])
+
+
+def headers(store: Store, process_id: str, horizon: timedelta | None,
+            observed_until: datetime | None) -> Headers:
+    """The process's instances whose outcome is known by `observed_until` (all without one)."""
+    i = INSTANCE.c
+    query = (select(i.id, i.prospect_id, i.distributor_id, i.context,
+                    micros(store.dialect, i.created_at))
+             .where(i.process_id == process_id).order_by(i.id))
+    if observed_until is not None and horizon is not None:
+        limit = observed_until.astimezone(UTC).replace(tzinfo=None) \
+            if observed_until.tzinfo else observed_until
+        query = query.where(i.created_at <= limit - horizon)
+    with store.read() as conn:
+        rows = conn.execute(query).all()
+    columns = list(zip(*rows, strict=True)) if rows else [()] * 5
+    return Headers(np.array(columns[0], dtype=np.int64), _objects(columns[1]),
+                   _objects(columns[2]), list(columns[3]), np.array(columns[4], dtype=np.int64))
+
+
+def outcome_events(store: Store, process_id: str, outcome: str) -> tuple[Array, Array, Array]:
+    """(instance id, event id, µs) of every event that reaches `outcome` (any of the names
+    a "+"-joined outcome lists)."""
+    e = STEP_EVENT.c
+    query = select(e.instance_id, e.id, micros(store.dialect, e.at)).where(
+        e.instance_id.in_(select(INSTANCE.c.id).where(
+            INSTANCE.c.process_id == process_id).scalar_subquery()),
+        e.step_id.in_(sorted(outcome_names(outcome))), e.kind.in_(REACHED_KINDS))
+    with store.read() as conn:
+        rows = conn.execute(query).all()
+    columns = list(zip(*rows, strict=True)) if rows else [()] * 3
+    out = tuple(np.array(c, dtype=np.int64) for c in columns)
+    return out[0], out[1], out[2]
+
+
+def parse_contexts(texts: list[str]) -> list[dict[str, Any]]:
+    """Each instance's context document (identical texts parsed once)."""
+    seen: dict[str, dict[str, Any]] = {}
+    return [seen[t] if t in seen else seen.setdefault(t, json.loads(t)) for t in texts]
+
+
+def _objects(values: Any) -> Array:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
