@@ -36,15 +36,20 @@ CRASH = textwrap.dedent("""
 """)
 
 
+def _die(script: str, db: str, instance_id: int) -> None:
+    """Run `script` in a process of its own, which must end by dying (exit 17)."""
+    died = subprocess.run([sys.executable, "-c", script, db, str(instance_id)], timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True)
+    assert died.returncode == 17, died.stderr.decode()[-2000:]
+
+
 def test_a_retry_after_a_crash_right_after_the_commit_gets_the_first_answer(
         tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'n.db'}"
     with running(db) as run:
         first = run.engine.start("prospect_journey", "p-crash", "d1", {}, new=True).id
     assert LIFEVANTAGE.is_dir()
-    died = subprocess.run([sys.executable, "-c", CRASH, db, str(first)], timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True)
-    assert died.returncode == 17, died.stderr.decode()[-2000:]
+    _die(CRASH, db, first)
     with running(db, deploy=False) as run:
         d1 = run.client("distributor")
         retry = d1.post(f"/instances/{first}/complete", json={"step": "add_contact"},
@@ -70,9 +75,7 @@ def test_a_crash_before_the_commit_leaves_nothing_and_the_retry_acts(tmp_path: P
     step = 'engine.complete(instance_id, "add_contact", {}, actor="d1", along=along)'
     assert step in CRASH
     early = CRASH.replace(step, "pass")  # dies before the step
-    died = subprocess.run([sys.executable, "-c", early, db, str(first)], timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True)
-    assert died.returncode == 17, died.stderr.decode()[-2000:]
+    _die(early, db, first)
     with running(db, deploy=False) as run:
         d1 = run.client("distributor")
         retry = d1.post(f"/instances/{first}/complete", json={"step": "add_contact"},
