@@ -29,17 +29,13 @@ from engine.store.database import Store
 
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 # Built once: SQLAlchemy then reuses its compiled form for every distributor.
-_CARDS_QUERY = header_query().where(
-    INSTANCE.c.status == "active",
-    or_(INSTANCE.c.distributor_id == bindparam("who"), INSTANCE.c.sponsor_id == bindparam("who")),
-).limit(bindparam("limit"))
-
-
 _MINE = (INSTANCE.c.status == "active",
          or_(INSTANCE.c.distributor_id == bindparam("who"),
              INSTANCE.c.sponsor_id == bindparam("who")))
 _DUE, _ID = INSTANCE.c.next_due_at, INSTANCE.c.id
 _PAGE_ORDER = (_DUE.asc().nulls_last(), _ID.asc())
+# Ordered before the limit: past the limit, the least urgent instances are the ones left out.
+_CARDS_QUERY = header_query().where(*_MINE).order_by(*_PAGE_ORDER).limit(bindparam("limit"))
 _PAGE_FIRST = header_query().where(*_MINE).order_by(*_PAGE_ORDER).limit(bindparam("limit"))
 _PAGE_AFTER_DUE = header_query().where(*_MINE, or_(
     _DUE > bindparam("due"), and_(_DUE == bindparam("due"), _ID > bindparam("id")),

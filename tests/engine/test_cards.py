@@ -229,6 +229,17 @@ def test_overdue_cards_come_first_then_by_follow_up_time_then_oldest(
     assert [c.prospect_id for c in lv.cards("E")] == ["otto"]
 
 
+def test_past_the_limit_the_least_urgent_cards_are_left_out(
+    lv: Engine, clock: ManualClock
+) -> None:
+    t0 = ordering_scenario(lv, clock)
+    clock.set(t0 + 5 * DAY + 2 * HOUR)
+    everything = [c.prospect_id for c in lv.cards("D")]
+    assert everything == ["ben", "dee", "cy", "ann", "eve"]
+    # Ann's instance is the oldest row, yet the three soonest follow-ups are the ones kept.
+    assert [c.prospect_id for c in lv.cards("D", limit=3)] == everything[:3]
+
+
 def test_a_stuck_card_stays_overdue_after_the_worker_fires_its_timer(
     lv_sqlite: Engine, clock: ManualClock
 ) -> None:
