@@ -41,8 +41,9 @@ def stuck_rows(store: Store, filters: Filters, now: datetime,
     # only active instances can be stuck: narrow to them before looking for open visits
     visit = open_arrivals(dialect, filters, INSTANCE.c.status == "active",
                           extra=(INSTANCE.c.distributor_id,))
+    # At exactly its limit an arrival is stuck: the engine's stuck timer fires when due <= now.
     past = [and_(visit.c.step_id == step, visit.c.arrived_at
-                 < moment - timedelta(hours=hours_))
+                 <= moment - timedelta(hours=hours_))
             for step, hours_ in limits.items()]
     query = (
         select(visit.c.step_id, func.max(visit.c.step_name), visit.c.distributor_id,

@@ -4,7 +4,7 @@ usual, or than a limit.
 A step's limit is the map's own `stuck_after` when it declares one; else its usual time: the
 90th percentile of the time arrivals there took to end (computed by the database);
 `older_than`, when given, replaces both. An open arrival on an active instance that has
-waited past its step's limit is stuck. Counts come grouped by step and distributor, oldest
+waited its step's limit (or longer) is stuck. Counts come grouped by step and distributor, oldest
 first. Steps that wait on purpose (timer events, such as "a few weeks later") are never
 stuck: their open arrivals are listed apart (`Stuck.waits`).
 """
@@ -92,7 +92,7 @@ def stuck(
     distributor: str | None = None, market: str | None = None,
     people: Collection[str] | None = None,
 ) -> Stuck:
-    """Open arrivals at `now` that waited past their step's limit (the map's `stuck_after`,
+    """Open arrivals at `now` that waited their step's limit or longer (the map's `stuck_after`,
     else the step's usual time, p90) or `older_than`, grouped by step and distributor. A
     step with neither a `stuck_after` nor an ended arrival has no usual time: with no
     `older_than`, nothing there counts as stuck. Timer steps are listed apart (`waits`).

@@ -129,9 +129,9 @@ def test_stuck_agrees_with_show_for_every_listed_instance(
             if found["limit_sources"][step] == "stuck_after":  # show says when it got stuck
                 stuck = waiting["stuck_since"] is not None and datetime.fromisoformat(
                     waiting["stuck_since"]) <= now
-                assert stuck == (since < now - timedelta(hours=limit))
+                assert stuck == (since <= now - timedelta(hours=limit))
             else:
-                stuck = since < now - timedelta(hours=limit)
+                stuck = since <= now - timedelta(hours=limit)
             if stuck:
                 past.append(since)
         assert len(past) == group["instances"], group
