@@ -6,6 +6,7 @@ PostgreSQL. Also: held events a step catches run within that step's work limits.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -40,59 +41,60 @@ def transactions(engine: Engine) -> dict[int, int]:
         return dict(conn.execute(text("SELECT id, xmin::text::bigint FROM instance")).all())  # type: ignore[arg-type]
 
 
-def test_a_group_with_one_conflicting_instance_commits_the_others_and_retries_it(
-    db_url: str, clock: ManualClock,
-) -> None:
+@pytest.fixture
+def two_writers(db_url: str, clock: ManualClock) -> Iterator[tuple[Engine, Engine]]:
+    """The worker, and another writer on the same database (each with its own cache)."""
     worker = open_engine(db_url, clock=clock, recommend=False)
     other = open_engine(db_url, clock=clock, recommend=False)
     try:
         worker.deploy([REMINDER])
-        ids = [worker.start("reminder", f"p{k}", "d1").id for k in range(6)]  # hot in `worker`
-        stale = ids[2]
-        # version 1 -> 2: the worker's cached copy is now stale
-        other.outcome(stale, "customer_order", actor="other")
-        clock.advance(timedelta(days=3))
-
-        report = worker.fire_due(limit=100)
-
-        assert sorted(f.instance_id for f in report) == ids  # every one fired, reported once
-        assert report.incidents == []
-        assert timer_events(worker) == dict.fromkeys(ids, 1)
-        # the others: start (1) + the group's step; the stale one: + the outcome + its retry
-        assert versions(worker) == {**dict.fromkeys(ids, 2), stale: 3}
-        history = [(e.kind, e.step_id) for e in worker.history(stale)]
-        assert history[-3:] == [("outcome", "customer_order"), ("timer", "two_days"),
-                                ("entered", "follow_up")]
-        if not worker.store.is_sqlite:
-            written_by = transactions(worker)
-            group = {written_by[i] for i in ids if i != stale}
-            assert len(group) == 1  # one transaction committed the five others
-            assert written_by[stale] not in group  # the stale one was written alone
+        yield worker, other
     finally:
         worker.store.dispose()
         other.store.dispose()
+
+
+def test_a_group_with_one_conflicting_instance_commits_the_others_and_retries_it(
+    two_writers: tuple[Engine, Engine], clock: ManualClock,
+) -> None:
+    worker, other = two_writers
+    ids = [worker.start("reminder", f"p{k}", "d1").id for k in range(6)]  # hot in `worker`
+    stale = ids[2]
+    # version 1 -> 2: the worker's cached copy is now stale
+    other.outcome(stale, "customer_order", actor="other")
+    clock.advance(timedelta(days=3))
+
+    report = worker.fire_due(limit=100)
+
+    assert sorted(f.instance_id for f in report) == ids  # every one fired, reported once
+    assert report.incidents == []
+    assert timer_events(worker) == dict.fromkeys(ids, 1)
+    # the others: start (1) + the group's step; the stale one: + the outcome + its retry
+    assert versions(worker) == {**dict.fromkeys(ids, 2), stale: 3}
+    history = [(e.kind, e.step_id) for e in worker.history(stale)]
+    assert history[-3:] == [("outcome", "customer_order"), ("timer", "two_days"),
+                            ("entered", "follow_up")]
+    if not worker.store.is_sqlite:
+        written_by = transactions(worker)
+        group = {written_by[i] for i in ids if i != stale}
+        assert len(group) == 1  # one transaction committed the five others
+        assert written_by[stale] not in group  # the stale one was written alone
 
 
 def test_an_instance_moved_on_by_another_writer_is_not_fired_twice(
-    db_url: str, clock: ManualClock,
+    two_writers: tuple[Engine, Engine], clock: ManualClock,
 ) -> None:
-    worker = open_engine(db_url, clock=clock, recommend=False)
-    other = open_engine(db_url, clock=clock, recommend=False)
-    try:
-        worker.deploy([REMINDER])
-        ids = [worker.start("reminder", f"p{k}", "d1").id for k in range(4)]
-        clock.advance(timedelta(days=3))
-        events.fire_instance(other, ids[1], [])  # fired elsewhere; worker's copy still waits
+    worker, other = two_writers
+    ids = [worker.start("reminder", f"p{k}", "d1").id for k in range(4)]
+    clock.advance(timedelta(days=3))
+    events.fire_instance(other, ids[1], [])  # fired elsewhere; worker's copy still waits
 
-        results = worker.pipeline.advance_many(
-            [(i, None, events._fire_act(worker)) for i in ids])
+    results = worker.pipeline.advance_many(
+        [(i, None, events._fire_act(worker)) for i in ids])
 
-        assert isinstance(results[ids[1]], events.NotWaiting)  # redone alone: nothing due
-        assert all(not isinstance(results[i], Exception) for i in ids if i != ids[1])
-        assert timer_events(worker) == dict.fromkeys(ids, 1)
-    finally:
-        worker.store.dispose()
-        other.store.dispose()
+    assert isinstance(results[ids[1]], events.NotWaiting)  # redone alone: nothing due
+    assert all(not isinstance(results[i], Exception) for i in ids if i != ids[1])
+    assert timer_events(worker) == dict.fromkeys(ids, 1)
 
 
 def test_the_worker_commits_a_group_per_transaction(db_url: str, clock: ManualClock) -> None:
