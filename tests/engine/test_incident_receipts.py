@@ -1,0 +1,105 @@
+"""A prospect event whose delivery failed into an incident is received once: the incident
+records its receipt (status `incident`), the same id sent again is a duplicate while the
+instance is in incident and after `retry`, and the retry that delivers it marks it `delivered`.
+SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from engine import Engine, InstanceIncident, ManualClock
+from engine.store import MESSAGE_RECEIPT as RECEIPT
+from tests.conftest import FIXTURES
+
+V1 = FIXTURES / "incidents" / "messages" / "v1"
+V2 = FIXTURES / "incidents" / "messages" / "v2"
+
+
+def receipts(engine: Engine, prospect: str) -> list[tuple[str, int, str]]:
+    with engine.store.read() as conn:
+        rows = conn.execute(select(RECEIPT.c.message_id, RECEIPT.c.instance_id,
+                                   RECEIPT.c.status).where(RECEIPT.c.prospect_id == prospect)
+                            .order_by(RECEIPT.c.id)).all()
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def caught(engine: Engine, instance_id: int) -> list[object]:
+    return [e.data for e in engine.history(instance_id) if e.kind == "message"]
+
+
+@pytest.fixture
+def failed(engine: Engine) -> int:
+    """An instance in incident: its `video_played` (id v-1, no minutes) failed the decide."""
+    engine.deploy([V1])
+    instance = engine.start("video_check", "p1", "d1").id
+    engine.forget()
+    with pytest.raises(InstanceIncident):
+        engine.signal("video_played", "p1", message_id="v-1")
+    assert engine.get(instance).status == "incident"
+    return instance
+
+
+def test_the_incident_records_the_events_receipt(engine: Engine, failed: int) -> None:
+    assert receipts(engine, "p1") == [("v-1", failed, "incident")]
+    shown = [(h.message_id, h.status, h.instance_id) for h in engine.held_events("p1")]
+    assert shown == [("v-1", "incident", failed)]
+
+
+def test_the_same_id_sent_while_in_incident_is_a_duplicate_not_held(
+    engine: Engine, failed: int, clock: ManualClock,
+) -> None:
+    clock.advance(timedelta(minutes=5))
+    engine.forget()
+    again = engine.signal("video_played", "p1", message_id="v-1")
+    assert (again.duplicate, again.held, again.delivered) == (True, False, ())
+    assert receipts(engine, "p1") == [("v-1", failed, "incident")]
+
+
+def test_a_retry_delivers_it_once_and_a_later_copy_is_a_duplicate(
+    engine: Engine, failed: int, clock: ManualClock,
+) -> None:
+    engine.signal("video_played", "p1", message_id="v-1")  # while in incident
+    engine.deploy([V2])
+    engine.migrate_instance(failed, 2, actor="ops")
+    clock.advance(timedelta(minutes=5))
+    retried = engine.retry(failed, actor="ops")
+    # a short video: the map waits for the next one, which this id must not be
+    assert (retried.status, retried.waiting_steps) == ("active", ["watch"])
+    assert receipts(engine, "p1") == [("v-1", failed, "delivered")]
+    assert engine.held_events("p1") == []
+
+    engine.forget()
+    again = engine.signal("video_played", "p1", message_id="v-1")
+    assert (again.duplicate, again.delivered) == (True, ())
+    assert engine.get(failed).waiting_steps == ["watch"]
+    assert caught(engine, failed) == [{"message_id": "v-1"}]
+
+    fresh = engine.signal("video_played", "p1", message_id="v-2")  # a new event still moves it
+    assert fresh.delivered == (failed,)
+    assert caught(engine, failed) == [{"message_id": "v-1"}, {"message_id": "v-2"}]
+    assert receipts(engine, "p1") == [("v-1", failed, "delivered"),
+                                      ("v-2", failed, "delivered")]
+
+
+def test_a_retry_that_fails_again_keeps_the_receipt_in_incident(
+    engine: Engine, failed: int,
+) -> None:
+    with pytest.raises(InstanceIncident):
+        engine.retry(failed, actor="ops")  # still version 1: the same decide fails
+    assert receipts(engine, "p1") == [("v-1", failed, "incident")]
+    assert engine.signal("video_played", "p1", message_id="v-1").duplicate
+
+
+def test_a_retry_of_an_incident_recorded_without_a_receipt_stores_one(
+    engine: Engine, failed: int,
+) -> None:
+    with engine.store.write() as conn:  # as an incident from before receipts were kept
+        conn.execute(RECEIPT.delete().where(RECEIPT.c.prospect_id == "p1"))
+    engine.deploy([V2])
+    engine.migrate_instance(failed, 2, actor="ops")
+    assert engine.retry(failed, actor="ops").waiting_steps == ["watch"]
+    assert receipts(engine, "p1") == [("v-1", failed, "delivered")]
+    assert engine.signal("video_played", "p1", message_id="v-1").duplicate
