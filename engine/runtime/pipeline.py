@@ -218,6 +218,7 @@ class StepPipeline:
         if taken is not None:
             moves += taken.moves
             acted.move_data.update(taken.move_data)
+        tokens.drop_uncaught(workflow)
         previous = {tokens.wait_key(w): w for w in stored_waits}
         waits = self.recommend(
             tokens.waits(workflow, definition.steps, previous, now), hot.context, previous)
