@@ -194,8 +194,10 @@ class StepPipeline:
                                      uuid.UUID(acted.task_id) if acted.task_id else None,
                                      acted.kind)
                 # Held events the step catches run within its budget (a loop is an incident).
-                taken = self._take_held(header["prospect_id"], workflow, stored_waits, now,
-                                        guard)
+                # A parked instance takes none, so events for catches that waited through its
+                # incident were held: its retry counts every catch as newly waiting.
+                taken = self._take_held(header["prospect_id"], workflow,
+                                        stored_waits if status == "active" else [], now, guard)
             except NotWaiting:
                 if cached:
                     raise Stale from None

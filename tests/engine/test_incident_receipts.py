@@ -103,3 +103,25 @@ def test_a_retry_of_an_incident_recorded_without_a_receipt_stores_one(
     assert engine.retry(failed, actor="ops").waiting_steps == ["watch"]
     assert receipts(engine, "p1") == [("v-1", failed, "delivered")]
     assert engine.signal("video_played", "p1", message_id="v-1").duplicate
+
+
+def test_an_event_for_a_catch_that_waited_through_the_incident_is_delivered_by_the_retry(
+    engine: Engine, clock: ManualClock,
+) -> None:
+    engine.deploy([V1])
+    instance = engine.start("order_and_video", "p2", "d1").id
+    with pytest.raises(InstanceIncident):
+        engine.complete(instance, "take_order", actor="d1")  # no amount: the gateway fails
+    assert sorted(engine.get(instance).waiting_steps) == ["take_order", "video_watched"]
+    clock.advance(timedelta(minutes=1))
+    engine.forget()
+    # its catch waits, but a parked instance takes nothing: the event is held meanwhile
+    assert engine.signal("video_played", "p2", message_id="v-9").held
+
+    engine.deploy([V2])
+    engine.migrate_instance(instance, 2, actor="ops")
+    retried = engine.retry(instance, actor="ops")
+    assert sorted(retried.waiting_steps) == ["talk", "thank"]
+    assert caught(engine, instance) == [
+        {"message_id": "v-9", "held_since": "2026-01-05T09:01:00+00:00"}]
+    assert receipts(engine, "p2") == [("v-9", instance, "delivered")]
