@@ -11,6 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from engine import Engine, InstanceIncident, ManualClock
+from engine.runtime import incidents
+from engine.runtime.pipeline import DuplicateReceipt
 from engine.store import MESSAGE_RECEIPT as RECEIPT
 from tests.conftest import FIXTURES
 
@@ -125,3 +127,22 @@ def test_an_event_for_a_catch_that_waited_through_the_incident_is_delivered_by_t
     assert caught(engine, instance) == [
         {"message_id": "v-9", "held_since": "2026-01-05T09:01:00+00:00"}]
     assert receipts(engine, "p2") == [("v-9", instance, "delivered")]
+
+
+def test_a_failing_copy_of_an_event_recorded_meanwhile_is_a_duplicate_not_an_incident(
+    engine: Engine, clock: ManualClock,
+) -> None:
+    engine.deploy([V1])
+    instance = engine.start("video_check", "p3", "d1").id
+    receipt = {"message_id": "v-1", "message": "video_played", "prospect_id": "p3",
+               "data": None, "received_at": clock.now().replace(tzinfo=None),
+               "instance_id": instance}
+    with engine.store.write() as conn:  # a racing copy was recorded after our look
+        conn.execute(RECEIPT.insert().values(**receipt, status="incident"))
+    replay = incidents.message_replay("video_played", {}, "v-1")
+    with pytest.raises(DuplicateReceipt):
+        engine.pipeline.advance(instance, "video_played",
+                                incidents.act_for(instance, replay, None),
+                                receipt=receipt, replay=replay)
+    assert engine.get(instance).status == "active"  # the failing copy wrote nothing
+    assert [e.kind for e in engine.history(instance)].count("incident") == 0
