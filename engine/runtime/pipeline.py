@@ -137,9 +137,9 @@ class StepPipeline:
         `receipt` (a prospect event's) is stored in the same transaction, as is the row
         `along` makes from the step's result (not with a receipt; `AlreadyRecorded` when it
         is already stored, and nothing is written). `replay` says what
-        `retry` runs again if the step fails (a failing step's `receipt` is stored with the
-        incident); `delivers`: the id of such a receipt, marked delivered by this step (a
-        retry's). Only an instance in `status` is moved. Raises
+        `retry` runs again if the step fails (when that is a message, the failing step's
+        `receipt` is stored with the incident); `delivers`: the id of such a receipt, marked
+        delivered by this step (a retry's). Only an instance in `status` is moved. Raises
         `NotWaiting` (from `act`, or the instance is not in `status`), `DuplicateReceipt`,
         `VersionConflict`, `InstanceIncident` (the map failed or a work limit was exceeded:
         the instance is now in `incident` and nothing of the step is applied)."""
@@ -206,10 +206,13 @@ class StepPipeline:
                 failed_at = incidents.failed_element(exc, spent.current or label)
                 row = incidents.incident_row(instance_id, definition, label, exc,
                                              failed_at, replay, now)
+                # A prospect event's receipt is kept: its retry replays it. A broadcast
+                # signal's is not (its retry replays the engine steps): sent again, it comes.
+                kept = receipt if replay.get("type") == "message" else None
                 try:
                     parked = self.store.transaction(partial(
                         incidents.write_incident, header=header, row=row, now=now,
-                        receipt=receipt))
+                        receipt=kept))
                 except (IntegrityError, self.writer.integrity_errors):
                     raise DuplicateReceipt from exc  # a racing copy of the event got there
                 if parked:

@@ -146,3 +146,21 @@ def test_a_failing_copy_of_an_event_recorded_meanwhile_is_a_duplicate_not_an_inc
                                 receipt=receipt, replay=replay)
     assert engine.get(instance).status == "active"  # the failing copy wrote nothing
     assert [e.kind for e in engine.history(instance)].count("incident") == 0
+
+
+def test_a_broadcast_that_failed_into_an_incident_can_be_sent_again_after_the_retry(
+    engine: Engine,
+) -> None:
+    """A broadcast's retry runs the engine steps, not the signal (its replay is `engine`), so
+    the receipt is left out of the incident: the same signal id sent again reaches it."""
+    engine.deploy([V1])
+    instance = engine.start("signal_check", "p4", "d1").id
+    first = engine.broadcast("price_drop", signal_id="s-1")
+    assert (first.delivered, first.failed) == ((), (instance,))
+    assert receipts(engine, "p4") == []
+    engine.deploy([V2])
+    engine.migrate_instance(instance, 2, actor="ops")
+    assert engine.retry(instance, actor="ops").waiting_steps == ["price_dropped"]
+    engine.forget()
+    assert engine.broadcast("price_drop", signal_id="s-1").delivered == (instance,)
+    assert engine.get(instance).waiting_steps == ["mail"]
