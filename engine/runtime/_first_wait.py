@@ -158,6 +158,7 @@ def build(
     if (probe.used or workflow.completed or tokens.timer_dues(workflow)
             or held.message_catches(workflow)):
         return None
+    tokens.drop_uncaught(workflow)
     text = dump_state(workflow)
     text = text.replace(dump_data(marker), _DATA).replace(f'"deletions":["{_MARK}"]',
                                                           f'"deletions":{_KEYS}')

@@ -209,6 +209,7 @@ def _run_to_first_wait(
             if held.starts_waiting(workflow, []):
                 taken = held.take(workflow, prospect.prospect_id, pending, now,
                                   partial(incidents.guarded, None, None), mine)
+            tokens.drop_uncaught(workflow)
         except ExecutionError as exc:  # stored in `incident`, as it was before its steps
             if not park:
                 raise

@@ -92,13 +92,16 @@ class StepWriter:
         self, instance_id: int, expected_version: int, values: dict[str, Any],
         rows: list[dict[str, Any]], receipt: dict[str, Any] | None,
         held: held_events.Taken | None = None, along: AlongRow | None = None,
+        delivers: int | None = None,
     ) -> None:
         """Commit one step. Raises Conflict (nothing written) when the version moved on, and
         the driver's IntegrityError when the receipt or the `along` row was already stored
         (nothing written); with `held`, HeldChanged when the prospect's held events changed
-        (nothing written)."""
-        if held is not None:
-            self._with_held(instance_id, expected_version, values, rows, receipt, held, along)
+        (nothing written). `delivers`: the id of a receipt an incident recorded, which the
+        step (its retry) marks `delivered`."""
+        if held is not None or delivers is not None:
+            self._with_held(instance_id, expected_version, values, rows, receipt, held, along,
+                            delivers)
             return
         if self.store.is_sqlite:
             self._sqlite(instance_id, expected_version, values, rows, receipt, along)
@@ -183,11 +186,12 @@ class StepWriter:
     def _with_held(
         self, instance_id: int, expected_version: int, values: dict[str, Any],
         rows: list[dict[str, Any]], receipt: dict[str, Any] | None,
-        held: held_events.Taken, along: AlongRow | None,
+        held: held_events.Taken | None, along: AlongRow | None, delivers: int | None = None,
     ) -> None:
         try:
             with self.store.write() as conn:
-                held_events.verify(conn, [held])
+                if held is not None:
+                    held_events.verify(conn, [held])
                 if self.store.is_sqlite:
                     if conn.exec_driver_sql(*self._sqlite_update(
                             instance_id, expected_version, values)).rowcount != 1:
@@ -206,7 +210,10 @@ class StepWriter:
                         instance_id, expected_version, values, rows, receipt, along)
                     if conn.exec_driver_sql(statement, params).scalar() != 1:
                         raise Conflict
-                held_events.settle(conn, held, instance_id, values["updated_at"])
+                if held is not None:
+                    held_events.settle(conn, held, instance_id, values["updated_at"])
+                if delivers is not None:
+                    held_events.deliver_incident(conn, delivers, values["updated_at"])
         except IntegrityError as exc:
             raise exc.orig from exc  # type: ignore[misc]  # as the fast paths raise it
 

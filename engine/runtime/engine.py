@@ -10,6 +10,7 @@ be evaluated on the log.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine import inputs
 from engine.catalogs import CatalogSupport
-from engine.clock import Clock, SystemClock
+from engine.clock import Clock, SystemClock, as_utc
 from engine.errors import (
     DefinitionErrors,
     DefinitionNotFound,
@@ -356,21 +357,39 @@ class Engine:
         from engine.runtime.pipeline import NotWaiting
 
         instance_id = self.resolve(ref)
-        status = queries.get(self.store, instance_id).status
-        if status != "incident":
-            raise NextmoveError(f"instance {instance_id} is {status}, not in incident: "
-                                "nothing to retry")
+        instance = queries.get(self.store, instance_id)
+        if instance.status != "incident":
+            raise NextmoveError(f"instance {instance_id} is {instance.status}, not in "
+                                "incident: nothing to retry")
         with self.store.read() as conn:
             found = incidents.last_incident(conn, instance_id)
-        replay = found.get("replay") or incidents.ENGINE_REPLAY
+            replay = found.get("replay") or incidents.ENGINE_REPLAY
+            recorded = incidents.recorded_receipt(conn, instance_id, instance.prospect_id,
+                                                  replay)
         act = incidents.act_for(instance_id, replay, actor)
         try:
+            # The event's receipt is marked delivered by the step that delivers it.
             return self.pipeline.advance(instance_id, found.get("step"), act, replay=replay,
-                                         status="incident")
+                                         status="incident", delivers=recorded,
+                                         receipt=self._retried_receipt(instance, replay,
+                                                                       recorded))
         except NotWaiting:
             raise NextmoveError(
                 f"instance {instance_id}: the step it failed at ({found.get('step')!r}) no "
                 "longer waits; nothing was retried") from None
+
+    def _retried_receipt(self, instance: Instance, replay: Mapping[str, Any],
+                         recorded: int | None) -> dict[str, Any] | None:
+        """The receipt a retried prospect event stores when its incident recorded none (one
+        from before incidents kept receipts): its id is then seen from the retry on."""
+        if replay.get("type") != "message" or recorded is not None \
+                or replay.get("message_id") is None:
+            return None
+        data = replay.get("data")
+        return {"message_id": replay["message_id"], "message": replay["message"],
+                "prospect_id": instance.prospect_id, "instance_id": instance.id,
+                "data": json.dumps(data) if data else None,
+                "received_at": as_utc(self.clock.now()).replace(tzinfo=None)}
 
     def migrate_instance(
         self, ref: InstanceRef, to_version: int, *, actor: str | None = None,

@@ -9,6 +9,10 @@ message, a start) reads the prospect's held rows, catches the earliest one still
 catch, and marks it `delivered` (to that instance) in the step's own transaction; rows past
 their expiry are marked `expired` there, or by `expire` when a tick or worker passes.
 
+An event whose delivery failed (the instance is parked in incident) keeps a receipt with status
+`incident` and that instance: its id stays seen (a copy is a duplicate, not held), and the
+`retry` that delivers it marks it `delivered` (`deliver_incident`).
+
 Holding and delivering are serialized per prospect, so an event is never held while a catch
 for it is already waiting: SQLite's writers queue anyway (BEGIN IMMEDIATE); on PostgreSQL
 both take a transaction-scoped advisory lock on the prospect and re-read under it. A step
@@ -40,8 +44,8 @@ from engine.runtime.model import HeldEvent, Waiting
 from engine.runtime.queries import DEFINITION, INSTANCE, RECEIPT
 from engine.store.database import Store
 
-__all__ = ["DEFAULT_TTL", "Taken", "catch", "expire", "hold", "listed", "read", "settle",
-           "take", "verify"]
+__all__ = ["DEFAULT_TTL", "Taken", "catch", "deliver_incident", "expire", "hold", "listed",
+           "read", "settle", "take", "verify"]
 
 DEFAULT_TTL = "P30D"
 _LOCK_SPACE = 0x6E6D  # advisory locks of held events: (this, hashtext(prospect id))
@@ -183,6 +187,15 @@ def settle(conn: Connection, taken: Taken, instance_id: int, now: datetime) -> N
             raise HeldChanged
 
 
+def deliver_incident(conn: Connection, receipt_id: int, now: datetime) -> None:
+    """Mark the receipt an incident recorded (`engine.runtime.incidents`) delivered, by the
+    retry that delivers its event; HeldChanged if another writer settled it meanwhile."""
+    if conn.execute(update(RECEIPT).where(
+            RECEIPT.c.id == receipt_id, RECEIPT.c.status == "incident",
+    ).values(status="delivered", settled_at=_db(now))).rowcount != 1:
+        raise HeldChanged
+
+
 def ttl_for(conn: Connection, message: str) -> str:
     """The longest `message_ttl` the latest version of each deployed map gives `message`."""
     latest = select(DEFINITION.c.process_id, func.max(DEFINITION.c.version).label("v")) \
@@ -238,7 +251,8 @@ def expire(store: Store, now: datetime) -> int:
 
 
 def listed(store: Store, prospect_id: str) -> list[HeldEvent]:
-    """The prospect's events that moved nothing (yet): held, expired or unmatched."""
+    """The prospect's events that moved nothing (yet): held, expired, unmatched, or waiting
+    in an incident for its retry."""
     rows = store.select(select(RECEIPT).where(
         RECEIPT.c.prospect_id == prospect_id, RECEIPT.c.status != "delivered",
     ).order_by(RECEIPT.c.received_at, RECEIPT.c.id))

@@ -15,6 +15,10 @@ what the person (or the timer, or the event) did is not applied; it is kept in `
 Replays: {"type": "start"} (run the new instance's first steps), {"type": "engine"} (fire
 due timers and run automatic steps), {"type": "person", "step", "kind", "data", "used",
 "actor"}, {"type": "message", "message", "data", "message_id"}.
+
+A prospect event's receipt is written with the incident (status `incident`, the instance's
+id): the event was received, so the same id sent again is a duplicate, not a new event; the
+retry that delivers it marks that receipt `delivered` in its own step (`recorded_receipt`).
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from engine.limits import WorkLimitExceeded, run_engine_steps
 from engine.runtime import tokens
 from engine.runtime._acts import Acted, NotWaiting
 from engine.runtime._step_rows import db_time
-from engine.runtime.queries import INSTANCE, STEP_EVENT
+from engine.runtime.queries import INSTANCE, RECEIPT, STEP_EVENT
 from engine.runtime.versions import LoadedDefinition
 from engine.store import trail
 from engine.store.kinds import EventKind
@@ -187,9 +191,12 @@ def incident_row(
 
 def write_incident(
     conn: Connection, header: Mapping[str, Any], row: dict[str, Any], now: datetime,
+    receipt: Mapping[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """Park the instance in `incident` with `row` chained to its trail, if its version is
-    still `header["version"]`; the new header values, or None (another step won)."""
+    still `header["version"]`; the new header values, or None (another step won). The
+    `receipt` of the prospect event the step delivered is stored with status `incident`, so
+    its id stays seen (raises the driver's IntegrityError, nothing written, if it was)."""
     head = trail.chain_rows(header.get("chain_head") or trail.GENESIS, [row])
     values = {"status": "incident", "version": header["version"] + 1, "chain_head": head,
               "updated_at": db_time(now), "lease_owner": None, "lease_until": None}
@@ -199,7 +206,23 @@ def write_incident(
     if moved != 1:
         return None
     conn.execute(insert(STEP_EVENT).values(**row))
+    if receipt is not None:
+        conn.execute(insert(RECEIPT).values(**{**receipt, "instance_id": header["id"]},
+                                            status="incident"))
     return values
+
+
+def recorded_receipt(conn: Connection, instance_id: int, prospect_id: str,
+                     replay: Mapping[str, Any]) -> int | None:
+    """The id of the receipt the incident recorded for its prospect event (`replay`), if any
+    (incidents recorded before receipts were kept have none)."""
+    if replay.get("type") != "message" or replay.get("message_id") is None:
+        return None
+    found = conn.execute(select(RECEIPT.c.id).where(
+        RECEIPT.c.prospect_id == prospect_id, RECEIPT.c.message == replay["message"],
+        RECEIPT.c.message_id == replay["message_id"], RECEIPT.c.instance_id == instance_id,
+        RECEIPT.c.status == "incident")).scalar()
+    return None if found is None else int(found)
 
 
 def last_incident(conn: Connection, instance_id: int) -> dict[str, Any]:

@@ -181,12 +181,13 @@ class DeployedDefinition:
 class HeldEvent:
     """A prospect event that came before anything waited for it (see `engine.runtime.held`):
     `held` until a catch starts waiting for it (then `delivered`, to `instance_id`) or until
-    `expires_at` passes (`expired`). `unmatched`: recorded before events were held."""
+    `expires_at` passes (`expired`). `unmatched`: recorded before events were held.
+    `incident`: its delivery to `instance_id` failed; the instance's `retry` delivers it."""
 
     message: str
     message_id: str
     prospect_id: str
-    status: str  # held | delivered | expired | unmatched
+    status: str  # held | delivered | expired | unmatched | incident
     received_at: datetime
     expires_at: datetime | None = None
     settled_at: datetime | None = None

@@ -129,7 +129,7 @@ class StepPipeline:
         self, instance_id: int, label: str | None, act: Act, *,
         moved: list[Fired] | None = None, receipt: dict[str, Any] | None = None,
         replay: Mapping[str, Any] = incidents.ENGINE_REPLAY, status: str = "active",
-        along: Along | None = None,
+        along: Along | None = None, delivers: int | None = None,
     ) -> Instance:
         """Apply `act` to the instance and commit state, events and waits as one step.
 
@@ -137,7 +137,9 @@ class StepPipeline:
         `receipt` (a prospect event's) is stored in the same transaction, as is the row
         `along` makes from the step's result (not with a receipt; `AlreadyRecorded` when it
         is already stored, and nothing is written). `replay` says what
-        `retry` runs again if the step fails; only an instance in `status` is moved. Raises
+        `retry` runs again if the step fails (when that is a message, the failing step's
+        `receipt` is stored with the incident); `delivers`: the id of such a receipt, marked
+        delivered by this step (a retry's). Only an instance in `status` is moved. Raises
         `NotWaiting` (from `act`, or the instance is not in `status`), `DuplicateReceipt`,
         `VersionConflict`, `InstanceIncident` (the map failed or a work limit was exceeded:
         the instance is now in `incident` and nothing of the step is applied)."""
@@ -155,7 +157,7 @@ class StepPipeline:
                 row = (along.table.name, along.row(self.result(step)[1].instance()))
             try:
                 self.writer.write(instance_id, step.version, step.values, step.rows, receipt,
-                                   step.taken, row)
+                                   step.taken, row, delivers)
             except Conflict:
                 if cached:
                     continue  # another process moved it since we cached it: redo on fresh state
@@ -192,8 +194,10 @@ class StepPipeline:
                                      uuid.UUID(acted.task_id) if acted.task_id else None,
                                      acted.kind)
                 # Held events the step catches run within its budget (a loop is an incident).
-                taken = self._take_held(header["prospect_id"], workflow, stored_waits, now,
-                                        guard)
+                # A parked instance takes none, so events for catches that waited through its
+                # incident were held: its retry counts every catch as newly waiting.
+                taken = self._take_held(header["prospect_id"], workflow,
+                                        stored_waits if status == "active" else [], now, guard)
             except NotWaiting:
                 if cached:
                     raise Stale from None
@@ -202,8 +206,16 @@ class StepPipeline:
                 failed_at = incidents.failed_element(exc, spent.current or label)
                 row = incidents.incident_row(instance_id, definition, label, exc,
                                              failed_at, replay, now)
-                if self.store.transaction(partial(incidents.write_incident,
-                                                  header=header, row=row, now=now)):
+                # A prospect event's receipt is kept: its retry replays it. A broadcast
+                # signal's is not (its retry replays the engine steps): sent again, it comes.
+                kept = receipt if replay.get("type") == "message" else None
+                try:
+                    parked = self.store.transaction(partial(
+                        incidents.write_incident, header=header, row=row, now=now,
+                        receipt=kept))
+                except (IntegrityError, self.writer.integrity_errors):
+                    raise DuplicateReceipt from exc  # a racing copy of the event got there
+                if parked:
                     raise InstanceIncident(instance_id, label, exc) from exc
                 if cached:
                     raise Stale from exc  # the step may not fail on the stored state
@@ -211,6 +223,7 @@ class StepPipeline:
         if taken is not None:
             moves += taken.moves
             acted.move_data.update(taken.move_data)
+        tokens.drop_uncaught(workflow)
         previous = {tokens.wait_key(w): w for w in stored_waits}
         waits = self.recommend(
             tokens.waits(workflow, definition.steps, previous, now), hot.context, previous)

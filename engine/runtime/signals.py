@@ -11,7 +11,8 @@ recorded.
 
 A signal thrown inside an instance (an intermediate or end signal throw event) is caught
 inside that same instance only, as SpiffWorkflow runs it; see docs/design.md for why it does
-not cross into other prospects' instances.
+not cross into other prospects' instances. It reaches only what waits for it when it is
+thrown: one nothing caught is dropped after the step (`tokens.drop_uncaught`), not saved.
 """
 
 from __future__ import annotations

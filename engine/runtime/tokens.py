@@ -304,3 +304,13 @@ def find_ready(workflow: BpmnWorkflow, step: str) -> Task | None:
         if task.task_spec.manual and bpmn_id(task) == step:
             return task
     return None
+
+
+def drop_uncaught(workflow: BpmnWorkflow) -> None:
+    """Forget the events the step threw that nothing in the workflow caught.
+
+    SpiffWorkflow keeps them (`bpmn_events`) for an embedding app to route elsewhere; nextmove
+    routes none (signals cross instances only through `broadcast`), and in BPMN a signal
+    reaches what waits at the moment it is thrown, so kept ones would only grow the saved
+    state with every throw. Called before a step's state is dumped."""
+    workflow.get_events()  # returns and clears them

@@ -124,7 +124,9 @@ class MessageReceiptRow(SQLModel, table=True):
     transaction as the step the event causes, so an id delivered twice moves an instance at
     most once. A held row is delivered (status `delivered`, its instance set) by the step that
     makes a catch start waiting for it, or marked `expired` once `expires_at` has passed.
-    Rows from before schema 4 that moved nothing have status `unmatched`.
+    Rows from before schema 4 that moved nothing have status `unmatched`. An event whose
+    step failed is recorded with its instance and status `incident` along with the incident,
+    and marked `delivered` by the retry that delivers it.
     """
 
     __tablename__ = "message_receipt"
@@ -140,8 +142,9 @@ class MessageReceiptRow(SQLModel, table=True):
     message: str
     prospect_id: str
     instance_id: int  # 0 while held (or expired, or unmatched before schema 4)
+    # delivered | held | expired | unmatched | incident
     status: str = Field(default="delivered", sa_column=Column(
-        Text, nullable=False, server_default="delivered"))  # delivered|held|expired|unmatched
+        Text, nullable=False, server_default="delivered"))
     data: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON
     received_at: datetime = Field(sa_column=Column(DateTime, nullable=False))
     expires_at: datetime | None = Field(  # held rows: delivered only before this moment

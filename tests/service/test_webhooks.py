@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from service import signature
+from tests.conftest import FIXTURES
 from tests.service._server import SECRET, Running
 from tests.service._world import start
 
@@ -79,3 +80,20 @@ def test_the_window_follows_the_engines_clock(sqlite_api: Running) -> None:
     malformed = json.dumps({"prospect_id": "p-video"}).encode()  # no event id
     answer = _send(run.client(), malformed, at=int(run.clock.now().timestamp()))
     assert answer.status_code == 422 and answer.json()["type"].endswith("/invalid-input")
+
+
+def test_an_event_whose_step_failed_is_refused_once_then_a_duplicate(api: Running) -> None:
+    api.engine.deploy([FIXTURES / "incidents" / "messages" / "v1"])
+    instance = api.engine.start("video_check", "p-broken", "d1").id
+    client = api.client()
+    now = int(api.clock.now().timestamp())
+    body = json.dumps({"id": "evt-9", "prospect_id": "p-broken"}).encode()
+
+    failed = _send(client, body, at=now)  # no `minutes`: the map's decide fails
+    assert failed.status_code == 409 and failed.json()["incident"] is True
+    assert api.engine.get(instance).status == "incident"
+    again = _send(client, body, at=now)  # the sender retries its delivery
+    assert again.status_code == 200, again.text
+    assert again.json()["duplicate"] is True and again.json()["status"] == "duplicate"
+    assert [(h.message_id, h.status) for h in api.engine.held_events("p-broken")] == [
+        ("vimeo:evt-9", "incident")]
