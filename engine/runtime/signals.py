@@ -30,6 +30,7 @@ from sqlalchemy import select
 
 from engine.clock import Clock, as_utc
 from engine.errors import ExecutionError, VersionConflict
+from engine.limits import run_engine_steps
 from engine.runtime import tokens
 from engine.runtime.model import BroadcastResult, Fired
 from engine.runtime.pipeline import Acted, DuplicateReceipt, NotWaiting, StepPipeline
@@ -77,7 +78,7 @@ def broadcast(
             raise NotWaiting
         # The catch's own definition: it equals itself whichever parser class made it.
         workflow.catch(BpmnEvent(found[0], payload))
-        workflow.do_engine_steps()
+        run_engine_steps(workflow)  # counted against the step's work limits
         return Acted(data={"signal_id": signal_id, **payload}, data_kinds=("signal",))
 
     delivered: list[int] = []

@@ -126,3 +126,15 @@ def test_a_catch_up_cycle_fires_each_missed_time_up_to_the_limit(
     assert [(i.instance_id, i.limit) for i in report.incidents] == [(late.id, "catch_up")]
     assert engine.get(late.id).status == "incident"
     assert engine.get(three.id).status == "active"  # the tick went on with the others
+
+
+def test_an_automatic_loop_after_a_broadcast_signal_is_an_incident(engine: Engine) -> None:
+    """The steps a caught broadcast sets off count against the same limits as any other
+    step's: the loop behind the signal parks its instance; the broadcast reports it failed."""
+    engine.deploy([LIMITS])
+    started = engine.start("signal_loop", "p1", "d1")
+    assert engine.get(started.id).waiting_steps == ["wait_go"]
+    result = engine.broadcast("go", signal_id="s-1")
+    assert result.failed == (started.id,) and result.delivered == ()
+    assert engine.get(started.id).status == "incident"
+    assert incident_of(engine, started.id)["limit"] == "loop_passes"
