@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from engine.clock import as_utc
-from engine.runtime.model import Waiting
+from engine.runtime.waiting import Waiting
 from engine.store.plain import PlainReads, card_rows
 
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
