@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from commands._errors import exit_codes
 from commands._options import DbOption, JsonOption, NowOption
 from commands._output import out, print_json
+from commands._read_only import open_read_only, read_cards
 from commands._wiring import engine_for
+
+if TYPE_CHECKING:
+    from content_catalog.drift_alerts import DriftRecord
+    from engine import Store
+    from engine.runtime.cards import ActionCard
+    from engine.store.plain import PlainReads
 
 app = typer.Typer()
 
@@ -25,8 +33,31 @@ def cards(
 ) -> None:
     """The distributor's action cards: due and overdue follow-ups first. A content item on them
     with an open drift alert gets a line for the sponsor or lead at the end."""
-    engine = engine_for(db, now=now, recommend=True)
-    found = engine.cards(distributor, limit=limit)
+    reads = open_read_only(db)  # an SQLite file of this schema: read without SQLAlchemy
+    if reads is None:
+        engine = engine_for(db, now=now, recommend=True)
+        _show(engine.cards(distributor, limit=limit), as_json,
+              lambda shown: _alerts(engine.store, shown))
+        return
+    try:
+        _show(read_cards(reads, distributor, limit, now), as_json,
+              lambda shown: _alerts(reads, shown))
+    finally:
+        reads.close()
+
+
+def _alerts(source: Store | PlainReads, shown: set[tuple[str, str]]) -> list[DriftRecord]:
+    """The open drift alerts on the content shown, from the store or a plain connection."""
+    from content_catalog.drift_alerts import open_alerts_in, open_alerts_on
+    from engine.store.plain import PlainReads
+
+    if isinstance(source, PlainReads):
+        return open_alerts_in(source, shown)
+    return open_alerts_on(source, shown)
+
+
+def _show(found: list[ActionCard], as_json: bool,
+          alerts: Callable[[set[tuple[str, str]]], list[DriftRecord]]) -> None:
     if as_json:
         print_json({"cards": [c.to_dict() for c in found]})
         return
@@ -52,9 +83,7 @@ def cards(
             out.print(f"  we'll remind you when: {', '.join(card.waiting_for)}", markup=False)
     shown = {(c.hook, s.option_id) for c in found if c.hook for s in c.content}
     if shown:
-        from content_catalog.drift_alerts import open_alerts_on
-
-        for record in open_alerts_on(engine.store, shown):
+        for record in alerts(shown):
             out.print(f"drift alert (for the sponsor or lead): {record.sentence()}; review: "
                       f"nextmove drift --ack {record.option_id} --reviewer NAME "
                       "--decision keep|restore", markup=False, style="yellow")

@@ -4,20 +4,27 @@ them): a card or the card page can show an open alert without loading LightGBM.
 
     for record in drift_records(store, status="open"):
         print(record.sentence())
+
+They are read in plain SQL (`engine.store.plain`), so `nextmove cards` reads them from a
+read-only sqlite3 connection (`open_alerts_in`) without SQLAlchemy.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from content_catalog.policy_store import active_versions, get_policy, history
 from engine.clock import as_utc
-from engine.store.database import Store
+from engine.store.plain import PlainReads, active_hook_policies
 
-__all__ = ["DriftRecord", "drift_records", "open_alerts_on"]
+if TYPE_CHECKING:
+    from engine.store.database import Store
+
+__all__ = ["DriftRecord", "drift_records", "drift_records_in", "open_alerts_in",
+           "open_alerts_on"]
 
 
 @dataclass(frozen=True)
@@ -53,18 +60,24 @@ class DriftRecord:
 
 def drift_records(store: Store, *, status: str | None = None) -> list[DriftRecord]:
     """Every acted-on alert (or those of one status), oldest first."""
+    return store.plain_read(lambda reads: drift_records_in(reads, status=status))
+
+
+def drift_records_in(reads: PlainReads, *, status: str | None = None) -> list[DriftRecord]:
+    """`drift_records` over a plain DB-API connection (`engine.store.plain`)."""
     found: list[DriftRecord] = []
     reviews: dict[tuple[str, int], tuple[Mapping[str, Any], int]] = {}
-    for hook in sorted(active_versions(store)):
-        for v in history(store, hook):
-            policy = get_policy(store, hook, v.version)
-            if "drift" in policy.explain:
-                d = policy.explain["drift"]
-                found.append(DriftRecord(hook, d["option_id"], v.version, d["demoted_from"],
-                                         as_utc(v.created_at), d["alert"], "open"))
-            if "drift_review" in policy.explain:
-                r = policy.explain["drift_review"]
-                reviews[(hook, r["alert_version"])] = (r, v.version)
+    # Every version of every hook with an active policy, by hook then version.
+    for row in active_hook_policies(reads):
+        hook, version = row["hook"], int(row["version"])
+        explain = json.loads(row["document"]).get("explain") or {}
+        if "drift" in explain:
+            d = explain["drift"]
+            found.append(DriftRecord(hook, d["option_id"], version, d["demoted_from"],
+                                     as_utc(row["created_at"]), d["alert"], "open"))
+        if "drift_review" in explain:
+            r = explain["drift_review"]
+            reviews[(hook, r["alert_version"])] = (r, version)
     out = []
     for record in found:
         review = reviews.get((record.hook, record.version))
@@ -84,4 +97,13 @@ def open_alerts_on(store: Store, shown: Iterable[tuple[str, str]]) -> list[Drift
     wanted = set(shown)
     if not wanted:
         return []
-    return [r for r in drift_records(store, status="open") if (r.hook, r.option_id) in wanted]
+    return store.plain_read(lambda reads: open_alerts_in(reads, wanted))
+
+
+def open_alerts_in(reads: PlainReads, shown: Iterable[tuple[str, str]]) -> list[DriftRecord]:
+    """`open_alerts_on` over a plain DB-API connection (`engine.store.plain`)."""
+    wanted = set(shown)
+    if not wanted:
+        return []
+    return [r for r in drift_records_in(reads, status="open")
+            if (r.hook, r.option_id) in wanted]

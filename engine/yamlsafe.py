@@ -47,7 +47,6 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -370,6 +369,8 @@ def _syntax_problem(exc: yaml.YAMLError, file: str | None) -> DefinitionErrors:
 @cache
 def read_schema(package: str, resource: str) -> dict[str, Any]:
     """A JSON Schema shipped in `package` at `resource` ("schema/x.json"); cached, do not mutate."""
+    from importlib import resources  # with tempfile: not for reading a stored catalog (cards)
+
     schema: dict[str, Any] = json.loads(
         resources.files(package).joinpath(resource).read_text(encoding="utf-8")
     )

@@ -79,9 +79,7 @@ def test_commands_that_do_not_learn_load_no_learning_library(db: str, args: list
 
 
 # What `cards` must not load: it reads stored rows (the instances' waits, the steps' stored
-# metadata, the stored catalog), so no BPMN runtime or parser and no schema checks. (sqlmodel,
-# the ORM and pydantic are loaded: the store's tables are SQLModel classes, and typer itself
-# converts option values with pydantic.)
+# metadata, the stored catalog), so no BPMN runtime or parser and no schema checks.
 NOT_FOR_CARDS = ("SpiffWorkflow", "lxml", "jsonschema", "engine.definitions.loader",
                  "engine.definitions.spiff", "engine.definitions.compile",
                  "engine.runtime.pipeline", "engine.runtime.events", "engine.durations")
@@ -90,6 +88,27 @@ NOT_FOR_CARDS = ("SpiffWorkflow", "lxml", "jsonschema", "engine.definitions.load
 def test_cards_reads_stored_data_without_the_bpmn_runtime_or_schema_checks(db: str) -> None:
     for args in (["cards", "-d", "d1"], ["cards", "-d", "d1", "--json"], ["list"]):
         assert loaded([*args, "--db", db], NOT_FOR_CARDS) == []
+
+
+# On an SQLite file `cards` reads read-only with sqlite3 (commands/_read_only.py): not even
+# SQLAlchemy, the SQLModel tables or the engine. (pydantic is loaded: typer 0.29 converts
+# every option value that is not a flag with a pydantic TypeAdapter.)
+NOT_FOR_SQLITE_CARDS = ("sqlalchemy", "sqlmodel", "engine.store.database",
+                        "engine.store.tables", "engine.runtime.engine", "nextmove",
+                        "content_catalog.policy_store", "content_catalog.recommender")
+
+
+def test_cards_on_sqlite_loads_no_sqlalchemy(db: str) -> None:
+    for args in (["cards", "-d", "d1"], ["cards", "-d", "d1", "--json"]):
+        assert loaded([*args, "--db", db], NOT_FOR_SQLITE_CARDS) == []
+        assert loaded([*args, "--db", f"sqlite:///{db}"], NOT_FOR_SQLITE_CARDS) == []
+
+
+def test_the_probe_sees_sqlalchemy_when_cards_goes_the_normal_way(db: str) -> None:
+    """The check above can fail: an SQLite URL with options goes through open_engine."""
+    found = loaded(["cards", "-d", "d1", "--db", f"sqlite:///{db}?timeout=30"],
+                   NOT_FOR_SQLITE_CARDS)
+    assert {"sqlalchemy", "sqlmodel", "nextmove"} <= set(found)
 
 
 def test_cards_still_shows_what_the_stored_catalog_says(db: str) -> None:

@@ -4,11 +4,13 @@ Built from indexed instance rows and the ranking stored when each step was enter
 deserializing a workflow. Steps with role `sponsor` go to the instance's sponsor instead.
 Follow-ups that are due or overdue come first.
 
-`card_page` pages them by keyset: instances in the order of their next follow-up (overdue
-ones first, then the upcoming ones, then those with none), ties by id, and a page's cursor
-is the last instance's key. The next page starts after that key, wherever cards were done
-or added meanwhile: no card is skipped or shown twice because others changed, as an offset
-would (one that moves on comes back as its next step's card).
+The instance rows come from the plain SQL of `engine.store.plain` (`card_rows`: the one
+cards query, with no SQLAlchemy here, so `nextmove cards` can run it on a read-only sqlite3
+connection). `page_rows` and `page_cards` page them by keyset: instances in the order of
+their next follow-up (overdue ones first, then the upcoming ones, then those with none),
+ties by id, and a page's cursor is the last instance's key. The next page starts after that
+key, wherever cards were done or added meanwhile: no card is skipped or shown twice because
+others changed, as an offset would (one that moves on comes back as its next step's card).
 """
 
 from __future__ import annotations
@@ -20,29 +22,13 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_
-
 from engine.clock import as_utc
-from engine.runtime.model import Waiting
-from engine.runtime.queries import INSTANCE, header_query, waits_of
-from engine.store.database import Store
+from engine.runtime.waiting import Waiting
+from engine.store.plain import PlainReads, card_rows
 
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
-# Built once: SQLAlchemy then reuses its compiled form for every distributor.
-_MINE = (INSTANCE.c.status == "active",
-         or_(INSTANCE.c.distributor_id == bindparam("who"),
-             INSTANCE.c.sponsor_id == bindparam("who")))
-_DUE, _ID = INSTANCE.c.next_due_at, INSTANCE.c.id
-_PAGE_ORDER = (_DUE.asc().nulls_last(), _ID.asc())
-# Ordered before the limit: past the limit, the least urgent instances are the ones left out.
-_CARDS_QUERY = header_query().where(*_MINE).order_by(*_PAGE_ORDER).limit(bindparam("limit"))
-_PAGE_FIRST = header_query().where(*_MINE).order_by(*_PAGE_ORDER).limit(bindparam("limit"))
-_PAGE_AFTER_DUE = header_query().where(*_MINE, or_(
-    _DUE > bindparam("due"), and_(_DUE == bindparam("due"), _ID > bindparam("id")),
-    _DUE.is_(None))).order_by(*_PAGE_ORDER).limit(bindparam("limit"))
-_PAGE_AFTER_NONE = header_query().where(*_MINE, _DUE.is_(None), _ID > bindparam("id")) \
-    .order_by(*_PAGE_ORDER).limit(bindparam("limit"))
 _EPOCH = datetime(1970, 1, 1)
+StepsOf = Callable[[int], Mapping[str, Mapping[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -145,40 +131,49 @@ def _asks(props: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def cards_for(
-    store: Store, distributor_id: str, now: datetime,
-    steps_of: Callable[[int], Mapping[str, Mapping[str, Any]]], catalog: Any = None,
-    limit: int = 500,
+    reads: PlainReads, distributor_id: str, now: datetime, steps_of: StepsOf,
+    catalog: Any = None, limit: int = 500,
 ) -> list[ActionCard]:
-    """The distributor's cards, due and overdue follow-ups first, then oldest first.
+    """The distributor's cards, due and overdue follow-ups first, then oldest first, read
+    with the plain SQL of `engine.store.plain` (the one cards query: `Engine.cards` runs it
+    on the store's connection, `nextmove cards` on a read-only sqlite3 one).
 
     `steps_of(definition_id)` gives step id → step metadata (guidance text, basis).
     """
-    rows = store.select(_CARDS_QUERY, {"who": distributor_id, "limit": limit})
-    cards = [card for row in rows
-             for card in _row_cards(row, distributor_id, now, steps_of, catalog)]
+    rows = card_rows(reads, distributor_id, limit)
+    return sorted_cards(rows_cards(rows, distributor_id, now, steps_of, catalog), now)
+
+
+def rows_cards(rows: list[dict[str, Any]], distributor_id: str, now: datetime,
+               steps_of: StepsOf, catalog: Any = None) -> list[ActionCard]:
+    """The cards of instance rows (`engine.store.plain.card_rows`), in the rows' order."""
+    return [card for row in rows
+            for card in _row_cards(row, distributor_id, now, steps_of, catalog)]
+
+
+def sorted_cards(cards: list[ActionCard], now: datetime) -> list[ActionCard]:
+    """Overdue first, then by follow-up (none last), how long they have waited, instance."""
     far = datetime.max.replace(tzinfo=as_utc(now).tzinfo)
     cards.sort(key=lambda c: (not c.overdue, c.follow_up_at or far, c.since, c.instance_id))
     return cards
 
 
-def card_page(
-    store: Store, distributor_id: str, now: datetime,
-    steps_of: Callable[[int], Mapping[str, Mapping[str, Any]]], catalog: Any = None,
-    size: int = 20, after: str | None = None,
+def page_rows(reads: PlainReads, distributor_id: str, size: int, after: str | None
+              ) -> list[dict[str, Any]]:
+    """The instance rows of a page of about `size` cards after the cursor `after`, and one
+    more (which says whether there is a next page)."""
+    return card_rows(reads, distributor_id, size + 1,
+                     None if after is None else parse_cursor(after))
+
+
+def page_cards(
+    rows: list[dict[str, Any]], distributor_id: str, now: datetime, steps_of: StepsOf,
+    catalog: Any = None, size: int = 20,
 ) -> tuple[list[ActionCard], str | None]:
-    """About `size` of the distributor's cards after the cursor `after` (None: from the
-    first), in keyset order (the module docstring), and the cursor of the next page (None:
-    no more). A page ends at an instance's last card, so it may hold a few more than
-    `size` when one instance waits on several steps."""
-    params: dict[str, Any] = {}
-    if after is None:
-        query = _PAGE_FIRST
-    else:
-        due, last_id = parse_cursor(after)
-        query = _PAGE_AFTER_NONE if due is None else _PAGE_AFTER_DUE
-        params = {"id": last_id} if due is None else {"id": last_id, "due": due}
-    # One row past the page says whether there is a next one.
-    rows = store.select(query, {"who": distributor_id, "limit": size + 1, **params})
+    """About `size` of the distributor's cards from the rows of `page_rows`, in keyset order
+    (the module docstring), and the cursor of the next page (None: no more). A page ends at
+    an instance's last card, so it may hold a few more than `size` when one instance waits
+    on several steps."""
     cards: list[ActionCard] = []
     for i, row in enumerate(rows):
         if len(cards) >= size:
@@ -206,12 +201,12 @@ def parse_cursor(cursor: str) -> tuple[datetime | None, int]:
 
 
 def _row_cards(
-    row: Mapping[Any, Any], distributor_id: str, now: datetime,
-    steps_of: Callable[[int], Mapping[str, Mapping[str, Any]]], catalog: Any,
+    row: Mapping[str, Any], distributor_id: str, now: datetime, steps_of: StepsOf,
+    catalog: Any,
 ) -> list[ActionCard]:
     """The cards of one instance row that wait on `distributor_id`."""
     cards = []
-    waits = waits_of(row)
+    waits = [Waiting.from_dict(w) for w in json.loads(row["waiting"])]
     context: dict[str, Any] | None = None  # parsed only when a message is filled in
     messages = tuple(w.message for w in waits if w.kind == "message" and w.message)
     step_info = steps_of(row["definition_id"])

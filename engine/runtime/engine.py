@@ -36,7 +36,14 @@ from engine.errors import (
 from engine.limits import DEFAULT_LIMITS, Limits
 from engine.recommend import Recommender
 from engine.runtime import queries, versions
-from engine.runtime.cards import ActionCard, card_page, cards_for, parse_cursor
+from engine.runtime.cards import (
+    ActionCard,
+    page_cards,
+    page_rows,
+    parse_cursor,
+    rows_cards,
+    sorted_cards,
+)
 from engine.runtime.model import (
     Along,
     BroadcastResult,
@@ -54,6 +61,7 @@ from engine.runtime.model import (
 )
 from engine.runtime.versions import DefinitionCache
 from engine.store.database import Store
+from engine.store.plain import card_rows
 
 if TYPE_CHECKING:
     from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -451,8 +459,10 @@ class Engine:
         inputs.identifier(distributor_id, "distributor")
         inputs.count(limit, "limit")
         catalog = getattr(self.recommender, "catalog", None)
-        return cards_for(self.store, distributor_id, self.clock.now(), self._definitions.steps_of,
-                         catalog, limit)
+        now = self.clock.now()
+        rows = self.store.plain_read(lambda reads: card_rows(reads, distributor_id, limit))
+        return sorted_cards(rows_cards(rows, distributor_id, now, self._definitions.steps_of,
+                                       catalog), now)
 
     def cards_page(
         self, distributor_id: str, *, size: int = 20, after: str | None = None,
@@ -469,8 +479,9 @@ class Engine:
             except ValueError:
                 raise InvalidInput("after", f"{after!r} is not a page cursor") from None
         catalog = getattr(self.recommender, "catalog", None)
-        return card_page(self.store, distributor_id, self.clock.now(),
-                         self._definitions.steps_of, catalog, size, after)
+        now = self.clock.now()
+        rows = self.store.plain_read(lambda reads: page_rows(reads, distributor_id, size, after))
+        return page_cards(rows, distributor_id, now, self._definitions.steps_of, catalog, size)
 
     def list_instances(self, **filters: Any) -> list[Instance]:
         """Instances filtered by process_id, distributor_id, prospect_id, step, status."""

@@ -17,6 +17,7 @@ from engine.definitions.model import ProcessDefinition
 from engine.errors import DefinitionNotFound, NextmoveError
 from engine.runtime.model import DeployedDefinition
 from engine.runtime.queries import DEFINITION
+from engine.store import plain
 from engine.store.database import Store
 
 
@@ -122,10 +123,7 @@ def load_definition(store: Store, definition_id: int) -> LoadedDefinition:
 
 def step_metadata(store: Store, definition_id: int) -> dict[str, dict[str, Any]]:
     """Step id → what the map says about it, without parsing the BPMN."""
-    with store.read() as conn:
-        text = conn.execute(select(DEFINITION.c.steps).where(
-            DEFINITION.c.id == definition_id)).scalar_one()
-    return {s["id"]: s for s in json.loads(text)}
+    return store.plain_read(lambda reads: plain.step_metadata(reads, definition_id))
 
 
 def to_deployed(row: Mapping[Any, Any], created: bool = False) -> DeployedDefinition:

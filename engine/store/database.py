@@ -36,10 +36,11 @@ from sqlmodel import SQLModel
 from engine.errors import ErrorCode, NextmoveError
 from engine.store._survey import NotADatabase, Survey, survey, survey_sqlite_file
 from engine.store.migrations import Progress, migrate
+from engine.store.plain import DEFAULT_DB as DEFAULT_DB
+from engine.store.plain import PlainReads
 from engine.store.schema import META
 from engine.store.tables import SCHEMA_VERSION
 
-DEFAULT_DB = "nextmove.db"
 T = TypeVar("T")
 _PREPARE_LOCK = 0x6E6D5F736368  # PostgreSQL advisory lock: one process prepares at a time
 
@@ -268,6 +269,32 @@ class Store:
             try:
                 with self.autocommit_engine.connect() as conn:
                     return list(conn.execute(statement, params).mappings())
+            except DBAPIError as exc:
+                if attempt or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
+
+    def plain_read(self, work: Callable[[PlainReads], T]) -> T:
+        """`work(reads)` on this store's DB-API connection (`engine.store.plain`: the plain
+        SQL `nextmove cards` also runs on a read-only sqlite3 connection), sent unchanged to
+        the driver's cursor (`exec_driver_sql`). SQLite: in one read transaction;
+        PostgreSQL: in autocommit mode, each SELECT its own snapshot in one round trip (as
+        `select`). Work that finds its connection dead runs once more."""
+        style = "named" if self.is_sqlite else "pyformat"
+
+        def run(conn: Connection) -> T:
+            def execute(sql: str, params: dict[str, Any]) -> tuple[Any, Any]:
+                result = conn.exec_driver_sql(sql, params)
+                return list(result.keys()), result.all()
+
+            return work(PlainReads(execute, style))
+
+        if self.is_sqlite:
+            return self.transaction(run, write=False)
+        for attempt in range(2):
+            try:
+                with self.autocommit_engine.connect() as conn:
+                    return run(conn)
             except DBAPIError as exc:
                 if attempt or not exc.connection_invalidated:
                     raise

@@ -9,12 +9,15 @@ for "now" everywhere is then: `--now` if given, else the recorded clock, else th
 from __future__ import annotations
 
 from datetime import datetime
-
-from sqlalchemy import Connection, delete, insert, select
+from typing import TYPE_CHECKING
 
 from engine.clock import as_utc
-from engine.store.database import Store
-from engine.store.schema import META
+from engine.store.plain import PlainReads, meta_value
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from engine.store.database import Store
 
 SIMULATED_CLOCK = "simulated_clock"  # the nextmove_meta key
 
@@ -22,6 +25,10 @@ SIMULATED_CLOCK = "simulated_clock"  # the nextmove_meta key
 def record_simulated_clock(store: Store, moment: datetime) -> None:
     """Record that this database's log was written on a simulated clock now standing at
     `moment`."""
+    from sqlalchemy import delete, insert  # a write: only the simulator records its clock
+
+    from engine.store.schema import META
+
     text = as_utc(moment).isoformat()
 
     def work(conn: Connection) -> None:
@@ -34,6 +41,11 @@ def record_simulated_clock(store: Store, moment: datetime) -> None:
 def simulated_clock(store: Store) -> datetime | None:
     """Where the simulated clock that wrote this database stood last (aware UTC), or None
     for a database written on the real clock."""
-    with store.read() as conn:
-        value = conn.execute(select(META.c.value).where(META.c.key == SIMULATED_CLOCK)).scalar()
-    return None if value is None else as_utc(datetime.fromisoformat(str(value)))
+    return store.plain_read(recorded_in)
+
+
+def recorded_in(reads: PlainReads) -> datetime | None:
+    """`simulated_clock` in plain SQL (`engine.store.plain`): `nextmove cards` reads it from
+    a read-only sqlite3 connection."""
+    value = meta_value(reads, SIMULATED_CLOCK)
+    return None if value is None else as_utc(datetime.fromisoformat(value))

@@ -2,8 +2,8 @@
 
 Times are stored as naive UTC (plain DateTime columns,
 not SQLModel's aware type). JSON documents are stored as text so SQLite and PostgreSQL
-behave the same. Adding a table or column means bumping SCHEMA_VERSION and adding a migration
-in `database.py`.
+behave the same. Adding a table or column means bumping SCHEMA_VERSION (in
+`engine.store.version`) and adding a migration in `database.py`.
 """
 
 from __future__ import annotations
@@ -13,10 +13,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Column, DateTime, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 5  # 2: policy_activation.policy_hash and chain, policy_trail_head;
-# 3: step_event.visit_ms and paired, instance.visits (see engine.store.visits);
-# 4: message_receipt.status, expires_at, settled_at; ids unique per (prospect, message);
-# 5: signoff (reviewers' sign-offs of audit findings, hash-chained)
+from engine.store.version import SCHEMA_VERSION as SCHEMA_VERSION  # bumped there
 
 
 class MetaRow(SQLModel, table=True):
