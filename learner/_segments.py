@@ -218,6 +218,11 @@ def available(options: Sequence[ContentOption], table: dict[str, Array]) -> Arra
     n = len(table["shown"])
     locales = table.get("locale", np.full(n, None, dtype=object))
     markets = table.get("market", np.full(n, None, dtype=object))
+    alike = _alike([locales, markets])
+    if alike is not None:  # one look-up per distinct (locale, market)
+        first, inverse = alike
+        return available(options, {"shown": first, "locale": locales[first],
+                                   "market": markets[first]})[inverse]
     memo: dict[tuple[Any, Any], list[bool]] = {}
     out = []
     for loc, mkt in zip(locales.tolist(), markets.tolist(), strict=True):
@@ -228,12 +233,42 @@ def available(options: Sequence[ContentOption], table: dict[str, Array]) -> Arra
     return np.array(out, dtype=bool).reshape(n, len(options))
 
 
+def _alike(columns: list[Array]) -> tuple[Array, Array] | None:
+    """(the first row of each distinct combination of the columns' values, each row's
+    combination), or None where that would not group rows as tuples of their values do in a
+    dict (a missing value that is not None: NaN is not equal to itself). Few combinations
+    (< 1/4 of the rows) only: otherwise None, as grouping would not pay."""
+    n = len(columns[0]) if columns else 0
+    if n < 64:
+        return None
+    key = np.zeros(n, dtype=np.int64)
+    for values in columns:
+        index, uniques = pd.factorize(values)
+        missing = index < 0
+        if missing.any() and any(v is not None for v in values[missing].tolist()):
+            return None
+        key = key * (len(uniques) + 1) + index + 1
+        key, _ = pd.factorize(key)  # dense again: never overflows
+    groups = int(key.max()) + 1
+    if groups * 4 > n:
+        return None
+    # factorize numbers groups in order of first appearance: the running maximum of the
+    # numbers grows exactly at each group's first row
+    first = np.flatnonzero(np.diff(np.maximum.accumulate(key), prepend=-1) > 0)
+    return first, key
+
+
 def probabilities(policy: Policy, options: Sequence[ContentOption],
                    table: dict[str, Array]) -> Array:
     """(rows, options): the policy's probability of showing each option in each row."""
     features = sorted({f for r in policy.rules for f in r.when} | {"locale", "market"})
     present = [f for f in features if f in table]
     n = len(table["shown"])
+    alike = _alike([table[f] for f in present]) if present else None
+    if alike is not None:  # the policy ranks each distinct context once
+        first, inverse = alike
+        return probabilities(policy, options, {f: table[f][first] for f in
+                                               [*present, "shown"] if f in table})[inverse]
     codes: dict[tuple[Any, ...], int] = {}
     inverse = np.fromiter((codes.setdefault(k, len(codes)) for k in zip(
         *[table[f].tolist() for f in present], strict=True)) if present else iter([0] * n),

@@ -6,9 +6,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from content_catalog import ContentOption, Exploration, Policy, Rule
 from learner import _cells
 from learner._factorized import Factorized
-from learner._segments import Segments, _text_levels_by_set, text_levels
+from learner._segments import (
+    Segments,
+    _alike,
+    _text_levels_by_set,
+    available,
+    probabilities,
+    text_levels,
+)
 from learner.model import OutcomeModel
 from tests.learner.test_model import table
 
@@ -89,3 +97,26 @@ def test_picks_per_cell_are_the_per_row_argmax() -> None:
         scores = seg.assign(features, [0, 2, 3], rows)
         best = np.where(avail[rows] & np.isfinite(scores), scores, -np.inf).argmax(axis=1)
         assert np.array_equal(seg.picks(features, [0, 2, 3], rows), best)
+
+
+def test_availability_and_probabilities_by_distinct_context_are_those_of_every_row() -> None:
+    rng = np.random.default_rng(7)
+    n = 500
+    table = {"shown": np.full(n, "a", dtype=object),
+             "locale": rng.choice(np.array(["en", "de", None], dtype=object), n),
+             "market": rng.choice(np.array(["US", "DE"], dtype=object), n),
+             "tier": rng.choice(np.array(["gold", "silver", None], dtype=object), n)}
+    options = [ContentOption("a", "a", None, "video", "A", None, None, 1.0, locale="en"),
+               ContentOption("b", "b", None, "video", "B", None, None, 1.0, markets=("DE",))]
+    policy = Policy("h", default={"a": 0.2, "b": 0.1},
+                    rules=(Rule({"tier": "gold"}, {"b": 0.9, "a": 0.1}),),
+                    exploration=Exploration("epsilon", 0.1))
+    grouped = _alike([table["tier"], table["locale"], table["market"]])
+    assert grouped is not None and grouped[0].size < 20
+    for i in range(0, n, 50):  # one by one: no grouping below 64 rows
+        row = {k: v[i:i + 1] for k, v in table.items()}
+        assert np.array_equal(available(options, table)[i], available(options, row)[0])
+        assert np.array_equal(probabilities(policy, options, table)[i],
+                              probabilities(policy, options, row)[0])
+    table["tier"][3] = float("nan")  # NaN is not None: the plain way
+    assert _alike([table["tier"]]) is None
