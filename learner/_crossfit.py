@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
+from learner._factorized import Factorized
 from learner._segments import take
 from learner.model import OutcomeModel
 
@@ -65,9 +66,16 @@ class CrossFit:
             raise ValueError(f"{'nested ' if nested else ''}cross-fitting needs at least "
                              f"{3 if nested else 2} folds with decisions")
 
+        self.features = features
+        # every text column hashed once for all the fits (and the model on all rows)
+        self.codes = Factorized(data, features)
+        needed = [*features, OutcomeModel(**params).target]
+        used = {name: data[name] for name in dict.fromkeys(needed) if name in data}
+
         def fit(without: Sequence[int]) -> OutcomeModel:
             keep = ~np.isin(fold, list(without))
-            return OutcomeModel(features=features, **params).fit(take(data, keep))
+            return OutcomeModel(features=features, **params).fit(
+                take(used, keep), codes=self.codes.take(keep))
 
         jobs: list[tuple[int, ...]] = [(k,) for k in self.folds]
         jobs += list(itertools.combinations(self.folds, 2)) if nested else []
@@ -86,13 +94,16 @@ class CrossFit:
         skipped."""
         present = [k for k in self.folds if (fold == k).any()]
         rows = {k: fold == k for k in present}
-        parts = {k: take(table, rows[k]) for k in present}
+        used = {name: table[name] for name in self.features if name in table}
+        parts = {k: take(used, rows[k]) for k in present}
+        factorized = Factorized(used, self.features)  # hashed once for the 5 + 20 calls
+        codes = {k: factorized.take(rows[k]) for k in present}
         loo = np.zeros((fold.size, len(ids)))
         nested = {k: np.zeros((fold.size, len(ids))) for k in present}
         for k in present:
-            loo[rows[k]] = self.outer[k].predict_actions(parts[k], ids)
+            loo[rows[k]] = self.outer[k].predict_actions(parts[k], ids, codes=codes[k])
         for j, k in (itertools.combinations(present, 2) if self.pairs else ()):
             model = self.pair(j, k)
-            nested[k][rows[j]] = model.predict_actions(parts[j], ids)
-            nested[j][rows[k]] = model.predict_actions(parts[k], ids)
+            nested[k][rows[j]] = model.predict_actions(parts[j], ids, codes=codes[j])
+            nested[j][rows[k]] = model.predict_actions(parts[k], ids, codes=codes[k])
         return loo, nested

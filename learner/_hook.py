@@ -142,11 +142,11 @@ def _explain_rules(policy: Policy, model: OutcomeModel, table: dict[str, Array],
     per-row contributions, averaged over up to `_EXPLAIN_ROWS // 4` of its decisions with the
     option in place of what was shown)."""
     rng = np.random.default_rng(seed)
-    rules = []
+    found: list[tuple[Rule, list[str], str, Array]] = []
     for rule in policy.rules:
         ranked = sorted(rule.scores.items(), key=lambda kv: -kv[1])
         if not ranked:
-            rules.append(rule)
+            found.append((rule, [], "", np.zeros(0, dtype=np.int64)))
             continue
         best, score = ranked[0]
         reasons = [f"{best} leads: estimated rate {score:.3f}" + (
@@ -154,15 +154,28 @@ def _explain_rules(policy: Policy, model: OutcomeModel, table: dict[str, Array],
         rows = np.flatnonzero(_matching(table, rule.when))
         if rows.size:
             rows = rng.permutation(rows)[:_EXPLAIN_ROWS // 4]
-            sample = take(table, rows)
-            sample["shown"] = np.full(rows.size, best, dtype=object)
-            mean = model.contribution_matrix(sample)[:, :-1].mean(axis=0)
+        found.append((rule, reasons, best, rows))
+    # every rule's sample in one call: rules overlap, and rows the trees cannot tell apart
+    # are explained once (`OutcomeModel.contribution_matrix`); per row the same numbers
+    sizes = [rows.size for *_, rows in found]
+    every = np.concatenate([rows for *_, rows in found]) if found else np.zeros(0, np.int64)
+    contributions = np.zeros((0, len(model.features_) + 1))
+    if every.size:
+        sample = take(table, every)
+        sample["shown"] = np.array([best for _, _, best, rows in found for _ in range(rows.size)],
+                                   dtype=object)
+        contributions = model.contribution_matrix(sample)
+    rules, start = [], 0
+    for (rule, reasons, best, _), size in zip(found, sizes, strict=True):
+        if size:
+            mean = contributions[start:start + size, :-1].mean(axis=0)
+            start += size
             order = np.argsort(-np.abs(mean))[:top]
             credited = ", ".join(f"{model.features_[j]} {mean[j]:+.2f}" for j in order
                                  if mean[j] != 0)
             if credited:
                 reasons.append(f"model contributions to {best}'s log-odds here: {credited}")
-        rules.append(replace(rule, reasons=tuple(reasons)))
+        rules.append(replace(rule, reasons=tuple(reasons)) if reasons else rule)
     return replace(policy, rules=tuple(rules))
 
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 
 from content_catalog import ContentOption, Policy
@@ -47,19 +48,26 @@ class Segments:
                 if found is not None:
                     self.levels[name], self.codes[name] = found
                 continue
-            distinct = set(values.tolist()) - {None}
-            if 2 <= len(distinct) <= max_levels and all(isinstance(v, str | bool)
-                                                        for v in distinct):
-                levels = sorted(distinct, key=str)
-                lookup = {v: i for i, v in enumerate(levels)}
-                self.levels[name] = levels
-                self.codes[name] = np.array([lookup.get(v, -1) for v in values.tolist()])
+            found = text_levels(values, max_levels)
+            if found is not None:
+                self.levels[name], self.codes[name] = found
         self.candidates = tuple(self.codes)
         self.gamma, self.avail, self.fold = gamma, avail, fold
         self.folds = int(fold.max()) + 1 if fold.size else 1
         self._sums = np.where(avail, np.nan_to_num(gamma), 0.0)  # Γ, 0 where unavailable
         self._ids: dict[tuple[str, ...], Array] = {}
         self._stats: dict[tuple[str, ...], tuple[Array, Array, Array]] = {}
+        self._means: dict[tuple[tuple[str, ...], tuple[int, ...]], tuple[Array, Array]] = {}
+        self._by_option = list(np.ascontiguousarray(self._sums.T))
+        self._avail_by_option = list(np.ascontiguousarray(avail.T))
+        # Rows with the same options available share a pattern number (see `picks`).
+        if avail.shape[1] <= 62:
+            bits = avail.astype(np.int64) @ (np.int64(1) << np.arange(avail.shape[1],
+                                                                      dtype=np.int64))
+            pattern, patterns = pd.factorize(bits)
+        else:
+            patterns, pattern = np.unique(avail, axis=0, return_inverse=True)
+        self._patterns, self._pattern = len(patterns), np.asarray(pattern).reshape(-1)
 
     def ids(self, features: tuple[str, ...]) -> Array:
         """Per row its segment number (mixed radix over the features' codes; -1: missing)."""
@@ -81,22 +89,31 @@ class Segments:
         return tuple(reversed(out))
 
     def means(self, features: tuple[str, ...], folds: Sequence[int]) -> tuple[Array, Array]:
-        """Per segment: its decisions in `folds`, and each option's mean score there."""
+        """Per segment: its decisions in `folds`, and each option's mean score there (kept:
+        the search asks for the same subsets over the same folds many times)."""
+        memo = (features, tuple(folds))
+        if memo in self._means:
+            return self._means[memo]
         if features not in self._stats:
             ids, k = self.ids(features), self._sums.shape[1]
             groups = int(np.prod([len(self.levels[f]) for f in features]))
             sel = ids >= 0
+            whole = bool(sel.all())
             cell = self.fold[sel] * groups + ids[sel]
-            flat = (cell[:, None] * k + np.arange(k)).ravel()
-            size = self.folds * groups * k
+            size = self.folds * groups
+            # one bincount per option over its own contiguous column: each cell's sum adds
+            # its rows in row order, as one bincount over all (row, option) pairs did
+            sums = [np.bincount(cell, col if whole else col[sel], size) for col in self._by_option]
+            counts = [np.bincount(cell[a if whole else a[sel]], minlength=size).astype(np.float64)
+                      for a in self._avail_by_option]
             self._stats[features] = (
-                np.bincount(cell, minlength=self.folds * groups).reshape(self.folds, groups),
-                np.bincount(flat, self._sums[sel].ravel(), size).reshape(self.folds, groups, k),
-                np.bincount(flat, self.avail[sel].ravel().astype(np.float64), size).reshape(
-                    self.folds, groups, k))
+                np.bincount(cell, minlength=size).reshape(self.folds, groups),
+                np.stack(sums, axis=-1).reshape(self.folds, groups, k),
+                np.stack(counts, axis=-1).reshape(self.folds, groups, k))
         support, sums, counts = (x[list(folds)].sum(axis=0) for x in self._stats[features])
         with np.errstate(invalid="ignore", divide="ignore"):
-            return support, np.where(counts > 0, sums / counts, np.nan)
+            self._means[memo] = support, np.where(counts > 0, sums / counts, np.nan)
+        return self._means[memo]
 
     def default(self, folds: Sequence[int]) -> Array:
         default: Array = self.means((), folds)[1][0]
@@ -122,6 +139,35 @@ class Segments:
                 out[hit] = means[seg_rows[hit]]
         return out
 
+    def picks(self, features: tuple[str, ...], folds: Sequence[int], rows: Array) -> Array:
+        """Per row of `rows`, the column of the option the policy learned on `folds` puts
+        first among those available (the first of equal scores; column 0 where none is).
+
+        Rows with the same feature codes and the same options available get the same pick,
+        so it is made once per such cell (one representative row each) and spread back."""
+        key = self._pattern[rows]
+        radix = max(self._patterns, 1)
+        for f in features:
+            key = key + radix * (self.codes[f][rows] + 1)
+            radix *= len(self.levels[f]) + 1
+        if radix <= max(4 * len(rows), 1 << 16):  # keys small enough for a dense table
+            seen = np.zeros(radix, dtype=bool)
+            seen[key] = True
+            cell_keys = np.flatnonzero(seen)
+            number = np.zeros(radix, dtype=np.int64)
+            number[cell_keys] = np.arange(cell_keys.size)
+            inverse = number[key]
+        else:
+            cell_keys, inverse = np.unique(key, return_inverse=True)
+            inverse = inverse.reshape(-1)
+        one = np.zeros(cell_keys.size, dtype=np.int64)
+        one[inverse] = np.arange(len(rows))  # a row of each cell: any, they are alike
+        cells = rows[one]
+        scores = self.assign(features, folds, cells)
+        best = np.where(self.avail[cells] & np.isfinite(scores), scores, -np.inf)
+        chosen: Array = best.argmax(axis=1)[inverse]
+        return chosen
+
 
 def select(seg: Segments, folds: Sequence[int], *, max_features: int, min_gain: float,
            z: float) -> tuple[str, ...]:
@@ -136,9 +182,8 @@ def select(seg: Segments, folds: Sequence[int], *, max_features: int, min_gain: 
         out = []
         for j in folds:
             held = rows[j]
-            scores = seg.assign(features, [f for f in folds if f != j], held)
-            best = np.where(seg.avail[held] & np.isfinite(scores), scores, -np.inf)
-            out.append(seg.gamma[held, best.argmax(axis=1)])
+            out.append(seg.gamma[held, seg.picks(features, [f for f in folds if f != j],
+                                                 held)])
         chosen: Array = np.nan_to_num(np.concatenate(out))
         return chosen
 
@@ -173,6 +218,11 @@ def available(options: Sequence[ContentOption], table: dict[str, Array]) -> Arra
     n = len(table["shown"])
     locales = table.get("locale", np.full(n, None, dtype=object))
     markets = table.get("market", np.full(n, None, dtype=object))
+    alike = _alike([locales, markets])
+    if alike is not None:  # one look-up per distinct (locale, market)
+        first, inverse = alike
+        return available(options, {"shown": first, "locale": locales[first],
+                                   "market": markets[first]})[inverse]
     memo: dict[tuple[Any, Any], list[bool]] = {}
     out = []
     for loc, mkt in zip(locales.tolist(), markets.tolist(), strict=True):
@@ -183,12 +233,42 @@ def available(options: Sequence[ContentOption], table: dict[str, Array]) -> Arra
     return np.array(out, dtype=bool).reshape(n, len(options))
 
 
+def _alike(columns: list[Array]) -> tuple[Array, Array] | None:
+    """(the first row of each distinct combination of the columns' values, each row's
+    combination), or None where that would not group rows as tuples of their values do in a
+    dict (a missing value that is not None: NaN is not equal to itself). Few combinations
+    (< 1/4 of the rows) only: otherwise None, as grouping would not pay."""
+    n = len(columns[0]) if columns else 0
+    if n < 64:
+        return None
+    key = np.zeros(n, dtype=np.int64)
+    for values in columns:
+        index, uniques = pd.factorize(values)
+        missing = index < 0
+        if missing.any() and any(v is not None for v in values[missing].tolist()):
+            return None
+        key = key * (len(uniques) + 1) + index + 1
+        key, _ = pd.factorize(key)  # dense again: never overflows
+    groups = int(key.max()) + 1
+    if groups * 4 > n:
+        return None
+    # factorize numbers groups in order of first appearance: the running maximum of the
+    # numbers grows exactly at each group's first row
+    first = np.flatnonzero(np.diff(np.maximum.accumulate(key), prepend=-1) > 0)
+    return first, key
+
+
 def probabilities(policy: Policy, options: Sequence[ContentOption],
                    table: dict[str, Array]) -> Array:
     """(rows, options): the policy's probability of showing each option in each row."""
     features = sorted({f for r in policy.rules for f in r.when} | {"locale", "market"})
     present = [f for f in features if f in table]
     n = len(table["shown"])
+    alike = _alike([table[f] for f in present]) if present else None
+    if alike is not None:  # the policy ranks each distinct context once
+        first, inverse = alike
+        return probabilities(policy, options, {f: table[f][first] for f in
+                                               [*present, "shown"] if f in table})[inverse]
     codes: dict[tuple[Any, ...], int] = {}
     inverse = np.fromiter((codes.setdefault(k, len(codes)) for k in zip(
         *[table[f].tolist() for f in present], strict=True)) if present else iter([0] * n),
@@ -216,12 +296,49 @@ def take(columns: Mapping[str, Array], rows: Array) -> dict[str, Array]:
     return {name: values[rows] for name, values in columns.items()}
 
 
+def text_levels(values: Array, max_levels: int) -> tuple[list[Any], Array] | None:
+    """(sorted levels, per row its level or -1 for None) of a column of 2 to `max_levels`
+    distinct text or bool values besides None; None for any other column. The values are
+    hashed once (pandas.factorize) and only the distinct ones are looked at."""
+    index, uniques = pd.factorize(values)
+    distinct = uniques.tolist()
+    if (index < 0).any():  # factorize sets aside None and NaN alike; NaN is no level
+        missing = {type(v) for v in values[index < 0].tolist()}
+        if missing != {type(None)}:
+            return None
+    if not all(isinstance(v, str) for v in distinct):
+        # bools (and mixtures, where True == 1) keep the plain set semantics
+        return _text_levels_by_set(values, max_levels)
+    if not 2 <= len(distinct) <= max_levels:
+        return None
+    levels = sorted(distinct, key=str)
+    position = np.array([levels.index(v) for v in distinct] + [-1], dtype=np.int64)
+    codes: Array = position[index]  # index -1 (None) picks the -1 at the end
+    return levels, codes
+
+
+def _text_levels_by_set(values: Array, max_levels: int) -> tuple[list[Any], Array] | None:
+    distinct = set(values.tolist()) - {None}
+    if not (2 <= len(distinct) <= max_levels and all(isinstance(v, str | bool)
+                                                     for v in distinct)):
+        return None
+    levels = sorted(distinct, key=str)
+    lookup = {v: i for i, v in enumerate(levels)}
+    return levels, np.array([lookup.get(v, -1) for v in values.tolist()])
+
+
 def _numeric(values: Array) -> bool:
+    """Every present value is a number (not a bool), and there is one."""
     if values.dtype.kind in "iuf":
         return True
-    present = [v for v in values.tolist() if v is not None]
-    return bool(present) and all(isinstance(v, int | float) and not isinstance(v, bool)
-                                 for v in present)
+    found = False
+    for v in values:  # a text column stops at its first value
+        if v is None:
+            continue
+        if not isinstance(v, int | float) or isinstance(v, bool):
+            return False
+        found = True
+    return found
 
 
 def numeric_levels(values: Array, fit: Array, bins: int, max_values: int

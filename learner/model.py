@@ -37,6 +37,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from numpy.typing import NDArray
 
+from learner import _cells
+from learner._factorized import Factorized
+
 ACTION = "shown"
 TARGET = "reward"
 EXCLUDED = frozenset({"case_id", "instance_id", "propensity", "policy_version", "used",
@@ -104,8 +107,10 @@ class OutcomeModel:
             **dict(self.params or {}),
         }
 
-    def fit(self, table: Any, y: Any = None) -> OutcomeModel:
-        """Fit on a decision table (its `target` column is the label unless `y` is given)."""
+    def fit(self, table: Any, y: Any = None, *, codes: Factorized | None = None
+            ) -> OutcomeModel:
+        """Fit on a decision table (its `target` column is the label unless `y` is given).
+        `codes`: its text columns already factorized (the same rows), to skip hashing them."""
         columns = as_columns(table)
         labels = np.asarray(columns[self.target] if y is None else y, dtype=np.float64)
         if labels.size == 0:
@@ -127,10 +132,13 @@ class OutcomeModel:
             if values.dtype.kind in "mM":  # timestamps identify rows, they do not generalize
                 self.dropped_features_.append(name)
                 continue
-            if _is_numeric(values):
+            if codes is not None and name in codes:
+                levels = codes.levels(name)  # text: never numeric
+            elif _is_numeric(values):
                 kept.append(name)
                 continue
-            levels = _levels(values)
+            else:
+                levels = _levels(values)
             if len(levels) > self.max_cardinality and name not in (self.action, *STRUCTURAL):
                 self.dropped_features_.append(name)
                 continue
@@ -138,7 +146,7 @@ class OutcomeModel:
             self.categorical_.append(name)
             self.categories_[name] = levels
         self.features_ = kept
-        matrix = self._encode(columns)
+        matrix = self._encode(columns, codes)
         dataset = lgb.Dataset(
             matrix, label=labels, feature_name=list(self.features_),
             categorical_feature=[self.features_.index(c) for c in self.categorical_] or "auto",
@@ -160,9 +168,12 @@ class OutcomeModel:
     def predict(self, rows: Any) -> NDArray[np.int64]:
         return (self.predict_proba(rows)[:, 1] >= 0.5).astype(np.int64)
 
-    def predict_actions(self, rows: Any, actions: Sequence[Any]) -> NDArray[np.float64]:
-        """(n, len(actions)): P(reward = 1) for each row had `actions[k]` been shown."""
-        matrix = self._matrix(as_columns(rows))
+    def predict_actions(self, rows: Any, actions: Sequence[Any], *,
+                        codes: Factorized | None = None) -> NDArray[np.float64]:
+        """(n, len(actions)): P(reward = 1) for each row had `actions[k]` been shown
+        (`codes`: the rows' text columns already factorized)."""
+        self._check_fitted()
+        matrix = self._encode(as_columns(rows), codes)
         n = matrix.shape[0]
         stacked = np.tile(matrix, (len(actions), 1))  # one predict call for every action
         if self.action in self.features_:
@@ -188,13 +199,26 @@ class OutcomeModel:
         """(n, features + 1) contributions; the last column is the bias."""
         self._check_fitted()
         matrix = self._matrix(as_columns(rows))
-        return np.asarray(self.booster_.predict(matrix, pred_contrib=True,
-                                                num_threads=self.num_threads))
+        one, group = self._cells(matrix)
+        found = np.asarray(self.booster_.predict(matrix[one], pred_contrib=True,
+                                                 num_threads=self.num_threads))
+        return found[group]
 
     def _predict(self, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
         self._check_fitted()
-        return np.asarray(self.booster_.predict(matrix, num_threads=self.num_threads),
-                          dtype=np.float64)
+        one, group = self._cells(matrix)
+        found = np.asarray(self.booster_.predict(matrix[one], num_threads=self.num_threads),
+                           dtype=np.float64)
+        return found[group]
+
+    def _cells(self, matrix: NDArray[np.float64]) -> tuple[NDArray[np.int64],
+                                                           NDArray[np.int64]]:
+        """Rows the trees cannot tell apart, grouped (`_cells`): each group is predicted
+        once, the same numbers as predicting every row."""
+        if getattr(self, "_cuts", (None,))[0] is not self.booster_:
+            self._cuts = (self.booster_, _cells.cut_points(self.booster_))
+        categorical = [self.features_.index(c) for c in self.categorical_]
+        return _cells.cells(matrix, categorical, self._cuts[1])
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "booster_") or not hasattr(self, "features_"):
@@ -204,14 +228,17 @@ class OutcomeModel:
         self._check_fitted()
         return self._encode(columns)
 
-    def _encode(self, columns: Columns) -> NDArray[np.float64]:
+    def _encode(self, columns: Columns, codes: Factorized | None = None
+                ) -> NDArray[np.float64]:
         n = _height(columns)
         matrix = np.full((n, len(self.features_)), np.nan)
         for j, name in enumerate(self.features_):
             if name not in columns:
                 continue  # a feature the rows lack: missing for every row
             values = columns[name]
-            if name in self.categories_:
+            if codes is not None and name in codes and name in self.categories_:
+                matrix[:, j] = codes.codes(name, self.categories_[name])
+            elif name in self.categories_:
                 matrix[:, j] = _codes(values, self.categories_[name])
             else:
                 matrix[:, j] = _floats(values)

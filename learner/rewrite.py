@@ -197,7 +197,8 @@ def propose_from(table: Any, catalog: Catalog, active: Mapping[str, Policy], *,
     wanted = [h for h in (names if hooks is None else hooks)
               if h in known and (data["hook"] == h).sum() >= min_support]
     fits = CrossFit(data, fold, features, params) if wanted else None
-    full = OutcomeModel(features=features, **params).fit(data) if rows.size else None
+    full = OutcomeModel(features=features, **params).fit(
+        data, codes=fits.codes if fits else None) if rows.size else None
     learner = HookLearner(context, min_support, epsilon, max_levels,
                           {"max_features": max_features, "min_gain": min_gain,
                            "z": selection_z}, {"bins": bins, "max_values": max_values},
