@@ -15,9 +15,7 @@ from commands._wiring import engine_for
 
 if TYPE_CHECKING:
     from content_catalog.drift_alerts import DriftRecord
-    from engine import Store
     from engine.runtime.cards import ActionCard
-    from engine.store.plain import PlainReads
 
 app = typer.Typer()
 
@@ -33,27 +31,19 @@ def cards(
 ) -> None:
     """The distributor's action cards: due and overdue follow-ups first. A content item on them
     with an open drift alert gets a line for the sponsor or lead at the end."""
+    from content_catalog.drift_alerts import open_alerts_in, open_alerts_on
+
     reads = open_read_only(db)  # an SQLite file of this schema: read without SQLAlchemy
     if reads is None:
         engine = engine_for(db, now=now, recommend=True)
         _show(engine.cards(distributor, limit=limit), as_json,
-              lambda shown: _alerts(engine.store, shown))
+              lambda shown: open_alerts_on(engine.store, shown))
         return
     try:
         _show(read_cards(reads, distributor, limit, now), as_json,
-              lambda shown: _alerts(reads, shown))
+              lambda shown: open_alerts_in(reads, shown))
     finally:
         reads.close()
-
-
-def _alerts(source: Store | PlainReads, shown: set[tuple[str, str]]) -> list[DriftRecord]:
-    """The open drift alerts on the content shown, from the store or a plain connection."""
-    from content_catalog.drift_alerts import open_alerts_in, open_alerts_on
-    from engine.store.plain import PlainReads
-
-    if isinstance(source, PlainReads):
-        return open_alerts_in(source, shown)
-    return open_alerts_on(source, shown)
 
 
 def _show(found: list[ActionCard], as_json: bool,
