@@ -128,6 +128,8 @@ class Catalog:
     file: str | None = field(default=None, compare=False)
     learning: str = "continuous"  # batch | continuous: how the learner changes the policies
     segments: tuple[str, ...] = ()  # context keys continuous learning keeps apart
+    # (hook, step) pairs: the nearer step each named hook learns from while learning
+    learn_from: tuple[tuple[str, str], ...] = ()
 
     @cached_property
     def hooks(self) -> frozenset[str]:

@@ -397,3 +397,22 @@ def test_cross_check_of_a_matching_catalog_is_empty() -> None:
     catalog = load_catalog(FIXTURES / "minimal.yaml")
     used = {hook: [("m.yaml", "s", 1)] for hook in catalog.hooks}
     assert cross_check(catalog, used) == []
+
+
+def test_learn_from_names_a_nearer_step_per_hook_and_refuses_unknown_hooks() -> None:
+    items = ("items:\n  - {id: a, kind: link, title: A, url: 'https://x.invalid', "
+             "hooks: [intro_video]}\n  - {id: b, kind: link, title: B, "
+             "url: 'https://x.invalid', hooks: [intro_video]}\n")
+    loaded = load_catalog_text("catalog: t\nbrand: Acme\nlearn_from:\n"
+                               "  intro_video: Event_video_played\n" + items)
+    assert loaded.learn_from == (("intro_video", "Event_video_played"),)
+    assert load_catalog(LIFEVANTAGE).learn_from == (
+        ("intro_video", "Event_wait_for_video_video_played"),)
+
+    [typo] = problems_of("", "catalog: t\nbrand: Acme\nlearn_from:\n"
+                             "  intro_vdeo: Event_video_played\n" + items)
+    assert (typo.line, typo.element, typo.code) == (4, "learn_from.intro_vdeo", "unknown-hook")
+    assert typo.suggestion == "intro_video" and "no item fills" in typo.message
+    bad = problems_of("", "catalog: t\nbrand: Acme\nlearn_from:\n"
+                          "  IntroVideo: 'not a step'\n" + items)
+    assert {p.code for p in bad} >= {"schema"} and len(bad) >= 2
