@@ -14,7 +14,7 @@ import re
 import string
 from typing import Any
 
-from content_catalog._model import PLACEHOLDER_RE, Catalog, ContentItem, Variant
+from content_catalog._model import PLACEHOLDER_RE, Catalog, ContentItem, NearerReward, Variant
 from engine.errors import DefinitionError, DefinitionErrors, Problem
 from engine.yamlsafe import LoadedYaml, YamlPath, format_path, load_yaml, read_schema
 from engine.yamlsafe import schema_problems as _schema_problems
@@ -202,7 +202,8 @@ def _build(loaded: LoadedYaml) -> Catalog:
         file=loaded.file,
         learning=data.get("learning", "continuous"),
         segments=tuple(data.get("segments", ())),
-        learn_from=tuple(sorted((data.get("learn_from") or {}).items())),
+        learn_from=tuple(NearerReward(hook, step, loaded.line_of(("learn_from", hook)))
+                         for hook, step in sorted((data.get("learn_from") or {}).items())),
     )
 
 

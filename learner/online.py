@@ -147,7 +147,7 @@ def refresh(store: Store, process_id: str, *, outcome: str, horizon: timedelta =
 
     for step in sorted(set((rewards or {}).values()) - {outcome}):
         near_log(step)  # asked for by name: an unknown step is refused before any store
-    chosen = {**dict(catalog.learn_from), **(rewards or {})}
+    chosen = {**catalog.nearer_rewards(), **(rewards or {})}
     live = active_policies(store)
     done = []
     rng = np.random.default_rng(settings.seed + int(moment.timestamp()))
