@@ -22,7 +22,6 @@ from typing import Any
 from analytics._bpmndi import read_diagram
 from analytics._flows import decision_rows, flow_stats
 from analytics._read_flows import visit_events
-from analytics._read_people import visit_events_of
 from analytics._svgtext import esc
 from analytics.survival import survival
 from analytics.survival_chart import survival_chart
@@ -48,8 +47,7 @@ def draw_map(store: Store, definition: Mapping[str, Any], process_id: str, overl
         except DefinitionError as exc:
             problems.append(str(exc))
             continue
-        events = (visit_events(store, process_id) if people is None
-                  else visit_events_of(store, process_id, people))
+        events = visit_events(store, process_id, people)
         stats = flow_stats(diagram, events)
         return (draw_diagram(diagram, heat=overlay, flows=stats), None,
                 decision_rows(diagram, stats))

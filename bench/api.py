@@ -5,12 +5,15 @@
                         [--json PATH]
 
 1. Steps through the API: a real `nextmove serve --workers W` process on a scratch
-   PostgreSQL database; `--clients` threads, each with its own HTTP connection and its own
+   PostgreSQL database; `--clients` clients, each with its own HTTP connection and its own
    distributor token, complete the ten steps of bench/maps/linear10.bpmn on their share of
    `--instances` instances (POST /instances/{id}/complete: token check, scope check, one
    durable step). Aggregate persisted steps/s is compared with SpiffWorkflow's full
    in-memory round trip on one thread (bench.steps' baseline: deserialize the whole JSON
-   document, run the task, serialize), measured in the same run on as many steps.
+   document, run the task, serialize), measured in the same run on as many steps. The
+   clients are one asyncio loop writing HTTP/1.1 (bench/_http_load.py; `--client httpx`
+   for one httpx client per thread instead), and the CPU each step cost the server, the
+   load generator and the rest of the machine (PostgreSQL, the kernel) is printed too.
 2. The card page at scale: `--cards-instances` LifeVantage instances over
    `--distributors` distributors; for `--samples` distributors (seeded) it times
    GET /me/cards (signed in, rendered HTML) and a direct `Engine.cards()` call in this
@@ -47,6 +50,8 @@ from bench._common import (
     scratch_postgres,
     write_result,
 )
+from bench._http_load import Client, machine_busy_seconds, tree_cpu_seconds
+from bench._http_load import run as run_load
 from bench.cards import p99
 from bench.steps import Fixture, spiff_full
 from engine.runtime import NewProspect
@@ -65,8 +70,8 @@ SERVE_FROM: list[Path] = []
 
 
 @contextmanager
-def server(url: str, workers: int, port: int) -> Iterator[str]:
-    """`nextmove serve` on `url`, until the block ends (then SIGTERM)."""
+def server(url: str, workers: int, port: int) -> Iterator[tuple[str, int]]:
+    """`nextmove serve` on `url`, until the block ends (then SIGTERM): its base URL and pid."""
     root = SERVE_FROM[0] if SERVE_FROM else ROOT
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([*SHADOW, str(root)]), "NEXTMOVE_DB": url}
     proc = subprocess.Popen([sys.executable, str(root / "cli.py"), "serve", "--port", str(port),
@@ -83,7 +88,7 @@ def server(url: str, workers: int, port: int) -> Iterator[str]:
             time.sleep(0.1)
         else:
             raise RuntimeError("the server did not become ready")
-        yield base
+        yield base, proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -97,7 +102,8 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def steps_through_api(url: str, clients: int, instances: int, workers: int) -> dict[str, Any]:
+def steps_through_api(url: str, clients: int, instances: int, workers: int,
+                      client: str = "lean") -> dict[str, Any]:
     fx = Fixture()
     engine = open_engine(url, recommend=False)
     engine.deploy([MAPS / "linear10.bpmn"])
@@ -107,30 +113,20 @@ def steps_through_api(url: str, clients: int, instances: int, workers: int) -> d
     ids = {o: [s.instance.id for s in engine.start_many(fx.process_id, [
         NewProspect(f"{o}-p{i}", o, {"market": "US"}) for i in range(per)])] for o in owners}
     tokens = {o: service.create_token(engine.store, "distributor", o).token for o in owners}
+    # each client completes every instance's first step, then every instance's second, ...
+    work = {o: [("POST", f"/instances/{i}/complete", {"step": step})
+                for step in fx.steps for i in ids[o]] for o in owners}
     total = per * clients * len(fx.steps)
-    errors: list[str] = []
-    with server(url, workers, free_port()) as base:
-        barrier = threading.Barrier(clients + 1)
-
-        def work(owner: str) -> None:
-            with httpx.Client(base_url=base, timeout=60,
-                              headers={"Authorization": f"Bearer {tokens[owner]}"}) as http:
-                barrier.wait()
-                for step in fx.steps:
-                    for instance_id in ids[owner]:
-                        answer = http.post(f"/instances/{instance_id}/complete",
-                                           json={"step": step})
-                        if answer.status_code != 200:
-                            errors.append(answer.text[:200])
-
-        threads = [threading.Thread(target=work, args=(o,)) for o in owners]
-        for t in threads:
-            t.start()
-        barrier.wait()
-        started = time.perf_counter()
-        for t in threads:
-            t.join()
-        api_seconds = time.perf_counter() - started
+    port = free_port()
+    with server(url, workers, port) as (base, pid):
+        cpu = (tree_cpu_seconds(pid), time.process_time(), machine_busy_seconds())
+        if client == "lean":
+            load = [Client(tokens[o], work[o]) for o in owners]
+            api_seconds = run_load("127.0.0.1", port, load)
+            errors = [e for c in load for e in c.errors]
+        else:
+            api_seconds, errors = _httpx_threads(base, tokens, work)
+        cpu_after = (tree_cpu_seconds(pid), time.process_time(), machine_busy_seconds())
     if errors:
         raise RuntimeError(f"{len(errors)} failed steps; first: {errors[0]}")
     done = engine.list_instances(status="completed", limit=per * clients)
@@ -142,10 +138,52 @@ def steps_through_api(url: str, clients: int, instances: int, workers: int) -> d
     spiff_seconds = sum(baseline.step_pass(step)[0] for step in fx.steps)
     baseline.finish()
     api_rate, spiff_rate = total / api_seconds, total / spiff_seconds
-    return {"clients": clients, "workers": workers, "steps": total,
+    return {"clients": clients, "workers": workers, "steps": total, "client": client,
             "api_steps_per_s": round(api_rate, 1),
             "spiff_full_steps_per_s": round(spiff_rate, 1),
-            "ratio": round(api_rate / spiff_rate, 3)}
+            "ratio": round(api_rate / spiff_rate, 3),
+            "cpu_ms_per_step": _cpu_split(cpu, cpu_after, total)}
+
+
+def _httpx_threads(base: str, tokens: dict[str, str],
+                   work: dict[str, list[tuple[str, str, object]]]) -> tuple[float, list[str]]:
+    """The same requests from one httpx client per thread (the first rounds' load)."""
+    errors: list[str] = []
+    barrier = threading.Barrier(len(work) + 1)
+
+    def send(owner: str) -> None:
+        with httpx.Client(base_url=base, timeout=60,
+                          headers={"Authorization": f"Bearer {tokens[owner]}"}) as http:
+            barrier.wait()
+            for method, path, body in work[owner]:
+                answer = http.request(method, path, json=body)
+                if answer.status_code != 200:
+                    errors.append(answer.text[:200])
+
+    threads = [threading.Thread(target=send, args=(o,)) for o in work]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - started, errors
+
+
+def _cpu_split(before: tuple[float | None, float, float | None],
+               after: tuple[float | None, float, float | None], steps: int) -> dict[str, Any]:
+    """Milliseconds of CPU per step: the server's processes, this process (the load), and
+    the rest of the machine (PostgreSQL, the kernel, anything else running)."""
+    server_s = None if before[0] is None or after[0] is None else after[0] - before[0]
+    load_s = after[1] - before[1]
+    busy_s = None if before[2] is None or after[2] is None else after[2] - before[2]
+    rest_s = None if server_s is None or busy_s is None else busy_s - server_s - load_s
+
+    def ms(seconds: float | None) -> float | None:
+        return None if seconds is None else round(seconds / steps * 1000, 3)
+
+    return {"server": ms(server_s), "load": ms(load_s), "rest": ms(rest_s),
+            "machine": ms(busy_s)}
 
 
 def cards_latency(url: str, instances: int, distributors: int, samples: int,
@@ -172,7 +210,7 @@ def cards_latency(url: str, instances: int, distributors: int, samples: int,
     direct_ms: list[float] = []
     page_ms: list[float] = []
     sizes: list[int] = []
-    with server(url, workers, free_port()) as base:
+    with server(url, workers, free_port()) as (base, _):
         browsers = {d: httpx.Client(base_url=base, timeout=60) for d in chosen}
         for d, browser in browsers.items():
             browser.post("/login", data={"token": tokens[d]})
@@ -226,6 +264,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--serve-from", type=Path, default=None,
                         help="Serve from this checkout (e.g. `git archive` of an older commit) "
                         "instead of this one, to compare; the database is the same.")
+    parser.add_argument("--client", choices=("lean", "httpx"), default="lean",
+                        help="The load generator for the steps: one asyncio loop writing "
+                        "HTTP/1.1 on one connection per client (lean, default), or one httpx "
+                        "client per thread (costs ~0.8 ms of CPU a request on the same cores).")
     parser.add_argument("--json", default=str(RESULTS / "api.json"))
     args = parser.parse_args(argv)
     if args.serve_from is not None:
@@ -244,12 +286,17 @@ def main(argv: list[str] | None = None) -> None:
         with scratch_postgres() as url:
             if args.pg_options:
                 url += ("&" if "?" in url else "?") + "options=" + quote(args.pg_options)
-            steps = steps_through_api(url, args.clients, args.instances, args.workers)
+            steps = steps_through_api(url, args.clients, args.instances, args.workers,
+                                      args.client)
             steps["pg_options"] = args.pg_options
         print(f"steps through the API: {steps['clients']} clients, {steps['workers']} workers, "
               f"{steps['steps']} steps: {steps['api_steps_per_s']}/s; SpiffWorkflow full "
               f"round trip, one thread: {steps['spiff_full_steps_per_s']}/s; ratio "
               f"{steps['ratio']}")
+        split = steps["cpu_ms_per_step"]
+        print(f"  CPU ms per step ({steps['client']} load): server {split['server']}, load "
+              f"{split['load']}, rest (PostgreSQL, kernel) {split['rest']}; machine "
+              f"{split['machine']}")
     if args.only in (None, "cards"):
         with scratch_postgres() as url:
             cards = cards_latency(url, args.cards_instances, args.distributors, args.samples,

@@ -394,8 +394,9 @@ def policy_refresh(
                                         "learning: batch.")] = False,
     reward: Annotated[list[str] | None, typer.Option(
         help="HOOK=STEP: the hook learns from reaching STEP, an earlier step its content acts "
-             "on (e.g. intro_video=Event_wait_for_video_video_played); the rollback test "
-             "still judges it on --outcome (repeatable).")] = None,
+             "on (e.g. intro_video=Event_wait_for_video_video_played), over the catalog's "
+             "learn_from; the rollback test still judges it on --outcome (repeatable).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for the Monte Carlo draws.")] = 0,
     now: NowOption = None,
     db: DbOption = None,

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
         load_catalog_text,
         read_stored_catalog_text,
     )
-    from content_catalog._model import Catalog, ContentItem, ContentOption, Variant
+    from content_catalog._model import Catalog, ContentItem, ContentOption, NearerReward, Variant
     from content_catalog.policy import Policy, Rule, catalog_policy
     from content_catalog.policy_store import (
         Activation,
@@ -79,6 +79,7 @@ _WHERE = {
     "CatalogNotFound": "content_catalog._errors",
     "ContentItem": "content_catalog._model",
     "ContentOption": "content_catalog._model",
+    "NearerReward": "content_catalog._model",
     "Exploration": "content_catalog._exploration",
     "Policy": "content_catalog.policy",
     "PolicyError": "content_catalog._errors",
@@ -117,6 +118,7 @@ __all__ = [
     "ContentItem",
     "ContentOption",
     "Exploration",
+    "NearerReward",
     "Policy",
     "PolicyError",
     "PolicyNotFound",

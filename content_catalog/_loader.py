@@ -7,13 +7,14 @@ Semantic checks run on schema-invalid data too, skipping whatever has the wrong 
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import re
 import string
 from typing import Any
 
-from content_catalog._model import PLACEHOLDER_RE, Catalog, ContentItem, Variant
+from content_catalog._model import PLACEHOLDER_RE, Catalog, ContentItem, NearerReward, Variant
 from engine.errors import DefinitionError, DefinitionErrors, Problem
 from engine.yamlsafe import LoadedYaml, YamlPath, format_path, load_yaml, read_schema
 from engine.yamlsafe import schema_problems as _schema_problems
@@ -98,7 +99,25 @@ class _Checker:
             for k, variant in enumerate(variants if isinstance(variants, list) else []):
                 if isinstance(variant, dict):
                     self.entry(variant, ("items", i, "variants", k))
+        self.learn_from(data if isinstance(data, dict) else {},
+                        items if isinstance(items, list) else [])
         return self.problems
+
+    def learn_from(self, data: dict[str, Any], items: list[Any]) -> None:
+        """Each hook `learn_from` names is one some item fills (else it is a typo)."""
+        nearer = data.get("learn_from")
+        if not isinstance(nearer, dict):
+            return
+        hooks: set[str] = set()
+        for item in items:
+            named = item.get("hooks") if isinstance(item, dict) else None
+            if isinstance(named, list):
+                hooks.update(h for h in named if isinstance(h, str))
+        for hook in nearer:
+            if isinstance(hook, str) and HOOK_RE.fullmatch(hook) and hook not in hooks:
+                close = difflib.get_close_matches(hook, sorted(hooks), n=1)
+                self.add(f"learn_from names {hook!r}, a hook no item fills",
+                         ("learn_from", hook), "unknown-hook", close[0] if close else None)
 
     def entry(self, entry: dict[str, Any], path: YamlPath) -> None:
         """Checks shared by items and variants."""
@@ -183,6 +202,8 @@ def _build(loaded: LoadedYaml) -> Catalog:
         file=loaded.file,
         learning=data.get("learning", "continuous"),
         segments=tuple(data.get("segments", ())),
+        learn_from=tuple(NearerReward(hook, step, loaded.line_of(("learn_from", hook)))
+                         for hook, step in sorted((data.get("learn_from") or {}).items())),
     )
 
 

@@ -117,6 +117,16 @@ class ContentItem:
 
 
 @dataclass(frozen=True)
+class NearerReward:
+    """A hook whose continuous-learning policy learns from reaching `step` (catalog
+    `learn_from`), a nearer step of the map than the outcome."""
+
+    hook: str
+    step: str
+    line: int | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
 class Catalog:
     """A brand's content catalog, as loaded from one file."""
 
@@ -128,6 +138,11 @@ class Catalog:
     file: str | None = field(default=None, compare=False)
     learning: str = "continuous"  # batch | continuous: how the learner changes the policies
     segments: tuple[str, ...] = ()  # context keys continuous learning keeps apart
+    learn_from: tuple[NearerReward, ...] = ()  # hooks that learn from a nearer step
+
+    def nearer_rewards(self) -> dict[str, str]:
+        """Hook -> the nearer step it learns from, for the hooks `learn_from` names."""
+        return {r.hook: r.step for r in self.learn_from}
 
     @cached_property
     def hooks(self) -> frozenset[str]:

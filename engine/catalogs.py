@@ -10,7 +10,7 @@ catalog file it skipped as a warning.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 # hook -> the places maps use it: (file, step id, line)
 HookUses = Mapping[str, Sequence[tuple[str, str, int | None]]]
+MapSteps = Mapping[str, Collection[str]]
+"""Per map file, the ids of its steps and events."""
 
 
 class CatalogSupport(Protocol):
@@ -31,8 +33,9 @@ class CatalogSupport(Protocol):
         The result must have a `file` attribute naming the file it came from."""
         ...
 
-    def cross_check(self, catalog: Any, hooks_used: HookUses) -> list[Problem]:
-        """Problems between a loaded catalog and the hooks the loaded maps use."""
+    def cross_check(self, catalog: Any, hooks_used: HookUses, map_steps: MapSteps
+                    ) -> list[Problem]:
+        """Problems between a loaded catalog and the hooks (and steps) the loaded maps use."""
         ...
 
     def deploy(self, store: Store, catalog: Any, clock: Clock, source: str | None = None

@@ -16,14 +16,17 @@ shown with, and any policy can still be judged off-policy on the log.
 Only catalogs with `learning: continuous` (the default) are refreshed; `learning: batch`
 leaves the policies to `nextmove learn`.
 
-**A nearer reward.** `rewards` may name, per hook, an earlier step or event of the funnel (e.g.
+**A nearer reward.** The catalog's `learn_from` (or `rewards`, which overrides it) may name, per
+hook, an earlier step or event of the funnel (e.g.
 the intro video's `video_played` catch event) whose arrival within the horizon is the hook's
 reward while learning, where the outcome is far and rare and the hook acts on it only through
 that step: the step is reached in days rather than weeks and by many more prospects, so the
 policy learns from many more successes. It changes only what the hook's table learns from:
 the rollback test still judges the hook's versions on `outcome`, and so do the demo and every
 report. A step the hook does not lead to teaches it nothing a test could catch here, so name
-only one the hook's content acts on.
+only one the hook's content acts on. A step named by `rewards` that the process does not have
+is refused before anything is stored; one named by the catalog (which serves several maps)
+leaves that hook of this process unrefreshed, with the reason in the report.
 
 **Rollback.** Before refreshing a hook whose live version was made here, the continuous
 versions activated in a row up to the live one are checked against the version active before
@@ -60,6 +63,7 @@ from content_catalog import (
 from content_catalog.policy import LOCALE_KEY, MARKET_KEY
 from engine.clock import Clock, ManualClock
 from engine.store.database import Store
+from engine.store.steplog import UnknownOutcome
 from learner import _thompson
 from learner._read_online import OnlineLog, exposure, online_log, outcome_count
 from learner._thompson import Settings
@@ -117,8 +121,9 @@ def refresh(store: Store, process_id: str, *, outcome: str, horizon: timedelta =
             force: bool = False, rewards: Mapping[str, str] | None = None) -> Refresh:
     """Refresh every hook of the stored catalog that the process has decisions for (or
     `hooks`) as a new active policy version. `force` refreshes a `learning: batch` catalog
-    too. `rewards`: hook -> the nearer step it learns from (module docstring). Raises
-    `UnknownOutcome` for an outcome (or reward step) the process does not know."""
+    too. `rewards`: hook -> the nearer step it learns from, over the catalog's `learn_from`
+    (module docstring). Raises `UnknownOutcome` for an outcome (or a `rewards` step) the
+    process does not know."""
     settings = settings or Settings()
     catalog = load_stored_catalog(store)
     moment = now or (clock.now() if clock is not None else datetime.now(UTC))
@@ -131,10 +136,18 @@ def refresh(store: Store, process_id: str, *, outcome: str, horizon: timedelta =
     columns = (*catalog.segments, *_PLACE)
     log = online_log(store, process_id, outcome=outcome, horizon=horizon, segments=columns)
     success, weight = exposure(log, moment)
-    nearer = {}  # reward step -> its log and counts (each read once, whatever the hooks)
+    nearer: dict[str, tuple[OnlineLog, np.ndarray, np.ndarray]] = {}  # read once each
+
+    def near_log(step: str) -> tuple[OnlineLog, np.ndarray, np.ndarray]:
+        if step not in nearer:
+            near = online_log(store, process_id, outcome=step, horizon=horizon,
+                              segments=columns)
+            nearer[step] = (near, *exposure(near, moment))
+        return nearer[step]
+
     for step in sorted(set((rewards or {}).values()) - {outcome}):
-        near = online_log(store, process_id, outcome=step, horizon=horizon, segments=columns)
-        nearer[step] = (near, *exposure(near, moment))
+        near_log(step)  # asked for by name: an unknown step is refused before any store
+    chosen = {**catalog.nearer_rewards(), **(rewards or {})}
     live = active_policies(store)
     done = []
     rng = np.random.default_rng(settings.seed + int(moment.timestamp()))
@@ -162,10 +175,15 @@ def refresh(store: Store, process_id: str, *, outcome: str, horizon: timedelta =
             done.append(HookRefresh(hook, None, *counts, prior_strength=None,
                                     rolled_back_to=version, why=why))
             continue
-        reward = (rewards or {}).get(hook, outcome)
+        reward = chosen.get(hook, outcome)
         learn, hit, seen = part, success[mine], weight[mine]
         if reward != outcome:  # its own read: rows of the same hook, its own censoring
-            near, near_success, near_weight = nearer[reward]
+            try:
+                near, near_success, near_weight = near_log(reward)
+            except UnknownOutcome:  # only a catalog's: the asked-for ones were read above
+                report.skipped[hook] = (f"the catalog's learn_from names {reward!r}, which "
+                                        f"{process_id} does not have")
+                continue
             rows = np.flatnonzero(near.hook == hook)
             learn, hit, seen = near.select(rows), near_success[rows], near_weight[rows]
             counts = (*counts[:3], float(hit.sum()), float(seen.sum()))

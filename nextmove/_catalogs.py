@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from content_catalog import Catalog, StoredCatalog, cross_check, load_catalog, store_catalog
 from engine import Clock, Problem, Store
-from engine.catalogs import HookUses
+from engine.catalogs import HookUses, MapSteps
 
 if TYPE_CHECKING:
     from engine import LoadReport
@@ -22,8 +22,9 @@ class ContentCatalogs:
     def load(self, path: Path) -> Catalog:
         return load_catalog(path)
 
-    def cross_check(self, catalog: Catalog, hooks_used: HookUses) -> list[Problem]:
-        return cross_check(catalog, hooks_used)
+    def cross_check(self, catalog: Catalog, hooks_used: HookUses, map_steps: MapSteps
+                    ) -> list[Problem]:
+        return cross_check(catalog, hooks_used, map_steps)
 
     def deploy(self, store: Store, catalog: Catalog, clock: Clock, source: str | None = None
                ) -> StoredCatalog:

@@ -9,8 +9,8 @@ Each arm runs on its own SQLite file (continuous learning on `demo.db`, the othe
 every hook's policy at the end of each simulated day (`learner.refresh`, outcome: the journey
 reached its end, which only converted prospects do, within 14 days); the cards of the next
 day use it. The intro video learns from the nearer step its content acts on, the prospect
-playing it (`REWARDS`); every arm is still measured on conversion. With `parallel`, the
-arms run in separate processes (they share nothing).
+playing it (the catalog's `learn_from`); every arm is still measured on conversion. With
+`parallel`, the arms run in separate processes (they share nothing).
 """
 
 from __future__ import annotations
@@ -35,9 +35,6 @@ ARMS = ("catalog", "continuous", "oracle")
 JOURNEY = "prospect_journey"
 CONVERTED = "Event_end"  # the journey's end: reached only by prospects who ordered or enrolled
 HORIZON = timedelta(days=14)
-# The intro video acts on conversion only through the prospect playing it, within hours: its
-# table learns from that (about 60% of prospects, against 12% converting).
-REWARDS = {"intro_video": "Event_wait_for_video_video_played"}
 Z = 1.96
 
 
@@ -125,8 +122,7 @@ def run_arm(database: Path, config: SimulationConfig, arm: str,
     refreshes = [0]
 
     def daily(s: Store, end: datetime) -> None:
-        done = refresh(s, JOURNEY, outcome=CONVERTED, horizon=HORIZON, clock=ManualClock(end),
-                       rewards=REWARDS)
+        done = refresh(s, JOURNEY, outcome=CONVERTED, horizon=HORIZON, clock=ManualClock(end))
         refreshes[0] += sum(1 for h in done.hooks if h.version is not None)
 
     try:

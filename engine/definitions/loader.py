@@ -246,13 +246,15 @@ def _cross_check_catalogs(report: LoadReport, catalogs: CatalogSupport) -> None:
     if not report.catalogs:
         return
     hooks_used: dict[str, list[tuple[str, str, int | None]]] = {}
+    map_steps: dict[str, set[str]] = {}
     for definition in report.definitions:
         for step in definition.map.all_steps():
+            map_steps.setdefault(definition.source_file, set()).add(step.id)
             if step.hook:
                 hooks_used.setdefault(step.hook, []).append(
                     (definition.source_file, step.id, step.line))
     for catalog in report.catalogs:
-        report.problems.extend(catalogs.cross_check(catalog, hooks_used))
+        report.problems.extend(catalogs.cross_check(catalog, hooks_used, map_steps))
 
 
 def load_definitions(

@@ -390,11 +390,13 @@ class Engine:
                          recorded: int | None) -> dict[str, Any] | None:
         """The receipt a retried prospect event stores when its incident recorded none (one
         from before incidents kept receipts): its id is then seen from the retry on."""
-        if replay.get("type") != "message" or recorded is not None \
-                or replay.get("message_id") is None:
+        from engine.runtime import incidents
+
+        key = incidents.received(replay)
+        if key is None or recorded is not None:
             return None
         data = replay.get("data")
-        return {"message_id": replay["message_id"], "message": replay["message"],
+        return {"message_id": key[1], "message": key[0],
                 "prospect_id": instance.prospect_id, "instance_id": instance.id,
                 "data": json.dumps(data) if data else None,
                 "received_at": as_utc(self.clock.now()).replace(tzinfo=None)}

@@ -14,11 +14,13 @@ what the person (or the timer, or the event) did is not applied; it is kept in `
 
 Replays: {"type": "start"} (run the new instance's first steps), {"type": "engine"} (fire
 due timers and run automatic steps), {"type": "person", "step", "kind", "data", "used",
-"actor"}, {"type": "message", "message", "data", "message_id"}.
+"actor"}, {"type": "message", "message", "data", "message_id"}, {"type": "signal", "signal",
+"data", "signal_id"} (a broadcast's).
 
-A prospect event's receipt is written with the incident (status `incident`, the instance's
-id): the event was received, so the same id sent again is a duplicate, not a new event; the
-retry that delivers it marks that receipt `delivered` in its own step (`recorded_receipt`).
+A prospect event's (or a broadcast signal's) receipt is written with the incident (status
+`incident`, the instance's id): it was received, so the same id sent again is a duplicate, not
+a new event; the retry that delivers it marks that receipt `delivered` in its own step
+(`recorded_receipt`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from datetime import datetime
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from sqlalchemy import Connection, insert, select, update
@@ -67,6 +70,34 @@ def person_replay(step: str, kind: str, data: Mapping[str, Any], used: str | Non
 def message_replay(message: str, data: Mapping[str, Any], message_id: str) -> dict[str, Any]:
     return {"type": "message", "message": message, "data": dict(data),
             "message_id": message_id}
+
+
+def signal_replay(signal: str, data: Mapping[str, Any], signal_id: str) -> dict[str, Any]:
+    return {"type": "signal", "signal": signal, "data": dict(data), "signal_id": signal_id}
+
+
+def received(replay: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(name, id) of the prospect event or broadcast signal a replay delivers, if any."""
+    kind = replay.get("type")
+    if kind in ("message", "signal") and replay.get(f"{kind}_id") is not None:
+        return str(replay[kind]), str(replay[f"{kind}_id"])
+    return None
+
+
+def signal_act(signal: str, data: Mapping[str, Any], signal_id: str) -> Act:
+    """A broadcast BPMN signal reaches the instance's catch (`NotWaiting` if none waits)."""
+    payload = dict(data)
+
+    def act(workflow: BpmnWorkflow, _definition: LoadedDefinition) -> Acted:
+        found = tokens.catching(workflow, SignalEventDefinition, signal)
+        if not found:
+            raise NotWaiting
+        # The catch's own definition: it equals itself whichever parser class made it.
+        workflow.catch(BpmnEvent(found[0], payload))
+        run_engine_steps(workflow)  # counted against the step's work limits
+        return Acted(data={"signal_id": signal_id, **payload}, data_kinds=("signal",))
+
+    return act
 
 
 def person_act(instance_id: int, step: str, kind: str, data: Mapping[str, Any],
@@ -114,6 +145,8 @@ def act_for(instance_id: int, replay: Mapping[str, Any], actor: str | None) -> A
                          data_kinds=("message",), actor=actor)
 
         return catch
+    if kind == "signal":
+        return signal_act(replay["signal"], replay.get("data") or {}, replay["signal_id"])
     return engine_act
 
 
@@ -214,13 +247,14 @@ def write_incident(
 
 def recorded_receipt(conn: Connection, instance_id: int, prospect_id: str,
                      replay: Mapping[str, Any]) -> int | None:
-    """The id of the receipt the incident recorded for its prospect event (`replay`), if any
-    (incidents recorded before receipts were kept have none)."""
-    if replay.get("type") != "message" or replay.get("message_id") is None:
+    """The id of the receipt the incident recorded for its prospect event or broadcast signal
+    (`replay`), if any (incidents recorded before receipts were kept have none)."""
+    key = received(replay)
+    if key is None:
         return None
     found = conn.execute(select(RECEIPT.c.id).where(
-        RECEIPT.c.prospect_id == prospect_id, RECEIPT.c.message == replay["message"],
-        RECEIPT.c.message_id == replay["message_id"], RECEIPT.c.instance_id == instance_id,
+        RECEIPT.c.prospect_id == prospect_id, RECEIPT.c.message == key[0],
+        RECEIPT.c.message_id == key[1], RECEIPT.c.instance_id == instance_id,
         RECEIPT.c.status == "incident")).scalar()
     return None if found is None else int(found)
 

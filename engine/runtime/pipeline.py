@@ -206,9 +206,9 @@ class StepPipeline:
                 failed_at = incidents.failed_element(exc, spent.current or label)
                 row = incidents.incident_row(instance_id, definition, label, exc,
                                              failed_at, replay, now)
-                # A prospect event's receipt is kept: its retry replays it. A broadcast
-                # signal's is not (its retry replays the engine steps): sent again, it comes.
-                kept = receipt if replay.get("type") == "message" else None
+                # A prospect event's or broadcast signal's receipt is kept: the retry
+                # replays it, and the same id sent again meanwhile is a duplicate.
+                kept = receipt if incidents.received(replay) is not None else None
                 try:
                     parked = self.store.transaction(partial(
                         incidents.write_incident, header=header, row=row, now=now,

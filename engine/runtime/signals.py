@@ -23,19 +23,14 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from SpiffWorkflow.bpmn import BpmnWorkflow
-from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
-from SpiffWorkflow.bpmn.util import BpmnEvent
 from sqlalchemy import select
 
 from engine.clock import Clock, as_utc
 from engine.errors import ExecutionError, VersionConflict
-from engine.limits import run_engine_steps
-from engine.runtime import tokens
+from engine.runtime import incidents
 from engine.runtime.model import BroadcastResult, Fired
-from engine.runtime.pipeline import Acted, DuplicateReceipt, NotWaiting, StepPipeline
+from engine.runtime.pipeline import DuplicateReceipt, NotWaiting, StepPipeline
 from engine.runtime.queries import INSTANCE
-from engine.runtime.versions import LoadedDefinition
 from engine.store import Store
 
 __all__ = ["broadcast", "waiting_on"]
@@ -71,15 +66,8 @@ def broadcast(
     signal_id = signal_id or uuid.uuid4().hex
     payload = dict(data or {})
     received_at = as_utc(engine.clock.now()).replace(tzinfo=None)
-
-    def act(workflow: BpmnWorkflow, _definition: LoadedDefinition) -> Acted:
-        found = tokens.catching(workflow, SignalEventDefinition, name)
-        if not found:
-            raise NotWaiting
-        # The catch's own definition: it equals itself whichever parser class made it.
-        workflow.catch(BpmnEvent(found[0], payload))
-        run_engine_steps(workflow)  # counted against the step's work limits
-        return Acted(data={"signal_id": signal_id, **payload}, data_kinds=("signal",))
+    act = incidents.signal_act(name, payload, signal_id)
+    replay = incidents.signal_replay(name, payload, signal_id)  # what `retry` delivers again
 
     delivered: list[int] = []
     already: list[int] = []
@@ -91,7 +79,8 @@ def broadcast(
                    "received_at": received_at, "instance_id": instance_id}
         for _attempt in range(3):  # a racing step moved it: look again at the fresh state
             try:
-                engine.pipeline.advance(instance_id, name, act, moved=fired, receipt=receipt)
+                engine.pipeline.advance(instance_id, name, act, moved=fired, receipt=receipt,
+                                        replay=replay)
             except VersionConflict:
                 continue
             except NotWaiting:

@@ -397,3 +397,44 @@ def test_cross_check_of_a_matching_catalog_is_empty() -> None:
     catalog = load_catalog(FIXTURES / "minimal.yaml")
     used = {hook: [("m.yaml", "s", 1)] for hook in catalog.hooks}
     assert cross_check(catalog, used) == []
+
+
+def test_learn_from_names_a_nearer_step_per_hook_and_refuses_unknown_hooks() -> None:
+    items = ("items:\n  - {id: a, kind: link, title: A, url: 'https://x.invalid', "
+             "hooks: [intro_video]}\n  - {id: b, kind: link, title: B, "
+             "url: 'https://x.invalid', hooks: [intro_video]}\n")
+    loaded = load_catalog_text("catalog: t\nbrand: Acme\nlearn_from:\n"
+                               "  intro_video: Event_video_played\n" + items)
+    assert loaded.nearer_rewards() == {"intro_video": "Event_video_played"}
+    assert loaded.learn_from[0].line == 4
+    assert load_catalog(LIFEVANTAGE).nearer_rewards() == {
+        "intro_video": "Event_wait_for_video_video_played"}
+
+    [typo] = problems_of("", "catalog: t\nbrand: Acme\nlearn_from:\n"
+                             "  intro_vdeo: Event_video_played\n" + items)
+    assert (typo.line, typo.element, typo.code) == (4, "learn_from.intro_vdeo", "unknown-hook")
+    assert typo.suggestion == "intro_video" and "no item fills" in typo.message
+    bad = problems_of("", "catalog: t\nbrand: Acme\nlearn_from:\n"
+                          "  IntroVideo: 'not a step'\n" + items)
+    assert {p.code for p in bad} >= {"schema"} and len(bad) >= 2
+
+
+def test_a_learn_from_step_no_map_using_the_hook_has_is_an_error_at_validate(
+        tmp_path: Path) -> None:
+    import shutil
+
+    from nextmove._catalogs import load
+
+    maps = tmp_path / "maps"
+    shutil.copytree(LIFEVANTAGE.parent, maps)
+    assert not [p for p in load([maps]).problems if p.severity == "error"]
+    catalog = maps / "catalog.yaml"
+    text = catalog.read_text()
+    catalog.write_text(text.replace("intro_video: Event_wait_for_video_video_played",
+                                    "intro_video: Event_wait_for_video_video_plyed"))
+    line = 1 + text[:text.index("intro_video: Event_wait")].count("\n")
+    [problem] = [p for p in load([maps]).problems if p.severity == "error"]
+    assert (problem.file, problem.line, problem.element, problem.code) == (
+        str(catalog), line, "learn_from.intro_video", "unknown-step")
+    assert problem.suggestion == "Event_wait_for_video_video_played"
+    assert "prospect_journey.yaml" in problem.message

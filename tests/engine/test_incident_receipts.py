@@ -148,19 +148,25 @@ def test_a_failing_copy_of_an_event_recorded_meanwhile_is_a_duplicate_not_an_inc
     assert [e.kind for e in engine.history(instance)].count("incident") == 0
 
 
-def test_a_broadcast_that_failed_into_an_incident_can_be_sent_again_after_the_retry(
+def test_a_broadcast_that_failed_into_an_incident_is_delivered_by_the_retry(
     engine: Engine,
 ) -> None:
-    """A broadcast's retry runs the engine steps, not the signal (its replay is `engine`), so
-    the receipt is left out of the incident: the same signal id sent again reaches it."""
+    """A broadcast signal whose step failed is kept like a prospect event: the incident
+    records its receipt and its replay, the retry delivers the signal (marking the receipt
+    delivered), and the same signal id broadcast again moves the instance no second time."""
     engine.deploy([V1])
     instance = engine.start("signal_check", "p4", "d1").id
     first = engine.broadcast("price_drop", signal_id="s-1")
     assert (first.delivered, first.failed) == ((), (instance,))
-    assert receipts(engine, "p4") == []
+    assert receipts(engine, "p4") == [("s-1", instance, "incident")]
+    (incident,) = [e for e in engine.history(instance) if e.kind == "incident"]
+    assert incident.data["replay"] == {"type": "signal", "signal": "price_drop", "data": {},
+                                       "signal_id": "s-1"}
     engine.deploy([V2])
     engine.migrate_instance(instance, 2, actor="ops")
-    assert engine.retry(instance, actor="ops").waiting_steps == ["price_dropped"]
+    assert engine.retry(instance, actor="ops").waiting_steps == ["mail"]
+    assert receipts(engine, "p4") == [("s-1", instance, "delivered")]
     engine.forget()
-    assert engine.broadcast("price_drop", signal_id="s-1").delivered == (instance,)
-    assert engine.get(instance).waiting_steps == ["mail"]
+    assert engine.broadcast("price_drop", signal_id="s-1").delivered == ()
+    signals = [e for e in engine.history(instance) if e.kind == "signal"]
+    assert [e.data.get("signal_id") for e in signals] == ["s-1"]

@@ -24,7 +24,10 @@ from learner._read_online import OnlineLog
 from learner.online import HELD, NOTE, ROLLBACK_MIN, rollback_test
 from nextmove import open_engine, open_store
 from simulator import LIFEVANTAGE, SimulationConfig
-from simulator.arms import CONVERTED, JOURNEY, REWARDS, run_arm
+from simulator.arms import CONVERTED, JOURNEY, run_arm
+
+# What the LifeVantage catalog's learn_from declares: the intro video learns from its playing.
+REWARDS = {"intro_video": "Event_wait_for_video_video_played"}
 
 
 @contextmanager
@@ -111,10 +114,11 @@ def test_the_intro_video_learns_from_the_video_being_played(continuous_db: Path,
         assert get_policy(store, "intro_video").explain["online"]["reward"] == step
         assert get_policy(store, "presentation").explain["online"]["reward"] == CONVERTED
         clock = ManualClock(SMALL.start + timedelta(days=SMALL.days))
-        near = refresh(store, JOURNEY, outcome=CONVERTED, clock=clock, rewards=REWARDS,
+        assert load_stored_catalog(store).nearer_rewards() == REWARDS
+        near = refresh(store, JOURNEY, outcome=CONVERTED, clock=clock,  # the catalog's
                        hooks=["intro_video"]).hooks[0]
-        far = refresh(store, JOURNEY, outcome=CONVERTED, clock=clock,
-                      hooks=["intro_video"]).hooks[0]
+        far = refresh(store, JOURNEY, outcome=CONVERTED, clock=clock,  # overridden by name
+                      rewards={"intro_video": CONVERTED}, hooks=["intro_video"]).hooks[0]
         assert (near.reward, far.reward) == (step, CONVERTED)
         assert near.decisions == far.decisions and near.successes > 2 * far.successes
         before = len(history(store, "intro_video"))
@@ -178,7 +182,36 @@ def test_the_worker_refreshes_on_its_schedule(continuous_db: Path, tmp_path: Pat
                            handle_signals=False)
         assert stats.chores == 1  # at the start, then not again within the day
         assert len(history(engine.store, "intro_video")) == before + 1
+        # the worker, like every refresh, learns as the catalog's learn_from says
+        assert get_policy(engine.store, "intro_video").explain["online"]["reward"] == REWARDS[
+            "intro_video"]
         with pytest.raises(Exception, match="--learn-process"):
             learn_chores(engine, "P1D", None, CONVERTED, "P14D", None)
     finally:
         engine.store.dispose()
+
+
+def test_a_catalog_learn_from_step_the_process_lacks_skips_that_hook_only(
+        continuous_db: Path, tmp_path: Path) -> None:
+    """The catalog serves several maps: a learn_from step this process does not have leaves
+    that hook unrefreshed, with the reason, and the other hooks are refreshed as usual.
+    (Deployed with the maps, such a catalog is refused; deployed alone, it is not checked
+    against the maps already stored.)"""
+    maps = tmp_path / "maps"
+    shutil.copytree(LIFEVANTAGE, maps)
+    catalog = maps / "catalog.yaml"
+    catalog.write_text(catalog.read_text().replace(
+        "intro_video: Event_wait_for_video_video_played", "intro_video: Event_no_such_step"))
+    db = tmp_path / "copy.db"
+    shutil.copy(continuous_db, db)
+    with stored(db) as store:
+        open_engine(store, recommend=False).deploy([catalog])
+        assert load_stored_catalog(store).nearer_rewards() == {
+            "intro_video": "Event_no_such_step"}
+        clock = ManualClock(SMALL.start + timedelta(days=SMALL.days))
+        before = len(history(store, "intro_video"))
+        done = refresh(store, JOURNEY, outcome=CONVERTED, clock=clock,
+                       hooks=["intro_video", "presentation"])
+        assert "Event_no_such_step" in done.skipped["intro_video"]
+        assert [h.hook for h in done.hooks] == ["presentation"]
+        assert len(history(store, "intro_video")) == before
