@@ -223,30 +223,39 @@ class StepWriter:
         self, instance_id: int, expected_version: int, values: dict[str, Any],
         rows: list[dict[str, Any]], receipt: dict[str, Any] | None, along: AlongRow | None,
     ) -> None:
+        own = self.store.step_connection()
+        if own is not None:
+            self._sqlite_on(own, instance_id, expected_version, values, rows, receipt, along)
+            return
         raw = self.store.engine.raw_connection()
         try:
-            conn: Any = raw.driver_connection
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                if conn.execute(*self._sqlite_update(instance_id, expected_version,
-                                                     values)).rowcount != 1:
-                    raise Conflict
-                if rows:
-                    conn.executemany(self._insert_events, [
-                        (instance_id, *(sqlite_value(r[c]) for c in EVENT_COLUMNS))
-                        for r in rows])
-                if receipt is not None:
-                    conn.execute(self._insert_receipt, (instance_id, *(
-                        sqlite_value(receipt[c]) for c in RECEIPT_COLUMNS)))
-                if along is not None:
-                    conn.execute(*_sqlite_along(along))
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+            self._sqlite_on(raw.driver_connection, instance_id, expected_version, values, rows,
+                            receipt, along)
         finally:
             raw.close()  # back to the pool
+
+    def _sqlite_on(
+        self, conn: Any, instance_id: int, expected_version: int, values: dict[str, Any],
+        rows: list[dict[str, Any]], receipt: dict[str, Any] | None, along: AlongRow | None,
+    ) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute(*self._sqlite_update(instance_id, expected_version,
+                                                 values)).rowcount != 1:
+                raise Conflict
+            if rows:
+                conn.executemany(self._insert_events, [
+                    (instance_id, *(sqlite_value(r[c]) for c in EVENT_COLUMNS)) for r in rows])
+            if receipt is not None:
+                conn.execute(self._insert_receipt, (instance_id, *(
+                    sqlite_value(receipt[c]) for c in RECEIPT_COLUMNS)))
+            if along is not None:
+                conn.execute(*_sqlite_along(along))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     # -- PostgreSQL --------------------------------------------------------------------------
 
