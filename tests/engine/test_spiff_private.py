@@ -31,6 +31,7 @@ from engine._spiff_private import (
     tree_tasks,
 )
 from engine.definitions import build_spec
+from engine.runtime import tokens
 from engine.runtime._scripting import ClockedScriptEngine
 from engine.runtime.state import dump_state, load_state
 
@@ -176,6 +177,9 @@ def test_tree_tasks_is_spiffs_task_iterator_on_every_map() -> None:
                         assert tree_tasks(workflow, mask) == workflow.get_tasks(state=mask), (
                             paths, mask)
                         compared += 1
+                    # A step's waits are taken from the walk its token moves made.
+                    assert tokens.waiting_tasks(workflow, tokens.all_tasks(workflow)) == \
+                        workflow.get_tasks(state=TaskState.READY | TaskState.WAITING), paths
                     with_subprocesses += bool(workflow.subprocesses)
                     ready = workflow.get_next_task(state=TaskState.READY, manual=True)
                     if ready is None:
