@@ -51,7 +51,7 @@ from engine.runtime.model import (
     Waiting,
 )
 from engine.runtime.queries import DEFINITION, INSTANCE, STEP_EVENT
-from engine.runtime.state import dump_state, load_state
+from engine.runtime.state import Fragments, dump_state, load_state
 from engine.runtime.versions import DefinitionCache, LoadedDefinition
 from engine.store import trail
 from engine.store.database import Store
@@ -469,10 +469,12 @@ class StepPipeline:
     def hot_from_row(self, header: dict[str, Any]) -> Hot:
         state = header.pop("state")
         definition = self.definitions.get(header["definition_id"])
+        fragments: Fragments = {}
         workflow = load_state(state, definition.spec, definition.subprocess_specs,
-                              shared_ids=True)
+                              shared_ids=True, fragments=fragments)
         workflow.script_engine = self.script_engine
-        return Hot(header, workflow, queries.waits_of(header), json.loads(header["context"]))
+        return Hot(header, workflow, queries.waits_of(header), json.loads(header["context"]),
+                   fragments)
 
     def remember(self, instance_id: int, hot: Hot) -> None:
         if hot.completed or self._hot_limit <= 0:

@@ -162,13 +162,25 @@ def restore_links(spec: Any, subprocess_specs: Mapping[str, Any]) -> None:
                     inner.completed_event.connect(task_spec.merge_child)
 
 
+_PLAIN = json.JSONEncoder(separators=(",", ":"))  # what `dump_state`'s encoder writes for
+# values that are already JSON (a stored document's, parsed)
+
+
 def load_state(text: str, spec: Any, subprocess_specs: dict[str, Any], *,
-               shared_ids: bool = False) -> BpmnWorkflow:
+               shared_ids: bool = False, fragments: Fragments | None = None) -> BpmnWorkflow:
     """Rebuild a workflow from its state document and its (cached) specs. `shared_ids`: one
-    UUID object per task id (`share_task_ids`), for a workflow that will take many steps."""
+    UUID object per task id (`share_task_ids`), for a workflow that will take many steps.
+    `fragments` (empty, to fill): the document's own task texts (`Fragments`), so the next
+    `dump_state` converts only the tasks a step changes; only for a document of this
+    format and Spiff version (an older one's text is not what this version writes)."""
     restore_links(spec, subprocess_specs)
     try:
         doc = json.loads(text)
+        stored = None
+        if (fragments is not None and doc.get("format") == FORMAT
+                and doc.get("spiff") == SPIFF_VERSION):
+            stored = {key: _PLAIN.encode(task)  # before restoring, which may change them
+                      for key, task in doc["workflow"]["tasks"].items()}
         fmt = doc.get("format")
         while fmt in MIGRATIONS:
             doc = MIGRATIONS[fmt](doc)
@@ -186,11 +198,24 @@ def load_state(text: str, spec: Any, subprocess_specs: dict[str, Any], *,
         )
         if shared_ids:
             share_task_ids(workflow)
+        if stored is not None and fragments is not None:
+            _keep_texts(workflow, stored, fragments)
         return workflow
     except StateError:
         raise
     except (ValueError, KeyError, TypeError, AttributeError) as exc:  # JSON that is no object
         raise StateError(f"cannot read stored workflow state: {exc}") from exc
+
+
+def _keep_texts(workflow: BpmnWorkflow, stored: dict[str, str], fragments: Fragments) -> None:
+    """A restored task's text is the text it was restored from: writing that text again
+    restores the same task, as long as nothing the converter reads has changed since (the
+    key, as `dump_state` checks it)."""
+    for task_id, task in workflow.tasks.items():
+        key = task_converter_inputs(task)
+        text = stored.get(str(task_id))
+        if key is not None and text is not None:
+            fragments[task_id] = (key, f'"{task_id}":{text}')
 
 
 def registry() -> Any:
