@@ -32,6 +32,7 @@ from engine._spiff_private import (
     encoder_mode,
     share_task_ids,
     task_converter_inputs,
+    workflow_converter_inputs,
 )
 from engine.definitions.spiff import AutomaticTask
 from engine.definitions.timers import CLOCK_TIMERS
@@ -106,20 +107,16 @@ def dump_state(workflow: BpmnWorkflow, fragments: Fragments | None = None) -> st
     return _dump_with(workflow, fragments)
 
 
+# The fragment of the document around the tasks (its text: before "\0" after), under an id
+# no task has (task ids are random UUIDs).
+_AROUND = UUID(int=0)
+
+
 def _dump_with(workflow: BpmnWorkflow, fragments: Fragments) -> str:
     registry = _SERIALIZER.registry
     tasks = workflow.tasks
     with encoder_mode(_SERIALIZER) as encoder:
-        _SKIPPED.tasks = tasks
-        try:
-            dct = registry.convert(workflow)
-        finally:
-            _SKIPPED.tasks = None
-        keys = list(dct)
-        cut = keys.index("tasks")
-        head = encoder.encode({"format": FORMAT, "spiff": SPIFF_VERSION, "workflow": {
-            k: dct[k] for k in keys[:cut]}})  # ends in "}}"
-        tail = encoder.encode({k: dct[k] for k in keys[cut + 1:]})
+        around = _around(workflow, fragments, encoder)
         parts = []
         for task_id, task in tasks.items():
             key = task_converter_inputs(task)
@@ -133,11 +130,38 @@ def _dump_with(workflow: BpmnWorkflow, fragments: Fragments) -> str:
             else:
                 fragments.pop(task_id, None)
             parts.append(text)
-    for gone in fragments.keys() - tasks.keys():
-        del fragments[gone]
+    if len(fragments) > len(tasks) + (_AROUND in fragments):  # some task is gone
+        for gone in fragments.keys() - tasks.keys() - {_AROUND}:
+            del fragments[gone]
+    opened, closed = around.split("\0")
+    return f'{opened}"tasks":{{{",".join(parts)}{closed}'
+
+
+def _around(workflow: BpmnWorkflow, fragments: Fragments, encoder: Any) -> str:
+    """The document's text before its tasks and after them, joined by "\0" (which JSON text
+    never holds raw): kept in `fragments` while what the converter reads is unchanged."""
+    key = workflow_converter_inputs(workflow)
+    found = fragments.get(_AROUND)
+    if key is not None and found is not None and found[0] == key:
+        return found[1]
+    _SKIPPED.tasks = workflow.tasks
+    try:
+        dct = _SERIALIZER.registry.convert(workflow)
+    finally:
+        _SKIPPED.tasks = None
+    keys = list(dct)
+    cut = keys.index("tasks")
+    head = encoder.encode({"format": FORMAT, "spiff": SPIFF_VERSION, "workflow": {
+        k: dct[k] for k in keys[:cut]}})  # ends in "}}"
+    tail = encoder.encode({k: dct[k] for k in keys[cut + 1:]})
     opened = head[:-2] + ("," if cut else "")
     closed = "}" + ("," + tail[1:] if len(tail) > 2 else "}") + "}"
-    return f'{opened}"tasks":{{{",".join(parts)}{closed}'
+    text = f"{opened}\0{closed}"
+    if key is not None:
+        fragments[_AROUND] = (key, text)
+    else:
+        fragments.pop(_AROUND, None)
+    return text
 
 
 def dump_data(data: Mapping[str, Any]) -> str:

@@ -29,6 +29,7 @@ from engine._spiff_private import (
     spiff_extensions,
     task_converter_inputs,
     tree_tasks,
+    workflow_converter_inputs,
 )
 from engine.definitions import build_spec
 from engine.runtime import tokens
@@ -218,6 +219,22 @@ def test_task_converter_inputs_change_with_what_the_converter_writes() -> None:
     assert task_converter_inputs(task) != before
     task.internal_data["nested"] = {"a": 1}
     assert task_converter_inputs(task) is None  # a mutable value: never taken as unchanged
+
+
+def test_workflow_converter_inputs_change_with_what_the_converter_writes() -> None:
+    workflow = started(FIXTURES / "bpmn" / "linear10.bpmn")
+    before = workflow_converter_inputs(workflow)
+    assert before is not None and before == workflow_converter_inputs(workflow)
+    workflow.data["answer"] = "yes"
+    assert workflow_converter_inputs(workflow) != before
+    changed = workflow_converter_inputs(workflow)
+    workflow.get_next_task(state=TaskState.READY, manual=True).run()  # a new last_task
+    assert workflow_converter_inputs(workflow) != changed
+    workflow.data["nested"] = {"a": 1}
+    assert workflow_converter_inputs(workflow) is None  # a mutable value
+    del workflow.data["nested"]
+    workflow.correlations["c"] = {}
+    assert workflow_converter_inputs(workflow) is None
 
 
 def test_share_task_ids_leaves_one_uuid_object_per_id_and_the_same_state() -> None:

@@ -12,6 +12,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from engine import ManualClock, NextmoveError
 from engine.runtime.queries import INSTANCE
+from engine.runtime.state import _AROUND as AROUND
 from engine.runtime.state import Fragments, dump_state
 from nextmove import open_engine
 from tests.engine.test_fast_starts import CONTEXTS, MAPS
@@ -104,8 +105,8 @@ def test_fragments_of_tasks_that_are_gone_are_dropped() -> None:
     workflow = new_workflow()
     fragments: Fragments = {}
     dump_state(workflow, fragments)
-    assert fragments.keys() == workflow.tasks.keys()
-    gone = next(iter(fragments))
+    assert fragments.keys() - workflow.tasks.keys() == {AROUND}  # and the text around
+    gone = next(iter(workflow.tasks))
     workflow.tasks = {k: v for k, v in workflow.tasks.items() if k != gone}
     dump_state(workflow, fragments)
     assert gone not in fragments
@@ -178,3 +179,27 @@ def test_an_older_document_fills_no_fragments() -> None:
     except Exception:  # no migration from such a version: what matters is what was kept
         pass
     assert not fragments
+
+
+def test_what_the_document_holds_around_its_tasks_is_written_again_when_it_changes() -> None:
+    workflow = new_workflow()
+    fragments: Fragments = {}
+    assert dumped_alike(workflow, fragments)
+    workflow.data["flat"] = "x"  # workflow data, not a task's
+    assert dumped_alike(workflow, fragments)
+    workflow.data["flat"] = "y"
+    assert dumped_alike(workflow, fragments)
+    workflow.data["nested"] = {"a": 1}
+    assert dumped_alike(workflow, fragments)
+    workflow.data["nested"]["a"] = 2  # in place: only the value tells
+    assert dumped_alike(workflow, fragments)
+    del workflow.data["nested"]
+    workflow.correlations["c"] = {"k": 1}
+    assert dumped_alike(workflow, fragments)
+    workflow.correlations.clear()
+    while (task := workflow.get_next_task(state=TaskState.READY, manual=True)) is not None:
+        task.run()  # last_task, then completed and success change
+        workflow.do_engine_steps()
+        assert dumped_alike(workflow, fragments)
+    assert workflow.completed
+    assert dumped_alike(workflow, fragments)
