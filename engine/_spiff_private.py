@@ -159,6 +159,23 @@ def task_converter_inputs(task: Task) -> tuple[Any, ...] | None:
             None if parent_data is None else tuple(parent_data.items()))
 
 
+def workflow_converter_inputs(workflow: Any) -> tuple[Any, ...] | None:
+    """Everything Spiff's workflow converter (`WorkflowConverter.to_dict`, and nextmove's
+    state-only one) reads from a workflow besides its tasks, by value; None when it holds
+    more than flat data: subprocesses, correlations, pending events or a mutable value.
+
+    Relies on no private name; listed here with `task_converter_inputs`, whose reasoning
+    it follows, as both must follow the converters."""
+    if workflow.subprocesses or workflow.correlations or workflow.bpmn_events:
+        return None
+    data = workflow.data
+    if not _flat(data):
+        return None
+    last = workflow.last_task
+    return (tuple(data.items()), None if last is None else last.id, workflow.success,
+            workflow.completed, workflow.task_tree.id)
+
+
 def share_task_ids(workflow: Any) -> None:
     """Make every task id of a deserialized workflow the very UUID object its task dict is
     keyed by. Spiff's deserializer makes a new UUID for each mention of an id (dict key,

@@ -37,7 +37,7 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from engine.limits import Limits, budget, run_engine_steps
 from engine.runtime import held, tokens
 from engine.runtime.model import Waiting
-from engine.runtime.state import dump_data, dump_state, load_state
+from engine.runtime.state import Fragments, dump_data, dump_state, load_state
 from engine.runtime.versions import LoadedDefinition
 
 _MARK = "__nextmove_first_wait__"
@@ -99,7 +99,8 @@ class FirstWait:
     def instantiate(
         self, definition: LoadedDefinition, context: dict[str, Any],
         script_engine: PythonScriptEngine, now: datetime,
-    ) -> tuple[str, Callable[[], BpmnWorkflow], list[tokens.TokenMove], list[Waiting]]:
+    ) -> tuple[str, Callable[[Fragments], BpmnWorkflow], list[tokens.TokenMove],
+               list[Waiting]]:
         """A new instance's state document, how to load its workflow, its moves and waits."""
         ids: tuple[str, ...] = self._ids  # type: ignore[attr-defined]
         new = uuid4_texts(len(ids))
@@ -108,9 +109,9 @@ class FirstWait:
             *new, data=dump_data(context),
             keys=json.dumps(list(context), separators=(",", ":")))
 
-        def load() -> BpmnWorkflow:
+        def load(fragments: Fragments) -> BpmnWorkflow:
             workflow = load_state(text, definition.spec, definition.subprocess_specs,
-                                  shared_ids=True)
+                                  shared_ids=True, fragments=fragments)
             workflow.script_engine = script_engine
             return workflow
 

@@ -26,7 +26,7 @@ from engine.runtime._step_rows import db_time, event_rows, progress
 from engine.runtime._write import EVENT_COLUMNS, sqlite_insert, sqlite_value
 from engine.runtime.model import NewProspect, Started, Waiting
 from engine.runtime.queries import INSTANCE, STEP_EVENT
-from engine.runtime.state import dump_state
+from engine.runtime.state import Fragments, dump_state
 from engine.runtime.versions import DefinitionCache, LoadedDefinition
 from engine.store import trail
 from engine.store.database import Store
@@ -70,7 +70,7 @@ class NewInstance:
     """A started workflow about to be inserted."""
 
     values: dict[str, Any]
-    workflow: BpmnWorkflow | Callable[[], BpmnWorkflow]  # (how to load it, a fast start)
+    workflow: BpmnWorkflow | Callable[[Fragments], BpmnWorkflow]  # (how to load it, a fast start)
     moves: list[tokens.TokenMove]
     waits: list[Waiting]
     context: dict[str, Any]
@@ -142,7 +142,7 @@ def new_instance(
     taken = None
     state = None
     template = first_wait(pipe, definition, now)
-    workflow: BpmnWorkflow | Callable[[], BpmnWorkflow]
+    workflow: BpmnWorkflow | Callable[[Fragments], BpmnWorkflow]
     if template is not None:  # the same as running it, without running it
         state, workflow, moves, waits = template.instantiate(definition, context,
                                                              pipe.script_engine, now)

@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -172,8 +173,7 @@ class StepWriter:
                                                    values)).rowcount != 1:
                 return False
             if rows:
-                driver.executemany(self._insert_events, [
-                    (instance_id, *(sqlite_value(r[c]) for c in EVENT_COLUMNS)) for r in rows])
+                driver.executemany(self._insert_events, sqlite_events(instance_id, rows))
             if receipt is not None:
                 driver.execute(self._insert_receipt, (instance_id, *(
                     sqlite_value(receipt[c]) for c in RECEIPT_COLUMNS)))
@@ -197,9 +197,8 @@ class StepWriter:
                             instance_id, expected_version, values)).rowcount != 1:
                         raise Conflict
                     if rows:
-                        conn.exec_driver_sql(self._insert_events, [
-                            (instance_id, *(sqlite_value(r[c]) for c in EVENT_COLUMNS))
-                            for r in rows])
+                        conn.exec_driver_sql(self._insert_events,
+                                             sqlite_events(instance_id, rows))
                     if receipt is not None:
                         conn.exec_driver_sql(self._insert_receipt, (instance_id, *(
                             sqlite_value(receipt[c]) for c in RECEIPT_COLUMNS)))
@@ -223,30 +222,38 @@ class StepWriter:
         self, instance_id: int, expected_version: int, values: dict[str, Any],
         rows: list[dict[str, Any]], receipt: dict[str, Any] | None, along: AlongRow | None,
     ) -> None:
+        own = self.store.step_connection()
+        if own is not None:
+            self._sqlite_on(own, instance_id, expected_version, values, rows, receipt, along)
+            return
         raw = self.store.engine.raw_connection()
         try:
-            conn: Any = raw.driver_connection
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                if conn.execute(*self._sqlite_update(instance_id, expected_version,
-                                                     values)).rowcount != 1:
-                    raise Conflict
-                if rows:
-                    conn.executemany(self._insert_events, [
-                        (instance_id, *(sqlite_value(r[c]) for c in EVENT_COLUMNS))
-                        for r in rows])
-                if receipt is not None:
-                    conn.execute(self._insert_receipt, (instance_id, *(
-                        sqlite_value(receipt[c]) for c in RECEIPT_COLUMNS)))
-                if along is not None:
-                    conn.execute(*_sqlite_along(along))
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+            self._sqlite_on(raw.driver_connection, instance_id, expected_version, values, rows,
+                            receipt, along)
         finally:
             raw.close()  # back to the pool
+
+    def _sqlite_on(
+        self, conn: Any, instance_id: int, expected_version: int, values: dict[str, Any],
+        rows: list[dict[str, Any]], receipt: dict[str, Any] | None, along: AlongRow | None,
+    ) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute(*self._sqlite_update(instance_id, expected_version,
+                                                 values)).rowcount != 1:
+                raise Conflict
+            if rows:
+                conn.executemany(self._insert_events, sqlite_events(instance_id, rows))
+            if receipt is not None:
+                conn.execute(self._insert_receipt, (instance_id, *(
+                    sqlite_value(receipt[c]) for c in RECEIPT_COLUMNS)))
+            if along is not None:
+                conn.execute(*_sqlite_along(along))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     # -- PostgreSQL --------------------------------------------------------------------------
 
@@ -323,6 +330,20 @@ def sqlite_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat(sep=" ", timespec="microseconds")
     return value
+
+
+_EVENT_VALUES = itemgetter(*EVENT_COLUMNS)
+_EVENT_AT = 1 + EVENT_COLUMNS.index("at")  # the only DateTime column, after instance_id
+
+
+def sqlite_events(instance_id: int, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Event rows as `_insert_events`' parameters (`sqlite_value` of each column)."""
+    out = []
+    for row in rows:
+        values = [instance_id, *_EVENT_VALUES(row)]
+        values[_EVENT_AT] = sqlite_value(values[_EVENT_AT])
+        out.append(tuple(values))
+    return out
 
 
 def _sqlite_update(columns: tuple[str, ...]) -> str:

@@ -51,7 +51,7 @@ from engine.runtime.model import (
     Waiting,
 )
 from engine.runtime.queries import DEFINITION, INSTANCE, STEP_EVENT
-from engine.runtime.state import dump_state, load_state
+from engine.runtime.state import Fragments, dump_state, load_state
 from engine.runtime.versions import DefinitionCache, LoadedDefinition
 from engine.store import trail
 from engine.store.database import Store
@@ -85,6 +85,7 @@ class Prepared:
     taken: held.Taken | None
     steps: int  # automatic tasks it ran
     now: datetime
+    visits: Visits  # the visit state `values["visits"]` holds
 
     @property
     def version(self) -> int:
@@ -190,9 +191,10 @@ class StepPipeline:
         with budget(self.limits) as spent:
             try:
                 acted = guard(partial(act, workflow, definition))
+                live = tokens.all_tasks(workflow)
                 moves = tokens.moves(before, workflow,
                                      uuid.UUID(acted.task_id) if acted.task_id else None,
-                                     acted.kind)
+                                     acted.kind, live)
                 # Held events the step catches run within its budget (a loop is an incident).
                 # A parked instance takes none, so events for catches that waited through its
                 # incident were held: its retry counts every catch as newly waiting.
@@ -220,17 +222,18 @@ class StepPipeline:
                 if cached:
                     raise Stale from exc  # the step may not fail on the stored state
                 raise VersionConflict(instance_id, header["version"]) from exc
-        if taken is not None:
+        if taken is not None:  # the held events it caught moved the workflow on
             moves += taken.moves
             acted.move_data.update(taken.move_data)
+            live = tokens.all_tasks(workflow)
         tokens.drop_uncaught(workflow)
         previous = {tokens.wait_key(w): w for w in stored_waits}
         waits = self.recommend(
-            tokens.waits(workflow, definition.steps, previous, now), hot.context, previous)
+            tokens.waits(workflow, definition.steps, previous, now, live), hot.context, previous)
         waits = mark_stuck(waits, moves, definition, previous, now)
         # Every append to the trail bumps the version, so the head we chain to is the stored
         # one whenever the write's version check passes.
-        visits = Visits.load(header["visits"])
+        visits = hot.visits()
         rows, head = event_rows(instance_id, definition, moves, [*waits, *stored_waits],
                                 now, acted, header.get("chain_head"), visits)
         done = workflow.completed
@@ -247,7 +250,8 @@ class StepPipeline:
             for column in KEPT_IF_SAME:
                 if column in header and header[column] == values[column]:
                     del values[column]
-        return Prepared(hot, waits, moves, values, rows, receipt, taken, spent.steps, now)
+        return Prepared(hot, waits, moves, values, rows, receipt, taken, spent.steps, now,
+                        visits)
 
     def finish(self, step: Prepared, moved: list[Fired] | None) -> Instance:
         """After the step's write committed: keep the instance hot, report what fired."""
@@ -268,7 +272,7 @@ class StepPipeline:
         values.pop("state")
         header = {**step.hot.header, **values}
         return header, Hot(header, step.hot.workflow, step.waits, step.hot.context,
-                           step.hot.fragments)
+                           step.hot.fragments, step.visits)
 
     def advance_many(
         self, items: Sequence[tuple[int, str | None, Act]], moved: list[Fired] | None = None,
@@ -465,10 +469,12 @@ class StepPipeline:
     def hot_from_row(self, header: dict[str, Any]) -> Hot:
         state = header.pop("state")
         definition = self.definitions.get(header["definition_id"])
+        fragments: Fragments = {}
         workflow = load_state(state, definition.spec, definition.subprocess_specs,
-                              shared_ids=True)
+                              shared_ids=True, fragments=fragments)
         workflow.script_engine = self.script_engine
-        return Hot(header, workflow, queries.waits_of(header), json.loads(header["context"]))
+        return Hot(header, workflow, queries.waits_of(header), json.loads(header["context"]),
+                   fragments)
 
     def remember(self, instance_id: int, hot: Hot) -> None:
         if hot.completed or self._hot_limit <= 0:

@@ -32,6 +32,7 @@ from engine._spiff_private import (
     encoder_mode,
     share_task_ids,
     task_converter_inputs,
+    workflow_converter_inputs,
 )
 from engine.definitions.spiff import AutomaticTask
 from engine.definitions.timers import CLOCK_TIMERS
@@ -106,20 +107,16 @@ def dump_state(workflow: BpmnWorkflow, fragments: Fragments | None = None) -> st
     return _dump_with(workflow, fragments)
 
 
+# The fragment of the document around the tasks (its text: before "\0" after), under an id
+# no task has (task ids are random UUIDs).
+_AROUND = UUID(int=0)
+
+
 def _dump_with(workflow: BpmnWorkflow, fragments: Fragments) -> str:
     registry = _SERIALIZER.registry
     tasks = workflow.tasks
     with encoder_mode(_SERIALIZER) as encoder:
-        _SKIPPED.tasks = tasks
-        try:
-            dct = registry.convert(workflow)
-        finally:
-            _SKIPPED.tasks = None
-        keys = list(dct)
-        cut = keys.index("tasks")
-        head = encoder.encode({"format": FORMAT, "spiff": SPIFF_VERSION, "workflow": {
-            k: dct[k] for k in keys[:cut]}})  # ends in "}}"
-        tail = encoder.encode({k: dct[k] for k in keys[cut + 1:]})
+        around = _around(workflow, fragments, encoder)
         parts = []
         for task_id, task in tasks.items():
             key = task_converter_inputs(task)
@@ -133,11 +130,38 @@ def _dump_with(workflow: BpmnWorkflow, fragments: Fragments) -> str:
             else:
                 fragments.pop(task_id, None)
             parts.append(text)
-    for gone in fragments.keys() - tasks.keys():
-        del fragments[gone]
+    if len(fragments) > len(tasks) + (_AROUND in fragments):  # some task is gone
+        for gone in fragments.keys() - tasks.keys() - {_AROUND}:
+            del fragments[gone]
+    opened, closed = around.split("\0")
+    return f'{opened}"tasks":{{{",".join(parts)}{closed}'
+
+
+def _around(workflow: BpmnWorkflow, fragments: Fragments, encoder: Any) -> str:
+    """The document's text before its tasks and after them, joined by "\0" (which JSON text
+    never holds raw): kept in `fragments` while what the converter reads is unchanged."""
+    key = workflow_converter_inputs(workflow)
+    found = fragments.get(_AROUND)
+    if key is not None and found is not None and found[0] == key:
+        return found[1]
+    _SKIPPED.tasks = workflow.tasks
+    try:
+        dct = _SERIALIZER.registry.convert(workflow)
+    finally:
+        _SKIPPED.tasks = None
+    keys = list(dct)
+    cut = keys.index("tasks")
+    head = encoder.encode({"format": FORMAT, "spiff": SPIFF_VERSION, "workflow": {
+        k: dct[k] for k in keys[:cut]}})  # ends in "}}"
+    tail = encoder.encode({k: dct[k] for k in keys[cut + 1:]})
     opened = head[:-2] + ("," if cut else "")
     closed = "}" + ("," + tail[1:] if len(tail) > 2 else "}") + "}"
-    return f'{opened}"tasks":{{{",".join(parts)}{closed}'
+    text = f"{opened}\0{closed}"
+    if key is not None:
+        fragments[_AROUND] = (key, text)
+    else:
+        fragments.pop(_AROUND, None)
+    return text
 
 
 def dump_data(data: Mapping[str, Any]) -> str:
@@ -162,13 +186,25 @@ def restore_links(spec: Any, subprocess_specs: Mapping[str, Any]) -> None:
                     inner.completed_event.connect(task_spec.merge_child)
 
 
+_PLAIN = json.JSONEncoder(separators=(",", ":"))  # what `dump_state`'s encoder writes for
+# values that are already JSON (a stored document's, parsed)
+
+
 def load_state(text: str, spec: Any, subprocess_specs: dict[str, Any], *,
-               shared_ids: bool = False) -> BpmnWorkflow:
+               shared_ids: bool = False, fragments: Fragments | None = None) -> BpmnWorkflow:
     """Rebuild a workflow from its state document and its (cached) specs. `shared_ids`: one
-    UUID object per task id (`share_task_ids`), for a workflow that will take many steps."""
+    UUID object per task id (`share_task_ids`), for a workflow that will take many steps.
+    `fragments` (empty, to fill): the document's own task texts (`Fragments`), so the next
+    `dump_state` converts only the tasks a step changes; only for a document of this
+    format and Spiff version (an older one's text is not what this version writes)."""
     restore_links(spec, subprocess_specs)
     try:
         doc = json.loads(text)
+        stored = None
+        if (fragments is not None and doc.get("format") == FORMAT
+                and doc.get("spiff") == SPIFF_VERSION):
+            stored = {key: _PLAIN.encode(task)  # before restoring, which may change them
+                      for key, task in doc["workflow"]["tasks"].items()}
         fmt = doc.get("format")
         while fmt in MIGRATIONS:
             doc = MIGRATIONS[fmt](doc)
@@ -186,11 +222,24 @@ def load_state(text: str, spec: Any, subprocess_specs: dict[str, Any], *,
         )
         if shared_ids:
             share_task_ids(workflow)
+        if stored is not None and fragments is not None:
+            _keep_texts(workflow, stored, fragments)
         return workflow
     except StateError:
         raise
     except (ValueError, KeyError, TypeError, AttributeError) as exc:  # JSON that is no object
         raise StateError(f"cannot read stored workflow state: {exc}") from exc
+
+
+def _keep_texts(workflow: BpmnWorkflow, stored: dict[str, str], fragments: Fragments) -> None:
+    """A restored task's text is the text it was restored from: writing that text again
+    restores the same task, as long as nothing the converter reads has changed since (the
+    key, as `dump_state` checks it)."""
+    for task_id, task in workflow.tasks.items():
+        key = task_converter_inputs(task)
+        text = stored.get(str(task_id))
+        if key is not None and text is not None:
+            fragments[task_id] = (key, f'"{task_id}":{text}')
 
 
 def registry() -> Any:

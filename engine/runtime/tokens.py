@@ -122,17 +122,19 @@ def _alternatives(definition: Any) -> list[Any]:
 
 
 def moves(
-    before: Mapping[UUID, int], workflow: BpmnWorkflow, acted: UUID | None, acted_kind: str
+    before: Mapping[UUID, int], workflow: BpmnWorkflow, acted: UUID | None, acted_kind: str,
+    live: list[Task] | None = None,
 ) -> list[TokenMove]:
     """Events between the `before` snapshot and now, in the order they happened.
 
     `acted` is the task the person did. Tasks are visited in tree order, which is execution
     order except that a subprocess's own task comes before its inner steps: its completion
     is moved after them (no wall-clock timestamps involved, so the order is deterministic).
+    `live`: `all_tasks(workflow)` if the caller already has it.
     """
     out: list[tuple[tuple[str, ...], TokenMove]] = []
     cycled: set[UUID] = set()
-    for task in all_tasks(workflow):
+    for task in all_tasks(workflow) if live is None else live:
         old = before.get(task.id)
         parent = task.parent
         if (old is None and parent is not None and parent.id not in cycled
@@ -221,10 +223,12 @@ def waits(
     steps: Mapping[str, Mapping[str, Any]],
     previous: Mapping[str, Waiting],
     now: datetime,
+    live: list[Task] | None = None,
 ) -> list[Waiting]:
-    """Where the instance waits now. `previous` (by `wait_key`) keeps `since` across steps."""
+    """Where the instance waits now. `previous` (by `wait_key`) keeps `since` across steps;
+    `live`: `all_tasks(workflow)` of the workflow as it is now, if the caller has it."""
     out = []
-    for task in all_tasks(workflow, TaskState.READY | TaskState.WAITING):
+    for task in waiting_tasks(workflow, live):
         spec = task.task_spec
         step = bpmn_id(task)
         if step is None:
@@ -244,6 +248,16 @@ def waits(
         elif task.state == TaskState.WAITING and isinstance(spec, CatchingEvent):
             out.extend(_event_wait(spec, spec.event_definition, task, steps, previous, now))
     return out
+
+
+def waiting_tasks(workflow: BpmnWorkflow, live: list[Task] | None) -> list[Task]:
+    """`all_tasks(workflow, READY | WAITING)`; taken from `live` without a second tree walk
+    when the workflow has no subprocesses: the walk then visits the same tasks in the same
+    order for both masks (`tree_tasks`), only the kept states differ."""
+    wanted = TaskState.READY | TaskState.WAITING
+    if live is None or workflow.subprocesses:
+        return all_tasks(workflow, wanted)
+    return [task for task in live if task.state & wanted]
 
 
 def wait_key(wait: Waiting) -> str:

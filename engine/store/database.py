@@ -11,6 +11,8 @@ connection (SQLAlchemy then also discards the other pooled connections of that t
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine as SAEngine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.pool import QueuePool
 from sqlmodel import SQLModel
 
 from engine.errors import ErrorCode, NextmoveError
@@ -128,6 +131,10 @@ class Store:
                 event.listen(self.engine, "connect", _relaxed_postgres)
         self.durable = durable
         self._autocommit: SAEngine | None = None
+        # SQLite: each thread's own connection for step writes (`step_connection`).
+        self._own = threading.local()
+        self._owned: list[Any] = []
+        self._owned_lock = threading.Lock()
 
     @property
     def autocommit_engine(self) -> SAEngine:
@@ -300,8 +307,32 @@ class Store:
                     raise
         raise AssertionError("unreachable")
 
+    def step_connection(self) -> Any | None:
+        """SQLite file: this thread's own sqlite3 connection for step writes, made by the pool
+        (same settings) and then detached from it, so a step skips the pool's check-out and
+        check-in (~30 µs of a ~550 µs step). None when there is no such connection (an
+        in-memory database, whose pool hands every user the same connection; PostgreSQL).
+        A forked child makes its own. Closed by `dispose`."""
+        own = getattr(self._own, "conn", None)
+        if own is not None and own[1] == os.getpid():
+            return own[0]
+        if not self.is_sqlite or not isinstance(self.engine.pool, QueuePool):
+            return None
+        proxied = self.engine.raw_connection()
+        conn = proxied.driver_connection
+        proxied.detach()
+        self._own.conn = (conn, os.getpid())
+        with self._owned_lock:
+            self._owned.append(conn)
+        return conn
+
     def dispose(self) -> None:
         self.engine.dispose()
+        with self._owned_lock:
+            owned, self._owned = self._owned, []
+        self._own = threading.local()
+        for conn in owned:
+            conn.close()
 
 
 def _add_missing_indexes(conn: Connection) -> list[str]:

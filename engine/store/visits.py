@@ -46,6 +46,9 @@ class Visits:
         began = opened if opened is not None else previous if previous is not None else at
         return round((at - began) / _MS), opened is not None
 
+    def copy(self) -> Visits:
+        return Visits(dict(self.open), self.last)
+
     def dump(self) -> str:
         return json.dumps({"open": {k: v.isoformat() for k, v in self.open.items()},
                            "last": self.last.isoformat() if self.last else None})

@@ -29,8 +29,10 @@ from engine._spiff_private import (
     spiff_extensions,
     task_converter_inputs,
     tree_tasks,
+    workflow_converter_inputs,
 )
 from engine.definitions import build_spec
+from engine.runtime import tokens
 from engine.runtime._scripting import ClockedScriptEngine
 from engine.runtime.state import dump_state, load_state
 
@@ -176,6 +178,9 @@ def test_tree_tasks_is_spiffs_task_iterator_on_every_map() -> None:
                         assert tree_tasks(workflow, mask) == workflow.get_tasks(state=mask), (
                             paths, mask)
                         compared += 1
+                    # A step's waits are taken from the walk its token moves made.
+                    assert tokens.waiting_tasks(workflow, tokens.all_tasks(workflow)) == \
+                        workflow.get_tasks(state=TaskState.READY | TaskState.WAITING), paths
                     with_subprocesses += bool(workflow.subprocesses)
                     ready = workflow.get_next_task(state=TaskState.READY, manual=True)
                     if ready is None:
@@ -214,6 +219,22 @@ def test_task_converter_inputs_change_with_what_the_converter_writes() -> None:
     assert task_converter_inputs(task) != before
     task.internal_data["nested"] = {"a": 1}
     assert task_converter_inputs(task) is None  # a mutable value: never taken as unchanged
+
+
+def test_workflow_converter_inputs_change_with_what_the_converter_writes() -> None:
+    workflow = started(FIXTURES / "bpmn" / "linear10.bpmn")
+    before = workflow_converter_inputs(workflow)
+    assert before is not None and before == workflow_converter_inputs(workflow)
+    workflow.data["answer"] = "yes"
+    assert workflow_converter_inputs(workflow) != before
+    changed = workflow_converter_inputs(workflow)
+    workflow.get_next_task(state=TaskState.READY, manual=True).run()  # a new last_task
+    assert workflow_converter_inputs(workflow) != changed
+    workflow.data["nested"] = {"a": 1}
+    assert workflow_converter_inputs(workflow) is None  # a mutable value
+    del workflow.data["nested"]
+    workflow.correlations["c"] = {}
+    assert workflow_converter_inputs(workflow) is None
 
 
 def test_share_task_ids_leaves_one_uuid_object_per_id_and_the_same_state() -> None:

@@ -105,3 +105,18 @@ def test_an_older_database_gets_visits_filled_in_as_the_engine_writes_them(
             "SELECT indexname FROM pg_indexes WHERE tablename = 'step_event'")}
     assert "ix_step_event_visit" in names and "ix_step_event_instance_step" not in names
     migrated.dispose()
+
+
+def test_a_kept_instance_hands_each_step_a_copy_of_its_parsed_visits() -> None:
+    """A hot instance keeps the visit state its last write stored, parsed; a step records
+    into a copy, so a step that is not written leaves the kept state as the row has it."""
+    from engine.runtime._hot import Hot
+
+    stored = Visits({"add": T}, T)
+    header = {"visits": stored.dump()}
+    kept = Hot(header, lambda: None, [], {}, visits=Visits.load(header["visits"]))  # type: ignore[arg-type, return-value]
+    mine = kept.visits()
+    assert mine == stored == Visits.load(header["visits"])
+    mine.record("add", "completed", T + H)  # a step that then fails to write
+    assert kept.visits() == stored
+    assert Hot(header, lambda: None, [], {}).visits() == stored  # type: ignore[arg-type, return-value]
