@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -133,7 +134,7 @@ class Store:
         self._autocommit: SAEngine | None = None
         # SQLite: each thread's own connection for step writes (`step_connection`).
         self._own = threading.local()
-        self._owned: list[Any] = []
+        self._owned: weakref.WeakSet[_StepConnection] = weakref.WeakSet()
         self._owned_lock = threading.Lock()
 
     @property
@@ -312,27 +313,55 @@ class Store:
         (same settings) and then detached from it, so a step skips the pool's check-out and
         check-in (~30 µs of a ~550 µs step). None when there is no such connection (an
         in-memory database, whose pool hands every user the same connection; PostgreSQL).
-        A forked child makes its own. Closed by `dispose`."""
-        own = getattr(self._own, "conn", None)
-        if own is not None and own[1] == os.getpid():
-            return own[0]
+        A forked child makes its own. Closed when its thread ends (a server's idle pool
+        threads do) or by `dispose`."""
+        own: _StepConnection | None = getattr(self._own, "conn", None)
+        if own is not None and own.pid == os.getpid():
+            return own.conn
         if not self.is_sqlite or not isinstance(self.engine.pool, QueuePool):
             return None
         proxied = self.engine.raw_connection()
-        conn = proxied.driver_connection
+        own = _StepConnection(proxied.driver_connection)
         proxied.detach()
-        self._own.conn = (conn, os.getpid())
+        self._own.conn = own  # the thread's only reference: it goes when the thread ends
         with self._owned_lock:
-            self._owned.append(conn)
-        return conn
+            self._owned.add(own)
+        return own.conn
 
     def dispose(self) -> None:
         self.engine.dispose()
         with self._owned_lock:
-            owned, self._owned = self._owned, []
+            owned, self._owned = list(self._owned), weakref.WeakSet()
         self._own = threading.local()
-        for conn in owned:
-            conn.close()
+        for own in owned:
+            own.close()
+
+
+# Step connections a forked child inherited: never closed there (closing a SQLite connection
+# opened by the parent can disturb the parent's locks and WAL), only kept from being freed.
+_INHERITED: list[Any] = []
+
+
+class _StepConnection:
+    """A thread's own sqlite3 connection for steps, closed when nothing refers to it (its
+    thread ended) or by `close`; only by the process that opened it."""
+
+    __slots__ = ("__weakref__", "conn", "pid")
+
+    def __init__(self, conn: Any) -> None:
+        self.conn, self.pid = conn, os.getpid()
+
+    def close(self) -> None:
+        if self.pid == os.getpid():
+            self.conn.close()
+        else:
+            _INHERITED.append(self.conn)
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # at interpreter exit, or already closed
+            pass
 
 
 def _add_missing_indexes(conn: Connection) -> list[str]:

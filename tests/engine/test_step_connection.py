@@ -66,3 +66,30 @@ def test_an_in_memory_database_has_no_step_connection() -> None:
         assert engine.complete(started.id, "add_contact").version == started.version + 1
     finally:
         engine.store.dispose()
+
+
+def test_a_threads_step_connection_is_closed_when_the_thread_ends(tmp_path: Path) -> None:
+    """A server's thread pool lets idle threads go and makes new ones: each thread's step
+    connection must go with it, not pile up open until the store is disposed."""
+    engine = open_engine(tmp_path / "n.db", recommend=False)
+    engine.deploy([LINEAR])
+    started = [engine.start("prospect_linear", f"p{i}", "d1") for i in range(5)]
+    used: list[sqlite3.Connection | None] = []
+
+    def step(instance_id: int) -> None:
+        engine.complete(instance_id, "add_contact")
+        used.append(engine.store.step_connection())
+
+    try:
+        for instance in started:  # one short-lived thread per step
+            worker = threading.Thread(target=step, args=(instance.id,))
+            worker.start()
+            worker.join()
+        assert len({id(c) for c in used}) == len(started) and None not in used
+        for conn in used:
+            with pytest.raises(sqlite3.ProgrammingError):  # closed with its thread
+                conn.execute("SELECT 1")  # type: ignore[union-attr]
+        assert len(engine.store._owned) == 0
+        assert all(engine.get(s.id).version == s.version + 1 for s in started)
+    finally:
+        engine.store.dispose()
