@@ -169,15 +169,8 @@ class StepWriter:
         """One step's statements inside the caller's transaction; whether the version matched
         (when it did not, nothing was written)."""
         if self.store.is_sqlite:
-            if driver.execute(*self._sqlite_update(instance_id, expected_version,
-                                                   values)).rowcount != 1:
-                return False
-            if rows:
-                driver.executemany(self._insert_events, sqlite_events(instance_id, rows))
-            if receipt is not None:
-                driver.execute(self._insert_receipt, (instance_id, *(
-                    sqlite_value(receipt[c]) for c in RECEIPT_COLUMNS)))
-            return True
+            return self._sqlite_step(driver, instance_id, expected_version, values, rows,
+                                     receipt)
         statement, params = self._pg_params(instance_id, expected_version, values, rows, receipt)
         with driver.cursor() as cursor:
             cursor.execute(statement, params)
@@ -233,20 +226,31 @@ class StepWriter:
         finally:
             raw.close()  # back to the pool
 
+    def _sqlite_step(
+        self, conn: Any, instance_id: int, expected_version: int, values: dict[str, Any],
+        rows: list[dict[str, Any]], receipt: dict[str, Any] | None,
+    ) -> bool:
+        """A step's statements on SQLite, in the caller's transaction; whether the version
+        matched (when it did not, nothing was written)."""
+        if conn.execute(*self._sqlite_update(instance_id, expected_version,
+                                             values)).rowcount != 1:
+            return False
+        if rows:
+            conn.executemany(self._insert_events, sqlite_events(instance_id, rows))
+        if receipt is not None:
+            conn.execute(self._insert_receipt, (instance_id, *(
+                sqlite_value(receipt[c]) for c in RECEIPT_COLUMNS)))
+        return True
+
     def _sqlite_on(
         self, conn: Any, instance_id: int, expected_version: int, values: dict[str, Any],
         rows: list[dict[str, Any]], receipt: dict[str, Any] | None, along: AlongRow | None,
     ) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if conn.execute(*self._sqlite_update(instance_id, expected_version,
-                                                 values)).rowcount != 1:
+            if not self._sqlite_step(conn, instance_id, expected_version, values, rows,
+                                     receipt):
                 raise Conflict
-            if rows:
-                conn.executemany(self._insert_events, sqlite_events(instance_id, rows))
-            if receipt is not None:
-                conn.execute(self._insert_receipt, (instance_id, *(
-                    sqlite_value(receipt[c]) for c in RECEIPT_COLUMNS)))
             if along is not None:
                 conn.execute(*_sqlite_along(along))
             conn.execute("COMMIT")
