@@ -174,12 +174,19 @@ class OutcomeModel:
         (`codes`: the rows' text columns already factorized)."""
         self._check_fitted()
         matrix = self._encode(as_columns(rows), codes)
-        n = matrix.shape[0]
-        stacked = np.tile(matrix, (len(actions), 1))  # one predict call for every action
-        if self.action in self.features_:
-            column = self.features_.index(self.action)
-            stacked[:, column] = np.repeat([self._code(self.action, a) for a in actions], n)
-        return self._predict(stacked).reshape(len(actions), n).T
+        column = self.features_.index(self.action) if self.action in self.features_ else None
+        if column is not None:
+            matrix[:, column] = 0.0  # one value for all: each action is set below
+        # the rows' cells whatever is shown, grouped once rather than once per action: each
+        # cell's row, once per action, is a row of the plain path's per-action cells
+        one, group = self._cells(matrix)
+        stacked = np.tile(matrix[one], (len(actions), 1))  # one predict call for every action
+        if column is not None:
+            stacked[:, column] = np.repeat([self._code(self.action, a) for a in actions],
+                                           one.size)
+        found = np.asarray(self.booster_.predict(stacked, num_threads=self.num_threads),
+                           dtype=np.float64)
+        return found.reshape(len(actions), one.size)[:, group].T
 
     def contributions(self, rows: Any) -> list[dict[str, float]]:
         """Per row, each feature's contribution to the log-odds (LightGBM `pred_contrib`),
