@@ -95,8 +95,10 @@ class CrossFit:
         present = [k for k in self.folds if (fold == k).any()]
         rows = {k: fold == k for k in present}
         used = {name: table[name] for name in self.features if name in table}
+        factorized = Factorized(used, self.features)  # hashed once for the 5 + 10 calls
+        # the text columns travel as their codes: only the others are copied per call
+        used = {name: values for name, values in used.items() if name not in factorized}
         parts = {k: take(used, rows[k]) for k in present}
-        factorized = Factorized(used, self.features)  # hashed once for the 5 + 20 calls
         codes = {k: factorized.take(rows[k]) for k in present}
         loo = np.zeros((fold.size, len(ids)))
         nested = {k: np.zeros((fold.size, len(ids))) for k in present}

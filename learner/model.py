@@ -237,15 +237,17 @@ class OutcomeModel:
 
     def _encode(self, columns: Columns, codes: Factorized | None = None
                 ) -> NDArray[np.float64]:
-        n = _height(columns)
+        n = codes.rows if codes is not None and codes.rows is not None else _height(columns)
         matrix = np.full((n, len(self.features_)), np.nan)
         for j, name in enumerate(self.features_):
+            if codes is not None and name in codes and name in self.categories_:
+                # the codes stand for the column: the rows' values need not be passed
+                matrix[:, j] = codes.codes(name, self.categories_[name])
+                continue
             if name not in columns:
                 continue  # a feature the rows lack: missing for every row
             values = columns[name]
-            if codes is not None and name in codes and name in self.categories_:
-                matrix[:, j] = codes.codes(name, self.categories_[name])
-            elif name in self.categories_:
+            if name in self.categories_:
                 matrix[:, j] = _codes(values, self.categories_[name])
             else:
                 matrix[:, j] = _floats(values)

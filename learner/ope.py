@@ -197,25 +197,33 @@ def paired_many(pairs: Sequence[tuple[Sequence[Terms], Sequence[Terms]]], *,
         if [t.estimator for t in new] != [t.estimator for t in old]:
             raise ValueError("compare terms of one estimator over the same decisions")
     out = []
+    sizes: dict[bytes, float] = {}  # a policy's estimators share its weights: one ESS each
+
+    def ess(weights: FloatArray) -> float:
+        key = weights.tobytes()
+        if key not in sizes:
+            sizes[key] = effective_sample_size(weights)
+        return sizes[key]
+
     for (new, old), boots in zip(pairs, _bootstrap_groups(
             [[*new, *old] for new, old in pairs], n_boot, seed), strict=True):
         out_new, out_old, lift = {}, {}, {}
         for i, (a, b) in enumerate(zip(new, old, strict=True)):
             ba, bb = boots[i], boots[len(new) + i]
-            out_new[a.estimator] = _estimate(a, ba, confidence)
-            out_old[b.estimator] = _estimate(b, bb, confidence)
+            out_new[a.estimator] = _estimate(a, ba, confidence, ess(a.weights))
+            out_old[b.estimator] = _estimate(b, bb, confidence, ess(b.weights))
             low, high = _interval(ba - bb, confidence, a.value - b.value)
             lift[a.estimator] = Estimate(a.estimator, a.value - b.value, low, high,
-                                         confidence, a.weights.size,
-                                         effective_sample_size(a.weights))
+                                         confidence, a.weights.size, ess(a.weights))
         out.append((out_new, out_old, lift))
     return out
 
 
-def _estimate(terms: Terms, boots: FloatArray, confidence: float) -> Estimate:
+def _estimate(terms: Terms, boots: FloatArray, confidence: float,
+              ess: float | None = None) -> Estimate:
     low, high = _interval(boots, confidence, terms.value)
     return Estimate(terms.estimator, terms.value, low, high, confidence, terms.weights.size,
-                    effective_sample_size(terms.weights))
+                    effective_sample_size(terms.weights) if ess is None else ess)
 
 
 def _bootstrap(terms: Sequence[Terms], n_boot: int, seed: int) -> list[FloatArray]:

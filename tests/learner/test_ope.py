@@ -165,6 +165,11 @@ def test_paired_comparisons_sharing_resamples_equal_one_call_each() -> None:
     assert shared == [ope.paired(new, old, n_boot=200, confidence=0.9, seed=3)
                       for new, old in pairs]
     assert shared[0][2] != ope.paired(*pairs[0], n_boot=200, confidence=0.9, seed=4)[2]
+    for (new, old), (to_new, to_old, lift) in zip(pairs, shared, strict=True):
+        for a, b in zip(new, old, strict=True):  # each one's own weights' ESS
+            assert to_new[a.estimator].ess == ope.effective_sample_size(a.weights)
+            assert lift[a.estimator].ess == ope.effective_sample_size(a.weights)
+            assert to_old[b.estimator].ess == ope.effective_sample_size(b.weights)
 
 
 def test_intervals_cover_the_truth_at_about_their_confidence() -> None:
