@@ -43,6 +43,11 @@ class Factorized:
                 continue
             self.index[name], self.uniques[name] = index, distinct
 
+    @property
+    def rows(self) -> int | None:
+        """How many rows the columns have (None: no text column kept)."""
+        return next((index.size for index in self.index.values()), None)
+
     def __contains__(self, name: object) -> bool:
         return name in self.index
 

@@ -77,9 +77,8 @@ def judge(actions: Array, rewards: Array, mu: Array, q: Array, pi_new: Array, pi
     new_t = ope.policy_terms(actions, rewards, mu, pi_new, q)
     base_t = ope.policy_terms(actions, rewards, mu, pi_base, q)
     old_t = ope.policy_terms(actions, rewards, mu, pi_old, q)
-    new, _, lift = ope.paired(new_t, base_t, n_boot=n_boot, confidence=confidence, seed=seed)
-    _, current, exploration = ope.paired(base_t, old_t, n_boot=n_boot, confidence=confidence,
-                                         seed=seed)
+    (new, _, lift), (_, current, exploration) = ope.paired_many(
+        [(new_t, base_t), (base_t, old_t)], n_boot=n_boot, confidence=confidence, seed=seed)
     return Judgement(new, current, lift, exploration)
 
 

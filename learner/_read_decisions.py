@@ -92,7 +92,7 @@ def decision_rows(store: Store, process_id: str) -> DecisionRows:
     dialect, e = store.dialect, STEP_EVENT.c
     of_process = e.instance_id.in_(select(INSTANCE.c.id).where(
         INSTANCE.c.process_id == process_id).scalar_subquery())
-    at = micros(dialect, e.at)
+    at = e.at  # as stored: to microseconds only in the outer query, for the decisions' rows
     step = (e.instance_id, e.step_id)
 
     def before(column: Any) -> Any:
@@ -115,11 +115,11 @@ def decision_rows(store: Store, process_id: str) -> DecisionRows:
     mu = case((offered, func.coalesce(h.p_mu, h.propensity)), else_=h.propensity)
     version = case((offered, func.coalesce(h.p_v, h.policy_version)), else_=h.policy_version)
     query = (select(h.id, h.instance_id, h.step_id, h.kind, h.hook, shown, h.content_used, mu,
-                    func.coalesce(version, -1), case((offered, h.p_at), else_=h.at), h.at,
-                    path.c.before, path.c.index)
+                    func.coalesce(version, -1),
+                    micros(dialect, case((offered, h.p_at), else_=h.at)), micros(dialect, h.at),
+                    micros(dialect, path.c.before), path.c.index)
              .join_from(hooked, path, path.c.id == h.id)
-             .where(h.kind.in_(ACTED_KINDS), (shown.is_not(None)) | (h.content_used.is_not(None)))
-             .order_by(h.instance_id, h.id))
+             .where(h.kind.in_(ACTED_KINDS), (shown.is_not(None)) | (h.content_used.is_not(None))))
     with store.read() as conn:
         rows = conn.execute(query).all()
     columns = list(zip(*rows, strict=True)) if rows else [()] * 13
@@ -127,10 +127,13 @@ def decision_rows(store: Store, process_id: str) -> DecisionRows:
                                                    columns[9], columns[10], columns[12])]
     previous = np.array([NONE if v is None else v for v in columns[11]], dtype=np.int64) \
         if None in columns[11] else np.array(columns[11], dtype=np.int64)
-    return DecisionRows(ints[0], ints[1], _objects(columns[2]), _objects(columns[3]),
-                        _objects(columns[4]), _objects(columns[5]), _objects(columns[6]),
-                        np.array(columns[7], dtype=np.float64), ints[2], ints[3], ints[4],
-                        previous, ints[5])
+    # instance and log order, sorted here: SQLite's ORDER BY on the joined rows cost more
+    # than the rest of the join (a temporary B-tree of every decision)
+    order = np.lexsort((ints[0], ints[1]))
+    return DecisionRows(*(a[order] for a in (
+        ints[0], ints[1], _objects(columns[2]), _objects(columns[3]), _objects(columns[4]),
+        _objects(columns[5]), _objects(columns[6]), np.array(columns[7], dtype=np.float64),
+        ints[2], ints[3], ints[4], previous, ints[5])))
 
 
 def headers(store: Store, process_id: str, horizon: timedelta | None,

@@ -59,15 +59,17 @@ class Segments:
         self._stats: dict[tuple[str, ...], tuple[Array, Array, Array]] = {}
         self._means: dict[tuple[tuple[str, ...], tuple[int, ...]], tuple[Array, Array]] = {}
         self._by_option = list(np.ascontiguousarray(self._sums.T))
-        self._avail_by_option = list(np.ascontiguousarray(avail.T))
         # Rows with the same options available share a pattern number (see `picks`).
         if avail.shape[1] <= 62:
             bits = avail.astype(np.int64) @ (np.int64(1) << np.arange(avail.shape[1],
                                                                       dtype=np.int64))
             pattern, patterns = pd.factorize(bits)
+            options = (np.asarray(patterns)[:, None] >> np.arange(avail.shape[1])) & 1
         else:
             patterns, pattern = np.unique(avail, axis=0, return_inverse=True)
+            options = patterns.astype(np.int64)
         self._patterns, self._pattern = len(patterns), np.asarray(pattern).reshape(-1)
+        self._pattern_options = options.reshape(-1, avail.shape[1]).astype(np.int64)
 
     def ids(self, features: tuple[str, ...]) -> Array:
         """Per row its segment number (mixed radix over the features' codes; -1: missing)."""
@@ -104,12 +106,16 @@ class Segments:
             # one bincount per option over its own contiguous column: each cell's sum adds
             # its rows in row order, as one bincount over all (row, option) pairs did
             sums = [np.bincount(cell, col if whole else col[sel], size) for col in self._by_option]
-            counts = [np.bincount(cell[a if whole else a[sel]], minlength=size).astype(np.float64)
-                      for a in self._avail_by_option]
+            # rows with each option available per cell: its rows per availability pattern
+            # (one bincount) times the patterns' options; whole numbers, exact
+            pattern = self._pattern if whole else self._pattern[sel]
+            per_pattern = np.bincount(cell * self._patterns + pattern,
+                                      minlength=size * self._patterns)
+            counts = (per_pattern.reshape(size, self._patterns) @ self._pattern_options)
             self._stats[features] = (
                 np.bincount(cell, minlength=size).reshape(self.folds, groups),
                 np.stack(sums, axis=-1).reshape(self.folds, groups, k),
-                np.stack(counts, axis=-1).reshape(self.folds, groups, k))
+                counts.astype(np.float64).reshape(self.folds, groups, k))
         support, sums, counts = (x[list(folds)].sum(axis=0) for x in self._stats[features])
         with np.errstate(invalid="ignore", divide="ignore"):
             self._means[memo] = support, np.where(counts > 0, sums / counts, np.nan)
@@ -293,7 +299,10 @@ def case_folds(case_ids: Array, folds: int, seed: int) -> Array:
 
 
 def take(columns: Mapping[str, Array], rows: Array) -> dict[str, Array]:
-    return {name: values[rows] for name, values in columns.items()}
+    """`rows` (a mask or row numbers) of every column (a mask made row numbers once, not
+    once per column)."""
+    index = np.flatnonzero(rows) if rows.dtype == bool else rows
+    return {name: values[index] for name, values in columns.items()}
 
 
 def text_levels(values: Array, max_levels: int) -> tuple[list[Any], Array] | None:

@@ -232,11 +232,16 @@ def decisions(
         "hours_since_previous_step": _hours(acted - previous),
         "hours_since_start": _hours(offered - started), "step_index": rows.step_index[kept],
         "at": offered.view("datetime64[us]"), "acted_at": acted.view("datetime64[us]")}
-    # context columns: per instance with decisions, then spread to its decisions
+    # context columns: per distinct context text of the instances with decisions (cases
+    # share a few), then spread to their decisions
     inst, inverse = np.unique(pos, return_inverse=True)
-    contexts = _read.parse_contexts([heads.context[i] for i in inst.tolist()])
+    number: dict[str, int] = {}
+    text_of = np.array([number.setdefault(heads.context[i], len(number))
+                        for i in inst.tolist()], dtype=np.int64)
+    contexts = _read.parse_contexts(list(number))
     keys = sorted({key for ctx in contexts for key in ctx})
-    context = {key: _context_column([ctx.get(key) for ctx in contexts])[inverse]
+    spread = text_of[inverse]
+    context = {key: _context_column([ctx.get(key) for ctx in contexts])[spread]
                for key in keys}
     return DecisionTable(outcome, horizon, **arrays, context=context)
 

@@ -174,12 +174,19 @@ class OutcomeModel:
         (`codes`: the rows' text columns already factorized)."""
         self._check_fitted()
         matrix = self._encode(as_columns(rows), codes)
-        n = matrix.shape[0]
-        stacked = np.tile(matrix, (len(actions), 1))  # one predict call for every action
-        if self.action in self.features_:
-            column = self.features_.index(self.action)
-            stacked[:, column] = np.repeat([self._code(self.action, a) for a in actions], n)
-        return self._predict(stacked).reshape(len(actions), n).T
+        column = self.features_.index(self.action) if self.action in self.features_ else None
+        if column is not None:
+            matrix[:, column] = 0.0  # one value for all: each action is set below
+        # the rows' cells whatever is shown, grouped once rather than once per action: each
+        # cell's row, once per action, is a row of the plain path's per-action cells
+        one, group = self._cells(matrix)
+        stacked = np.tile(matrix[one], (len(actions), 1))  # one predict call for every action
+        if column is not None:
+            stacked[:, column] = np.repeat([self._code(self.action, a) for a in actions],
+                                           one.size)
+        found = np.asarray(self.booster_.predict(stacked, num_threads=self.num_threads),
+                           dtype=np.float64)
+        return found.reshape(len(actions), one.size)[:, group].T
 
     def contributions(self, rows: Any) -> list[dict[str, float]]:
         """Per row, each feature's contribution to the log-odds (LightGBM `pred_contrib`),
@@ -230,15 +237,17 @@ class OutcomeModel:
 
     def _encode(self, columns: Columns, codes: Factorized | None = None
                 ) -> NDArray[np.float64]:
-        n = _height(columns)
+        n = codes.rows if codes is not None and codes.rows is not None else _height(columns)
         matrix = np.full((n, len(self.features_)), np.nan)
         for j, name in enumerate(self.features_):
+            if codes is not None and name in codes and name in self.categories_:
+                # the codes stand for the column: the rows' values need not be passed
+                matrix[:, j] = codes.codes(name, self.categories_[name])
+                continue
             if name not in columns:
                 continue  # a feature the rows lack: missing for every row
             values = columns[name]
-            if codes is not None and name in codes and name in self.categories_:
-                matrix[:, j] = codes.codes(name, self.categories_[name])
-            elif name in self.categories_:
+            if name in self.categories_:
                 matrix[:, j] = _codes(values, self.categories_[name])
             else:
                 matrix[:, j] = _floats(values)

@@ -185,24 +185,45 @@ def paired(new: Sequence[Terms], old: Sequence[Terms], *, n_boot: int = 1000,
            ) -> tuple[dict[str, Estimate], dict[str, Estimate], dict[str, Estimate]]:
     """Estimates of two policies and of their difference (`new - old`) for each estimator,
     all from one set of bootstrap resamples of the shared log."""
-    if [t.estimator for t in new] != [t.estimator for t in old]:
-        raise ValueError("compare terms of one estimator over the same decisions")
-    boots = _bootstrap([*new, *old], n_boot, seed)
-    out_new, out_old, lift = {}, {}, {}
-    for i, (a, b) in enumerate(zip(new, old, strict=True)):
-        ba, bb = boots[i], boots[len(new) + i]
-        out_new[a.estimator] = _estimate(a, ba, confidence)
-        out_old[b.estimator] = _estimate(b, bb, confidence)
-        low, high = _interval(ba - bb, confidence, a.value - b.value)
-        lift[a.estimator] = Estimate(a.estimator, a.value - b.value, low, high, confidence,
-                                     a.weights.size, effective_sample_size(a.weights))
-    return out_new, out_old, lift
+    return paired_many([(new, old)], n_boot=n_boot, confidence=confidence, seed=seed)[0]
 
 
-def _estimate(terms: Terms, boots: FloatArray, confidence: float) -> Estimate:
+def paired_many(pairs: Sequence[tuple[Sequence[Terms], Sequence[Terms]]], *,
+                n_boot: int = 1000, confidence: float = 0.95, seed: int = 0
+                ) -> list[tuple[dict[str, Estimate], dict[str, Estimate], dict[str, Estimate]]]:
+    """`paired` of each (new, old) over the same log and seed: the same results as one call
+    per pair, with the resamples drawn once for all of them."""
+    for new, old in pairs:
+        if [t.estimator for t in new] != [t.estimator for t in old]:
+            raise ValueError("compare terms of one estimator over the same decisions")
+    out = []
+    sizes: dict[bytes, float] = {}  # a policy's estimators share its weights: one ESS each
+
+    def ess(weights: FloatArray) -> float:
+        key = weights.tobytes()
+        if key not in sizes:
+            sizes[key] = effective_sample_size(weights)
+        return sizes[key]
+
+    for (new, old), boots in zip(pairs, _bootstrap_groups(
+            [[*new, *old] for new, old in pairs], n_boot, seed), strict=True):
+        out_new, out_old, lift = {}, {}, {}
+        for i, (a, b) in enumerate(zip(new, old, strict=True)):
+            ba, bb = boots[i], boots[len(new) + i]
+            out_new[a.estimator] = _estimate(a, ba, confidence, ess(a.weights))
+            out_old[b.estimator] = _estimate(b, bb, confidence, ess(b.weights))
+            low, high = _interval(ba - bb, confidence, a.value - b.value)
+            lift[a.estimator] = Estimate(a.estimator, a.value - b.value, low, high,
+                                         confidence, a.weights.size, ess(a.weights))
+        out.append((out_new, out_old, lift))
+    return out
+
+
+def _estimate(terms: Terms, boots: FloatArray, confidence: float,
+              ess: float | None = None) -> Estimate:
     low, high = _interval(boots, confidence, terms.value)
     return Estimate(terms.estimator, terms.value, low, high, confidence, terms.weights.size,
-                    effective_sample_size(terms.weights))
+                    effective_sample_size(terms.weights) if ess is None else ess)
 
 
 def _bootstrap(terms: Sequence[Terms], n_boot: int, seed: int) -> list[FloatArray]:
@@ -211,25 +232,36 @@ def _bootstrap(terms: Sequence[Terms], n_boot: int, seed: int) -> list[FloatArra
     A resample is n row indices drawn with replacement; its sums are (counts of each row)
     @ (the terms' columns), so all terms cost one matrix product per batch of resamples.
     """
+    return _bootstrap_groups([terms], n_boot, seed)[0]
+
+
+def _bootstrap_groups(groups: Sequence[Sequence[Terms]], n_boot: int, seed: int
+                      ) -> list[list[FloatArray]]:
+    """`_bootstrap` of each group of terms, the resamples drawn once for all groups: each
+    group's sums are the very matrix product its own call would compute."""
     if n_boot < 1:
         raise ValueError("n_boot must be at least 1")
-    n = terms[0].weights.size
+    n = groups[0][0].weights.size
     if n == 0:
         raise ValueError("no logged decisions to evaluate")
-    if any(t.weights.size != n for t in terms):
+    if any(t.weights.size != n for terms in groups for t in terms):
         raise ValueError("compare terms of one estimator over the same decisions")
-    columns = np.column_stack([c for t in terms for c in (t.numerator, t.denominator)])
+    columns = [np.column_stack([c for t in terms for c in (t.numerator, t.denominator)])
+               for terms in groups]
     rng = np.random.default_rng(seed)
-    sums = np.empty((n_boot, columns.shape[1]))
+    sums = [np.empty((n_boot, c.shape[1])) for c in columns]
     chunk = max(1, _CELLS_PER_CHUNK // n)
     for start in range(0, n_boot, chunk):
         stop = min(n_boot, start + chunk)
         idx = rng.integers(0, n, size=(stop - start, n))
         idx += np.arange(stop - start)[:, None] * n  # one bincount for the whole batch
         counts = np.bincount(idx.ravel(), minlength=(stop - start) * n).reshape(-1, n)
-        sums[start:stop] = counts.astype(np.float64) @ columns
+        weights = counts.astype(np.float64)
+        for into, c in zip(sums, columns, strict=True):
+            into[start:stop] = weights @ c
     with np.errstate(invalid="ignore", divide="ignore"):
-        return [sums[:, 2 * i] / sums[:, 2 * i + 1] for i in range(len(terms))]
+        return [[s[:, 2 * i] / s[:, 2 * i + 1] for i in range(len(terms))]
+                for s, terms in zip(sums, groups, strict=True)]
 
 
 def _interval(boots: FloatArray, confidence: float, value: float) -> tuple[float, float]:

@@ -99,6 +99,30 @@ def test_picks_per_cell_are_the_per_row_argmax() -> None:
         assert np.array_equal(seg.picks(features, [0, 2, 3], rows), best)
 
 
+def test_segment_means_are_those_of_each_segments_rows() -> None:
+    rng = np.random.default_rng(4)
+    n, k = 2000, 4
+    data = {"tier": rng.choice(np.array(["gold", "silver", None], dtype=object), n),
+            "region": rng.choice(np.array(["n", "s"], dtype=object), n)}
+    avail = rng.random((n, k)) < 0.7
+    gamma = np.where(avail, rng.random((n, k)), np.nan)
+    fold = rng.integers(0, 3, n)
+    seg = Segments(data, ["tier", "region"], 12, 20, gamma, avail, fold)
+    for features in [(), ("tier",), ("region", "tier")]:
+        support, means = seg.means(features, [0, 2])
+        ids = seg.ids(features)
+        for s in range(support.size):
+            rows = (ids == s) & np.isin(fold, [0, 2])
+            assert support[s] == rows.sum()
+            for o in range(k):  # the mean of the option's scores where it was available:
+                there = rows & avail[:, o]  # summed in row order per fold, then the folds
+                total = np.array([np.bincount(np.zeros((there & (fold == f)).sum(), np.int64),
+                                              gamma[there & (fold == f), o], 1)[0]
+                                  for f in (0, 2)]).sum()
+                expected = total / there.sum() if there.any() else np.nan
+                assert np.array_equal(means[s, o], expected, equal_nan=True)
+
+
 def test_availability_and_probabilities_by_distinct_context_are_those_of_every_row() -> None:
     rng = np.random.default_rng(7)
     n = 500

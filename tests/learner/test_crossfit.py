@@ -1,5 +1,6 @@
 """Nested cross-fitting's models are the same whether fitted one at a time or several at once,
-and categorical codes come out as a dict lookup of every value would give them."""
+categorical codes come out as a dict lookup of every value would give them, and the
+folds' predictions are each model's plain predictions of its rows."""
 
 from __future__ import annotations
 
@@ -45,3 +46,29 @@ def test_codes_are_a_lookup_of_each_value() -> None:
     assert np.array_equal(_codes(values, levels), expected, equal_nan=True)
     assert np.array_equal(_codes(np.array(["x", "y"], dtype=object), ["y"]),
                           [np.nan, 0.0], equal_nan=True)
+
+
+def test_predictions_are_each_models_plain_predictions_of_its_rows() -> None:
+    data = table(3000, seed=6)
+    fold = case_folds(data["case_id"], 4, seed=1)
+    features = ["hook", "shown", "prospect_interest", "step_index"]
+    fits = CrossFit(data, fold, features, {"seed": 0, "n_estimators": 30})
+    ids = ["video_b", "video_a", "unknown"]
+    loo, nested = fits.predictions(data, fold, ids)
+
+    def plain(model: OutcomeModel, rows: np.ndarray) -> np.ndarray:
+        matrix = model._encode({k: v[rows] for k, v in data.items()})
+        column = model.features_.index("shown")
+        out = []
+        for a in ids:  # every row, one action at a time, straight through LightGBM
+            shown = matrix.copy()
+            shown[:, column] = model._code("shown", a)
+            out.append(model.booster_.predict(shown))
+        return np.column_stack(out)
+
+    for k in fits.folds:
+        assert np.array_equal(loo[fold == k], plain(fits.outer[k], fold == k))
+        assert not nested[k][fold == k].any()
+        for j in fits.folds:
+            if j != k:
+                assert np.array_equal(nested[k][fold == j], plain(fits.pair(j, k), fold == j))

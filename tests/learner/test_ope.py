@@ -153,6 +153,25 @@ def test_estimators_recover_a_known_policy_value() -> None:
     assert zero.value == pytest.approx(results["ipw"].value)
 
 
+def test_paired_comparisons_sharing_resamples_equal_one_call_each() -> None:
+    log = synthetic(60_000, seed=8)  # 67 resamples per batch: 200 take three batches
+    greedy = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])[log["x"]]
+    uniform = np.full_like(greedy, 1 / 3)
+    mixed = 0.9 * greedy + 0.1 * uniform
+    terms = [ope.policy_terms(log["actions"], log["rewards"], log["propensities"], pi, log["q"])
+             for pi in (greedy, mixed, uniform)]
+    pairs = [(terms[0], terms[1]), (terms[1], terms[2])]
+    shared = ope.paired_many(pairs, n_boot=200, confidence=0.9, seed=3)
+    assert shared == [ope.paired(new, old, n_boot=200, confidence=0.9, seed=3)
+                      for new, old in pairs]
+    assert shared[0][2] != ope.paired(*pairs[0], n_boot=200, confidence=0.9, seed=4)[2]
+    for (new, old), (to_new, to_old, lift) in zip(pairs, shared, strict=True):
+        for a, b in zip(new, old, strict=True):  # each one's own weights' ESS
+            assert to_new[a.estimator].ess == ope.effective_sample_size(a.weights)
+            assert lift[a.estimator].ess == ope.effective_sample_size(a.weights)
+            assert to_old[b.estimator].ess == ope.effective_sample_size(b.weights)
+
+
 def test_intervals_cover_the_truth_at_about_their_confidence() -> None:
     greedy = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
     covered = 0
