@@ -75,11 +75,23 @@ def server(url: str, workers: int, port: int) -> Iterator[tuple[str, int]]:
     root = SERVE_FROM[0] if SERVE_FROM else ROOT
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([*SHADOW, str(root)]), "NEXTMOVE_DB": url}
     proc = subprocess.Popen([sys.executable, str(root / "cli.py"), "serve", "--port", str(port),
-                             "--workers", str(workers)], env=env,
-                            stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+                             "--workers", str(workers)], env=env, text=True,
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    # Every worker must listen before the clients connect, or the first one up takes them all.
+    running = threading.Semaphore(0)
+
+    def drain(stream: Any) -> None:  # reads the server's log to the end (a full pipe blocks it)
+        for line in stream:
+            if "Application startup complete" in line:
+                running.release()
+
+    threading.Thread(target=drain, args=(proc.stderr,), daemon=True).start()
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):  # bounded: up to a minute for the workers to come up
+        for _ in range(workers):  # bounded: up to a minute each for the workers to come up
+            if not running.acquire(timeout=60):
+                raise RuntimeError("the server's workers did not all start")
+        for _ in range(600):
             try:
                 if httpx.get(base + "/readyz", timeout=1).status_code == 200:
                     break

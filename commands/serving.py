@@ -61,9 +61,11 @@ def serve(
     if workers == 1:
         uvicorn.run(service.create_app(settings), **common)  # type: ignore[arg-type]
         return
-    os.environ.update(settings.environment())
-    uvicorn.run("service.app:from_environment_app", factory=True, workers=workers,
-                **common)  # type: ignore[arg-type]
+    from service import workers as processes
+
+    os.environ.update(settings.environment())  # what each worker builds its app from
+    options = {k: v for k, v in common.items() if k not in ("host", "port")}
+    processes.run(workers, host, port, options)
 
 
 @token_app.command("create")
