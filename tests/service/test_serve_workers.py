@@ -12,6 +12,8 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -19,7 +21,12 @@ import httpx
 from tests.conftest import REPO
 
 
-def _serve(pg_url: str, workers: int) -> tuple[subprocess.Popen[str], int, queue.Queue[str]]:
+@contextmanager
+def _serving(pg_url: str, workers: int) -> Iterator[tuple[subprocess.Popen[str], int,
+                                                          queue.Queue[str], list[int]]]:
+    """`nextmove serve --workers N` on a free port, once every worker has started: the
+    process, its port, its log lines as they come, the workers' pids. Killed at the end if
+    still running."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
@@ -30,7 +37,14 @@ def _serve(pg_url: str, workers: int) -> tuple[subprocess.Popen[str], int, queue
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(x) for x in server.stderr or ()],
                      daemon=True).start()
-    return server, port, lines
+    try:
+        yield server, port, lines, _started(lines, workers)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(timeout=60)
+        assert server.stderr is not None
+        server.stderr.close()
 
 
 def _started(lines: queue.Queue[str], workers: int) -> list[int]:
@@ -46,9 +60,7 @@ def _started(lines: queue.Queue[str], workers: int) -> list[int]:
 
 
 def test_connections_spread_over_the_workers_and_sigterm_stops_them_all(pg_url: str) -> None:
-    server, port, lines = _serve(pg_url, 2)
-    try:
-        pids = _started(lines, 2)
+    with _serving(pg_url, 2) as (server, port, _lines, pids):
         assert len(set(pids)) == 2
         served = set()
         for _ in range(24):  # 24 new connections: all on one of 2 sockets has odds 2**-23
@@ -61,37 +73,21 @@ def test_connections_spread_over_the_workers_and_sigterm_stops_them_all(pg_url: 
         assert server.wait(timeout=90) == 0
         for pid in pids:  # both gone (reaped by the server before it exited)
             assert not Path(f"/proc/{pid}").exists()
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait(timeout=60)
-        assert server.stderr is not None
-        server.stderr.close()
 
 
 def test_a_worker_that_dies_stops_the_server_with_an_error(pg_url: str) -> None:
-    server, _port, lines = _serve(pg_url, 2)
-    try:
-        pids = _started(lines, 2)
+    with _serving(pg_url, 2) as (server, _port, lines, pids):
         os.kill(pids[0], signal.SIGKILL)
         assert server.wait(timeout=90) != 0
         rest = []
         while not lines.empty():
             rest.append(lines.get())
         assert any("exited with code -9" in line for line in rest), rest
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait(timeout=60)
-        assert server.stderr is not None
-        server.stderr.close()
 
 
 def test_workers_stop_when_the_server_process_is_killed(pg_url: str) -> None:
     """SIGKILL gives the parent no chance to stop its workers: they notice and stop."""
-    server, port, lines = _serve(pg_url, 2)
-    try:
-        pids = _started(lines, 2)
+    with _serving(pg_url, 2) as (server, port, _lines, pids):
         server.kill()
         server.wait(timeout=60)
         for pid in pids:  # each checks its parent once a second, then stops gracefully
@@ -102,9 +98,3 @@ def test_workers_stop_when_the_server_process_is_killed(pg_url: str) -> None:
                 threading.Event().wait(0.1)
             else:
                 raise AssertionError(f"worker {pid} still serves port {port}")
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait(timeout=60)
-        assert server.stderr is not None
-        server.stderr.close()
