@@ -23,6 +23,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from json.encoder import encode_basestring_ascii as _quote  # what the encoder uses
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -40,9 +41,41 @@ _POLICY_FIELDS = ("hook", "version", "action", "reason", "policy_hash", "at")
 
 # One encoder, made once (json.dumps with options makes a new one per call).
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+# Each field's `"name":` in sorted order, for the direct path below.
+_KEYS: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {
+    fields: tuple((name, f"{_quote(name)}:") for name in sorted(fields))
+    for fields in (_FIELDS, _POLICY_FIELDS)}
 
 
 def _canonical(row: Mapping[Any, Any], fields: tuple[str, ...] = _FIELDS) -> str:
+    """The row's fields as sorted, compact JSON (datetimes as naive ISO text, floats as their
+    repr in a string). Written directly for the value types a row holds (a step writes two
+    rows, and the encoder costs ~8 µs a row); anything else goes through the encoder, which
+    writes the same text."""
+    keys = _KEYS.get(fields)
+    if keys is None:
+        return _encoded(row, fields)
+    parts = []
+    for name, key in keys:
+        value: Any = row.get(name)
+        kind = type(value)
+        if kind is str:
+            parts.append(key + _quote(value))
+        elif value is None:
+            parts.append(key + "null")
+        elif kind is int:
+            parts.append(key + int.__repr__(value))
+        elif kind is datetime:
+            naive = value.replace(tzinfo=None)
+            parts.append(f'{key}"{naive.isoformat(timespec="microseconds")}"')
+        elif kind is float:
+            parts.append(key + _quote(repr(value)))
+        else:
+            return _encoded(row, fields)
+    return "{" + ",".join(parts) + "}"
+
+
+def _encoded(row: Mapping[Any, Any], fields: tuple[str, ...]) -> str:
     values = {}
     for name in fields:
         value = row.get(name)
