@@ -110,6 +110,7 @@ def dump_state(workflow: BpmnWorkflow, fragments: Fragments | None = None) -> st
 # The fragment of the document around the tasks (its text: before "\0" after), under an id
 # no task has (task ids are random UUIDs).
 _AROUND = UUID(int=0)
+_BY_LAST = UUID(int=1)  # the same text cut where the last task's id goes ("\1")
 
 
 def _dump_with(workflow: BpmnWorkflow, fragments: Fragments) -> str:
@@ -130,8 +131,8 @@ def _dump_with(workflow: BpmnWorkflow, fragments: Fragments) -> str:
             else:
                 fragments.pop(task_id, None)
             parts.append(text)
-    if len(fragments) > len(tasks) + (_AROUND in fragments):  # some task is gone
-        for gone in fragments.keys() - tasks.keys() - {_AROUND}:
+    if len(fragments) > len(tasks) + (_AROUND in fragments) + (_BY_LAST in fragments):
+        for gone in fragments.keys() - tasks.keys() - {_AROUND, _BY_LAST}:  # a task is gone
             del fragments[gone]
     opened, closed = around.split("\0")
     return f'{opened}"tasks":{{{",".join(parts)}{closed}'
@@ -139,11 +140,22 @@ def _dump_with(workflow: BpmnWorkflow, fragments: Fragments) -> str:
 
 def _around(workflow: BpmnWorkflow, fragments: Fragments, encoder: Any) -> str:
     """The document's text before its tasks and after them, joined by "\0" (which JSON text
-    never holds raw): kept in `fragments` while what the converter reads is unchanged."""
+    never holds raw): kept in `fragments` while what the converter reads is unchanged.
+
+    A step nearly always changes only the workflow's last task, so the text is also kept cut
+    where that id goes (under `_BY_LAST`, keyed by everything else): then the id is all that
+    is written anew."""
     key = workflow_converter_inputs(workflow)
     found = fragments.get(_AROUND)
     if key is not None and found is not None and found[0] == key:
         return found[1]
+    split = fragments.get(_BY_LAST)
+    if key is not None and split is not None and split[0] == (key[0], *key[2:]):
+        last = workflow.last_task
+        before, after = split[1].split("\1")
+        value: str = encoder.encode(None if last is None else str(last.id))
+        fragments[_AROUND] = (key, before + value + after)
+        return before + value + after
     _SKIPPED.tasks = workflow.tasks
     try:
         dct = _SERIALIZER.registry.convert(workflow)
@@ -151,17 +163,37 @@ def _around(workflow: BpmnWorkflow, fragments: Fragments, encoder: Any) -> str:
         _SKIPPED.tasks = None
     keys = list(dct)
     cut = keys.index("tasks")
-    head = encoder.encode({"format": FORMAT, "spiff": SPIFF_VERSION, "workflow": {
-        k: dct[k] for k in keys[:cut]}})  # ends in "}}"
+    opened = _opening(encoder, dct, keys[:cut])
     tail = encoder.encode({k: dct[k] for k in keys[cut + 1:]})
-    opened = head[:-2] + ("," if cut else "")
     closed = "}" + ("," + tail[1:] if len(tail) > 2 else "}") + "}"
     text = f"{opened}\0{closed}"
-    if key is not None:
-        fragments[_AROUND] = (key, text)
-    else:
+    if key is None:
         fragments.pop(_AROUND, None)
+        fragments.pop(_BY_LAST, None)
+        return text
+    fragments[_AROUND] = (key, text)
+    if "last_task" in keys[:cut]:
+        at = keys.index("last_task")
+        before = _opening(encoder, dct, keys[:at])
+        after = _opening(encoder, dct, keys[at + 1:cut], whole=False)
+        value = encoder.encode(dct["last_task"])
+        if f'{before}"last_task":{value}{after}' == opened:  # cut right: keep it
+            fragments[_BY_LAST] = ((key[0], *key[2:]), f'{before}"last_task":\1{after}\0{closed}')
+            return text
+    fragments.pop(_BY_LAST, None)
     return text
+
+
+def _opening(encoder: Any, dct: dict[str, Any], keys: list[str], whole: bool = True) -> str:
+    """The document's text up to where the next workflow key goes (ending in "," when a key
+    went before, or in "{" when none did): of the whole document (`whole`), or only of the
+    workflow's `keys` (no braces, each key after a ",")."""
+    if whole:
+        head: str = encoder.encode({"format": FORMAT, "spiff": SPIFF_VERSION, "workflow": {
+            k: dct[k] for k in keys}})  # ends in "}}"
+        return head[:-2] + ("," if keys else "")
+    part: str = encoder.encode({k: dct[k] for k in keys})
+    return "," + part[1:-1] + "," if keys else ","
 
 
 def dump_data(data: Mapping[str, Any]) -> str:

@@ -13,6 +13,7 @@ from SpiffWorkflow.util.task import TaskState
 from engine import ManualClock, NextmoveError
 from engine.runtime.queries import INSTANCE
 from engine.runtime.state import _AROUND as AROUND
+from engine.runtime.state import _BY_LAST as BY_LAST
 from engine.runtime.state import Fragments, dump_state
 from nextmove import open_engine
 from tests.engine.test_fast_starts import CONTEXTS, MAPS
@@ -105,11 +106,35 @@ def test_fragments_of_tasks_that_are_gone_are_dropped() -> None:
     workflow = new_workflow()
     fragments: Fragments = {}
     dump_state(workflow, fragments)
-    assert fragments.keys() - workflow.tasks.keys() == {AROUND}  # and the text around
+    # and the text around the tasks, whole and cut where the last task's id goes
+    assert fragments.keys() - workflow.tasks.keys() == {AROUND, BY_LAST}
     gone = next(iter(workflow.tasks))
     workflow.tasks = {k: v for k, v in workflow.tasks.items() if k != gone}
     dump_state(workflow, fragments)
     assert gone not in fragments
+
+
+def test_a_step_that_moves_only_the_last_task_writes_only_its_id() -> None:
+    """Step by step to the end, the text around the tasks comes from the cut copy whenever
+    only the last task moved, and the document is always a full dump's."""
+    workflow = new_workflow()
+    fragments: Fragments = {}
+    assert dumped_alike(workflow, fragments)
+    spliced = 0
+    while (task := workflow.get_next_task(state=TaskState.READY, manual=True)) is not None:
+        cut = fragments[BY_LAST]
+        task.run()
+        workflow.do_engine_steps()
+        before = dict(fragments)
+        assert dumped_alike(workflow, fragments)
+        if fragments[BY_LAST] is cut and before[AROUND] is not fragments[AROUND]:
+            spliced += 1
+    assert workflow.completed
+    assert spliced >= 3
+    workflow.data["flat"] = "changed"  # workflow data: everything is written again
+    cut = fragments[BY_LAST]
+    assert dumped_alike(workflow, fragments)
+    assert fragments[BY_LAST] is not cut
 
 
 def test_a_loaded_workflow_keeps_the_documents_task_texts_on_every_map() -> None:
