@@ -160,7 +160,7 @@ def test_tree_tasks_is_spiffs_task_iterator_on_every_map() -> None:
            if p.parent.name not in ("invalid", "attacks", "call_activity")]
     groups = [[p] for p in [*MAPS, *own]]
     groups.append(sorted((FIXTURES / "bpmn" / "call_activity").glob("*.bpmn")))
-    compared = with_subprocesses = 0
+    compared = with_subprocesses = found_ready = 0
     for paths in groups:
         try:
             definitions = load_definitions(paths)
@@ -181,6 +181,15 @@ def test_tree_tasks_is_spiffs_task_iterator_on_every_map() -> None:
                     # A step's waits are taken from the walk its token moves made.
                     assert tokens.waiting_tasks(workflow, tokens.all_tasks(workflow)) == \
                         workflow.get_tasks(state=TaskState.READY | TaskState.WAITING), paths
+                    # A person's task is found in the task dicts: the walk's first match.
+                    for task in workflow.get_tasks(state=TaskState.READY):
+                        step = tokens.bpmn_id(task)
+                        first = next(t for t in workflow.get_tasks(state=TaskState.READY)
+                                     if t.task_spec.manual and tokens.bpmn_id(t) == step) \
+                            if task.task_spec.manual else None
+                        if first is not None:
+                            assert tokens.find_ready(workflow, step) is first, paths
+                            found_ready += 1
                     with_subprocesses += bool(workflow.subprocesses)
                     ready = workflow.get_next_task(state=TaskState.READY, manual=True)
                     if ready is None:
@@ -192,6 +201,7 @@ def test_tree_tasks_is_spiffs_task_iterator_on_every_map() -> None:
                 pass
     assert (compared, with_subprocesses) > (400, 0), (compared, with_subprocesses)
     assert with_subprocesses > 5, (compared, with_subprocesses)
+    assert found_ready > 80, found_ready
 
 
 def test_tree_tasks_keeps_spiffs_depth_limit() -> None:
