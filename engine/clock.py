@@ -40,8 +40,11 @@ class ManualClock:
 
 def as_utc(moment: datetime) -> datetime:
     """Aware UTC; a naive datetime is taken to be UTC already (as the database stores them)."""
-    if moment.tzinfo is None:
+    zone = moment.tzinfo
+    if zone is None:
         return moment.replace(tzinfo=UTC)
+    if zone is UTC:  # already: several times cheaper than converting (every step asks)
+        return moment
     return moment.astimezone(UTC)
 
 

@@ -94,6 +94,8 @@ def document(value: Mapping[str, Any] | None, field: str) -> dict[str, Any]:
         return {}
     if not isinstance(value, Mapping):
         raise InvalidInput(field, f"must be a JSON object, not {type(value).__name__}")
+    if not value:  # most steps carry no data
+        return {}
     stack: list[tuple[Any, int, str]] = [(value, 1, field)]
     while stack:
         item, depth, where = stack.pop()
