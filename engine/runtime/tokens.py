@@ -191,6 +191,8 @@ def _owners(task: Task) -> tuple[str, ...]:
 def _completions_after_inner_steps(
     moves_in_tree_order: list[tuple[tuple[str, ...], TokenMove]],
 ) -> list[TokenMove]:
+    if not any(owners for owners, _ in moves_in_tree_order):  # no subprocess: nothing to move
+        return [move for _, move in moves_in_tree_order]
     ordered = list(moves_in_tree_order)
     containers = sorted(
         (entry for entry in ordered if entry[1].kind != "entered"
