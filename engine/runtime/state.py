@@ -32,6 +32,7 @@ from engine._spiff_private import (
     encoder_mode,
     share_task_ids,
     task_converter_inputs,
+    task_text,
     workflow_converter_inputs,
 )
 from engine.definitions.spiff import AutomaticTask
@@ -125,7 +126,10 @@ def _dump_with(workflow: BpmnWorkflow, fragments: Fragments) -> str:
             if key is not None and found is not None and found[0] == key:
                 parts.append(found[1])
                 continue
-            text = f'"{task_id}":{encoder.encode(registry.convert(task))}'
+            body = task_text(task) if key is not None else None
+            if body is None:
+                body = encoder.encode(registry.convert(task))
+            text = f'"{task_id}":{body}'
             if key is not None:
                 fragments[task_id] = (key, text)
             else:

@@ -28,13 +28,16 @@ from engine._spiff_private import (
     share_task_ids,
     spiff_extensions,
     task_converter_inputs,
+    task_text,
     tree_tasks,
     workflow_converter_inputs,
 )
 from engine.definitions import build_spec
 from engine.runtime import tokens
 from engine.runtime._scripting import ClockedScriptEngine
+from engine.runtime.state import _SERIALIZER as STATE_SERIALIZER
 from engine.runtime.state import dump_state, load_state
+from tests.engine.test_state import new_workflow
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -160,7 +163,7 @@ def test_tree_tasks_is_spiffs_task_iterator_on_every_map() -> None:
            if p.parent.name not in ("invalid", "attacks", "call_activity")]
     groups = [[p] for p in [*MAPS, *own]]
     groups.append(sorted((FIXTURES / "bpmn" / "call_activity").glob("*.bpmn")))
-    compared = with_subprocesses = found_ready = 0
+    compared = with_subprocesses = found_ready = texts = 0
     for paths in groups:
         try:
             definitions = load_definitions(paths)
@@ -181,6 +184,13 @@ def test_tree_tasks_is_spiffs_task_iterator_on_every_map() -> None:
                     # A step's waits are taken from the walk its token moves made.
                     assert tokens.waiting_tasks(workflow, tokens.all_tasks(workflow)) == \
                         workflow.get_tasks(state=TaskState.READY | TaskState.WAITING), paths
+                    # A flat task's text is written directly, as Spiff's converter writes it.
+                    with encoder_mode(STATE_SERIALIZER) as encoder:
+                        for task in workflow.get_tasks(state=TaskState.ANY_MASK):
+                            if task_converter_inputs(task) is not None:
+                                assert task_text(task) == encoder.encode(
+                                    STATE_SERIALIZER.registry.convert(task)), paths
+                                texts += 1
                     # A person's task is found in the task dicts: the walk's first match.
                     for task in workflow.get_tasks(state=TaskState.READY):
                         step = tokens.bpmn_id(task)
@@ -202,6 +212,24 @@ def test_tree_tasks_is_spiffs_task_iterator_on_every_map() -> None:
     assert (compared, with_subprocesses) > (400, 0), (compared, with_subprocesses)
     assert with_subprocesses > 5, (compared, with_subprocesses)
     assert found_ready > 80, found_ready
+    assert texts > 1000, texts
+
+
+def test_task_text_writes_what_the_converter_writes_for_any_flat_values() -> None:
+    workflow = new_workflow()
+    task = workflow.get_next_task(state=TaskState.READY, manual=True)
+    task.parent.data.update({"market": "US", "source": "web"})
+    task.data = dict(task.parent.data)
+    task.data.update({"café": "naïve ☕", "n": 3, "x": 0.1 + 0.2, "none": None, "yes": True,
+                      "big": 2**63, "market": "CA"})  # "market" updates the parent's value
+    del task.data["source"]  # a deletion against the parent
+    task.internal_data["seen"] = 1.5
+    assert task_converter_inputs(task) is not None
+    with encoder_mode(STATE_SERIALIZER) as encoder:
+        for each in [task, workflow.task_tree, *workflow.tasks.values()]:
+            assert task_text(each) == encoder.encode(STATE_SERIALIZER.registry.convert(each))
+    task.last_state_change = float("nan")  # what it does not write: the converter's job
+    assert task_text(task) is None
 
 
 def test_tree_tasks_keeps_spiffs_depth_limit() -> None:
