@@ -23,6 +23,7 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from engine._spiff_private import quick_task_lists
 from engine.clock import Clock, as_utc
 from engine.errors import (
     AlreadyRecorded,
@@ -181,6 +182,7 @@ class StepPipeline:
         unless the map fails: then the incident is). `Stale` when a `cached` copy may be
         out of date (redo it from the database)."""
         header, workflow, stored_waits = hot.header, hot.workflow, hot.waits
+        quick_task_lists(workflow)
         instance_id = header["id"]
         if header["status"] != status:
             raise NotWaiting

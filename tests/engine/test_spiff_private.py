@@ -24,6 +24,7 @@ from engine._spiff_private import (
     encode_json,
     encoder_mode,
     internal_value,
+    quick_task_lists,
     set_internal_values,
     share_task_ids,
     spiff_extensions,
@@ -175,11 +176,13 @@ def test_tree_tasks_is_spiffs_task_iterator_on_every_map() -> None:
                 workflow = BpmnWorkflow(spec, subprocess_specs,
                                         script_engine=ClockedScriptEngine(ManualClock(T0)))
                 workflow.task_tree.data.update({"market": "US"})
+                quick_task_lists(workflow)  # the engine runs every step so
                 for _ in range(8):
                     workflow.do_engine_steps()
                     for mask in MASKS:
-                        assert tree_tasks(workflow, mask) == workflow.get_tasks(state=mask), (
-                            paths, mask)
+                        spiffs = type(workflow).get_tasks(workflow, state=mask)
+                        assert tree_tasks(workflow, mask) == spiffs, (paths, mask)
+                        assert workflow.get_tasks(state=mask) == spiffs, (paths, mask)
                         compared += 1
                     # A step's waits are taken from the walk its token moves made.
                     assert tokens.waiting_tasks(workflow, tokens.all_tasks(workflow)) == \
@@ -213,6 +216,23 @@ def test_tree_tasks_is_spiffs_task_iterator_on_every_map() -> None:
     assert with_subprocesses > 5, (compared, with_subprocesses)
     assert found_ready > 80, found_ready
     assert texts > 1000, texts
+
+
+def test_quick_task_lists_answer_only_the_state_question_and_are_set_once() -> None:
+    workflow = new_workflow()
+    quick_task_lists(workflow)
+    quick = workflow.get_tasks
+    quick_task_lists(workflow)
+    assert workflow.get_tasks is quick
+    ready = type(workflow).get_tasks(workflow, state=TaskState.READY)
+    assert workflow.get_tasks(state=TaskState.READY) == ready and ready
+    # other questions are Spiff's: a filter, a first task
+    assert workflow.get_tasks(state=TaskState.READY, manual=True) == \
+        type(workflow).get_tasks(workflow, state=TaskState.READY, manual=True)
+    child = workflow.task_tree.children[0]
+    assert workflow.get_tasks(child, state=TaskState.ANY_MASK) == \
+        type(workflow).get_tasks(workflow, child, state=TaskState.ANY_MASK)
+    assert "get_tasks" not in dump_state(workflow)
 
 
 def test_task_text_writes_what_the_converter_writes_for_any_flat_values() -> None:
