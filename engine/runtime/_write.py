@@ -270,9 +270,9 @@ class StepWriter:
         with self.store.autocommit_engine.connect() as conn:
             driver: Any = conn.connection.driver_connection
             try:
-                with driver.cursor() as cursor:
-                    cursor.execute(statement, params)
-                    updated = cursor.fetchone()[0]
+                cursor = _kept_cursor(conn.connection.info, driver)
+                cursor.execute(statement, params)
+                updated = cursor.fetchone()[0]
             except Exception as exc:
                 if driver.closed or driver.broken:
                     # The others in the pool are likely dead too (a restarted server).
@@ -327,6 +327,18 @@ class StepWriter:
             params.update({f"a_{i}": value for i, value in enumerate(row.values())})
             return _pg_statement(receipt is not None, (table, tuple(row))), params
         return (self._statement if receipt is None else self._statement_receipt), params
+
+
+def _kept_cursor(info: dict[str, Any], driver: Any) -> Any:
+    """The pooled connection's own cursor for single steps. psycopg keeps a cursor's
+    adaptation context (which dumper for which parameter type) while the same statement
+    object is executed on it again, so a kept cursor dumps a step's fourteen event arrays
+    in about 40 µs instead of about 100 µs with a new cursor. A cursor left over from an
+    earlier (invalidated) connection of the same pool slot is not reused."""
+    kept = info.get("nextmove_step_cursor")
+    if kept is None or kept.connection is not driver or kept.closed:
+        kept = info["nextmove_step_cursor"] = driver.cursor()
+    return kept
 
 
 def sqlite_value(value: Any) -> Any:

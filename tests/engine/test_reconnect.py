@@ -68,3 +68,20 @@ def test_reads_and_starts_after_the_server_dropped_the_connections(pg_engine: En
     assert pg_engine.start("prospect_linear", "p2", "d1").version == 1
     assert drop_connections(pg_engine.store.url) >= 1
     assert pg_engine.tick() == []
+
+
+def test_single_steps_reuse_the_pooled_connections_cursor(pg_engine: Engine) -> None:
+    """psycopg keeps a cursor's adaptation context while one statement is executed on it
+    again (cheaper parameter dumping); a dropped connection's cursor is not reused."""
+    pg_engine.deploy([LINEAR])
+    instance = pg_engine.start("prospect_linear", "p1", "d1")
+    pg_engine.complete(instance.id, "add_contact")
+    with pg_engine.store.autocommit_engine.connect() as conn:
+        kept = conn.connection.info["nextmove_step_cursor"]
+    pg_engine.complete(instance.id, "send_invite")
+    with pg_engine.store.autocommit_engine.connect() as conn:
+        assert conn.connection.info["nextmove_step_cursor"] is kept
+    assert drop_connections(pg_engine.store.url) >= 1
+    assert pg_engine.complete(instance.id, "share_video").version == 4
+    with pg_engine.store.autocommit_engine.connect() as conn:
+        assert conn.connection.info["nextmove_step_cursor"] is not kept

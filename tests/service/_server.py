@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 
 import service
 from engine import Engine, ManualClock
@@ -32,6 +33,7 @@ class Running:
     engine: Engine
     clock: ManualClock
     tokens: dict[str, str] = field(default_factory=dict)  # role -> token
+    app: FastAPI | None = None  # the served application (in this process)
     clients: list[httpx.Client] = field(default_factory=list)
 
     def client(self, role: str | None = None, token: str | None = None,
@@ -70,7 +72,7 @@ def running(db: str, *, deploy: bool = True) -> Iterator[Running]:
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     logging.getLogger("nextmove.service.access").setLevel(logging.INFO)
     thread.start()
-    run = Running(f"http://127.0.0.1:{port}", engine, clock)
+    run = Running(f"http://127.0.0.1:{port}", engine, clock, app=app)
     run.tokens = {role: run.token(role, subject) for role, subject in SUBJECTS.items()}
     try:
         yield run
