@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -85,3 +86,40 @@ def test_single_steps_reuse_the_pooled_connections_cursor(pg_engine: Engine) -> 
     assert pg_engine.complete(instance.id, "share_video").version == 4
     with pg_engine.store.autocommit_engine.connect() as conn:
         assert conn.connection.info["nextmove_step_cursor"] is not kept
+
+
+def test_a_step_hands_its_connection_back_out_of_autocommit(pg_engine: Engine) -> None:
+    """The step statement runs in autocommit mode on the pool's own connection; after it,
+    written or refused, the connection is back to transactions: work that fails in a
+    transaction on it is rolled back whole."""
+    from engine import NextmoveError
+
+    def back_to_transactions() -> None:
+        raw = pg_engine.store.engine.raw_connection()
+        try:
+            assert raw.driver_connection.autocommit is False
+        finally:
+            raw.close()
+
+        def half(conn: Any) -> None:
+            conn.execute(text("UPDATE instance SET status = 'broken' WHERE id = :id"),
+                         {"id": instance.id})
+            raise RuntimeError("after the first statement")
+
+        with pytest.raises(RuntimeError):
+            pg_engine.store.transaction(half)
+        assert pg_engine.get(instance.id).status == "active"
+
+    pg_engine.deploy([LINEAR])
+    instance = pg_engine.start("prospect_linear", "p1", "d1")
+    pg_engine.complete(instance.id, "add_contact")
+    back_to_transactions()
+    stale = pg_engine.pipeline._hot.pop(instance.id)  # waits at send_invite
+    pg_engine.complete(instance.id, "send_invite")
+    pg_engine.pipeline.remember(instance.id, stale)
+    # written from the stale copy: the version check refuses it, then the fresh state has
+    # moved past the step
+    with pytest.raises(NextmoveError):
+        pg_engine.complete(instance.id, "send_invite")
+    back_to_transactions()
+    assert pg_engine.get(instance.id).version == 3
