@@ -60,7 +60,11 @@ class HookLearner:
         actions = np.array([index[s] for s in table["shown"]], dtype=np.int64)
         rewards = np.asarray(table["reward"], dtype=np.float64)
         mu = np.asarray(table["propensity"], dtype=np.float64)
-        q, nested = fits.predictions(table, fold, ids)
+        # an option unavailable to a row is never shown there (its probability is 0 under
+        # every policy, its Γ is NaN): its q is never read, so it is not predicted
+        needed = avail.copy()
+        needed[np.arange(n), actions] = True  # the DR correction reads the logged one's
+        q, nested = fits.predictions(table, fold, ids, needed=needed)
 
         def segments(q: Array, fit: Array | None) -> Segments:
             gamma = q.copy()
