@@ -1,12 +1,12 @@
 """Predicting one row per group of rows the trees cannot tell apart gives the same numbers as
 predicting every row; the shared factorization gives the same models; the segment search's
-picks per cell are the per-row picks."""
+picks per cell are the per-row picks; the usable rows are those a lookup per row finds."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from content_catalog import ContentOption, Exploration, Policy, Rule
+from content_catalog import ContentOption, Exploration, Policy, Rule, load_catalog_text
 from learner import _cells
 from learner._factorized import Factorized
 from learner._segments import (
@@ -18,7 +18,9 @@ from learner._segments import (
     text_levels,
 )
 from learner.model import OutcomeModel
+from learner.rewrite import usable
 from tests.learner.test_model import table
+from tests.learner.test_rewrite import CATALOG
 
 
 def _data(n: int, seed: int) -> dict[str, np.ndarray]:
@@ -144,3 +146,19 @@ def test_availability_and_probabilities_by_distinct_context_are_those_of_every_r
                               probabilities(policy, options, row)[0])
     table["tier"][3] = float("nan")  # NaN is not None: the plain way
     assert _alike([table["tier"]]) is None
+
+
+def test_usable_rows_are_those_a_set_lookup_per_row_finds() -> None:
+    catalog = load_catalog_text(CATALOG)
+    rng = np.random.default_rng(4)
+    n = 500
+    hooks = np.array(["intro_video", "first_contact_message", "no_such_hook", None],
+                     dtype=object)
+    shown = np.array(["video_a", "video_c", "note_x", "gone", None, float("nan")],
+                     dtype=object)
+    table = {"hook": rng.choice(hooks, n), "shown": rng.choice(shown, n),
+             "propensity": rng.choice([0.0, 0.3, 1.0, 1.5, np.nan], n)}
+    _, rows, known = usable(table, catalog)
+    expected = [i for i in range(n) if table["shown"][i] in known.get(table["hook"][i], ())
+                and 0 < table["propensity"][i] <= 1]
+    assert rows.tolist() == expected and rows.size > 0
