@@ -9,12 +9,14 @@ import numpy as np
 from content_catalog import ContentOption, Exploration, Policy, Rule, load_catalog_text
 from learner import _cells
 from learner._factorized import Factorized
+from learner._hook import _explain, _matching
 from learner._segments import (
     Segments,
     _alike,
     _text_levels_by_set,
     available,
     probabilities,
+    take,
     text_levels,
 )
 from learner.model import OutcomeModel
@@ -162,3 +164,26 @@ def test_usable_rows_are_those_a_set_lookup_per_row_finds() -> None:
     expected = [i for i in range(n) if table["shown"][i] in known.get(table["hook"][i], ())
                 and 0 < table["propensity"][i] <= 1]
     assert rows.tolist() == expected and rows.size > 0
+
+
+def test_one_explanation_call_gives_each_samples_own_numbers() -> None:
+    data = _data(3000, seed=8)
+    model = OutcomeModel(features=["shown", "prospect_interest", "step_index", "hours", "tier"],
+                         seed=0).fit(data)
+    policy = Policy("intro_video", default={"video_a": 0.2, "video_b": 0.1}, rules=(
+        Rule({"tier": "gold"}, {"video_b": 0.4, "video_a": 0.1}),
+        Rule({"prospect_interest": "energy"}, {"video_a": 0.3})))
+    sample = np.random.default_rng(0).permutation(3000)[:500]
+    mean_abs, explained = _explain(policy, model, data, sample, seed=0)
+    alone = np.abs(model.contribution_matrix(take(data, sample))[:, :-1]).mean(axis=0)
+    assert mean_abs == {f: round(float(v), 6) for f, v in sorted(
+        zip(model.features_, alone, strict=True), key=lambda kv: -kv[1]) if v > 0}
+    rng = np.random.default_rng(0)
+    for rule, best in zip(explained.rules, ["video_b", "video_a"], strict=True):
+        rows = rng.permutation(np.flatnonzero(_matching(data, rule.when)))[:500]
+        part = take(data, rows)
+        part["shown"] = np.full(rows.size, best, dtype=object)
+        mean = model.contribution_matrix(part)[:, :-1].mean(axis=0)
+        top = np.argsort(-np.abs(mean))[:3]
+        assert rule.reasons[-1].endswith(", ".join(
+            f"{model.features_[j]} {mean[j]:+.2f}" for j in top if mean[j] != 0))
