@@ -58,6 +58,7 @@ class Segments:
         self._ids: dict[tuple[str, ...], Array] = {}
         self._stats: dict[tuple[str, ...], tuple[Array, Array, Array]] = {}
         self._means: dict[tuple[tuple[str, ...], tuple[int, ...]], tuple[Array, Array]] = {}
+        self._cell_keys: dict[tuple[str, ...], tuple[Array, int]] = {}
         self._by_option = list(np.ascontiguousarray(self._sums.T))
         # Rows with the same options available share a pattern number (see `picks`).
         if avail.shape[1] <= 62:
@@ -151,11 +152,15 @@ class Segments:
 
         Rows with the same feature codes and the same options available get the same pick,
         so it is made once per such cell (one representative row each) and spread back."""
-        key = self._pattern[rows]
-        radix = max(self._patterns, 1)
-        for f in features:
-            key = key + radix * (self.codes[f][rows] + 1)
-            radix *= len(self.levels[f]) + 1
+        if features not in self._cell_keys:  # every row's, once per feature set
+            key = self._pattern
+            radix = max(self._patterns, 1)
+            for f in features:
+                key = key + radix * (self.codes[f] + 1)
+                radix *= len(self.levels[f]) + 1
+            self._cell_keys[features] = key, radix
+        whole, radix = self._cell_keys[features]
+        key = whole[rows]
         if radix <= max(4 * len(rows), 1 << 16):  # keys small enough for a dense table
             seen = np.zeros(radix, dtype=bool)
             seen[key] = True
