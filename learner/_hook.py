@@ -66,12 +66,14 @@ class HookLearner:
         needed[np.arange(n), actions] = True  # the DR correction reads the logged one's
         q, nested = fits.predictions(table, fold, ids, needed=needed)
 
+        text: dict[str, Any] = {}  # text levels, found once for the hook's segments
+
         def segments(q: Array, fit: Array | None) -> Segments:
             gamma = q.copy()
             gamma[np.arange(n), actions] += (rewards - q[np.arange(n), actions]) / mu
             gamma[~avail] = np.nan
             return Segments(table, self.context, self.max_levels, self.min_support, gamma,
-                            avail, fold, fit=fit, **self.segments)
+                            avail, fold, fit=fit, text=text, **self.segments)
 
         every = [int(k) for k in np.unique(fold)]
         seg = segments(q, None)

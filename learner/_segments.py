@@ -36,8 +36,12 @@ class Segments:
 
     def __init__(self, table: dict[str, Array], context: list[str], max_levels: int,
                  min_support: int, gamma: Array, avail: Array, fold: Array, *,
-                 fit: Array | None = None, bins: int = 4, max_values: int = 100) -> None:
+                 fit: Array | None = None, bins: int = 4, max_values: int = 100,
+                 text: dict[str, tuple[list[Any], Array] | None] | None = None) -> None:
+        """`text`: the text columns' levels found so far for this `table` (they do not
+        depend on `fit`, so the segments of one table's folds share them); filled here."""
         self.min_support = min_support
+        text = {} if text is None else text
         self.levels: dict[str, list[Any]] = {}
         self.codes: dict[str, Array] = {}
         fit = np.ones(len(fold), dtype=bool) if fit is None else fit
@@ -48,7 +52,9 @@ class Segments:
                 if found is not None:
                     self.levels[name], self.codes[name] = found
                 continue
-            found = text_levels(values, max_levels)
+            if name not in text:
+                text[name] = text_levels(values, max_levels)
+            found = text[name]
             if found is not None:
                 self.levels[name], self.codes[name] = found
         self.candidates = tuple(self.codes)

@@ -4,6 +4,8 @@ picks per cell are the per-row picks; the usable rows are those a lookup per row
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from content_catalog import ContentOption, Exploration, Policy, Rule, load_catalog_text
@@ -96,6 +98,16 @@ def test_picks_per_cell_are_the_per_row_argmax() -> None:
     gamma = np.where(avail, rng.random((n, k)), np.nan)
     fold = rng.integers(0, 4, n)
     seg = Segments(data, ["tier", "region", "visits"], 12, 20, gamma, avail, fold)
+    # a fold's segments reuse the text levels found for the same table, numeric bins not
+    text: dict[str, Any] = {}
+    Segments(data, ["tier", "region", "visits"], 12, 20, gamma, avail, fold, text=text)
+    assert set(text) == {"tier", "region"}
+    fit = fold != 1
+    shared = Segments(data, ["tier", "region", "visits"], 12, 20, gamma, avail, fold,
+                      fit=fit, text=text)
+    alone = Segments(data, ["tier", "region", "visits"], 12, 20, gamma, avail, fold, fit=fit)
+    assert shared.levels == alone.levels and all(
+        np.array_equal(shared.codes[f], alone.codes[f]) for f in alone.codes)
     rows = np.flatnonzero(fold == 1)
     for features in [(), ("tier",), ("tier", "region"), ("region", "visits", "tier")]:
         scores = seg.assign(features, [0, 2, 3], rows)
