@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from content_catalog import ContentOption, Exploration, Policy, Rule
 from learner import _gate, ope
 from learner._crossfit import CrossFit
-from learner._segments import Segments, available, probabilities, select, take
+from learner._segments import Segments, Shared, available, probabilities, select, take
 from learner.model import OutcomeModel
 
 _EXPLAIN_ROWS = 2000  # rows per hook whose contributions are averaged for the reasons
@@ -66,14 +66,15 @@ class HookLearner:
         needed[np.arange(n), actions] = True  # the DR correction reads the logged one's
         q, nested = fits.predictions(table, fold, ids, needed=needed)
 
-        text: dict[str, Any] = {}  # text levels, found once for the hook's segments
+        shared = Shared()  # the hook's text levels, found once for its six segment tables
 
         def segments(q: Array, fit: Array | None) -> Segments:
             gamma = q.copy()
             gamma[np.arange(n), actions] += (rewards - q[np.arange(n), actions]) / mu
             gamma[~avail] = np.nan
             return Segments(table, self.context, self.max_levels, self.min_support, gamma,
-                            avail, fold, fit=fit, text=text, **self.segments)
+                            avail, fold, fit=fit, shared=shared,
+                            **self.segments)
 
         every = [int(k) for k in np.unique(fold)]
         seg = segments(q, None)

@@ -4,8 +4,6 @@ picks per cell are the per-row picks; the usable rows are those a lookup per row
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from content_catalog import ContentOption, Exploration, Policy, Rule, load_catalog_text
@@ -14,6 +12,7 @@ from learner._factorized import Factorized
 from learner._hook import _explain, _matching
 from learner._segments import (
     Segments,
+    Shared,
     _alike,
     _text_levels_by_set,
     available,
@@ -98,16 +97,22 @@ def test_picks_per_cell_are_the_per_row_argmax() -> None:
     gamma = np.where(avail, rng.random((n, k)), np.nan)
     fold = rng.integers(0, 4, n)
     seg = Segments(data, ["tier", "region", "visits"], 12, 20, gamma, avail, fold)
-    # a fold's segments reuse the text levels found for the same table, numeric bins not
-    text: dict[str, Any] = {}
-    Segments(data, ["tier", "region", "visits"], 12, 20, gamma, avail, fold, text=text)
-    assert set(text) == {"tier", "region"}
+    # a fold's segments reuse what other folds found for text features; numeric bins not
+    shared = Shared()
+    Segments(data, ["tier", "region", "visits"], 12, 20, gamma, avail, fold, shared=shared)
+    assert set(shared.text) == {"tier", "region"}
     fit = fold != 1
-    shared = Segments(data, ["tier", "region", "visits"], 12, 20, gamma, avail, fold,
-                      fit=fit, text=text)
-    alone = Segments(data, ["tier", "region", "visits"], 12, 20, gamma, avail, fold, fit=fit)
-    assert shared.levels == alone.levels and all(
-        np.array_equal(shared.codes[f], alone.codes[f]) for f in alone.codes)
+    other = np.where(avail, rng.random((n, k)), np.nan)
+    reused = Segments(data, ["tier", "region", "visits"], 12, 20, other, avail, fold,
+                      fit=fit, shared=shared)
+    alone = Segments(data, ["tier", "region", "visits"], 12, 20, other, avail, fold, fit=fit)
+    assert reused.levels == alone.levels and all(
+        np.array_equal(reused.codes[f], alone.codes[f]) for f in alone.codes)
+    for features in [("tier",), ("region", "tier"), ("visits", "tier")]:
+        assert np.array_equal(reused.ids(features), alone.ids(features))
+        assert np.array_equal(reused.picks(features, [0, 2], np.flatnonzero(fold == 3)),
+                              alone.picks(features, [0, 2], np.flatnonzero(fold == 3)))
+    assert ("region", "tier") in shared.ids and ("visits", "tier") not in shared.ids
     rows = np.flatnonzero(fold == 1)
     for features in [(), ("tier",), ("tier", "region"), ("region", "visits", "tier")]:
         scores = seg.assign(features, [0, 2, 3], rows)
