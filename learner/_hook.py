@@ -66,7 +66,7 @@ class HookLearner:
         needed[np.arange(n), actions] = True  # the DR correction reads the logged one's
         q, nested = fits.predictions(table, fold, ids, needed=needed)
 
-        shared = Shared()  # the hook's text levels, found once for its six segment tables
+        shared = Shared()  # what its six segment tables (folds) have in common, found once
 
         def segments(q: Array, fit: Array | None) -> Segments:
             gamma = q.copy()
