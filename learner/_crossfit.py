@@ -86,12 +86,13 @@ class CrossFit:
     def pair(self, j: int, k: int) -> OutcomeModel:
         return self.pairs[(min(j, k), max(j, k))]
 
-    def predictions(self, table: Mapping[str, Array], fold: Array, ids: Sequence[str]
-                    ) -> tuple[Array, dict[int, Array]]:
+    def predictions(self, table: Mapping[str, Array], fold: Array, ids: Sequence[str], *,
+                    needed: Array | None = None) -> tuple[Array, dict[int, Array]]:
         """q(x, a) for `table`'s rows (one hook's; `fold` theirs) and every option in `ids`:
         (each row by the model without its fold, {k: each row outside fold k by the model
         without its fold and k; rows of fold k are 0}). Folds absent from `table` are
-        skipped."""
+        skipped. `needed` (rows, options): the entries read later; others may be 0
+        (`OutcomeModel.predict_actions`)."""
         present = [k for k in self.folds if (fold == k).any()]
         rows = {k: fold == k for k in present}
         used = {name: table[name] for name in self.features if name in table}
@@ -103,12 +104,14 @@ class CrossFit:
         loo = np.zeros((fold.size, len(ids)))
         nested = {k: np.zeros((fold.size, len(ids))) for k in present}
         for k in present:
-            loo[rows[k]] = self.outer[k].predict_actions(parts[k], ids, codes=codes[k])
+            loo[rows[k]] = self.outer[k].predict_actions(
+                parts[k], ids, codes=codes[k], needed=None if needed is None else needed[rows[k]])
         for j, k in (itertools.combinations(present, 2) if self.pairs else ()):
             # folds j and k in one call: rows of both that share a cell are predicted once
             both = rows[j] | rows[k]
-            q = self.pair(j, k).predict_actions(take(used, both), ids,
-                                                codes=factorized.take(both))
+            q = self.pair(j, k).predict_actions(
+                take(used, both), ids, codes=factorized.take(both),
+                needed=None if needed is None else needed[both])
             in_j = rows[j][both]
             nested[k][rows[j]] = q[in_j]
             nested[j][rows[k]] = q[~in_j]

@@ -54,7 +54,8 @@ class Factorized:
     def take(self, rows: Array) -> Factorized:
         """The same columns for `rows` (a mask or indices) of the table."""
         out = Factorized({}, ())
-        out.index = {name: index[rows] for name, index in self.index.items()}
+        chosen = np.flatnonzero(rows) if rows.dtype == bool else rows  # once, not per column
+        out.index = {name: index[chosen] for name, index in self.index.items()}
         out.uniques = self.uniques
         return out
 

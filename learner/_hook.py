@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from content_catalog import ContentOption, Exploration, Policy, Rule
 from learner import _gate, ope
 from learner._crossfit import CrossFit
-from learner._segments import Segments, available, probabilities, select, take
+from learner._segments import Segments, Shared, available, probabilities, select, take
 from learner.model import OutcomeModel
 
 _EXPLAIN_ROWS = 2000  # rows per hook whose contributions are averaged for the reasons
@@ -60,14 +60,21 @@ class HookLearner:
         actions = np.array([index[s] for s in table["shown"]], dtype=np.int64)
         rewards = np.asarray(table["reward"], dtype=np.float64)
         mu = np.asarray(table["propensity"], dtype=np.float64)
-        q, nested = fits.predictions(table, fold, ids)
+        # an option unavailable to a row is never shown there (its probability is 0 under
+        # every policy, its Γ is NaN): its q is never read, so it is not predicted
+        needed = avail.copy()
+        needed[np.arange(n), actions] = True  # the DR correction reads the logged one's
+        q, nested = fits.predictions(table, fold, ids, needed=needed)
+
+        shared = Shared()  # what its six segment tables (folds) have in common, found once
 
         def segments(q: Array, fit: Array | None) -> Segments:
             gamma = q.copy()
             gamma[np.arange(n), actions] += (rewards - q[np.arange(n), actions]) / mu
             gamma[~avail] = np.nan
             return Segments(table, self.context, self.max_levels, self.min_support, gamma,
-                            avail, fold, fit=fit, **self.segments)
+                            avail, fold, fit=fit, shared=shared,
+                            **self.segments)
 
         every = [int(k) for k in np.unique(fold)]
         seg = segments(q, None)
@@ -89,8 +96,7 @@ class HookLearner:
                             pi_base.argmax(axis=1), min_lift=self.min_lift,
                             confidence=confidence)
         sample = np.random.default_rng(seed).permutation(n)[:_EXPLAIN_ROWS]
-        contributions = _mean_abs(full, take(table, sample))
-        policy = _explain_rules(policy, full, table, seed)
+        contributions, policy = _explain(policy, full, table, sample, seed)
         reasons = _reasons(policy, current, options, features, seg, table, judgement,
                            contributions, power, self.min_lift)
         explain = {"decisions": n, "features": list(features),
@@ -135,12 +141,13 @@ def _label(feature: str, value: Any) -> str:
     numbers = [v for v in value if not isinstance(v, bool)]
     low, high = min(numbers), max(numbers)
     return f"{feature}={low:g}" if low == high else f"{feature} {low:g}–{high:g}"
-def _explain_rules(policy: Policy, model: OutcomeModel, table: dict[str, Array], seed: int,
-                   top: int = 3) -> Policy:
-    """Give each rule its reasons: the option it puts first, by how much, and which features
-    the outcome model credits for that option's chance in the rule's segment (LightGBM's
-    per-row contributions, averaged over up to `_EXPLAIN_ROWS // 4` of its decisions with the
-    option in place of what was shown)."""
+def _explain(policy: Policy, model: OutcomeModel, table: dict[str, Array], sample: Array,
+             seed: int, top: int = 3) -> tuple[dict[str, float], Policy]:
+    """(mean |contribution| per feature over the `sample` rows, the policy with each rule's
+    reasons: the option it puts first, by how much, and which features the outcome model
+    credits for that option's chance in the rule's segment (LightGBM's per-row
+    contributions, averaged over up to `_EXPLAIN_ROWS // 4` of its decisions with the option
+    in place of what was shown))."""
     rng = np.random.default_rng(seed)
     found: list[tuple[Rule, list[str], str, Array]] = []
     for rule in policy.rules:
@@ -155,17 +162,17 @@ def _explain_rules(policy: Policy, model: OutcomeModel, table: dict[str, Array],
         if rows.size:
             rows = rng.permutation(rows)[:_EXPLAIN_ROWS // 4]
         found.append((rule, reasons, best, rows))
-    # every rule's sample in one call: rules overlap, and rows the trees cannot tell apart
-    # are explained once (`OutcomeModel.contribution_matrix`); per row the same numbers
+    # the hook's sample and every rule's in one call: rules overlap, and rows the trees
+    # cannot tell apart are explained once (`OutcomeModel.contribution_matrix`); per row
+    # the same numbers as a call of their own
     sizes = [rows.size for *_, rows in found]
-    every = np.concatenate([rows for *_, rows in found]) if found else np.zeros(0, np.int64)
-    contributions = np.zeros((0, len(model.features_) + 1))
-    if every.size:
-        sample = take(table, every)
-        sample["shown"] = np.array([best for _, _, best, rows in found for _ in range(rows.size)],
-                                   dtype=object)
-        contributions = model.contribution_matrix(sample)
-    rules, start = [], 0
+    every = np.concatenate([sample, *(rows for *_, rows in found)])
+    rows_table = take(table, every)
+    rows_table["shown"] = np.concatenate([
+        table["shown"][sample],
+        np.array([best for _, _, best, rows in found for _ in range(rows.size)], dtype=object)])
+    contributions = model.contribution_matrix(rows_table)
+    rules, start = [], sample.size
     for (rule, reasons, best, _), size in zip(found, sizes, strict=True):
         if size:
             mean = contributions[start:start + size, :-1].mean(axis=0)
@@ -176,17 +183,14 @@ def _explain_rules(policy: Policy, model: OutcomeModel, table: dict[str, Array],
             if credited:
                 reasons.append(f"model contributions to {best}'s log-odds here: {credited}")
         rules.append(replace(rule, reasons=tuple(reasons)) if reasons else rule)
-    return replace(policy, rules=tuple(rules))
+    mean_abs = np.abs(contributions[:sample.size, :-1]).mean(axis=0)
+    ranked = sorted(zip(model.features_, mean_abs, strict=True), key=lambda kv: -kv[1])
+    return ({f: round(float(v), 6) for f, v in ranked if v > 0},
+            replace(policy, rules=tuple(rules)))
 
 
 def _score_dict(ids: list[str], scores: Array) -> dict[str, float]:
     return {o: round(float(v), 6) for o, v in zip(ids, scores, strict=True) if np.isfinite(v)}
-
-
-def _mean_abs(model: OutcomeModel, table: dict[str, Array]) -> dict[str, float]:
-    contrib = np.abs(model.contribution_matrix(table)[:, :-1]).mean(axis=0)
-    ranked = sorted(zip(model.features_, contrib, strict=True), key=lambda kv: -kv[1])
-    return {f: round(float(v), 6) for f, v in ranked if v > 0}
 
 
 def _reasons(policy: Policy, current: Policy, options: Sequence[ContentOption],

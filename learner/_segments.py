@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,18 @@ from content_catalog.policy import locale_market
 Array = NDArray[Any]
 
 
+@dataclass
+class Shared:
+    """What the segment tables of one hook's folds have in common (the same table and
+    availability, Γ and fit rows apart): the text columns' levels, which do not depend on
+    the fit rows, and for feature sets of text columns only, each row's segment number and
+    cell key, which depend on nothing else."""
+
+    text: dict[str, tuple[list[Any], Array] | None] = field(default_factory=dict)
+    ids: dict[tuple[str, ...], Array] = field(default_factory=dict)
+    cells: dict[tuple[str, ...], tuple[Array, int]] = field(default_factory=dict)
+
+
 class Segments:
     """Integer codes of the candidate segment features of one hook's decisions, and their
     per-segment mean scores (Γ where the option is available) over any set of folds.
@@ -36,8 +49,12 @@ class Segments:
 
     def __init__(self, table: dict[str, Array], context: list[str], max_levels: int,
                  min_support: int, gamma: Array, avail: Array, fold: Array, *,
-                 fit: Array | None = None, bins: int = 4, max_values: int = 100) -> None:
+                 fit: Array | None = None, bins: int = 4, max_values: int = 100,
+                 shared: Shared | None = None) -> None:
+        """`shared`: what was found for other folds of the same `table` and `avail`."""
         self.min_support = min_support
+        self._shared = Shared() if shared is None else shared
+        text = self._shared.text
         self.levels: dict[str, list[Any]] = {}
         self.codes: dict[str, Array] = {}
         fit = np.ones(len(fold), dtype=bool) if fit is None else fit
@@ -48,16 +65,20 @@ class Segments:
                 if found is not None:
                     self.levels[name], self.codes[name] = found
                 continue
-            found = text_levels(values, max_levels)
+            if name not in text:
+                text[name] = text_levels(values, max_levels)
+            found = text[name]
             if found is not None:
                 self.levels[name], self.codes[name] = found
         self.candidates = tuple(self.codes)
+        self._text = frozenset(name for name in self.codes if text.get(name) is not None)
         self.gamma, self.avail, self.fold = gamma, avail, fold
         self.folds = int(fold.max()) + 1 if fold.size else 1
         self._sums = np.where(avail, np.nan_to_num(gamma), 0.0)  # Γ, 0 where unavailable
         self._ids: dict[tuple[str, ...], Array] = {}
         self._stats: dict[tuple[str, ...], tuple[Array, Array, Array]] = {}
         self._means: dict[tuple[tuple[str, ...], tuple[int, ...]], tuple[Array, Array]] = {}
+        self._cell_keys: dict[tuple[str, ...], tuple[Array, int]] = {}
         self._by_option = list(np.ascontiguousarray(self._sums.T))
         # Rows with the same options available share a pattern number (see `picks`).
         if avail.shape[1] <= 62:
@@ -73,14 +94,15 @@ class Segments:
 
     def ids(self, features: tuple[str, ...]) -> Array:
         """Per row its segment number (mixed radix over the features' codes; -1: missing)."""
-        if features not in self._ids:
+        known = self._shared.ids if self._text.issuperset(features) else self._ids
+        if features not in known:
             ids = np.zeros(len(self.fold), dtype=np.int64)
             for f in features:
                 ids = ids * len(self.levels[f]) + self.codes[f]
             if features:
                 ids[np.column_stack([self.codes[f] < 0 for f in features]).any(axis=1)] = -1
-            self._ids[features] = ids
-        return self._ids[features]
+            known[features] = ids
+        return known[features]
 
     def key(self, features: tuple[str, ...], segment: int) -> tuple[Any, ...]:
         """The feature values of a segment number."""
@@ -151,11 +173,16 @@ class Segments:
 
         Rows with the same feature codes and the same options available get the same pick,
         so it is made once per such cell (one representative row each) and spread back."""
-        key = self._pattern[rows]
-        radix = max(self._patterns, 1)
-        for f in features:
-            key = key + radix * (self.codes[f][rows] + 1)
-            radix *= len(self.levels[f]) + 1
+        known = self._shared.cells if self._text.issuperset(features) else self._cell_keys
+        if features not in known:  # every row's, once per feature set
+            key = self._pattern
+            radix = max(self._patterns, 1)
+            for f in features:
+                key = key + radix * (self.codes[f] + 1)
+                radix *= len(self.levels[f]) + 1
+            known[features] = key, radix
+        whole, radix = known[features]
+        key = whole[rows]
         if radix <= max(4 * len(rows), 1 << 16):  # keys small enough for a dense table
             seen = np.zeros(radix, dtype=bool)
             seen[key] = True

@@ -169,9 +169,12 @@ class OutcomeModel:
         return (self.predict_proba(rows)[:, 1] >= 0.5).astype(np.int64)
 
     def predict_actions(self, rows: Any, actions: Sequence[Any], *,
-                        codes: Factorized | None = None) -> NDArray[np.float64]:
+                        codes: Factorized | None = None,
+                        needed: NDArray[np.bool_] | None = None) -> NDArray[np.float64]:
         """(n, len(actions)): P(reward = 1) for each row had `actions[k]` been shown
-        (`codes`: the rows' text columns already factorized)."""
+        (`codes`: the rows' text columns already factorized). `needed` (n, len(actions)):
+        only those entries are wanted (an action not available to a row: its score is never
+        read); an entry no row of its cell needs is 0.0, every other one the prediction."""
         self._check_fitted()
         matrix = self._encode(as_columns(rows), codes)
         column = self.features_.index(self.action) if self.action in self.features_ else None
@@ -180,13 +183,20 @@ class OutcomeModel:
         # the rows' cells whatever is shown, grouped once rather than once per action: each
         # cell's row, once per action, is a row of the plain path's per-action cells
         one, group = self._cells(matrix)
-        stacked = np.tile(matrix[one], (len(actions), 1))  # one predict call for every action
+        wanted = np.ones((len(actions), one.size), dtype=bool)
+        if needed is not None:  # a cell's prediction for an action: if any of its rows needs it
+            for k in range(len(actions)):
+                wanted[k] = np.bincount(group[needed[:, k]], minlength=one.size) > 0
+        action, cell = np.nonzero(wanted)  # action-major, as one tiled matrix per action
+        stacked = matrix[one[cell]]  # one predict call for every (cell, action) wanted
         if column is not None:
-            stacked[:, column] = np.repeat([self._code(self.action, a) for a in actions],
-                                           one.size)
-        found = np.asarray(self.booster_.predict(stacked, num_threads=self.num_threads),
-                           dtype=np.float64)
-        return found.reshape(len(actions), one.size)[:, group].T
+            codes_of = np.array([self._code(self.action, a) for a in actions],
+                                dtype=np.float64)
+            stacked[:, column] = codes_of[action]
+        found = np.zeros((len(actions), one.size))
+        if cell.size:
+            found[wanted] = self.booster_.predict(stacked, num_threads=self.num_threads)
+        return found[:, group].T
 
     def contributions(self, rows: Any) -> list[dict[str, float]]:
         """Per row, each feature's contribution to the log-odds (LightGBM `pred_contrib`),

@@ -61,6 +61,7 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 
 from content_catalog import (
@@ -233,8 +234,14 @@ def usable(table: Any, catalog: Catalog) -> tuple[dict[str, Array], Array, dict[
     shown, hook_col = columns["shown"], columns["hook"]
     propensity = np.asarray(columns["propensity"], dtype=np.float64)
     known = {h: {o.id for o in catalog.options_for(h)} for h in catalog.hooks}
-    ok = np.array([s in known.get(h, ()) for h, s in zip(hook_col, shown, strict=True)],
-                  dtype=bool) & (propensity > 0) & (propensity <= 1)
+    # each distinct (hook, shown) looked up once; a missing hook or shown (code -1) is no id
+    h_code, hooks = pd.factorize(hook_col)
+    s_code, options = pd.factorize(shown)
+    member = np.array([[s in known.get(h, ()) for s in options.tolist()]
+                       for h in hooks.tolist()], dtype=bool).reshape(len(hooks), len(options))
+    ok = (h_code >= 0) & (s_code >= 0)
+    ok[ok] = member[h_code[ok], s_code[ok]]
+    ok &= (propensity > 0) & (propensity <= 1)
     return columns, np.flatnonzero(ok), known
 
 

@@ -1,24 +1,29 @@
 """Predicting one row per group of rows the trees cannot tell apart gives the same numbers as
 predicting every row; the shared factorization gives the same models; the segment search's
-picks per cell are the per-row picks."""
+picks per cell are the per-row picks; the usable rows are those a lookup per row finds."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from content_catalog import ContentOption, Exploration, Policy, Rule
+from content_catalog import ContentOption, Exploration, Policy, Rule, load_catalog_text
 from learner import _cells
 from learner._factorized import Factorized
+from learner._hook import _explain, _matching
 from learner._segments import (
     Segments,
+    Shared,
     _alike,
     _text_levels_by_set,
     available,
     probabilities,
+    take,
     text_levels,
 )
 from learner.model import OutcomeModel
+from learner.rewrite import usable
 from tests.learner.test_model import table
+from tests.learner.test_rewrite import CATALOG
 
 
 def _data(n: int, seed: int) -> dict[str, np.ndarray]:
@@ -92,6 +97,22 @@ def test_picks_per_cell_are_the_per_row_argmax() -> None:
     gamma = np.where(avail, rng.random((n, k)), np.nan)
     fold = rng.integers(0, 4, n)
     seg = Segments(data, ["tier", "region", "visits"], 12, 20, gamma, avail, fold)
+    # a fold's segments reuse what other folds found for text features; numeric bins not
+    shared = Shared()
+    Segments(data, ["tier", "region", "visits"], 12, 20, gamma, avail, fold, shared=shared)
+    assert set(shared.text) == {"tier", "region"}
+    fit = fold != 1
+    other = np.where(avail, rng.random((n, k)), np.nan)
+    reused = Segments(data, ["tier", "region", "visits"], 12, 20, other, avail, fold,
+                      fit=fit, shared=shared)
+    alone = Segments(data, ["tier", "region", "visits"], 12, 20, other, avail, fold, fit=fit)
+    assert reused.levels == alone.levels and all(
+        np.array_equal(reused.codes[f], alone.codes[f]) for f in alone.codes)
+    for features in [("tier",), ("region", "tier"), ("visits", "tier")]:
+        assert np.array_equal(reused.ids(features), alone.ids(features))
+        assert np.array_equal(reused.picks(features, [0, 2], np.flatnonzero(fold == 3)),
+                              alone.picks(features, [0, 2], np.flatnonzero(fold == 3)))
+    assert ("region", "tier") in shared.ids and ("visits", "tier") not in shared.ids
     rows = np.flatnonzero(fold == 1)
     for features in [(), ("tier",), ("tier", "region"), ("region", "visits", "tier")]:
         scores = seg.assign(features, [0, 2, 3], rows)
@@ -144,3 +165,42 @@ def test_availability_and_probabilities_by_distinct_context_are_those_of_every_r
                               probabilities(policy, options, row)[0])
     table["tier"][3] = float("nan")  # NaN is not None: the plain way
     assert _alike([table["tier"]]) is None
+
+
+def test_usable_rows_are_those_a_set_lookup_per_row_finds() -> None:
+    catalog = load_catalog_text(CATALOG)
+    rng = np.random.default_rng(4)
+    n = 500
+    hooks = np.array(["intro_video", "first_contact_message", "no_such_hook", None],
+                     dtype=object)
+    shown = np.array(["video_a", "video_c", "note_x", "gone", None, float("nan")],
+                     dtype=object)
+    table = {"hook": rng.choice(hooks, n), "shown": rng.choice(shown, n),
+             "propensity": rng.choice([0.0, 0.3, 1.0, 1.5, np.nan], n)}
+    _, rows, known = usable(table, catalog)
+    expected = [i for i in range(n) if table["shown"][i] in known.get(table["hook"][i], ())
+                and 0 < table["propensity"][i] <= 1]
+    assert rows.tolist() == expected and rows.size > 0
+
+
+def test_one_explanation_call_gives_each_samples_own_numbers() -> None:
+    data = _data(3000, seed=8)
+    model = OutcomeModel(features=["shown", "prospect_interest", "step_index", "hours", "tier"],
+                         seed=0).fit(data)
+    policy = Policy("intro_video", default={"video_a": 0.2, "video_b": 0.1}, rules=(
+        Rule({"tier": "gold"}, {"video_b": 0.4, "video_a": 0.1}),
+        Rule({"prospect_interest": "energy"}, {"video_a": 0.3})))
+    sample = np.random.default_rng(0).permutation(3000)[:500]
+    mean_abs, explained = _explain(policy, model, data, sample, seed=0)
+    alone = np.abs(model.contribution_matrix(take(data, sample))[:, :-1]).mean(axis=0)
+    assert mean_abs == {f: round(float(v), 6) for f, v in sorted(
+        zip(model.features_, alone, strict=True), key=lambda kv: -kv[1]) if v > 0}
+    rng = np.random.default_rng(0)
+    for rule, best in zip(explained.rules, ["video_b", "video_a"], strict=True):
+        rows = rng.permutation(np.flatnonzero(_matching(data, rule.when)))[:500]
+        part = take(data, rows)
+        part["shown"] = np.full(rows.size, best, dtype=object)
+        mean = model.contribution_matrix(part)[:, :-1].mean(axis=0)
+        top = np.argsort(-np.abs(mean))[:3]
+        assert rule.reasons[-1].endswith(", ".join(
+            f"{model.features_[j]} {mean[j]:+.2f}" for j in top if mean[j] != 0))

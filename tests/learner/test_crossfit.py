@@ -1,17 +1,24 @@
 """Nested cross-fitting's models are the same whether fitted one at a time or several at once,
 categorical codes come out as a dict lookup of every value would give them, and the
-folds' predictions are each model's plain predictions of its rows."""
+folds' predictions are each model's plain predictions of its rows (those a hook reads:
+options unavailable to a row are not predicted, and the proposals stay the same)."""
 
 from __future__ import annotations
 
+import json
 import os
 
+import lightgbm as lgb
 import numpy as np
+import pytest
 
+from content_catalog import catalog_policy, load_catalog_text
 from learner._crossfit import CrossFit, parallel, workers
 from learner._segments import case_folds
 from learner.model import OutcomeModel, _codes
+from learner.rewrite import propose_from
 from tests.learner.test_model import table
+from tests.learner.test_rewrite import CATALOG, log
 
 
 def test_fits_run_side_by_side_give_the_same_models() -> None:
@@ -72,3 +79,55 @@ def test_predictions_are_each_models_plain_predictions_of_its_rows() -> None:
         for j in fits.folds:
             if j != k:
                 assert np.array_equal(nested[k][fold == j], plain(fits.pair(j, k), fold == j))
+
+
+def test_predictions_skip_only_what_no_row_of_a_cell_needs() -> None:
+    data = table(3000, seed=7)
+    fold = case_folds(data["case_id"], 4, seed=2)
+    features = ["hook", "shown", "prospect_interest", "step_index"]
+    fits = CrossFit(data, fold, features, {"seed": 0, "n_estimators": 30})
+    ids = ["video_b", "video_a", "unknown"]
+    needed = np.random.default_rng(3).random((3000, 3)) < 0.3
+    needed[:, 2] = False  # an option no row needs: never predicted
+    loo, nested = fits.predictions(data, fold, ids, needed=needed)
+    full_loo, full_nested = fits.predictions(data, fold, ids)
+    assert np.array_equal(loo[needed], full_loo[needed])
+    assert not loo[:, 2].any() and full_loo[:, 2].all()
+    for k in fits.folds:
+        outside = (fold != k)[:, None] & needed
+        assert np.array_equal(nested[k][outside], full_nested[k][outside])
+        assert not nested[k][:, 2].any()
+
+
+def test_proposals_are_the_same_with_unavailable_options_left_unpredicted(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # video_c only in Mexico, yet logged in the US too (an old log): the logged option's q
+    # is still read by the DR correction, the unavailable ones' never
+    catalog = load_catalog_text(CATALOG.replace("weight: 0.6}", "weight: 0.6, markets: [MX]}"))
+    data = log(1500, seed=5)
+    data["market"][::3] = "MX"
+    elsewhere = np.flatnonzero((data["market"] != "MX") & (data["shown"] == "video_c"))
+    data["shown"][elsewhere[1:]] = "video_a"
+    active = {h: catalog_policy(catalog, h) for h in catalog.hooks}
+
+    def proposal() -> str:
+        found = propose_from(data, catalog, active, process_id="journey", outcome="sale",
+                             n_boot=50)
+        return json.dumps(found.to_dict(), sort_keys=True)
+
+    predicted: list[int] = []
+    plain_predict = lgb.Booster.predict
+
+    def counting(self: lgb.Booster, data: np.ndarray, *args: object, **kw: object) -> object:
+        predicted.append(len(data))
+        return plain_predict(self, data, *args, **kw)
+
+    monkeypatch.setattr(lgb.Booster, "predict", counting)
+    skipping = proposal()
+    skipped = sum(predicted)
+    plain = CrossFit.predictions
+    monkeypatch.setattr(CrossFit, "predictions", lambda self, table, fold, ids, needed=None:
+                        plain(self, table, fold, ids))
+    predicted.clear()
+    assert proposal() == skipping
+    assert skipped < sum(predicted)
