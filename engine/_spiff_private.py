@@ -138,13 +138,17 @@ def tree_tasks(workflow: Any, state: int) -> list[Task]:
 def quick_task_lists(workflow: Any) -> None:
     """Answer `workflow.get_tasks(state=mask)` — what SpiffWorkflow's own engine loop asks for
     (its READY tasks, at least twice a step) — by `tree_tasks`, the same list in the same order
-    several times cheaper; any other question goes to Spiff as before. Set once per workflow
-    (an attribute of the instance; nothing of it is serialized).
+    several times cheaper; any other question goes to Spiff as before. And skip Spiff's walk
+    for WAITING tasks after each completion when the workflow has none. Set once per workflow
+    (attributes of the instance; nothing of it is serialized).
 
-    Relies on `Workflow.get_tasks(first_task=None, **kwargs)` being what the engine loop calls."""
+    Relies on `Workflow.get_tasks(first_task=None, **kwargs)` being what the engine loop calls,
+    on `Workflow.update_waiting_tasks()` (called from `_task_completed_notify`) updating only
+    the WAITING tasks of the workflow's own tree, and on `Task._state`."""
     if "get_tasks" in vars(workflow):
         return
     spiffs = workflow.get_tasks
+    spiffs_update = workflow.update_waiting_tasks
 
     def get_tasks(first_task: Task | None = None, **kwargs: Any) -> list[Task]:
         if first_task is None and len(kwargs) == 1 and "state" in kwargs:
@@ -152,7 +156,16 @@ def quick_task_lists(workflow: Any) -> None:
         found: list[Task] = spiffs(first_task, **kwargs)
         return found
 
+    def update_waiting_tasks() -> None:
+        # Spiff walks the tree for WAITING tasks after every completion; with none among the
+        # workflow's tasks that walk would find nothing.
+        for task in workflow.tasks.values():
+            if task._state & TaskState.WAITING:
+                spiffs_update()
+                return
+
     workflow.get_tasks = get_tasks
+    workflow.update_waiting_tasks = update_waiting_tasks
 
 
 def _flat(values: dict[Any, Any]) -> bool:

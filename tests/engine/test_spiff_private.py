@@ -164,7 +164,7 @@ def test_tree_tasks_is_spiffs_task_iterator_on_every_map() -> None:
            if p.parent.name not in ("invalid", "attacks", "call_activity")]
     groups = [[p] for p in [*MAPS, *own]]
     groups.append(sorted((FIXTURES / "bpmn" / "call_activity").glob("*.bpmn")))
-    compared = with_subprocesses = found_ready = texts = 0
+    compared = with_subprocesses = found_ready = texts = lockstep = 0
     for paths in groups:
         try:
             definitions = load_definitions(paths)
@@ -177,8 +177,15 @@ def test_tree_tasks_is_spiffs_task_iterator_on_every_map() -> None:
                                         script_engine=ClockedScriptEngine(ManualClock(T0)))
                 workflow.task_tree.data.update({"market": "US"})
                 quick_task_lists(workflow)  # the engine runs every step so
+                # a twin run by Spiff alone, in lockstep: the same tasks in the same states
+                twin = BpmnWorkflow(spec, subprocess_specs,
+                                    script_engine=ClockedScriptEngine(ManualClock(T0)))
+                twin.task_tree.data.update({"market": "US"})
                 for _ in range(8):
                     workflow.do_engine_steps()
+                    twin.do_engine_steps()
+                    assert shape(workflow) == shape(twin), paths
+                    lockstep += 1
                     for mask in MASKS:
                         spiffs = type(workflow).get_tasks(workflow, state=mask)
                         assert tree_tasks(workflow, mask) == spiffs, (paths, mask)
@@ -207,6 +214,7 @@ def test_tree_tasks_is_spiffs_task_iterator_on_every_map() -> None:
                     ready = workflow.get_next_task(state=TaskState.READY, manual=True)
                     if ready is None:
                         break
+                    twin.get_next_task(state=TaskState.READY, manual=True).run()
                     ready.run()
             except AssertionError:
                 raise
@@ -216,6 +224,13 @@ def test_tree_tasks_is_spiffs_task_iterator_on_every_map() -> None:
     assert with_subprocesses > 5, (compared, with_subprocesses)
     assert found_ready > 80, found_ready
     assert texts > 1000, texts
+    assert lockstep > 100, lockstep
+
+
+def shape(workflow: BpmnWorkflow) -> list[tuple[str, int, int]]:
+    """A workflow's tasks by spec and state, in tree order, subprocesses included."""
+    return [(t.task_spec.name, t.state, len(t.children))
+            for t in type(workflow).get_tasks(workflow, state=TaskState.ANY_MASK)]
 
 
 def test_quick_task_lists_answer_only_the_state_question_and_are_set_once() -> None:
@@ -233,6 +248,28 @@ def test_quick_task_lists_answer_only_the_state_question_and_are_set_once() -> N
     assert workflow.get_tasks(child, state=TaskState.ANY_MASK) == \
         type(workflow).get_tasks(workflow, child, state=TaskState.ANY_MASK)
     assert "get_tasks" not in dump_state(workflow)
+
+
+def test_quick_task_lists_walk_for_waiting_tasks_only_when_there_are_some(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    walked: list[object] = []
+    spiffs = BpmnWorkflow.update_waiting_tasks
+
+    def spy(self: BpmnWorkflow) -> None:
+        walked.append(self)
+        spiffs(self)
+
+    monkeypatch.setattr(BpmnWorkflow, "update_waiting_tasks", spy)
+    workflow = new_workflow()  # user steps only: nothing waits on an event
+    quick_task_lists(workflow)
+    walked.clear()  # the walks of the start, before the quick lists were set
+    workflow.get_next_task(state=TaskState.READY, manual=True).run()  # a completion
+    workflow.do_engine_steps()
+    assert walked == []
+    future = next(t for t in workflow.tasks.values() if t.state == TaskState.FUTURE)
+    future._state = TaskState.WAITING  # as a timer or message catch would
+    workflow.update_waiting_tasks()
+    assert walked == [workflow]
 
 
 def test_task_text_writes_what_the_converter_writes_for_any_flat_values() -> None:
