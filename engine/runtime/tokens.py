@@ -318,14 +318,13 @@ def find_ready(workflow: BpmnWorkflow, step: str) -> Task | None:
     """The READY person's task for `step` (BPMN id), if the instance waits there: the first
     in tree order. Found in the task dicts (`tasks_in`); the tree is walked only to order
     several (a multi-instance step)."""
-    found = [task for task in tasks_in(workflow, TaskState.READY)
-             if task.task_spec.manual and bpmn_id(task) == step]
+    def at_step(task: Task) -> bool:
+        return bool(task.task_spec.manual) and bpmn_id(task) == step
+
+    found = [task for task in tasks_in(workflow, TaskState.READY) if at_step(task)]
     if len(found) < 2:
         return found[0] if found else None
-    for task in all_tasks(workflow, TaskState.READY):
-        if task.task_spec.manual and bpmn_id(task) == step:
-            return task
-    return None
+    return next(task for task in all_tasks(workflow, TaskState.READY) if at_step(task))
 
 
 def drop_uncaught(workflow: BpmnWorkflow) -> None:

@@ -55,12 +55,20 @@ def test_codes_are_a_lookup_of_each_value() -> None:
                           [np.nan, 0.0], equal_nan=True)
 
 
-def test_predictions_are_each_models_plain_predictions_of_its_rows() -> None:
-    data = table(3000, seed=6)
-    fold = case_folds(data["case_id"], 4, seed=1)
+IDS = ["video_b", "video_a", "unknown"]
+
+
+def small_fits(seed: int, fold_seed: int) -> tuple[dict[str, np.ndarray], np.ndarray, CrossFit]:
+    """A 3,000-row table, its four case folds and the fold models fitted on them."""
+    data = table(3000, seed=seed)
+    fold = case_folds(data["case_id"], 4, seed=fold_seed)
     features = ["hook", "shown", "prospect_interest", "step_index"]
-    fits = CrossFit(data, fold, features, {"seed": 0, "n_estimators": 30})
-    ids = ["video_b", "video_a", "unknown"]
+    return data, fold, CrossFit(data, fold, features, {"seed": 0, "n_estimators": 30})
+
+
+def test_predictions_are_each_models_plain_predictions_of_its_rows() -> None:
+    data, fold, fits = small_fits(6, 1)
+    ids = IDS
     loo, nested = fits.predictions(data, fold, ids)
 
     def plain(model: OutcomeModel, rows: np.ndarray) -> np.ndarray:
@@ -82,11 +90,8 @@ def test_predictions_are_each_models_plain_predictions_of_its_rows() -> None:
 
 
 def test_predictions_skip_only_what_no_row_of_a_cell_needs() -> None:
-    data = table(3000, seed=7)
-    fold = case_folds(data["case_id"], 4, seed=2)
-    features = ["hook", "shown", "prospect_interest", "step_index"]
-    fits = CrossFit(data, fold, features, {"seed": 0, "n_estimators": 30})
-    ids = ["video_b", "video_a", "unknown"]
+    data, fold, fits = small_fits(7, 2)
+    ids = IDS
     needed = np.random.default_rng(3).random((3000, 3)) < 0.3
     needed[:, 2] = False  # an option no row needs: never predicted
     loo, nested = fits.predictions(data, fold, ids, needed=needed)
