@@ -1,8 +1,10 @@
 """The decision table the database builds in one pass equals the one the Python walk over
-each case's events built (`_decisions_reference`), on SQLite and PostgreSQL."""
+each case's events built (`_decisions_reference`), on SQLite and PostgreSQL, and the read's
+two plans (window passes, index seeks) give the same rows on both."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -15,6 +17,7 @@ from sqlalchemy import insert, select
 from engine import Store
 from engine.runtime.queries import DEFINITION, INSTANCE, STEP_EVENT
 from learner import decisions
+from learner._read_decisions import decision_rows
 from learner.dataset import DecisionTable
 from nextmove import open_store
 from simulator import SimulationConfig, simulate
@@ -126,3 +129,14 @@ def test_a_process_without_decisions_gives_an_empty_table(log: Store) -> None:
                            observed_until=T0 - timedelta(days=30), horizon=timedelta(days=1))
     assert len(new) == 0
     assert_same(new, old)
+
+
+def test_both_plans_read_the_same_rows(log: Store) -> None:
+    seeks, windows = (decision_rows(log, JOURNEY, plan=plan) for plan in ("seeks", "windows"))
+    assert seeks.event_id.size > 50
+    assert seeks.offered_us.tolist() != seeks.acted_us.tolist()  # offers read from entered
+    for field in dataclasses.fields(seeks):
+        a, b = getattr(seeks, field.name), getattr(windows, field.name)
+        assert a.dtype == b.dtype, field.name
+        assert np.array_equal(a, b, equal_nan=True) if a.dtype.kind == "f" else \
+            a.tolist() == b.tolist(), field.name
