@@ -10,8 +10,9 @@ With the decisions split by case into folds 0..K-1:
   policy for it is learned from the other folds' scores, and a row of fold j among them is
   scored by `pair(j, k)`: so neither the policy nor any reward model behind it saw fold k.
 
-That is K + K(K-1)/2 fits (15 for K = 5) on (K-2)/K to (K-1)/K of the log each. They are
-independent: `parallel` runs as many at once as the cores allow (`workers`).
+That is K + K(K-1)/2 fits (15 for K = 5) on (K-2)/K to (K-1)/K of the log each, and, with
+`full=True`, the model on every row (the rewrite's explanations). They are independent:
+`parallel` runs as many at once as the cores allow (`workers`).
 """
 
 from __future__ import annotations
@@ -31,35 +32,41 @@ from learner.model import OutcomeModel
 
 Array = NDArray[Any]
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def workers(params: Mapping[str, Any]) -> int:
     """How many fits run at once: the cores this process may use over the threads each fit
-    takes (LightGBM's `num_threads`); 1 on a two-core machine with the default 2 threads."""
+    takes (LightGBM's `num_threads`), plus one where there is more than one core. A fit keeps
+    its threads busy only part of the time (binning the matrix, each tree's bookkeeping run
+    on one thread): one more fit fills those gaps. On two cores with the default 2 threads,
+    2 at once took the 15 fold fits of a million-event log from 19.4 to 13.8 s (BENCHMARKS.md,
+    issue 23, round 5); 3 at once, 14.3 s."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
         os.cpu_count() or 1)
     threads = int(params.get("num_threads", OutcomeModel().num_threads))
-    return max(1, cores // max(1, threads))
+    return max(1, cores // max(1, threads)) + (1 if cores > 1 else 0)
 
 
-def parallel(fit: Callable[[T], OutcomeModel], jobs: Sequence[T], params: Mapping[str, Any]
-             ) -> list[OutcomeModel]:
-    """`fit` over `jobs`, in order, `workers(params)` at a time. Threads suffice: LightGBM
-    trains outside the GIL, and each fit is deterministic whatever runs beside it."""
+def parallel(work: Callable[[T], R], jobs: Sequence[T], params: Mapping[str, Any]) -> list[R]:
+    """`work` over `jobs`, results in order, `workers(params)` at a time. Threads suffice:
+    LightGBM trains and predicts outside the GIL, and each fit is deterministic whatever runs
+    beside it."""
     count = min(workers(params), len(jobs))
     if count <= 1:
-        return [fit(job) for job in jobs]
+        return [work(job) for job in jobs]
     with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(fit, jobs))
+        return list(pool.map(work, jobs))
 
 
 class CrossFit:
     """The outer and pair models of one log's folds (see the module docstring)."""
 
     def __init__(self, data: Mapping[str, Array], fold: Array, features: list[str],
-                 params: Mapping[str, Any], *, nested: bool = True) -> None:
+                 params: Mapping[str, Any], *, nested: bool = True, full: bool = False) -> None:
         """`nested=False`: the outer models only (to judge a given policy, learned from
-        nothing in this log, ordinary cross-fitting is enough)."""
+        nothing in this log, ordinary cross-fitting is enough). `full=True`: also the model
+        on every row, as `self.full` (None otherwise)."""
         self.fold = fold
         self.folds = [int(k) for k in np.unique(fold)]
         if len(self.folds) < (3 if nested else 2):
@@ -77,11 +84,13 @@ class CrossFit:
             return OutcomeModel(features=features, **params).fit(
                 take(used, keep), codes=self.codes.take(keep))
 
-        jobs: list[tuple[int, ...]] = [(k,) for k in self.folds]
+        jobs: list[tuple[int, ...]] = [()] if full else []  # (): without no fold, every row
+        jobs += [(k,) for k in self.folds]
         jobs += list(itertools.combinations(self.folds, 2)) if nested else []
         fitted = dict(zip(jobs, parallel(fit, jobs, params), strict=True))
+        self.full = fitted.get(())
         self.outer = {k: fitted[(k,)] for k in self.folds}
-        self.pairs = {(j, k): fitted[(j, k)] for j, k in jobs[len(self.folds):]}
+        self.pairs = {(job[0], job[1]): fitted[job] for job in jobs if len(job) == 2}
 
     def pair(self, j: int, k: int) -> OutcomeModel:
         return self.pairs[(min(j, k), max(j, k))]

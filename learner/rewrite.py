@@ -76,7 +76,7 @@ from content_catalog import (
 from engine.clock import Clock
 from engine.store.database import Store
 from learner import _gate, ope
-from learner._crossfit import CrossFit
+from learner._crossfit import CrossFit, parallel
 from learner._hook import HookLearner
 from learner._segments import case_folds, take
 from learner.model import EXCLUDED, OutcomeModel, as_columns, identifying
@@ -197,31 +197,37 @@ def propose_from(table: Any, catalog: Catalog, active: Mapping[str, Policy], *,
     names = sorted(set(hook_col[rows]) | (set(hook_col) - set(known)))
     wanted = [h for h in (names if hooks is None else hooks)
               if h in known and (data["hook"] == h).sum() >= min_support]
-    fits = CrossFit(data, fold, features, params) if wanted else None
-    full = OutcomeModel(features=features, **params).fit(
-        data, codes=fits.codes if fits else None) if rows.size else None
+    # the model on every row (for the explanations) is fitted beside the fold models
+    fits = CrossFit(data, fold, features, params, full=True) if wanted else None
+    full = fits.full if fits else OutcomeModel(features=features, **params).fit(
+        data) if rows.size else None
     learner = HookLearner(context, min_support, epsilon, max_levels,
                           {"max_features": max_features, "min_gain": min_gain,
                            "z": selection_z}, {"bins": bins, "max_values": max_values},
                           min_lift)
-    out, skipped = [], {}
+    skipped = {}
     for hook in names if hooks is None else hooks:
-        mine = np.flatnonzero(data["hook"] == hook)
+        count = int((data["hook"] == hook).sum())
         if hook not in known:
             skipped[hook] = "no option of the stored catalog fills this hook"
-        elif len(mine) < min_support:
-            skipped[hook] = f"{len(mine)} usable decisions, fewer than min_support={min_support}"
-        else:
-            assert fits is not None and full is not None  # the hook is wanted
-            current = active.get(hook) or catalog_policy(catalog, hook)
-            found = learner.hook(hook, catalog.options_for(hook), take(data, mine), fold[mine],
-                                 current, fits, full, n_boot=n_boot, confidence=confidence,
-                                 seed=seed)
-            j = found.judgement
-            out.append(HookProposal(hook, found.policy, current, found.decisions,
-                                    found.features, j.new, j.current, j.lift, j.exploration,
-                                    found.power, found.contributions, found.reasons,
-                                    min_lift))
+        elif count < min_support:
+            skipped[hook] = f"{count} usable decisions, fewer than min_support={min_support}"
+
+    def learn(hook: str) -> HookProposal:
+        assert fits is not None and full is not None  # the hook is wanted
+        mine = np.flatnonzero(data["hook"] == hook)
+        current = active.get(hook) or catalog_policy(catalog, hook)
+        found = learner.hook(hook, catalog.options_for(hook), take(data, mine), fold[mine],
+                             current, fits, full, n_boot=n_boot, confidence=confidence,
+                             seed=seed)
+        j = found.judgement
+        return HookProposal(hook, found.policy, current, found.decisions, found.features,
+                            j.new, j.current, j.lift, j.exploration, found.power,
+                            found.contributions, found.reasons, min_lift)
+
+    # hooks side by side, as the fits: one hook's Python fills the gaps of another's LightGBM
+    # predictions; each hook's numbers depend on nothing but its own rows and seed
+    out = parallel(learn, wanted, params)
     importance = {} if full is None else dict(
         sorted(full.feature_importances_.items(), key=lambda kv: -kv[1]))
     return Proposal(process_id, outcome, horizon, len(rows), tuple(out), skipped, importance)
