@@ -41,7 +41,7 @@ def workers(params: Mapping[str, Any]) -> int:
     its threads busy only part of the time (binning the matrix, each tree's bookkeeping run
     on one thread): one more fit fills those gaps. On two cores with the default 2 threads,
     2 at once took the 15 fold fits of a million-event log from 19.4 to 13.8 s (BENCHMARKS.md,
-    issue 23, round 5); 3 at once, 14.3 s."""
+    section 6, learn round 5); 3 at once, 14.3 s."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
         os.cpu_count() or 1)
     threads = int(params.get("num_threads", OutcomeModel().num_threads))

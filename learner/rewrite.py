@@ -226,7 +226,9 @@ def propose_from(table: Any, catalog: Catalog, active: Mapping[str, Policy], *,
                             found.contributions, found.reasons, min_lift)
 
     # hooks side by side, as the fits: one hook's Python fills the gaps of another's LightGBM
-    # predictions; each hook's numbers depend on nothing but its own rows and seed
+    # predictions; each hook's numbers depend on nothing but its own rows and seed. Two hooks
+    # may predict from one model at once: thread-safe with the same number of iterations,
+    # which is always all of them here (LightGBM's maintainers, lightgbm-org/LightGBM#666)
     out = parallel(learn, wanted, params)
     importance = {} if full is None else dict(
         sorted(full.feature_importances_.items(), key=lambda kv: -kv[1]))
