@@ -1,8 +1,8 @@
 """The card page as a distributor's phone shows it: headless Chromium signs in with a
 single-use link and draws /me/cards at 390x844; the pixels must show the cards' buttons.
-A tap is the page's own form sent as a real HTTP POST (Chromium's --screenshot mode cannot
-click, and driving it over the DevTools protocol would need a websocket client we do not
-ship); the choice must land in the hash-chained trail with the distributor as the actor."""
+In Chromium, driven over the DevTools protocol (`_cdp`), a finger taps "Used it": the
+choice must land in the hash-chained trail with the distributor as the actor. The form's
+own checks (CSRF token, origin, a card that moved on) are tried with a plain HTTP client."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from lxml import html
 from engine.runtime import NewProspect
 from service.page import PAGE_SIZE, fill_gaps
 from tests.analytics.test_report_render import chromium, decode_png
+from tests.service._cdp import Browser
 from tests.service._server import Running
 from tests.service._world import PROCESS, start
 
@@ -69,7 +70,34 @@ def test_chromium_shows_the_cards_at_phone_width(sqlite_api: Running, tmp_path: 
     assert blue[:, WINDOW[0] - 5:].sum() < blue.sum(), "content overflows the 390 px screen"
 
 
-def test_a_tap_records_the_choice_in_the_trail(sqlite_api: Running) -> None:
+def test_a_finger_tap_in_chromium_records_the_choice_in_the_trail(
+        sqlite_api: Running) -> None:
+    run = sqlite_api
+    instance = start(run, "p-tap", "d1", "s1")
+    (card,) = run.engine.cards("d1")
+    (led,) = [s.option_id for s in card.content if s.top]  # what "Used it" means
+    with Browser(chromium(), WINDOW) as browser:
+        page = browser.open(_sign_in_link(run))
+        assert page.evaluate("location.pathname") == "/me/cards"
+        assert page.evaluate("innerWidth") == WINDOW[0]
+        # the button is where a thumb finds it: scrolled into view, then its centre
+        x, y = page.evaluate("""(() => {
+            const b = document.querySelector("form.act button[value='used']");
+            b.scrollIntoView({block: "center"});
+            const r = b.getBoundingClientRect();
+            return [r.left + r.width / 2, r.top + r.height / 2]; })()""")
+        assert 0 < x < WINDOW[0] and 0 < y < WINDOW[1]
+        page.tap(x, y)
+        page.wait("Page.loadEventFired")  # the page the form's answer redirected to
+        assert page.evaluate("location.pathname + location.search") == "/me/cards?done=used"
+        assert "Recorded" in page.evaluate("document.body.innerText")
+    (event,) = [e for e in run.engine.history(instance) if e.step_id == "add_contact"
+                and e.kind == "completed"]
+    assert (event.actor, event.content_used) == ("d1", led)
+    assert run.client("reviewer").get("/compliance/verify").json()["ok"] is True
+
+
+def test_the_forms_checks_and_a_plain_post_record_the_choice(sqlite_api: Running) -> None:
     run = sqlite_api
     instance = start(run, "p1", "d1", "s1")
     browser = run.client(follow_redirects=False)
