@@ -199,8 +199,10 @@ def propose_from(table: Any, catalog: Catalog, active: Mapping[str, Policy], *,
               if h in known and (data["hook"] == h).sum() >= min_support]
     # the model on every row (for the explanations) is fitted beside the fold models
     fits = CrossFit(data, fold, features, params, full=True) if wanted else None
-    full = fits.full if fits else OutcomeModel(features=features, **params).fit(
-        data) if rows.size else None
+    if fits is not None:
+        full = fits.full
+    else:
+        full = OutcomeModel(features=features, **params).fit(data) if rows.size else None
     learner = HookLearner(context, min_support, epsilon, max_levels,
                           {"max_features": max_features, "min_gain": min_gain,
                            "z": selection_z}, {"bins": bins, "max_values": max_values},
