@@ -137,16 +137,14 @@ def _by_windows(dialect: str, process_id: str) -> Any:
                    func.lag(at).over(partition_by=e.instance_id, order_by=e.id).label("before"))
             .where(of_process, e.kind.in_(PATH_KINDS)).subquery())
     h = hooked.c
-    offered = h.p_kind == literal(str(EventKind.ENTERED))
-    shown = case((offered, h.p_shown), else_=h.content_shown)
-    mu = case((offered, func.coalesce(h.p_mu, h.propensity)), else_=h.propensity)
-    version = case((offered, func.coalesce(h.p_v, h.policy_version)), else_=h.policy_version)
+    shown, mu, version, offered_at = _offer(
+        h.p_kind, (h.p_shown, h.p_mu, h.p_v, h.p_at),
+        (h.content_shown, h.propensity, h.policy_version, h.at))
     return (select(h.id, h.instance_id, h.step_id, h.kind, h.hook, shown, h.content_used, mu,
-                   func.coalesce(version, -1),
-                   micros(dialect, case((offered, h.p_at), else_=h.at)), micros(dialect, h.at),
+                   version, micros(dialect, offered_at), micros(dialect, h.at),
                    micros(dialect, path.c.before), path.c.index)
             .join_from(hooked, path, path.c.id == h.id)
-            .where(h.kind.in_(ACTED_KINDS), (shown.is_not(None)) | (h.content_used.is_not(None))))
+            .where(h.kind.in_(ACTED_KINDS), shown.is_not(None) | h.content_used.is_not(None)))
 
 
 def _by_seeks(dialect: str, process_id: str) -> Any:
@@ -172,19 +170,29 @@ def _by_seeks(dialect: str, process_id: str) -> Any:
                e.c.kind.in_(ACTED_KINDS)).cte("acted"))
     a = acted.c
     offer, before = STEP_EVENT.alias("offer"), STEP_EVENT.alias("before")
-    offered = offer.c.kind == literal(str(EventKind.ENTERED))
-    shown = case((offered, offer.c.content_shown), else_=a.content_shown)
-    mu = case((offered, func.coalesce(offer.c.propensity, a.propensity)), else_=a.propensity)
-    version = case((offered, func.coalesce(offer.c.policy_version, a.policy_version)),
-                   else_=a.policy_version)
+    o = offer.c
+    shown, mu, version, offered_at = _offer(
+        o.kind, (o.content_shown, o.propensity, o.policy_version, o.at),
+        (a.content_shown, a.propensity, a.policy_version, a.at))
     return (select(a.id, a.instance_id, a.step_id, a.kind, a.hook, shown, a.content_used, mu,
-                   func.coalesce(version, -1),
-                   micros(dialect, case((offered, offer.c.at), else_=a.at)),
-                   micros(dialect, a.at), micros(dialect, before.c.at), a.index)
+                   version, micros(dialect, offered_at), micros(dialect, a.at),
+                   micros(dialect, before.c.at), a.index)
             .select_from(acted.outerjoin(offer, offer.c.id == a.offer)
                          .outerjoin(before, before.c.id == a.before))
             .where(shown.is_not(None) | a.content_used.is_not(None)))
 
+
+def _offer(previous_kind: Any, previous: tuple[Any, Any, Any, Any], own: tuple[Any, Any, Any, Any]
+           ) -> tuple[Any, Any, Any, Any]:
+    """(shown, propensity, policy version or -1, offered at) of an acted event: from the
+    previous event at its step (shown, propensity, version, at) when that one is an
+    `entered`, else from its own."""
+    offered = previous_kind == literal(str(EventKind.ENTERED))
+    (p_shown, p_mu, p_version, p_at), (shown, mu, version, at) = previous, own
+    return (case((offered, p_shown), else_=shown),
+            case((offered, func.coalesce(p_mu, mu)), else_=mu),
+            func.coalesce(case((offered, func.coalesce(p_version, version)), else_=version), -1),
+            case((offered, p_at), else_=at))
 
 def headers(store: Store, process_id: str, horizon: timedelta | None,
             observed_until: datetime | None) -> Headers:

@@ -195,8 +195,17 @@ def propose_from(table: Any, catalog: Catalog, active: Mapping[str, Policy], *,
     features = [c for c in (*PATH_FEATURES, *context) if c in columns]
     hook_col = columns["hook"]
     names = sorted(set(hook_col[rows]) | (set(hook_col) - set(known)))
-    wanted = [h for h in (names if hooks is None else hooks)
-              if h in known and (data["hook"] == h).sum() >= min_support]
+    chosen = names if hooks is None else list(hooks)
+    rows_of = {hook: np.flatnonzero(data["hook"] == hook) for hook in chosen}
+    wanted, skipped = [], {}
+    for hook in chosen:
+        if hook not in known:
+            skipped[hook] = "no option of the stored catalog fills this hook"
+        elif rows_of[hook].size < min_support:
+            skipped[hook] = (f"{rows_of[hook].size} usable decisions, fewer than "
+                             f"min_support={min_support}")
+        else:
+            wanted.append(hook)
     # the model on every row (for the explanations) is fitted beside the fold models
     fits = CrossFit(data, fold, features, params, full=True) if wanted else None
     if fits is not None:
@@ -207,17 +216,10 @@ def propose_from(table: Any, catalog: Catalog, active: Mapping[str, Policy], *,
                           {"max_features": max_features, "min_gain": min_gain,
                            "z": selection_z}, {"bins": bins, "max_values": max_values},
                           min_lift)
-    skipped = {}
-    for hook in names if hooks is None else hooks:
-        count = int((data["hook"] == hook).sum())
-        if hook not in known:
-            skipped[hook] = "no option of the stored catalog fills this hook"
-        elif count < min_support:
-            skipped[hook] = f"{count} usable decisions, fewer than min_support={min_support}"
 
     def learn(hook: str) -> HookProposal:
         assert fits is not None and full is not None  # the hook is wanted
-        mine = np.flatnonzero(data["hook"] == hook)
+        mine = rows_of[hook]
         current = active.get(hook) or catalog_policy(catalog, hook)
         found = learner.hook(hook, catalog.options_for(hook), take(data, mine), fold[mine],
                              current, fits, full, n_boot=n_boot, confidence=confidence,
