@@ -137,14 +137,10 @@ def _by_windows(dialect: str, process_id: str) -> Any:
                    func.lag(at).over(partition_by=e.instance_id, order_by=e.id).label("before"))
             .where(of_process, e.kind.in_(PATH_KINDS)).subquery())
     h = hooked.c
-    shown, mu, version, offered_at = _offer(
-        h.p_kind, (h.p_shown, h.p_mu, h.p_v, h.p_at),
-        (h.content_shown, h.propensity, h.policy_version, h.at))
-    return (select(h.id, h.instance_id, h.step_id, h.kind, h.hook, shown, h.content_used, mu,
-                   version, micros(dialect, offered_at), micros(dialect, h.at),
-                   micros(dialect, path.c.before), path.c.index)
-            .join_from(hooked, path, path.c.id == h.id)
-            .where(h.kind.in_(ACTED_KINDS), shown.is_not(None) | h.content_used.is_not(None)))
+    columns = _decision_columns(dialect, h, h.p_kind, (h.p_shown, h.p_mu, h.p_v, h.p_at),
+                                path.c.before, path.c.index)
+    return (select(*columns).join_from(hooked, path, path.c.id == h.id)
+            .where(h.kind.in_(ACTED_KINDS), _offered_or_used(columns)))
 
 
 def _by_seeks(dialect: str, process_id: str) -> Any:
@@ -168,31 +164,38 @@ def _by_seeks(dialect: str, process_id: str) -> Any:
         select(func.count()).select_from(q).where(*earlier).scalar_subquery().label("index"))
         .where(_of_process(e.c.instance_id, process_id), e.c.hook.is_not(None),
                e.c.kind.in_(ACTED_KINDS)).cte("acted"))
-    a = acted.c
     offer, before = STEP_EVENT.alias("offer"), STEP_EVENT.alias("before")
     o = offer.c
-    shown, mu, version, offered_at = _offer(
-        o.kind, (o.content_shown, o.propensity, o.policy_version, o.at),
-        (a.content_shown, a.propensity, a.policy_version, a.at))
-    return (select(a.id, a.instance_id, a.step_id, a.kind, a.hook, shown, a.content_used, mu,
-                   version, micros(dialect, offered_at), micros(dialect, a.at),
-                   micros(dialect, before.c.at), a.index)
-            .select_from(acted.outerjoin(offer, offer.c.id == a.offer)
-                         .outerjoin(before, before.c.id == a.before))
-            .where(shown.is_not(None) | a.content_used.is_not(None)))
+    columns = _decision_columns(dialect, acted.c, o.kind,
+                                (o.content_shown, o.propensity, o.policy_version, o.at),
+                                before.c.at, acted.c.index)
+    return (select(*columns)
+            .select_from(acted.outerjoin(offer, o.id == acted.c.offer)
+                         .outerjoin(before, before.c.id == acted.c.before))
+            .where(_offered_or_used(columns)))
 
-
-def _offer(previous_kind: Any, previous: tuple[Any, Any, Any, Any], own: tuple[Any, Any, Any, Any]
-           ) -> tuple[Any, Any, Any, Any]:
-    """(shown, propensity, policy version or -1, offered at) of an acted event: from the
-    previous event at its step (shown, propensity, version, at) when that one is an
-    `entered`, else from its own."""
+def _decision_columns(dialect: str, acted: Any, previous_kind: Any,
+                      previous: tuple[Any, Any, Any, Any], before_at: Any, index: Any
+                      ) -> list[Any]:
+    """`DecisionRows`' 13 columns in order, for the acted events' columns `acted`: the offer
+    (shown, propensity, policy version or -1, time) from the previous event at the step
+    (`previous`: its shown, propensity, version, time) when that one is an `entered`, else
+    the acted event's own; then the previous path event's time and the path index."""
     offered = previous_kind == literal(str(EventKind.ENTERED))
-    (p_shown, p_mu, p_version, p_at), (shown, mu, version, at) = previous, own
-    return (case((offered, p_shown), else_=shown),
-            case((offered, func.coalesce(p_mu, mu)), else_=mu),
-            func.coalesce(case((offered, func.coalesce(p_version, version)), else_=version), -1),
-            case((offered, p_at), else_=at))
+    p_shown, p_mu, p_version, p_at = previous
+    a = acted
+    return [a.id, a.instance_id, a.step_id, a.kind, a.hook,
+            case((offered, p_shown), else_=a.content_shown), a.content_used,
+            case((offered, func.coalesce(p_mu, a.propensity)), else_=a.propensity),
+            func.coalesce(case((offered, func.coalesce(p_version, a.policy_version)),
+                               else_=a.policy_version), -1),
+            micros(dialect, case((offered, p_at), else_=a.at)), micros(dialect, a.at),
+            micros(dialect, before_at), index]
+
+
+def _offered_or_used(columns: list[Any]) -> Any:
+    """A decision: content was shown (offered) or used."""
+    return columns[5].is_not(None) | columns[6].is_not(None)
 
 def headers(store: Store, process_id: str, horizon: timedelta | None,
             observed_until: datetime | None) -> Headers:
