@@ -9,13 +9,14 @@ leave this module.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select, true
+from sqlalchemy import Connection, Select, and_, func, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
-from analytics._sql import Filters, filtered, of_instances, percentiles, visit_hours
+from analytics._sql import Filters, filtered, of_instances, visit_percentiles
 from engine.store import INSTANCE, REACHED_KINDS, STEP_EVENT, VISIT_KINDS, EventKind
 from engine.store.database import Store
 
@@ -40,7 +41,18 @@ class FunnelRows:
 
 def funnel_rows(store: Store, filters: Filters, outcomes: tuple[str, ...]) -> FunnelRows:
     """The funnel's per-step rows for the instances `filters` selects."""
-    dialect = store.dialect
+    parts = funnel_parts(store.dialect, filters, outcomes)
+    with store.read() as conn:
+        found = {name: part(conn) for name, part in parts.items()}
+    instances, converted_ = found["totals"]
+    return FunnelRows(found["steps"], found["times"], found["ended"], found["wins"],
+                      int(instances), int(converted_ or 0))
+
+
+def funnel_parts(dialect: str, filters: Filters,
+                 outcomes: tuple[str, ...]) -> dict[str, Callable[[Connection], Any]]:
+    """The funnel's reads, each one query (`bench.analytics --only part:...` times them
+    alone): "steps", "times", "ended", "wins", "totals" (the fields of FunnelRows)."""
     # per step, one pass over its events: arrivals, how they ended, distinct instances
     # (filtered counts cost SQLite about half of sum(CASE ...))
     ev = step_events(dialect, filters).subquery()
@@ -84,13 +96,14 @@ def funnel_rows(store: Store, filters: Filters, outcomes: tuple[str, ...]) -> Fu
     )
     totals = select(func.count(), func.count().filter(
         converted(dialect, INSTANCE.c.id, outcomes))).where(*filters.where(dialect))
-    with store.read() as conn:
-        rows = [tuple(r) for r in conn.execute(per_step).all()]
-        times = percentiles(conn, visit_hours(dialect, filters), (0.5, 0.9))
-        ended = {r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in conn.execute(ends)}
-        wins = {r[0]: int(r[1]) for r in conn.execute(won)}
-        instances, converted_ = conn.execute(totals).one()
-    return FunnelRows(rows, times, ended, wins, int(instances), int(converted_ or 0))
+    return {
+        "steps": lambda conn: [tuple(r) for r in conn.execute(per_step).all()],
+        "times": lambda conn: visit_percentiles(conn, filters, (0.5, 0.9)),
+        "ended": lambda conn: {r[0]: (int(r[1] or 0), int(r[2] or 0))
+                               for r in conn.execute(ends)},
+        "wins": lambda conn: {r[0]: int(r[1]) for r in conn.execute(won)},
+        "totals": lambda conn: tuple(conn.execute(totals).one()),
+    }
 
 
 def step_events(dialect: str, filters: Filters, *where: Any) -> Select[Any]:

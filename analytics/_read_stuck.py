@@ -7,12 +7,14 @@ the open arrivals at steps that wait on purpose.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy import case, func, literal, or_, select
 
-from analytics._sql import Filters, filtered, naive, of_instances, percentiles, visit_hours
+from analytics._sql import Filters, filtered, naive, of_instances, visit_percentiles
 from engine.store import INSTANCE, STEP_EVENT, VISIT_KINDS, EventKind
 from engine.store.database import Store
 
@@ -20,8 +22,8 @@ from engine.store.database import Store
 def usual_hours(store: Store, filters: Filters, usual: float) -> dict[str, float]:
     """Per step, the `usual` percentile of its ended visits' hours."""
     with store.read() as conn:
-        return {step: value for step, (value,) in percentiles(
-            conn, visit_hours(store.dialect, filters), (usual,)).items()}
+        return {step: value for step, (value,) in visit_percentiles(
+            conn, filters, (usual,)).items()}
 
 
 def open_steps(store: Store, filters: Filters) -> list[str]:
@@ -31,42 +33,67 @@ def open_steps(store: Store, filters: Filters) -> list[str]:
                                  .distinct()).scalars().all())
 
 
-def stuck_rows(store: Store, filters: Filters, now: datetime,
-               limits: dict[str, float]) -> list[tuple[Any, ...]]:
-    """Per step and distributor, the open arrivals on active instances past their step's
-    limit (hours) at `now`: (step_id, step_name, distributor_id, count, oldest arrival,
-    first event id)."""
-    dialect = store.dialect
+@dataclass(frozen=True)
+class OpenRows:
+    """What `open_rows` found. `stuck`: per step and distributor, the open arrivals past their
+    step's limit: (step_id, step_name, distributor_id, count, oldest arrival, first event
+    id). `waiting`: per timer step, every open arrival: (step_id, step_name, count, oldest
+    arrival), in order of first arrival."""
+
+    stuck: list[tuple[Any, ...]]
+    waiting: list[tuple[Any, ...]]
+
+
+def open_rows(store: Store, filters: Filters, now: datetime, limits: dict[str, float],
+              timers: Collection[str] = ()) -> OpenRows:
+    """The open arrivals on active instances at `now`, in one pass: those past their step's
+    limit (hours; steps without one are left out), and all of those at the `timers` steps
+    (deliberate waits). A step's name is the one logged with its newest arrival."""
+    if not limits and not timers:
+        return OpenRows([], [])
     moment = naive(now)
     # only active instances can be stuck: narrow to them before looking for open visits
-    visit = open_arrivals(dialect, filters, INSTANCE.c.status == "active",
+    visit = open_arrivals(store.dialect, filters, INSTANCE.c.status == "active",
                           extra=(INSTANCE.c.distributor_id,))
     # At exactly its limit an arrival is stuck: the engine's stuck timer fires when due <= now.
-    past = [and_(visit.c.step_id == step, visit.c.arrived_at
-                 <= moment - timedelta(hours=hours_))
-            for step, hours_ in limits.items()]
-    query = (
-        select(visit.c.step_id, func.max(visit.c.step_name), visit.c.distributor_id,
-               func.count(), func.min(visit.c.arrived_at), func.min(visit.c.id))
-        .where(or_(*past) if past else false())
+    # One lookup of the arrival's cut-off (not a test per step for every arrival).
+    cutoff = case({step: literal(moment - timedelta(hours=hours_))
+                   for step, hours_ in limits.items()}, value=visit.c.step_id)
+    kept = visit.c.arrived_at <= cutoff
+    if timers:
+        kept = or_(visit.c.step_id.in_(list(timers)), kept)
+    groups = (
+        select(visit.c.step_id, visit.c.distributor_id, func.count().label("n"),
+               func.min(visit.c.arrived_at).label("oldest"), func.min(visit.c.id).label("first"),
+               func.max(visit.c.id).label("newest"))
+        .where(kept)
         .group_by(visit.c.step_id, visit.c.distributor_id)
+        .subquery()
     )
+    query = select(groups.c.step_id, _name(groups.c.newest), groups.c.distributor_id,
+                   groups.c.n, groups.c.oldest, groups.c.first, groups.c.newest)
     with store.read() as conn:
-        return [tuple(r) for r in conn.execute(query).all()]
+        rows = conn.execute(query).all()
+    waits: dict[str, list[Any]] = {}  # step -> [name, count, oldest, first, newest]
+    for step, name, _person, n, oldest, first, newest in rows:
+        if step not in timers:
+            continue
+        found = waits.setdefault(step, [name, 0, oldest, first, newest])
+        found[1] += n
+        found[2], found[3] = min(found[2], oldest), min(found[3], first)
+        if newest > found[4]:
+            found[0], found[4] = name, newest
+    return OpenRows(
+        [tuple(r[:6]) for r in rows if r[0] not in timers],
+        [(step, name, n, oldest)
+         for step, (name, n, oldest, _first, _newest)
+         in sorted(waits.items(), key=lambda item: item[1][3])])
 
 
-def waiting_rows(store: Store, filters: Filters, steps: list[str]) -> list[tuple[Any, ...]]:
-    """Per step of `steps`, the open arrivals on active instances: (step_id, step_name,
-    count, oldest arrival), in order of first arrival."""
-    if not steps:
-        return []
-    visit = open_arrivals(store.dialect, filters, INSTANCE.c.status == "active",
-                          STEP_EVENT.c.step_id.in_(steps))
-    query = (select(visit.c.step_id, func.max(visit.c.step_name), func.count(),
-                    func.min(visit.c.arrived_at))
-             .group_by(visit.c.step_id).order_by(func.min(visit.c.id)))
-    with store.read() as conn:
-        return [tuple(r) for r in conn.execute(query).all()]
+def _name(event_id: Any) -> Any:
+    """The step name logged with one event: read from one wide row per group, not from
+    every arrival's."""
+    return select(STEP_EVENT.c.step_name).where(STEP_EVENT.c.id == event_id).scalar_subquery()
 
 
 def next_kind_at_step(event: Any) -> Any:
@@ -83,13 +110,13 @@ def open_arrivals(dialect: str, filters: Filters, *where: Any,
                   extra: tuple[Any, ...] = ()) -> Any:
     """Step visits still open: `entered` events not followed at their step by a closing
     event (nothing came after, or the step was entered again). Columns: id, instance_id,
-    step_id, step_name, arrived_at, status, plus `extra`; `where` narrows the events first
-    (e.g. to active instances)."""
+    step_id, arrived_at, status, plus `extra`; `where` narrows the events first (e.g. to
+    active instances). Only columns of `ix_step_event_visit`: no wide event row is read."""
     e = STEP_EVENT.c
     after = next_kind_at_step(e)
     return (
-        select(e.id, e.instance_id, e.step_id, e.step_name, e.at.label("arrived_at"),
-               INSTANCE.c.status, *extra)
+        select(e.id, e.instance_id, e.step_id, e.at.label("arrived_at"), INSTANCE.c.status,
+               *extra)
         .join(INSTANCE, of_instances(dialect))
         .where(*filtered(filters, dialect, e.kind == EventKind.ENTERED, *where),
                func.coalesce(after, EventKind.ENTERED) == EventKind.ENTERED)

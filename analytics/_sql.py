@@ -217,6 +217,67 @@ def filtered(filters: Filters, dialect: str, *where: Any) -> list[ColumnElement[
     return [*filters.where(dialect), *where]
 
 
+TEMP_CACHE_KIB = -65536  # SQLite's cache_size in KiB when negative
+
+
+def visit_percentiles(conn: Connection, filters: Filters,
+                      ps: tuple[float, ...]) -> dict[str, tuple[float, ...]]:
+    """Per step, continuous percentiles (as `percentiles`) of the hours of the ended visits of
+    the instances `filters` selects: the same figures, found more cheaply.
+
+    On SQLite each step's ended visits lie in `ix_step_event_visit_ms` in order of their
+    time, so nothing is sorted: the selected instances go into a temporary table (keyed by
+    id), one pass over the index counts each step's visits of theirs, and each wanted rank
+    is reached by stepping along the step's part of the index, from its shorter end
+    (`OFFSET`); only the values around each p·(n−1) reach Python. PostgreSQL sorts them
+    (`percentiles`): its planner does not keep the index's order under the instance filter.
+    """
+    if conn.dialect.name != "sqlite":
+        return percentiles(conn, visit_hours(conn.dialect.name, filters), ps)
+    chosen = Table(f"nextmove_chosen_{uuid.uuid4().hex[:12]}", MetaData(),
+                   Column("id", Integer, primary_key=True), prefixes=["TEMPORARY"])
+    # every visit probes the chosen ids: let their pages stay in memory (up to 64 MiB, taken
+    # as needed) instead of SQLite's 2 MiB default for temporary tables (2× faster at a
+    # million instances)
+    cache = conn.exec_driver_sql("PRAGMA temp.cache_size").scalar_one()
+    conn.exec_driver_sql(f"PRAGMA temp.cache_size = {TEMP_CACHE_KIB}")
+    chosen.create(conn)
+    try:
+        conn.execute(insert(chosen).from_select(
+            ["id"], select(INSTANCE.c.id).where(*filters.where("sqlite"))))
+        e = STEP_EVENT.c
+        # `+ 0`: never by instance through `ix_step_event_visit` (a seek per chosen instance,
+        # then a sort), which SQLite's planner may prefer when many instances are chosen
+        ours = (e.instance_id + 0).in_(select(chosen.c.id))
+        counts = conn.execute(
+            select(e.step_id, func.count()).where(e.visit_ms.is_not(None), ours)
+            .group_by(e.step_id)).all()
+        ranks = (select(e.visit_ms)
+                 .where(e.step_id == bindparam("step"), e.visit_ms.is_not(None), ours)
+                 .limit(2).offset(bindparam("skip")))
+        up, down = ranks.order_by(e.visit_ms.asc()), ranks.order_by(e.visit_ms.desc())
+        out: dict[str, tuple[float, ...]] = {}
+        for step, n in counts:
+            values: list[float] = []
+            for p in ps:
+                pos = p * (n - 1)
+                low = int(pos)
+                if low < n // 2:  # ranks low and low + 1, walking up from the smallest
+                    got = conn.execute(up, {"step": step, "skip": low}).scalars().all()
+                else:  # the same two ranks, walking down from the largest
+                    got = conn.execute(down, {"step": step,
+                                              "skip": max(n - 2 - low, 0)}).scalars().all()
+                    got = got[::-1] if n - 2 - low >= 0 else got[:1]
+                first = float(got[0]) / 3_600_000.0
+                second = float(got[1]) / 3_600_000.0 if len(got) > 1 else first
+                values.append(first + (second - first) * (pos - low))
+            out[step] = tuple(values)
+        return out
+    finally:
+        chosen.drop(conn)
+        conn.exec_driver_sql(f"PRAGMA temp.cache_size = {int(cache)}")
+
+
 def visit_hours(dialect: str, filters: Filters) -> Select[Any]:
     """(step_id, hours) of every ended visit of the selected instances."""
     e = STEP_EVENT.c

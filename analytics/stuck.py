@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from analytics._read_definitions import deployed_map
-from analytics._read_stuck import open_steps, stuck_rows, usual_hours, waiting_rows
+from analytics._read_stuck import open_rows, open_steps, usual_hours
 from analytics._sql import Filters
 from engine.clock import as_utc, parse_duration
 from engine.store.database import Store
@@ -114,9 +114,9 @@ def stuck(
     for step in timers:
         limits.pop(step, None)
         sources.pop(step, None)
-    rows = stuck_rows(store, filters, now, limits)
-    waits = tuple(Waiting(r[0], r[1], int(r[2]), as_utc(r[3]))
-                  for r in waiting_rows(store, filters, sorted(timers)))
+    found = open_rows(store, filters, now, limits, timers)
+    rows = found.stuck
+    waits = tuple(Waiting(r[0], r[1], int(r[2]), as_utc(r[3])) for r in found.waiting)
     first: dict[str, int] = {}
     for r in rows:
         first[r[0]] = min(first.get(r[0], r[5]), r[5])

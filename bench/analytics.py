@@ -11,6 +11,12 @@ aggregate, the floor for any per-step figure. Rows: `analytics.funnel()` (per-st
 the visits recorded with the events, percentiles, conversion), `analytics.stuck()`,
 `analytics.indicators()`, `analytics.survival()` (time to first sale, Kaplan–Meier by cohort
 and variant) and `learner.variants()` (each case's path built by the database).
+`--only` may also name the parts of funnel and stuck, to time each alone (not run by
+default): `part:funnel.steps` (per step: arrivals, how they ended, distinct instances),
+`part:funnel.times` (exact median and p90 of the visit times), `part:funnel.ended` (the
+instances' last events: drop-outs), `part:funnel.wins` (converted instances per step),
+`part:funnel.totals`, `part:stuck.usual` (each step's p90, the limit where the map declares
+none), `part:stuck.open` (open arrivals past their limit, and those at timer steps).
 A cached database made by an older release is migrated when opened (see
 `engine.store.migrations`). `--postgres` runs everything on a PostgreSQL copy of the same
 rows (`bench._million.on_postgres`: COPY of every table, made once and kept as a database of
@@ -32,6 +38,10 @@ from typing import Any
 from sqlalchemy import func, select
 
 import analytics
+from analytics._read_funnel import funnel_parts
+from analytics._read_stuck import open_rows, usual_hours
+from analytics._sql import Filters
+from analytics.stuck import USUAL
 from bench._common import PG_ADMIN_URL, RESULTS, machine_info, write_result
 from bench._million import JOURNEY, NOW, cached, on_postgres
 from engine import Store
@@ -58,6 +68,41 @@ ROWS: dict[str, Callable[[Store], Any]] = {
 }
 
 
+_PLANS: dict[str, tuple[tuple[str, ...], dict[str, float], list[str]]] = {}
+
+
+def plan(store: Store) -> tuple[tuple[str, ...], dict[str, float], list[str]]:
+    """What the parts take from their whole view, worked out once per database and untimed:
+    the outcomes that convert (funnel); the limits and the timer steps (stuck)."""
+    key = str(store.url)
+    if key not in _PLANS:
+        stuck = analytics.stuck(store, JOURNEY, NOW)
+        _PLANS[key] = (tuple(analytics.funnel(store, JOURNEY).outcome.split("+")),
+                       dict(stuck.limits), sorted(w.step_id for w in stuck.waits))
+    return _PLANS[key]
+
+
+def _part(view: str, name: str) -> Callable[[Store], Any]:
+    """One read of `analytics.funnel` or `analytics.stuck` alone."""
+    def run(store: Store) -> Any:
+        filters = Filters(JOURNEY)
+        outcomes, limits, timers = plan(store)
+        if view == "funnel":
+            with store.read() as conn:
+                return funnel_parts(store.dialect, filters, outcomes)[name](conn)
+        if name == "usual":
+            return usual_hours(store, filters, USUAL)
+        return open_rows(store, filters, NOW, limits, timers).stuck
+    return run
+
+
+PARTS: dict[str, Callable[[Store], Any]] = {
+    **{f"part:funnel.{n}": _part("funnel", n) for n in ("steps", "times", "ended", "wins",
+                                                         "totals")},
+    **{f"part:stuck.{n}": _part("stuck", n) for n in ("usual", "open")},
+}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--instances", type=int, default=1_000_000)
@@ -70,9 +115,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     names = [n for n in args.only.split(",") if n]
+    unknown = [n for n in names if n not in ROWS and n not in PARTS]
+    if unknown:
+        parser.error(f"unknown row(s) {', '.join(unknown)}; one of {', '.join([*ROWS, *PARTS])}")
     path = cached(args.instances, args.distributors, args.seed)
     open_store(f"sqlite:///{path}").dispose()  # brings an older cache file up to this schema
     url = on_postgres(path, PG_ADMIN_URL) if args.postgres else f"sqlite:///{path}"
+    if args.postgres:
+        open_store(url).dispose()  # and its copy, made by an older release
     database = "PostgreSQL" if args.postgres else "SQLite"
     json_path = args.json or RESULTS / ("analytics-postgres.json" if args.postgres
                                         else "analytics.json")
@@ -80,13 +130,16 @@ def main(argv: list[str] | None = None) -> None:
     with store.read() as conn:
         events = conn.execute(select(func.count()).select_from(STEP_EVENT)).scalar_one()
         instances = conn.execute(select(func.count()).select_from(INSTANCE)).scalar_one()
+    if any(n in PARTS for n in names):
+        plan(store)
     times: dict[str, list[float]] = {"baseline": [], **{n: [] for n in names}}
     checks: dict[str, Any] = {}
     for round_ in range(args.rounds):
         for name in ["baseline", *names]:
             gc.collect()
             began = time.perf_counter()
-            result = baseline(store) if name == "baseline" else ROWS[name](store)
+            result = (baseline(store) if name == "baseline"
+                      else {**ROWS, **PARTS}[name](store))
             times[name].append(time.perf_counter() - began)
             checks[name] = _check(name, result)
             print(f"round {round_ + 1}: {name} {times[name][-1]:.2f}s", flush=True)
@@ -112,6 +165,8 @@ def _check(name: str, result: Any) -> str:
     """A short summary, so a broken row cannot post a fast figure unnoticed."""
     if name == "baseline":
         return f"{result:,} journey events"
+    if name.startswith("part:"):
+        return f"{len(result):,} rows" if isinstance(result, list | dict) else str(result)
     if name == "funnel":
         return (f"{result.instances:,} instances, {len(result.steps)} steps, "
                 f"{result.converted:,} sales")

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     Connection,
     Executable,
+    Index,
     RowMapping,
     Table,
     create_engine,
@@ -39,7 +40,7 @@ from sqlmodel import SQLModel
 
 from engine.errors import ErrorCode, NextmoveError
 from engine.store._survey import NotADatabase, Survey, survey, survey_sqlite_file
-from engine.store.migrations import Progress, migrate
+from engine.store.migrations import OBSOLETE_INDEXES, Progress, migrate
 from engine.store.plain import DEFAULT_DB as DEFAULT_DB
 from engine.store.plain import PlainReads
 from engine.store.schema import META
@@ -365,17 +366,30 @@ class _StepConnection:
 
 
 def _add_missing_indexes(conn: Connection) -> list[str]:
-    """Indexes added in a later release (create_all only indexes tables it creates): they
-    change no data, so an existing database simply gets them."""
+    """Indexes added in a later release (create_all only indexes tables it creates), and the
+    ones they replace dropped (`OBSOLETE_INDEXES`): they change no data, so an existing
+    database simply gets them."""
     found = inspect(conn)
     added = []
     for table in SQLModel.metadata.sorted_tables:
         have = {ix["name"] for ix in found.get_indexes(table.name)}
         for index in table.indexes:
-            if index.name not in have:
+            if index.name not in have and _belongs(index, conn.dialect.name):
                 index.create(conn, checkfirst=True)
                 added.append(str(index.name))
+                if conn.dialect.name == "sqlite":  # its planner knows an index by its stats
+                    conn.exec_driver_sql(f"ANALYZE {index.name}")
+        for name in set(OBSOLETE_INDEXES.get(table.name, ())) & have:
+            log.info("dropping index %s, which a later one replaced", name)
+            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
     return added
+
+
+def _belongs(index: Index, dialect: str) -> bool:
+    """Whether `index` is made on this database: one declared `.ddl_if(dialect=...)` is made
+    on that one only (SQLAlchemy keeps that condition in `_ddl_if`, with no public reader)."""
+    condition = index._ddl_if
+    return condition is None or condition.dialect in (None, dialect)
 
 
 def _relaxed_postgres(dbapi_conn: Any, _record: Any) -> None:

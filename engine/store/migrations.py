@@ -29,7 +29,9 @@ from engine.store.kinds import CLOSING_KINDS, VISIT_KINDS
 from engine.store.schema import INSTANCE, MESSAGE_RECEIPT, STEP_EVENT
 from engine.store.visits import Visits
 
-OBSOLETE_INDEXES = {"step_event": ("ix_step_event_instance_step",)}
+# Indexes a later release replaced: dropped when a database is opened (`Store.prepare`).
+OBSOLETE_INDEXES = {"step_event": ("ix_step_event_instance_step",),
+                    "instance": ("ix_instance_process_status",)}
 _CHUNK = 10_000
 _EVENT_VISITS = "step visits of the log"
 _INSTANCE_VISITS = "visits of active instances"

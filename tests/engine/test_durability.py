@@ -185,8 +185,29 @@ def test_an_existing_database_gets_indexes_added_in_a_later_release(db_url: str)
     store = open_store(db_url)
     with store.write() as conn:
         conn.exec_driver_sql("DROP INDEX ix_step_event_visit")
+        conn.exec_driver_sql("DROP INDEX IF EXISTS ix_step_event_visit_ms")  # SQLite's
     store.dispose()
     reopened = open_store(db_url)
     names = {ix["name"] for ix in sa_inspect(reopened.engine).get_indexes("step_event")}
     reopened.dispose()
     assert "ix_step_event_visit" in names
+
+
+def test_an_index_a_later_one_replaced_is_dropped_when_the_database_is_opened(
+        db_url: str) -> None:
+    """A database made before `ix_instance_process_status_person` has the narrower
+    `ix_instance_process_status` instead: opened, it gets the new one and loses the old."""
+    store = open_store(db_url)
+    with store.write() as conn:
+        conn.exec_driver_sql("DROP INDEX ix_instance_process_status_person")
+        conn.exec_driver_sql(
+            "CREATE INDEX ix_instance_process_status ON instance (process_id, status)")
+    store.dispose()
+    reopened = open_store(db_url)
+    names = {ix["name"] for ix in sa_inspect(reopened.engine).get_indexes("instance")}
+    reopened.dispose()
+    assert "ix_instance_process_status_person" in names
+    assert "ix_instance_process_status" not in names
+    again = open_store(db_url)  # nothing left to do
+    assert again.prepare().indexes == ()
+    again.dispose()

@@ -55,6 +55,7 @@ def test_an_older_database_is_upgraded_saying_so_with_progress(
     meta = MetaRow.__table__  # type: ignore[attr-defined]
     with engine.store.write() as conn:  # back to schema 2, as test_visits does
         conn.exec_driver_sql("DROP INDEX ix_step_event_visit")
+        conn.exec_driver_sql("DROP INDEX IF EXISTS ix_step_event_visit_ms")  # SQLite's
         for table, column in (("step_event", "visit_ms"), ("step_event", "paired"),
                               ("instance", "visits")):
             conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")

@@ -87,6 +87,7 @@ def test_an_older_database_gets_visits_filled_in_as_the_engine_writes_them(
     meta = META
     with field_force.write() as conn:  # back to schema 2: no visit columns, the old index
         conn.exec_driver_sql("DROP INDEX ix_step_event_visit")
+        conn.exec_driver_sql("DROP INDEX IF EXISTS ix_step_event_visit_ms")  # SQLite's
         for table, column in (("step_event", "visit_ms"), ("step_event", "paired"),
                               ("instance", "visits")):
             conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
