@@ -48,7 +48,7 @@ def open_rows(store: Store, filters: Filters, now: datetime, limits: dict[str, f
               timers: Collection[str] = ()) -> OpenRows:
     """The open arrivals on active instances at `now`, in one pass: those past their step's
     limit (hours; steps without one are left out), and all of those at the `timers` steps
-    (deliberate waits). A step's name is the one logged with its newest arrival."""
+    (deliberate waits). A step's name is the one logged with its newest arrival found."""
     if not limits and not timers:
         return OpenRows([], [])
     moment = naive(now)
@@ -62,38 +62,31 @@ def open_rows(store: Store, filters: Filters, now: datetime, limits: dict[str, f
     kept = visit.c.arrived_at <= cutoff
     if timers:
         kept = or_(visit.c.step_id.in_(list(timers)), kept)
-    groups = (
-        select(visit.c.step_id, visit.c.distributor_id, func.count().label("n"),
-               func.min(visit.c.arrived_at).label("oldest"), func.min(visit.c.id).label("first"),
-               func.max(visit.c.id).label("newest"))
+    query = (
+        select(visit.c.step_id, visit.c.distributor_id, func.count(),
+               func.min(visit.c.arrived_at), func.min(visit.c.id), func.max(visit.c.id))
         .where(kept)
         .group_by(visit.c.step_id, visit.c.distributor_id)
-        .subquery()
     )
-    query = select(groups.c.step_id, _name(groups.c.newest), groups.c.distributor_id,
-                   groups.c.n, groups.c.oldest, groups.c.first, groups.c.newest)
     with store.read() as conn:
         rows = conn.execute(query).all()
-    waits: dict[str, list[Any]] = {}  # step -> [name, count, oldest, first, newest]
-    for step, name, _person, n, oldest, first, newest in rows:
-        if step not in timers:
-            continue
-        found = waits.setdefault(step, [name, 0, oldest, first, newest])
-        found[1] += n
-        found[2], found[3] = min(found[2], oldest), min(found[3], first)
-        if newest > found[4]:
-            found[0], found[4] = name, newest
+        newest: dict[str, int] = {}
+        for step, _person, _n, _oldest, _first, last in rows:
+            newest[step] = max(newest.get(step, last), last)
+        # the names from one event per step, not from every arrival's wide row
+        names = dict(conn.execute(select(STEP_EVENT.c.id, STEP_EVENT.c.step_name)
+                                  .where(STEP_EVENT.c.id.in_(list(newest.values())))).all())
+    waits: dict[str, list[Any]] = {}  # step -> [count, oldest, first]
+    for step, _person, n, oldest, first, _last in rows:
+        if step in timers:
+            found = waits.setdefault(step, [0, oldest, first])
+            found[0] += n
+            found[1], found[2] = min(found[1], oldest), min(found[2], first)
     return OpenRows(
-        [tuple(r[:6]) for r in rows if r[0] not in timers],
-        [(step, name, n, oldest)
-         for step, (name, n, oldest, _first, _newest)
-         in sorted(waits.items(), key=lambda item: item[1][3])])
-
-
-def _name(event_id: Any) -> Any:
-    """The step name logged with one event: read from one wide row per group, not from
-    every arrival's."""
-    return select(STEP_EVENT.c.step_name).where(STEP_EVENT.c.id == event_id).scalar_subquery()
+        [(step, names[newest[step]], person, n, oldest, first)
+         for step, person, n, oldest, first, _last in rows if step not in timers],
+        [(step, names[newest[step]], n, oldest)
+         for step, (n, oldest, _first) in sorted(waits.items(), key=lambda item: item[1][2])])
 
 
 def next_kind_at_step(event: Any) -> Any:

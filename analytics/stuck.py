@@ -120,11 +120,11 @@ def stuck(
     first: dict[str, int] = {}
     for r in rows:
         first[r[0]] = min(first.get(r[0], r[5]), r[5])
-    rows.sort(key=lambda r: (first[r[0]], as_utc(r[4]), r[2]))
-    groups = tuple(StuckGroup(r[0], r[1], r[2], int(r[3]), as_utc(r[4]),
-                              round(limits[r[0]], 6)) for r in rows)
-    return Stuck(process_id, as_utc(now), older_than,
-                 {k: round(v, 6) for k, v in limits.items()}, groups, sources, waits)
+    rows.sort(key=lambda r: (first[r[0]], r[4], r[2]))  # naive UTC, as stored: same order
+    rounded = {k: round(v, 6) for k, v in limits.items()}
+    groups = tuple(StuckGroup(r[0], r[1], r[2], int(r[3]), as_utc(r[4]), rounded[r[0]])
+                   for r in rows)
+    return Stuck(process_id, as_utc(now), older_than, rounded, groups, sources, waits)
 
 
 def _plan(store: Store, process_id: str) -> tuple[dict[str, float], set[str]]:
