@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, literal, or_, select
+from sqlalchemy import case, false, func, literal, or_, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from analytics._sql import Filters, filtered, naive, of_instances, visit_percentiles
 from engine.store import INSTANCE, STEP_EVENT, VISIT_KINDS, EventKind
@@ -55,13 +56,13 @@ def open_rows(store: Store, filters: Filters, now: datetime, limits: dict[str, f
     # only active instances can be stuck: narrow to them before looking for open visits
     visit = open_arrivals(store.dialect, filters, INSTANCE.c.status == "active",
                           extra=(INSTANCE.c.distributor_id,))
-    # At exactly its limit an arrival is stuck: the engine's stuck timer fires when due <= now.
-    # One lookup of the arrival's cut-off (not a test per step for every arrival).
-    cutoff = case({step: literal(moment - timedelta(hours=hours_))
-                   for step, hours_ in limits.items()}, value=visit.c.step_id)
-    kept = visit.c.arrived_at <= cutoff
-    if timers:
-        kept = or_(visit.c.step_id.in_(list(timers)), kept)
+    kept: ColumnElement[bool] = visit.c.step_id.in_(list(timers)) if timers else false()
+    if limits:
+        # At exactly its limit an arrival is stuck: the engine's stuck timer fires when
+        # due <= now. One lookup of the arrival's cut-off, not a test per step for each.
+        cutoff = case({step: literal(moment - timedelta(hours=hours_))
+                       for step, hours_ in limits.items()}, value=visit.c.step_id)
+        kept = or_(kept, visit.c.arrived_at <= cutoff)
     query = (
         select(visit.c.step_id, visit.c.distributor_id, func.count(),
                func.min(visit.c.arrived_at), func.min(visit.c.id), func.max(visit.c.id))
