@@ -19,22 +19,8 @@ from tests.analytics.test_percentiles import percentile_cont
 PS = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    path = build(tmp_path_factory.mktemp("visits") / "journeys.db", 400, 8, 5)
-    found = Store(f"sqlite:///{path}")
-    found.prepare()
-    return found
-
-
-def distributors(store: Store) -> list[str]:
-    with store.read() as conn:
-        return sorted(conn.exec_driver_sql(
-            "SELECT DISTINCT distributor_id FROM instance").scalars())
-
-
-def test_the_index_walk_gives_the_sorted_reads_percentiles(store: Store) -> None:
-    with store.read() as conn:
+def test_the_index_walk_gives_the_sorted_reads_percentiles(journeys: Store) -> None:
+    with journeys.read() as conn:
         visits = [(process, person, datetime.fromisoformat(created), step, ms / 3_600_000.0)
                   for process, person, created, step, ms in conn.exec_driver_sql(
                       "SELECT i.process_id, i.distributor_id, i.created_at, e.step_id, "
@@ -51,7 +37,7 @@ def test_the_index_walk_gives_the_sorted_reads_percentiles(store: Store) -> None
              *((Filters(JOURNEY, distributor=d), lambda v, d=d: v[0] == JOURNEY and v[1] == d)
                for d in people)]
     sizes: set[int] = set()
-    with store.read() as conn:
+    with journeys.read() as conn:
         cache = conn.exec_driver_sql("PRAGMA temp.cache_size").scalar_one()
         for chosen, keep in cases:
             walked = visit_percentiles(conn, chosen, PS)
@@ -69,8 +55,8 @@ def test_the_index_walk_gives_the_sorted_reads_percentiles(store: Store) -> None
 
 
 @pytest.mark.postgres
-def test_the_index_is_made_on_sqlite_only(store: Store, pg_url: str) -> None:
-    with store.read() as conn:
+def test_the_index_is_made_on_sqlite_only(journeys: Store, pg_url: str) -> None:
+    with journeys.read() as conn:
         assert "ix_step_event_visit_ms" in {
             ix["name"] for ix in inspect(conn).get_indexes("step_event")}
     on_pg = Store(pg_url)
