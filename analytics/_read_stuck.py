@@ -19,6 +19,8 @@ from analytics._sql import Filters, filtered, naive, of_instances, visit_percent
 from engine.store import INSTANCE, STEP_EVENT, VISIT_KINDS, EventKind
 from engine.store.database import Store
 
+USUAL = 0.9  # the percentile of a step's past times that counts as "longer than usual"
+
 
 def usual_hours(store: Store, filters: Filters, usual: float) -> dict[str, float]:
     """Per step, the `usual` percentile of its ended visits' hours."""

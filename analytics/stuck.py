@@ -17,12 +17,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from analytics._read_definitions import deployed_map
-from analytics._read_stuck import open_rows, open_steps, usual_hours
+from analytics._read_stuck import USUAL, open_rows, open_steps, usual_hours
 from analytics._sql import Filters
 from engine.clock import as_utc, parse_duration
 from engine.store.database import Store
-
-USUAL = 0.9  # the percentile of a step's past times that counts as "longer than usual"
 
 
 @dataclass(frozen=True)

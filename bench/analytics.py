@@ -39,9 +39,8 @@ from sqlalchemy import func, select
 
 import analytics
 from analytics._read_funnel import funnel_parts
-from analytics._read_stuck import open_rows, usual_hours
+from analytics._read_stuck import USUAL, open_rows, usual_hours
 from analytics._sql import Filters
-from analytics.stuck import USUAL
 from bench._common import PG_ADMIN_URL, RESULTS, machine_info, write_result
 from bench._million import JOURNEY, NOW, cached, on_postgres
 from engine import Store

@@ -44,7 +44,7 @@ from engine.store.migrations import OBSOLETE_INDEXES, Progress, migrate
 from engine.store.plain import DEFAULT_DB as DEFAULT_DB
 from engine.store.plain import PlainReads
 from engine.store.schema import META
-from engine.store.tables import SCHEMA_VERSION
+from engine.store.tables import ONLY_ON, SCHEMA_VERSION
 
 T = TypeVar("T")
 _PREPARE_LOCK = 0x6E6D5F736368  # PostgreSQL advisory lock: one process prepares at a time
@@ -78,12 +78,14 @@ def database_url(db: str | None = None) -> str:
 @dataclass(frozen=True)
 class Prepared:
     """What `Store.prepare` did: `before` is the schema version found (None: a new
-    database), `after` the version now; `migrated` and `indexes` name what was added."""
+    database), `after` the version now; `migrated` and `indexes` name what was added,
+    `dropped` the indexes a later one replaced (`migrations.OBSOLETE_INDEXES`)."""
 
     before: int | None
     after: int
     migrated: tuple[str, ...] = ()
     indexes: tuple[str, ...] = ()
+    dropped: tuple[str, ...] = ()
 
     @property
     def created(self) -> bool:
@@ -181,6 +183,9 @@ class Store:
                         prepared.after, "; ".join(prepared.migrated) or "no data changed")
         if prepared.indexes and not prepared.created:
             log.info("added indexes to %s: %s", self.safe_url, ", ".join(prepared.indexes))
+        if prepared.dropped:
+            log.info("dropped indexes a later one replaced from %s: %s", self.safe_url,
+                     ", ".join(prepared.dropped))
         return prepared
 
     def _refuse_foreign(self, found: Survey) -> None:
@@ -224,8 +229,8 @@ class Store:
         columns = inspect(conn)
         for table in SQLModel.metadata.sorted_tables:
             self._check_table(table, {c["name"] for c in columns.get_columns(table.name)})
-        return Prepared(found.version, SCHEMA_VERSION, tuple(migrated),
-                        tuple(_add_missing_indexes(conn)))
+        added, dropped = _sync_indexes(conn)
+        return Prepared(found.version, SCHEMA_VERSION, tuple(migrated), added, dropped)
 
     def _check_table(self, table: Table, have: set[str]) -> None:
         """Refuse a database whose tables lack columns this nextmove writes."""
@@ -365,12 +370,12 @@ class _StepConnection:
             pass
 
 
-def _add_missing_indexes(conn: Connection) -> list[str]:
-    """Indexes added in a later release (create_all only indexes tables it creates), and the
-    ones they replace dropped (`OBSOLETE_INDEXES`): they change no data, so an existing
-    database simply gets them."""
+def _sync_indexes(conn: Connection) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Indexes added in a later release (create_all only indexes tables it creates) made,
+    and the ones they replace (`OBSOLETE_INDEXES`) dropped: (added, dropped). They change no
+    data, so an existing database simply gets them, upgraded or not."""
     found = inspect(conn)
-    added = []
+    added, dropped = [], []
     for table in SQLModel.metadata.sorted_tables:
         have = {ix["name"] for ix in found.get_indexes(table.name)}
         for index in table.indexes:
@@ -379,17 +384,16 @@ def _add_missing_indexes(conn: Connection) -> list[str]:
                 added.append(str(index.name))
                 if conn.dialect.name == "sqlite":  # its planner knows an index by its stats
                     conn.exec_driver_sql(f"ANALYZE {index.name}")
-        for name in set(OBSOLETE_INDEXES.get(table.name, ())) & have:
-            log.info("dropping index %s, which a later one replaced", name)
+        for name in sorted(set(OBSOLETE_INDEXES.get(table.name, ())) & have):
             conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
-    return added
+            dropped.append(name)
+    return tuple(added), tuple(dropped)
 
 
 def _belongs(index: Index, dialect: str) -> bool:
-    """Whether `index` is made on this database: one declared `.ddl_if(dialect=...)` is made
-    on that one only (SQLAlchemy keeps that condition in `_ddl_if`, with no public reader)."""
-    condition = index._ddl_if
-    return condition is None or condition.dialect in (None, dialect)
+    """Whether `index` is made on this database (`tables.only_on` marks one made on a
+    single dialect)."""
+    return index.info.get(ONLY_ON) in (None, dialect)
 
 
 def _relaxed_postgres(dbapi_conn: Any, _record: Any) -> None:

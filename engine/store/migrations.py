@@ -29,7 +29,8 @@ from engine.store.kinds import CLOSING_KINDS, VISIT_KINDS
 from engine.store.schema import INSTANCE, MESSAGE_RECEIPT, STEP_EVENT
 from engine.store.visits import Visits
 
-# Indexes a later release replaced: dropped when a database is opened (`Store.prepare`).
+# Indexes a later release replaced: dropped whenever a database is opened (`Store.prepare`,
+# which reports them in `Prepared.dropped`), upgraded or not.
 OBSOLETE_INDEXES = {"step_event": ("ix_step_event_instance_step",),
                     "instance": ("ix_instance_process_status",)}
 _CHUNK = 10_000
@@ -62,12 +63,6 @@ def migrate(conn: Connection, progress: Progress | None = None) -> list[str]:
     if "status" not in {c["name"] for c in found.get_columns("message_receipt")}:
         _receipts_per_prospect(conn)
         done.append("message_receipt: status, expires_at, settled_at; ids per prospect")
-    for table, names in OBSOLETE_INDEXES.items():
-        have = {ix["name"] for ix in found.get_indexes(table)}
-        for name in names:
-            if name in have:
-                conn.exec_driver_sql(f"DROP INDEX {name}")
-                done.append(f"dropped index {name}")
     return done
 
 

@@ -15,6 +15,15 @@ from sqlmodel import Field, SQLModel
 
 from engine.store.version import SCHEMA_VERSION as SCHEMA_VERSION  # bumped there
 
+ONLY_ON = "nextmove_only_on"  # Index.info key: the one dialect an index is made on
+
+
+def only_on(dialect: str, index: Index) -> Index:
+    """`index`, made on `dialect` only: by `create_all` (its DDL condition) and by
+    `Store.prepare` on an existing database (which reads the mark in `info`)."""
+    index.info[ONLY_ON] = dialect
+    return index.ddl_if(dialect=dialect)
+
 
 class MetaRow(SQLModel, table=True):
     __tablename__ = "nextmove_meta"
@@ -93,8 +102,8 @@ class StepEventRow(SQLModel, table=True):
               "paired"),
         # SQLite only: each step's ended visits in order of their time, so the analytics'
         # percentiles step along it instead of sorting (`analytics._sql.visit_percentiles`)
-        Index("ix_step_event_visit_ms", "step_id", "visit_ms", "instance_id",
-              sqlite_where=text("visit_ms IS NOT NULL")).ddl_if(dialect="sqlite"),
+        only_on("sqlite", Index("ix_step_event_visit_ms", "step_id", "visit_ms", "instance_id",
+                                sqlite_where=text("visit_ms IS NOT NULL"))),
     )
 
     id: int | None = Field(default=None, primary_key=True)

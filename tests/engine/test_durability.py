@@ -22,6 +22,7 @@ from sqlalchemy import text
 from engine import Engine, ManualClock, load_definitions
 from engine.definitions import build_spec
 from engine.runtime.state import load_state
+from engine.store.database import Store
 from nextmove import open_store
 
 HERE = Path(__file__).resolve().parent
@@ -203,11 +204,15 @@ def test_an_index_a_later_one_replaced_is_dropped_when_the_database_is_opened(
         conn.exec_driver_sql(
             "CREATE INDEX ix_instance_process_status ON instance (process_id, status)")
     store.dispose()
-    reopened = open_store(db_url)
+    reopened = Store(db_url)
+    prepared = reopened.prepare()
     names = {ix["name"] for ix in sa_inspect(reopened.engine).get_indexes("instance")}
     reopened.dispose()
     assert "ix_instance_process_status_person" in names
     assert "ix_instance_process_status" not in names
+    assert prepared.indexes == ("ix_instance_process_status_person",)
+    assert prepared.dropped == ("ix_instance_process_status",)
+    assert not prepared.upgraded  # dropped on any open, not only on a schema upgrade
     again = open_store(db_url)  # nothing left to do
-    assert again.prepare().indexes == ()
+    assert (again.prepare().indexes, again.prepare().dropped) == ((), ())
     again.dispose()
