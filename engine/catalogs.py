@@ -38,6 +38,11 @@ class CatalogSupport(Protocol):
         """Problems between a loaded catalog and the hooks (and steps) the loaded maps use."""
         ...
 
+    def stored(self, store: Store) -> Any | None:
+        """The catalog the database serves now (None: it holds none): what maps deployed
+        without a catalog are checked against."""
+        ...
+
     def deploy(self, store: Store, catalog: Any, clock: Clock, source: str | None = None
                ) -> Any:
         """Store a loaded catalog (inside `Engine.deploy`, after the maps); what was stored.

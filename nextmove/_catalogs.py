@@ -8,7 +8,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from content_catalog import Catalog, StoredCatalog, cross_check, load_catalog, store_catalog
+from content_catalog import (
+    Catalog,
+    CatalogNotFound,
+    StoredCatalog,
+    cross_check,
+    load_catalog,
+    load_stored_catalog,
+    store_catalog,
+)
 from engine import Clock, Problem, Store
 from engine.catalogs import HookUses, MapSteps
 
@@ -25,6 +33,12 @@ class ContentCatalogs:
     def cross_check(self, catalog: Catalog, hooks_used: HookUses, map_steps: MapSteps
                     ) -> list[Problem]:
         return cross_check(catalog, hooks_used, map_steps)
+
+    def stored(self, store: Store) -> Catalog | None:
+        try:
+            return load_stored_catalog(store)
+        except CatalogNotFound:
+            return None
 
     def deploy(self, store: Store, catalog: Catalog, clock: Clock, source: str | None = None
                ) -> StoredCatalog:

@@ -16,7 +16,7 @@ from typing import Any
 
 from lxml import etree
 
-from engine.catalogs import CatalogSupport
+from engine.catalogs import CatalogSupport, HookUses, MapSteps
 from engine.definitions._limit_checks import check_limits, check_recursion
 from engine.definitions._reminders import add_reminder_timers
 from engine.definitions._xml import parse_xml
@@ -41,6 +41,8 @@ class LoadReport:
     catalogs: list[Any] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    # per YAML map file, compiled element id -> (YAML path, line): where its problems point
+    origins: dict[str, Mapping[str, tuple[str, int | None]]] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Problem]:
@@ -152,6 +154,7 @@ def load(
 
     by_process: dict[str, _Document] = {}
     maps_by_id: dict[str, ProcessMap] = {}
+    report.origins.update({doc.file: doc.origins for doc in documents if doc.fmt == "yaml"})
     for doc in documents:
         doc.problems = [_from_yaml(p, doc) for p in
                         [*check_maps(doc.maps, doc.file, allow_scripts=allow_scripts),
@@ -245,16 +248,60 @@ def _dependencies(pmap: ProcessMap, by_process: dict[str, _Document]) -> dict[st
 def _cross_check_catalogs(report: LoadReport, catalogs: CatalogSupport) -> None:
     if not report.catalogs:
         return
+    hooks_used, map_steps = _uses(report.definitions)
+    for catalog in report.catalogs:
+        report.problems.extend(_at_source(p, report)
+                               for p in catalogs.cross_check(catalog, hooks_used, map_steps))
+
+
+def _at_source(problem: Problem, report: LoadReport) -> Problem:
+    """A problem at a step of a YAML map given the step's line in the YAML file, not in the
+    compiled BPMN (the step id stays its element: it names the step better than its path)."""
+    origins = report.origins.get(problem.file or "")
+    if origins is None:
+        return problem
+    return replace(problem, line=origins.get(problem.element or "", ("", None))[1])
+
+
+def _uses(definitions: Iterable[ProcessDefinition]
+          ) -> tuple[dict[str, list[tuple[str, str, int | None]]], dict[str, set[str]]]:
+    """The hooks the maps use (hook -> (file, step id, line)) and each map file's steps."""
     hooks_used: dict[str, list[tuple[str, str, int | None]]] = {}
     map_steps: dict[str, set[str]] = {}
-    for definition in report.definitions:
+    for definition in definitions:
         for step in definition.map.all_steps():
             map_steps.setdefault(definition.source_file, set()).add(step.id)
             if step.hook:
                 hooks_used.setdefault(step.hook, []).append(
                     (definition.source_file, step.id, step.line))
-    for catalog in report.catalogs:
-        report.problems.extend(catalogs.cross_check(catalog, hooks_used, map_steps))
+    return hooks_used, map_steps
+
+
+def check_against_stored(report: LoadReport, catalogs: CatalogSupport, stored_uses: HookUses,
+                         stored_steps: MapSteps, stored_catalog: Any | None) -> list[Problem]:
+    """The errors between what `report` deploys and what a database already holds, which
+    `load` alone cannot see (it checks the files against each other): a catalog deployed now
+    must fill the hooks of the maps already deployed (`stored_uses`, `stored_steps`: of the
+    processes `report` does not redeploy) and name `learn_from` steps they have; maps
+    deployed without a catalog must have their hooks filled by the catalog stored
+    (`stored_catalog`; None: there is none, nothing to check). So a map and its catalog are
+    accepted or refused the same way whether they are deployed together or one at a time."""
+    mine_uses, mine_steps = _uses(report.definitions)
+    uses: dict[str, list[tuple[str, str, int | None]]] = {
+        hook: list(places) for hook, places in stored_uses.items()}
+    for hook, places in mine_uses.items():
+        uses.setdefault(hook, []).extend(places)
+    steps = {**stored_steps, **mine_steps}
+    if report.catalogs:
+        found = [p for catalog in report.catalogs
+                 for p in catalogs.cross_check(catalog, uses, steps)]
+    elif stored_catalog is not None:
+        # the stored catalog's own quarrels with maps already stored are not this deploy's
+        found = [p for p in catalogs.cross_check(stored_catalog, uses, steps)
+                 if p.file in mine_steps]
+    else:
+        return []
+    return [_at_source(p, report) for p in found if p.severity == "error"]
 
 
 def load_definitions(

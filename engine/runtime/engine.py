@@ -154,11 +154,20 @@ class Engine:
         With `origin` (e.g. `"upload:"`), each file is recorded as `origin` + its name rather
         than its path: for files written to a scratch folder that will be gone.
         """
-        from engine.definitions.loader import load  # the BPMN parser and the schema checks
+        # the BPMN parser and the schema checks
+        from engine.definitions.loader import check_against_stored, load
 
         report = load(paths, allow_scripts=self.allow_scripts, catalogs=self.catalog_support)
         if report.errors:
             raise DefinitionErrors(report.problems)
+        if self.catalog_support is not None:
+            redeployed = {d.process_id for d in report.definitions}
+            uses, steps = versions.stored_uses(versions.newest_steps(self.store, redeployed))
+            conflicts = check_against_stored(
+                report, self.catalog_support, uses, steps,
+                None if report.catalogs else self.catalog_support.stored(self.store))
+            if conflicts:
+                raise DefinitionErrors(conflicts)
         definitions = report.definitions
         if origin is not None:
             definitions = [versions.relabel(d, origin) for d in definitions]

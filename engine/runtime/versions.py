@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import PurePath
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, and_, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from engine.clock import as_utc
@@ -91,6 +91,49 @@ def list_definitions(store: Store, process_id: str | None = None) -> list[Deploy
         query = query.where(DEFINITION.c.process_id == process_id)
     with store.read() as conn:
         return [to_deployed(r) for r in conn.execute(query).mappings()]
+
+
+@dataclass(frozen=True)
+class StoredSteps:
+    """The steps of a process's newest stored version, as `ProcessMap.all_steps` listed them
+    (dicts of `Step.to_dict`: id, name, type, properties with the hook...)."""
+
+    process_id: str
+    source_file: str
+    steps: list[dict[str, Any]]
+
+
+def newest_steps(store: Store, exclude: Collection[str] = ()) -> list[StoredSteps]:
+    """Every stored process's newest version's steps, but `exclude`'s and imported logs'
+    (which have no hooks): what a catalog deployed now must still fill. Read from the
+    `steps` column, no BPMN parsed."""
+    newest = (select(DEFINITION.c.process_id, func.max(DEFINITION.c.version).label("version"))
+              .group_by(DEFINITION.c.process_id).subquery())
+    query = (select(DEFINITION.c.process_id, DEFINITION.c.source_file, DEFINITION.c.steps)
+             .join(newest, and_(DEFINITION.c.process_id == newest.c.process_id,
+                                DEFINITION.c.version == newest.c.version))
+             .where(DEFINITION.c.source_format != "imported-log")
+             .order_by(DEFINITION.c.process_id))
+    with store.read() as conn:
+        return [StoredSteps(r.process_id, r.source_file, json.loads(r.steps))
+                for r in conn.execute(query) if r.process_id not in exclude]
+
+
+def stored_uses(stored: Iterable[StoredSteps]
+                ) -> tuple[dict[str, list[tuple[str, str, int | None]]], dict[str, set[str]]]:
+    """The hooks stored maps use (hook -> (file, step id, None: no line is stored)) and each
+    one's step ids, as `engine.catalogs` takes them. The file is named "<source file> (as
+    deployed)": a problem found there is in the database, not in a file being deployed."""
+    uses: dict[str, list[tuple[str, str, int | None]]] = {}
+    steps: dict[str, set[str]] = {}
+    for found in stored:
+        file = f"{found.source_file} (as deployed)"
+        for step in found.steps:
+            steps.setdefault(file, set()).add(step["id"])
+            hook = (step.get("properties") or {}).get("hook")
+            if hook:
+                uses.setdefault(hook, []).append((file, step["id"], None))
+    return uses, steps
 
 
 def latest_definition_id(conn: Connection, process_id: str) -> int:
