@@ -40,7 +40,8 @@ _CHANGES = ("activate", "rollback")  # the log's other action, "save", changes n
 
 @dataclass(frozen=True)
 class StoredCatalog:
-    """One stored catalog version; `created` is False when identical text was stored already."""
+    """One stored catalog version; `created` is False when it was the newest version's text
+    already."""
 
     name: str
     version: int
@@ -79,9 +80,10 @@ def store_catalog(store: Store, catalog_text: str, file: str | None = None, *,
                   clock: Clock | None = None) -> StoredCatalog:
     """Check and store a catalog version; give every hook without a policy its version 1.
 
-    Identical text under the same catalog name is a no-op. Each new hook gets a 'catalog'
-    policy (the normalized catalog weights), activated. Raises `DefinitionErrors` for an
-    invalid catalog, storing nothing.
+    The text of the catalog's newest version again is a no-op; the text of an older version
+    is stored again as a new version, which is served from then on (the way to go back). Each
+    new hook gets a 'catalog' policy (the normalized catalog weights), activated. Raises
+    `DefinitionErrors` for an invalid catalog, storing nothing.
     """
     catalog = load_catalog_text(catalog_text, file=file)
     digest = hashlib.sha256(catalog_text.encode("utf-8")).hexdigest()
@@ -90,13 +92,12 @@ def store_catalog(store: Store, catalog_text: str, file: str | None = None, *,
         try:
             with store.write() as conn:
                 log = PolicyTrail(conn)
-                row = conn.execute(select(CATALOG).where(
-                    CATALOG.c.name == catalog.name,
-                    CATALOG.c.content_hash == digest)).mappings().first()
-                if row is not None:
+                row = conn.execute(select(CATALOG).where(CATALOG.c.name == catalog.name)
+                                   .order_by(CATALOG.c.version.desc()).limit(1)
+                                   ).mappings().first()
+                if row is not None and row["content_hash"] == digest:
                     return _stored_catalog(row)
-                version = (conn.execute(select(func.max(CATALOG.c.version)).where(
-                    CATALOG.c.name == catalog.name)).scalar() or 0) + 1
+                version = (row["version"] if row is not None else 0) + 1
                 values = {"name": catalog.name, "version": version, "content_hash": digest,
                           "source_file": file, "source": catalog_text, "deployed_at": now}
                 conn.execute(insert(CATALOG).values(**values))

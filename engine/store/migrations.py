@@ -16,6 +16,10 @@ Each migration checks for what it adds, so running them on a current database do
   rebuilt (copying every row with its id); PostgreSQL swaps the constraint in place.
 * Schema 5: reviewers' sign-offs of audit findings (`compliance.signoff`). A new table,
   `signoff`, which `Store` creates like any new table; no existing data changes.
+* Schema 6: a catalog's older text deployed again is stored as a new version, the one
+  served from then on (it was a no-op that left the newer version served), so `catalog` loses
+  its unique key on (name, content_hash). SQLite rebuilds the table (copying every row with
+  its id); PostgreSQL drops the constraint.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from collections.abc import Callable
 from sqlalchemy import Connection, bindparam, inspect, select, update
 
 from engine.store.kinds import CLOSING_KINDS, VISIT_KINDS
-from engine.store.schema import INSTANCE, MESSAGE_RECEIPT, STEP_EVENT
+from engine.store.schema import CATALOG, INSTANCE, MESSAGE_RECEIPT, STEP_EVENT
 from engine.store.visits import Visits
 
 # Indexes a later release replaced: dropped whenever a database is opened (`Store.prepare`,
@@ -63,7 +67,33 @@ def migrate(conn: Connection, progress: Progress | None = None) -> list[str]:
     if "status" not in {c["name"] for c in found.get_columns("message_receipt")}:
         _receipts_per_prospect(conn)
         done.append("message_receipt: status, expires_at, settled_at; ids per prospect")
+    if _one_version_per_text(conn):
+        done.append("catalog: an older text may be stored again as a new version")
     return done
+
+
+_CATALOG_COLUMNS = "id, name, version, content_hash, source_file, source, deployed_at"
+
+
+def _one_version_per_text(conn: Connection) -> bool:
+    """Drop the schema-5 unique key on catalog (name, content_hash), if it is there."""
+    keys = [u for u in inspect(conn).get_unique_constraints("catalog")
+            if sorted(u["column_names"]) == ["content_hash", "name"]]
+    if not keys:
+        return False
+    if conn.dialect.name != "sqlite":
+        for key in keys:
+            conn.exec_driver_sql(f'ALTER TABLE catalog DROP CONSTRAINT "{key["name"]}"')
+        return True
+    # SQLite cannot drop a constraint: the table is made again (no other table refers to it)
+    conn.exec_driver_sql("ALTER TABLE catalog RENAME TO catalog_v5")
+    for index in inspect(conn).get_indexes("catalog_v5"):
+        conn.exec_driver_sql(f"DROP INDEX {index['name']}")  # their names are taken again
+    CATALOG.create(conn)
+    conn.exec_driver_sql(f"INSERT INTO catalog ({_CATALOG_COLUMNS}) "
+                         f"SELECT {_CATALOG_COLUMNS} FROM catalog_v5 ORDER BY id")
+    conn.exec_driver_sql("DROP TABLE catalog_v5")
+    return True
 
 
 _RECEIPT_V3 = "message_id, message, prospect_id, instance_id, data, received_at"

@@ -168,15 +168,14 @@ class CatalogRow(SQLModel, table=True):
     """One stored version of one content catalog: its YAML source, numbered per name."""
 
     __tablename__ = "catalog"
-    __table_args__ = (
-        UniqueConstraint("name", "content_hash"),
-        UniqueConstraint("name", "version"),
-    )
+    __table_args__ = (UniqueConstraint("name", "version"),)
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(index=True)
     version: int
-    content_hash: str  # sha256 of the source: storing identical text again is a no-op
+    # sha256 of the source: storing the text of the newest version again is a no-op; the
+    # text of an older one is stored again as a new version (it is served from then on)
+    content_hash: str
     source_file: str | None = None
     source: str = Field(sa_column=Column(Text, nullable=False))
     deployed_at: datetime = Field(sa_column=Column(DateTime, nullable=False))
