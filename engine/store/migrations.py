@@ -67,7 +67,7 @@ def migrate(conn: Connection, progress: Progress | None = None) -> list[str]:
     if "status" not in {c["name"] for c in found.get_columns("message_receipt")}:
         _receipts_per_prospect(conn)
         done.append("message_receipt: status, expires_at, settled_at; ids per prospect")
-    if _one_version_per_text(conn):
+    if _drop_catalog_text_key(conn):
         done.append("catalog: an older text may be stored again as a new version")
     return done
 
@@ -75,7 +75,7 @@ def migrate(conn: Connection, progress: Progress | None = None) -> list[str]:
 _CATALOG_COLUMNS = "id, name, version, content_hash, source_file, source, deployed_at"
 
 
-def _one_version_per_text(conn: Connection) -> bool:
+def _drop_catalog_text_key(conn: Connection) -> bool:
     """Drop the schema-5 unique key on catalog (name, content_hash), if it is there."""
     keys = [u for u in inspect(conn).get_unique_constraints("catalog")
             if sorted(u["column_names"]) == ["content_hash", "name"]]
