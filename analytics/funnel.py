@@ -17,7 +17,7 @@ from analytics._sql import Filters, check_outcome
 from engine.definitions import Flow, ProcessMap
 from engine.definitions.outcomes import DEFAULT_MEASURES
 from engine.store.database import Store
-from engine.store.steplog import outcome_names
+from engine.store.steplog import check_process, outcome_names
 
 # what converts when a map declares no outcomes: the outcome event the engine and the
 # simulator record for a sale
@@ -107,10 +107,12 @@ def funnel(
     Converted means reaching an outcome the map declares as converting (see
     `analytics.measures`; a map that declares none: the `sale` outcome event, which the
     engine's `outcome()` records with step id `sale`), or `outcome` when given: a step id
-    or an outcome event name. An outcome the process has never seen raises UnknownOutcome.
+    or an outcome event name. An outcome the process has never seen raises UnknownOutcome, a
+    process never deployed or imported DefinitionNotFound.
     `all_elements=False` keeps the people's steps and the journey's ends (`Funnel.people()`).
     `people` keeps the instances of those distributors only (`analytics.people`).
     """
+    check_process(store, process_id)
     if outcome is not None and outcome != DEFAULT_OUTCOME:
         check_outcome(store, process_id, outcome)
     pmap = deployed_map(store, process_id)

@@ -44,6 +44,7 @@ from engine.clock import as_utc
 from engine.errors import NextmoveError
 from engine.store import DONE_KINDS, EVENT_KINDS, EventKind
 from engine.store.database import Store
+from engine.store.steplog import check_process
 
 ONBOARDING = "distributor_onboarding"
 WINDOW_DAYS = 14
@@ -225,7 +226,10 @@ def indicators(
     """Every distributor's leading indicators, as of `as_of` (default: the newest event).
 
     `process_id` limits the counted events to one process (enrollment still comes from
-    `onboarding`); `people` keeps those distributors only (`analytics.people`)."""
+    `onboarding`); `people` keeps those distributors only (`analytics.people`). A
+    `process_id` never deployed or imported raises DefinitionNotFound."""
+    if process_id is not None:
+        check_process(store, process_id)
     moment = _as_of(store, as_of)
     sale, window_days = _first_sale(store, process_id, window_days)
     rows = distributor_rows(store, definitions, moment, onboarding, window_days, process_id,
@@ -253,7 +257,10 @@ def cohorts(
 ) -> Cohorts:
     """Distributors (of `people`, when given) grouped by the week they enrolled (weeks start
     on Monday): how many, their mean indicator rates, and how many of those observed for the
-    whole window made a first sale within it."""
+    whole window made a first sale within it. A `process_id` never deployed or imported
+    raises DefinitionNotFound."""
+    if process_id is not None:
+        check_process(store, process_id)
     moment = _as_of(store, as_of)
     sale, window_days = _first_sale(store, process_id, window_days)
     rows = cohort_rows(store, definitions, moment, onboarding, window_days, process_id,

@@ -21,6 +21,7 @@ from analytics._read_stuck import USUAL, open_rows, open_steps, usual_hours
 from analytics._sql import Filters
 from engine.clock import as_utc, parse_duration
 from engine.store.database import Store
+from engine.store.steplog import check_process
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ def stuck(
     `older_than`, nothing there counts as stuck. Timer steps are listed apart (`waits`).
     `people` keeps those distributors' instances only (`analytics.people`); their limits
     stay the step's usual time over everybody, so per-person views add up to the whole."""
+    check_process(store, process_id)  # a mistyped name must not read as "nothing stuck"
     filters = Filters(process_id, None, distributor, market,
                       None if people is None else tuple(sorted(people)))
     declared, timers = _plan(store, process_id)

@@ -14,7 +14,11 @@ if TYPE_CHECKING:
 
 def resolve_outcome(store: Store, process: str, outcome: str | None) -> str:
     """--outcome, else the outcomes `process`'s map declares as converting, "+"-joined (what
-    the demo, funnel and report count)."""
+    the demo, funnel and report count). A process never deployed or imported is refused
+    first, by name (with the nearest one), not as a map that declares nothing."""
+    from engine.store.steplog import check_process
+
+    check_process(store, process)
     if outcome:
         return outcome
     import analytics

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from engine.store.database import Store
-from engine.store.steplog import check_outcome
+from engine.store.steplog import check_outcome, check_process
 from learner._read_variants import SEP, path_rows, prospect_ids
 from learner._stats import compare, holm, wilson
 
@@ -79,12 +79,14 @@ def variants(
     `observed_until` (with a horizon) leaves out cases whose horizon had not passed by then.
     `outcome` may name several (a case converts on reaching any of them, e.g. the map's
     converting outcomes, `analytics.measures`). Raises UnknownOutcome for an outcome that is
-    neither a step nor a recorded outcome event.
+    neither a step nor a recorded outcome event, DefinitionNotFound for a process never
+    deployed or imported.
 
     The database builds each case's path (its steps' ids in log order, hex-encoded so no
     step name can collide with the separator) and counts cases per path and time to the
     outcome; Python gets one row per path and time to outcome, not the events.
     """
+    check_process(store, process_id)
     outcomes = (outcome,) if isinstance(outcome, str) else outcome
     for each in outcomes or ():
         check_outcome(store, process_id, each)

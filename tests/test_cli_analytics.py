@@ -32,6 +32,22 @@ def run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+@pytest.mark.parametrize("command", [
+    ["funnel"], ["stuck"], ["indicators"], ["cohorts"], ["report"],
+    ["variants"], ["learn"], ["learn", "--outcome", "sale"], ["drift"], ["policy", "refresh"]])
+def test_a_mistyped_process_is_refused_by_name_not_read_as_empty(
+        db: str, command: list[str], tmp_path: Path) -> None:
+    """Before, funnel, stuck, indicators, cohorts and variants printed zeros for a process
+    that does not exist, and the learner's commands said its map declared no outcomes."""
+    written = tmp_path / "never.html"
+    extra = ["-o", str(written)] if command == ["report"] else []
+    code, text = run(*command, *extra, "--process", "prospect_journy", "--db", db)
+    assert code == 4, text
+    assert ("error: no deployed process named 'prospect_journy' (did you mean "
+            "'prospect_journey'?)") in " ".join(text.split())
+    assert not written.exists()
+
+
 def test_funnel_table_and_json(db: str) -> None:
     code, text = run("funnel", "--process", "prospect_journey", "--db", db)
     assert code == 0 and "Add a prospect" in text

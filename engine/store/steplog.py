@@ -18,13 +18,14 @@ from typing import Any
 from sqlalchemy import Float, Numeric, cast, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from engine.errors import NextmoveError, did_you_mean
+from engine.errors import DefinitionNotFound, NextmoveError, did_you_mean
 from engine.store.database import Store
 from engine.store.kinds import REACHED_KINDS, EventKind
 from engine.store.schema import DEFINITION, INSTANCE, STEP_EVENT
 
-__all__ = ["CHUNK", "Header", "Row", "UnknownOutcome", "check_outcome", "full_instances",
-           "hours", "outcome_names", "instances", "outcome_positions", "within"]
+__all__ = ["CHUNK", "Header", "Row", "UnknownOutcome", "check_outcome", "check_process",
+           "full_instances", "hours", "outcome_names", "instances", "outcome_positions",
+           "within"]
 
 CHUNK = 20_000
 
@@ -154,9 +155,22 @@ def outcome_names(outcome: str) -> frozenset[str]:
     return frozenset({outcome, *(p for p in outcome.split("+") if p)})
 
 
+def check_process(store: Store, process_id: str) -> None:
+    """Raise DefinitionNotFound (with the nearest name) unless `process_id` was deployed or
+    imported: a mistyped name must not read as a process with no data."""
+    with store.read() as conn:
+        if conn.execute(select(DEFINITION.c.id).where(DEFINITION.c.process_id == process_id)
+                        .limit(1)).first() is not None:
+            return
+        known = conn.execute(select(DEFINITION.c.process_id).distinct()).scalars().all()
+    raise DefinitionNotFound(process_id, known)
+
+
 def check_outcome(store: Store, process_id: str, outcome: str) -> None:
-    """Raise UnknownOutcome unless the process has such a step or such outcome events (for
-    a "+"-joined `outcome`: each of the names, unless it is one name whole)."""
+    """Raise DefinitionNotFound for a process never deployed or imported, UnknownOutcome
+    unless the process has such a step or such outcome events (for a "+"-joined `outcome`:
+    each of the names, unless it is one name whole)."""
+    check_process(store, process_id)
     if "+" in outcome:
         try:
             _check_one(store, process_id, outcome)

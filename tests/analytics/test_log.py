@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, text
 
 import analytics
 from analytics import ContentUse, FirstSales, StepWait
-from engine import Engine, ManualClock, ProspectRef, Store
+from engine import DefinitionNotFound, Engine, ManualClock, ProspectRef, Store
 from nextmove import open_engine, open_store
 from tests.conftest import PG_ADMIN_URL, REPO
 
@@ -138,7 +138,8 @@ def test_funnel_counts_arrivals_and_what_people_did_in_order_of_first_arrival(
     assert (share.median_hours, share.p90_hours) == (6.5, 9.3)
     assert [s.step_id for s in analytics.funnel(log, "distributor_onboarding")] == [
         "Event_start", "welcome"]
-    assert analytics.funnel(log, "no_such_process").steps == ()
+    with pytest.raises(DefinitionNotFound, match="no deployed process named 'no_such_process'"):
+        analytics.funnel(log, "no_such_process")  # not an empty funnel
     assert add.to_dict()["skipped"] == 1
 
 

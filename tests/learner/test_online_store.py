@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from compliance.policy_chain import verify_policy_trail
-from content_catalog import activate, get_policy, history, load_stored_catalog
+from content_catalog import activate, get_policy, history, load_stored_catalog, store_catalog
 from engine import ManualClock, Store
 from engine.store.steplog import UnknownOutcome
 from learner import decisions, refresh
@@ -195,8 +195,8 @@ def test_a_catalog_learn_from_step_the_process_lacks_skips_that_hook_only(
         continuous_db: Path, tmp_path: Path) -> None:
     """The catalog serves several maps: a learn_from step this process does not have leaves
     that hook unrefreshed, with the reason, and the other hooks are refreshed as usual.
-    (Deployed with the maps, such a catalog is refused; deployed alone, it is not checked
-    against the maps already stored.)"""
+    (`deploy` refuses a step that no map using the hook has; one that only another map has
+    passes, and `store_catalog` on its own checks no map.)"""
     maps = tmp_path / "maps"
     shutil.copytree(LIFEVANTAGE, maps)
     catalog = maps / "catalog.yaml"
@@ -205,7 +205,7 @@ def test_a_catalog_learn_from_step_the_process_lacks_skips_that_hook_only(
     db = tmp_path / "copy.db"
     shutil.copy(continuous_db, db)
     with stored(db) as store:
-        open_engine(store, recommend=False).deploy([catalog])
+        store_catalog(store, catalog.read_text(), str(catalog))
         assert load_stored_catalog(store).nearer_rewards() == {
             "intro_video": "Event_no_such_step"}
         clock = ManualClock(SMALL.start + timedelta(days=SMALL.days))
