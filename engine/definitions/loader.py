@@ -278,30 +278,41 @@ def _uses(definitions: Iterable[ProcessDefinition]
 
 
 def check_against_stored(report: LoadReport, catalogs: CatalogSupport, stored_uses: HookUses,
-                         stored_steps: MapSteps, stored_catalog: Any | None) -> list[Problem]:
+                         stored_steps: MapSteps, served: Any | None) -> list[Problem]:
     """The errors between what `report` deploys and what a database already holds, which
-    `load` alone cannot see (it checks the files against each other): a catalog deployed now
-    must fill the hooks of the maps already deployed (`stored_uses`, `stored_steps`: of the
-    processes `report` does not redeploy) and name `learn_from` steps they have; maps
-    deployed without a catalog must have their hooks filled by the catalog stored
-    (`stored_catalog`; None: there is none, nothing to check). So a map and its catalog are
-    accepted or refused the same way whether they are deployed together or one at a time."""
+    `load` alone cannot see (it checks the files against each other), so that a map and its
+    catalog are refused the same way whether they are deployed together or one at a time:
+
+    * a catalog deployed now must fill the hooks of the maps already deployed (`stored_uses`,
+      `stored_steps`: of the processes `report` does not redeploy) and name `learn_from`
+      steps that a map using the hook has;
+    * maps deployed without a catalog must have their hooks filled by the catalog the
+      database serves (`served`; None: it serves none, and there is nothing to check).
+
+    What was wrong before this deploy is not its error: a stored map's hook that the served
+    catalog did not fill either (a map deployed before any catalog, or by an older nextmove)
+    does not refuse a new catalog, and such quarrels of other maps do not refuse a map."""
     mine_uses, mine_steps = _uses(report.definitions)
     uses: dict[str, list[tuple[str, str, int | None]]] = {
         hook: list(places) for hook, places in stored_uses.items()}
     for hook, places in mine_uses.items():
         uses.setdefault(hook, []).extend(places)
     steps = {**stored_steps, **mine_steps}
+
+    def errors(catalog: Any, hooks_used: HookUses) -> list[Problem]:
+        return [p for p in catalogs.cross_check(catalog, hooks_used, steps)
+                if p.severity == "error"]
+
     if report.catalogs:
-        found = [p for catalog in report.catalogs
-                 for p in catalogs.cross_check(catalog, uses, steps)]
-    elif stored_catalog is not None:
-        # the stored catalog's own quarrels with maps already stored are not this deploy's
-        found = [p for p in catalogs.cross_check(stored_catalog, uses, steps)
-                 if p.file in mine_steps]
+        before = ({(p.file, p.element) for p in errors(served, stored_uses)
+                   if p.code == "unknown-hook"} if served is not None else set())
+        found = [p for catalog in report.catalogs for p in errors(catalog, uses)
+                 if p.code != "unknown-hook" or (p.file, p.element) not in before]
+    elif served is not None:
+        found = [p for p in errors(served, uses) if p.file in mine_steps]
     else:
         return []
-    return [_at_source(p, report) for p in found if p.severity == "error"]
+    return [_at_source(p, report) for p in found]
 
 
 def load_definitions(

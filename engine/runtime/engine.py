@@ -80,8 +80,7 @@ OUTCOMES = ("customer_order", "distributor_enrolled", "sale", "lost")
 
 
 class Deployment(list[DeployedDefinition]):
-    """The process versions a deploy produced, plus the catalog versions it stored (what the
-    engine's `CatalogSupport.deploy` returned: `content_catalog.StoredCatalog`)."""
+    """The process versions a deploy produced; `.catalogs`: what `CatalogSupport.deploy` stored."""
 
     def __init__(self, definitions: Iterable[DeployedDefinition] = ()) -> None:
         super().__init__(definitions)
@@ -149,34 +148,26 @@ class Engine:
     def deploy(self, paths: Iterable[str | Path], *, origin: str | None = None) -> Deployment:
         """Validate and deploy every process and catalog under `paths`.
 
-        Nothing is deployed if any map or catalog is invalid. The result lists the process
-        versions; `.catalogs` lists the catalog versions (each new hook gets a default policy).
-        With `origin` (e.g. `"upload:"`), each file is recorded as `origin` + its name rather
-        than its path: for files written to a scratch folder that will be gone.
+        Nothing is deployed if a map or catalog is invalid or quarrels with what the database
+        holds (`versions.check_against_database`). The result lists the process versions;
+        `.catalogs` the catalog versions (each new hook gets a default policy). With `origin`
+        (e.g. `"upload:"`), each file is recorded as `origin` + its name, not its path: for
+        files written to a scratch folder that will be gone.
         """
-        # the BPMN parser and the schema checks
-        from engine.definitions.loader import check_against_stored, load
+        from engine.definitions.loader import load  # the BPMN parser and the schema checks
 
         report = load(paths, allow_scripts=self.allow_scripts, catalogs=self.catalog_support)
         if report.errors:
             raise DefinitionErrors(report.problems)
         if self.catalog_support is not None:
-            redeployed = {d.process_id for d in report.definitions}
-            uses, steps = versions.stored_uses(versions.newest_steps(self.store, redeployed))
-            conflicts = check_against_stored(
-                report, self.catalog_support, uses, steps,
-                None if report.catalogs else self.catalog_support.stored(self.store))
-            if conflicts:
-                raise DefinitionErrors(conflicts)
-        definitions = report.definitions
-        if origin is not None:
-            definitions = [versions.relabel(d, origin) for d in definitions]
+            versions.check_against_database(self.store, report, self.catalog_support)
+        definitions = [d if origin is None else versions.relabel(d, origin)
+                       for d in report.definitions]
         deployment = Deployment(
             versions.deploy_definition(self.store, d, self.clock.now()) for d in definitions)
         if self.catalog_support is not None:
             deployment.catalogs.extend(self.catalog_support.deploy(
-                self.store, c, self.clock,
-                None if origin is None else origin + Path(c.file).name)
+                self.store, c, self.clock, None if origin is None else origin + Path(c.file).name)
                 for c in report.catalogs)
         return deployment
 

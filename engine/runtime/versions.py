@@ -7,18 +7,22 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from engine.clock import as_utc
 from engine.definitions.model import ProcessDefinition
-from engine.errors import DefinitionNotFound, NextmoveError
+from engine.errors import DefinitionErrors, DefinitionNotFound, NextmoveError
 from engine.runtime.model import DeployedDefinition
 from engine.runtime.queries import DEFINITION
 from engine.store import plain
 from engine.store.database import Store
+
+if TYPE_CHECKING:
+    from engine.catalogs import CatalogSupport
+    from engine.definitions.loader import LoadReport
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,19 @@ def stored_uses(stored: Iterable[StoredSteps]
             if hook:
                 uses.setdefault(hook, []).append((file, step["id"], None))
     return uses, steps
+
+
+def check_against_database(store: Store, report: LoadReport, catalogs: CatalogSupport) -> None:
+    """Raise DefinitionErrors if what `report` deploys quarrels with what `store` holds: the
+    maps already deployed (but those `report` redeploys) and the catalog served
+    (`engine.definitions.loader.check_against_stored`)."""
+    from engine.definitions.loader import check_against_stored
+
+    redeployed = {d.process_id for d in report.definitions}
+    uses, steps = stored_uses(newest_steps(store, redeployed))
+    conflicts = check_against_stored(report, catalogs, uses, steps, catalogs.stored(store))
+    if conflicts:
+        raise DefinitionErrors(conflicts)
 
 
 def latest_definition_id(conn: Connection, process_id: str) -> int:

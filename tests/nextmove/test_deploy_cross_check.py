@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from content_catalog import load_stored_catalog, stored_catalogs
+from content_catalog import load_stored_catalog, store_catalog, stored_catalogs
 from engine import DefinitionErrors, Engine, ManualClock
-from nextmove import open_engine, open_store
+from nextmove import open_engine
 from tests.conftest import REPO
 
 LIFEVANTAGE = REPO / "processes" / "lifevantage"
@@ -118,21 +118,48 @@ def test_with_no_catalog_stored_maps_deploy_alone(db_url: str, clock: ManualCloc
 
 def test_the_stored_catalogs_quarrel_with_another_stored_map_is_not_this_deploys(
         tmp_path: Path, clock: ManualClock, files: Path) -> None:
-    """A database can hold a map whose hook the catalog does not fill (a bare engine deployed
-    it, or an older nextmove): that does not refuse a deploy of another, sound map."""
-    db = tmp_path / "mixed.db"
-    engine = open_engine(db, clock=clock)
-    engine.deploy([files / CATALOG, files / "distributor_onboarding.bpmn"])
-    engine.store.dispose()
-    bare = Engine(open_store(db), clock=clock)  # no catalog support: no cross-check
-    bare.deploy([edited(files / JOURNEY, "hook: intro_video", "hook: intro_vidoe")])
-    bare.store.dispose()
-    engine = open_engine(db, clock=clock)
+    """A database can hold a map whose hook the catalog does not fill (deployed before any
+    catalog was, or by an older nextmove): that does not refuse a deploy of another, sound
+    map."""
+    engine = open_engine(tmp_path / "mixed.db", clock=clock)
     try:
+        engine.deploy([edited(files / JOURNEY, "hook: intro_video", "hook: intro_vidoe")])
+        # stored as an older nextmove would have: without a check against the maps
+        store_catalog(engine.store, (files / CATALOG).read_text(encoding="utf-8"),
+                      str(files / CATALOG), clock=clock)
         onboarding = edited(files / "distributor_onboarding.bpmn", 'name="Welcome aboard"',
                             'name="Welcome on board"')
         (version,) = engine.deploy([onboarding])
-        assert version.version == 2
+        assert (version.process_id, version.version) == ("distributor_onboarding", 1)
         assert load_stored_catalog(engine.store).name == "lifevantage-us"
+    finally:
+        engine.store.dispose()
+
+
+def test_a_new_catalog_is_not_refused_for_what_the_served_one_did_not_fill_either(
+        tmp_path: Path, clock: ManualClock, files: Path) -> None:
+    """Maps deployed before any catalog use a hook no catalog fills. A first catalog deployed
+    alone is judged on every stored map; once one is served (here stored as an older nextmove
+    would have), a new version is judged on what it changes, not on that old quarrel."""
+    engine = open_engine(tmp_path / "old.db", clock=clock)
+    try:
+        engine.deploy([files / JOURNEY, edited(files / "distributor_onboarding.bpmn",
+                                               'value="welcome_training"', 'value="welcome_talk"')])
+        with pytest.raises(DefinitionErrors) as first:
+            engine.deploy([files / CATALOG])  # nothing served yet: every stored map counts
+        assert [(p.element, p.code) for p in first.value.problems] == [
+            ("welcome", "unknown-hook")]
+        store_catalog(engine.store, (files / CATALOG).read_text(encoding="utf-8"),
+                      str(files / CATALOG), clock=clock)
+        newer = edited(files / CATALOG, 'version: "2024.1"', 'version: "2024.2"', "v2.yaml")
+        assert [c.version for c in engine.deploy([newer]).catalogs] == [2]
+        # what it changes still counts: a hook the served catalog fills, dropped
+        dropped = edited(newer, "hooks: [intro_video, nurture_message]", "hooks: [intro_video]",
+                         "v3.yaml")
+        dropped = edited(dropped, "hooks: [nurture_message]", "hooks: [nurture_note]")
+        with pytest.raises(DefinitionErrors) as refused:
+            engine.deploy([dropped])
+        assert [(p.element, p.code) for p in refused.value.problems] == [
+            ("check_in", "unknown-hook"), ("nurture", "unknown-hook")]
     finally:
         engine.store.dispose()

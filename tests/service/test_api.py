@@ -71,14 +71,19 @@ def test_maps_are_validated_and_deployed_by_upload(api: Running) -> None:
 
 def test_a_deployed_upload_records_its_file_name_not_the_scratch_path(api: Running) -> None:
     designer = api.client("designer")
-    linear = (REPO / "bench/maps/linear10.bpmn").read_bytes()
+    onboarding = (LIFEVANTAGE / "distributor_onboarding.bpmn").read_bytes().replace(
+        b'name="Welcome aboard"', b'name="Welcome on board"')  # a new version
     deployed = designer.post("/maps", files=[
-        ("files", ("linear10.bpmn", linear, "application/xml"))])
+        ("files", ("onboarding.bpmn", onboarding, "application/xml"))])
     assert deployed.status_code == 201, deployed.text
     [process] = deployed.json()["processes"]
-    assert process["source_file"] == "upload:linear10.bpmn"
-    [stored] = api.engine.definitions(process["process_id"])
-    assert stored.source_file == "upload:linear10.bpmn"  # not /tmp/nextmove-upload-.../
+    assert process["source_file"] == "upload:onboarding.bpmn"
+    stored = api.engine.definitions(process["process_id"])[-1]
+    assert stored.source_file == "upload:onboarding.bpmn"  # not /tmp/nextmove-upload-.../
+    linear = (REPO / "bench/maps/linear10.bpmn").read_bytes()  # hooks h1...h10: no content
+    alone = designer.post("/maps", files=[("files", ("linear10.bpmn", linear, "application/xml"))])
+    assert alone.status_code == 422  # as with the catalog (below): the stored one counts
+    assert {p["file"] for p in alone.json()["problems"]} == {"linear10.bpmn"}
     catalog = (LIFEVANTAGE / "catalog.yaml").read_bytes() + b"\n# edited\n"
     deployed = designer.post("/maps", files=[("files", ("catalog.yaml", catalog, "text/yaml"))])
     assert deployed.status_code == 201, deployed.text
