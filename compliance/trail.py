@@ -37,6 +37,7 @@ from engine.store import (
     trail,
 )
 from engine.store.database import Store
+from engine.store.steplog import check_process
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,10 @@ def trail_summary(
     people: Collection[str] | None = None,
 ) -> TrailSummary:
     """What contractors did at each person's step (of `process`, from `since` on, on the
-    instances of `people`, distributor ids, when given)."""
+    instances of `people`, distributor ids, when given). Raises DefinitionNotFound for a
+    `process` never deployed or imported."""
+    if process is not None:
+        check_process(store, process)
     who = func.coalesce(STEP_EVENT.c.actor, INSTANCE.c.distributor_id)
     offered = func.lag(STEP_EVENT.c.content_shown).over(
         partition_by=(STEP_EVENT.c.instance_id, STEP_EVENT.c.step_id), order_by=STEP_EVENT.c.id)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from engine.store.database import Store
-from engine.store.steplog import full_instances
+from engine.store.steplog import check_process, full_instances
 from learner._lifecycle import LIFECYCLE, activity_name, transition
 from learner._sources import ACTIVITY, CASE, CONTENT, HOOK, PROPENSITY, RESOURCE, TIME
 from learner.importer import (
@@ -127,9 +127,11 @@ def _event(row: Any) -> dict[str, Any]:
 def export_log(store: Store, process_id: str, path: str | Path, *,
                format: str | None = None) -> ExportReport:
     """Write every instance of `process_id` with its events to `path` (.xes, .xes.gz, .csv,
-    .csv.gz, .parquet; or `format` = xes | csv | parquet)."""
+    .csv.gz, .parquet; or `format` = xes | csv | parquet). Raises DefinitionNotFound for a
+    process never deployed or imported (before writing anything)."""
     path = Path(path)
     fmt = _format(path, format)
+    check_process(store, process_id)
     case_keys: dict[str, None] = {}
     event_keys: dict[str, None] = {}
     for case, events in _cases(store, process_id):

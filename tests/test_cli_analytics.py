@@ -34,13 +34,15 @@ def run(*args: str) -> tuple[int, str]:
 
 @pytest.mark.parametrize("command", [
     ["funnel"], ["stuck"], ["indicators"], ["cohorts"], ["report"],
-    ["variants"], ["learn"], ["learn", "--outcome", "sale"], ["drift"], ["policy", "refresh"]])
+    ["variants"], ["learn"], ["learn", "--outcome", "sale"], ["drift"], ["policy", "refresh"],
+    ["export-log"], ["audit", "--trail"]])
 def test_a_mistyped_process_is_refused_by_name_not_read_as_empty(
         db: str, command: list[str], tmp_path: Path) -> None:
-    """Before, funnel, stuck, indicators, cohorts and variants printed zeros for a process
-    that does not exist, and the learner's commands said its map declared no outcomes."""
-    written = tmp_path / "never.html"
-    extra = ["-o", str(written)] if command == ["report"] else []
+    """Before, funnel, stuck, indicators, cohorts, variants and `audit --trail` printed zeros
+    for a process that does not exist, export-log wrote an empty log, and the learner's
+    commands said its map declared no outcomes."""
+    written = tmp_path / ("never.csv" if command == ["export-log"] else "never.html")
+    extra = ["-o", str(written)] if command in (["report"], ["export-log"]) else []
     code, text = run(*command, *extra, "--process", "prospect_journy", "--db", db)
     assert code == 4, text
     assert ("error: no deployed process named 'prospect_journy' (did you mean "

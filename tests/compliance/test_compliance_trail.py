@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from compliance import StepTrail, Tampering, trail_summary, verify_trail
-from engine import Engine, ManualClock, ProspectRef, Store
+from engine import DefinitionNotFound, Engine, ManualClock, ProspectRef, Store
 from nextmove import open_engine, open_store
 from tests.conftest import REPO
 
@@ -117,7 +117,8 @@ def test_trail_summary_by_process_and_since(driven: Store, clock: ManualClock) -
         step(JOURNEY, "add_contact", "Add a prospect", 1, (1, 0, 0), 0, 0, 1, 0),
         step(JOURNEY, "share_intro", "Share the intro video", 1, (0, 0, 0), 0, 0, 0, 0))
     assert (late.contractors, late.deviated, late.since) == (1, 0, day_one)
-    assert trail_summary(driven, process="no_such_process").steps == ()
+    with pytest.raises(DefinitionNotFound):  # a mistyped process is not an empty trail
+        trail_summary(driven, process="no_such_process")
 
 
 # -- tampering --------------------------------------------------------------------------------

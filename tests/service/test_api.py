@@ -194,9 +194,9 @@ def test_errors_are_problem_details(sqlite_api: Running) -> None:
         "process": "prospect_jorney", "prospect_id": "p", "distributor_id": "d"})
     assert unknown.status_code == 404 and "prospect_journey" in unknown.json()["detail"]
     # a mistyped process is not read as one with nothing in its funnel or nothing stuck
-    lead = sqlite_api.client("lead")
-    for route in ("/analytics/funnel", "/analytics/stuck"):
-        typo = lead.get(route, params={"process": "prospect_jorney"})
+    for role, route in (("lead", "/analytics/funnel"), ("lead", "/analytics/stuck"),
+                        ("reviewer", "/compliance/trail")):
+        typo = sqlite_api.client(role).get(route, params={"process": "prospect_jorney"})
         assert typo.status_code == 404, route
         assert typo.json()["detail"] == ("no deployed process named 'prospect_jorney' "
                                          "(did you mean 'prospect_journey'?)")
