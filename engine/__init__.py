@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         Problem,
         StepNotWaiting,
         StepRequired,
+        UnknownMessage,
         VersionConflict,
     )
     from engine.limits import DEFAULT_LIMITS, Limits, WorkLimitExceeded
@@ -98,6 +99,7 @@ _WHERE = {
     "StepRequired": "engine.errors",
     "Store": "engine.store",
     "StoreError": "engine.store",
+    "UnknownMessage": "engine.errors",
     "SystemClock": "engine.clock",
     "VersionConflict": "engine.errors",
     "Waiting": "engine.runtime",
@@ -144,6 +146,7 @@ __all__ = [
     "Store",
     "StoreError",
     "SystemClock",
+    "UnknownMessage",
     "VersionConflict",
     "Waiting",
     "WorkLimitExceeded",

@@ -65,6 +65,20 @@ class InvalidInput(NextmoveError):
         return {**super().to_dict(), "field": self.field}
 
 
+class UnknownMessage(NextmoveError):
+    """A prospect event that no deployed map (of any version) has a catch for: held, it would
+    wait for a step that can never come (a mistyped name, most likely)."""
+
+    def __init__(self, message: str, known: Iterable[str] = ()) -> None:
+        self.message, self.known = message, sorted(set(known))
+        hint = did_you_mean(message, self.known)
+        self.suggestion = hint
+        super().__init__(
+            f"no deployed map catches the prospect event {message!r}"
+            + (f" (did you mean '{hint}'?)" if hint else "")
+            + ": nothing could ever take it, so nothing was stored")
+
+
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """The nearest candidate to `word`, if one is close enough to be a likely typo."""
     matches = get_close_matches(word, list(candidates), n=1, cutoff=0.6)

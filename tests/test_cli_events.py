@@ -246,3 +246,11 @@ def test_show_lists_the_prospects_held_and_expired_events(db: str) -> None:
     ok(["complete", "share_video", "-p", "p1", "--now", "2026-02-04T09:45:00Z", "--db", db])
     held = ok_json(["show", str(instance_id), "--db", db])["held_events"]
     assert [(e["message_id"], e["status"]) for e in held] == [("f-1", "expired")]
+
+
+def test_a_mistyped_event_name_is_refused_with_the_nearest_one(tmp_path: Path) -> None:
+    db = str(tmp_path / "typo.db")
+    assert runner.invoke(app, ["deploy", str(EVENTS), "--db", db]).exit_code == 0
+    result = runner.invoke(app, ["signal", "video_playd", "-p", "ann", "--db", db])
+    assert result.exit_code == 3, result.output
+    assert "did you mean 'video_played'" in result.output and "nothing was stored" in result.output

@@ -28,12 +28,12 @@ from sqlalchemy import or_, select, update
 
 from engine.clock import Clock, as_utc
 from engine.definitions import timers
-from engine.errors import InstanceIncident, VersionConflict
+from engine.errors import InstanceIncident, UnknownMessage, VersionConflict
 from engine.limits import run_engine_steps
 from engine.runtime import held, incidents, tokens
 from engine.runtime.model import Fired, Incident, SignalResult, TickReport
 from engine.runtime.pipeline import Act, Acted, DuplicateReceipt, NotWaiting, StepPipeline
-from engine.runtime.queries import INSTANCE, RECEIPT
+from engine.runtime.queries import DEFINITION, INSTANCE, RECEIPT
 from engine.runtime.versions import LoadedDefinition
 from engine.store import Store
 
@@ -179,6 +179,18 @@ def tick(engine: Runtime, batch: int = 100, worker: str | None = None) -> TickRe
             return fired  # done, or what is left is leased by other workers
 
 
+def _check_caught(store: Store, message: str) -> None:
+    """Raise UnknownMessage unless a deployed map version has a catch for `message` (a held
+    event no map catches would wait for nothing, then expire)."""
+    needle = json.dumps({"message": message})[1:-1]  # as the steps column writes it
+    if store.select(select(DEFINITION.c.id).where(
+            DEFINITION.c.steps.contains(needle, autoescape=True)).limit(1)):
+        return
+    known = {step["message"] for doc in store.select(select(DEFINITION.c.steps))
+             for step in json.loads(doc["steps"]) if step.get("message")}
+    raise UnknownMessage(message, known)
+
+
 def signal(
     engine: Runtime, message: str, prospect_id: str, *, message_id: str | None = None,
     data: Mapping[str, Any] | None = None,
@@ -232,6 +244,8 @@ def signal(
         if delivered:
             return SignalResult(message, prospect_id, message_id, tuple(delivered),
                                 fired=tuple(fired))
+        if _round == 0:
+            _check_caught(engine.store, message)
         # Nothing took it: hold it, unless its id was seen (a racing duplicate delivered it)
         # or something started waiting for it meanwhile (then deliver it there).
         outcome, expires = held.hold(engine.store, receipt, needle, engine.clock.now())

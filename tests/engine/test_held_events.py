@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from engine import Engine, ManualClock
+from engine import Engine, ManualClock, UnknownMessage
 from engine.store import MESSAGE_RECEIPT as RECEIPT
 from engine.store import STEP_EVENT
 from nextmove import open_engine
@@ -290,3 +290,20 @@ def test_a_time_to_live_that_is_no_duration_is_refused_with_its_place(tmp_path: 
     assert ("form.bpmn", "form_received", "bad-ttl") in problems
     assert any(name == "map.yaml" and element == "steps[1].wait[0].ttl"
                for name, element, _ in problems), problems
+
+
+def test_an_event_no_deployed_map_catches_is_refused_not_held(
+    deployed: Engine, clock: ManualClock
+) -> None:
+    """A mistyped event name was held for 30 days for a catch that could never come, and the
+    sender was told it was held. It is refused, with the nearest name, and nothing is stored;
+    a name some map version catches is still held."""
+    instance = deployed.start("video_follow_up", "p1", "d1")
+    with pytest.raises(UnknownMessage, match="did you mean 'video_played'") as caught:
+        deployed.signal("video_playd", "p1", message_id="evt-typo")
+    assert caught.value.suggestion == "video_played"
+    assert receipts(deployed, "p1") == []
+    assert deployed.show(instance.id).held == ()
+    held = deployed.signal("form_submitted", "p1", message_id="evt-form")
+    assert held.held  # caught by another map of the folder: held for the prospect
+    assert deployed.signal("video_played", "p1", message_id="evt-ok").held

@@ -23,12 +23,13 @@ def _waiting_for_video(run: Running) -> int:
 
 
 def _send(client: httpx.Client, body: bytes, *, secret: str = SECRET, at: int,
-          source: str = "vimeo", sign: bool = True) -> httpx.Response:
+          source: str = "vimeo", sign: bool = True,
+          message: str = "video_played") -> httpx.Response:
     headers = {"Content-Type": "application/json"}
     if sign:
         headers.update({"X-Nextmove-Source": source, "X-Nextmove-Timestamp": str(at),
                         "X-Nextmove-Signature": signature(secret, str(at), body)})
-    return client.post("/events/video_played", content=body, headers=headers)
+    return client.post(f"/events/{message}", content=body, headers=headers)
 
 
 def test_signed_events_are_delivered_once_and_bad_ones_refused(
@@ -97,3 +98,13 @@ def test_an_event_whose_step_failed_is_refused_once_then_a_duplicate(api: Runnin
     assert again.json()["duplicate"] is True and again.json()["status"] == "duplicate"
     assert [(h.message_id, h.status) for h in api.engine.held_events("p-broken")] == [
         ("vimeo:evt-9", "incident")]
+
+
+def test_an_event_no_map_catches_is_refused_with_its_nearest_name(api: Running) -> None:
+    """A sender configured with a mistyped event name hears so (422), instead of its events
+    being held for a catch that never comes."""
+    client = api.client()
+    body = json.dumps({"id": "evt-typo", "prospect_id": "p-video"}).encode()
+    refused = _send(client, body, at=int(api.clock.now().timestamp()), message="video_playd")
+    assert refused.status_code == 422, refused.text
+    assert "did you mean 'video_played'" in refused.json()["detail"]
