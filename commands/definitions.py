@@ -109,14 +109,17 @@ def deploy(
     as_json: JsonOption = False,
     allow_scripts: AllowScripts = False,
 ) -> None:
-    """Validate and deploy process maps; unchanged content keeps its version."""
+    """Validate and deploy process maps; unchanged content keeps its version. Warnings (as
+    `validate` gives them, e.g. an unknown step property) are printed on stderr; they do not
+    stop the deploy."""
     deployed = engine_for(db, allow_scripts).deploy(paths)
     if as_json:
         catalogs = [{**asdict(c), "deployed_at": c.deployed_at.isoformat()}
                     for c in deployed.catalogs]
         print_json({"processes": [own_id(d.to_dict(), "definition_id") for d in deployed],
-                    "catalogs": catalogs})
+                    "catalogs": catalogs, "warnings": [p.to_dict() for p in deployed.warnings]})
         return
+    print_problems(deployed.warnings)
     for d in deployed:
         what = "deployed" if d.created else "unchanged"
         out.print(f"{what}: {d.process_id} v{d.version} ({d.source_file})", markup=False)

@@ -73,6 +73,8 @@ def deploy(files: Files, engine: EngineDep, who: Annotated[Principal, allow(Role
                                         for p in exc.problems]) from None
             return {"processes": [d.to_dict() for d in deployed],
                     "catalogs": [asdict(c) for c in deployed.catalogs],
+                    "warnings": [replace(p, file=_relative(p.file, folder)).to_dict()
+                                 for p in deployed.warnings],
                     "deployed_by": who.subject}
 
         return once_claimed(engine, who, idempotency_key, fingerprint("deploy", digest), work,

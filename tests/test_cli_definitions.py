@@ -188,7 +188,7 @@ def test_deploying_the_same_maps_twice_changes_nothing(tmp_path: Path) -> None:
     first = run_json(["deploy", LIFEVANTAGE, "--db", db])
     again = run_json(["deploy", LIFEVANTAGE, "--db", db])
 
-    assert set(first) == {"schema_version", "processes", "catalogs"}
+    assert set(first) == {"schema_version", "processes", "catalogs", "warnings"}
     assert [(d["process_id"], d["version"], d["created"]) for d in first["processes"]] == [
         ("distributor_onboarding", 1, True), ("prospect_journey", 1, True)]
     assert [(d["process_id"], d["version"], d["created"]) for d in again["processes"]] == [
@@ -359,3 +359,21 @@ def test_other_request_mistakes_are_exit_3_or_4_with_a_message(db: str) -> None:
     assert "give an instance id or --prospect, not both" in result.stderr
     run(["complete", "add_contact", "-p", "ann", "--data", "{nope", "--db", db], code=3)
     assert run_json(["list", "--db", db])["instances"] == []
+
+
+def test_deploy_shows_the_warnings_validate_would(tmp_path: Path) -> None:
+    """A mistyped step property (`hok` for `hook`) is a warning: the map deploys without its
+    hook. `deploy` dropped the warning; it prints it now (stderr), and lists it in --json."""
+    bpmn = tmp_path / "onboarding.bpmn"
+    bpmn.write_text((LIFEVANTAGE / "distributor_onboarding.bpmn").read_text(encoding="utf-8")
+                    .replace('name="hook" value="welcome_training"',
+                             'name="hok" value="welcome_training"'), encoding="utf-8")
+    db = str(tmp_path / "warned.db")
+    result = runner.invoke(app, ["deploy", str(bpmn), "--db", db])
+    assert result.exit_code == 0, result.output
+    assert "deployed: distributor_onboarding v1" in result.stdout
+    assert (f"warning {bpmn}:8: welcome: unknown step property 'hok' (did you mean 'hook'?)"
+            in " ".join(result.stderr.split()))
+    again = run_json(["deploy", bpmn, "--db", db])
+    assert [(w["code"], w["element"], w["suggestion"]) for w in again["warnings"]] == [
+        ("unknown-property", "welcome", "hook")]

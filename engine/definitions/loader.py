@@ -278,10 +278,12 @@ def _uses(definitions: Iterable[ProcessDefinition]
 
 
 def check_against_stored(report: LoadReport, catalogs: CatalogSupport, stored_uses: HookUses,
-                         stored_steps: MapSteps, served: Any | None) -> list[Problem]:
-    """The errors between what `report` deploys and what a database already holds, which
-    `load` alone cannot see (it checks the files against each other), so that a map and its
-    catalog are refused the same way whether they are deployed together or one at a time:
+                         stored_steps: MapSteps, served: Any | None
+                         ) -> tuple[list[Problem], list[Problem]]:
+    """(errors, warnings) of what `report` deploys, judged with what a database already
+    holds, which `load` alone cannot see (it checks the files against each other), so that a
+    map and its catalog are refused the same way whether they are deployed together or one
+    at a time. The errors:
 
     * a catalog deployed now must fill the hooks of the maps already deployed (`stored_uses`,
       `stored_steps`: of the processes `report` does not redeploy) and name `learn_from`
@@ -291,28 +293,32 @@ def check_against_stored(report: LoadReport, catalogs: CatalogSupport, stored_us
 
     What was wrong before this deploy is not its error: a stored map's hook that the served
     catalog did not fill either (a map deployed before any catalog, or by an older nextmove)
-    does not refuse a new catalog, and such quarrels of other maps do not refuse a map."""
+    does not refuse a new catalog, and such quarrels of other maps do not refuse a map.
+
+    The warnings are the report's, but "used by no process map" is judged on the stored maps
+    too (a catalog deployed alone fills hooks that the deployed maps use)."""
     mine_uses, mine_steps = _uses(report.definitions)
     uses: dict[str, list[tuple[str, str, int | None]]] = {
         hook: list(places) for hook, places in stored_uses.items()}
     for hook, places in mine_uses.items():
         uses.setdefault(hook, []).extend(places)
     steps = {**stored_steps, **mine_steps}
-
-    def errors(catalog: Any, hooks_used: HookUses) -> list[Problem]:
-        return [p for p in catalogs.cross_check(catalog, hooks_used, steps)
-                if p.severity == "error"]
-
+    warnings = [p for p in report.problems if p.severity == "warning"]
     if report.catalogs:
-        before = ({(p.file, p.element) for p in errors(served, stored_uses)
+        judged = [(catalog, p) for catalog in report.catalogs
+                  for p in catalogs.cross_check(catalog, uses, steps)]
+        before = ({(p.file, p.element) for p in catalogs.cross_check(served, stored_uses, steps)
                    if p.code == "unknown-hook"} if served is not None else set())
-        found = [p for catalog in report.catalogs for p in errors(catalog, uses)
-                 if p.code != "unknown-hook" or (p.file, p.element) not in before]
+        found = [p for _, p in judged if p.severity == "error"
+                 and (p.code != "unknown-hook" or (p.file, p.element) not in before)]
+        warnings = [p for p in warnings if p.code != "unused-hook"] + [
+            p for _, p in judged if p.code == "unused-hook"]
     elif served is not None:
-        found = [p for p in errors(served, uses) if p.file in mine_steps]
+        found = [p for p in catalogs.cross_check(served, uses, steps)
+                 if p.severity == "error" and p.file in mine_steps]
     else:
-        return []
-    return [_at_source(p, report) for p in found]
+        found = []
+    return [_at_source(p, report) for p in found], warnings
 
 
 def load_definitions(

@@ -48,6 +48,7 @@ from engine.runtime.model import (
     Along,
     BroadcastResult,
     DeployedDefinition,
+    Deployment,
     HeldEvent,
     Instance,
     InstanceDetail,
@@ -77,14 +78,6 @@ for _name in ("spiff", "spiff.task", "spiff.workflow", "spiff.metrics"):
     logging.getLogger(_name).setLevel(logging.WARNING)  # they cost time on every task change
 
 OUTCOMES = ("customer_order", "distributor_enrolled", "sale", "lost")
-
-
-class Deployment(list[DeployedDefinition]):
-    """The process versions a deploy produced; `.catalogs`: what `CatalogSupport.deploy` stored."""
-
-    def __init__(self, definitions: Iterable[DeployedDefinition] = ()) -> None:
-        super().__init__(definitions)
-        self.catalogs: list[Any] = []
 
 
 class Engine:
@@ -159,12 +152,14 @@ class Engine:
         report = load(paths, allow_scripts=self.allow_scripts, catalogs=self.catalog_support)
         if report.errors:
             raise DefinitionErrors(report.problems)
+        warnings = [p for p in report.problems if p.severity == "warning"]
         if self.catalog_support is not None:
-            versions.check_against_database(self.store, report, self.catalog_support)
+            warnings = versions.check_against_database(self.store, report, self.catalog_support)
         definitions = [d if origin is None else versions.relabel(d, origin)
                        for d in report.definitions]
         deployment = Deployment(
-            versions.deploy_definition(self.store, d, self.clock.now()) for d in definitions)
+            (versions.deploy_definition(self.store, d, self.clock.now()) for d in definitions),
+            warnings)
         if self.catalog_support is not None:
             deployment.catalogs.extend(self.catalog_support.deploy(
                 self.store, c, self.clock, None if origin is None else origin + Path(c.file).name)

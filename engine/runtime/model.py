@@ -12,6 +12,8 @@ from engine.runtime.waiting import Waiting as Waiting  # its own module: cards l
 if TYPE_CHECKING:
     from sqlalchemy import Table
 
+    from engine.errors import Problem
+
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
@@ -131,6 +133,18 @@ class DeployedDefinition:
         out = asdict(self)
         out["deployed_at"] = _iso(self.deployed_at)
         return out
+
+
+class Deployment(list[DeployedDefinition]):
+    """The process versions a deploy produced; `.catalogs`: what `CatalogSupport.deploy`
+    stored; `.warnings`: what the maps and catalogs were warned of (`engine.errors.Problem`s
+    of severity "warning", e.g. an unknown step property), deployed all the same."""
+
+    def __init__(self, definitions: Iterable[DeployedDefinition] = (),
+                 warnings: Iterable[Problem] = ()) -> None:
+        super().__init__(definitions)
+        self.catalogs: list[Any] = []
+        self.warnings: list[Problem] = list(warnings)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from engine.clock import as_utc
 from engine.definitions.model import ProcessDefinition
-from engine.errors import DefinitionErrors, DefinitionNotFound, NextmoveError
+from engine.errors import DefinitionErrors, DefinitionNotFound, NextmoveError, Problem
 from engine.runtime.model import DeployedDefinition
 from engine.runtime.queries import DEFINITION
 from engine.store import plain
@@ -140,17 +140,20 @@ def stored_uses(stored: Iterable[StoredSteps]
     return uses, steps
 
 
-def check_against_database(store: Store, report: LoadReport, catalogs: CatalogSupport) -> None:
-    """Raise DefinitionErrors if what `report` deploys quarrels with what `store` holds: the
-    maps already deployed (but those `report` redeploys) and the catalog served
-    (`engine.definitions.loader.check_against_stored`)."""
+def check_against_database(store: Store, report: LoadReport,
+                           catalogs: CatalogSupport) -> list[Problem]:
+    """The warnings of what `report` deploys, judged with what `store` holds; raise
+    DefinitionErrors if it quarrels with it: with the maps already deployed (but those
+    `report` redeploys) or the catalog served (`loader.check_against_stored`)."""
     from engine.definitions.loader import check_against_stored
 
     redeployed = {d.process_id for d in report.definitions}
     uses, steps = stored_uses(newest_steps(store, redeployed))
-    conflicts = check_against_stored(report, catalogs, uses, steps, catalogs.stored(store))
+    conflicts, warnings = check_against_stored(report, catalogs, uses, steps,
+                                               catalogs.stored(store))
     if conflicts:
         raise DefinitionErrors(conflicts)
+    return warnings
 
 
 def latest_definition_id(conn: Connection, process_id: str) -> int:

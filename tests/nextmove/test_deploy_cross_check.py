@@ -163,3 +163,18 @@ def test_a_new_catalog_is_not_refused_for_what_the_served_one_did_not_fill_eithe
             ("check_in", "unknown-hook"), ("nurture", "unknown-hook")]
     finally:
         engine.store.dispose()
+
+
+def test_a_catalog_deployed_alone_is_warned_only_of_hooks_no_map_in_the_database_uses(
+        deployed: Engine, files: Path) -> None:
+    """The files alone would say every hook is "used by no process map": the maps already
+    deployed use them. A hook that none of them uses is still a warning, and deploys."""
+    newer = edited(files / CATALOG, 'version: "2024.1"', 'version: "2024.2"', "v2.yaml")
+    assert deployed.deploy([newer]).warnings == []
+    extra = edited(newer, "hooks: [intro_video, nurture_message]",
+                   "hooks: [intro_video, nurture_message, webinar_invite]", "v3.yaml")
+    done = deployed.deploy([extra])
+    assert [c.version for c in done.catalogs] == [3]
+    assert [(w.code, w.severity, w.message) for w in done.warnings] == [
+        ("unused-hook", "warning",
+         "hook 'webinar_invite' (filled by item 'customer_stories') is used by no process map")]
