@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from engine.errors import (
         AlreadyRecorded,
         AmbiguousInstance,
+        BeforeLastStep,
         DefinitionError,
         DefinitionErrors,
         DefinitionNotFound,
@@ -66,6 +67,7 @@ _WHERE = {
     "AlreadyRecorded": "engine.errors",
     "Along": "engine.runtime",
     "AmbiguousInstance": "engine.errors",
+    "BeforeLastStep": "engine.errors",
     "CatalogSupport": "engine.catalogs",
     "Clock": "engine.clock",
     "DEFAULT_LIMITS": "engine.limits",
@@ -112,6 +114,7 @@ __all__ = [
     "AlreadyRecorded",
     "Along",
     "AmbiguousInstance",
+    "BeforeLastStep",
     "CatalogSupport",
     "Clock",
     "DefinitionError",

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from difflib import get_close_matches
 from enum import StrEnum
 from typing import ClassVar
@@ -63,6 +64,19 @@ class InvalidInput(NextmoveError):
 
     def to_dict(self) -> dict[str, object]:
         return {**super().to_dict(), "field": self.field}
+
+
+class BeforeLastStep(NextmoveError):
+    """A step timed before the instance's last one (`--now` in the past, most likely). The
+    log is each case's timeline in time order, so nothing is back-dated into it; history is
+    loaded with `import-log`."""
+
+    def __init__(self, instance_id: int, at: datetime, last: datetime) -> None:
+        self.instance_id, self.at, self.last = instance_id, at, last
+        super().__init__(
+            f"instance {instance_id}'s last step was at {last:%Y-%m-%d %H:%M:%S} UTC; a step "
+            f"at {at:%Y-%m-%d %H:%M:%S} UTC would come before it, and steps are recorded in "
+            "time order: nothing was applied (check --now)")
 
 
 class UnknownMessage(NextmoveError):

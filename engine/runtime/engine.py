@@ -272,7 +272,8 @@ class Engine:
             events.fire_timers(workflow, self.clock.now())
             return person(workflow, definition)
         try:
-            return self.pipeline.advance(instance_id, step, act, replay=replay, along=along)
+            return self.pipeline.advance(instance_id, step, act, replay=replay, along=along,
+                                         in_order=True)
         except NotWaiting:
             instance = queries.get(self.store, instance_id)
             if instance.status == "incident":

@@ -234,7 +234,8 @@ def signal(
                     engine.pipeline.advance(
                         instance_id, message, act, moved=fired,
                         receipt={**receipt, "instance_id": instance_id},
-                        replay=incidents.message_replay(message, payload, message_id))
+                        replay=incidents.message_replay(message, payload, message_id),
+                        in_order=True)
                 except VersionConflict:
                     continue
                 except (NotWaiting, DuplicateReceipt):

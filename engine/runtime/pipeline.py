@@ -27,6 +27,7 @@ from engine._spiff_private import quick_task_lists
 from engine.clock import Clock, as_utc
 from engine.errors import (
     AlreadyRecorded,
+    BeforeLastStep,
     ExecutionError,
     InstanceIncident,
     InstanceNotFound,
@@ -131,7 +132,7 @@ class StepPipeline:
         self, instance_id: int, label: str | None, act: Act, *,
         moved: list[Fired] | None = None, receipt: dict[str, Any] | None = None,
         replay: Mapping[str, Any] = incidents.ENGINE_REPLAY, status: str = "active",
-        along: Along | None = None, delivers: int | None = None,
+        along: Along | None = None, delivers: int | None = None, in_order: bool = False,
     ) -> Instance:
         """Apply `act` to the instance and commit state, events and waits as one step.
 
@@ -144,13 +145,15 @@ class StepPipeline:
         delivered by this step (a retry's). Only an instance in `status` is moved. Raises
         `NotWaiting` (from `act`, or the instance is not in `status`), `DuplicateReceipt`,
         `VersionConflict`, `InstanceIncident` (the map failed or a work limit was exceeded:
-        the instance is now in `incident` and nothing of the step is applied)."""
+        the instance is now in `incident` and nothing of the step is applied); with
+        `in_order` (a person's step, a prospect event), `BeforeLastStep` when the clock is
+        behind the instance's last step."""
         for attempt in range(4):
             hot = self._hot.pop(instance_id, None) if attempt == 0 else None
             cached = hot is not None
             try:
                 step = self.prepare(hot or self._load(instance_id), cached, label, act,
-                                    receipt, replay, status)
+                                    receipt, replay, status, in_order)
             except Stale:
                 continue  # the cached copy may be stale: look at the database
             row = None
@@ -177,6 +180,7 @@ class StepPipeline:
         self, hot: Hot, cached: bool, label: str | None, act: Act,
         receipt: dict[str, Any] | None = None,
         replay: Mapping[str, Any] = incidents.ENGINE_REPLAY, status: str = "active",
+        in_order: bool = False,
     ) -> Prepared:
         """Run the step on the workflow and build what its write stores (nothing is written
         unless the map fails: then the incident is). `Stale` when a `cached` copy may be
@@ -186,8 +190,10 @@ class StepPipeline:
         instance_id = header["id"]
         if header["status"] != status:
             raise NotWaiting
-        definition = self.definitions.get(header["definition_id"])
         now = self.clock.now()
+        if in_order and db_time(now) < header["updated_at"]:
+            raise BeforeLastStep(instance_id, as_utc(now), as_utc(header["updated_at"]))
+        definition = self.definitions.get(header["definition_id"])
         before = tokens.snapshot(workflow)
         guard = partial(incidents.guarded, instance_id, label)
         with budget(self.limits) as spent:
@@ -416,8 +422,11 @@ class StepPipeline:
                "at": db_time(at)}
         for _attempt in range(5):
             with self.store.read() as conn:
-                version, head = conn.execute(select(INSTANCE.c.version, INSTANCE.c.chain_head)
-                                             .where(INSTANCE.c.id == instance_id)).one()
+                version, head, last = conn.execute(
+                    select(INSTANCE.c.version, INSTANCE.c.chain_head, INSTANCE.c.updated_at)
+                    .where(INSTANCE.c.id == instance_id)).one()
+            if row["at"] < last:
+                raise BeforeLastStep(instance_id, as_utc(at), as_utc(last))
             try:
                 with self.store.write() as conn:
                     new_head = trail.chain_rows(head or trail.GENESIS, [row])
