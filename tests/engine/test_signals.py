@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from engine import Engine
+from engine import Engine, UnknownMessage
 from engine.store import MESSAGE_RECEIPT as RECEIPT
 from tests.conftest import FIXTURES
 
@@ -102,10 +102,12 @@ def test_a_boundary_signal_interrupts_the_step_it_watches(deployed: Engine) -> N
 def test_a_message_is_not_a_signal(deployed: Engine) -> None:
     ann = offered(deployed, "ann")
 
-    # a prospect event of that name is no signal: nothing takes it, so it is held for ann
-    result = deployed.signal("price_change", "ann")
-    assert result.held and not result.delivered
+    # a prospect event of that name is no signal: no map catches a message of that name, so
+    # nothing ever could take it, and it is refused (it used to be held for ann)
+    with pytest.raises(UnknownMessage):
+        deployed.signal("price_change", "ann")
     assert deployed.get(ann).waiting_steps == ["price_changed"]
+    assert deployed.show(ann).held == ()
 
 
 def test_a_signal_thrown_inside_an_instance_is_caught_there_and_only_there(
