@@ -112,9 +112,10 @@ def funnel(
     `all_elements=False` keeps the people's steps and the journey's ends (`Funnel.people()`).
     `people` keeps the instances of those distributors only (`analytics.people`).
     """
-    check_process(store, process_id)
     if outcome is not None and outcome != DEFAULT_OUTCOME:
-        check_outcome(store, process_id, outcome)
+        check_outcome(store, process_id, outcome)  # the process too
+    else:
+        check_process(store, process_id)
     pmap = deployed_map(store, process_id)
     declared = (pmap.measures if pmap is not None else None) or DEFAULT_MEASURES
     outcomes = (tuple(sorted(outcome_names(outcome))) if outcome is not None

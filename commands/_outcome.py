@@ -14,14 +14,15 @@ if TYPE_CHECKING:
 
 def resolve_outcome(store: Store, process: str, outcome: str | None) -> str:
     """--outcome, else the outcomes `process`'s map declares as converting, "+"-joined (what
-    the demo, funnel and report count). A process never deployed or imported is refused
-    first, by name (with the nearest one), not as a map that declares nothing."""
-    from engine.store.steplog import check_process
-
-    check_process(store, process)
+    the demo, funnel and report count). A process never deployed or imported is refused by
+    name (with the nearest one), not as a map that declares nothing; a given outcome is
+    checked, with its process, by the learner's readers (`check_outcome`)."""
     if outcome:
         return outcome
     import analytics
+    from engine.store.steplog import check_process
+
+    check_process(store, process)
 
     declared = analytics.measures(store, process)
     if declared.declared and declared.converting:

@@ -86,10 +86,11 @@ def variants(
     step name can collide with the separator) and counts cases per path and time to the
     outcome; Python gets one row per path and time to outcome, not the events.
     """
-    check_process(store, process_id)
     outcomes = (outcome,) if isinstance(outcome, str) else outcome
     for each in outcomes or ():
-        check_outcome(store, process_id, each)
+        check_outcome(store, process_id, each)  # the process too
+    if not outcomes:
+        check_process(store, process_id)
     tallies: dict[str, _Tally] = {}
     for key, hours, n, first in path_rows(store, process_id, outcome=outcomes, horizon=horizon,
                                           with_content=with_content,

@@ -13,9 +13,9 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
-from sqlalchemy import Float, Numeric, cast, func, select
+from sqlalchemy import Connection, Float, Numeric, cast, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from engine.errors import DefinitionNotFound, NextmoveError, did_you_mean
@@ -160,17 +160,20 @@ def check_process(store: Store, process_id: str) -> None:
     imported: a mistyped name must not read as a process with no data."""
     with store.read() as conn:
         if conn.execute(select(DEFINITION.c.id).where(DEFINITION.c.process_id == process_id)
-                        .limit(1)).first() is not None:
-            return
-        known = conn.execute(select(DEFINITION.c.process_id).distinct()).scalars().all()
+                        .limit(1)).first() is None:
+            _not_found(conn, process_id)
+
+
+def _not_found(conn: Connection, process_id: str) -> NoReturn:
+    known = conn.execute(select(DEFINITION.c.process_id).distinct()).scalars().all()
     raise DefinitionNotFound(process_id, known)
 
 
 def check_outcome(store: Store, process_id: str, outcome: str) -> None:
     """Raise DefinitionNotFound for a process never deployed or imported, UnknownOutcome
     unless the process has such a step or such outcome events (for a "+"-joined `outcome`:
-    each of the names, unless it is one name whole)."""
-    check_process(store, process_id)
+    each of the names, unless it is one name whole). Checking the outcome checks the
+    process: no `check_process` is needed beside it."""
     if "+" in outcome:
         try:
             _check_one(store, process_id, outcome)
@@ -188,6 +191,8 @@ def _check_one(store: Store, process_id: str, outcome: str) -> None:
     with store.read() as conn:
         step_docs = conn.execute(select(DEFINITION.c.steps)
                                  .where(DEFINITION.c.process_id == process_id)).scalars().all()
+        if not step_docs:  # no version of it: not a process with no such step
+            _not_found(conn, process_id)
         steps = {s["id"] for doc in step_docs for s in json.loads(doc)}
         if outcome in steps:
             return
