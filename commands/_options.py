@@ -43,7 +43,7 @@ ProcessOption = Annotated[
 ActorOption = Annotated[str | None, typer.Option("--actor", help="Who did it (recorded).")]
 UsedOption = Annotated[
     str | None, typer.Option("--used", help="The content option used (the card's suggestion "
-                             "or another one).")]
+                             "or another option of the step's hook; anything else is refused).")]
 AllowScripts = Annotated[
     bool,
     typer.Option("--allow-scripts", envvar="NEXTMOVE_ALLOW_SCRIPTS",

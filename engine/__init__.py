@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         Problem,
         StepNotWaiting,
         StepRequired,
+        UnknownContent,
         UnknownMessage,
         VersionConflict,
     )
@@ -101,6 +102,7 @@ _WHERE = {
     "StepRequired": "engine.errors",
     "Store": "engine.store",
     "StoreError": "engine.store",
+    "UnknownContent": "engine.errors",
     "UnknownMessage": "engine.errors",
     "SystemClock": "engine.clock",
     "VersionConflict": "engine.errors",
@@ -149,6 +151,7 @@ __all__ = [
     "Store",
     "StoreError",
     "SystemClock",
+    "UnknownContent",
     "UnknownMessage",
     "VersionConflict",
     "Waiting",

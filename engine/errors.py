@@ -93,6 +93,28 @@ class UnknownMessage(NextmoveError):
             + ": nothing could ever take it, so nothing was stored")
 
 
+class UnknownContent(NextmoveError):
+    """`used` names no content the step offers: logged, a mistyped id would read as content
+    the person chose over the card's (a deviation in the audit trail, a decision the learner
+    learns from)."""
+
+    def __init__(self, step: str, used: str, hook: str | None,
+                 offered: Iterable[str] = ()) -> None:
+        self.step, self.used, self.hook = step, used, hook
+        self.offered = list(dict.fromkeys(offered))
+        hint = did_you_mean(used, self.offered)
+        if hook is None:
+            why = f"step {step!r} has no content hook, so it offers no content to name"
+        elif not self.offered:
+            why = f"nothing in the catalog fills step {step!r}'s hook {hook!r}"
+        else:
+            why = (f"step {step!r}'s hook {hook!r} offers no content {used!r}"
+                   + (f" (did you mean '{hint}'?)" if hint else "")
+                   + f"; it offers {', '.join(self.offered)}")
+        super().__init__(f"{why}: nothing was recorded. Name content the step offers, or "
+                         "leave `used` out")
+
+
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """The nearest candidate to `word`, if one is close enough to be a likely typo."""
     matches = get_close_matches(word, list(candidates), n=1, cutoff=0.6)

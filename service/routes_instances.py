@@ -48,7 +48,9 @@ class BulkStartRequest(BaseModel):
 class CompleteRequest(BaseModel):
     step: str
     data: dict[str, Any] = Field(default_factory=dict, description="What the prospect said.")
-    used: str | None = Field(None, description="The content used (the suggestion or another).")
+    used: str | None = Field(None, description=(
+        "The content used: the suggestion or another option of the step's hook (anything else "
+        "is refused with 422)."))
 
 
 class SkipRequest(BaseModel):

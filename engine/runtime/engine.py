@@ -449,8 +449,8 @@ class Engine:
 
         return held.listed(self.store, prospect_id)
 
-    def history(self, instance_id: int) -> list[StepEvent]:
-        return queries.history(self.store, instance_id)
+    def history(self, ref: InstanceRef) -> list[StepEvent]:
+        return queries.history(self.store, self.resolve(ref))
 
     def cards(self, distributor_id: str, *, limit: int = 500) -> list[ActionCard]:
         """Everything waiting on this distributor (or on them as a sponsor), most urgent first."""

@@ -42,6 +42,7 @@ from engine.runtime._acts import Acted, DuplicateReceipt, HeldChanged, NotWaitin
 from engine.runtime._first_wait import FirstWait
 from engine.runtime._hot import Hot
 from engine.runtime._step_rows import db_time, event_rows, mark_stuck, progress
+from engine.runtime._used import check_used
 from engine.runtime._write import KEPT_IF_SAME, Conflict, StepWriter
 from engine.runtime.model import (
     Along,
@@ -194,6 +195,8 @@ class StepPipeline:
         if in_order and db_time(now) < header["updated_at"]:
             raise BeforeLastStep(instance_id, as_utc(now), as_utc(header["updated_at"]))
         definition = self.definitions.get(header["definition_id"])
+        if status == "active" and replay.get("used") is not None:
+            check_used(replay["step"], replay["used"], stored_waits, self.recommender)
         before = tokens.snapshot(workflow)
         guard = partial(incidents.guarded, instance_id, label)
         with budget(self.limits) as spent:
