@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         StepRequired,
         UnknownContent,
         UnknownMessage,
+        UnknownSignal,
         VersionConflict,
     )
     from engine.limits import DEFAULT_LIMITS, Limits, WorkLimitExceeded
@@ -104,6 +105,7 @@ _WHERE = {
     "StoreError": "engine.store",
     "UnknownContent": "engine.errors",
     "UnknownMessage": "engine.errors",
+    "UnknownSignal": "engine.errors",
     "SystemClock": "engine.clock",
     "VersionConflict": "engine.errors",
     "Waiting": "engine.runtime",
@@ -153,6 +155,7 @@ __all__ = [
     "SystemClock",
     "UnknownContent",
     "UnknownMessage",
+    "UnknownSignal",
     "VersionConflict",
     "Waiting",
     "WorkLimitExceeded",

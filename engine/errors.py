@@ -93,6 +93,22 @@ class UnknownMessage(NextmoveError):
             + ": nothing could ever take it, so nothing was stored")
 
 
+class UnknownSignal(NextmoveError):
+    """A broadcast of a BPMN signal that no deployed map (of any version) catches: it could
+    never reach anything (a mistyped name, most likely)."""
+
+    def __init__(self, signal: str, known: Iterable[str] = ()) -> None:
+        self.signal, self.known = signal, sorted(set(known))
+        hint = did_you_mean(signal, self.known)
+        self.suggestion = hint
+        caught = f"; maps catch {', '.join(self.known)}" if self.known else (
+            "; no deployed map catches any signal")
+        super().__init__(
+            f"no deployed map catches the signal {signal!r}"
+            + (f" (did you mean '{hint}'?)" if hint else "") + caught
+            + ": nothing was delivered or recorded")
+
+
 class UnknownContent(NextmoveError):
     """`used` names no content the step offers: logged, a mistyped id would read as content
     the person chose over the card's (a deviation in the audit trail, a decision the learner

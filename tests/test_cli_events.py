@@ -254,3 +254,13 @@ def test_a_mistyped_event_name_is_refused_with_the_nearest_one(tmp_path: Path) -
     result = runner.invoke(app, ["signal", "video_playd", "-p", "ann", "--db", db])
     assert result.exit_code == 3, result.output
     assert "did you mean 'video_played'" in result.output and "nothing was stored" in result.output
+
+
+def test_a_mistyped_signal_broadcast_is_refused_with_the_nearest_one(db: str) -> None:
+    ok(["deploy", str(SIGNALS), "--db", db])
+    result = runner.invoke(app, ["signal", "price_chnage", "--broadcast", "--db", db])
+    assert result.exit_code == 3, result.output
+    assert "did you mean 'price_change'" in result.output and "delivered to" not in result.output
+    said = json.loads(runner.invoke(app, ["signal", "price_chnage", "--broadcast", "--db", db,
+                                          "--json"]).stdout)
+    assert said["error"] == "UnknownSignal"

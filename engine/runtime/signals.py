@@ -23,17 +23,21 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from sqlalchemy import select
 
 from engine.clock import Clock, as_utc
-from engine.errors import ExecutionError, VersionConflict
+from engine.errors import ExecutionError, UnknownSignal, VersionConflict
 from engine.runtime import incidents
 from engine.runtime.model import BroadcastResult, Fired
 from engine.runtime.pipeline import DuplicateReceipt, NotWaiting, StepPipeline
-from engine.runtime.queries import INSTANCE
+from engine.runtime.queries import DEFINITION, INSTANCE
+from engine.runtime.versions import LoadedDefinition
 from engine.store import Store
 
-__all__ = ["broadcast", "waiting_on"]
+__all__ = ["broadcast", "caught_signals", "waiting_on"]
 
 log = logging.getLogger("nextmove.signals")
 
@@ -73,7 +77,10 @@ def broadcast(
     already: list[int] = []
     failed: list[int] = []
     fired: list[Fired] = []
-    for instance_id, prospect_id in waiting_on(engine, name):
+    waiting = waiting_on(engine, name)
+    if not waiting:
+        _check_caught(engine, name)
+    for instance_id, prospect_id in waiting:
         receipt = {"message_id": signal_id, "message": name, "prospect_id": prospect_id,
                    "data": json.dumps(payload) if payload else None,
                    "received_at": received_at, "instance_id": instance_id}
@@ -96,3 +103,29 @@ def broadcast(
             break
     return BroadcastResult(name, signal_id, tuple(delivered), tuple(fired), tuple(already),
                            tuple(failed))
+
+
+def caught_signals(definition: LoadedDefinition) -> set[str]:
+    """The names of the signals a catch of this version waits for (intermediate and boundary
+    events, event-based gateway branches, subprocesses' included)."""
+    names: set[str] = set()
+    for spec in (definition.spec, *definition.subprocess_specs.values()):
+        for task_spec in spec.task_specs.values():
+            if not isinstance(task_spec, CatchingEvent):
+                continue
+            event = task_spec.event_definition
+            found = event.event_definitions if isinstance(
+                event, MultipleEventDefinition) else [event]
+            names.update(d.name for d in found if isinstance(d, SignalEventDefinition))
+    return names
+
+
+def _check_caught(engine: Runtime, name: str) -> None:
+    """Raise UnknownSignal unless some deployed map version catches `name`: one no map
+    catches is a mistyped name, not a signal that happened to find nobody waiting."""
+    known: set[str] = set()
+    for definition_id in engine.store.select(select(DEFINITION.c.id)):
+        known |= caught_signals(engine.pipeline.definitions.get(int(definition_id["id"])))
+        if name in known:
+            return
+    raise UnknownSignal(name, known)

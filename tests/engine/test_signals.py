@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from engine import Engine, UnknownMessage
+from engine import Engine, UnknownMessage, UnknownSignal
 from engine.store import MESSAGE_RECEIPT as RECEIPT
 from tests.conftest import FIXTURES
 
@@ -83,6 +83,21 @@ def test_a_broadcast_nobody_waits_for_is_lost_and_recorded_nowhere(deployed: Eng
     assert (result.delivered, result.fired) == ((), ())
     with deployed.store.read() as conn:
         assert conn.execute(select(RECEIPT).where(RECEIPT.c.message_id == "lost")).first() \
+            is None
+
+
+def test_a_broadcast_of_a_signal_no_map_catches_is_refused_by_name(deployed: Engine) -> None:
+    # nobody waits for either: one is a signal the maps catch (lost, as BPMN says), the other
+    # a name no map catches (a typo), which is refused with the nearest caught name
+    assert deployed.broadcast("offer_withdrawn").delivered == ()  # a boundary event's
+    deployed.forget()
+    with pytest.raises(UnknownSignal) as refused:
+        deployed.broadcast("price_chnage", signal_id="typo")
+    assert refused.value.suggestion == "price_change"
+    assert {"price_change", "offer_withdrawn", "pack_ready"} <= set(refused.value.known)
+    assert "nothing was delivered or recorded" in str(refused.value)
+    with deployed.store.read() as conn:
+        assert conn.execute(select(RECEIPT).where(RECEIPT.c.message_id == "typo")).first() \
             is None
 
 
