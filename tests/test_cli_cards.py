@@ -170,6 +170,20 @@ def test_complete_used_vary_note_and_outcome_are_recorded(db: str) -> None:
         "sale", "lost"]
 
 
+def test_a_mistyped_used_option_exits_3_and_records_nothing(db: str) -> None:
+    start(db, "ann", "D", US)
+    (card,) = ok_json(["cards", "-d", "D", "--now", T0, "--db", db])["cards"]
+    top = card["content"][0]["option_id"]
+    result = refused(["complete", "add_contact", "-p", "ann", "--used", top + "s", "--now",
+                      LATER, "--db", db])
+    assert f"did you mean '{top}'?" in result.stderr and "nothing was recorded" in result.stderr
+    assert [e["kind"] for e in history(db, "ann") if e["step_id"] == "add_contact"] == [
+        "entered"]
+    as_json = json.loads(refused(["vary", "add_contact", "-p", "ann", "--note", "n", "--used",
+                                  "nope", "--db", db, "--json"]).stdout)
+    assert as_json["error"] == "UnknownContent"
+
+
 def test_an_unknown_outcome_exits_3_with_a_suggestion(db: str) -> None:
     start(db, "ann", "D", US)
     result = refused(["outcome", "sales", "-p", "ann", "--db", db])

@@ -31,6 +31,9 @@ def test_a_distributor_works_a_card_and_the_trail_names_them(api: Running) -> No
     (card,) = d1.get("/cards").json()
     assert card["step_id"] == "add_contact" and card["content"]
     used = card["content"][0]["option_id"]
+    typo = d1.post(f"/instances/{instance}/complete", json={"step": "add_contact",
+                                                            "used": used + "s"})
+    assert typo.status_code == 422 and f"did you mean '{used}'" in typo.json()["detail"]
     done = d1.post(f"/instances/{instance}/complete", json={"step": "add_contact",
                                                             "used": used})
     assert done.status_code == 200
