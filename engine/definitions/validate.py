@@ -51,6 +51,14 @@ UNSUPPORTED_EVENTS = {
     "compensate": "compensation is not supported",
     "link": "link events are not supported; draw the sequence flow",
 }
+
+# timers a map's property draws (`follow_up`, `stuck_after`, `expires_after`): a zero wait is a
+# slip of the pen, not a meaning (a BPMN timer of PT0S drawn as such stays allowed)
+_NEVER_ZERO = {"follow_up": ("a follow_up", "would be due for a follow-up"),
+               "stuck": ("a stuck_after", "would be flagged stuck"),
+               "expired": ("an expires_after", "would expire")}
+
+
 class _Checker:
     def __init__(self, file: str | None, allow_scripts: bool) -> None:
         self.file = file
@@ -149,6 +157,13 @@ class _Checker:
         assert step.timer is not None
         kind = step.timer_kind or "timeDuration"
         if is_timer_literal(step.timer, kind):
+            purpose = step.properties.get("purpose")
+            if (kind == "timeDuration" and purpose in _NEVER_ZERO
+                    and not any(parse_iso_duration(step.timer).values())):
+                key, then = _NEVER_ZERO[purpose]
+                self.add(f"{key} of {step.timer!r} is no wait at all: the step {then} the "
+                         "moment it is entered; give how long to wait first (e.g. P3D)",
+                         code="bad-timer", element=step.id, line=step.line)
             return
         if is_timer_literal(step.timer) or looks_like_duration(step.timer):
             # a value of another kind, or a duration Spiff cannot read: the timer would fail

@@ -115,3 +115,25 @@ def test_a_follow_up_that_is_not_a_duration_is_refused_on_its_step(tmp_path: Pat
     assert problem.element == "Event_call_follow_up"
     assert problem.line == CAMUNDA7.splitlines().index(
         next(line for line in CAMUNDA7.splitlines() if 'id="call"' in line)) + 1
+
+
+def test_a_zero_wait_is_refused_with_the_property_named(tmp_path: Path) -> None:
+    """`stuck_after: P0D` would flag the step the moment it is entered: a slip, refused in a
+    modeler's map as in a YAML one, at the step's line."""
+    drawn = tmp_path / "zero.bpmn"
+    drawn.write_text(CAMUNDA7.replace('value="P5D"', 'value="P0D"'), encoding="utf-8")
+    yaml_map = tmp_path / "zero.yaml"
+    yaml_map.write_text("process: zero\nsteps:\n  - id: call\n    follow_up: PT0S\n"
+                        "    expires_after: P0DT0H\n  - id: done\n", encoding="utf-8")
+    modeler = load([drawn])
+    (problem,) = modeler.problems
+    assert (problem.code, problem.element, problem.line) == ("bad-timer", "Event_call_stuck", 7)
+    assert "a stuck_after of 'P0D' is no wait at all" in problem.message
+    found = sorted((p.line, p.element, p.message.split(" is ")[0])
+                   for p in load([yaml_map]).problems)
+    assert found == [(4, "steps[0].follow_up", "a follow_up of 'PT0S'"),
+                     (5, "steps[0].expires_after", "an expires_after of 'P0DT0H'")]
+    fine = tmp_path / "fine.yaml"
+    fine.write_text("process: fine\nsteps:\n  - id: call\n    stuck_after: PT1H\n",
+                    encoding="utf-8")
+    assert load([fine]).ok
