@@ -65,6 +65,8 @@ def _show(found: list[ActionCard], as_json: bool,
             mark = "→" if item.top else " "
             out.print(f"  {mark} {item.option_id}  {item.title or ''}  "
                       f"(p={item.probability:.2f})", markup=False)
+        if card.no_content:
+            out.print(f"  no content: {card.no_content}", markup=False, style="yellow")
         if card.suggested_message:
             out.print(f"  message: {card.suggested_message}", markup=False)
         if card.follow_up_at:

@@ -26,6 +26,7 @@ CARD_KEYS = {
     "instance_id", "process_id", "prospect_id", "distributor_id", "role", "step_id",
     "step_name", "control", "guidance", "basis", "hook", "asks", "since", "follow_up_at",
     "overdue", "waiting_for", "content", "suggested_message", "policy_version", "propensity",
+    "no_content",
 }
 RECOMMENDATION_KEYS = {"hook", "policy_version", "shown", "propensity", "ranked"}
 

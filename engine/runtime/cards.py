@@ -66,6 +66,7 @@ class ActionCard:
     suggested_message: str | None
     policy_version: int | None
     propensity: float | None
+    no_content: str | None = None  # why a hooked step's card carries no content
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -218,7 +219,8 @@ def _row_cards(
         if owner != distributor_id:
             continue
         props = step_info.get(wait.step_id, {}).get("properties", {})
-        if context is None and catalog is not None and wait.recommendation:
+        if context is None and (wait.recommendation and catalog is not None
+                                or wait.hook and not wait.recommendation):
             context = json.loads(row["context"])
         rec = wait.recommendation or {}
         # Timers watching this step, or a timer the instance itself waits at.
@@ -238,5 +240,27 @@ def _row_cards(
             waiting_for=messages, content=_suggestions(wait, catalog),
             suggested_message=_message(wait, catalog, context or {}),
             policy_version=rec.get("policy_version"), propensity=rec.get("propensity"),
+            no_content=None if rec or not wait.hook else _why_no_content(
+                wait.hook, catalog, context or {}),
         ))
     return cards
+
+
+def _why_no_content(hook: str, catalog: Any, context: Mapping[str, Any]) -> str:
+    """Why the card of a step with `hook` offers nothing (said on the card, so an empty card
+    is not taken for a fault, and a mistyped market or locale shows)."""
+    if catalog is None:
+        return "no content catalog is deployed"
+    everywhere = catalog.options_for(hook)
+    if not everywhere:
+        return f"nothing in catalog {catalog.name!r} fills hook {hook!r}"
+    market, locale = context.get("market"), context.get("locale")
+    if not catalog.options_for(hook, locale=locale, market=market):
+        markets = sorted({m for o in everywhere for m in o.markets})
+        locales = sorted({o.locale for o in everywhere if o.locale})
+        return (f"catalog {catalog.name!r} has no content for hook {hook!r} in market "
+                f"{market or '(none given)'} with locale {locale or '(none given)'}; it has "
+                f"some for markets {', '.join(markets) or 'any'} and locales "
+                f"{', '.join(locales) or 'any'}")
+    return (f"nothing was ranked for hook {hook!r} when the step was entered (content for it "
+            "was deployed later); the next step's card will carry content")

@@ -35,6 +35,7 @@ CARD_KEYS = {
     "instance_id", "process_id", "prospect_id", "distributor_id", "role", "step_id",
     "step_name", "control", "guidance", "basis", "hook", "asks", "since", "follow_up_at",
     "overdue", "waiting_for", "content", "suggested_message", "policy_version", "propensity",
+    "no_content",
 }
 SUGGESTION_KEYS = {"option_id", "score", "probability", "top", "kind", "title", "url"}
 # A statement reading the serialized workflow (the state document) or the BPMN documents.
@@ -362,3 +363,41 @@ def test_cards_read_no_workflow_state_even_from_a_cold_engine(
     assert steps == {"add_first_prospects", "product_training"}
     assert cold.cards("D") == lv.cards("D")
     assert cold.get(ProspectRef("D")).waiting_steps  # the instance moved on, cold or not
+
+
+def test_a_card_without_content_says_why(lv: Engine, clock: ManualClock) -> None:
+    """An empty card is not taken for a fault, and a mistyped market shows."""
+    prospect(lv, "ann", "D", "Ann")
+    prospect(lv, "cam", "D", "Cam", {"market": "CA", "locale": "en-CA"})
+    prospect(lv, "uma", "D", "Uma", {"market": "USA", "locale": "en-US"})  # a typo for US
+    cards = by_prospect(lv.cards("D"))
+    assert cards["ann"].content and cards["ann"].no_content is None
+    for who, market, locale in (("cam", "CA", "en-CA"), ("uma", "USA", "en-US")):
+        card = cards[who]
+        assert card.content == () and card.suggested_message is None
+        assert card.no_content == (
+            "catalog 'lifevantage-us' has no content for hook 'first_contact_message' in "
+            f"market {market} with locale {locale}; it has some for markets MX, US and "
+            "locales en-US, es-MX")
+
+
+def test_a_card_entered_before_any_catalog_says_so(db_url: str, clock: ManualClock) -> None:
+    from nextmove import open_store
+    store = open_store(db_url)
+    try:
+        engine = recommending_engine(store, clock)
+        engine.deploy([LIFEVANTAGE / "prospect_journey.yaml"])  # the map, no catalog yet
+        prospect(engine, "ann", "D", "Ann")
+        (card,) = engine.cards("D")
+        assert (card.content, card.no_content) == ((), "no content catalog is deployed")
+        engine.deploy([LIFEVANTAGE])
+        engine.recommender.refresh()  # type: ignore[union-attr]
+        (card,) = engine.cards("D")
+        assert card.content == () and card.no_content is not None
+        assert card.no_content.startswith(
+            "nothing was ranked for hook 'first_contact_message' when the step was entered")
+        engine.complete(card.instance_id, card.step_id, actor="D")
+        (card,) = engine.cards("D")
+        assert card.content and card.no_content is None
+    finally:
+        store.dispose()

@@ -170,3 +170,17 @@ def test_placeholders_without_data_show_nothing() -> None:
     assert fill_gaps("Hi {prospect_first_name}, here it is: {video_link}") == "Hi, here it is:"
     assert fill_gaps("Hi Ana, watch {video_link} today!") == "Hi Ana, watch today!"
     assert fill_gaps(None) is None
+
+
+def test_a_card_without_content_says_why_on_the_page(sqlite_api: Running) -> None:
+    run = sqlite_api
+    run.engine.start_many(PROCESS, [NewProspect("p1", "d1", {"market": "CA"}),
+                                    NewProspect("p2", "d1", {"market": "US"})])
+    browser = run.client()
+    browser.post("/login", data={"token": run.tokens["distributor"]})
+    page = html.fromstring(browser.get("/me/cards").text)
+    notes = {str(a.xpath("string(.//p[@class='prospect']/strong)")):
+             a.xpath("string(.//p[@class='no-content'])") for a in page.xpath("//article")}
+    assert notes["p2"] == ""
+    assert notes["p1"].startswith("No content to share on this card: catalog ")
+    assert "in market CA" in notes["p1"]
