@@ -36,7 +36,9 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
 from engine.clock import as_utc
+from engine.errors import NotInData
 from engine.store import INSTANCE, STEP_EVENT
+from engine.store.database import Store
 from engine.store.steplog import UnknownOutcome, check_outcome, hours
 
 __all__ = ["UnknownOutcome", "check_outcome", "hours"]  # re-exported for analytics
@@ -68,10 +70,38 @@ class Filters:
             out.append(INSTANCE.c.distributor_id.in_(self.people))
         return out
 
+    def check(self, store: Store) -> None:
+        """Raise NotInData for a distributor or market no instance has (`check_people`)."""
+        check_people(store, distributor=self.distributor, market=self.market)
+
     def to_dict(self) -> dict[str, Any]:
         return {"process_id": self.process_id,
                 "since": as_utc(self.since).isoformat() if self.since else None,
                 "distributor": self.distributor, "market": self.market}
+
+
+def check_people(store: Store, *, distributor: str | None = None,
+                 sponsor: str | None = None, market: str | None = None) -> None:
+    """Raise NotInData (with the nearest value) unless some instance names `distributor` or
+    `sponsor` (as its distributor or its sponsor) and some instance's context has `market`:
+    a mistyped filter must not read as a person or a market with no data. Each is a probe
+    that stops at the first matching row; the known values are read only to name the nearest."""
+    i = INSTANCE.c
+    with store.read() as conn:
+        for what, person in (("distributor", distributor), ("sponsor", sponsor)):
+            if person is None:
+                continue
+            if not any(conn.execute(select(i.id).where(column == person).limit(1)).first()
+                       for column in (i.distributor_id, i.sponsor_id)):
+                known = {*conn.execute(select(i.distributor_id).distinct()).scalars(),
+                         *conn.execute(select(i.sponsor_id).distinct()).scalars()}
+                raise NotInData(what, person, (str(k) for k in known if k is not None))
+        if market is not None:
+            value = context_value(store.dialect, "market")
+            if conn.execute(select(i.id).where(value == market).limit(1)).first() is None:
+                markets = conn.execute(select(value).distinct()).scalars()
+                raise NotInData("market", market, (str(k) for k in markets if k is not None),
+                                list_known=True)
 
 
 def naive(moment: datetime) -> datetime:

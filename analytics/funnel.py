@@ -122,6 +122,7 @@ def funnel(
                 else declared.converting)
     filters = Filters(process_id, since, distributor, market,
                       None if people is None else tuple(sorted(people)))
+    filters.check(store)
     found = funnel_rows(store, filters, outcomes)
     rows, times, ended, wins = found.steps, found.times, found.ended, found.wins
     steps = []

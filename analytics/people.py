@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analytics._read_people import downline
+from analytics._sql import check_people
 from engine.errors import ErrorCode, NextmoveError
 from engine.store.database import Store
 
@@ -55,7 +56,9 @@ def people(store: Store, *, distributor: str | None = None,
     if distributor is not None and sponsor is not None:
         raise BothPeople("give a distributor or a sponsor, not both")
     if distributor is not None:
+        check_people(store, distributor=distributor)
         return People((distributor,), distributor=distributor)
     if sponsor is not None:
+        check_people(store, sponsor=sponsor)
         return People(tuple(sorted(downline(store, sponsor))), sponsor=sponsor)
     return None

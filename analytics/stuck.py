@@ -100,6 +100,7 @@ def stuck(
     check_process(store, process_id)  # a mistyped name must not read as "nothing stuck"
     filters = Filters(process_id, None, distributor, market,
                       None if people is None else tuple(sorted(people)))
+    filters.check(store)
     declared, timers = _plan(store, process_id)
     sources: dict[str, str] = {}
     if older_than is None:

@@ -93,6 +93,22 @@ class UnknownMessage(NextmoveError):
             + ": nothing could ever take it, so nothing was stored")
 
 
+class NotInData(NextmoveError):
+    """A view's filter value (a distributor, a sponsor, a market) that no instance has: a
+    mistyped one would read as a person or a market with no data."""
+
+    code = ErrorCode.NOT_FOUND
+
+    def __init__(self, what: str, value: str, known: Iterable[str] = (),
+                 list_known: bool = False) -> None:
+        self.what, self.value, self.known = what, value, sorted(set(known))
+        hint = did_you_mean(value, self.known)
+        listed = f"; {what}s with instances: {', '.join(self.known)}" if (
+            list_known and self.known) else ""
+        super().__init__(f"no instance has {what} {value!r}"
+                         + (f" (did you mean '{hint}'?)" if hint else "") + listed)
+
+
 class UnknownSignal(NextmoveError):
     """A broadcast of a BPMN signal that no deployed map (of any version) catches: it could
     never reach anything (a mistyped name, most likely)."""

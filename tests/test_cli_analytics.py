@@ -50,6 +50,27 @@ def test_a_mistyped_process_is_refused_by_name_not_read_as_empty(
     assert not written.exists()
 
 
+@pytest.mark.parametrize(("command", "option", "value", "said"), [
+    (["funnel"], "--distributor", "EE", "distributor 'EE' (did you mean 'E'?)"),
+    (["funnel"], "--market", "USA", "market 'USA' (did you mean 'US'?); markets with "
+                                    "instances: MX, US"),
+    (["stuck"], "--distributor", "DD", "distributor 'DD' (did you mean 'D'?)"),
+    (["stuck"], "--market", "CA", "market 'CA'; markets with instances: MX, US"),
+    (["indicators"], "--sponsor", "DD", "sponsor 'DD' (did you mean 'D'?)"),
+    (["report"], "--distributor", "nobody", "distributor 'nobody'")])
+def test_a_mistyped_person_or_market_is_refused_not_read_as_empty(
+        db: str, command: list[str], option: str, value: str, said: str,
+        tmp_path: Path) -> None:
+    """Before, a distributor, sponsor or market no instance has gave a view of zeros."""
+    written = tmp_path / "never.html"
+    extra = ["-o", str(written)] if command == ["report"] else []
+    process = [] if command == ["indicators"] else ["--process", "prospect_journey"]
+    code, text = run(*command, *process, *extra, option, value, "--db", db)
+    assert code == 4, text
+    assert f"error: no instance has {said}" in " ".join(text.split())
+    assert not written.exists()
+
+
 def test_funnel_table_and_json(db: str) -> None:
     code, text = run("funnel", "--process", "prospect_journey", "--db", db)
     assert code == 0 and "Add a prospect" in text

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import analytics
-from engine import Engine, ManualClock, ProspectRef
+from engine import Engine, ManualClock, NotInData, ProspectRef
 from learner import import_log, variants
 from nextmove import open_engine, open_store
 from tests.conftest import REPO
@@ -112,8 +112,12 @@ def test_funnel_filters_by_start_distributor_and_market(lv: Engine, clock: Manua
     late = analytics.funnel(lv.store, "prospect_journey", since=T0 + HOUR)
     assert (late.instances, [s.step_id for s in late]) == (1, ["Event_start", "add_contact"])
     assert late.step("add_contact").waiting == 1
-    none = analytics.funnel(lv.store, "prospect_journey", market="CA")
-    assert (none.instances, none.steps) == (0, ())
+    # a market (or distributor) no instance has is refused, not read as one with no data
+    with pytest.raises(NotInData, match="no instance has market 'CA'; markets with instances: "
+                                        "MX, US"):
+        analytics.funnel(lv.store, "prospect_journey", market="CA")
+    with pytest.raises(NotInData, match="did you mean 'E'"):
+        analytics.funnel(lv.store, "prospect_journey", distributor="EE")
     order = analytics.funnel(lv.store, "prospect_journey", outcome="customer_order")
     assert order.converted == 1  # the step and the outcome event of that name, once
     with pytest.raises(analytics.UnknownOutcome, match="did you mean 'customer_order'"):

@@ -203,6 +203,14 @@ def test_errors_are_problem_details(sqlite_api: Running) -> None:
         assert typo.status_code == 404, route
         assert typo.json()["detail"] == ("no deployed process named 'prospect_jorney' "
                                          "(did you mean 'prospect_journey'?)")
+    # nor a distributor or a market no instance has as one with no data
+    start(sqlite_api, "p1", "d1")
+    for route in ("/analytics/funnel", "/analytics/stuck"):
+        for key, value in (("distributor", "d11"), ("market", "USA")):
+            typo = sqlite_api.client("lead").get(route, params={
+                "process": "prospect_journey", key: value})
+            assert typo.status_code == 404, (route, key)
+            assert typo.json()["detail"].startswith(f"no instance has {key} {value!r}")
 
 
 def test_a_sponsor_reaches_their_downline_transitively(sqlite_api: Running) -> None:
