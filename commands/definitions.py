@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from commands._errors import EXIT_CODES, exit_codes
-from commands._options import AllowScripts, DbOption, JsonOption
+from commands._options import AllowScripts, DbOption, JsonOption, NowOption
 from commands._output import out, own_id, print_json, print_problems
 from commands._wiring import engine_for
 from engine.errors import DefinitionError, ErrorCode
@@ -122,10 +122,36 @@ def deploy(
     print_problems(deployed.warnings)
     for d in deployed:
         what = "deployed" if d.created else "unchanged"
-        out.print(f"{what}: {d.process_id} v{d.version} ({d.source_file})", markup=False)
+        back = "; reinstated: it was retired, new instances start again" if d.reinstated else ""
+        out.print(f"{what}: {d.process_id} v{d.version} ({d.source_file}){back}", markup=False)
     for c in deployed.catalogs:
         what = "deployed" if c.created else "unchanged"
         policies = f"; default policies for {len(c.policies_created)} new hook(s)" \
             if c.policies_created else ""
         out.print(f"{what}: catalog {c.name} v{c.version} ({c.source_file}){policies}",
                   markup=False)
+
+
+@app.command()
+@exit_codes
+def retire(
+    process: Annotated[str, typer.Argument(help="The deployed process to retire.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept for the reviewers).")],
+    actor: Annotated[str | None, typer.Option(help="Who retires it.")] = None,
+    db: DbOption = None,
+    now: NowOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Retire a process: no new instance of it starts, and later catalogs need not fill its
+    hooks; its running instances go on to their end. Deploying it again reinstates it.
+    Retiring a retired process changes nothing and says when it was retired."""
+    done = engine_for(db, now=now).retire(process, reason=reason, actor=actor)
+    if as_json:
+        print_json(done.to_dict())
+        return
+    if not done.created:
+        out.print(f"already retired: {done.process_id} v{done.version} on "
+                  f"{done.at:%Y-%m-%d %H:%M} UTC ({done.reason})", markup=False)
+        return
+    out.print(f"retired: {done.process_id} v{done.version}; {done.running} running "
+              "instance(s) go on to their end; deploy it again to reinstate it", markup=False)

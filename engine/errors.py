@@ -24,12 +24,12 @@ the CLI turns it into an exit code, an HTTP API would turn it into a status.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from difflib import get_close_matches
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class ErrorCode(StrEnum):
@@ -107,6 +107,21 @@ class NotInData(NextmoveError):
             list_known and self.known) else ""
         super().__init__(f"no instance has {what} {value!r}"
                          + (f" (did you mean '{hint}'?)" if hint else "") + listed)
+
+
+class ProcessRetired(NextmoveError):
+    """A new instance of a retired process was asked for."""
+
+    code = ErrorCode.REFUSED
+
+    def __init__(self, process_id: str, row: Mapping[str, Any]) -> None:
+        # row: the retirement's (`engine.runtime.retirement`): actor, reason, at (naive UTC)
+        self.process_id = process_id
+        who = f" by {row['actor']}" if row["actor"] else ""
+        super().__init__(
+            f"process {process_id!r} was retired on {row['at']:%Y-%m-%d %H:%M} UTC"
+            f"{who} ({row['reason']}): no new instance starts and nothing was written. "
+            "Deploy it again to reinstate it")
 
 
 class UnknownSignal(NextmoveError):

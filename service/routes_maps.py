@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, UploadFile
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 
 import compliance
 import nextmove
@@ -86,6 +87,21 @@ def definitions(engine: EngineDep, _who: Annotated[Principal, allow(
         Role.DESIGNER, Role.INTEGRATOR, Role.LEAD, Role.REVIEWER)],
                 process: str | None = None) -> list[dict[str, Any]]:
     return [d.to_dict() for d in engine.definitions(process)]
+
+
+class RetireRequest(BaseModel):
+    reason: str = Field(description="Why the process is retired (kept for the reviewers).",
+                        examples=["the brand stopped running webinars"])
+
+
+@router.post("/maps/{process}/retire", summary="Retire a process: no new instances, its hooks "
+             "no longer bind catalogs, running ones go on")
+def retire(process: str, body: RetireRequest, engine: EngineDep,
+           who: Annotated[Principal, allow(Role.DESIGNER)]) -> dict[str, Any]:
+    """The token's subject is recorded as who retired it. Retiring a retired process changes
+    nothing and answers with that retirement (`created` false); deploying the process again
+    (`POST /maps`) reinstates it."""
+    return engine.retire(process, reason=body.reason, actor=who.subject).to_dict()
 
 
 @router.post("/compliance/audit", tags=["compliance"],

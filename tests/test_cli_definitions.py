@@ -377,3 +377,23 @@ def test_deploy_shows_the_warnings_validate_would(tmp_path: Path) -> None:
     again = run_json(["deploy", bpmn, "--db", db])
     assert [(w["code"], w["element"], w["suggestion"]) for w in again["warnings"]] == [
         ("unknown-property", "welcome", "hook")]
+
+
+def test_retire_stops_new_starts_until_the_process_is_deployed_again(db: str) -> None:
+    run(["deploy", str(LIFEVANTAGE), "--db", db])
+    run(["start", "prospect_journey", "-p", "p1", "-d", "d1", "--now", T0, "--db", db])
+    said = run(["retire", "prospect_journey", "--reason", "replaced by the live-event journey",
+                "--actor", "ana", "--now", T1, "--db", db]).stdout
+    assert said == ("retired: prospect_journey v1; 1 running instance(s) go on to their end; "
+                    "deploy it again to reinstate it\n")
+    again = run(["retire", "prospect_journey", "--reason", "twice", "--db", db]).stdout
+    assert again.startswith("already retired: prospect_journey v1 on 2026-01-05 10:00 UTC "
+                            "(replaced by the live-event journey)")
+    refused = run(["start", "prospect_journey", "-p", "p2", "-d", "d1", "--db", db], code=1)
+    assert "was retired on 2026-01-05 10:00 UTC by ana" in " ".join(refused.output.split())
+    run(["complete", "add_contact", "-p", "p1", "--now", T1, "--db", db])  # p1 goes on
+    back = run(["deploy", str(JOURNEY), "--db", db]).stdout
+    assert "unchanged: prospect_journey v1" in back and "reinstated" in back
+    run(["start", "prospect_journey", "-p", "p2", "-d", "d1", "--db", db])
+    missing = run(["retire", "prospect_journy", "--reason", "typo", "--db", db], code=4)
+    assert "did you mean 'prospect_journey'" in missing.output

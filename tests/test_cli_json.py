@@ -139,6 +139,8 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
     got["migrate-instance"] = run("migrate-instance", "-p", "p1", "--to-version", "2",
                                   *incidents, *now)
     got["retry"] = run("retry", "1", *incidents, *now)
+    got["retire"] = run("retire", "order_check", "--reason", "orders are checked in the CRM",
+                        *incidents)
     if os.environ.get("NEXTMOVE_JSON_SAMPLES"):  # to look at, when a schema is written
         folder = Path(os.environ["NEXTMOVE_JSON_SAMPLES"])
         folder.mkdir(parents=True, exist_ok=True)

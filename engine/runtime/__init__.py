@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         InstanceRef,
         NewProspect,
         ProspectRef,
+        Retirement,
         SignalResult,
         Started,
         StepEvent,
@@ -39,7 +40,7 @@ _WHERE = {
     "Engine": "engine.runtime.engine",
     **dict.fromkeys((
         "Along", "BroadcastResult", "DeployedDefinition", "Fired", "HeldEvent", "Instance",
-        "InstanceDetail", "InstanceRef", "NewProspect", "ProspectRef", "SignalResult",
+        "InstanceDetail", "InstanceRef", "NewProspect", "ProspectRef", "Retirement", "SignalResult",
         "Started", "StepEvent", "Waiting"), _MODEL),
 }
 
@@ -57,6 +58,7 @@ __all__ = [
     "InstanceRef",
     "NewProspect",
     "ProspectRef",
+    "Retirement",
     "SignalResult",
     "Started",
     "StepEvent",

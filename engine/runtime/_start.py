@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from engine.clock import Clock
 from engine.errors import ExecutionError
 from engine.limits import Limits, budget, run_engine_steps
-from engine.runtime import _first_wait, held, incidents, queries, tokens, versions
+from engine.runtime import _first_wait, held, incidents, queries, retirement, tokens, versions
 from engine.runtime._acts import Acted
 from engine.runtime._first_wait import FirstWait
 from engine.runtime._hot import Hot
@@ -85,15 +85,19 @@ def start_batch(
     keys = [None if new else f"{process_id}\x1f{p.prospect_id}" for p in prospects]
     wanted = sorted({k for k in keys if k is not None})
 
-    def look(conn: Connection) -> tuple[dict[str, Any], int, dict[str, list[held.Pending]]]:
+    def look(conn: Connection) -> tuple[dict[str, Any], int, dict[str, list[held.Pending]],
+                                        Mapping[str, Any] | None]:
         found: dict[str, Any] = {}
         for i in range(0, len(wanted), 500):
             query = queries.header_query().where(INSTANCE.c.active_key.in_(wanted[i:i + 500]))
             found.update((row["active_key"], row) for row in conn.execute(query).mappings())
         waiting = held.read(conn, sorted({p.prospect_id for p in prospects}))
-        return found, versions.latest_definition_id(conn, process_id), waiting
+        return (found, versions.latest_definition_id(conn, process_id), waiting,
+                retirement.open_retirement(conn, process_id))
 
-    existing, definition_id, waiting = pipe.store.transaction(look, write=False)
+    existing, definition_id, waiting, retired = pipe.store.transaction(look, write=False)
+    if retired is not None and any(k is None or k not in existing for k in keys):
+        raise retirement.ProcessRetired(process_id, retired)  # (a running one is returned)
     claimed: set[int] = set()  # held events given to an instance of this batch
     definition = pipe.definitions.get(definition_id)
     now = pipe.clock.now()

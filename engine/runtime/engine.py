@@ -23,7 +23,6 @@ from engine import inputs
 from engine.catalogs import CatalogSupport
 from engine.clock import Clock, SystemClock, as_utc
 from engine.errors import (
-    DefinitionErrors,
     DefinitionNotFound,
     ExecutionError,
     InstanceIncident,
@@ -35,7 +34,7 @@ from engine.errors import (
 )
 from engine.limits import DEFAULT_LIMITS, Limits
 from engine.recommend import Recommender
-from engine.runtime import queries, versions
+from engine.runtime import queries, retirement, versions
 from engine.runtime.cards import (
     ActionCard,
     page_cards,
@@ -60,6 +59,7 @@ from engine.runtime.model import (
     StepEvent,
     TickReport,
 )
+from engine.runtime.retirement import Retirement
 from engine.runtime.versions import DefinitionCache
 from engine.store.database import Store
 from engine.store.plain import card_rows
@@ -147,27 +147,20 @@ class Engine:
         (e.g. `"upload:"`), each file is recorded as `origin` + its name, not its path: for
         files written to a scratch folder that will be gone.
         """
-        from engine.definitions.loader import load  # the BPMN parser and the schema checks
-
-        report = load(paths, allow_scripts=self.allow_scripts, catalogs=self.catalog_support)
-        if report.errors:
-            raise DefinitionErrors(report.problems)
-        warnings = [p for p in report.problems if p.severity == "warning"]
-        if self.catalog_support is not None:
-            warnings = versions.check_against_database(self.store, report, self.catalog_support)
-        definitions = [d if origin is None else versions.relabel(d, origin)
-                       for d in report.definitions]
-        deployment = Deployment(
-            (versions.deploy_definition(self.store, d, self.clock.now()) for d in definitions),
-            warnings)
-        if self.catalog_support is not None:
-            deployment.catalogs.extend(self.catalog_support.deploy(
-                self.store, c, self.clock, None if origin is None else origin + Path(c.file).name)
-                for c in report.catalogs)
-        return deployment
+        return versions.deploy(self.store, paths, self.clock, allow_scripts=self.allow_scripts,
+                               catalogs=self.catalog_support, origin=origin)
 
     def definitions(self, process_id: str | None = None) -> list[DeployedDefinition]:
         return versions.list_definitions(self.store, process_id)
+
+    def retire(self, process_id: str, *, reason: str, actor: str | None = None) -> Retirement:
+        """No new instance of `process_id` starts and no later catalog must fill its hooks;
+        running instances go on. Deploying it again reinstates it (`runtime.retirement`)."""
+        inputs.optional_identifier(actor, "actor")
+        if not isinstance(reason, str) or not reason.strip():
+            raise InvalidInput("reason", "say why the process is retired")
+        inputs.text(reason, "reason")
+        return retirement.retire(self.store, process_id, reason.strip(), actor, self.clock.now())
 
     # -- starting ------------------------------------------------------------------------------
 

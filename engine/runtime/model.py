@@ -128,11 +128,32 @@ class DeployedDefinition:
     source_file: str
     deployed_at: datetime
     created: bool = False  # False when identical content was already deployed
+    reinstated: bool = False  # the deploy ended the process's retirement
+    retired_at: datetime | None = None  # listed: this version's retirement, if in force
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["deployed_at"] = _iso(self.deployed_at)
+        out["retired_at"] = _iso(self.retired_at) if self.retired_at else None
         return out
+
+
+@dataclass(frozen=True)
+class Retirement:
+    """A process's open retirement; `created` False when it was retired before."""
+
+    process_id: str
+    version: int  # the version that was newest when it was retired
+    actor: str | None
+    reason: str
+    at: datetime
+    running: int  # its instances still active (they go on)
+    created: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"process_id": self.process_id, "version": self.version, "actor": self.actor,
+                "reason": self.reason, "retired_at": self.at.isoformat(),
+                "running": self.running, "created": self.created}
 
 
 class Deployment(list[DeployedDefinition]):

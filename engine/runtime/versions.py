@@ -6,18 +6,19 @@ import json
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from engine.clock import as_utc
+from engine.clock import Clock, as_utc
 from engine.definitions.model import ProcessDefinition
 from engine.errors import DefinitionErrors, DefinitionNotFound, NextmoveError, Problem
-from engine.runtime.model import DeployedDefinition
+from engine.runtime import retirement
+from engine.runtime.model import DeployedDefinition, Deployment
 from engine.runtime.queries import DEFINITION
-from engine.store import plain
+from engine.store import RETIREMENT, plain
 from engine.store.database import Store
 
 if TYPE_CHECKING:
@@ -50,13 +51,36 @@ def relabel(definition: ProcessDefinition, origin: str) -> ProcessDefinition:
                               for k, v in definition.documents.items()})
 
 
+def deploy(store: Store, paths: Iterable[str | Path], clock: Clock, *, allow_scripts: bool,
+           catalogs: CatalogSupport | None, origin: str | None) -> Deployment:
+    """`Engine.deploy`: load and check `paths`, check them against what `store` holds (with
+    `catalogs`), then store every process version and catalog."""
+    from engine.definitions.loader import load  # the BPMN parser and the schema checks
+
+    report = load(paths, allow_scripts=allow_scripts, catalogs=catalogs)
+    if report.errors:
+        raise DefinitionErrors(report.problems)
+    warnings = [p for p in report.problems if p.severity == "warning"]
+    if catalogs is not None:
+        warnings = check_against_database(store, report, catalogs)
+    definitions = [d if origin is None else relabel(d, origin) for d in report.definitions]
+    deployment = Deployment(
+        (deploy_definition(store, d, clock.now()) for d in definitions), warnings)
+    if catalogs is not None:
+        deployment.catalogs.extend(catalogs.deploy(
+            store, c, clock, None if origin is None else origin + Path(c.file).name)
+            for c in report.catalogs)
+    return deployment
+
+
 def deploy_definition(
     store: Store, definition: ProcessDefinition, now: datetime
 ) -> DeployedDefinition:
     """Store a new version unless the current version has identical content.
 
     Deploying the content of an older version again makes it current as a new version, so
-    new instances start on what was deployed last.
+    new instances start on what was deployed last. Either way a retired process is
+    reinstated (`engine.runtime.retirement`).
     """
     digest = definition.content_hash
     for _attempt in range(3):
@@ -64,8 +88,9 @@ def deploy_definition(
             row = conn.execute(select(DEFINITION).where(
                 DEFINITION.c.process_id == definition.process_id,
             ).order_by(DEFINITION.c.version.desc()).limit(1)).mappings().first()
+            reinstated = retirement.reinstate(conn, definition.process_id, now)
             if row is not None and row["content_hash"] == digest:
-                return to_deployed(row, created=False)
+                return replace(to_deployed(row, created=False), reinstated=reinstated)
             latest = row["version"] if row is not None else 0
             values = {
                 "process_id": definition.process_id,
@@ -84,17 +109,24 @@ def deploy_definition(
             except IntegrityError:
                 continue  # another deployer raced us; read what it stored
             new_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-            return to_deployed({**values, "id": new_id}, created=True)
+            return replace(to_deployed({**values, "id": new_id}, created=True),
+                           reinstated=reinstated)
     raise NextmoveError(f"could not deploy {definition.process_id}: concurrent deploys kept "
                         "conflicting; try again")
 
 
 def list_definitions(store: Store, process_id: str | None = None) -> list[DeployedDefinition]:
-    query = select(DEFINITION).order_by(DEFINITION.c.process_id, DEFINITION.c.version)
+    """Every deployed version (of `process_id`), with its retirement if it is in force."""
+    retired = RETIREMENT.c
+    query = (select(DEFINITION, retired.at.label("retired_at"))
+             .outerjoin(RETIREMENT, and_(retired.definition_id == DEFINITION.c.id,
+                                         retired.reinstated_at.is_(None)))
+             .order_by(DEFINITION.c.process_id, DEFINITION.c.version))
     if process_id:
         query = query.where(DEFINITION.c.process_id == process_id)
     with store.read() as conn:
-        return [to_deployed(r) for r in conn.execute(query).mappings()]
+        return [replace(to_deployed(r), retired_at=r["retired_at"] and as_utc(r["retired_at"]))
+                for r in conn.execute(query).mappings()]
 
 
 @dataclass(frozen=True)
@@ -108,15 +140,16 @@ class StoredSteps:
 
 
 def newest_steps(store: Store, exclude: Collection[str] = ()) -> list[StoredSteps]:
-    """Every stored process's newest version's steps, but `exclude`'s and imported logs'
-    (which have no hooks): what a catalog deployed now must still fill. Read from the
-    `steps` column, no BPMN parsed."""
+    """Every stored process's newest version's steps, but `exclude`'s, retired processes'
+    and imported logs' (which have no hooks): what a catalog deployed now must still fill.
+    Read from the `steps` column, no BPMN parsed."""
     newest = (select(DEFINITION.c.process_id, func.max(DEFINITION.c.version).label("version"))
               .group_by(DEFINITION.c.process_id).subquery())
     query = (select(DEFINITION.c.process_id, DEFINITION.c.source_file, DEFINITION.c.steps)
              .join(newest, and_(DEFINITION.c.process_id == newest.c.process_id,
                                 DEFINITION.c.version == newest.c.version))
-             .where(DEFINITION.c.source_format != "imported-log")
+             .where(DEFINITION.c.source_format != "imported-log",
+                    DEFINITION.c.process_id.not_in(retirement.still_retired()))
              .order_by(DEFINITION.c.process_id))
     with store.read() as conn:
         return [StoredSteps(r.process_id, r.source_file, json.loads(r.steps))

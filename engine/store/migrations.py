@@ -20,6 +20,8 @@ Each migration checks for what it adds, so running them on a current database do
   served from then on (it was a no-op that left the newer version served), so `catalog` loses
   its unique key on (name, content_hash). SQLite rebuilds the table (copying every row with
   its id); PostgreSQL drops the constraint.
+* Schema 7: retired processes (`Engine.retire`). A new table, `retirement`, which `Store`
+  creates like any new table; no existing data changes.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from engine.store.tables import (
     PolicyActiveRow,
     PolicyRow,
     PolicyTrailHeadRow,
+    RetirementRow,
     SignoffRow,
     StepEventRow,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "POLICY_ACTIVATION",
     "POLICY_ACTIVE",
     "POLICY_TRAIL_HEAD",
+    "RETIREMENT",
     "SIGNOFF",
     "STEP_EVENT",
     "table_of",
@@ -59,3 +61,4 @@ POLICY_ACTIVE = table_of(PolicyActiveRow)
 POLICY_ACTIVATION = table_of(PolicyActivationRow)
 POLICY_TRAIL_HEAD = table_of(PolicyTrailHeadRow)
 SIGNOFF = table_of(SignoffRow)
+RETIREMENT = table_of(RetirementRow)

@@ -50,6 +50,28 @@ class DefinitionRow(SQLModel, table=True):
     deployed_at: datetime = Field(sa_column=Column(DateTime, nullable=False))
 
 
+class RetirementRow(SQLModel, table=True):
+    """A process retired by a designer (`Engine.retire`): no new instance starts and no later
+    catalog must fill its hooks; its running instances go on. Deploying it again (a new or
+    the same version) reinstates it (`reinstated_at`); the rows stay as its history."""
+
+    __tablename__ = "retirement"
+    __table_args__ = (
+        # one open retirement per process
+        Index("ux_retirement_open", "process_id", unique=True,
+              sqlite_where=text("reinstated_at IS NULL"),
+              postgresql_where=text("reinstated_at IS NULL")),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    process_id: str
+    definition_id: int  # the version that was newest when it was retired
+    actor: str | None = None
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    at: datetime = Field(sa_column=Column(DateTime, nullable=False))
+    reinstated_at: datetime | None = Field(default=None, sa_column=Column(DateTime))
+
+
 class InstanceRow(SQLModel, table=True):
     """One prospect's journey through one definition version."""
 

@@ -226,7 +226,7 @@ def test_a_schema_4_database_is_upgraded_with_the_signoff_table(tmp_path: Path,
         assert verify_signoffs(upgraded).ok
         with upgraded.read() as conn:
             assert conn.execute(text("SELECT value FROM nextmove_meta WHERE key = "
-                                     "'schema_version'")).scalar() == "6"
+                                     "'schema_version'")).scalar() == "7"
     finally:
         upgraded.dispose()
 

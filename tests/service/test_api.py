@@ -270,3 +270,30 @@ def test_a_reviewer_signs_off_a_finding_through_the_api(api: Running) -> None:
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
     assert reviewer.get("/compliance/verify").json()["signoffs"]["records"] == 1
+
+
+def test_a_designer_retires_a_process_and_a_deploy_brings_it_back(sqlite_api: Running) -> None:
+    designer, crm = sqlite_api.client("designer"), sqlite_api.client("integrator")
+    start(sqlite_api, "p1", "d1")
+    retired = designer.post("/maps/prospect_journey/retire",
+                            json={"reason": "replaced by the live-event journey"})
+    assert retired.status_code == 200
+    assert {k: retired.json()[k] for k in ("process_id", "version", "actor", "running",
+                                           "created")} == {
+        "process_id": "prospect_journey", "version": 1, "actor": "dana", "running": 1,
+        "created": True}
+    listed = {d["process_id"]: d for d in designer.get("/maps").json()}
+    assert listed["prospect_journey"]["retired_at"] == retired.json()["retired_at"]
+    assert listed["distributor_onboarding"]["retired_at"] is None
+    refused = crm.post("/instances", json={"process": "prospect_journey", "prospect_id": "p2",
+                                           "distributor_id": "d1"})
+    assert refused.status_code == 409
+    assert "retired on" in refused.json()["detail"] and "nothing was written" in (
+        refused.json()["detail"])
+    assert designer.post("/maps/prospect_jorney/retire", json={"reason": "x"}).status_code == 404
+    assert designer.post("/maps/prospect_journey/retire", json={}).status_code == 422
+    back = designer.post("/maps", files=map_files())
+    (journey,) = [p for p in back.json()["processes"] if p["process_id"] == "prospect_journey"]
+    assert journey["reinstated"] is True
+    assert crm.post("/instances", json={"process": "prospect_journey", "prospect_id": "p2",
+                                        "distributor_id": "d1"}).status_code == 201

@@ -117,6 +117,10 @@ ROUTES = [
           slow=True),
     Route("sign-in link", {"distributor", "sponsor"},
           lambda c, r, w: c.post("/me/sign-in-link")),
+    # last: nothing after it may start onboarding instances
+    Route("retire a map", {"designer", "admin"},
+          lambda c, r, w: c.post("/maps/distributor_onboarding/retire",
+                                 json={"reason": "the brand onboards in person now"})),
 ]
 
 
