@@ -58,6 +58,11 @@ def distributor_rows(conn: Connection, dialect: str, *, as_of: datetime, onboard
     return [(d, t, sales.get(d), variants.get(d)) for d, t in enrolled.items() if t <= as_of]
 
 
+def step_hooks(steps: list[dict[str, Any]]) -> set[str]:
+    """The hooks of a map's steps."""
+    return {str(h) for s in steps if (h := (s.get("properties") or {}).get("hook"))}
+
+
 def variant_hook(steps: list[dict[str, Any]], outcome: str) -> str | None:
     """The hook of the onboarding step whose declared outcome is `outcome` (its card is the
     content a distributor got towards it), if the map has one."""

@@ -24,10 +24,11 @@ from typing import Any
 
 from analytics._km import LogRank, Step, kaplan_meier, logrank, median_time, survival_at
 from analytics._read_indicators import newest_event_at
-from analytics._read_survival import distributor_rows, latest_steps, variant_hook
+from analytics._read_survival import distributor_rows, latest_steps, step_hooks, variant_hook
 from analytics._sql import naive
 from analytics.measures import first_sale_rule
 from engine.clock import as_utc
+from engine.errors import UnknownHook
 from engine.store.database import Store
 
 __all__ = ["Curve", "Survival", "survival"]
@@ -155,7 +156,8 @@ def survival(store: Store, *, as_of: datetime | None = None, window_days: int | 
              sale: str | None = None, people: Collection[str] | None = None) -> Survival:
     """Time from enrollment to the first `sale`, censored at `as_of` (default: the newest
     event) or at `window_days`; by enrollment week and by the content first shown at `hook`
-    (default: the onboarding step whose declared outcome is `first_sale`). `sale` and
+    (default: the onboarding step whose declared outcome is `first_sale`; a hook the
+    onboarding map does not have raises UnknownHook). `sale` and
     `window_days` default to the map's declared first-sale indicator (`analytics.measures`,
     the same one `indicators` counts), else the first `sale` within 14 days. `people` keeps
     those distributors only (`analytics.people`)."""
@@ -168,8 +170,11 @@ def survival(store: Store, *, as_of: datetime | None = None, window_days: int | 
     else:
         moment = naive(as_of)
     with store.read() as conn:
-        chosen = hook if hook is not None else variant_hook(latest_steps(conn, onboarding),
-                                                            "first_sale")
+        steps = latest_steps(conn, onboarding)
+        if hook is not None and hook not in (known := step_hooks(steps)):
+            # a mistyped one would group nobody by content
+            raise UnknownHook(hook, known, f" in process {onboarding!r}")
+        chosen = hook if hook is not None else variant_hook(steps, "first_sale")
         rows = distributor_rows(conn, store.dialect, as_of=moment, onboarding=onboarding,
                                 sale=sale, hook=chosen)
     if people is not None:

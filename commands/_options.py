@@ -99,12 +99,15 @@ def optional_instant(text: str | None, option: str) -> datetime | None:
     return instant(text, option) if text else None
 
 
-def duration(text: str | None, option: str) -> timedelta | None:
+def duration(text: str | None, option: str, *, positive: bool = False) -> timedelta | None:
+    """`text` as a duration; `positive`: zero is refused too (a horizon of zero counts no
+    outcome at all)."""
     if not text:
         return None
     from engine.clock import parse_duration
 
     try:
-        return parse_duration(text)
+        found = parse_duration(text, positive=positive)
     except ValueError as exc:
         raise NextmoveError(f"{option}: {exc}") from exc
+    return found

@@ -153,7 +153,7 @@ def variants(
     import analytics
     import learner
 
-    window = duration(horizon, "--horizon")
+    window = duration(horizon, "--horizon", positive=True)
     with open_store(db) as store:
         declared = analytics.measures(store, process)
         outcomes = outcome or (declared.converting if declared.declared else None)
@@ -190,7 +190,7 @@ def learn(
     """Learn which content leads to the outcome; propose new policies, evaluated off-policy."""
     import learner
 
-    window = duration(horizon, "--horizon")
+    window = duration(horizon, "--horizon", positive=True)
     with open_store(db) as store:
         with err.status("learning from the log...", spinner="dots") if not as_json \
                 else nullcontext():
@@ -263,6 +263,8 @@ def drift(
                                     hook=hook, clock=clock)
         _print_records([record], as_json)
         return
+    if hook is not None:  # it names which alert --ack reviews; alone it filters nothing
+        raise NextmoveError("--hook goes with --ack ITEM (the hook of the item's alert)")
     if open_:
         with open_store(db) as store:
             _print_records(learner.drift_records(store, status="open"), as_json, "no open "
@@ -270,7 +272,7 @@ def drift(
         return
     if process is None:
         raise NextmoveError("give --process (or --open, or --ack ITEM)")
-    window = duration(horizon, "--horizon")
+    window = duration(horizon, "--horizon", positive=True)
     from commands._drift import drift_webhook, notify
 
     notifier = drift_webhook(webhook) if act else None
@@ -407,7 +409,7 @@ def policy_refresh(
     import learner
     from engine.clock import ManualClock
 
-    window = duration(horizon, "--horizon")
+    window = duration(horizon, "--horizon", positive=True)
     assert window is not None
     rewards = {}
     for pair in reward or ():
@@ -455,8 +457,9 @@ def evaluate(
     process: Annotated[str, typer.Option(help="The process whose log to judge it on.")],
     outcome: OutcomeOption = None,
     horizon: HorizonOption = None,
-    hook: Annotated[str | None, typer.Option(help="The hook of a stored version; else every "
-                                             "hook the policy covers.")] = None,
+    hook: Annotated[str | None, typer.Option(help="The hook of a stored version, or the one "
+                                             "hook to judge uniform, catalog or active on; "
+                                             "else every hook the policy covers.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the reward model and the bootstrap.")] = 0,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -471,7 +474,7 @@ def evaluate(
         spec = json_object(_read_text(Path(policy), "POLICY"), "POLICY")
     else:  # uniform, catalog, active; a misspelt name is refused with a suggestion
         spec = policy
-    window = duration(horizon, "--horizon")
+    window = duration(horizon, "--horizon", positive=True)
     with open_store(db) as store:
         outcome = _outcome(store, process, outcome)
         found = learner.evaluate(store, process, spec, outcome=outcome, horizon=window, hook=hook,

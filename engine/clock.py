@@ -53,8 +53,9 @@ def parse_instant(text: str) -> datetime:
     return as_utc(datetime.fromisoformat(text.strip().replace("Z", "+00:00")))
 
 
-def parse_duration(text: str) -> timedelta:
-    """An ISO 8601 duration in weeks, days and time (P14D, PT36H, P1DT12H) as a timedelta.
+def parse_duration(text: str, *, positive: bool = False) -> timedelta:
+    """An ISO 8601 duration in weeks, days and time (P14D, PT36H, P1DT12H) as a timedelta;
+    with `positive`, zero is refused too (a horizon of P0D would count no outcome at all).
 
     Read by `engine.durations`, the parser timers use. Months and years have no fixed length,
     so they are refused rather than guessed.
@@ -62,7 +63,10 @@ def parse_duration(text: str) -> timedelta:
     from engine.durations import DurationError, fixed_duration  # SpiffWorkflow's parser
 
     try:
-        return fixed_duration(text)
+        found = fixed_duration(text)
     except DurationError as exc:
         raise ValueError(f"{text!r} is not an ISO 8601 duration like P14D or PT36H "
                          "(months and years are not accepted)") from exc
+    if positive and found <= timedelta(0):
+        raise ValueError(f"{text!r} is no time at all: give how long, e.g. P14D")
+    return found

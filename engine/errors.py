@@ -124,6 +124,22 @@ class ProcessRetired(NextmoveError):
             "Deploy it again to reinstate it")
 
 
+class UnknownHook(NextmoveError):
+    """A content hook named (`--hook`, `--reward HOOK=STEP`) that the catalog (or, for views
+    of a log, the log) does not have: a mistyped one would be read as a hook with nothing to
+    learn, show or judge."""
+
+    code = ErrorCode.NOT_FOUND
+
+    def __init__(self, hook: str, known: Iterable[str] = (), where: str = "") -> None:
+        self.hook, self.known = hook, sorted(set(known))
+        hint = did_you_mean(hook, self.known)
+        self.suggestion = hint
+        super().__init__(f"no content hook {hook!r}{where}"
+                         + (f" (did you mean '{hint}'?)" if hint else "")
+                         + (f"; hooks: {', '.join(self.known)}" if self.known else ""))
+
+
 class UnknownSignal(NextmoveError):
     """A broadcast of a BPMN signal that no deployed map (of any version) catches: it could
     never reach anything (a mistyped name, most likely)."""

@@ -38,7 +38,7 @@ from content_catalog import (
     get_policy,
     load_stored_catalog,
 )
-from engine.errors import did_you_mean
+from engine.errors import UnknownHook, did_you_mean
 from engine.store.database import Store
 from learner import ope
 from learner._crossfit import CrossFit
@@ -102,7 +102,8 @@ def evaluate(store: Store, process_id: str, policy: PolicySpec, *, outcome: str,
              hooks: Sequence[str] | None = None, **options: Any) -> Evaluation:
     """Judge `policy` (see the module docstring) on the process's logged decisions.
 
-    `hook` names the hook of a stored version number; `options` go to `evaluate_from`:
+    `hook` names the hook of a stored version number, or the one hook to judge a named
+    policy (uniform, catalog, active) on; `options` go to `evaluate_from`:
     folds, n_boot, confidence, seed, model_params. Raises `UnknownOutcome` for an outcome
     that is neither a step nor an outcome event, `PolicyError` for a policy that does not
     fit the stored catalog, `PolicyNotFound` for a version that is not stored.
@@ -120,8 +121,11 @@ def evaluate(store: Store, process_id: str, policy: PolicySpec, *, outcome: str,
 def resolve(policy: PolicySpec, catalog: Catalog, active: Mapping[str, Policy], *,
             hook: str | None = None, hooks: Sequence[str] | None = None,
             store: Store | None = None) -> dict[str, Policy]:
-    """The policy to judge, by hook."""
-    every = list(hooks) if hooks is not None else sorted(catalog.hooks)
+    """The policy to judge, by hook: every hook of the catalog, or `hooks`, or `hook` alone."""
+    if hook is not None and hook not in catalog.hooks:
+        raise UnknownHook(hook, catalog.hooks)
+    every = [hook] if hook is not None else list(hooks) if hooks is not None else sorted(
+        catalog.hooks)
     if isinstance(policy, Mapping):
         policy = Policy.from_dict(policy)
     if isinstance(policy, Policy):

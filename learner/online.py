@@ -62,6 +62,7 @@ from content_catalog import (
 )
 from content_catalog.policy import LOCALE_KEY, MARKET_KEY
 from engine.clock import Clock, ManualClock
+from engine.errors import UnknownHook
 from engine.store.database import Store
 from engine.store.steplog import UnknownOutcome
 from learner import _thompson
@@ -123,9 +124,13 @@ def refresh(store: Store, process_id: str, *, outcome: str, horizon: timedelta =
     `hooks`) as a new active policy version. `force` refreshes a `learning: batch` catalog
     too. `rewards`: hook -> the nearer step it learns from, over the catalog's `learn_from`
     (module docstring). Raises `UnknownOutcome` for an outcome (or a `rewards` step) the
-    process does not know."""
+    process does not know, `UnknownHook` for a hook (in `hooks` or `rewards`) the catalog
+    does not have."""
     settings = settings or Settings()
     catalog = load_stored_catalog(store)
+    for named in (*(hooks or ()), *(rewards or {})):
+        if named not in catalog.hooks:  # mistyped: it would read as a hook with nothing to do
+            raise UnknownHook(named, catalog.hooks)
     moment = now or (clock.now() if clock is not None else datetime.now(UTC))
     clock = clock or ManualClock(moment)
     report = Refresh(process_id, outcome, moment)

@@ -37,8 +37,8 @@ def _when(text: str | None, name: str) -> Any:
 
 
 def _duration(text: str | None, name: str) -> Any:
-    try:
-        return parse_duration(text) if text else None
+    try:  # a horizon of zero would count no outcome at all
+        return parse_duration(text, positive=name == "horizon") if text else None
     except ValueError as exc:
         raise NextmoveError(f"{name}: {exc}") from exc
 

@@ -145,3 +145,34 @@ def test_export_log_round_trips_through_import_log(tmp_path: Path) -> None:
     code, text = run("export-log", "--process", "history", "-o", str(tmp_path / "x.txt"),
                      "--db", source)
     assert code == 3 and "cannot tell the format" in text
+
+
+JOURNEY = ["--process", "prospect_journey", "--outcome", "sale"]
+
+
+@pytest.mark.parametrize(("args", "code", "said"), [
+    (["evaluate", "uniform", *JOURNEY, "--hook", "intro_vidoe"], 4,
+     "no content hook 'intro_vidoe' (did you mean 'intro_video'?)"),
+    (["policy", "refresh", *JOURNEY, "--hook", "intro_vidoe"], 4,
+     "no content hook 'intro_vidoe' (did you mean 'intro_video'?)"),
+    (["policy", "refresh", *JOURNEY, "--reward",
+      "intro_vidoe=Event_wait_for_video_video_played"], 4,
+     "no content hook 'intro_vidoe' (did you mean 'intro_video'?)"),
+    (["survival", "--hook", "intro_video"], 4,
+     "no content hook 'intro_video' in process 'distributor_onboarding'; hooks: "),
+    (["drift", *JOURNEY, "--hook", "intro_video"], 3, "--hook goes with --ack ITEM"),
+    (["learn", *JOURNEY, "--horizon", "P0D", "--dry-run"], 3,
+     "--horizon: 'P0D' is no time at all"),
+    (["policy", "refresh", *JOURNEY, "--horizon", "PT0S"], 3,
+     "--horizon: 'PT0S' is no time at all"),
+])
+def test_a_mistyped_hook_or_a_zero_horizon_is_refused_not_read_as_nothing(
+        db: str, args: list[str], code: int, said: str) -> None:
+    """Before, evaluate judged every hook, refresh said the hook had "fewer than two
+    options" or ignored the reward, survival grouped nobody, drift ignored --hook, and a zero
+    horizon learned from outcomes that could never count."""
+    versions = json.loads(run("policy", "history", "--json", "--db", db)[1])["versions"]
+    found, text = run(*args, "--db", db)
+    assert found == code, text
+    assert said in " ".join(text.split())
+    assert json.loads(run("policy", "history", "--json", "--db", db)[1])["versions"] == versions
