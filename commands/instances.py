@@ -269,6 +269,9 @@ def list_(
         return
     table = Table("id", "process", "v", "prospect", "distributor", "status", "waiting at",
                   box=None)
+    if not found:
+        out.print("no instances match")
+        return
     for i in found:
         table.add_row(str(i.id), i.process_id, str(i.definition_version), i.prospect_id,
                       i.distributor_id, i.status, ", ".join(i.waiting_steps))

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
         UnknownHook,
         UnknownMessage,
         UnknownSignal,
+        UnknownStep,
         VersionConflict,
     )
     from engine.limits import DEFAULT_LIMITS, Limits, WorkLimitExceeded
@@ -112,6 +113,7 @@ _WHERE = {
     "UnknownHook": "engine.errors",
     "UnknownMessage": "engine.errors",
     "UnknownSignal": "engine.errors",
+    "UnknownStep": "engine.errors",
     "SystemClock": "engine.clock",
     "VersionConflict": "engine.errors",
     "Waiting": "engine.runtime",
@@ -165,6 +167,7 @@ __all__ = [
     "UnknownHook",
     "UnknownMessage",
     "UnknownSignal",
+    "UnknownStep",
     "VersionConflict",
     "Waiting",
     "WorkLimitExceeded",

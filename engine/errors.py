@@ -140,6 +140,19 @@ class UnknownHook(NextmoveError):
                          + (f"; hooks: {', '.join(self.known)}" if self.known else ""))
 
 
+class UnknownStep(NextmoveError):
+    """A step id that no deployed map (of any version) has."""
+
+    code = ErrorCode.NOT_FOUND
+
+    def __init__(self, step: str, known: Iterable[str] = ()) -> None:
+        self.step, self.known = step, sorted(set(known))
+        hint = did_you_mean(step, self.known)
+        self.suggestion = hint
+        super().__init__(f"no deployed map has a step {step!r}"
+                         + (f" (did you mean '{hint}'?)" if hint else ""))
+
+
 class UnknownSignal(NextmoveError):
     """A broadcast of a BPMN signal that no deployed map (of any version) catches: it could
     never reach anything (a mistyped name, most likely)."""

@@ -214,6 +214,10 @@ def test_deploying_a_broken_folder_deploys_nothing(
     assert error["error"] == "DefinitionErrors"
     assert len(error["problems"]) == 14
     assert run_json(["list", "--db", db])["instances"] == []
+    assert run(["list", "--db", db]).stdout == "no instances match\n"
+    said = run(["list", "--status", "actve", "--db", db], code=3).output
+    assert "status: one of active, completed, incident, not 'actve' (did you mean 'active'?)" \
+        in " ".join(said.split())
 
 
 # -- running instances -------------------------------------------------------------------------

@@ -9,17 +9,26 @@ from typing import Any
 from sqlalchemy import Select, select
 
 from engine.clock import as_utc
-from engine.errors import AmbiguousInstance, InstanceNotFound
+from engine.errors import (
+    AmbiguousInstance,
+    InstanceNotFound,
+    InvalidInput,
+    UnknownStep,
+    did_you_mean,
+)
 from engine.runtime.model import Instance, InstanceRef, ProspectRef, StepEvent, Waiting
 from engine.store.database import Store
 from engine.store.schema import DEFINITION, INSTANCE, STEP_EVENT
 from engine.store.schema import MESSAGE_RECEIPT as RECEIPT
+from engine.store.steplog import check_process
 
 # The tables are the store's (`engine.store.schema`); the runtime's writers import them here.
 __all__ = ["DEFINITION", "INSTANCE", "RECEIPT", "STEP_EVENT", "get", "header_query", "history",
            "list_instances", "resolve", "to_instance", "waits_of"]
 HEADER_COLUMNS = [c for c in INSTANCE.c if c.name not in ("state", "lease_owner", "lease_until")]
 
+
+STATUSES = ("active", "completed", "incident")  # an instance's status
 
 def header_query() -> Select[Any]:
     """Instance columns (not the state document) plus the definition's version."""
@@ -97,7 +106,13 @@ def list_instances(
     prospect_id: str | None = None, step: str | None = None, status: str | None = None,
     limit: int = 100, offset: int = 0,
 ) -> list[Instance]:
-    """Instances matching every filter given, newest first."""
+    """Instances matching every filter given, newest first. A status that is none of
+    `STATUSES` is refused; when nothing matches, a process never deployed or a step no
+    deployed map has is refused by name (a typo is not "no instances")."""
+    if status is not None and status not in STATUSES:
+        hint = did_you_mean(status, STATUSES)
+        raise InvalidInput("status", f"one of {', '.join(STATUSES)}, not {status!r}"
+                           + (f" (did you mean '{hint}'?)" if hint else ""))
     query = header_query().order_by(INSTANCE.c.id.desc()).limit(limit).offset(offset)
     for column, value in (("process_id", process_id), ("distributor_id", distributor_id),
                           ("prospect_id", prospect_id), ("status", status)):
@@ -107,4 +122,21 @@ def list_instances(
         # waiting is JSON text; this matches `"step_id": "<step>"` exactly as it is written.
         needle = json.dumps({"step_id": step})[1:-1]
         query = query.where(INSTANCE.c.waiting.contains(needle, autoescape=True))
-    return [to_instance(r) for r in store.select(query)]
+    found = [to_instance(r) for r in store.select(query)]
+    if not found:
+        if process_id is not None:
+            check_process(store, process_id)
+        if step is not None:
+            _check_step(store, step)
+    return found
+
+
+def _check_step(store: Store, step: str) -> None:
+    """Raise UnknownStep unless some deployed map version has a step with this id."""
+    needle = json.dumps({"id": step})[1:-1]  # as the steps column writes it
+    if store.select(select(DEFINITION.c.id).where(
+            DEFINITION.c.steps.contains(needle, autoescape=True)).limit(1)):
+        return
+    known = {s["id"] for doc in store.select(select(DEFINITION.c.steps))
+             for s in json.loads(doc["steps"])}
+    raise UnknownStep(step, known)
