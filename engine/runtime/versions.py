@@ -60,6 +60,12 @@ def deploy(store: Store, paths: Iterable[str | Path], clock: Clock, *, allow_scr
     report = load(paths, allow_scripts=allow_scripts, catalogs=catalogs)
     if report.errors:
         raise DefinitionErrors(report.problems)
+    logs = imported_logs(store, [d.process_id for d in report.definitions])
+    if logs:  # its live instances would be counted with the log's cases in every view
+        raise DefinitionErrors([Problem(
+            f"process {d.process_id!r} holds an imported event log; give the map a process id "
+            f"of its own (e.g. '{d.process_id}_journey')", file=d.source_file,
+            code="process-is-a-log") for d in report.definitions if d.process_id in logs])
     warnings = [p for p in report.problems if p.severity == "warning"]
     if catalogs is not None:
         warnings = check_against_database(store, report, catalogs)
@@ -71,6 +77,16 @@ def deploy(store: Store, paths: Iterable[str | Path], clock: Clock, *, allow_scr
             store, c, clock, None if origin is None else origin + Path(c.file).name)
             for c in report.catalogs)
     return deployment
+
+
+def imported_logs(store: Store, process_ids: Collection[str]) -> set[str]:
+    """Those of `process_ids` that `import-log` stored event logs under."""
+    if not process_ids:
+        return set()
+    return {r["process_id"] for r in store.select(
+        select(DEFINITION.c.process_id).distinct().where(
+            DEFINITION.c.process_id.in_(list(process_ids)),
+            DEFINITION.c.source_format == "imported-log"))}
 
 
 def deploy_definition(

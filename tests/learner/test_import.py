@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import func, select
 
-from engine import ManualClock, Store
+from engine import DefinitionErrors, ManualClock, Store
 from engine.runtime.queries import DEFINITION, INSTANCE, STEP_EVENT
 from engine.store import trail
 from learner import (
@@ -239,6 +239,25 @@ def test_deployed_process_is_not_an_import_target(tmp_path: Path) -> None:
         import_log(engine.store, LOGS / "running-example.xes", "prospect_journey")
     assert caught.value.reason == "deployed-process"
     assert "prospect_journey_history" in str(caught.value)
+    engine.store.dispose()
+
+
+def test_an_imported_log_is_not_a_deploy_target(tmp_path: Path) -> None:
+    """The converse: a map deployed under an imported log's process id would have its live
+    instances counted with the log's cases in every view. Nothing of the deploy is stored."""
+    engine = open_engine(f"sqlite:///{tmp_path / 'nm.db'}",
+                         clock=ManualClock(datetime(2026, 1, 5)), recommend=False)
+    import_log(engine.store, LOGS / "running-example.xes", "history")
+    plain = tmp_path / "history.yaml"
+    plain.write_text("process: history\nsteps:\n  - id: one\n", encoding="utf-8")
+    before = counts(engine.store)
+    with pytest.raises(DefinitionErrors) as caught:
+        engine.deploy([plain, LIFEVANTAGE / "prospect_journey.yaml"])
+    (problem,) = caught.value.problems
+    assert (problem.code, problem.file) == ("process-is-a-log", str(plain))
+    assert "'history' holds an imported event log" in problem.message
+    assert "'history_journey'" in problem.message
+    assert counts(engine.store) == before  # the journey beside it was not stored either
     engine.store.dispose()
 
 
