@@ -26,11 +26,14 @@ use the database's percentiles.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
+
+from sqlalchemy import select
 
 from analytics._read_indicators import (
     cohort_rows,
@@ -41,8 +44,8 @@ from analytics._read_indicators import (
 from analytics._sql import naive
 from analytics.measures import conversion_process, first_sale_rule
 from engine.clock import as_utc
-from engine.errors import NextmoveError
-from engine.store import DONE_KINDS, EVENT_KINDS, EventKind
+from engine.errors import NextmoveError, UnknownHook, UnknownStep
+from engine.store import DEFINITION, DONE_KINDS, EVENT_KINDS, EventKind
 from engine.store.database import Store
 from engine.store.steplog import check_process
 
@@ -105,6 +108,30 @@ def parse_indicator(text: str) -> Indicator:
     if not steps and not hooks:
         raise IndicatorSpecError(f"indicator {name!r} names no step and no hook")
     return Indicator(name, tuple(steps), tuple(hooks), kinds)
+
+
+def check_items(store: Store, definitions: Sequence[Indicator]) -> None:
+    """Raise UnknownStep / UnknownHook for a step or hook of a definition that no stored map
+    (of any process or version, imported logs included) has: mistyped, it would count zero.
+    LifeVantage's own definitions (the defaults) are not checked: on another brand's
+    database they count zero, as they should."""
+    given = [d for d in definitions if d not in LIFEVANTAGE_INDICATORS]
+    if not given:
+        return
+    steps: set[str] = set()
+    hooks: set[str] = set()
+    for doc in store.select(select(DEFINITION.c.steps)):
+        for step in json.loads(doc["steps"]):
+            steps.add(step["id"])
+            if hook := (step.get("properties") or {}).get("hook"):
+                hooks.add(str(hook))
+    for d in given:
+        for step in d.steps:
+            if step not in steps:
+                raise UnknownStep(step, steps)
+        for hook in d.hooks:
+            if hook not in hooks:
+                raise UnknownHook(hook, hooks)
 
 
 def with_overrides(overrides: Sequence[Indicator],
@@ -227,9 +254,11 @@ def indicators(
 
     `process_id` limits the counted events to one process (enrollment still comes from
     `onboarding`); `people` keeps those distributors only (`analytics.people`). A
-    `process_id` never deployed or imported raises DefinitionNotFound."""
+    `process_id` never deployed or imported raises DefinitionNotFound, a step or hook of a
+    definition given that no stored map has UnknownStep / UnknownHook."""
     if process_id is not None:
         check_process(store, process_id)
+    check_items(store, definitions)
     moment = _as_of(store, as_of)
     sale, window_days = _first_sale(store, process_id, window_days)
     rows = distributor_rows(store, definitions, moment, onboarding, window_days, process_id,
@@ -258,9 +287,10 @@ def cohorts(
     """Distributors (of `people`, when given) grouped by the week they enrolled (weeks start
     on Monday): how many, their mean indicator rates, and how many of those observed for the
     whole window made a first sale within it. A `process_id` never deployed or imported
-    raises DefinitionNotFound."""
+    raises DefinitionNotFound; definitions are checked as `indicators` checks them."""
     if process_id is not None:
         check_process(store, process_id)
+    check_items(store, definitions)
     moment = _as_of(store, as_of)
     sale, window_days = _first_sale(store, process_id, window_days)
     rows = cohort_rows(store, definitions, moment, onboarding, window_days, process_id,

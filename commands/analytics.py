@@ -256,7 +256,7 @@ def indicators(
     indicator: IndicatorOption = None,
     as_of: AsOfOption = None,
     process: EventsOfOption = None,
-    top: Annotated[int, typer.Option(help="Show this many distributors.")] = 20,
+    top: Annotated[int, typer.Option(min=1, help="Show this many distributors.")] = 20,
     distributor: DistributorOption = None,
     sponsor: SponsorOption = None,
     db: DbOption = None,

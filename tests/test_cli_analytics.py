@@ -165,12 +165,18 @@ JOURNEY = ["--process", "prospect_journey", "--outcome", "sale"]
      "--horizon: 'P0D' is no time at all"),
     (["policy", "refresh", *JOURNEY, "--horizon", "PT0S"], 3,
      "--horizon: 'PT0S' is no time at all"),
+    (["indicators", "--indicator", "contacts_added=add_contct@entered"], 4,
+     "no deployed map has a step 'add_contct' (did you mean 'add_contact'?)"),
+    (["cohorts", "--indicator", "shared=hook:intro_vidoe"], 4,
+     "no content hook 'intro_vidoe' (did you mean 'intro_video'?)"),
+    (["indicators", "--top", "0"], 2, "Invalid value for '--top'"),
 ])
 def test_a_mistyped_hook_or_a_zero_horizon_is_refused_not_read_as_nothing(
         db: str, args: list[str], code: int, said: str) -> None:
     """Before, evaluate judged every hook, refresh said the hook had "fewer than two
-    options" or ignored the reward, survival grouped nobody, drift ignored --hook, and a zero
-    horizon learned from outcomes that could never count."""
+    options" or ignored the reward, survival grouped nobody, drift ignored --hook, a zero
+    horizon learned from outcomes that could never count, an indicator of a mistyped step or
+    hook counted zero, and `--top -1` left out the last distributor."""
     versions = json.loads(run("policy", "history", "--json", "--db", db)[1])["versions"]
     found, text = run(*args, "--db", db)
     assert found == code, text
