@@ -35,13 +35,13 @@ def drift_chores(engine: Engine, every: str | None, process: str | None, outcome
                  horizon: str | None, webhook: DriftWebhook | None = None) -> list[Chore]:
     """The drift chore for `worker --drift-every`, or none without that option; each alert it
     acts on is also POSTed, signed, to `webhook`."""
-    interval = duration(every, "--drift-every")
+    interval = duration(every, "--drift-every", positive=True)
     if interval is None:
         return []
     if process is None:
         raise NextmoveError("--drift-every needs --drift-process")
     outcome = resolve_outcome(engine.store, process, outcome)
-    window = duration(horizon, "--drift-horizon")
+    window = duration(horizon, "--drift-horizon", positive=True)
 
     def check(now: datetime) -> None:
         import learner

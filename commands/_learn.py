@@ -17,7 +17,7 @@ POLL = timedelta(minutes=5)  # how often the outcome count is looked at
 def learn_chores(engine: Engine, every: str | None, process: str | None, outcome: str | None,
                  horizon: str | None, outcomes: int | None) -> list[Chore]:
     """The continuous-learning chore for `worker --learn-every`, or none without it."""
-    interval = duration(every, "--learn-every")
+    interval = duration(every, "--learn-every", positive=True)
     if interval is None:
         if outcomes is not None:
             raise NextmoveError("--learn-outcomes needs --learn-every")
@@ -25,7 +25,7 @@ def learn_chores(engine: Engine, every: str | None, process: str | None, outcome
     if process is None:
         raise NextmoveError("--learn-every needs --learn-process")
     outcome = resolve_outcome(engine.store, process, outcome)
-    window = duration(horizon, "--learn-horizon") or timedelta(days=14)
+    window = duration(horizon, "--learn-horizon", positive=True) or timedelta(days=14)
     state: dict[str, datetime | int | None] = {"at": None, "seen": None}
 
     def check(now: datetime) -> None:

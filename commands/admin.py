@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
 app = typer.Typer()
 
-SizeDistributors = Annotated[int, typer.Option(help="Distributors in the population.")]
-SizeDays = Annotated[int, typer.Option(help="Simulated days.")]
+SizeDistributors = Annotated[int, typer.Option(min=1, help="Distributors in the population.")]
+SizeDays = Annotated[int, typer.Option(min=1, help="Simulated days.")]
 SizeSeed = Annotated[int, typer.Option(help="Seed: the same seed gives the same run.")]
 
 

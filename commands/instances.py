@@ -314,7 +314,8 @@ def tick(
 @app.command()
 @exit_codes
 def worker(
-    poll: Annotated[float, typer.Option(help="Seconds between polls when idle.")] = 5.0,
+    poll: Annotated[float, typer.Option(min=0.01, help="Seconds between polls when idle.")
+                    ] = 5.0,
     batch: BatchOption = 100,
     name: Annotated[str | None, typer.Option(help="Worker name (recorded on claims).")] = None,
     drift_every: Annotated[str | None, typer.Option(

@@ -145,7 +145,7 @@ def variants(
                                                 "ISO duration of the start, e.g. P14D.")] = None,
     with_content: Annotated[bool, typer.Option("--with-content", help="Tell paths apart by "
                                                "the content used at each step.")] = False,
-    top: Annotated[int, typer.Option(help="Show this many variants.")] = 20,
+    top: Annotated[int, typer.Option(min=1, help="Show this many variants.")] = 20,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:

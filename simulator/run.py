@@ -49,6 +49,12 @@ class SimulationConfig:
     # multiplies the conversion of prospects shown it by f from day d on.
     degrade: Mapping[str, Any] | None = None
 
+    def __post_init__(self) -> None:
+        if self.distributors < 1 or self.days < 1:  # else a run of nothing reads as zeros
+            raise ValueError("a simulation needs at least one distributor and one day")
+        if self.content_strength < 0:
+            raise ValueError("content_strength must be 0 or more")
+
 
 @dataclass
 class SimulationResult:

@@ -127,3 +127,26 @@ def test_infrastructure_errors_are_one_line_with_their_code(
     assert as_json["code"] == [c for c, n in EXIT_CODES.items() if n == code][0]
     debug = runner.invoke(_raising(error), ["--debug", "fails"])
     assert debug.exit_code == code and "Traceback (most recent call last)" in debug.stderr
+
+
+@pytest.mark.parametrize(("args", "code", "said"), [
+    (["simulate", "--distributors", "0"], 2, "Invalid value for '--distributors'"),
+    (["demo", "--days", "-2"], 2, "Invalid value for '--days'"),
+    (["variants", "--process", "p", "--top", "-1"], 2, "Invalid value for '--top'"),
+    (["worker", "--poll", "0"], 2, "Invalid value for '--poll'"),
+    (["worker", "--learn-every", "P0D", "--learn-process", "p"], 3,
+     "--learn-every: 'P0D' is no time at all"),
+    (["worker", "--drift-every", "PT0S", "--drift-process", "p"], 3,
+     "--drift-every: 'PT0S' is no time at all"),
+])
+def test_counts_and_intervals_that_mean_nothing_are_refused(
+        tmp_path: Path, args: list[str], code: int, said: str) -> None:
+    """Before, a simulation of -5 distributors reported zeros, `--top -1` left out the last
+    row, and a zero poll or chore interval would spin the worker."""
+    result = runner.invoke(cli.app, [*args, "--db", str(tmp_path / "n.db")],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == code, result.output
+    assert said in " ".join(result.output.replace("│", " ").split())
+    from simulator import SimulationConfig
+    with pytest.raises(ValueError, match="at least one distributor and one day"):
+        SimulationConfig(distributors=0)
