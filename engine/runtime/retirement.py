@@ -49,7 +49,6 @@ def retire(store: Store, process_id: str, reason: str, actor: str | None,
     """Record that `process_id` is retired at its newest version, unless it is already: then
     its retirement as recorded (`created` False). DefinitionNotFound if it was never
     deployed."""
-
     at = as_utc(now).replace(tzinfo=None)
 
     def work(conn: Connection) -> Retirement:
