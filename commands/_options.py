@@ -107,7 +107,6 @@ def duration(text: str | None, option: str, *, positive: bool = False) -> timede
     from engine.clock import parse_duration
 
     try:
-        found = parse_duration(text, positive=positive)
+        return parse_duration(text, positive=positive)
     except ValueError as exc:
         raise NextmoveError(f"{option}: {exc}") from exc
-    return found

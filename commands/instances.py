@@ -186,7 +186,7 @@ def outcome(
     prospect: Annotated[str, typer.Option("--prospect", "-p", help="The prospect.")],
     process: ProcessOption = None,
     amount: Annotated[float | None, typer.Option(help="Order or sale amount (a finite "
-                                                 "number).")] = None,
+                                                 "number, zero or more).")] = None,
     actor: ActorOption = None,
     now: NowOption = None,
     db: DbOption = None,

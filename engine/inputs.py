@@ -145,8 +145,10 @@ def amount(value: Any, field: str = "amount") -> float | None:
         raise InvalidInput(field, f"must be a number, not {type(value).__name__}")
     if not math.isfinite(value):
         raise InvalidInput(field, f"must be a finite number, not {value}")
-    if abs(value) > MAX_AMOUNT:
-        raise InvalidInput(field, f"{value} is beyond +-{MAX_AMOUNT:.0e}")
+    if value < 0:  # an order's or a sale's amount: a negative one is a slip, not a refund
+        raise InvalidInput(field, f"must be zero or more, not {value}")
+    if value > MAX_AMOUNT:
+        raise InvalidInput(field, f"{value} is beyond {MAX_AMOUNT:.0e}")
     return float(value)
 
 

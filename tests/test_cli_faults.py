@@ -119,6 +119,7 @@ def test_deeply_nested_step_data_is_refused_and_the_instance_lives_on(deployed: 
     (["tick", "--now", "1969-12-31T23:59:59Z"], 3, "is outside 1970-01-01 .. 9000-01-01"),
     (["outcome", "sale", "-p", "ann", "--amount", "nan"], 3, "amount: must be a finite number"),
     (["outcome", "sale", "-p", "ann", "--amount", "1e309"], 3, "amount: must be a finite"),
+    (["outcome", "sale", "-p", "ann", "--amount", "-5"], 3, "amount: must be zero or more"),
     (["signal", "video_played", "-p", "ann", "--id", "m" * 300], 3, "message id: is 300"),
     (["show", "-p", "nobody"], 4, "no instance found for prospect 'nobody'"),
 ])

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import analytics
-from engine import Engine, InstanceNotFound, ManualClock, NextmoveError, ProspectRef
+from engine import Engine, InstanceNotFound, InvalidInput, ManualClock, NextmoveError, ProspectRef
 from tests.engine._lifevantage import (
     DAY,
     HOUR,
@@ -130,6 +130,9 @@ def test_an_unknown_outcome_is_refused_with_a_suggestion_and_records_nothing(
     assert len(lv.history(ann)) == logged
     with pytest.raises(InstanceNotFound):
         lv.outcome(ProspectRef("nobody"), "sale")
+    with pytest.raises(InvalidInput, match="amount: must be zero or more, not -5"):
+        lv.outcome(ann, "sale", amount=-5)  # a slip: nothing is recorded
+    assert len(lv.history(ann)) == logged
 
 
 def test_a_first_sale_within_14_days_of_onboarding_counts_and_a_later_one_does_not(
