@@ -26,26 +26,24 @@ use the database's percentiles.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from analytics._read_indicators import (
     cohort_rows,
     distributor_rows,
     newest_event_at,
     prospect_rows,
+    stored_steps_and_hooks,
 )
 from analytics._sql import naive
 from analytics.measures import conversion_process, first_sale_rule
 from engine.clock import as_utc
 from engine.errors import NextmoveError, UnknownHook, UnknownStep
-from engine.store import DEFINITION, DONE_KINDS, EVENT_KINDS, EventKind
+from engine.store import DONE_KINDS, EVENT_KINDS, EventKind
 from engine.store.database import Store
 from engine.store.steplog import check_process
 
@@ -118,13 +116,7 @@ def check_items(store: Store, definitions: Sequence[Indicator]) -> None:
     given = [d for d in definitions if d not in LIFEVANTAGE_INDICATORS]
     if not given:
         return
-    steps: set[str] = set()
-    hooks: set[str] = set()
-    for doc in store.select(select(DEFINITION.c.steps)):
-        for step in json.loads(doc["steps"]):
-            steps.add(step["id"])
-            if hook := (step.get("properties") or {}).get("hook"):
-                hooks.add(str(hook))
+    steps, hooks = stored_steps_and_hooks(store)
     for d in given:
         for step in d.steps:
             if step not in steps:

@@ -1,7 +1,6 @@
 """Learning from the log: recommend, import-log, variants, learn, drift, and policy versions.
 
-`learner` (LightGBM, pandas, pyarrow) is imported inside the commands that use it, so the
-other commands start without loading it.
+`learner` (LightGBM, pandas, pyarrow) is imported only inside the commands that use it.
 """
 
 from __future__ import annotations
@@ -263,7 +262,7 @@ def drift(
                                     hook=hook, clock=clock)
         _print_records([record], as_json)
         return
-    if hook is not None:  # it names which alert --ack reviews; alone it filters nothing
+    if hook is not None:  # alone it would filter nothing
         raise NextmoveError("--hook goes with --ack ITEM (the hook of the item's alert)")
     if open_:
         with open_store(db) as store:
@@ -457,9 +456,8 @@ def evaluate(
     process: Annotated[str, typer.Option(help="The process whose log to judge it on.")],
     outcome: OutcomeOption = None,
     horizon: HorizonOption = None,
-    hook: Annotated[str | None, typer.Option(help="The hook of a stored version, or the one "
-                                             "hook to judge uniform, catalog or active on; "
-                                             "else every hook the policy covers.")] = None,
+    hook: Annotated[str | None, typer.Option(help="Only this hook (and the hook of a stored "
+                                             "version); else every hook it covers.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the reward model and the bootstrap.")] = 0,
     db: DbOption = None,
     as_json: JsonOption = False,

@@ -15,12 +15,10 @@ from engine import (
     Instance,
     InstanceIncident,
     InstanceNotFound,
-    InvalidInput,
     ManualClock,
     ProspectRef,
     StepNotWaiting,
     StepRequired,
-    UnknownStep,
 )
 from nextmove import open_store
 
@@ -437,15 +435,7 @@ def test_list_instances_filters(engine: Engine) -> None:
     assert ids(prospect_id="p2") == [p2.id]
     assert ids(step="add_contact") == [p3.id, p1.id]
     assert ids(step="send_invite") == [p2.id]
-    assert ids(step="qualify") == []  # a real step nobody waits at now
-    # a typo is refused by name, not read as "no instances"
-    with pytest.raises(UnknownStep, match="no deployed map has a step 'add_contct' "
-                                          r"\(did you mean 'add_contact'\?\)"):
-        ids(step="add_contct")
-    with pytest.raises(DefinitionNotFound, match="did you mean 'prospect_linear'"):
-        ids(process_id="prospect_lineal")
-    with pytest.raises(InvalidInput, match="did you mean 'completed'"):
-        ids(status="complete")
+    assert ids(step="qualify") == []  # a real step nobody waits at now (typos: test_list.py)
     assert ids(status="completed") == [p4.id]
     assert ids(status="active", distributor_id="d2") == [p3.id]
     assert ids(process_id="prospect_linear", step="add_contact", distributor_id="d1") == [p1.id]
