@@ -1,10 +1,8 @@
 """Retiring a process: no new instance, no hook a later catalog must fill, running instances go
-on; deploying it again reinstates it. SQLite and PostgreSQL."""
+on; deploying it again reinstates it. SQLite and PostgreSQL (`lv`: tests/engine/conftest.py)."""
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,23 +19,11 @@ from engine import (
     ProspectRef,
 )
 from engine.store import INSTANCE, RETIREMENT
-from nextmove import open_engine, open_store
 from tests.conftest import REPO
 
 LIFEVANTAGE = REPO / "processes" / "lifevantage"
 JOURNEY = "prospect_journey"
 US = {"market": "US", "locale": "en-US"}
-
-
-@pytest.fixture
-def lv(db_url: str, clock: ManualClock) -> Iterator[Engine]:
-    store = open_store(db_url)
-    try:
-        engine = open_engine(store, clock=clock, rng=random.Random(5))
-        engine.deploy([LIFEVANTAGE])
-        yield engine
-    finally:
-        store.dispose()
 
 
 def onboarding_only_catalog(folder: Path) -> Path:

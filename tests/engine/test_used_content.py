@@ -4,30 +4,19 @@ learned from as a decision). SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterator
-
 import pytest
 
-from engine import Engine, ManualClock, ProspectRef, UnknownContent
-from nextmove import open_engine, open_store
+from engine import Engine, ProspectRef, UnknownContent
 from tests.conftest import REPO
 
-LIFEVANTAGE = REPO / "processes" / "lifevantage"
 US = {"market": "US", "locale": "en-US"}
 P1 = ProspectRef("p1")
 
 
-@pytest.fixture
-def lv(db_url: str, clock: ManualClock) -> Iterator[Engine]:
-    store = open_store(db_url)
-    try:
-        engine = open_engine(store, clock=clock, rng=random.Random(3))
-        engine.deploy([LIFEVANTAGE])
-        engine.start("prospect_journey", "p1", "d1", US, actor="d1")
-        yield engine
-    finally:
-        store.dispose()
+@pytest.fixture(autouse=True)
+def p1(lv: Engine) -> None:
+    """LifeVantage (`lv`: tests/engine/conftest.py) with one prospect at its first step."""
+    lv.start("prospect_journey", "p1", "d1", US, actor="d1")
 
 
 def card(lv: Engine, step: str) -> list[str]:
