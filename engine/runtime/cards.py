@@ -250,7 +250,7 @@ def _why_no_content(hook: str, catalog: Any, context: Mapping[str, Any]) -> str:
     """Why the card of a step with `hook` offers nothing (said on the card, so an empty card
     is not taken for a fault, and a mistyped market or locale shows)."""
     if catalog is None:
-        return "no content catalog is deployed"
+        return "no content catalog is in use (none is deployed, or the engine recommends none)"
     everywhere = catalog.options_for(hook)
     if not everywhere:
         return f"nothing in catalog {catalog.name!r} fills hook {hook!r}"
