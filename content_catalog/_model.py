@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from engine.errors import did_you_mean
+from engine.errors import did_you_mean, meant
 
 PLACEHOLDER_RE = re.compile(r"[a-z][a-z0-9_]*")
 
@@ -195,4 +195,4 @@ class Catalog:
 
 def _unknown(what: str, name: str, known: Iterable[str]) -> str:
     hint = did_you_mean(name, known)
-    return f"no {what} {name!r} in the catalog" + (f" (did you mean '{hint}'?)" if hint else "")
+    return f"no {what} {name!r} in the catalog" + meant(hint)

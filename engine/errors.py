@@ -89,7 +89,7 @@ class UnknownMessage(NextmoveError):
         self.suggestion = hint
         super().__init__(
             f"no deployed map catches the prospect event {message!r}"
-            + (f" (did you mean '{hint}'?)" if hint else "")
+            + meant(hint)
             + ": nothing could ever take it, so nothing was stored")
 
 
@@ -106,7 +106,7 @@ class NotInData(NextmoveError):
         listed = f"; {what}s with instances: {', '.join(self.known)}" if (
             list_known and self.known) else ""
         super().__init__(f"no instance has {what} {value!r}"
-                         + (f" (did you mean '{hint}'?)" if hint else "") + listed)
+                         + meant(hint) + listed)
 
 
 class ProcessRetired(NextmoveError):
@@ -136,7 +136,7 @@ class UnknownHook(NextmoveError):
         hint = did_you_mean(hook, self.known)
         self.suggestion = hint
         super().__init__(f"no content hook {hook!r}{where}"
-                         + (f" (did you mean '{hint}'?)" if hint else "")
+                         + meant(hint)
                          + (f"; hooks: {', '.join(self.known)}" if self.known else ""))
 
 
@@ -150,7 +150,7 @@ class UnknownStep(NextmoveError):
         hint = did_you_mean(step, self.known)
         self.suggestion = hint
         super().__init__(f"no deployed map has a step {step!r}"
-                         + (f" (did you mean '{hint}'?)" if hint else ""))
+                         + meant(hint))
 
 
 class UnknownSignal(NextmoveError):
@@ -165,7 +165,7 @@ class UnknownSignal(NextmoveError):
             "; no deployed map catches any signal")
         super().__init__(
             f"no deployed map catches the signal {signal!r}"
-            + (f" (did you mean '{hint}'?)" if hint else "") + caught
+            + meant(hint) + caught
             + ": nothing was delivered or recorded")
 
 
@@ -185,7 +185,7 @@ class UnknownContent(NextmoveError):
             why = f"nothing in the catalog fills step {step!r}'s hook {hook!r}"
         else:
             why = (f"step {step!r}'s hook {hook!r} offers no content {used!r}"
-                   + (f" (did you mean '{hint}'?)" if hint else "")
+                   + meant(hint)
                    + f"; it offers {', '.join(self.offered)}")
         super().__init__(f"{why}: nothing was recorded. Name content the step offers, or "
                          "leave `used` out")
@@ -195,6 +195,11 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """The nearest candidate to `word`, if one is close enough to be a likely typo."""
     matches = get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return matches[0] if matches else None
+
+
+def meant(hint: str | None) -> str:
+    """` (did you mean 'x'?)` for a hint of `did_you_mean`, else nothing."""
+    return f" (did you mean '{hint}'?)" if hint else ""
 
 
 @dataclass(frozen=True)
@@ -307,7 +312,7 @@ class DefinitionNotFound(EngineRuntimeError):
         hint = did_you_mean(process, known)
         self.suggestion = hint
         text = f"no deployed process named {process!r}"
-        super().__init__(text + (f" (did you mean '{hint}'?)" if hint else ""))
+        super().__init__(text + meant(hint))
 
 
 class StepNotWaiting(EngineRuntimeError):

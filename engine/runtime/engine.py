@@ -31,6 +31,7 @@ from engine.errors import (
     NextmoveError,
     StepNotWaiting,
     did_you_mean,
+    meant,
 )
 from engine.limits import DEFAULT_LIMITS, Limits
 from engine.recommend import Recommender
@@ -286,7 +287,7 @@ class Engine:
         if kind not in OUTCOMES:
             hint = did_you_mean(kind, OUTCOMES)
             raise NextmoveError(f"unknown outcome {kind!r}; one of {', '.join(OUTCOMES)}"
-                                + (f" (did you mean '{hint}'?)" if hint else ""))
+                                + meant(hint))
         inputs.amount(amount)
         inputs.document(data, "data")
         inputs.optional_identifier(actor, "actor")

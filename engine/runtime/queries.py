@@ -15,6 +15,7 @@ from engine.errors import (
     InvalidInput,
     UnknownStep,
     did_you_mean,
+    meant,
 )
 from engine.runtime.model import Instance, InstanceRef, ProspectRef, StepEvent, Waiting
 from engine.store.database import Store
@@ -112,7 +113,7 @@ def list_instances(
     if status is not None and status not in STATUSES:
         hint = did_you_mean(status, STATUSES)
         raise InvalidInput("status", f"one of {', '.join(STATUSES)}, not {status!r}"
-                           + (f" (did you mean '{hint}'?)" if hint else ""))
+                           + meant(hint))
     query = header_query().order_by(INSTANCE.c.id.desc()).limit(limit).offset(offset)
     for column, value in (("process_id", process_id), ("distributor_id", distributor_id),
                           ("prospect_id", prospect_id), ("status", status)):

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 from sqlalchemy import Connection, Float, Numeric, cast, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from engine.errors import DefinitionNotFound, NextmoveError, did_you_mean
+from engine.errors import DefinitionNotFound, NextmoveError, did_you_mean, meant
 from engine.store.database import Store
 from engine.store.kinds import REACHED_KINDS, EventKind
 from engine.store.schema import DEFINITION, INSTANCE, STEP_EVENT
@@ -50,7 +50,7 @@ class UnknownOutcome(NextmoveError):
         hint = did_you_mean(outcome, known)
         self.suggestion = hint
         text = (f"process {process_id!r} has no step and no outcome event named {outcome!r}"
-                + (f" (did you mean '{hint}'?)" if hint else ""))
+                + meant(hint))
         super().__init__(text)
 
 
