@@ -8,7 +8,6 @@ whether it came within the window; and the same grouped by enrollment week.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Protocol
@@ -16,7 +15,7 @@ from typing import Any, Protocol
 from sqlalchemy import Float, and_, case, cast, func, literal, or_, select, union_all
 
 from analytics._sql import Percentiles, hours, week_start
-from engine.store import DEFINITION, INSTANCE, REACHED_KINDS, STEP_EVENT, EventKind
+from engine.store import INSTANCE, REACHED_KINDS, STEP_EVENT, EventKind
 from engine.store.database import Store
 
 
@@ -146,14 +145,3 @@ def prospect_rows(store: Store, journey: str, outcomes: Sequence[str],
     with store.read() as conn:
         return {d: (int(n), int(c or 0)) for d, n, c in conn.execute(query)}
 
-
-def stored_steps_and_hooks(store: Store) -> tuple[set[str], set[str]]:
-    """Every step id and every hook of every stored map version (imported logs included)."""
-    steps: set[str] = set()
-    hooks: set[str] = set()
-    for doc in store.select(select(DEFINITION.c.steps)):
-        for step in json.loads(doc["steps"]):
-            steps.add(step["id"])
-            if hook := (step.get("properties") or {}).get("hook"):
-                hooks.add(str(hook))
-    return steps, hooks

@@ -37,7 +37,6 @@ from analytics._read_indicators import (
     distributor_rows,
     newest_event_at,
     prospect_rows,
-    stored_steps_and_hooks,
 )
 from analytics._sql import naive
 from analytics.measures import conversion_process, first_sale_rule
@@ -45,7 +44,7 @@ from engine.clock import as_utc
 from engine.errors import NextmoveError, UnknownHook, UnknownStep
 from engine.store import DONE_KINDS, EVENT_KINDS, EventKind
 from engine.store.database import Store
-from engine.store.steplog import check_process
+from engine.store.steplog import check_process, stored_steps_and_hooks
 
 ONBOARDING = "distributor_onboarding"
 WINDOW_DAYS = 14

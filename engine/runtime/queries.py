@@ -21,7 +21,7 @@ from engine.runtime.model import Instance, InstanceRef, ProspectRef, StepEvent, 
 from engine.store.database import Store
 from engine.store.schema import DEFINITION, INSTANCE, STEP_EVENT
 from engine.store.schema import MESSAGE_RECEIPT as RECEIPT
-from engine.store.steplog import check_process
+from engine.store.steplog import check_process, stored_steps_and_hooks
 
 # The tables are the store's (`engine.store.schema`); the runtime's writers import them here.
 __all__ = ["DEFINITION", "INSTANCE", "RECEIPT", "STEP_EVENT", "get", "header_query", "history",
@@ -138,6 +138,4 @@ def _check_step(store: Store, step: str) -> None:
     if store.select(select(DEFINITION.c.id).where(
             DEFINITION.c.steps.contains(needle, autoescape=True)).limit(1)):
         return
-    known = {s["id"] for doc in store.select(select(DEFINITION.c.steps))
-             for s in json.loads(doc["steps"])}
-    raise UnknownStep(step, known)
+    raise UnknownStep(step, stored_steps_and_hooks(store)[0])

@@ -169,6 +169,18 @@ def _not_found(conn: Connection, process_id: str) -> NoReturn:
     raise DefinitionNotFound(process_id, known)
 
 
+def stored_steps_and_hooks(store: Store) -> tuple[set[str], set[str]]:
+    """Every step id and every hook of every stored map version (imported logs included)."""
+    steps: set[str] = set()
+    hooks: set[str] = set()
+    for doc in store.select(select(DEFINITION.c.steps)):
+        for step in json.loads(doc["steps"]):
+            steps.add(step["id"])
+            if hook := (step.get("properties") or {}).get("hook"):
+                hooks.add(str(hook))
+    return steps, hooks
+
+
 def check_outcome(store: Store, process_id: str, outcome: str) -> None:
     """Raise DefinitionNotFound for a process never deployed or imported, UnknownOutcome
     unless the process has such a step or such outcome events (for a "+"-joined `outcome`:
