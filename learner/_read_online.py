@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 
 from engine.store import ACTED_KINDS, INSTANCE, REACHED_KINDS, STEP_EVENT, EventKind
 from engine.store.database import Store
-from engine.store.steplog import check_outcome, instances, outcome_names
+from engine.store.steplog import check_horizon, check_outcome, instances, outcome_names
 
 _MIN_DELAYS = 50  # settled successes before their delays alone give G
 _NAT = np.datetime64("NaT", "us")
@@ -69,6 +69,7 @@ class OnlineLog:
 def online_log(store: Store, process_id: str, *, outcome: str, horizon: timedelta | None,
                segments: Sequence[str] = ()) -> OnlineLog:
     """Read the process's decisions that carry a shown option and its propensity."""
+    check_horizon(horizon)
     check_outcome(store, process_id, outcome)
     names = outcome_names(outcome)
     hook: list[str] = []

@@ -26,7 +26,15 @@ import numpy as np
 
 from engine.store import REACHED_KINDS
 from engine.store.database import Store
-from engine.store.steplog import Header, Row, check_outcome, instances, outcome_names, within
+from engine.store.steplog import (
+    Header,
+    Row,
+    check_horizon,
+    check_outcome,
+    instances,
+    outcome_names,
+    within,
+)
 from learner import _read_decisions as _read
 
 
@@ -67,6 +75,7 @@ def _observed(header: Header, horizon: timedelta | None, until: datetime | None)
 def _stream(store: Store, process_id: str, outcome: str, horizon: timedelta | None,
             observed_until: datetime | None) -> Iterator[tuple[Header, list[Row], int]]:
     """Instances, their events and the last position of an outcome within the horizon."""
+    check_horizon(horizon)
     check_outcome(store, process_id, outcome)
     names = outcome_names(outcome)
     for header, rows in instances(store, process_id):
@@ -202,6 +211,7 @@ def decisions(
     (imported logs). The database finds them in one pass (`_read_decisions`); numpy adds the
     rewards, hours and context columns.
     """
+    check_horizon(horizon)
     check_outcome(store, process_id, outcome)
     rows = _read.decision_rows(store, process_id)
     heads = _read.headers(store, process_id, horizon, observed_until)

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from engine.store.database import Store
-from engine.store.steplog import check_outcome, check_process
+from engine.store.steplog import check_horizon, check_outcome, check_process
 from learner._read_variants import SEP, path_rows, prospect_ids
 from learner._stats import compare, holm, wilson
 
@@ -87,6 +87,7 @@ def variants(
     outcome; Python gets one row per path and time to outcome, not the events.
     """
     outcomes = (outcome,) if isinstance(outcome, str) else outcome
+    check_horizon(horizon)
     for each in outcomes or ():
         check_outcome(store, process_id, each)  # the process too
     if not outcomes:

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 from sqlalchemy import Connection, Float, Numeric, cast, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from engine.errors import DefinitionNotFound, NextmoveError, did_you_mean, meant
+from engine.errors import DefinitionNotFound, InvalidInput, NextmoveError, did_you_mean, meant
 from engine.store.database import Store
 from engine.store.kinds import REACHED_KINDS, EventKind
 from engine.store.schema import DEFINITION, INSTANCE, STEP_EVENT
@@ -167,6 +167,13 @@ def check_process(store: Store, process_id: str) -> None:
 def _not_found(conn: Connection, process_id: str) -> NoReturn:
     known = conn.execute(select(DEFINITION.c.process_id).distinct()).scalars().all()
     raise DefinitionNotFound(process_id, known)
+
+
+def check_horizon(horizon: timedelta | None) -> None:
+    """Raise InvalidInput for a horizon of zero or less: no outcome could count within it."""
+    if horizon is not None and horizon <= timedelta(0):
+        raise InvalidInput("horizon", f"{horizon} is no time at all: no outcome could count "
+                                      "within it; give how long, e.g. 14 days")
 
 
 def stored_steps_and_hooks(store: Store) -> tuple[set[str], set[str]]:

@@ -171,3 +171,21 @@ def test_decisions_from_an_imported_log(tmp_path: Path) -> None:
     assert np.isnan(table.context["age"][2]) and table.context["age"][0] == 34
     assert decisions(store, "history", outcome="sale").reward.tolist() == [1, 0, 1]
     store.dispose()
+
+
+def test_a_horizon_of_zero_is_refused_by_every_reader_of_outcomes(tmp_path: Path) -> None:
+    """No outcome could count within it: the learner's readers refuse it before reading."""
+    from engine import InvalidInput
+    from learner import variants
+    from learner._read_online import online_log
+    from nextmove import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'empty.db'}")
+    zero = timedelta(0)
+    for read in (lambda: decisions(store, "p", outcome="sale", horizon=zero),
+                 lambda: cases(store, "p", outcome="sale", horizon=-zero - timedelta(hours=1)),
+                 lambda: variants(store, "p", outcome="sale", horizon=zero),
+                 lambda: online_log(store, "p", outcome="sale", horizon=zero)):
+        with pytest.raises(InvalidInput, match="is no time at all"):
+            read()
+    store.dispose()
