@@ -305,14 +305,14 @@ def check_against_stored(report: LoadReport, catalogs: CatalogSupport, stored_us
     steps = {**stored_steps, **mine_steps}
     warnings = [p for p in report.problems if p.severity == "warning"]
     if report.catalogs:
-        judged = [(catalog, p) for catalog in report.catalogs
+        judged = [p for catalog in report.catalogs
                   for p in catalogs.cross_check(catalog, uses, steps)]
         before = ({(p.file, p.element) for p in catalogs.cross_check(served, stored_uses, steps)
                    if p.code == "unknown-hook"} if served is not None else set())
-        found = [p for _, p in judged if p.severity == "error"
+        found = [p for p in judged if p.severity == "error"
                  and (p.code != "unknown-hook" or (p.file, p.element) not in before)]
         warnings = [p for p in warnings if p.code != "unused-hook"] + [
-            p for _, p in judged if p.code == "unused-hook"]
+            p for p in judged if p.code == "unused-hook"]
     elif served is not None:
         found = [p for p in catalogs.cross_check(served, uses, steps)
                  if p.severity == "error" and p.file in mine_steps]
