@@ -17,8 +17,10 @@ its expressions read, all optional (a warning says so).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from difflib import get_close_matches
 from typing import Any
 
 from engine.errors import ExpressionError, did_you_mean
@@ -78,6 +80,62 @@ class DataDeclaration:
         if declared.required:
             raise ExpressionError(f"required data {name!r} is missing")
         return None
+
+
+    def problems_in(self, data: Mapping[str, Any], known: Collection[str] = ()) -> list[str]:
+        """What is wrong with values a person records (a step's data), for a declaration
+        the map wrote (not an inferred one): a declared name given a value of another type or
+        outside its values, or an undeclared name a typo away from a declared one (unless
+        `known`: the instance has it already, or it is the task's own, such as a
+        multi-instance item). A value of None clears an optional name. Other undeclared names
+        are free notes: no condition reads them."""
+        if self.inferred:
+            return []
+        out = []
+        for name, value in data.items():
+            declared = self.fields.get(name)
+            if declared is None and name in known:
+                continue
+            if declared is None:
+                # a typo apart only (interest_level is a note, not a typo of interest)
+                close = get_close_matches(name, list(self.fields), n=1, cutoff=0.8)
+                if close:
+                    out.append(f"{name!r} is not declared data (did you mean {close[0]!r}?)")
+                continue
+            if value is None and not declared.required:
+                continue
+            if not _is_type(value, declared.type):
+                out.append(f"{name!r} is declared {declared.type}, not "
+                           f"{type(value).__name__} ({value!r})")
+            elif declared.values and value not in declared.values:
+                hint = did_you_mean(str(value), [str(v) for v in declared.values])
+                out.append(f"{name!r} takes {', '.join(repr(v) for v in declared.values)}, "
+                           f"not {value!r}" + (f" (did you mean {hint!r}?)" if hint else ""))
+        return out
+
+
+def _is_type(value: Any, kind: str) -> bool:
+    if kind == "any":
+        return True
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if kind == "integer":
+        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if kind == "number":
+        return isinstance(value, int | float)
+    if kind == "date":
+        return isinstance(value, str) and _iso_time(value)
+    return isinstance(value, str)
+
+
+def _iso_time(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text)  # a date alone too
+    except ValueError:
+        return False
+    return True
 
 
 def _type_of(values: Iterable[Any]) -> str:

@@ -111,8 +111,8 @@ def person_act(instance_id: int, step: str, kind: str, data: Mapping[str, Any],
         props = definition.steps.get(step, {}).get("properties", {})
         if kind == "skipped" and props.get("control") == "required":
             raise StepRequired(instance_id, step, props.get("basis"))
-        if kind != "skipped":
-            task.data.update({k: v for k, v in data.items() if k != "note"})
+        if kind != "skipped":  # a varied step's note is the person's words, not map data
+            task.data.update({k: v for k, v in data.items() if k != "note" or kind != "varied"})
         task.run()
         run_engine_steps(workflow)
         return Acted(str(task.id), kind, actor, dict(data), content_used=used)

@@ -16,19 +16,22 @@ from tests.conftest import FIXTURES
 EXHAUSTIVE = FIXTURES / "yaml" / "declared" / "exhaustive.yaml"
 
 
-@pytest.mark.parametrize(("data", "says"), [
+@pytest.mark.parametrize(("context", "says"), [
     ({}, "required data 'plan' is missing"),
     ({"plan": "other"}, "No conditions satisfied for route"),
 ])
 def test_a_runtime_miss_is_an_incident_and_applies_nothing(
-    engine: Engine, data: dict[str, Any], says: str
+    engine: Engine, context: dict[str, Any], says: str
 ) -> None:
+    """The prospect's context (what the integrator knew at start) reaches the gateway as it
+    was given; what a person records with a step is checked first (tests/engine/
+    test_step_data.py)."""
     engine.deploy([EXHAUSTIVE])
-    instance = engine.start("exhaustive", "p1", "d1")
+    instance = engine.start("exhaustive", "p1", "d1", context)
     engine.forget()
 
     with pytest.raises(InstanceIncident) as caught:
-        engine.complete(instance.id, "talk", data)
+        engine.complete(instance.id, "talk")
 
     assert isinstance(caught.value, ExecutionError)
     assert f"instance {instance.id}, step 'talk'" in str(caught.value)
