@@ -21,34 +21,26 @@ import json
 import logging
 import uuid
 from collections.abc import Mapping
-from typing import Any, Protocol
+from contextlib import suppress
+from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from sqlalchemy import select
 
-from engine.clock import Clock, as_utc
+from engine.clock import as_utc
 from engine.errors import ExecutionError, UnknownSignal, VersionConflict
-from engine.runtime import incidents
+from engine.runtime import events, incidents
+from engine.runtime.events import Runtime
 from engine.runtime.model import BroadcastResult, Fired
-from engine.runtime.pipeline import DuplicateReceipt, NotWaiting, StepPipeline
+from engine.runtime.pipeline import DuplicateReceipt, NotWaiting
 from engine.runtime.queries import DEFINITION, INSTANCE
 from engine.runtime.versions import LoadedDefinition
-from engine.store import Store
 
 __all__ = ["broadcast", "caught_signals", "waiting_on"]
 
 log = logging.getLogger("nextmove.signals")
-
-
-class Runtime(Protocol):
-    """What a broadcast needs of the engine (`engine.runtime.engine.Engine`)."""
-
-    store: Store
-    clock: Clock
-    @property
-    def pipeline(self) -> StepPipeline: ...  # built on first use: read-only
 
 
 def waiting_on(engine: Runtime, name: str) -> list[tuple[int, str]]:
@@ -86,6 +78,10 @@ def broadcast(
                    "received_at": received_at, "instance_id": instance_id}
         for _attempt in range(3):  # a racing step moved it: look again at the fresh state
             try:
+                # Timers due by now happened before the signal: they fire first, at their own
+                # due times (an event-based gateway then takes only the timer's branch).
+                with suppress(NotWaiting):
+                    events.fire_instance(engine, instance_id, fired)
                 engine.pipeline.advance(instance_id, name, act, moved=fired, receipt=receipt,
                                         replay=replay)
             except VersionConflict:

@@ -10,10 +10,12 @@ reload (a fresh process's caches) between calls as the CLI does.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
-from engine import Engine, UnknownMessage, UnknownSignal
+from engine import Engine, ManualClock, UnknownMessage, UnknownSignal
 from engine.store import MESSAGE_RECEIPT as RECEIPT
 from tests.conftest import FIXTURES
 
@@ -170,3 +172,23 @@ def test_several_message_start_events_take_the_path_of_the_message_that_came(
     assert deployed.get(instance.id).waiting_steps == ["talk_webinar"]
     assert kinds(deployed, instance.id)[-3:] == [
         ("start_video", "cancelled"), ("start_webinar", "message"), ("talk_webinar", "entered")]
+
+
+def test_a_broadcast_after_the_deadline_leaves_the_gateway_to_the_timer(
+    deployed: Engine, clock: ManualClock
+) -> None:
+    """Timers due by now happened before the signal: an event-based gateway takes exactly one
+    branch, the deadline's, and the late signal finds nothing to move (BPMN 2.0 §13.3.4)."""
+    instance = deployed.start("signal_or_deadline", "ann", "d1")
+    deployed.complete(instance.id, "share")
+    on_time = deployed.start("signal_or_deadline", "bob", "d1")
+    clock.advance(timedelta(days=1, hours=2))
+    deployed.complete(on_time.id, "share")  # its deadline is a day away
+    deployed.forget()
+
+    result = deployed.broadcast("sale_over", signal_id="s-late")
+
+    assert result.delivered == (on_time.id,)
+    assert deployed.get(instance.id).waiting_steps == ["nudge"]
+    assert [s for s, k in kinds(deployed, instance.id) if k in ("timer", "signal")] == ["late"]
+    assert deployed.get(on_time.id).waiting_steps == ["bye"]
