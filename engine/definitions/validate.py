@@ -90,7 +90,22 @@ class _Checker:
         self._check_graph(pmap, steps)
         self._check_stall(pmap)
         for sub in pmap.subprocesses:
+            if getattr(steps.get(sub.id), "event_subprocess", False):
+                self._check_event_starts(sub)
             self.check_map(sub, top_level=False)
+
+    def _check_event_starts(self, sub: ProcessMap) -> None:
+        """Prospect events and signals reach only the catches an instance waits at; an event
+        subprocess's start never waits, so one started by them would never run (its events
+        held until they expire). Timer starts run; error and escalation starts are thrown
+        inside the instance."""
+        for start in sub.steps:
+            if start.type == "startEvent" and start.event in ("message", "signal"):
+                self.add(f"an event subprocess started by a {start.event} is not supported: "
+                         "nextmove delivers prospect events and signals only to steps that wait "
+                         "for them, so it would never start; catch it with a boundary event on "
+                         "the steps it may interrupt, or an event-based gateway",
+                         code="unsupported", element=start.id, line=start.line)
 
     def _check_ids(self, pmap: ProcessMap) -> None:
         seen: dict[str, int | None] = {}

@@ -135,6 +135,7 @@ INVALID_CASES = [
     ("missing_default.bpmn", "missing-default", "gw_interest", None),
     ("unknown_process.bpmn", "unknown-process", "training", "welcome_training"),
     ("unsupported.bpmn", "unsupported", "push_to_crm", None),
+    ("event_subprocess_message.bpmn", "unsupported", "question_asked", None),
     ("not_executable.bpmn", "not-executable", "Process_1", None),
     ("script_refused.bpmn", "script-refused", "compute_score", None),
     ("bad_condition.bpmn", "bad-condition", "Flow_escape", None),
