@@ -26,7 +26,9 @@ from typing import Any
 
 import numpy as np
 
+import analytics
 from engine import ManualClock, Store
+from engine.store.recorded_clock import simulated_clock
 from learner import refresh
 from nextmove import open_store
 from simulator import SimulationConfig, SimulationResult, simulate
@@ -128,19 +130,22 @@ def run_arm(database: Path, config: SimulationConfig, arm: str,
     try:
         result = simulate(store, config, policy="active" if arm == "continuous" else arm,
                           progress=progress, daily=daily if arm == "continuous" else None)
+        first = first_sales(store)
     finally:
         store.dispose()
-    return _arm(arm, database, result, refreshes[0])
-
-
-def _arm(name: str, database: Path, result: SimulationResult, refreshes: int) -> Arm:
     converted = sum(result.outcomes.get(k, 0) for k in ("customer_order",
                                                         "distributor_enrolled"))
-    days = result.config.days
-    observed = [d for d, day in result.enrolled_day.items() if day + 14 <= days]
-    hits = sum(1 for d in observed if result.first_sale_day.get(d, 99) <= 14)
-    return Arm(name, str(database), Rate(converted, result.prospects),
-               Rate(hits, len(observed)), refreshes, result)
+    return Arm(arm, str(database), Rate(converted, result.prospects),
+               Rate(first.within, first.distributors), refreshes[0], result)
+
+
+def first_sales(store: Store) -> analytics.FirstSales:
+    """The declared first-sale indicator as the `indicators` command computes it, as of the
+    simulation's recorded clock (the rule every command follows): one definition for the
+    demo's report and its arms."""
+    found = analytics.indicators(store, as_of=simulated_clock(store))
+    within = sum(1 for d in found.distributors if d.first_sale_within)
+    return analytics.FirstSales(found.observed, within, found.window_days)
 
 
 def arm_path(database: Path, arm: str) -> Path:

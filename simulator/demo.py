@@ -27,10 +27,9 @@ import analytics
 import learner
 from content_catalog import Exploration, catalog_policy, load_stored_catalog, save_policy
 from engine import Store
-from engine.store.recorded_clock import simulated_clock
 from nextmove import open_engine, open_store
 from simulator import LIFEVANTAGE, SimulationConfig, SimulationResult, simulate
-from simulator.arms import Arms, run_arms
+from simulator.arms import Arms, first_sales, run_arms
 
 JOURNEY = "prospect_journey"
 # The journey's end event: reached only by prospects who ordered or enrolled (what the map
@@ -212,14 +211,6 @@ def _fresh(database: Path) -> Store:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
     return open_store(database, durable=False)  # a throwaway simulation file
-
-
-def first_sales(store: Store) -> analytics.FirstSales:
-    """The declared first-sale indicator as the `indicators` command computes it, as of the
-    simulation's recorded clock (the rule every command follows)."""
-    found = analytics.indicators(store, as_of=simulated_clock(store))
-    within = sum(1 for d in found.distributors if d.first_sale_within)
-    return analytics.FirstSales(found.observed, within, found.window_days)
 
 
 def _summary(policy: str, database: Path, result: SimulationResult, converted: int,

@@ -73,6 +73,9 @@ def test_demo_json_reports_funnel_waits_first_sales_and_content(
     assert first["days"] == 14 and 0 < first["distributors"] <= 15
     assert 0.0 <= first["share"] <= 1.0
     assert first["share"] == pytest.approx(first["within"] / first["distributors"])
+    # one definition: the arms' table counts the learning run's first sales as its report does
+    continuous = report["arms"]["arms"]["continuous"]["first_sale_within_14_days"]
+    assert (continuous["hits"], continuous["n"]) == (first["within"], first["distributors"])
 
     content = report["content"]
     assert {frozenset(c) for c in content} == {frozenset(CONTENT_KEYS)}

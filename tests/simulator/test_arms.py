@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
+import analytics
+from engine.store.recorded_clock import simulated_clock
+from nextmove import open_store
 from simulator import SimulationConfig
-from simulator.arms import ARMS, Rate, run_arms
+from simulator.arms import ARMS, Rate, run_arm, run_arms
 
 SEED = 7  # the population (the demo's default); the hidden world is 2018
 
@@ -43,3 +46,18 @@ def test_a_rate_has_a_wilson_interval() -> None:
     low, high = r.interval
     assert low < r.value < high and low == pytest.approx(0.1071, abs=1e-3)
     assert Rate(0, 0).interval == (0.0, 0.0) and Rate(0, 10).interval[0] == pytest.approx(0)
+
+
+def test_an_arms_first_sales_are_the_indicator_every_command_reads(tmp_path: Path) -> None:
+    """Sales within 14 days of enrolment as `indicators` counts them (times, not whole
+    simulated days: a sale 14 days and 14 hours after enrolment is not within 14 days). This
+    seed has such a sale: counted by days, the catalog arm had 14 first sales, not 13."""
+    arm = run_arm(tmp_path / "catalog.db", SimulationConfig(distributors=40, days=30, seed=5),
+                  "catalog")
+    store = open_store(tmp_path / "catalog.db")
+    try:
+        found = analytics.indicators(store, as_of=simulated_clock(store))
+    finally:
+        store.dispose()
+    within = sum(1 for d in found.distributors if d.first_sale_within)
+    assert (arm.first_sale.hits, arm.first_sale.n) == (within, found.observed) == (13, 40)
