@@ -155,8 +155,10 @@ def moves(
                 kind = acted_kind
             elif isinstance(spec, CatchingEvent) and not isinstance(spec, StartEvent):
                 definition = _definition_of(task)
-                # a cycle timer's fires are recorded above; its end (no cycles left) is no fire
-                cycle_end = isinstance(definition, CycleTimerEventDefinition)
+                # a cycle timer's fires are recorded above while it waits for the next; its
+                # last fire completes it (its outputs start now): a fire too
+                cycle_end = isinstance(definition, CycleTimerEventDefinition) and not any(
+                    child.id not in before for child in task.children)
                 kind = "completed" if cycle_end else _catch_kind(definition)
             elif isinstance(spec, StartEvent) and old == TaskState.WAITING:
                 # a start event that waited fired on a message or signal (timers: as before)

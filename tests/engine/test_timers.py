@@ -245,6 +245,21 @@ def test_a_cycle_timer_records_and_reports_each_fire(deployed: Engine, clock: Ma
     assert timers == [("remind", start + timedelta(days=d)) for d in (1, 2, 3)]
 
 
+def test_the_last_fire_of_a_cycle_timer_is_a_fire(deployed: Engine, clock: ManualClock) -> None:
+    """Its last fire completes the timer as its branch starts: logged and reported as a timer
+    fire like the others, not as the step completing."""
+    instance = deployed.start("nag_hourly", "p1", "d1")  # R3/PT1H on `work`, branch automatic
+    start = clock.now()
+    for hour in (1, 2, 3):
+        clock.set(start + timedelta(hours=hour))
+        assert [(f.step_id, f.kind) for f in deployed.tick()] == [("nag", "timer")]
+    clock.set(start + timedelta(hours=10))
+    assert deployed.tick() == []
+    log = [(e.step_id, e.kind) for e in deployed.history(instance.id)]
+    assert [k for s, k in log if s == "nag"] == ["timer"] * 3
+    assert log.count(("note_nag", "completed")) == 3
+
+
 def test_next_due_at_moves_on_to_the_next_timer(deployed: Engine, clock: ManualClock) -> None:
     instance = deployed.start("stuck_then_expire", "p1", "d1")  # nudge at P3D, give up at P7D
     start = clock.now()
