@@ -42,15 +42,17 @@ def simulate(
     """Drive the engine with a synthetic field force on a simulated clock."""
     from simulator import SimulationConfig
     from simulator import simulate as run_simulation
+    from simulator.arms import first_sales
 
     config = SimulationConfig(distributors=distributors, days=days, seed=seed)
     bar, step = progress("simulating days", days, as_json)
     with bar, open_store(db, durable=not relaxed_durability) as store:
         result = run_simulation(store, config, policy=policy, progress=step)
+        first = first_sales(store)  # the declared indicator, as `indicators` reads it
     summary = {"distributors": result.distributors, "prospects": result.prospects,
                "actions": result.actions, "videos_played": result.videos_played,
                "outcomes": result.outcomes,
-               "first_sale_within_14_days": result.first_sale_within_14_days,
+               "first_sale_within_14_days": first.share,
                "completed_twice": result.completed_twice, "stalled": result.stalled}
     if as_json:
         print_json(summary)

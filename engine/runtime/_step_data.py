@@ -1,9 +1,10 @@
-"""What a person records with a step must fit the data the map declares (docs/data.md)."""
+"""What a person records with a step must fit the map: the content they name must be the
+step's (`_used`), the data they give what the map declares (docs/data.md)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -11,7 +12,20 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from engine.definitions.data import DataDeclaration
 from engine.errors import InvalidInput
 from engine.expressions import declared_data
+from engine.recommend import Recommender
 from engine.runtime import tokens
+from engine.runtime._used import check_used
+from engine.runtime.waiting import Waiting
+
+
+def check_person(replay: Mapping[str, Any], workflow: BpmnWorkflow, waits: Sequence[Waiting],
+                 steps: Mapping[str, Any], recommender: Recommender | None) -> None:
+    """Refuse a person's step (`incidents.person_replay`) whose `used` or data is wrong."""
+    step = replay["step"]
+    if replay.get("used") is not None:
+        check_used(step, replay["used"], waits, recommender)
+    check_step_data(workflow, step, replay["kind"], replay.get("data") or {},
+                    steps.get(step, {}).get("properties", {}))
 
 
 def check_step_data(workflow: BpmnWorkflow, step: str, kind: str, data: Mapping[str, Any],

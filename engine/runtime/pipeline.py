@@ -41,9 +41,8 @@ from engine.runtime import _start, held, incidents, migration, queries, tokens
 from engine.runtime._acts import Acted, DuplicateReceipt, HeldChanged, NotWaiting, Stale
 from engine.runtime._first_wait import FirstWait
 from engine.runtime._hot import Hot
-from engine.runtime._step_data import check_step_data
+from engine.runtime._step_data import check_person
 from engine.runtime._step_rows import db_time, event_rows, mark_stuck, progress
-from engine.runtime._used import check_used
 from engine.runtime._write import KEPT_IF_SAME, Conflict, StepWriter
 from engine.runtime.model import (
     Along,
@@ -196,11 +195,8 @@ class StepPipeline:
         if in_order and db_time(now) < header["updated_at"]:
             raise BeforeLastStep(instance_id, as_utc(now), as_utc(header["updated_at"]))
         definition = self.definitions.get(header["definition_id"])
-        if status == "active" and replay.get("type") == "person":
-            if replay.get("used") is not None:
-                check_used(replay["step"], replay["used"], stored_waits, self.recommender)
-            check_step_data(workflow, replay["step"], replay["kind"], replay.get("data") or {},
-                            definition.steps.get(replay["step"], {}).get("properties", {}))
+        if status == "active" and replay.get("type") == "person":  # refused: nothing written
+            check_person(replay, workflow, stored_waits, definition.steps, self.recommender)
         before = tokens.snapshot(workflow)
         guard = partial(incidents.guarded, instance_id, label)
         with budget(self.limits) as spent:
