@@ -12,7 +12,8 @@
 
 Pieces: `roles` (who may do what, a sponsor's downline), `tokens`, `problems` (errors as
 RFC 9457 Problem Details: the one mapping from nextmove's errors to HTTP statuses),
-`idempotency` (Idempotency-Key), `webhooks`, `page` (the card page, Jinja2 templates),
+`idempotency` (Idempotency-Key), `_strict` (a body field or query parameter a route does
+not take is refused), `webhooks`, `page` (the card page, Jinja2 templates),
 `routes_*` (the API), `app` (assembly, request logs, health).
 """
 

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from engine import Engine, Store
 from service.problems import Problem
-from service.roles import Principal, Role, reaches
+from service.roles import SCOPED, Principal, Role, reaches
 from service.settings import Settings
 from service.tokens import authenticate, remembered
 
@@ -78,6 +78,17 @@ def forbidden(who: Principal, what: str) -> Problem:
 def require_reach(store: Store, who: Principal, distributor_id: str, what: str) -> None:
     if not reaches(store, who, distributor_id):
         raise forbidden(who, what)
+
+
+def require_step(engine: Engine, who: Principal, instance_id: int, step: str) -> None:
+    """Refuse a scoped caller a step that is not theirs to act on (the rule in
+    `service.roles`): the API's steps and the card page's taps both ask here. An unknown
+    instance stays 404."""
+    if who.role not in SCOPED:
+        return
+    owner = engine.step_owner(instance_id, step)
+    if owner is None or not reaches(engine.store, who, owner):
+        raise forbidden(who, f"step {step!r} of instance {instance_id}")
 
 
 Checker = Callable[..., Principal]

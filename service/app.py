@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from importlib.resources import files
 from logging.handlers import QueueHandler, QueueListener
 from typing import Annotated, Any
@@ -21,13 +22,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import nextmove
 from engine import Engine, NextmoveError
 from service import _tables, page, routes_insight, routes_instances, routes_maps, webhooks
 from service._deps import EngineDep, caller
-from service.problems import MEDIA_TYPE, Problem, problem_response
+from service._strict import known_query
+from service.problems import MEDIA_TYPE, TYPE_BASE, Problem, problem_response
 from service.roles import Principal
 from service.settings import Settings, from_environment
 
@@ -60,6 +63,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     app = FastAPI(
         title="nextmove", version=VERSION, lifespan=lifespan,
+        dependencies=[Depends(known_query)],  # every route refuses query parameters it lacks
         description="Guided-selling journeys as process maps, run per prospect: maps, "
                     "instances, action cards, prospect events, analytics, the trail and the "
                     "learner over HTTP. Authenticate with `Authorization: Bearer <token>` "
@@ -69,6 +73,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.add_exception_handler(Problem, _problem)
     app.add_exception_handler(NextmoveError, _problem)
     app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(StarletteHTTPException, _http)  # no route, wrong method, ...
     app.add_exception_handler(Exception, _internal)
     app.add_middleware(_AccessLog)
     # A request is matched against the routes in order: a person's steps, the busiest, first
@@ -135,6 +140,19 @@ async def _invalid(request: Request, exc: Exception) -> Response:
                          "detail": f"{where}: {first.get('msg', 'invalid')}",
                          "errors": errors, "instance": request.url.path},
                         status_code=422, media_type=MEDIA_TYPE)
+
+
+async def _http(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (404 for no route, 405 for a wrong method) as Problem
+    Details: `not-found` for 404, else `about:blank` with the status's phrase (RFC 9457)."""
+    assert isinstance(exc, StarletteHTTPException)
+    kind = TYPE_BASE + "not-found" if exc.status_code == 404 else "about:blank"
+    return JSONResponse({"type": kind, "title": HTTPStatus(exc.status_code).phrase,
+                         "status": exc.status_code,
+                         "detail": f"{request.method} {request.url.path}: {exc.detail}",
+                         "instance": request.url.path},
+                        status_code=exc.status_code, media_type=MEDIA_TYPE,
+                        headers=exc.headers)
 
 
 async def _internal(request: Request, exc: Exception) -> Response:

@@ -114,7 +114,7 @@ def once_claimed(engine: Engine, who: Principal, key: str | None, request_print:
 
 def _check(key: str) -> None:
     if not key or len(key) > MAX_KEY:
-        raise Problem(400, "invalid-input", "Bad Idempotency-Key",
+        raise Problem(422, "invalid-input", "Bad Idempotency-Key",
                       f"an Idempotency-Key has 1 to {MAX_KEY} characters")
 
 

@@ -3,10 +3,11 @@
 Signing in: the login form takes the distributor's token, or a sign-in link does — a
 single-use code valid for five minutes that the brand's app asks for with the token
 (`POST /me/sign-in-link`) and opens in the phone's browser, so the token itself never
-travels in a URL. Either way the browser gets an HttpOnly, SameSite=Strict cookie (Secure
-unless the server listens on loopback). Every form carries a CSRF token derived from the
-cookie (an HMAC only the cookie's holder can compute) and the POST also checks Origin.
-"""
+travels in a URL. Either way the browser gets a token of its own in an HttpOnly,
+SameSite=Strict cookie (Secure unless the server listens on loopback), which signing out
+revokes. Every form carries a CSRF token derived from the cookie (an HMAC only the
+cookie's holder can compute) and the POST also checks Origin. A tap is allowed as the
+API's steps are (`require_step`)."""
 
 from __future__ import annotations
 
@@ -28,11 +29,11 @@ from starlette.concurrency import run_in_threadpool
 from engine import Engine, NextmoveError
 from engine.clock import as_utc
 from engine.runtime.cards import ActionCard
-from service._deps import EngineDep, SettingsDep, caller, forbidden
+from service._deps import EngineDep, SettingsDep, caller, forbidden, require_step
 from service._tables import API_TOKEN, SIGN_IN_LINK
-from service.problems import classify
+from service.problems import Problem, classify
 from service.roles import Principal, Role
-from service.tokens import authenticate, create_token, digest
+from service.tokens import authenticate, create_token, digest, revoke_token
 
 router = APIRouter(tags=["card page"])
 templates = Jinja2Templates(directory=str(files("service") / "templates"))
@@ -78,11 +79,17 @@ def login(request: Request, engine: EngineDep, settings: SettingsDep,
     who = authenticate(engine.store, token.strip())
     if who is None or who.role not in PAGE_ROLES:
         return _login(request, "That access token is not valid for the card page.", 401)
-    return _signed_in(settings, token.strip())
+    # The browser gets a token of its own, so signing out can revoke it and not the one typed.
+    session = create_token(engine.store, who.role, who.subject, engine.clock)
+    return _signed_in(settings, session.token)
 
 
-@router.post("/logout", summary="Sign out of the card page")
-def logout() -> Response:
+@router.post("/logout", summary="Sign out of the card page (its session token is revoked)")
+def logout(request: Request, engine: EngineDep) -> Response:
+    token = request.cookies.get(COOKIE)
+    who = authenticate(engine.store, token) if token else None
+    if who is not None:  # a copied cookie must not outlive the sign-out
+        revoke_token(engine.store, who.token_id, engine.clock)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE, path="/")
     return response
@@ -190,7 +197,7 @@ async def act(request: Request, engine: EngineDep) -> Response:
     fields = {k: str(v) for k, v in form.items()}
     try:
         message = await run_in_threadpool(_record, engine, who, fields)
-    except NextmoveError as exc:
+    except (NextmoveError, Problem) as exc:
         status, _, _ = classify(exc)
         return RedirectResponse(f"/me/cards?problem={status}", status_code=303)
     return RedirectResponse(f"/me/cards?done={message}", status_code=303)
@@ -202,9 +209,7 @@ def _record(engine: Engine, who: Principal, form: dict[str, str]) -> str:
         step, choice = form["step"], form["choice"]
     except (KeyError, ValueError):
         raise NextmoveError("the form is incomplete") from None
-    if engine.distributor_of(instance_id) != who.subject and not any(
-            c.instance_id == instance_id for c in engine.cards(who.subject, limit=500)):
-        raise NextmoveError("that card is not yours")
+    require_step(engine, who, instance_id, step)  # the API's rule: 403 if not theirs
     data = {k.removeprefix("ask_"): v for k, v in form.items() if k.startswith("ask_") and v}
     if choice == "used":
         engine.complete(instance_id, step, data, actor=who.subject, used=form.get("top") or None)

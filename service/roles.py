@@ -10,6 +10,13 @@
                  findings (POST /compliance/signoffs)
     admin        everything
     webhook      (not a bearer role) prospect events are signed with per-source secrets
+
+Acting on a step (complete, skip, vary; the card page's taps too): a distributor or
+sponsor token may act on a step whose card is theirs or, for a sponsor, their downline's:
+`reaches(store, who, owner)`, where the owner is the instance's sponsor for a step with
+role `sponsor` (an instance without a sponsor: no scoped caller) and its distributor for
+any other step. A step that does not wait now is checked against the instance's
+distributor, so the engine's "not waiting" (409) answers as before.
 """
 
 from __future__ import annotations

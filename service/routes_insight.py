@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 import compliance
 import content_catalog
@@ -19,6 +19,7 @@ from engine import Engine, ManualClock, NextmoveError, SystemClock
 from engine.clock import parse_duration, parse_instant
 from engine.store.recorded_clock import simulated_clock
 from service._deps import EngineDep, allow
+from service._strict import Body
 from service.idempotency import fingerprint, once_claimed
 from service.roles import Principal, Role
 
@@ -27,6 +28,7 @@ Analyst = Annotated[Principal, allow(Role.LEAD, Role.REVIEWER)]
 Lead = Annotated[Principal, allow(Role.LEAD)]
 Reviewer = Annotated[Principal, allow(Role.REVIEWER)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+_LONGEST = timedelta(days=36_525)  # the longest duration taken: 100 years
 
 
 def _when(text: str | None, name: str) -> Any:
@@ -38,9 +40,14 @@ def _when(text: str | None, name: str) -> Any:
 
 def _duration(text: str | None, name: str) -> Any:
     try:  # a horizon of zero would count no outcome at all
-        return parse_duration(text, positive=name == "horizon") if text else None
+        found = parse_duration(text, positive=name == "horizon") if text else None
     except ValueError as exc:
         raise NextmoveError(f"{name}: {exc}") from exc
+    except OverflowError:  # more days than a timedelta holds
+        found = timedelta.max
+    if found is not None and found > _LONGEST:  # dates that far off overflow the arithmetic
+        raise NextmoveError(f"{name}: {text!r} is longer than 100 years (P36525D)")
+    return found
 
 
 def _now(engine: Engine) -> datetime:
@@ -65,7 +72,7 @@ def funnel(engine: EngineDep, _who: Analyst, process: str, since: str | None = N
 
 
 @router.get("/analytics/stuck", tags=["analytics"],
-            summary="Instances waiting on a step longer than usual")
+            summary="Instances waiting on a step longer than usual, and those in incident")
 def stuck(engine: EngineDep, _who: Analyst, process: str, older_than: str | None = None,
           distributor: str | None = None, market: str | None = None) -> dict[str, Any]:
     import analytics
@@ -73,7 +80,21 @@ def stuck(engine: EngineDep, _who: Analyst, process: str, older_than: str | None
     found = analytics.stuck(engine.store, process, _now(engine),
                             older_than=_duration(older_than, "older_than"),
                             distributor=distributor, market=market)
-    return found.to_dict()
+    return {**found.to_dict(), "incidents": _incidents(engine, process, distributor)}
+
+
+def _incidents(engine: Engine, process: str, distributor: str | None) -> list[dict[str, Any]]:
+    """The instances of `process` in incident (a step failed: they wait for an operator's
+    retry), as `nextmove stuck --json` lists them (its `incidents_of`: the service may not
+    import the CLI's modules)."""
+    out = []
+    for instance in engine.list_instances(process_id=process, distributor_id=distributor,
+                                          status="incident"):
+        last = next(e for e in reversed(engine.history(instance.id)) if e.kind == "incident")
+        out.append({"instance_id": instance.id, "prospect_id": instance.prospect_id,
+                    "distributor_id": instance.distributor_id, "step_id": last.step_id,
+                    "since": last.at.isoformat(), "error": (last.data or {}).get("error")})
+    return out
 
 
 @router.get("/analytics/report", tags=["analytics"], response_class=HTMLResponse,
@@ -106,7 +127,7 @@ def verify(engine: EngineDep, _who: Reviewer) -> dict[str, Any]:
     return compliance.verify_trail(engine.store).to_dict()
 
 
-class LearnRequest(BaseModel):
+class LearnRequest(Body):
     process: str
     outcome: str = Field(examples=["sale"])
     horizon: str | None = Field(None, examples=["P14D"])
@@ -115,7 +136,7 @@ class LearnRequest(BaseModel):
     seed: int = 0
 
 
-class EvaluateRequest(BaseModel):
+class EvaluateRequest(Body):
     policy: int | str | dict[str, Any] = Field(
         description="uniform, catalog, active, a stored version number (with hook), or a "
                     "policy document.")
@@ -126,7 +147,7 @@ class EvaluateRequest(BaseModel):
     seed: int = 0
 
 
-class RollbackRequest(BaseModel):
+class RollbackRequest(Body):
     reason: str | None = None
 
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from engine import Engine, ProspectRef
+from engine import Along, Engine, ProspectRef
 from engine.runtime import NewProspect
-from service._deps import EngineDep, allow, forbidden, require_reach
+from service._deps import EngineDep, allow, forbidden, require_reach, require_step
+from service._strict import Body
 from service.idempotency import fingerprint, once, once_claimed
 from service.roles import SCOPED, Principal, Role
 from service.step_route import StepRoute
@@ -24,7 +26,8 @@ Reader = Annotated[Principal, allow(*ANY_READER)]
 Actor = Annotated[Principal, allow(Role.DISTRIBUTOR, Role.SPONSOR)]
 
 
-class StartRequest(BaseModel):
+class StartRequest(Body):
+    elsewhere = {"sponsor_id": "context.sponsor_id"}
     process: str = Field(examples=["prospect_journey"])
     prospect_id: str
     distributor_id: str
@@ -33,19 +36,20 @@ class StartRequest(BaseModel):
     new: bool = Field(False, description="Start another instance even if one is active.")
 
 
-class Prospect(BaseModel):
+class Prospect(Body):
+    elsewhere = StartRequest.elsewhere
     prospect_id: str
     distributor_id: str
     context: dict[str, Any] = Field(default_factory=dict)
 
 
-class BulkStartRequest(BaseModel):
+class BulkStartRequest(Body):
     process: str
     prospects: list[Prospect] = Field(min_length=1, max_length=1000)
     new: bool = False
 
 
-class CompleteRequest(BaseModel):
+class CompleteRequest(Body):
     step: str
     data: dict[str, Any] = Field(default_factory=dict, description="What the prospect said.")
     used: str | None = Field(None, description=(
@@ -53,19 +57,19 @@ class CompleteRequest(BaseModel):
         "is refused with 422)."))
 
 
-class SkipRequest(BaseModel):
+class SkipRequest(Body):
     step: str
     reason: str | None = None
 
 
-class VaryRequest(BaseModel):
+class VaryRequest(Body):
     step: str
     note: str = Field(description="What was done instead.")
     data: dict[str, Any] = Field(default_factory=dict)
     used: str | None = None
 
 
-class OutcomeRequest(BaseModel):
+class OutcomeRequest(Body):
     prospect_id: str
     kind: str = Field(examples=["sale"], description="customer_order, distributor_enrolled, "
                       "sale or lost.")
@@ -81,29 +85,38 @@ def _owned(engine: Engine, who: Principal, instance_id: int) -> None:
                       f"instance {instance_id}")
 
 
+def _checked(engine: Engine, who: Principal, instance_id: int, step: str,
+             act: Callable[[Along | None], object]) -> Callable[[Along | None], object]:
+    """`act` once the caller may act on the step (`require_step`). Checked inside `once`:
+    a retry with the key gets its stored answer even after the step has moved on."""
+    def work(along: Along | None) -> object:
+        require_step(engine, who, instance_id, step)
+        return act(along)
+    return work
+
+
 def complete(instance_id: int, body: CompleteRequest, engine: EngineDep, who: Actor,
              idempotency_key: IdempotencyKey = None) -> Response:
-    _owned(engine, who, instance_id)
     return once(engine, who, idempotency_key,
                 fingerprint("complete", instance_id, body.model_dump()),
-                lambda along: engine.complete(instance_id, body.step, body.data,
-                                              actor=who.subject, used=body.used, along=along))
+                _checked(engine, who, instance_id, body.step, lambda along: engine.complete(
+                    instance_id, body.step, body.data, actor=who.subject, used=body.used,
+                    along=along)))
 
 
 def skip(instance_id: int, body: SkipRequest, engine: EngineDep, who: Actor,
          idempotency_key: IdempotencyKey = None) -> Response:
-    _owned(engine, who, instance_id)
     return once(engine, who, idempotency_key, fingerprint("skip", instance_id, body.model_dump()),
-                lambda along: engine.skip(instance_id, body.step, body.reason,
-                                          actor=who.subject, along=along))
+                _checked(engine, who, instance_id, body.step, lambda along: engine.skip(
+                    instance_id, body.step, body.reason, actor=who.subject, along=along)))
 
 
 def vary(instance_id: int, body: VaryRequest, engine: EngineDep, who: Actor,
          idempotency_key: IdempotencyKey = None) -> Response:
-    _owned(engine, who, instance_id)
     return once(engine, who, idempotency_key, fingerprint("vary", instance_id, body.model_dump()),
-                lambda along: engine.vary(instance_id, body.step, body.note, actor=who.subject,
-                                          data=body.data, used=body.used, along=along))
+                _checked(engine, who, instance_id, body.step, lambda along: engine.vary(
+                    instance_id, body.step, body.note, actor=who.subject, data=body.data,
+                    used=body.used, along=along)))
 
 
 # A person's steps are the busiest routes: registered first (a request is matched against

@@ -14,12 +14,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, UploadFile
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 import compliance
 import nextmove
 from engine import DefinitionErrors, NextmoveError
 from service._deps import EngineDep, allow
+from service._strict import Body
 from service.idempotency import fingerprint, once_claimed
 from service.roles import Principal, Role
 
@@ -89,7 +90,7 @@ def definitions(engine: EngineDep, _who: Annotated[Principal, allow(
     return [d.to_dict() for d in engine.definitions(process)]
 
 
-class RetireRequest(BaseModel):
+class RetireRequest(Body):
     reason: str = Field(description="Why the process is retired (kept for the reviewers).",
                         examples=["the brand stopped running webinars"])
 

@@ -10,10 +10,10 @@ order: the bearer scheme, `caller` and the role check (so 401 and 403 come first
 before), then the path id, the `Idempotency-Key` header and the JSON body validated by the
 same pydantic model, then the endpoint in a worker thread. Anything it does not take as
 plainly valid (an id that is not plain digits, a content type other than
-`application/json`, a body that does not parse or validate) goes to FastAPI's own handler,
-which answers exactly as it always did (its 422s included). With dependency overrides set
-(tests do that) every request goes FastAPI's way. The short path does not fill FastAPI's
-optional OpenTelemetry request data (nextmove does not enable it).
+`application/json`, a query string, a body that does not parse or validate) goes to
+FastAPI's own handler, which answers exactly as it always did (its 422s included). With
+dependency overrides set (tests do that) every request goes FastAPI's way. The short path
+does not fill FastAPI's optional OpenTelemetry request data (nextmove does not enable it).
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ class StepRoute(APIRoute):
             raw_id = request.path_params.get("instance_id", "")
             content_type = request.headers.get("content-type", "")
             if not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= _MAX_DIGITS
-                    and content_type.strip().lower() == "application/json"):
+                    and content_type.strip().lower() == "application/json"
+                    and not request.scope["query_string"]):  # none taken: refused there
                 return await general(request)
             raw_body = await request.body()
             try:

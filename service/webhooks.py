@@ -68,7 +68,7 @@ async def event(
     if secret is None:
         raise _refuse(message, source, f"unknown source {source!r}")
     if len(body) > MAX_BODY:
-        raise Problem(413, "invalid-input", "Too large", f"an event has at most {MAX_BODY} "
+        raise Problem(413, "too-large", "Too large", f"an event has at most {MAX_BODY} "
                       "bytes")
     if not hmac.compare_digest(signature(secret, timestamp, body), signed):
         raise _refuse(message, source, "the signature does not match the body and timestamp")

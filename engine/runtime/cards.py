@@ -6,18 +6,19 @@ Follow-ups that are due or overdue come first.
 
 The instance rows come from the plain SQL of `engine.store.plain` (`card_rows`: the one
 cards query, with no SQLAlchemy here, so `nextmove cards` can run it on a read-only sqlite3
-connection). `page_rows` and `page_cards` page them by keyset: instances in the order of
-their next follow-up (overdue ones first, then the upcoming ones, then those with none),
-ties by id, and a page's cursor is the last instance's key. The next page starts after that
-key, wherever cards were done or added meanwhile: no card is skipped or shown twice because
-others changed, as an offset would (one that moves on comes back as its next step's card).
+connection). `page_rows` pages them by keyset: instances in the order of their next
+follow-up (overdue ones first, then the upcoming ones, then those with none), ties by id,
+and a page's cursor is the key of its last instance with a card. The next page starts after
+that key, wherever cards were done or added meanwhile: no card is skipped or shown twice
+because others changed, as an offset would (one that moves on comes back as its next
+step's card).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -159,30 +160,37 @@ def sorted_cards(cards: list[ActionCard], now: datetime) -> list[ActionCard]:
     return cards
 
 
+# A page reads rows in batches that grow to this while the rows carry no card for the person
+# (a sponsor's downline instances waiting on their own distributors, timers).
+_MOST_ROWS = 1000
+
+
 def page_rows(reads: PlainReads, distributor_id: str, size: int, after: str | None
-              ) -> list[dict[str, Any]]:
-    """The instance rows of a page of about `size` cards after the cursor `after`, and one
-    more (which says whether there is a next page)."""
-    return card_rows(reads, distributor_id, size + 1,
-                     None if after is None else parse_cursor(after))
-
-
-def page_cards(
-    rows: list[dict[str, Any]], distributor_id: str, now: datetime, steps_of: StepsOf,
-    catalog: Any = None, size: int = 20,
-) -> tuple[list[ActionCard], str | None]:
-    """About `size` of the distributor's cards from the rows of `page_rows`, in keyset order
-    (the module docstring), and the cursor of the next page (None: no more). A page ends at
-    an instance's last card, so it may hold a few more than `size` when one instance waits
-    on several steps."""
-    cards: list[ActionCard] = []
-    for i, row in enumerate(rows):
-        if len(cards) >= size:
-            return cards, _cursor(rows[i - 1])
-        cards.extend(_row_cards(row, distributor_id, now, steps_of, catalog))
-    if len(rows) > size:  # the page ran through its rows without filling up
-        return cards, _cursor(rows[-1])
-    return cards, None
+              ) -> tuple[list[dict[str, Any]], str | None]:
+    """The instance rows of a page of about `size` of the distributor's cards after the
+    cursor `after`, in keyset order (the module docstring), and the next page's cursor
+    (None: no card after them). Rows with no card for them are read past, in the same read,
+    so a page is empty only when nothing is left, and a cursor is given only when a card
+    follows. A page ends at an instance's last card, so it may hold a few more than `size`
+    when one instance waits on several steps."""
+    page: list[dict[str, Any]] = []
+    cards = 0
+    key = None if after is None else parse_cursor(after)
+    batch = size + 1
+    while True:
+        rows = card_rows(reads, distributor_id, batch, key)
+        for row in rows:
+            mine = sum(_is_card_of(w, row, distributor_id) for w in _waits(row))
+            if not mine:
+                continue
+            if cards >= size:  # a card follows the full page: it starts the next one
+                return page, _cursor(page[-1])
+            page.append(row)
+            cards += mine
+        if len(rows) < batch:
+            return page, None
+        key = (rows[-1]["next_due_at"], rows[-1]["id"])
+        batch = min(2 * batch, _MOST_ROWS)
 
 
 def _cursor(row: Mapping[Any, Any]) -> str:
@@ -194,11 +202,51 @@ def _cursor(row: Mapping[Any, Any]) -> str:
 
 
 def parse_cursor(cursor: str) -> tuple[datetime | None, int]:
-    """The (next due, id) a page cursor stands for; ValueError if it is not one."""
+    """The (next due, id) a page cursor stands for; ValueError if it is not one (digits
+    only, and a time and an id a database can hold)."""
     due, _, last_id = cursor.partition(".")
+    if not (last_id.isascii() and last_id.isdigit() and int(last_id) < 2**63 and (
+            due == "n" or due.isascii() and due.removeprefix("-").isdigit())):
+        raise ValueError(f"{cursor!r} is not a page cursor")
     if due == "n":
         return None, int(last_id)
-    return _EPOCH + timedelta(microseconds=int(due)), int(last_id)
+    try:
+        return _EPOCH + timedelta(microseconds=int(due)), int(last_id)
+    except OverflowError:  # past year 9999 or before year 1
+        raise ValueError(f"{cursor!r} is not a page cursor") from None
+
+
+def card_owner(role: str | None, distributor_id: str, sponsor_id: str | None) -> str | None:
+    """Whose card a person's step with `role` is: the instance's sponsor's for a sponsor
+    step (None: the instance has no sponsor), else the instance's distributor's."""
+    return sponsor_id if role == "sponsor" else distributor_id
+
+
+def step_owner(header: Mapping[str, Any], step_id: str,
+               steps: Mapping[str, Mapping[str, Any]],
+               waiting_now: Callable[[], Iterable[Waiting]]) -> str | None:
+    """Who may act on `step_id` of the instance whose row is `header` (scoped callers:
+    `service.roles`): the step's card owner while it waits, else the instance's distributor
+    (the step then answers "not waiting"). `steps` is the map's step metadata: only for a
+    step the map gives to the sponsor is the waiting read, by `waiting_now`, from the
+    database (a timer another process fired may have just made it wait), so a
+    distributor's step costs no read."""
+    distributor = str(header["distributor_id"])
+    if steps.get(step_id, {}).get("properties", {}).get("role") != "sponsor":
+        return distributor
+    for wait in waiting_now():
+        if wait.kind == "user" and wait.step_id == step_id:
+            return card_owner(wait.role, distributor, header["sponsor_id"])
+    return distributor
+
+
+def _waits(row: Mapping[str, Any]) -> list[Waiting]:
+    return [Waiting.from_dict(w) for w in json.loads(row["waiting"])]
+
+
+def _is_card_of(wait: Waiting, row: Mapping[str, Any], distributor_id: str) -> bool:
+    return wait.kind == "user" and card_owner(
+        wait.role, row["distributor_id"], row["sponsor_id"]) == distributor_id
 
 
 def _row_cards(
@@ -207,17 +255,14 @@ def _row_cards(
 ) -> list[ActionCard]:
     """The cards of one instance row that wait on `distributor_id`."""
     cards = []
-    waits = [Waiting.from_dict(w) for w in json.loads(row["waiting"])]
+    waits = _waits(row)
     context: dict[str, Any] | None = None  # parsed only when a message is filled in
     messages = tuple(w.message for w in waits if w.kind == "message" and w.message)
     step_info = steps_of(row["definition_id"])
     for wait in waits:
-        if wait.kind != "user":
+        if not _is_card_of(wait, row, distributor_id):
             continue
         role = wait.role or "distributor"
-        owner = row["sponsor_id"] if role == "sponsor" else row["distributor_id"]
-        if owner != distributor_id:
-            continue
         props = step_info.get(wait.step_id, {}).get("properties", {})
         if context is None and (wait.recommendation and catalog is not None
                                 or wait.hook and not wait.recommendation):

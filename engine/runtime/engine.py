@@ -38,11 +38,11 @@ from engine.recommend import Recommender
 from engine.runtime import queries, retirement, versions
 from engine.runtime.cards import (
     ActionCard,
-    page_cards,
     page_rows,
     parse_cursor,
     rows_cards,
     sorted_cards,
+    step_owner,
 )
 from engine.runtime.model import (
     Along,
@@ -460,9 +460,9 @@ class Engine:
         self, distributor_id: str, *, size: int = 20, after: str | None = None,
     ) -> tuple[list[ActionCard], str | None]:
         """About `size` of the distributor's cards after the page cursor `after` (None: the
-        first page), and the next page's cursor (None: no more). Keyset-paged in the order of
-        each instance's next follow-up (`engine.runtime.cards`): cards done or added between
-        pages neither skip nor repeat the others."""
+        first page), and the next page's cursor (None: no card follows). Keyset-paged in the
+        order of each instance's next follow-up (`engine.runtime.cards`): cards done or added
+        between pages neither skip nor repeat the others."""
         inputs.identifier(distributor_id, "distributor")
         inputs.count(size, "size")
         if after is not None:
@@ -471,9 +471,16 @@ class Engine:
             except ValueError:
                 raise InvalidInput("after", f"{after!r} is not a page cursor") from None
         catalog = getattr(self.recommender, "catalog", None)
-        now = self.clock.now()
-        rows = self.store.plain_read(lambda reads: page_rows(reads, distributor_id, size, after))
-        return page_cards(rows, distributor_id, now, self._definitions.steps_of, catalog, size)
+        rows, next_page = self.store.plain_read(
+            lambda reads: page_rows(reads, distributor_id, size, after))
+        return rows_cards(rows, distributor_id, self.clock.now(), self._definitions.steps_of,
+                          catalog), next_page
+
+    def step_owner(self, ref: InstanceRef, step: str) -> str | None:
+        """Who may act on `step` of the instance: its card's owner (`cards.step_owner`)."""
+        header = self.pipeline.header(self.resolve(ref))
+        return step_owner(header, step, self._definitions.steps_of(header["definition_id"]),
+                          lambda: queries.get(self.store, header["id"]).waiting)
 
     def list_instances(self, **filters: Any) -> list[Instance]:
         """Instances filtered by process_id, distributor_id, prospect_id, step, status."""

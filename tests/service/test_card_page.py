@@ -184,3 +184,36 @@ def test_a_card_without_content_says_why_on_the_page(sqlite_api: Running) -> Non
     assert notes["p2"] == ""
     assert notes["p1"].startswith("No content to share on this card: catalog ")
     assert "in market CA" in notes["p1"]
+
+
+def test_a_sponsors_page_skips_rows_without_their_cards(sqlite_api: Running) -> None:
+    run = sqlite_api
+    run.engine.start_many(PROCESS, [NewProspect(f"d{n:02}", "d1", {"sponsor_id": "s1"})
+                                    for n in range(PAGE_SIZE + 5)])  # waiting on d1, not s1
+    run.engine.start(PROCESS, "own", "s1", {})
+    browser = run.client()
+    browser.post("/login", data={"token": run.tokens["sponsor"]})
+    page = html.fromstring(browser.get("/me/cards").text)
+    assert page.xpath("//article//p[@class='prospect']/strong/text()") == ["own"]
+    assert not page.xpath("//nav") and not page.xpath("//p[@class='empty']")
+    assert "1 card" in page.xpath("string(//p[@class='who'])")
+
+
+def test_signing_out_revokes_the_browsers_token(sqlite_api: Running) -> None:
+    run = sqlite_api
+    for sign_in in ("link", "form"):
+        browser = run.client(follow_redirects=False)
+        if sign_in == "link":
+            browser.get(run.client("distributor").post("/me/sign-in-link").json()["path"])
+        else:
+            browser.post("/login", data={"token": run.tokens["distributor"]})
+        session = browser.cookies["nextmove_session"]
+        assert session != run.tokens["distributor"]  # the browser's own token
+        assert run.client(token=session).get("/me").status_code == 200
+        out = browser.post("/logout")
+        assert out.status_code == 303 and out.headers["location"] == "/login"
+        copied = run.client(token=session)  # a copy of the cookie is no longer a session
+        assert copied.get("/me").status_code == 401
+        stolen = run.client(follow_redirects=False, cookies={"nextmove_session": session})
+        assert stolen.get("/me/cards").headers["location"] == "/login"
+    assert run.client("distributor").get("/me").status_code == 200  # the app's token lives

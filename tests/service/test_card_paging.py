@@ -63,3 +63,32 @@ def test_a_bad_cursor_is_refused(api: Running) -> None:
     answer = api.client("distributor").get("/cards", params={"after": "x.y"})
     assert answer.status_code == 422
     assert answer.json()["type"].endswith("/invalid-input")
+
+
+def test_rows_without_a_card_for_the_caller_make_no_empty_pages(api: Running) -> None:
+    run = api
+
+    def downline(names: list[str]) -> None:  # s1 sponsors d1: rows of s1's with no card
+        run.engine.start_many(PROCESS, [NewProspect(n, "d1", {"sponsor_id": "s1"})
+                                        for n in names], new=True)
+
+    downline(["a1", "a2", "a3"])
+    run.engine.start(PROCESS, "own-1", "s1", {}, new=True)
+    downline(["b1", "b2", "b3", "b4"])
+    run.engine.start(PROCESS, "own-2", "s1", {}, new=True)
+    downline(["c1", "c2", "c3", "c4"])
+    s1 = run.client("sponsor")
+    pages: list[list[str]] = []
+    after: str | None = None
+    while len(pages) < 12:
+        answer = s1.get("/cards", params={"limit": 1, **({"after": after} if after else {})})
+        assert answer.status_code == 200, answer.text
+        pages.append([c["prospect_id"] for c in answer.json()])
+        after = answer.headers.get("next-cursor")
+        if after is None:
+            break
+    assert pages == [["own-1"], ["own-2"]]  # a cursor only when a card follows
+    run.engine.start_many(PROCESS, [NewProspect(f"x{n}", "d7", {"sponsor_id": "s7"})
+                                    for n in range(5)], new=True)
+    empty = run.client(token=run.token("sponsor", "s7")).get("/cards", params={"limit": 1})
+    assert empty.json() == [] and "next-cursor" not in empty.headers
