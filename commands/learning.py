@@ -122,6 +122,9 @@ def import_log(
         out.print(f"imported {report.cases_written} case(s), {report.events_written} event(s), "
                   f"{len(report.activities)} activities into {process!r}{unchanged}",
                   markup=False)
+        if report.timestamps_without_zone:
+            err.print(f"{report.timestamps_without_zone} timestamp(s) had no time zone and "
+                      "were read as UTC", markup=False)
         for problem in report.problems:
             err.print(f"  skipped: {problem}", markup=False)
         if report.cases_skipped:
@@ -145,31 +148,29 @@ def variants(
     with_content: Annotated[bool, typer.Option("--with-content", help="Tell paths apart by "
                                                "the content used at each step.")] = False,
     top: Annotated[int, typer.Option(min=1, help="Show this many variants.")] = 20,
+    now: NowOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Paths prospects took (as process-mining tools count them), with outcome rates."""
+    """Paths prospects took (as process-mining tools count them), with outcome rates; with
+    --horizon, only cases whose horizon has passed."""
     import analytics
     import learner
+    from commands._learn import observed_until, print_variants, unobserved
 
     window = duration(horizon, "--horizon", positive=True)
     with open_store(db) as store:
         declared = analytics.measures(store, process)
         outcomes = outcome or (declared.converting if declared.declared else None)
+        until = observed_until(store, window, now)
         found = learner.variants(store, process, outcome=outcomes, horizon=window,
-                                 with_content=with_content)
+                                 with_content=with_content, observed_until=until)
+        left = learner.unobserved_cases(store, process, horizon=window, observed_until=until)
     if as_json:
-        print_json({"variants": [v.to_dict() for v in found]})
+        print_json({"variants": [v.to_dict() for v in found], "not_yet_observed": left,
+                    "observed_until": until.isoformat() if until else None})
         return
-    table = Table("#", "cases", "share", "rate (95% CI)", "p", "path", box=None)
-    for v in found[:top]:
-        rate = "" if v.rate is None else f"{v.rate:.1%} ({v.ci_low:.1%}-{v.ci_high:.1%})"
-        p_value = "" if v.p_adjusted is None else f"{v.p_adjusted:.3f}" + (
-            " *" if v.significant else "")
-        table.add_row(str(v.rank), str(v.cases), f"{v.share:.1%}", rate, p_value, v.label)
-    out.print(table)
-    out.print(f"{len(found)} variant(s); * = outcome rate differs from variant 1 "
-              "(Holm-adjusted p < 0.05)", markup=False)
+    print_variants(found, top, unobserved(left, "case(s)", horizon, until))
 
 
 @app.command()
@@ -183,11 +184,14 @@ def learn(
     force: Annotated[bool, typer.Option("--force", help="Apply even where the estimate is "
                                         "not better.")] = False,
     seed: Annotated[int, typer.Option(help="Seed for the model and the bootstrap.")] = 0,
+    now: NowOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Learn which content leads to the outcome; propose new policies, evaluated off-policy."""
+    """Learn which content leads to the outcome; propose new policies, evaluated off-policy;
+    with --horizon, only from cases whose horizon has passed."""
     import learner
+    from commands._learn import observed_until, print_proposal, unobserved
 
     window = duration(horizon, "--horizon", positive=True)
     with open_store(db) as store:
@@ -195,31 +199,14 @@ def learn(
                 else nullcontext():
             outcome = _outcome(store, process, outcome)
             proposal = learner.propose(store, process, outcome=outcome, horizon=window,
+                                       observed_until=observed_until(store, window, now),
                                        seed=seed)
         applied = [] if dry_run else learner.apply(store, proposal, force=force)
     if as_json:
         print_json({**proposal.to_dict(), "applied": applied, "dry_run": dry_run})
         return
-    out.print(f"{proposal.decisions} logged decisions of {process!r}, outcome {outcome!r}",
-              markup=False)
-    for hp in proposal.hooks:
-        dr, cur, new = hp.lift["dr"], hp.current["dr"], hp.new["dr"]
-        state = "applied" if hp.hook in applied else ("better" if hp.beats else "kept current")
-        out.print(f"\n{hp.hook}: {state} — DR value {cur.value:.3f} → {new.value:.3f}, lift "
-                  f"{dr.value:+.3f} [{dr.low:+.3f}, {dr.high:+.3f}] ({hp.decisions} decisions)",
-                  markup=False)
-        snipw = hp.lift["snipw"]
-        out.print(f"  SNIPW lift {snipw.value:+.3f} [{snipw.low:+.3f}, {snipw.high:+.3f}]; "
-                  f"exploration alone {hp.exploration['dr'].value:+.3f} (not counted as lift)",
-                  markup=False)
-        if not hp.beats:  # say whether to wait for more data or explore more
-            out.print(f"  - {hp.power.sentence()}", markup=False)
-        for reason in hp.reasons[:4]:
-            out.print(f"  - {reason}", markup=False)
-    for hook, why in proposal.skipped.items():
-        out.print(f"{hook}: no proposal ({why})", markup=False)
-    if dry_run:
-        out.print("\ndry run: nothing applied", markup=False)
+    print_proposal(proposal, process, applied, dry_run, unobserved(
+        proposal.pending, "decision(s)", horizon, proposal.observed_until))
 
 
 @app.command()
@@ -459,11 +446,14 @@ def evaluate(
     hook: Annotated[str | None, typer.Option(help="Only this hook (and the hook of a stored "
                                              "version); else every hook it covers.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the reward model and the bootstrap.")] = 0,
+    now: NowOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Off-policy evaluation of a given policy on the log: IPW, SNIPW and DR with intervals."""
+    """Off-policy evaluation of a given policy on the log: IPW, SNIPW and DR with intervals;
+    with --horizon, only on cases whose horizon has passed."""
     import learner
+    from commands._learn import observed_until, print_evaluation, unobserved
 
     spec: int | str | dict[str, object]
     if policy.isdigit():
@@ -476,21 +466,12 @@ def evaluate(
     with open_store(db) as store:
         outcome = _outcome(store, process, outcome)
         found = learner.evaluate(store, process, spec, outcome=outcome, horizon=window, hook=hook,
-                                 seed=seed)
+                                 observed_until=observed_until(store, window, now), seed=seed)
     if as_json:
         print_json(found.to_dict())
         return
-    out.print(f"policy {found.policy} on {process!r}, outcome {outcome!r}", markup=False)
-    table = Table("hook", "estimator", "value", "interval", "active", "lift", "ESS", box=None)
-    for h in found.hooks:
-        for name in ("ipw", "snipw", "dr"):
-            e, a, d = h.estimates[name], h.active[name], h.lift[name]
-            table.add_row(h.hook if name == "ipw" else "", name, f"{e.value:.4f}",
-                          f"[{e.low:.4f}, {e.high:.4f}]", f"{a.value:.4f}",
-                          f"{d.value:+.4f} [{d.low:+.4f}, {d.high:+.4f}]", f"{e.ess:,.0f}")
-    out.print(table)
-    for name, why in found.skipped.items():
-        out.print(f"{name}: not judged ({why})", markup=False)
+    print_evaluation(found, process, unobserved(found.pending, "decision(s)", horizon,
+                                                found.observed_until))
 
 
 def _read_text(path: Path, name: str) -> str:

@@ -20,7 +20,7 @@ from learner._records import (
 from learner.dataset import Case, DecisionTable, Event, cases, decisions
 from learner.exporter import ExportReport, export_log
 from learner.importer import import_log
-from learner.variants import Variant, variants
+from learner.variants import Variant, unobserved_cases, variants
 
 __all__ = [
     "Case",
@@ -39,6 +39,7 @@ __all__ = [
     "decisions",
     "export_log",
     "import_log",
+    "unobserved_cases",
     "variants",
 ]
 

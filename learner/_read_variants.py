@@ -29,8 +29,8 @@ def path_rows(store: Store, process_id: str, *, outcome: tuple[str, ...] | None,
     dialect = store.dialect
     cases = select(INSTANCE.c.id, INSTANCE.c.created_at).where(
         INSTANCE.c.process_id == process_id)
-    if observed_until is not None and horizon is not None:
-        limit = observed_until.astimezone(UTC).replace(tzinfo=None) - horizon
+    limit = _observed_limit(horizon, observed_until)
+    if limit is not None:
         cases = cases.where(INSTANCE.c.created_at <= limit)
     case_rows = cases.subquery()
     path = _paths(dialect, process_id, with_content)
@@ -46,6 +46,26 @@ def path_rows(store: Store, process_id: str, *, outcome: tuple[str, ...] | None,
                .group_by(per_case.c.path, per_case.c.hours))
     with store.read() as conn:
         return [tuple(r) for r in conn.execute(grouped)]
+
+
+def unobserved(store: Store, process_id: str, horizon: timedelta | None,
+               observed_until: datetime | None) -> int:
+    """How many cases `path_rows` leaves out: started too late for their horizon to have
+    passed by `observed_until`."""
+    limit = _observed_limit(horizon, observed_until)
+    if limit is None:
+        return 0
+    query = select(func.count()).where(INSTANCE.c.process_id == process_id,
+                                       INSTANCE.c.created_at > limit)
+    with store.read() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def _observed_limit(horizon: timedelta | None, until: datetime | None) -> datetime | None:
+    """The latest start (naive UTC) whose horizon had passed by `until`; None: no limit."""
+    if until is None or horizon is None:
+        return None
+    return (until.astimezone(UTC).replace(tzinfo=None) if until.tzinfo else until) - horizon
 
 
 def prospect_ids(store: Store, ids: Sequence[int]) -> dict[int, str]:

@@ -70,6 +70,9 @@ class ImportReport:
     problems: tuple[ImportProblem, ...]
     cases_unchanged: int = 0  # already imported with the same content: left as they were
     cases_skipped: tuple[str, ...] = ()  # cases with a bad event: none of their events written
+    # events whose time had no zone (e.g. "2026-01-05 09:00"): read as UTC; a log kept in
+    # local time is then off by its UTC offset, so the report says how many there were
+    timestamps_without_zone: int = 0
 
     @property
     def events_skipped(self) -> int:

@@ -168,6 +168,8 @@ class DecisionTable:
     at: np.ndarray
     acted_at: np.ndarray
     context: dict[str, np.ndarray] = field(default_factory=dict)
+    # per hook, the decisions left out: their case's horizon had not passed (observed_until)
+    pending: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.instance_id.shape[0])
@@ -185,7 +187,8 @@ class DecisionTable:
         """The rows where `mask` (booleans or indices) holds."""
         fixed = {name: getattr(self, name)[mask] for name in _FIXED}
         return DecisionTable(self.outcome, self.horizon, **fixed,
-                             context={k: v[mask] for k, v in self.context.items()})
+                             context={k: v[mask] for k, v in self.context.items()},
+                             pending=self.pending)
 
     def to_pandas(self, *, categorical: bool = True) -> Any:
         """A pandas DataFrame; text columns (but the ids) as `category` unless told not."""
@@ -209,7 +212,8 @@ def decisions(
     or used. The offer (shown, propensity, policy_version) comes from the step's latest
     `entered` event since it was last acted on, or from the event itself when there is none
     (imported logs). The database finds them in one pass (`_read_decisions`); numpy adds the
-    rewards, hours and context columns.
+    rewards, hours and context columns. `pending` counts, per hook, the decisions
+    `observed_until` left out.
     """
     check_horizon(horizon)
     check_outcome(store, process_id, outcome)
@@ -253,7 +257,9 @@ def decisions(
     spread = text_of[inverse]
     context = {key: _context_column([ctx.get(key) for ctx in contexts])[spread]
                for key in keys}
-    return DecisionTable(outcome, horizon, **arrays, context=context)
+    names, counts = np.unique(rows.hook[~hit].astype(str), return_counts=True)
+    return DecisionTable(outcome, horizon, **arrays, context=context,
+                         pending=dict(zip(names.tolist(), counts.tolist(), strict=True)))
 
 
 def _locate(ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -4,7 +4,7 @@ Column names are XES's, as pm4py writes them:
 
     case:concept:name    the case: one instance per case, prospect_id = case id
     concept:name         the activity: one `completed` step_event per row, step_id = activity
-    time:timestamp       ISO 8601 (naive = UTC); XES <date> values
+    time:timestamp       ISO 8601 (no zone = UTC, counted in the report); XES <date> values
     org:resource         optional: the event's actor; the case's first one is its distributor
     nextmove:hook        optional: the content slot of the step
     nextmove:content     optional: the content used there (also taken as shown)
@@ -134,7 +134,7 @@ def import_log(
         if progress is not None:
             progress(ImportProgress("read", done, total, unit))
 
-    cases, problems, events_read = _collect(read_rows(path, fmt, tick))
+    cases, problems, events_read, zoneless = _collect(read_rows(path, fmt, tick))
     skipped = _drop_bad_cases(cases, problems)
     if fmt == "csv":
         _type_case_attributes(cases.values())
@@ -158,7 +158,7 @@ def import_log(
     problems.sort(key=lambda p: (p.trace or 0, p.row or 0, p.event or 0))
     return ImportReport(process_id, str(path), fmt, digest, version, events_read, len(cases),
                         written, activities if cases else (), tuple(problems), unchanged,
-                        skipped)
+                        skipped, zoneless)
 
 
 def _drop_bad_cases(cases: dict[str, Case], problems: list[ImportProblem]) -> tuple[str, ...]:
@@ -178,10 +178,11 @@ def _sha256(path: Path) -> str:
 
 
 def _collect(rows: Iterable[tuple[Where, dict[str, Any]]]
-             ) -> tuple[dict[str, Case], list[ImportProblem], int]:
+             ) -> tuple[dict[str, Case], list[ImportProblem], int, int]:
+    """The cases, the bad rows, the events read and how many had a time with no zone."""
     cases: dict[str, Case] = {}
     problems: list[ImportProblem] = []
-    read = 0
+    read = zoneless = 0
     for where, values in rows:
         if "trace" in where and "event" not in where:  # an XES trace without events
             problems.append(ImportProblem(values["__error__"], case_id=_text(values.get(CASE)),
@@ -192,7 +193,8 @@ def _collect(rows: Iterable[tuple[Where, dict[str, Any]]]
         if isinstance(parsed, str):
             problems.append(ImportProblem(parsed, case_id=_text(values.get(CASE)), **where))
             continue
-        case_id, event = parsed
+        case_id, event, naive_time = parsed
+        zoneless += naive_time
         trace = values.get("__trace__")
         case = cases.get(case_id)
         if case is None:  # case attributes come from a case's first row
@@ -209,11 +211,12 @@ def _collect(rows: Iterable[tuple[Where, dict[str, Any]]]
                 **where))
             continue
         case.events.append(event)
-    return cases, problems, read
+    return cases, problems, read, zoneless
 
 
-def _parse(values: dict[str, Any], seq: int) -> tuple[str, Event] | str:
-    """The case id and event of one row, or what is wrong with it."""
+def _parse(values: dict[str, Any], seq: int) -> tuple[str, Event, bool] | str:
+    """The case id and event of one row and whether its time had no zone (read as UTC), or
+    what is wrong with it."""
     if "__error__" in values:
         return str(values["__error__"])
     case_id = _text(values.get(CASE))
@@ -222,10 +225,11 @@ def _parse(values: dict[str, Any], seq: int) -> tuple[str, Event] | str:
     activity = _text(values.get(ACTIVITY))
     if activity is None:
         return f"missing activity ({ACTIVITY})"
-    at = _timestamp(values.get(TIME))
-    if at is None:
+    timed = _timestamp(values.get(TIME))
+    if timed is None:
         return (f"bad timestamp {values.get(TIME)!r} ({TIME}): expected ISO 8601 such as "
                 "2026-01-05T09:00:00+01:00")
+    at, zoneless = timed
     propensity = values.get(PROPENSITY)
     if propensity not in (None, ""):
         try:
@@ -267,7 +271,7 @@ def _parse(values: dict[str, Any], seq: int) -> tuple[str, Event] | str:
     activity = step_of(activity, kind)
     event: Event = (at, seq, activity, _text(values.get(RESOURCE)), _text(values.get(HOOK)),
                      shown, used, propensity, data, kind, policy, _text(values.get(STEP_NAME)))
-    return case_id, event
+    return case_id, event, zoneless
 
 
 def _json_object(raw: Any) -> dict[str, Any] | None:
@@ -307,8 +311,9 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _timestamp(value: Any) -> datetime | None:
-    """Naive UTC, as the store keeps times; naive input is taken to be UTC."""
+def _timestamp(value: Any) -> tuple[datetime, bool] | None:
+    """Naive UTC, as the store keeps times, and whether `value` had no zone: such a time is
+    taken to be UTC, and the report counts them so nobody is surprised by it."""
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, str) and value.strip():
@@ -326,9 +331,9 @@ def _timestamp(value: Any) -> datetime | None:
                 return None
     else:
         return None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
+    if moment.tzinfo is None:
+        return moment, True
+    return moment.astimezone(UTC).replace(tzinfo=None), False
 
 
 def _type_case_attributes(cases: Iterable[Case]) -> None:

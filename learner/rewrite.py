@@ -56,8 +56,8 @@ only hooks that beat (every hook with `force`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -146,6 +146,8 @@ class Proposal:
     hooks: tuple[HookProposal, ...]
     skipped: Mapping[str, str] = field(default_factory=dict)  # hook -> why no proposal
     importance: Mapping[str, float] = field(default_factory=dict)  # model gain per feature
+    pending: int = 0  # decisions left out: their horizon had not passed by observed_until
+    observed_until: datetime | None = None
 
     def hook(self, name: str) -> HookProposal:
         return next(h for h in self.hooks if h.hook == name)
@@ -157,25 +159,33 @@ class Proposal:
             else self.horizon.total_seconds() / 3600,
             "decisions": self.decisions, "hooks": [h.to_dict() for h in self.hooks],
             "skipped": dict(self.skipped), "importance": dict(self.importance),
+            "not_yet_observed": self.pending,
+            "observed_until": None if self.observed_until is None
+            else self.observed_until.isoformat(),
         }
 
 
 def propose(store: Store, process_id: str, *, outcome: str, horizon: timedelta | None = None,
-            min_support: int = 50, epsilon: float = 0.1, seed: int = 0, **options: Any
-            ) -> Proposal:
+            observed_until: datetime | None = None, min_support: int = 50,
+            epsilon: float = 0.1, seed: int = 0, **options: Any) -> Proposal:
     """Learn from the process's logged decisions and propose a policy per hook.
 
-    `options` go to `propose_from`: max_features, max_levels, bins, max_values, min_gain,
-    selection_z, min_lift, folds, n_boot, confidence, model_params (OutcomeModel
-    parameters), hooks.
+    With a horizon, `observed_until` (now) leaves out the decisions of cases whose horizon
+    had not passed by then: counted as failures, they would drag every rate down
+    (`Proposal.pending` says how many). `options` go to `propose_from`: max_features,
+    max_levels, bins, max_values, min_gain, selection_z, min_lift, folds, n_boot,
+    confidence, model_params (OutcomeModel parameters), hooks.
     Raises `UnknownOutcome` when the outcome is neither a step nor an outcome event.
     """
     from learner.dataset import decisions
 
-    table = decisions(store, process_id, outcome=outcome, horizon=horizon)
-    return propose_from(table, load_stored_catalog(store), active_policies(store),
-                        process_id=process_id, outcome=outcome, horizon=horizon,
-                        min_support=min_support, epsilon=epsilon, seed=seed, **options)
+    table = decisions(store, process_id, outcome=outcome, horizon=horizon,
+                      observed_until=observed_until)
+    found = propose_from(table, load_stored_catalog(store), active_policies(store),
+                         process_id=process_id, outcome=outcome, horizon=horizon,
+                         min_support=min_support, epsilon=epsilon, seed=seed, **options)
+    return replace(found, pending=sum(table.pending.values()),
+                   observed_until=observed_until if horizon is not None else None)
 
 
 def propose_from(table: Any, catalog: Catalog, active: Mapping[str, Policy], *,

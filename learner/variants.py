@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from engine.store.database import Store
-from engine.store.steplog import check_horizon, check_outcome, check_process
-from learner._read_variants import SEP, path_rows, prospect_ids
+from engine.store.steplog import check_horizon, check_outcome, check_process, outcome_names
+from learner._read_variants import SEP, path_rows, prospect_ids, unobserved
 from learner._stats import compare, holm, wilson
 
 
@@ -77,21 +77,23 @@ def variants(
     """The process's variants, most common first (ties: the one seen first).
 
     `observed_until` (with a horizon) leaves out cases whose horizon had not passed by then.
-    `outcome` may name several (a case converts on reaching any of them, e.g. the map's
-    converting outcomes, `analytics.measures`). Raises UnknownOutcome for an outcome that is
-    neither a step nor a recorded outcome event, DefinitionNotFound for a process never
-    deployed or imported.
+    `outcome` may name several, "+"-joined or as a tuple (a case converts on reaching any
+    of them, e.g. the map's converting outcomes, `analytics.measures`). Raises
+    UnknownOutcome for an outcome that is neither a step nor a recorded outcome event,
+    DefinitionNotFound for a process never deployed or imported.
 
     The database builds each case's path (its steps' ids in log order, hex-encoded so no
     step name can collide with the separator) and counts cases per path and time to the
     outcome; Python gets one row per path and time to outcome, not the events.
     """
-    outcomes = (outcome,) if isinstance(outcome, str) else outcome
     check_horizon(horizon)
-    for each in outcomes or ():
+    for each in (outcome,) if isinstance(outcome, str) else outcome or ():
         check_outcome(store, process_id, each)  # the process too
-    if not outcomes:
+    if not outcome:
         check_process(store, process_id)
+    # "a+b" names a and b, as for learn and evaluate: the SQL matches names, not the join
+    outcomes = (tuple(sorted(outcome_names(outcome))) if isinstance(outcome, str)
+                else outcome)
     tallies: dict[str, _Tally] = {}
     for key, hours, n, first in path_rows(store, process_id, outcome=outcomes, horizon=horizon,
                                           with_content=with_content,
@@ -109,6 +111,14 @@ def variants(
     ranked = sorted(((_decode(k, with_content), t) for k, t in tallies.items()),
                     key=lambda kv: (-kv[1].cases, kv[1].order))
     return _summarise(ranked, examples, outcome is not None, with_content, alpha)
+
+
+def unobserved_cases(store: Store, process_id: str, *, horizon: timedelta | None,
+                     observed_until: datetime | None) -> int:
+    """How many cases `variants` leaves out with the same `horizon` and `observed_until`:
+    started too recently for their horizon to have passed, so their outcome is not known
+    yet (0 without either)."""
+    return unobserved(store, process_id, horizon, observed_until)
 
 
 def _decode(key: str, with_content: bool) -> tuple[Any, ...]:

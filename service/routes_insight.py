@@ -159,7 +159,8 @@ def learn(body: LearnRequest, engine: EngineDep, who: Lead,
 
     def work() -> dict[str, Any]:
         proposal = learner.propose(engine.store, body.process, outcome=body.outcome,
-                                   horizon=_duration(body.horizon, "horizon"), seed=body.seed)
+                                   horizon=_duration(body.horizon, "horizon"),
+                                   observed_until=_now(engine), seed=body.seed)
         applied = [] if body.dry_run else learner.apply(engine.store, proposal,
                                                         force=body.force, clock=engine.clock)
         return {**proposal.to_dict(), "applied": applied, "dry_run": body.dry_run,
@@ -175,6 +176,7 @@ def evaluate(body: EvaluateRequest, engine: EngineDep, _who: Analyst) -> dict[st
 
     found = learner.evaluate(engine.store, body.process, body.policy, outcome=body.outcome,
                              horizon=_duration(body.horizon, "horizon"), hook=body.hook,
+                             observed_until=_now(engine),
                              seed=body.seed)
     result: dict[str, Any] = found.to_dict()
     return result

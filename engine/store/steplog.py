@@ -191,12 +191,18 @@ def stored_steps_and_hooks(store: Store) -> tuple[set[str], set[str]]:
 def check_outcome(store: Store, process_id: str, outcome: str) -> None:
     """Raise DefinitionNotFound for a process never deployed or imported, UnknownOutcome
     unless the process has such a step or such outcome events (for a "+"-joined `outcome`:
-    each of the names, unless it is one name whole). Checking the outcome checks the
-    process: no `check_process` is needed beside it."""
+    each of the names, unless it is one name whole; InvalidInput for an empty name between
+    the "+", e.g. `+` or `a++b`). Checking the outcome checks the process: no
+    `check_process` is needed beside it."""
     if "+" in outcome:
         try:
             _check_one(store, process_id, outcome)
         except UnknownOutcome:
+            # `outcome_names` drops empty parts: `+` alone would name nothing and check nothing
+            if "" in outcome.split("+"):
+                raise InvalidInput("outcome", f"{outcome!r} has an empty name beside a '+': "
+                                   "join outcome names with one '+', e.g. "
+                                   "customer_order+distributor_enrolled") from None
             for name in sorted(outcome_names(outcome) - {outcome}):
                 _check_one(store, process_id, name)
         return

@@ -152,3 +152,46 @@ def test_learn_says_why_nothing_changed(store: Store) -> None:
     # a log this small proves nothing: each hook is left alone and says what it would take
     assert "kept current" in result.stdout and ": applied" not in result.stdout
     assert "decisions are needed" in result.stdout and "power now" in result.stdout
+
+
+def _judge(data: dict[str, np.ndarray], policy: Policy | None = None) -> Evaluation:
+    rule = policy or Policy.from_dict({"hook": sim.HOOK, "exploration": {
+        "method": "epsilon", "epsilon": 1.0}})
+    return evaluate_from(data, sim.catalog(), {sim.HOOK: rule}, sim.active(),
+                         process_id="sparse", outcome="sale", n_boot=100)
+
+
+def test_no_verdict_where_the_log_cannot_give_one() -> None:
+    """Before, 8 decisions, a log without an option or without a single outcome were judged
+    with intervals of no width and rates above 1."""
+    thin = _judge(sim.log(30, seed=1, base=0.3))
+    assert thin.hooks == () and thin.skipped == {
+        sim.HOOK: "30 usable decisions, fewer than min_support=50"}
+    data = sim.log(2000, seed=2, base=0.1)
+    nothing = _judge({**data, "reward": np.zeros_like(data["reward"])})
+    assert nothing.hooks == () and "none of its 2000 decisions reached the outcome" in (
+        nothing.skipped[sim.HOOK])
+    logged = data["shown"] != "offer_e"
+    gap = _judge({k: v[logged] for k, v in data.items()})
+    assert gap.hooks == ()
+    assert gap.skipped[sim.HOOK].startswith("the policy gives 20.0% of its choices to "
+                                            "options never logged for this hook (offer_e)")
+
+
+def test_an_estimate_that_is_less_than_it_looks_says_so() -> None:
+    data = sim.log(500, seed=4, base=0.2)
+    only_a = data["shown"] == "offer_a"
+    reward = np.where(only_a, 0, data["reward"]).astype(np.int8)
+    greedy = Policy.from_dict({"hook": sim.HOOK, "default": {"offer_a": 1.0},
+                               "exploration": {"method": "epsilon", "epsilon": 0.0}})
+    never = _judge({**data, "reward": reward}, greedy).hook(sim.HOOK)
+    assert never.estimates["ipw"].value == 0.0  # it only shows what never converted
+    assert "ipw: every resample gave 0.0000: the interval measures no uncertainty" in (
+        never.notes)
+    # offer_a logged as if it were rare: its weights of 20 put IPW above 1, and stay there
+    reward = np.where(only_a, 1, data["reward"]).astype(np.int8)
+    mu = np.where(only_a, 0.05, data["propensity"])
+    uneven = _judge({**data, "reward": reward, "propensity": mu}, greedy).hook(sim.HOOK)
+    assert uneven.estimates["ipw"].value == pytest.approx(20 * only_a.mean())
+    assert any(n.startswith("ipw: ") and "outside [0, 1]" in n for n in uneven.notes)
+    assert uneven.to_dict()["notes"] == list(uneven.notes)

@@ -293,3 +293,18 @@ def test_import_and_variants_on_every_backend(db_url: str, corpus_logs: Path) ->
     with pytest.raises(LogAlreadyImported):
         import_log(store, corpus_logs / "receipt.csv", "receipt")
     store.dispose()
+
+
+def test_times_without_a_zone_are_read_as_utc_and_counted(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "local.csv"
+    path.write_text("case:concept:name,concept:name,time:timestamp\n"
+                    "c1,register,2026-01-05 09:00\n"
+                    "c1,check,2026-01-05T10:00:00+01:00\n"
+                    "c1,decide,2026-01-05T11:00:00Z\n"
+                    "c1,close,2026-01-05T12:30:00\n")
+    report = import_log(store, path, "local")
+    assert report.timestamps_without_zone == 2
+    assert report.to_dict()["timestamps_without_zone"] == 2
+    times = [e[2] for e in timelines(store)["c1"][2:]]
+    assert times == [datetime(2026, 1, 5, 9), datetime(2026, 1, 5, 9),
+                     datetime(2026, 1, 5, 11), datetime(2026, 1, 5, 12, 30)]

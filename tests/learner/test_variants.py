@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from engine import Store
-from learner import UnknownOutcome, cases, import_log, variants
+from engine.errors import InvalidInput
+from learner import UnknownOutcome, cases, import_log, unobserved_cases, variants
 from learner._stats import compare, fisher_exact, holm, two_proportion_z, wilson
 from nextmove import open_store
 
@@ -81,6 +82,25 @@ def test_alpha_horizon_and_no_outcome(store: Store) -> None:
     assert all(v.rate is None and v.converted is None and v.p_value is None for v in plain)
     with pytest.raises(UnknownOutcome):
         variants(store, "journey", outcome="sales")
+
+
+def test_a_joined_outcome_converts_on_any_of_its_names(store: Store) -> None:
+    """Before, "sale+call" was looked up as one name: no path converted."""
+    joined = variants(store, "journey", outcome="sale+call")
+    assert [v.converted for v in joined] == [10, 50, 10, 4]  # every path with a call
+    assert joined == variants(store, "journey", outcome=("call", "sale"))
+    for empty in ("+", "sale+", "sale++call"):
+        with pytest.raises(InvalidInput, match="empty name"):
+            variants(store, "journey", outcome=empty)
+
+
+def test_cases_whose_horizon_has_not_passed_are_left_out_and_counted(store: Store) -> None:
+    until, day = START + timedelta(days=5), timedelta(days=1)
+    found = variants(store, "journey", outcome="sale", horizon=day, observed_until=until)
+    left = unobserved_cases(store, "journey", horizon=day, observed_until=until)
+    late = sum(1 for n in range(1, 165) if n % 7 > 4)  # started on days 5 and 6
+    assert left == late and sum(v.cases for v in found) == 164 - late
+    assert unobserved_cases(store, "journey", horizon=None, observed_until=until) == 0
 
 
 def test_with_content_splits_paths_by_what_was_used(store: Store) -> None:
