@@ -75,13 +75,18 @@ def audit(
                                          "saved, activated, rolled back, with each policy's "
                                          "content hash) — for edited, removed or reordered "
                                          "records and edited policies. Exit 1 on tampering. "
-                                         "Keep the JSON output (it holds the policy log's "
-                                         "head) to pass as --anchor later.")] = False,
+                                         "Keep the JSON output (it holds the anchor: the "
+                                         "policy log's head and the step log's instances "
+                                         "and chains) to pass as --anchor later.")] = False,
     anchor: Annotated[Path | None, typer.Option("--anchor", help="With --verify: a kept "
-                                                "`audit --verify --json` output (or "
-                                                '{"records": N, "head": H}); the policy log '
-                                                "must still reach that head, which catches a "
-                                                "log rewritten with fresh hashes.")] = None,
+                                                "`audit --verify --json` output. The policy "
+                                                "log must still reach its head, and every "
+                                                "instance in it must still exist and reach "
+                                                "its chain as of then: this catches a log "
+                                                "rewritten with fresh hashes, an instance "
+                                                "deleted or its tail cut off. An older anchor "
+                                                '(or {"records": N, "head": H}) checks the '
+                                                "policy log only.")] = None,
     trail: Annotated[bool, typer.Option("--trail", help="Summarise what contractors did "
                                         "with each step: followed, skipped, varied.")] = False,
     process: Annotated[str | None, typer.Option(help="With --trail: one process.")] = None,
@@ -106,7 +111,7 @@ def audit(
     import compliance
 
     if verify:
-        kept = compliance.read_anchor(anchor) if anchor else None
+        kept = compliance.read_trail_anchor(anchor) if anchor else None
         with open_store(db) as store:
             check = compliance.verify_trail(store, anchor=kept)
         _emit_report(check.to_dict(), _verification_text(check), output, as_json)
@@ -238,11 +243,21 @@ def _emit_report(data: dict[str, object], text: str, output: Path | None, as_jso
 
 
 def _verification_text(check: compliance.TrailVerification) -> str:
-    if not check.tampered:
-        lines = [f"step log intact: {check.checked} events checked, no tampering found"]
+    anchored = check.anchored
+    problems = [f"  {t.what}: instance {t.instance_id} — {t.detail}" for t in check.tampered]
+    problems += [f"  {t.what}: {t.detail}" for t in anchored.tampered] if anchored else []
+    if not problems:
+        held = anchored.anchor if anchored else None
+        lines = [f"step log intact: {check.checked} events checked, no tampering found"
+                 + (f" (and its {held.instances} anchored instances still reach the anchor)"
+                    if held else "")]
     else:
-        lines = [f"STEP LOG TAMPERED: {len(check.tampered)} problem(s) in {check.checked} events"]
-        lines += [f"  {t.what}: instance {t.instance_id} — {t.detail}" for t in check.tampered]
+        lines = [f"STEP LOG TAMPERED: {len(problems)} problem(s) in {check.checked} events"]
+        lines += problems
+    if anchored is not None and anchored.anchor is None:
+        lines.append("step log not checked against the anchor: it is an older anchor, with "
+                     "the policy log's head only, and cannot show instances removed or chains "
+                     "cut off or rewritten before it; keep this run's --json as the anchor")
     policy = check.policy
     if policy.ok:
         lines.append(f"policy log intact: {policy.checked} records checked, no tampering found"
@@ -261,6 +276,10 @@ def _verification_text(check: compliance.TrailVerification) -> str:
         lines += [f"  {t.what}: {t.detail}" for t in signed.tampered]
     if policy.ok:  # what to keep outside the database, for --anchor later
         lines.append(f"policy log head after {policy.records} records: {policy.head}")
+    steps = check.step_anchor
+    if steps is not None and check.ok:  # no anchor to keep from a tampered database
+        lines.append(f"step log anchor: {steps.instances} instances up to event "
+                     f"{steps.events} (keep the --json output to pass as --anchor)")
     return "\n".join(lines) + "\n"
 
 

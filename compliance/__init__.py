@@ -21,13 +21,23 @@ Runtime trail: per step, how often contractors followed, changed or skipped the 
 the hash chains recomputed — each instance's step log (the cards shown, with propensity and
 policy version, and what contractors chose) and the policy log (every version saved,
 activated or rolled back to, committing to each policy document's hash) — naming any record
-edited, removed or moved. `PolicyAnchor` (in each verification, or `anchor_policy_trail`) is
-what a reviewer keeps outside the database to catch a log rewritten with fresh hashes.
+edited, removed or moved. `TrailAnchor` (in each verification's JSON: the policy log's
+`PolicyAnchor` and the step log's `StepAnchor`) is what a reviewer keeps outside the database
+to catch a log rewritten with fresh hashes, an instance deleted or its tail cut off;
+`read_trail_anchor` reads it back (older anchors hold the policy log's head only).
 
 Errors (NextmoveError and ValueError): `UnknownSeverity` for a bad severity threshold,
 `BadAnchor` for an anchor file that is not one.
 """
 
+from compliance.anchor import (
+    AnchorBreak,
+    StepAnchor,
+    StepAnchorCheck,
+    TrailAnchor,
+    anchor_step_log,
+    read_trail_anchor,
+)
 from compliance.audit import (
     ACK_PREFIX,
     AuditedMap,
@@ -76,6 +86,7 @@ __all__ = [
     "RULES",
     "SEVERITIES",
     "SOURCES",
+    "AnchorBreak",
     "AuditReport",
     "AuditedMap",
     "BadAnchor",
@@ -92,16 +103,21 @@ __all__ = [
     "SignoffRefused",
     "SignoffTampering",
     "Source",
+    "StepAnchor",
+    "StepAnchorCheck",
     "StepTrail",
     "Tampering",
+    "TrailAnchor",
     "TrailSummary",
     "TrailVerification",
     "UnknownFinding",
     "UnknownSeverity",
     "anchor_policy_trail",
+    "anchor_step_log",
     "audit",
     "justifications",
     "read_anchor",
+    "read_trail_anchor",
     "review_html",
     "review_markdown",
     "sarif_log",

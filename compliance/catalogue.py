@@ -124,7 +124,8 @@ RULES: tuple[Rule, ...] = (
           "the IRS's behavioral-control factors: it shows the company wants the work done its "
           "way. Training offered as a resource the contractor may take or leave does not."),
     _rule("NM002", "required-without-basis", "Required step without a basis",
-          "a step with `control: required` and no `basis` (the legal or brand reason)",
+          "a step with `control: required` and no `basis` (the legal or brand reason), or a "
+          "placeholder such as TODO, tbd, n/a or -",
           "Instructions", "IRS common-law factor 1: instructions", "high",
           "add `basis:` naming the law or brand rule that demands the step, or make it "
           "guidance",

@@ -12,6 +12,7 @@ justification goes) and, for a timer, the event itself (where its line comes fro
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -214,10 +215,22 @@ def _no_way_around(level: Level) -> Iterator[Hit]:
                       "end: it can be neither skipped nor avoided")
 
 
+# words that hold a basis's place without giving one: "TODO" is no more a reason than nothing
+_PLACEHOLDERS = {"todo", "tbd", "tba", "tbc", "fixme", "xxx", "n/a", "na", "none", "null",
+                 "nil", "placeholder", "basis", "unknown"}
+
+
+def _is_placeholder(basis: str) -> bool:
+    """True for a basis such as "TODO", "tbd.", "-", "n/a", "..." or "TODO: find the law"."""
+    words = re.findall(r"[\w/]+", basis.lower())  # any script: a basis may be in Chinese
+    return not words or words[0] in {"todo", "tbd", "fixme"} or " ".join(words) in _PLACEHOLDERS
+
+
 def _step_hits(step: Step) -> Iterator[Hit]:
-    if _is_required(step) and not step.basis:
+    if _is_required(step) and (not step.basis or _is_placeholder(step.basis)):
+        given = f" ({step.basis.strip()!r} is a placeholder)" if step.basis else ""
         yield Hit("NM002", step, f"step {step.name!r} is required but gives no basis (the "
-                  "legal or brand reason it cannot be skipped)")
+                  f"legal or brand reason it cannot be skipped){given}")
     if _is_required(step) and text.is_reporting(step):
         yield Hit("NM006", step, f"required step {step.name!r} asks the contractor to report "
                   "on their work (to a sponsor, a manager or the office)")

@@ -9,7 +9,9 @@ aggregates; only one row per step (and per step and contractor) reaches Python.
 
 `verify_trail` recomputes every instance's hash chain (`engine.store.trail.verify`) and, for
 each broken one, says what happened: an event edited, events removed, moved or cut off; and it
-checks the policy log the same way (`compliance.policy_chain`).
+checks the policy log the same way (`compliance.policy_chain`). With a kept anchor it also
+checks that no anchored instance is gone and each still reaches its chain as of the anchor
+(`compliance.anchor`): what a log rewritten with fresh hashes cannot fake.
 """
 
 from __future__ import annotations
@@ -23,6 +25,13 @@ from typing import Any
 from sqlalchemy import and_, case, func, select, true
 
 from compliance._chain import diagnose
+from compliance.anchor import (
+    StepAnchor,
+    StepAnchorCheck,
+    TrailAnchor,
+    anchor_step_log,
+    check_step_anchor,
+)
 from compliance.policy_chain import PolicyAnchor, PolicyTrailCheck, verify_policy_trail
 from compliance.signoff import SignoffCheck, verify_signoffs
 from engine.clock import as_utc
@@ -116,17 +125,27 @@ def trail_summary(
     people: Collection[str] | None = None,
 ) -> TrailSummary:
     """What contractors did at each person's step (of `process`, from `since` on, on the
-    instances of `people`, distributor ids, when given). Raises DefinitionNotFound for a
+    instances of `people`, distributor ids, when given). `since` counts the cards offered from
+    then on and what contractors did with those: an action on a card offered before `since`
+    is left out, so no step shows more acted on than offered. Raises DefinitionNotFound for a
     `process` never deployed or imported."""
     if process is not None:
         check_process(store, process)
     who = func.coalesce(STEP_EVENT.c.actor, INSTANCE.c.distributor_id)
-    offered = func.lag(STEP_EVENT.c.content_shown).over(
-        partition_by=(STEP_EVENT.c.instance_id, STEP_EVENT.c.step_id), order_by=STEP_EVENT.c.id)
+
+    def before(column: Any) -> Any:  # at an action: the offer's (`entered`) value
+        return func.lag(column).over(partition_by=(STEP_EVENT.c.instance_id,
+                                                   STEP_EVENT.c.step_id),
+                                     order_by=STEP_EVENT.c.id)
+
+    offer_at = case((STEP_EVENT.c.kind == EventKind.ENTERED, STEP_EVENT.c.at),
+                    (before(STEP_EVENT.c.kind) == EventKind.ENTERED, before(STEP_EVENT.c.at)),
+                    else_=STEP_EVENT.c.at)
     events = (
         select(INSTANCE.c.process_id, STEP_EVENT.c.step_id, STEP_EVENT.c.step_name,
-               STEP_EVENT.c.id, STEP_EVENT.c.kind, STEP_EVENT.c.at, STEP_EVENT.c.content_used,
-               who.label("who"), offered.label("offered"))
+               STEP_EVENT.c.id, STEP_EVENT.c.kind, STEP_EVENT.c.content_used,
+               who.label("who"), before(STEP_EVENT.c.content_shown).label("offered"),
+               offer_at.label("offer_at"))
         .join(INSTANCE, INSTANCE.c.id == STEP_EVENT.c.instance_id)
         .where(STEP_EVENT.c.kind.in_((EventKind.ENTERED, *ACTED_KINDS)))
     )
@@ -134,8 +153,10 @@ def trail_summary(
         events = events.where(INSTANCE.c.process_id == process)
     if people is not None:
         events = events.where(INSTANCE.c.distributor_id.in_(list(people)))
-    e = events.subquery()  # the offer is paired before `since` cuts, so it is never lost
-    window = e.c.at >= as_utc(since).replace(tzinfo=None) if since is not None else true()
+    e = events.subquery()  # offers are paired with actions before `since` cuts
+    # The window holds offers made from `since` on and what was done with them (even if
+    # done later), so followed + skipped + varied <= offered at every step.
+    window = e.c.offer_at >= as_utc(since).replace(tzinfo=None) if since is not None else true()
     completed, used = e.c.kind == EventKind.COMPLETED, e.c.content_used
 
     def count(condition: Any) -> Any:
@@ -200,31 +221,42 @@ class Tampering:
 @dataclass(frozen=True)
 class TrailVerification:
     """Every chain recomputed: the step events' (`tampered`), the policy log's (`policy`) and
-    the reviewers' sign-offs' (`signoffs`). `ok` when none shows tampering."""
+    the reviewers' sign-offs' (`signoffs`); with an anchor, the step log against it
+    (`anchored`). `ok` when none shows tampering. `step_anchor` is the step log's anchor now,
+    to keep for the next check (with the policy log's head, in `to_dict`)."""
 
     checked: int  # events checked
     instances: int
     tampered: tuple[Tampering, ...]
     policy: PolicyTrailCheck
     signoffs: SignoffCheck | None = None
+    step_anchor: StepAnchor | None = None
+    anchored: StepAnchorCheck | None = None  # None: no anchor given
 
     @property
     def ok(self) -> bool:
         return not self.tampered and self.policy.ok and (
-            self.signoffs is None or self.signoffs.ok)
+            self.signoffs is None or self.signoffs.ok) and (
+            self.anchored is None or self.anchored.ok)
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "checked": self.checked, "instances": self.instances,
                 "tampered": [t.to_dict() for t in self.tampered],
                 "policy": self.policy.to_dict(),
-                "signoffs": self.signoffs.to_dict() if self.signoffs else None}
+                "signoffs": self.signoffs.to_dict() if self.signoffs else None,
+                "step_anchor": self.step_anchor.to_dict() if self.step_anchor else None,
+                "step_anchor_check": self.anchored.to_dict() if self.anchored else None}
 
 
-def verify_trail(store: Store, *, anchor: PolicyAnchor | None = None) -> TrailVerification:
+def verify_trail(store: Store, *,
+                 anchor: TrailAnchor | PolicyAnchor | None = None) -> TrailVerification:
     """Recompute every step-event chain, the policy log's chain and the sign-offs' chain and
-    name what was altered;
-    with an `anchor` kept from an earlier verification, also check the policy log still
-    leads up to it (`verify_policy_trail`)."""
+    name what was altered. With an `anchor` kept from an earlier verification, also check the
+    policy log still leads up to its head (`verify_policy_trail`) and, when the anchor holds
+    one (a `PolicyAnchor` alone, or an older file, does not), the step log against the
+    step anchor (`check_step_anchor`)."""
+    kept = TrailAnchor(anchor) if isinstance(anchor, PolicyAnchor) else anchor
+    step_anchor = anchor_step_log(store)  # before the walk, so the walk covers all it holds
     checked, breaks = trail.verify(store)
     tampered: list[Tampering] = []
     broken = sorted({b.instance_id for b in breaks})
@@ -248,8 +280,13 @@ def verify_trail(store: Store, *, anchor: PolicyAnchor | None = None) -> TrailVe
                 found = [_tampering(instance_id, owner, "edited", b.reason, event_id=b.event_id)
                          for b in breaks if b.instance_id == instance_id]
             tampered += found
-    return TrailVerification(checked, instances, tuple(tampered),
-                             verify_policy_trail(store, anchor=anchor), verify_signoffs(store))
+    policy = verify_policy_trail(store, anchor=kept.policy if kept else None)
+    anchored = None
+    if kept is not None:
+        anchored = (check_step_anchor(store, kept.steps) if kept.steps
+                    else StepAnchorCheck(None))
+    return TrailVerification(checked, instances, tuple(tampered), policy,
+                             verify_signoffs(store), step_anchor, anchored)
 
 
 def _tampering(instance_id: int, owner: dict[str, Any], what: str, detail: str,

@@ -121,6 +121,23 @@ def test_trail_summary_by_process_and_since(driven: Store, clock: ManualClock) -
         trail_summary(driven, process="no_such_process")
 
 
+def test_since_counts_only_what_was_done_with_cards_offered_from_then_on(
+    driven: Store, clock: ManualClock
+) -> None:
+    """A card offered before `since` and acted on after it is in neither count, so no step
+    shows more followed, skipped and varied than offered (it did: offered 0, followed 1)."""
+    lv = open_engine(driven, clock=clock, recommend=False)
+    clock.advance(DAY)  # day 2
+    since = clock.now()
+    lv.complete(ProspectRef("p4"), "share_intro", actor="d3")  # offered on day 1
+    lv.start(JOURNEY, "p5", "d3", US, actor="d3")
+    lv.skip(ProspectRef("p5"), "add_contact", "already a customer", actor="d3")
+    window = trail_summary(driven, process=JOURNEY, since=since)
+    assert [(s.step, s.offered, s.followed, s.skipped) for s in window.steps] == [
+        ("add_contact", 1, 0, 1), ("share_intro", 1, 0, 0)]  # p5's, offered on day 2
+    assert (window.contractors, window.deviated) == (1, 1)
+
+
 # -- tampering --------------------------------------------------------------------------------
 
 

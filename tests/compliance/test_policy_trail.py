@@ -314,7 +314,9 @@ def test_cli_audit_verify_reports_both_trails(sqlite_log: Log, tmp_path: Path) -
         "step log intact: 0 events checked, no tampering found",
         f"policy log intact: {len(log.records())} records checked, no tampering found",
         "sign-offs intact: 0 records checked, no tampering found",
-        f"policy log head after {len(log.records())} records: {head}"]
+        f"policy log head after {len(log.records())} records: {head}",
+        "step log anchor: 0 instances up to event 0 (keep the --json output to pass as "
+        "--anchor)"]
     kept = tmp_path / "verified.json"
     result = runner.invoke(app, ["audit", "--verify", "--json", "--db", log.url,
                                  "--output", str(kept)])

@@ -156,10 +156,15 @@ def test_audit_verify_names_a_tampered_signoff(store: Store, the_map: Path,
                     "delete first": {"removed"}}[tamper]
 
 
-def test_the_cli_signs_off_verifies_and_writes_the_reviewers_report(tmp_path: Path,
-                                                                    the_map: Path) -> None:
+def test_the_cli_signs_off_verifies_and_writes_the_reviewers_report(
+        tmp_path: Path, the_map: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     db = str(tmp_path / "review.db")
-    failing = runner.invoke(app, ["audit", str(the_map), "--fail-on", "medium", "--db", db])
+    # Not there yet: an audit never creates it (none named and no ./nextmove.db: no sign-offs)
+    refused = runner.invoke(app, ["audit", str(the_map), "--db", db])
+    assert refused.exit_code == 4 and "no database at" in refused.output
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NEXTMOVE_DB", raising=False)
+    failing = runner.invoke(app, ["audit", str(the_map), "--fail-on", "medium"])
     assert failing.exit_code == 1 and f"Finding `{FINDING}`" in failing.output
     signed = runner.invoke(app, ["audit", "signoff", FINDING, str(the_map), "--reviewer",
                                  "Ana Ruiz", "--reason", REASON, "--db", db, "--now",
