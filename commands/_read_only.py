@@ -2,11 +2,12 @@
 
 `open_read_only(db)` opens an SQLite `--db` with stdlib sqlite3, read-only, when it is a
 nextmove database of this very schema version (anything else, and PostgreSQL, goes the
-normal way in, `nextmove.open_engine`, which creates, upgrades or refuses it as for every
-command). `read_cards` then reads what `Engine.cards` reads — the one cards query of
-`engine.store.plain`, "now" by the one rule (`--now`, else the recorded simulated clock, else
-the real clock), the stored step metadata and the stored content catalog — and builds the
-cards with the same code (`engine.runtime.cards`).
+normal way in, `nextmove.open_engine`, which upgrades or refuses it as for every command; a
+file that is not there is refused, not created, since `cards` only reads). `read_cards` then
+reads what `Engine.cards` reads — the one cards query of `engine.store.plain`, "now" by the
+one rule (`--now`, else the recorded simulated clock, else the real clock), the stored step
+metadata and the stored content catalog — and builds the cards with the same code
+(`engine.runtime.cards`).
 """
 
 from __future__ import annotations

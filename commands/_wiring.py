@@ -3,6 +3,10 @@
 `engine_for` gives a ready engine; `open_store` is for commands that read or write the
 database without running instances (analytics, learning, policies, audits) and closes it when
 they are done. Both upgrade a database made by an older nextmove, with a progress bar.
+
+Both create a database that is not there, except for the commands in `READ_ONLY`: those stop
+with "no database at PATH" (not-found, exit 4) on an SQLite path that does not exist, so a
+mistyped --db is not answered with a new empty database, zeros and "intact".
 """
 
 from __future__ import annotations
@@ -22,6 +26,35 @@ if TYPE_CHECKING:
     from engine import Engine, Store
 
 
+# The commands that only read, as typed after `nextmove`; every other command may write, and
+# creates the database it names. (`drift` writes only with --act or --ack, which need a log.)
+READ_ONLY = frozenset({
+    "audit maps", "audit review", "cards", "cohorts", "drift", "evaluate", "export-log",
+    "funnel", "indicators", "list", "policy history", "recommend", "report", "show",
+    "stuck", "survival", "token list", "variants"})
+
+
+def running_command() -> str:
+    """The command being run, as typed after `nextmove` ("funnel", "audit maps"); "" outside
+    a command (nextmove used as a library)."""
+    try:  # typer 0.2x runs on its own copy of click, whose context stack this is
+        from typer._click.globals import get_current_context
+    except ImportError:  # older typer: click itself
+        from click import get_current_context  # type: ignore[no-redef]
+
+    names = []
+    ctx = get_current_context(silent=True)
+    while ctx is not None and ctx.parent is not None:  # the root is the program itself
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(reversed(names))
+
+
+def _create() -> bool:
+    """Whether opening may create the database: not for a command that only reads."""
+    return running_command() not in READ_ONLY
+
+
 def engine_for(db: str | None, allow_scripts: bool = False, now: str | None = None,
                recommend: bool = True, recorded: bool = True) -> Engine:
     """An engine on `db` whose clock follows the one rule for now (`now_of`): `now` (ISO
@@ -38,7 +71,8 @@ def engine_for(db: str | None, allow_scripts: bool = False, now: str | None = No
     elif recorded:
         clock = RecordedClock()
     engine = nextmove.open_engine(db, clock=clock, allow_scripts=allow_scripts,
-                                  recommend=recommend, progress=UpgradeBar())
+                                  recommend=recommend, progress=UpgradeBar(),
+                                  create=_create())
     _opened.set((*_opened.get(), engine.store))
     if isinstance(clock, RecordedClock):
         clock.read(engine.store)
@@ -90,7 +124,7 @@ def open_store(db: str | None, durable: bool = True) -> Iterator[Store]:
     `durable=False`: the opt-in for throwaway databases (see `nextmove.open_store`)."""
     import nextmove
 
-    store = nextmove.open_store(db, durable=durable, progress=UpgradeBar())
+    store = nextmove.open_store(db, durable=durable, progress=UpgradeBar(), create=_create())
     try:
         yield store
     finally:

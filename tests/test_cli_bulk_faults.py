@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from nextmove import open_store
 from tests._faults import LIFEVANTAGE, cli, snapshot
 from tests.conftest import FIXTURES
 
@@ -97,7 +98,7 @@ def test_reject_without_json_is_one_line_and_imports_nothing(db_url: str,
                                                              tmp_path: Path) -> None:
     path = tmp_path / "log.csv"
     path.write_text(LOG.format(when="yesterday"), encoding="utf-8")
-    cli(["list", "--db", db_url], 0)  # an empty nextmove database
+    open_store(db_url).dispose()  # an empty nextmove database
     before = snapshot(db_url)
     result = cli(["import-log", path, "--process", "history", "--on-error", "reject",
                   "--db", db_url], 3)

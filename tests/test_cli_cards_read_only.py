@@ -171,8 +171,8 @@ def pages(engine: Engine, who: str) -> list[tuple[list[dict[str, object]], str |
 
 def test_what_the_normal_way_in_refuses_or_upgrades_goes_the_normal_way(tmp_path: Path,
         sqlite_file: tuple[Path, datetime]) -> None:
-    """Not a database, a newer schema: refused with open_engine's message and exit code. A
-    missing file: created, as `cards` always did. Nothing read-only about any of them."""
+    """Not a database, a newer schema, a missing file: refused with open_engine's message and
+    exit code, as every command that only reads does."""
     junk = tmp_path / "junk.db"
     junk.write_text("not a database")
     result = runner.invoke(app, ["cards", "-d", "D", "--db", str(junk)])
@@ -186,8 +186,8 @@ def test_what_the_normal_way_in_refuses_or_upgrades_goes_the_normal_way(tmp_path
     result = runner.invoke(app, ["cards", "-d", "D", "--db", str(newer), "--json"])
     assert result.exit_code == 6
     assert "newer than this nextmove" in json.loads(result.stdout)["message"]
-    missing = tmp_path / "missing.db"
+    missing = tmp_path / "missing.db"  # a mistyped --db: refused, nothing created
     assert open_read_only(str(missing)) is None and not missing.exists()
-    assert cli("-d", "D", "--db", str(missing)) == (
-        "no cards: nothing waits on this distributor\n")
-    assert missing.exists()
+    result = runner.invoke(app, ["cards", "-d", "D", "--db", str(missing)])
+    assert result.exit_code == 4 and f"no database at {missing}" in result.output
+    assert not missing.exists()

@@ -61,6 +61,16 @@ class StoreError(NextmoveError):
         super().__init__(message)
 
 
+class DatabaseNotFound(StoreError):
+    """An SQLite file that does not exist, opened by something that only reads
+    (`nextmove.open_store(create=False)`): nothing was created. `code` NOT_FOUND."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(f"no database at {path}; deploy or simulate first, or check --db",
+                         code=ErrorCode.NOT_FOUND)
+
+
 SUPPORTED = ("sqlite", "postgresql")
 
 
