@@ -8,6 +8,7 @@ against textbook values in tests/analytics/test_km.py:
 * S(t) = Π (1 − d_i / n_i) over event times t_i ≤ t;
 * Var S(t) by Greenwood, Σ d_i / (n_i (n_i − d_i)); the band uses the log(−log) transform
   (as lifelines and R's `conf.type = "log-log"` do), so it stays inside [0, 1];
+  before any event, the exact (Clopper–Pearson) bound for 0 events in the n at risk;
 * log-rank: Σ (O − E) over the groups with the hypergeometric covariance, χ² on k − 1
   degrees of freedom (Peto & Peto; R's `survdiff`).
 """
@@ -57,7 +58,7 @@ def kaplan_meier(durations: Sequence[float], events: Sequence[bool], *,
             survival *= 1.0 - died / at_risk
             greenwood = (greenwood + died / (at_risk * (at_risk - died))
                          if at_risk > died else math.inf)
-        lower, upper = _band(survival, greenwood, z)
+        lower, upper = _band(survival, greenwood, z, at_risk)
         out.append(Step(time, at_risk, died, censored, survival,
                         survival * math.sqrt(greenwood) if math.isfinite(greenwood) else 0.0,
                         lower, upper))
@@ -65,10 +66,15 @@ def kaplan_meier(durations: Sequence[float], events: Sequence[bool], *,
     return out
 
 
-def _band(survival: float, greenwood: float, z: float) -> tuple[float, float]:
+def _band(survival: float, greenwood: float, z: float, at_risk: int) -> tuple[float, float]:
     """log(−log) transformed interval: exp(−exp(log(−log S) ± z σ)), σ² = V / (log S)²."""
-    if survival >= 1.0 or greenwood == 0.0:
-        return (1.0, 1.0) if survival >= 1.0 else (survival, survival)
+    if survival >= 1.0:
+        # no event yet: Greenwood's variance is 0, yet 0 of n is no proof the rate is 0; the
+        # exact (Clopper–Pearson) bound for 0 events in the n still at risk: (α/2)^(1/n)
+        tail = 0.5 * math.erfc(z / math.sqrt(2.0))
+        return tail ** (1.0 / at_risk), 1.0
+    if greenwood == 0.0:
+        return survival, survival
     if survival <= 0.0 or not math.isfinite(greenwood):
         return 0.0, 0.0
     log_s = math.log(survival)

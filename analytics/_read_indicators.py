@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Float, and_, case, cast, func, literal, or_, select, union_all
+from sqlalchemy.sql.elements import ColumnElement
 
 from analytics._sql import Percentiles, hours, week_start
 from engine.store import INSTANCE, REACHED_KINDS, STEP_EVENT, EventKind
@@ -95,9 +96,20 @@ def _per_distributor(store: Store, definitions: Sequence[Counted], as_of: dateti
     ranked = select(enrolled.c.d, enrolled.c.t, func.row_number().over(
         partition_by=enrolled.c.d, order_by=(enrolled.c.pri, enrolled.c.t)).label("rn")
     ).subquery()
-    only = [] if people is None else [ranked.c.d.in_(list(people))]
+    only: list[ColumnElement[bool]] = [] if people is None else [
+        ranked.c.d.in_(list(people))]
+    if process_id:  # the process picks its distributors (onboarding: those it enrolled)
+        picked: ColumnElement[bool] = ranked.c.d.in_(
+            select(i.distributor_id).where(i.process_id == process_id))
+        if process_id == onboarding:
+            picked = or_(picked, ranked.c.d.in_(
+                select(i.prospect_id).where(i.process_id == process_id)))
+        only.append(picked)
     start = select(ranked.c.d, ranked.c.t).where(ranked.c.rn == 1, ranked.c.t <= as_of,
                                                 *only).subquery()
+    # the process limits what is counted, not the first sale: a distributor's sale is recorded
+    # on a prospect's journey whichever process picked the distributor
+    here = [i.process_id == process_id] if process_id else []
     counted: list[Any] = []
     for ind in definitions:
         matches = []
@@ -105,14 +117,14 @@ def _per_distributor(store: Store, definitions: Sequence[Counted], as_of: dateti
             matches.append(e.step_id.in_(ind.steps))
         if ind.hooks:
             matches.append(e.hook.in_(ind.hooks))
-        counted.append(func.sum(case((and_(or_(*matches), e.kind.in_(ind.kinds)), 1),
+        counted.append(func.sum(case((and_(or_(*matches), e.kind.in_(ind.kinds), *here), 1),
                                      else_=0)).label(f"c_{len(counted)}"))
     is_sale = and_(e.kind == EventKind.OUTCOME, e.step_id.in_(sales))
     activity = (
         select(i.distributor_id.label("d"), *counted,
                func.min(case((is_sale, e.at))).label("first_sale"))
         .select_from(STEP_EVENT.join(INSTANCE, INSTANCE.c.id == e.instance_id))
-        .where(e.at <= as_of, *([i.process_id == process_id] if process_id else []), *mine)
+        .where(e.at <= as_of, *mine)
         .group_by(i.distributor_id)
         .subquery()
     )

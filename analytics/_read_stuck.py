@@ -49,15 +49,16 @@ class OpenRows:
 
 def open_rows(store: Store, filters: Filters, now: datetime, limits: dict[str, float],
               timers: Collection[str] = ()) -> OpenRows:
-    """The open arrivals on active instances at `now`, in one pass: those past their step's
+    """The open arrivals (made by `now`) on active instances, in one pass: those past their step's
     limit (hours; steps without one are left out), and all of those at the `timers` steps
     (deliberate waits). A step's name is the one logged with its newest arrival found."""
     if not limits and not timers:
         return OpenRows([], [])
     moment = naive(now)
-    # only active instances can be stuck: narrow to them before looking for open visits
+    # only active instances can be stuck: narrow to them before looking for open visits;
+    # an arrival after `now` did not exist yet at `now` (it would wait a negative time)
     visit = open_arrivals(store.dialect, filters, INSTANCE.c.status == "active",
-                          extra=(INSTANCE.c.distributor_id,))
+                          STEP_EVENT.c.at <= moment, extra=(INSTANCE.c.distributor_id,))
     kept: ColumnElement[bool] = visit.c.step_id.in_(list(timers)) if timers else false()
     if limits:
         # At exactly its limit an arrival is stuck: the engine's stuck timer fires when

@@ -243,8 +243,10 @@ def indicators(
 ) -> Indicators:
     """Every distributor's leading indicators, as of `as_of` (default: the newest event).
 
-    `process_id` limits the counted events to one process (enrollment still comes from
-    `onboarding`); `people` keeps those distributors only (`analytics.people`). A
+    `process_id` keeps the distributors with an instance of that process (of `onboarding`:
+    those it enrolled) and counts their events on it; their first sale counts on whichever
+    process it was recorded (enrollment still comes from `onboarding`); `people` keeps those
+    distributors only (`analytics.people`). A
     `process_id` never deployed or imported raises DefinitionNotFound, a step or hook of a
     definition given that no stored map has UnknownStep / UnknownHook."""
     if process_id is not None:

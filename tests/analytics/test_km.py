@@ -63,3 +63,12 @@ def test_log_rank_three_groups_and_degenerate_cases() -> None:
     assert logrank([([1.0, 2.0], [False, False]), ([3.0], [False])]) is None
     same = logrank([_split(PLACEBO), _split(PLACEBO)])
     assert same is not None and math.isclose(same.chi2, 0.0, abs_tol=1e-12) and same.p == 1.0
+
+
+def test_no_event_yet_gives_the_exact_bound_not_a_zero_width_band() -> None:
+    # 0 of 3 and 0 of 1 sold: Greenwood's variance is 0, but 0 of 3 does not prove a rate of 0
+    [step] = kaplan_meier([14.0, 14.0, 14.0], [False, False, False])
+    assert step.survival == 1.0 and step.upper == 1.0
+    assert step.lower == pytest.approx(0.025 ** (1 / 3))  # share with a sale: up to 70.8%
+    [one] = kaplan_meier([14.0], [False])
+    assert one.lower == pytest.approx(0.025)

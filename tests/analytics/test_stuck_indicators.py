@@ -10,6 +10,8 @@ import pytest
 
 import analytics
 from analytics import Indicator
+from analytics._read_stuck import open_rows
+from analytics._sql import Filters, naive
 from engine import Engine, ManualClock, ProspectRef
 from nextmove import open_engine
 from tests.conftest import REPO
@@ -59,6 +61,19 @@ def test_stuck_against_each_steps_p90_and_against_a_threshold(
                            distributor="E")
     assert mine.instances == 2
     assert analytics.stuck(lv.store, "prospect_journey", T0).groups == ()
+
+
+def test_arrivals_after_now_are_neither_stuck_nor_waiting(lv: Engine, clock: ManualClock) -> None:
+    lv.start("prospect_journey", "p0", "D", US)  # arrives at T0
+    clock.set(T0 + 10 * HOUR)
+    lv.start("prospect_journey", "p1", "E", US)  # after the `now` asked about below
+    now = T0 + 5 * HOUR
+    # add_contact asked for as a deliberate wait: every open arrival there is listed, but
+    # only those that existed at `now` (none with a negative wait)
+    found = open_rows(lv.store, Filters("prospect_journey"), now, {}, {"add_contact"})
+    assert [(r[0], r[2], r[3]) for r in found.waiting] == [("add_contact", 1, naive(T0))]
+    before = analytics.stuck(lv.store, "prospect_journey", T0 - DAY, older_than=-HOUR)
+    assert before.groups == () and before.waits == ()
 
 
 def test_indicators_and_cohorts_follow_the_configured_steps(
@@ -115,3 +130,24 @@ def test_parse_indicator_reads_steps_hooks_and_kinds() -> None:
     for bad in ("no equals sign", "x=", "x=a@played"):
         with pytest.raises(analytics.IndicatorSpecError):
             analytics.parse_indicator(bad)
+
+
+def test_a_process_filter_picks_distributors_and_keeps_their_sales(
+    lv: Engine, clock: ManualClock
+) -> None:
+    # A enrolls (onboarding) and sells on a prospect's journey; C never enrolled, only prospects
+    lv.start("distributor_onboarding", "A", "A", US)
+    lv.start("prospect_journey", "a0", "A", US, actor="A")
+    lv.start("prospect_journey", "c0", "C", US, actor="C")
+    clock.set(T0 + 2 * DAY)
+    lv.outcome(ProspectRef("a0"), "sale", amount=50.0)
+    as_of = T0 + 21 * DAY
+    onboarding = analytics.indicators(lv.store, as_of=as_of, process_id="distributor_onboarding")
+    [a] = onboarding.distributors
+    assert (a.distributor_id, a.days_to_first_sale, a.first_sale_within) == ("A", 2.0, True)
+    assert a.counts["contacts_added"] == 0  # counted on the onboarding process only
+    journey = analytics.indicators(lv.store, as_of=as_of, process_id="prospect_journey")
+    assert [(d.distributor_id, d.counts["contacts_added"]) for d in journey.distributors] == [
+        ("A", 1), ("C", 1)]
+    weeks = analytics.cohorts(lv.store, as_of=as_of, process_id="distributor_onboarding").weeks
+    assert [(w.distributors, w.first_sale_within) for w in weeks] == [(1, 1)]
