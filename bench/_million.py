@@ -62,7 +62,7 @@ __all__ = ["CACHE", "FORMAT", "JOURNEY", "NOW", "build", "cached", "on_postgres"
 ROOT = Path(__file__).resolve().parent.parent
 LIFEVANTAGE = ROOT / "processes" / "lifevantage"
 CACHE = Path(__file__).resolve().parent / ".cache"
-FORMAT = 2  # bump when the generated content changes: old cache files are then rebuilt
+FORMAT = 3  # bump when the generated content changes: old cache files are then rebuilt
 
 
 def _params(instances: int, distributors: int, seed: int) -> dict[str, int]:

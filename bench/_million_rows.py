@@ -150,7 +150,8 @@ class Writer:
                                     None, None, stamp))
                 version += 1
         waiting = []
-        dues = []
+        dues: list[str] = []
+        stuck: list[str] = []  # with dues: when the cards came due (card_due_at)
         for wait in capture.waiting:
             wait = dict(wait)
             for key in ("since", "due_at", "stuck_since"):
@@ -159,6 +160,8 @@ class Writer:
                     wait[key] = _iso(times[group] + offset)
             if wait.get("due_at"):
                 dues.append(wait["due_at"])
+            if wait.get("stuck_since") and wait.get("kind") == "user":
+                stuck.append(wait["stuck_since"])
             rec = wait.get("recommendation")
             if rec is not None and wait["step_id"] in offers:
                 shown, p = offers[wait["step_id"]]
@@ -169,7 +172,9 @@ class Writer:
             iid, self.definitions[process], process, prospect, distributor,
             context.get("sponsor_id"), f"{process}\x1f{prospect}" if active else None,
             capture.status, json.dumps(context), json.dumps(waiting),
-            _db(datetime.fromisoformat(min(dues))) if dues else None, version,
+            _db(datetime.fromisoformat(min(dues))) if dues else None,
+            _db(min(datetime.fromisoformat(t) for t in dues + stuck)) if dues or stuck else None,
+            version,
             capture.state, _db(t0), _db(times[-1]), visits.dump()))
         if len(self.events) > 200_000:
             self.flush()
@@ -227,8 +232,8 @@ class Writer:
             self.conn.executemany(
                 "INSERT INTO instance (id, definition_id, process_id, prospect_id, "
                 "distributor_id, sponsor_id, active_key, status, context, waiting, next_due_at, "
-                "version, state, created_at, updated_at, visits) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self.instances)
+                "card_due_at, version, state, created_at, updated_at, visits) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self.instances)
         if self.events:
             self.conn.executemany(
                 "INSERT INTO step_event (instance_id, step_id, step_name, kind, actor, hook, "

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     columns = ", ".join(
         f"instance.{c}" for c in ("id", "definition_id", "process_id", "prospect_id",
                                   "distributor_id", "sponsor_id", "active_key", "status",
-                                  "context", "waiting", "next_due_at", "version", "chain_head",
+                                  "context", "waiting", "card_due_at", "version", "chain_head",
                                   "created_at", "updated_at")) + ", definition.version"
     raw = sqlite3.connect(path)
     sql = SELECT.format(columns=columns)

@@ -55,9 +55,9 @@ _START_INSERT = insert(INSTANCE).returning(INSTANCE.c.id, sort_by_parameter_orde
 # What a start stores in an instance row (besides its id and chain head).
 _START_COLUMNS = ("definition_id", "process_id", "prospect_id", "distributor_id", "sponsor_id",
                   "active_key", "status", "context", "created_at", "version", "waiting",
-                  "next_due_at", "updated_at", "state", "visits")
+                  "next_due_at", "card_due_at", "updated_at", "state", "visits")
 _START_TIMES = tuple(i for i, c in enumerate(_START_COLUMNS)
-                     if c in ("created_at", "next_due_at", "updated_at"))
+                     if c in ("created_at", "next_due_at", "card_due_at", "updated_at"))
 _EVENT_TIMES = (EVENT_COLUMNS.index("at"),)
 _SQLITE_START = sqlite_insert(INSTANCE.name, ("id", *_START_COLUMNS, "chain_head"))
 _SQLITE_EVENTS = sqlite_insert(STEP_EVENT.name, ("instance_id", *EVENT_COLUMNS))

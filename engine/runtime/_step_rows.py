@@ -47,8 +47,17 @@ def progress(waits: list[Waiting], now: datetime) -> dict[str, Any]:
     return {
         "waiting": json.dumps([w.to_dict() for w in waits]),
         "next_due_at": db_time(min(dues)) if dues else None,
+        "card_due_at": card_due_at(waits),
         "updated_at": db_time(now),
     }
+
+
+def card_due_at(waits: list[Waiting]) -> datetime | None:
+    """When the instance's cards came or come due: its next timer or, earlier, the moment a
+    person's step was flagged stuck (its timer fired and is gone from the dues)."""
+    dues = [w.due_at for w in waits if w.due_at is not None]
+    dues += [w.stuck_since for w in waits if w.kind == "user" and w.stuck_since is not None]
+    return db_time(min(dues)) if dues else None
 
 
 def event_rows(

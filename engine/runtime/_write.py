@@ -44,9 +44,9 @@ from engine.store.database import Store
 
 # Instance columns a step sets (besides clearing a timer worker's lease). On SQLite a step
 # leaves out those of KEPT_IF_SAME whose value it does not change (`StepPipeline.prepare`).
-KEPT_IF_SAME = ("status", "active_key", "next_due_at")
-STEP_COLUMNS = ("waiting", "next_due_at", "updated_at", "status", "active_key", "version",
-                "state", "chain_head", "visits")
+KEPT_IF_SAME = ("status", "active_key", "next_due_at", "card_due_at")
+STEP_COLUMNS = ("waiting", "next_due_at", "card_due_at", "updated_at", "status", "active_key",
+                "version", "state", "chain_head", "visits")
 # Event columns a step writes per row; instance_id is the updated row's id.
 EVENT_COLUMNS = ("step_id", "step_name", "kind", "actor", "data", "hook", "content_shown",
                  "content_used", "propensity", "policy_version", "chain", "visit_ms", "paired",
@@ -425,7 +425,8 @@ def _pg_statement(with_receipt: bool, along: tuple[str, tuple[str, ...]] | None 
 
 
 _PG_STEP_TYPES = {"id": "int4", "expected": "int4", "version": "int4",
-                  "next_due_at": "timestamp", "updated_at": "timestamp"}
+                  "next_due_at": "timestamp", "card_due_at": "timestamp",
+                  "updated_at": "timestamp"}
 
 
 def _pg_group_statement() -> str:

@@ -2,12 +2,13 @@
 
 Built from indexed instance rows and the ranking stored when each step was entered — never by
 deserializing a workflow. Steps with role `sponsor` go to the instance's sponsor instead.
-Follow-ups that are due or overdue come first.
+Steps flagged stuck and follow-ups that are due or overdue come first.
 
 The instance rows come from the plain SQL of `engine.store.plain` (`card_rows`: the one
 cards query, with no SQLAlchemy here, so `nextmove cards` can run it on a read-only sqlite3
-connection). `page_rows` pages them by keyset: instances in the order of their next
-follow-up (overdue ones first, then the upcoming ones, then those with none), ties by id,
+connection). `page_rows` pages them by keyset: instances in the order their cards came or
+come due (`instance.card_due_at`: the moment a step was flagged stuck, else the next
+follow-up; overdue ones first, then the upcoming ones, then those with none), ties by id,
 and a page's cursor is the key of its last instance with a card. The next page starts after
 that key, wherever cards were done or added meanwhile: no card is skipped or shown twice
 because others changed, as an offset would (one that moves on comes back as its next
@@ -189,12 +190,12 @@ def page_rows(reads: PlainReads, distributor_id: str, size: int, after: str | No
             cards += mine
         if len(rows) < batch:
             return page, None
-        key = (rows[-1]["next_due_at"], rows[-1]["id"])
+        key = (rows[-1]["card_due_at"], rows[-1]["id"])
         batch = min(2 * batch, _MOST_ROWS)
 
 
 def _cursor(row: Mapping[Any, Any]) -> str:
-    due = row["next_due_at"]
+    due = row["card_due_at"]
     if due is None:
         return f"n.{row['id']}"
     delta = due.replace(tzinfo=None) - _EPOCH

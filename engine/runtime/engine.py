@@ -461,7 +461,7 @@ class Engine:
     ) -> tuple[list[ActionCard], str | None]:
         """About `size` of the distributor's cards after the page cursor `after` (None: the
         first page), and the next page's cursor (None: no card follows). Keyset-paged in the
-        order of each instance's next follow-up (`engine.runtime.cards`): cards done or added
+        order each instance's cards came due (`engine.runtime.cards`): cards done or added
         between pages neither skip nor repeat the others."""
         inputs.identifier(distributor_id, "distributor")
         inputs.count(size, "size")

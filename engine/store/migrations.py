@@ -22,12 +22,17 @@ Each migration checks for what it adds, so running them on a current database do
   its id); PostgreSQL drops the constraint.
 * Schema 7: retired processes (`Engine.retire`). A new table, `retirement`, which `Store`
   creates like any new table; no existing data changes.
+* Schema 8: cards paged most urgent first, stuck steps included. `instance.card_due_at` (when
+  the instance's cards came or come due) is added and filled for active instances from their
+  waiting index, a chunk at a time; finished instances have no cards.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, bindparam, inspect, select, update
 
@@ -42,6 +47,7 @@ OBSOLETE_INDEXES = {"step_event": ("ix_step_event_instance_step",),
 _CHUNK = 10_000
 _EVENT_VISITS = "step visits of the log"
 _INSTANCE_VISITS = "visits of active instances"
+_CARD_DUE = "when active instances' cards are due"
 
 log = logging.getLogger("nextmove.store")
 Progress = Callable[[str, int, int], None]  # (what, done, total)
@@ -62,10 +68,16 @@ def migrate(conn: Connection, progress: Progress | None = None) -> list[str]:
         conn.exec_driver_sql(_backfill_events(conn.dialect.name))
         report(_EVENT_VISITS, 1, 1)
         done.append("step_event: visit_ms, paired")
-    if "visits" not in {c["name"] for c in found.get_columns("instance")}:
+    instance = {c["name"] for c in found.get_columns("instance")}
+    if "visits" not in instance:
         conn.exec_driver_sql("ALTER TABLE instance ADD COLUMN visits TEXT NOT NULL DEFAULT '{}'")
         _backfill_instances(conn, report)
         done.append("instance: visits")
+    if "card_due_at" not in instance:
+        kind = "DATETIME" if conn.dialect.name == "sqlite" else "TIMESTAMP WITHOUT TIME ZONE"
+        conn.exec_driver_sql(f"ALTER TABLE instance ADD COLUMN card_due_at {kind}")
+        _backfill_card_due(conn, report)
+        done.append("instance: card_due_at")
     if "status" not in {c["name"] for c in found.get_columns("message_receipt")}:
         _receipts_per_prospect(conn)
         done.append("message_receipt: status, expires_at, settled_at; ids per prospect")
@@ -167,6 +179,31 @@ def _backfill_instances(conn: Connection, report: Progress) -> None:
             states[iid].record(step_id, kind, at.replace(tzinfo=None))
         conn.execute(write, [{"iid": iid, "doc": v.dump()} for iid, v in states.items()])
         report(_INSTANCE_VISITS, start + len(ids), len(active))
+
+
+def _backfill_card_due(conn: Connection, report: Progress) -> None:
+    """Active instances get `card_due_at` from their waiting index, a chunk at a time."""
+    active = conn.execute(select(INSTANCE.c.id).where(INSTANCE.c.status == "active")
+                          .order_by(INSTANCE.c.id)).scalars().all()
+    write = (update(INSTANCE).where(INSTANCE.c.id == bindparam("iid"))
+             .values(card_due_at=bindparam("due")))
+    report(_CARD_DUE, 0, len(active))
+    for start in range(0, len(active), _CHUNK):
+        ids = active[start:start + _CHUNK]
+        rows = conn.execute(select(INSTANCE.c.id, INSTANCE.c.waiting)
+                            .where(INSTANCE.c.id.in_(ids)))
+        conn.execute(write, [{"iid": iid, "due": _card_due(waiting)} for iid, waiting in rows])
+        report(_CARD_DUE, start + len(ids), len(active))
+
+
+def _card_due(waiting: str) -> datetime | None:
+    """The rule of `engine.runtime._step_rows.card_due_at`, on the stored waiting index: the
+    earliest timer due or person's step flagged stuck (naive UTC)."""
+    moments = [datetime.fromisoformat(w[key]) for w in json.loads(waiting)
+               for key in ("due_at", "stuck_since")
+               if w.get(key) and (key == "due_at" or w.get("kind") == "user")]
+    aware = [m if m.tzinfo else m.replace(tzinfo=UTC) for m in moments]
+    return min(aware).astimezone(UTC).replace(tzinfo=None) if aware else None
 
 
 def _sql_list(values: tuple[str, ...]) -> str:

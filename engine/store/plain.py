@@ -33,14 +33,14 @@ _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 # The instance columns a card is built from (not the state document), with the ones that say
 # whose it is. Ordered before the limit: past it, the least urgent instances are left out.
 _CARD_COLUMNS = ("SELECT id, definition_id, process_id, prospect_id, distributor_id, sponsor_id, "
-                 "context, waiting, next_due_at FROM instance "
+                 "context, waiting, card_due_at FROM instance "
                  "WHERE status = 'active' AND (distributor_id = :who OR sponsor_id = :who)")
-_CARD_ORDER = " ORDER BY next_due_at ASC NULLS LAST, id ASC LIMIT :limit"
+_CARD_ORDER = " ORDER BY card_due_at ASC NULLS LAST, id ASC LIMIT :limit"
 CARDS_SQL = _CARD_COLUMNS + _CARD_ORDER
-# Keyset pages (engine.runtime.cards): after an instance with a next follow-up, or without one.
-PAGE_AFTER_DUE_SQL = (_CARD_COLUMNS + " AND (next_due_at > :due OR (next_due_at = :due AND "
-                      "id > :id) OR next_due_at IS NULL)" + _CARD_ORDER)
-PAGE_AFTER_NONE_SQL = _CARD_COLUMNS + " AND next_due_at IS NULL AND id > :id" + _CARD_ORDER
+# Keyset pages (engine.runtime.cards): after an instance whose cards are due at a time, or not.
+PAGE_AFTER_DUE_SQL = (_CARD_COLUMNS + " AND (card_due_at > :due OR (card_due_at = :due AND "
+                      "id > :id) OR card_due_at IS NULL)" + _CARD_ORDER)
+PAGE_AFTER_NONE_SQL = _CARD_COLUMNS + " AND card_due_at IS NULL AND id > :id" + _CARD_ORDER
 
 STEPS_SQL = "SELECT steps FROM definition WHERE id = :id"
 META_SQL = "SELECT value FROM nextmove_meta WHERE key = :key"
@@ -129,8 +129,9 @@ def as_datetime(value: Any) -> datetime | None:
 def card_rows(reads: PlainReads, who: str, limit: int, after: tuple[datetime | None, int]
               | None = None) -> list[dict[str, Any]]:
     """The active instances with a step that may wait on `who` (as distributor or sponsor),
-    in page order (next follow-up, nulls last, then id), at most `limit`; `after` = (next
-    due, id) of the last instance of the previous page (None: from the first)."""
+    in page order (when their cards came or come due, nulls last, then id), at most `limit`;
+    `after` = (card due, id) of the last instance of the previous page (None: from the
+    first)."""
     params: dict[str, Any] = {"who": who, "limit": limit}
     if after is None:
         sql = CARDS_SQL
@@ -143,7 +144,7 @@ def card_rows(reads: PlainReads, who: str, limit: int, after: tuple[datetime | N
             sql, params["due"] = PAGE_AFTER_DUE_SQL, reads.moment(due)
     found = reads.rows(sql, params)
     for row in found:
-        row["next_due_at"] = as_datetime(row["next_due_at"])
+        row["card_due_at"] = as_datetime(row["card_due_at"])
     return found
 
 

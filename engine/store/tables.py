@@ -99,6 +99,10 @@ class InstanceRow(SQLModel, table=True):
     waiting: str = Field(sa_column=Column(Text, nullable=False))  # JSON list of waits
     next_due_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime, nullable=True, index=True))
+    # When its cards came or come due: the next timer or, earlier, a step flagged stuck
+    # (whose timer has fired). Cards are paged in this order (`engine.runtime.cards`).
+    card_due_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime, nullable=True))
     version: int  # optimistic lock: every step bumps it
     chain_head: str | None = None  # hash of the instance's last step event (tamper evidence)
     # A timer worker's claim on a due instance; it lapses at lease_until if the worker dies.

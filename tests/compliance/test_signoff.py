@@ -231,7 +231,7 @@ def test_a_schema_4_database_is_upgraded_with_the_signoff_table(tmp_path: Path,
         assert verify_signoffs(upgraded).ok
         with upgraded.read() as conn:
             assert conn.execute(text("SELECT value FROM nextmove_meta WHERE key = "
-                                     "'schema_version'")).scalar() == "7"
+                                     "'schema_version'")).scalar() == "8"
     finally:
         upgraded.dispose()
 

@@ -255,6 +255,10 @@ def test_a_stuck_card_stays_overdue_after_the_worker_fires_its_timer(
     assert [f.step_id for f in lv.tick()] == ["Event_share_intro_stuck"]
     assert [(c.prospect_id, c.overdue) for c in lv.cards("D")] == [("ben", True),
                                                                    ("ann", False)]
+    # its timer is gone, yet a page (the API's, the card page's) still leads with it
+    page, _ = lv.cards_page("D", size=1)
+    assert [c.prospect_id for c in page] == ["ben"]
+    assert [c.prospect_id for c in lv.cards("D", limit=1)] == ["ben"]
 
 
 # -- required steps and guidance -------------------------------------------------------------

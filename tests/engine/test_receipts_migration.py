@@ -61,7 +61,7 @@ def test_receipts_of_a_schema_3_database_keep_their_rows_and_ids_become_per_pros
     migrated: Engine = open_engine(db_url, clock=clock, recommend=False)
     with migrated.store.read() as conn:
         assert conn.execute(select(META.c.value).where(
-            META.c.key == "schema_version")).scalar() == str(SCHEMA_VERSION) == "7"
+            META.c.key == "schema_version")).scalar() == str(SCHEMA_VERSION) == "8"
         after = [dict(r) for r in conn.execute(select(MESSAGE_RECEIPT).order_by(
             MESSAGE_RECEIPT.c.id)).mappings()]
     assert [{c: r[c] for c in COLUMNS} for r in after] == rows  # every row, with its id
