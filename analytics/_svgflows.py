@@ -8,7 +8,9 @@ from analytics._bpmndi import Edge, Shape
 from analytics._svgshapes import INK
 from analytics._svgtext import esc, num
 
-WAIT_KINDS = frozenset({"intermediateCatchEvent"})
+# Timers are off the colour scale: a timer a token rests at (a deliberate wait), and one on a
+# step's border (a reminder, a stuck flag), whose "time spent" is only its own duration.
+WAIT_KINDS = frozenset({"intermediateCatchEvent", "boundaryEvent"})
 
 
 def is_deliberate_wait(shape: Shape) -> bool:

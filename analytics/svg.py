@@ -199,7 +199,9 @@ class _Painter:
 
     def tooltip(self, shape: Shape) -> str:
         text = shape.name or shape.element_id
-        if shape.element_id in self.waits:
+        if shape.element_id in self.waits and shape.kind == "boundaryEvent":
+            text += "\nA timer on the step (a reminder or a stuck flag): not coloured"
+        elif shape.element_id in self.waits:
             text += "\nA deliberate wait (timer): not coloured by the measure"
         elif self.heat and shape.element_id in self.heat.values:
             text += f"\n{self.heat.title}: {self.heat.format(self.heat.values[shape.element_id])}"

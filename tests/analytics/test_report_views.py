@@ -103,9 +103,10 @@ def test_map_shows_flow_counts_and_decision_shares(
              if r["decision"] == "Video watched?"}
     assert video == {"Video played": funnel["Event_wait_for_video_video_played"]["entered"],
                      "After 2 days": funnel["Event_wait_for_video_timer"]["entered"]}
-    # deliberate waits are hatched and off the colour scale
+    # timers (deliberate waits, stuck flags on a step's border) are hatched, off the scale
     waits = page.xpath("//g[contains(@class,'deliberate-wait')]/@data-element")
-    assert set(waits) == {"Event_wait_for_video_timer", "nurture_pause"}
+    assert set(waits) == {"Event_wait_for_video_timer", "nurture_pause",
+                          "Event_share_intro_stuck", "Event_conversation_stuck"}
     for wait in waits:
         (group,) = page.xpath(f"//g[@data-element='{wait}']")
         assert "heated" not in group.get("class")

@@ -115,6 +115,18 @@ def test_heat_colours_steps_on_a_scale_from_zero_and_leaves_the_rest_neutral(
                                         "wait", "(timer):", "not", "coloured"]
 
 
+def test_a_timer_on_a_steps_border_is_off_the_scale(journey_xml: bytes) -> None:
+    """A stuck flag's "time spent" is its own duration (168 h for P7D): it must not set the
+    scale every step is coloured on, nor look like the worst step."""
+    heat = Heat({"conversation": 28, "share_intro": 32, "Event_conversation_stuck": 168},
+                "Median time spent", "h")
+    tree = drawn(render_map(journey_xml, process_id="prospect_journey", heat=heat))
+    assert shape_fill(tree, "share_intro") == HEAT_SCALE[-1]  # the highest of the steps
+    flag = element(tree, "Event_conversation_stuck")
+    assert "heated" not in flag.get("class") and "deliberate-wait" in flag.get("class")
+    assert "not coloured" in flag.find(f"{SVG}title").text
+
+
 def test_the_scale_runs_through_every_colour_in_order() -> None:
     assert heat_colour(0, 0, 10) == HEAT_SCALE[0]
     assert heat_colour(10, 0, 10) == HEAT_SCALE[-1]
