@@ -57,7 +57,8 @@ def funnel_parts(dialect: str, filters: Filters,
     # (filtered counts cost SQLite about half of sum(CASE ...))
     ev = step_events(dialect, filters).subquery()
     entered, paired = ev.c.kind == EventKind.ENTERED, ev.c.paired.is_(True)
-    active = ev.c.status == "active"
+    # an instance in incident is not over: it waits where its step failed, for an operator
+    active = ev.c.status != "completed"
     tallies = {
         "closed": ev.c.kind != EventKind.ENTERED, "entered": entered, "paired": paired,
         "completed": ev.c.kind == EventKind.COMPLETED, "skipped": ev.c.kind == EventKind.SKIPPED,
@@ -79,7 +80,7 @@ def funnel_parts(dialect: str, filters: Filters,
                 .order_by(counts.c.first_id))
     # nothing came after an instance's last event: that visit dropped (or ended the journey)
     last = last_events(dialect, filters).c
-    over = last.status != "active"
+    over = last.status == "completed"
     ends = (
         select(last.step_id, func.count().filter(and_(over, last.kind != EventKind.ENTERED)),
                func.count().filter(and_(over, ~converted(dialect, last.instance_id, outcomes))))

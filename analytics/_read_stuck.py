@@ -7,6 +7,7 @@ the open arrivals at steps that wait on purpose.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -91,6 +92,33 @@ def open_rows(store: Store, filters: Filters, now: datetime, limits: dict[str, f
          for step, person, n, oldest, first, _last in rows if step not in timers],
         [(step, names[newest[step]], n, oldest)
          for step, (n, oldest, _first) in sorted(waits.items(), key=lambda item: item[1][2])])
+
+
+def incident_rows(store: Store, filters: Filters) -> list[tuple[Any, ...]]:
+    """The selected instances in incident (a step failed: they wait for an operator's retry),
+    by id: (instance id, prospect, distributor, step id, since, error) from each one's last
+    incident event."""
+    with store.read() as conn:
+        broken = conn.execute(select(INSTANCE.c.id, INSTANCE.c.prospect_id,
+                                     INSTANCE.c.distributor_id)
+                              .where(*filters.where(store.dialect),
+                                     INSTANCE.c.status == "incident")
+                              .order_by(INSTANCE.c.id)).all()
+        last: dict[int, Any] = {}
+        if broken:
+            for row in conn.execute(select(STEP_EVENT.c.instance_id, STEP_EVENT.c.step_id,
+                                           STEP_EVENT.c.at, STEP_EVENT.c.data)
+                                    .where(STEP_EVENT.c.instance_id.in_([b[0] for b in broken]),
+                                           STEP_EVENT.c.kind == EventKind.INCIDENT)
+                                    .order_by(STEP_EVENT.c.id)):
+                last[row[0]] = row
+    out = []
+    for iid, prospect, distributor in broken:
+        event = last.get(iid)
+        data = json.loads(event[3]) if event is not None and event[3] else {}
+        out.append((iid, prospect, distributor, event[1] if event else None,
+                    event[2] if event else None, data.get("error")))
+    return out
 
 
 def next_kind_at_step(event: Any) -> Any:

@@ -78,6 +78,7 @@ class ReportData:
     distributors: list[dict[str, Any]] = field(default_factory=list)  # indicators per person
     distributors_meta: dict[str, Any] = field(default_factory=dict)  # what those columns mean
     trail: dict[str, Any] | None = None  # `compliance.trail_summary(...).to_dict()`, if given
+    incidents: list[dict[str, Any]] = field(default_factory=list)  # waiting for an operator
 
     @property
     def title(self) -> str:
@@ -138,11 +139,13 @@ def collect(store: Store, process_id: str, *, now: datetime, heat: str = "waitin
                "first_sale_window_days": leading.window_days,
                "distributors_observed": leading.observed,
                "first_sale_share": leading.first_sale_share}
+    stuck_view = stuck(store, process_id, now, people=who)
     return ReportData(
         process_id=process_id, process_name=str(definition["name"] or process_id),
         version=int(definition["version"]), generated_at=as_utc(now), outcome=steps.outcome,
         heat_metric=heat, summary=summary, funnel=rows,
-        stuck=[g.to_dict() for g in stuck(store, process_id, now, people=who).groups],
+        stuck=[g.to_dict() for g in stuck_view.groups],
+        incidents=[i.to_dict() for i in stuck_view.incidents],
         cohorts=[_flat_cohort(c.to_dict(), names) for c in weeks.weeks],
         indicator_names=names,
         content=[c.to_dict() for c in content_use(store, process_id, who)],
@@ -263,6 +266,11 @@ STUCK_COLUMNS: list[Column] = [
     ("instances", "Stuck", _int), ("oldest_since", "Waiting since", _time),
     ("limit_hours", "Usual limit h", _hours),
 ]
+INCIDENT_COLUMNS: list[Column] = [
+    ("instance_id", "Instance", _text), ("distributor_id", "Distributor", _text),
+    ("step_id", "Step", _text), ("since", "Since", _time), ("error", "Error (retry once the "
+                                                            "map is fixed)", _text),
+]
 DRIFT_COLUMNS: list[Column] = [
     ("hook", "Hook", _text), ("option_id", "Item", _text), ("rate_before", "Rate before", _share),
     ("rate_after", "Rate after", _share), ("since", "Since", _time),
@@ -356,8 +364,11 @@ def render_html(data: ReportData) -> str:
         + _table(data.funnel, FUNNEL_COLUMNS, "No prospect has arrived at any step yet.")
         + render_survival(data.survival)
         + '<h2 id="stuck">Where prospects are stuck</h2>'
-        '<p class="note">Waiting longer than 90% of earlier arrivals at the same step took.</p>'
+        '<p class="note">Waiting past the step\'s limit: the map\'s stuck_after where it has '
+        'one, else longer than 90% of earlier arrivals at the same step took.</p>'
         + _table(data.stuck, STUCK_COLUMNS, "Nobody is waiting past the usual time.", 2)
+        + ('<h3 id="incidents">Waiting for an operator: a step failed</h3>'
+           + _table(data.incidents, INCIDENT_COLUMNS, "", 5) if data.incidents else "")
         + '<h2 id="indicators">Leading indicators by enrollment week</h2>'
         + _table(data.cohorts, _cohort_columns(data.indicator_names),
                  "No distributor has enrolled yet.")

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from analytics._read_definitions import deployed_map
-from analytics._read_stuck import USUAL, open_rows, open_steps, usual_hours
+from analytics._read_stuck import USUAL, incident_rows, open_rows, open_steps, usual_hours
 from analytics._sql import Filters
 from engine.clock import as_utc, parse_duration
 from engine.store.database import Store
@@ -57,6 +57,24 @@ class Waiting:
 
 
 @dataclass(frozen=True)
+class Incident:
+    """An instance whose step failed: it waits for an operator's `retry`, not for a person."""
+
+    instance_id: int
+    prospect_id: str
+    distributor_id: str
+    step_id: str | None
+    since: datetime | None
+    error: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"instance_id": self.instance_id, "prospect_id": self.prospect_id,
+                "distributor_id": self.distributor_id, "step_id": self.step_id,
+                "since": as_utc(self.since).isoformat() if self.since else None,
+                "error": self.error}
+
+
+@dataclass(frozen=True)
 class Stuck:
     process_id: str
     now: datetime
@@ -66,6 +84,7 @@ class Stuck:
     # step id -> where its limit comes from: "stuck_after", "p90" or "older_than"
     limit_sources: dict[str, str] = field(default_factory=dict)
     waits: tuple[Waiting, ...] = ()  # deliberate waits, apart from the stuck
+    incidents: tuple[Incident, ...] = ()  # instances waiting for an operator, not a person
 
     @property
     def instances(self) -> int:
@@ -83,7 +102,8 @@ class Stuck:
                                      if self.older_than is not None else None),
                 "limits_hours": self.limits, "limit_sources": self.limit_sources,
                 "instances": self.instances, "groups": [g.to_dict() for g in self.groups],
-                "deliberate_waits": [w.to_dict() for w in self.waits]}
+                "deliberate_waits": [w.to_dict() for w in self.waits],
+                "incidents": [i.to_dict() for i in self.incidents]}
 
 
 def stuck(
@@ -125,7 +145,8 @@ def stuck(
     rounded = {k: round(v, 6) for k, v in limits.items()}
     groups = tuple(StuckGroup(r[0], r[1], r[2], int(r[3]), as_utc(r[4]), rounded[r[0]])
                    for r in rows)
-    return Stuck(process_id, as_utc(now), older_than, rounded, groups, sources, waits)
+    broken = tuple(Incident(*row) for row in incident_rows(store, filters))
+    return Stuck(process_id, as_utc(now), older_than, rounded, groups, sources, waits, broken)
 
 
 def _plan(store: Store, process_id: str) -> tuple[dict[str, float], set[str]]:

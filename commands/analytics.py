@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -169,21 +169,6 @@ def funnel(
               f"({found.conversion:.1%})", markup=False)
 
 
-def incidents_of(store: Store, process: str, distributor: str | None) -> list[dict[str, Any]]:
-    """Instances of `process` in incident: stuck until an operator acts (see `retry`)."""
-    from engine.runtime import queries as runtime_queries
-
-    out = []
-    for instance in runtime_queries.list_instances(
-            store, process_id=process, distributor_id=distributor, status="incident"):
-        last = next(e for e in reversed(runtime_queries.history(store, instance.id))
-                    if e.kind == "incident")
-        out.append({"instance_id": instance.id, "prospect_id": instance.prospect_id,
-                    "distributor_id": instance.distributor_id, "step_id": last.step_id,
-                    "since": last.at.isoformat(), "error": (last.data or {}).get("error")})
-    return out
-
-
 @app.command()
 @exit_codes
 def stuck(
@@ -213,11 +198,9 @@ def stuck(
         who = _people(store, distributor, sponsor)
         found = analytics.stuck(store, process, moment, older_than=limit, market=market,
                                 people=None if who is None else who.members)
-        broken = [i for i in incidents_of(store, process, distributor)
-                  if who is None or i["distributor_id"] in who.members]
+        broken = [i.to_dict() for i in found.incidents]
     if as_json:
-        print_json({**found.to_dict(), "incidents": broken,
-                    "scope": None if who is None else who.to_dict()})
+        print_json({**found.to_dict(), "scope": None if who is None else who.to_dict()})
         return
     table = Table("step", "distributor", "instances", "oldest waiting h", "limit h",
                   "limit from", box=None)

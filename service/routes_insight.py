@@ -80,21 +80,8 @@ def stuck(engine: EngineDep, _who: Analyst, process: str, older_than: str | None
     found = analytics.stuck(engine.store, process, _now(engine),
                             older_than=_duration(older_than, "older_than"),
                             distributor=distributor, market=market)
-    return {**found.to_dict(), "incidents": _incidents(engine, process, distributor)}
-
-
-def _incidents(engine: Engine, process: str, distributor: str | None) -> list[dict[str, Any]]:
-    """The instances of `process` in incident (a step failed: they wait for an operator's
-    retry), as `nextmove stuck --json` lists them (its `incidents_of`: the service may not
-    import the CLI's modules)."""
-    out = []
-    for instance in engine.list_instances(process_id=process, distributor_id=distributor,
-                                          status="incident"):
-        last = next(e for e in reversed(engine.history(instance.id)) if e.kind == "incident")
-        out.append({"instance_id": instance.id, "prospect_id": instance.prospect_id,
-                    "distributor_id": instance.distributor_id, "step_id": last.step_id,
-                    "since": last.at.isoformat(), "error": (last.data or {}).get("error")})
-    return out
+    result: dict[str, Any] = found.to_dict()  # incidents included, as `stuck --json` has them
+    return result
 
 
 @router.get("/analytics/report", tags=["analytics"], response_class=HTMLResponse,
