@@ -106,3 +106,40 @@ def test_bulk_and_single_prospect_options_do_not_mix(db: str, tmp_path: Path) ->
                            code=2).output
     assert "--prospect and --distributor are required" in run(
         ["start", "prospect_journey", "-p", "ann", "--db", db], code=2).output
+
+
+def test_a_header_that_repeats_a_column_is_refused(db: str, tmp_path: Path) -> None:
+    path = write_csv(tmp_path, "prospect_id,distributor_id,prospect_id\nann,d1,bob\n")
+    result = run(["start", "prospect_journey", "--bulk", path, "--db", db], code=3)
+    assert "the header repeats a column ('prospect_id' is columns 1 and 3)" in result.stderr
+    path.write_text("prospect_id,distributor_id,market,market\nann,d1,US,CA\n", encoding="utf-8")
+    error = json.loads(run(["start", "prospect_journey", "--bulk", path, "--db", db, "--json"],
+                           code=3).stdout)
+    assert "'market' is columns 3 and 4" in json.dumps(error)
+    engine = open_engine(db, recommend=False)
+    try:
+        assert engine.list_instances(process_id="prospect_journey") == []
+    finally:
+        engine.store.dispose()
+
+
+def test_a_file_that_is_not_utf8_names_its_rows_and_mangles_no_name(
+        db: str, tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"  # Excel's plain "CSV" on Windows: cp1252
+    path.write_bytes("prospect_id,distributor_id,first_name,interest\n"
+                     "p1,d1,José,\np2,d1,Josè,\np3,d1,Ann,Customer\np4,d1,Bo,customer\n"
+                     .encode("cp1252"))
+    result = run(["start", "prospect_journey", "--bulk", path, "--db", db], code=1)
+    assert "4 rows: 1 started, 0 already active, 3 bad" in result.stdout
+    assert "row 2: byte 0xE9 (cell 3: 'Jos\ufffd'), not UTF-8; the file must be UTF-8" \
+        in result.stderr
+    assert "row 3: byte 0xE8" in result.stderr
+    assert "row 4: interest: 'Customer' is not one of the declared values customer, " \
+           "distributor, not_now (did you mean 'customer'?)" in result.stderr
+    engine = open_engine(db, recommend=False)
+    try:
+        (started,) = engine.list_instances(process_id="prospect_journey")
+        assert (started.prospect_id, started.context) == (
+            "p4", {"first_name": "Bo", "interest": "customer"})
+    finally:
+        engine.store.dispose()
