@@ -19,6 +19,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Connection, insert, update
 
 from engine.errors import MigrationRefused, NextmoveError, VersionConflict
+from engine.runtime import held
 from engine.runtime.queries import INSTANCE, STEP_EVENT
 from engine.runtime.state import dump_state, load_state, registry
 from engine.runtime.versions import LoadedDefinition
@@ -64,10 +65,18 @@ def migrate(workflow: BpmnWorkflow, instance_id: int, source: LoadedDefinition,
 
 
 def write(conn: Connection, instance_id: int, expected_version: int, values: dict[str, Any],
-          row: dict[str, Any]) -> None:
-    """Store the migrated instance and its `migrated` event, if its version is unchanged."""
+          rows: list[dict[str, Any]], taken: held.Taken | None = None) -> None:
+    """Store the migrated instance with its `migrated` event and what followed the move (the
+    step events of its automatic steps and delivered held events, or an incident), if its
+    version is unchanged; `taken`: the held events the move delivered (`HeldChanged`,
+    nothing written, when the prospect's held events changed since they were read)."""
+    if taken is not None:
+        held.verify(conn, [taken])
     if conn.execute(update(INSTANCE).where(
             INSTANCE.c.id == instance_id, INSTANCE.c.version == expected_version,
     ).values(**values)).rowcount != 1:
         raise VersionConflict(instance_id, expected_version)
-    conn.execute(insert(STEP_EVENT).values(**row))
+    for row in rows:  # one by one: their ids follow the trail's order
+        conn.execute(insert(STEP_EVENT).values(**row))
+    if taken is not None:
+        held.settle(conn, taken, instance_id, values["updated_at"])

@@ -37,7 +37,7 @@ from engine.errors import (
 )
 from engine.limits import DEFAULT_LIMITS, Limits, budget
 from engine.recommend import Recommender
-from engine.runtime import _start, held, incidents, migration, queries, tokens
+from engine.runtime import _migrate_step, _start, held, incidents, queries, tokens
 from engine.runtime._acts import Acted, DuplicateReceipt, HeldChanged, NotWaiting, Stale
 from engine.runtime._first_wait import FirstWait
 from engine.runtime._hot import Hot
@@ -383,33 +383,25 @@ class StepPipeline:
 
     def migrate(self, instance_id: int, target: LoadedDefinition,
                 actor: str | None = None) -> Instance:
-        """Move an active instance, or one in incident, to `target` (same process)."""
-        self._hot.pop(instance_id, None)
-        hot = self._load(instance_id)
-        header = hot.header
-        if header["status"] not in ("active", "incident"):
-            raise MigrationRefused(f"instance {instance_id} is {header['status']}: only active "
-                                   "instances and instances in incident can move")
-        if target.process_id != header["process_id"]:
-            raise MigrationRefused(f"instance {instance_id} runs {header['process_id']!r}, "
-                                   f"not {target.process_id!r}")
-        source = self.definitions.get(header["definition_id"])
-        if target.id == source.id:
-            raise MigrationRefused(f"instance {instance_id} already runs version "
-                                   f"{target.version}")
-        state = migration.migrate(hot.workflow, instance_id, source, target)
-        now = self.clock.now()
-        previous = {tokens.wait_key(w): w for w in hot.waits}
-        waits = tokens.waits(hot.workflow, target.steps, previous, now) \
-            if header["status"] == "active" else hot.waits
-        row = incidents.migrated_row(header, source, target, actor, now)
-        head = trail.chain_rows(header.get("chain_head") or trail.GENESIS, [row])
-        values = {**progress(self.recommend(waits, hot.context, previous), now),
-                  "definition_id": target.id, "state": state, "chain_head": head,
-                  "version": header["version"] + 1, "lease_owner": None, "lease_until": None}
-        self.store.transaction(
-            lambda conn: migration.write(conn, header["id"], header["version"], values, row))
-        return queries.get(self.store, instance_id)
+        """Move an active instance, or one in incident, to `target` (same process); an active
+        one then runs on as a step does (`_migrate_step`)."""
+        for _attempt in range(4):
+            self._hot.pop(instance_id, None)
+            hot = self._load(instance_id)
+            header = hot.header
+            if header["status"] not in ("active", "incident"):
+                raise MigrationRefused(f"instance {instance_id} is {header['status']}: only "
+                                       "active instances and instances in incident can move")
+            if target.process_id != header["process_id"]:
+                raise MigrationRefused(f"instance {instance_id} runs {header['process_id']!r}, "
+                                       f"not {target.process_id!r}")
+            source = self.definitions.get(header["definition_id"])
+            if target.id == source.id:
+                raise MigrationRefused(f"instance {instance_id} already runs version "
+                                       f"{target.version}")
+            if _migrate_step.migrate(self, hot, source, target, actor):
+                return queries.get(self.store, instance_id)
+        raise VersionConflict(instance_id, -1)  # held events kept changing under us
 
     # -- outcomes ------------------------------------------------------------------------------
 
