@@ -51,8 +51,9 @@ def _duration(text: str | None, name: str) -> Any:
 
 
 def _now(engine: Engine) -> datetime:
-    """The rule every command follows: the server's clock when set (`serve --now`), else the
-    simulated clock a simulation recorded in the database, else the real one."""
+    """The rule every reading command follows: the engine's own clock when it is not the
+    system's (tests give one), else the simulated clock a simulation recorded in the
+    database, else the real one."""
     if isinstance(engine.clock, SystemClock):
         return simulated_clock(engine.store) or engine.clock.now()
     return engine.clock.now()
