@@ -80,7 +80,8 @@ def fire_due(
         # One transaction (one commit) for the group; an instance that conflicts is redone
         # alone and the others commit (`engine.runtime._group`).
         results = engine.pipeline.advance_many(
-            [(instance_id, None, _fire_act(engine)) for instance_id in group], moved=fired)
+            [(instance_id, None, _fire_act(engine, instance_id)) for instance_id in group],
+            moved=fired)
         for instance_id in group:
             outcome = results[instance_id]
             if isinstance(outcome, NotWaiting):
@@ -95,6 +96,8 @@ def fire_due(
             elif isinstance(outcome, Exception):
                 log.warning("instance %s: %s", instance_id, outcome)
     fired.steps = engine.pipeline.steps_run - steps_before
+    # Held events that no late timer could take any more (`held.expire` left them for it).
+    held.expire(engine.store, engine.clock.now())
     return fired
 
 
@@ -103,13 +106,24 @@ def _failed_at(exc: InstanceIncident) -> str | None:
 
 
 def fire_instance(engine: Runtime, instance_id: int, fired: list[Fired]) -> None:
-    """Fire the instance's due timers as one step; `NotWaiting` when none is due."""
-    engine.pipeline.advance(instance_id, None, _fire_act(engine), moved=fired)
+    """Fire the instance's due timers, as one step or more (a step ends at a due time where
+    a catch started waiting for a held event: `fire_timers`); `NotWaiting` when none is due."""
+    engine.pipeline.advance(instance_id, None, _fire_act(engine, instance_id), moved=fired)
+    for _ in range(_MAX_FIRES):
+        try:
+            engine.pipeline.advance(instance_id, None, _fire_act(engine, instance_id),
+                                    moved=fired)
+        except NotWaiting:
+            return
 
 
-def _fire_act(engine: Runtime) -> Act:
+def _fire_act(engine: Runtime, instance_id: int | None = None) -> Act:
+    def held_alive(messages: set[str], due: datetime) -> bool:
+        return instance_id is not None and held.alive_for(
+            engine.store, instance_id, messages, due)
+
     def act(workflow: BpmnWorkflow, _definition: LoadedDefinition) -> Acted:
-        if not fire_timers(workflow, engine.clock.now()):
+        if not fire_timers(workflow, engine.clock.now(), held_alive):
             raise NotWaiting
         return Acted()
 
@@ -119,26 +133,38 @@ def _fire_act(engine: Runtime) -> Act:
 _MAX_FIRES = 1000  # one step fires at most this many due times (the work limits bound more)
 
 
-def fire_timers(workflow: BpmnWorkflow, now: datetime) -> bool:
+def fire_timers(
+    workflow: BpmnWorkflow, now: datetime,
+    held_alive: Callable[[set[str], datetime], bool] | None = None,
+) -> bool:
     """Fire the timers due at or before `now`, one due time after another in time order, each
     at its own due time; whether any fired.
 
     Firing at the due time (not at `now`) is what makes a late tick end where ticks on time
     would have: of two timers after an event-based gateway only the earlier fires (it cancels
-    the other), and a timer armed by what fired counts from the due time. The automatic steps
-    run within the engine's work limits (`engine.limits`)."""
+    the other), and a timer armed by what fired counts from the due time. A message catch that
+    starts waiting at a due time is recorded as waiting since then (`held.started_waiting`),
+    so the step judges the held events it takes as of that moment; and when `held_alive` says
+    a held event for it was alive then, firing stops there: the step takes the event before
+    the later timers fire (the next step fires them), as a tick on time would have. The
+    automatic steps run within the engine's work limits (`engine.limits`)."""
     fired = False
     for _ in range(_MAX_FIRES):
         due = min((d for d in tokens.timer_dues(workflow) if d <= now), default=None)
         if due is None:
             break
         before = tokens.snapshot(workflow)
+        catches = held.message_catches(workflow)
         with timers.pinned(workflow, due):
             workflow.refresh_timers()
             run_engine_steps(workflow)
         if tokens.snapshot(workflow) == before:
             break  # nothing moved: do not spin on a timer that will not fire
         fired = True
+        new = held.started_waiting(workflow, catches, due)
+        if new and held_alive is not None and due < now \
+                and held_alive(held.catch_messages(workflow, new), due):
+            break
     return fired
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -33,9 +34,10 @@ from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import EventBased
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition as SpiffMessage
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import Connection, bindparam, func, insert, select, text, update
+from sqlalchemy import Connection, and_, bindparam, exists, func, insert, select, text, update
 
 from engine.clock import as_utc
+from engine.definitions import timers
 from engine.durations import duration_from
 from engine.limits import run_engine_steps
 from engine.runtime import tokens
@@ -44,10 +46,11 @@ from engine.runtime.model import HeldEvent, Waiting
 from engine.runtime.queries import DEFINITION, INSTANCE, RECEIPT
 from engine.store.database import Store
 
-__all__ = ["DEFAULT_TTL", "Taken", "catch", "deliver_incident", "expire", "hold", "listed",
-           "read", "settle", "take", "verify"]
+__all__ = ["DEFAULT_TTL", "Taken", "alive_for", "catch", "deliver_incident", "expire", "hold",
+           "listed", "read", "settle", "started_waiting", "take", "verify"]
 
 DEFAULT_TTL = "P30D"
+_SINCE = "nextmove_waiting_since"  # our own attribute on a workflow object, never serialized
 _LOCK_SPACE = 0x6E6D  # advisory locks of held events: (this, hashtext(prospect id))
 _HELD_QUERY = select(RECEIPT.c.id, RECEIPT.c.prospect_id, RECEIPT.c.message, RECEIPT.c.message_id,
                      RECEIPT.c.data, RECEIPT.c.received_at, RECEIPT.c.expires_at).where(
@@ -122,6 +125,42 @@ def message_catches(workflow: BpmnWorkflow) -> set[str]:
     return out
 
 
+def started_waiting(workflow: BpmnWorkflow, before: set[str], moment: datetime) -> set[str]:
+    """Record that the message catches waiting now and not in `before` started waiting at
+    `moment` (a timer's due time, earlier than the step's now); their ids. `take` judges the
+    held events for them as of that moment, as a step on time would have."""
+    new = message_catches(workflow) - before
+    if new:
+        since = getattr(workflow, _SINCE, None) or {}
+        since.update(dict.fromkeys(new, moment))
+        setattr(workflow, _SINCE, since)
+    return new
+
+
+def _messages_of(task: Any) -> set[str]:
+    definition = getattr(task.task_spec, "event_definition", None)
+    # a gateway's (or a multiple event's) members are on its definition
+    members = getattr(definition, "event_definitions", None) or [definition]
+    return {d.name for d in members if isinstance(d, MessageEventDefinition)}
+
+
+def catch_messages(workflow: BpmnWorkflow, task_ids: Iterable[str]) -> set[str]:
+    """The messages the waiting tasks `task_ids` wait for."""
+    wanted = set(task_ids)
+    return {m for task in tokens.tasks_in(workflow, TaskState.WAITING)
+            if str(task.id) in wanted for m in _messages_of(task)}
+
+
+def _as_of(
+    workflow: BpmnWorkflow, message: str, now: datetime, since: dict[str, datetime],
+) -> datetime:
+    """When the catches for `message` started waiting: the earliest moment `since` records
+    for one that waits now, else `now`."""
+    moments = [since[str(task.id)] for task in tokens.tasks_in(workflow, TaskState.WAITING)
+               if str(task.id) in since and message in _messages_of(task)]
+    return min(moments, default=now)
+
+
 def starts_waiting(workflow: BpmnWorkflow, previous: Iterable[Waiting]) -> bool:
     """Whether the step made a catch start waiting for a message."""
     before = {w.task_id for w in previous if w.kind == "message"}
@@ -141,18 +180,40 @@ def take(
 ) -> Taken:
     """Deliver the held rows the workflow waits for, oldest first, each at most once (also
     across the instances of one batch: `claimed`); the moves it made, with each message's data
-    on its catch. Rows past their expiry are marked to expire."""
+    on its catch. A row is judged alive as of the moment its catch started waiting (a timer
+    fired late records its due time: `started_waiting`), else `now`; a row past its expiry
+    by then, that a catch waits for, is marked to expire (the others are left to `expire`)."""
     claimed = claimed if claimed is not None else set()
     taken = Taken(prospect_id, frozenset(r.id for r in rows))
-    live = [r for r in rows if r.alive(now)]
+    since: dict[str, datetime] = getattr(workflow, _SINCE, None) or {}
+    with suppress(AttributeError):
+        delattr(workflow, _SINCE)  # facts of this step only: the workflow may stay cached
+
+    def alive(row: Pending) -> bool:
+        return row.alive(_as_of(workflow, row.message, now, since))
+
+    def caught_at(row: Pending) -> datetime | None:
+        """When a step on time would have delivered it (its catch waiting, or its receipt,
+        whichever came later); None if a timer was due by then (it fires first: the next
+        step fires it)."""
+        moment = min(max(_as_of(workflow, row.message, now, since), row.received_at), now)
+        if moment < now and any(d <= moment for d in tokens.timer_dues(workflow)):
+            return None
+        return moment
+
     progress = True
     while progress:
         progress = False
-        for row in live:
-            if row.id in claimed or not tokens.waiting_for(workflow, row.message):
+        for row in rows:
+            if row.id in claimed or not tokens.waiting_for(workflow, row.message) \
+                    or not alive(row):
+                continue
+            moment = caught_at(row)
+            if moment is None:
                 continue
             before = tokens.snapshot(workflow)
-            guard(lambda row=row: catch(workflow, row.message, row.data))  # type: ignore[misc]
+            with timers.pinned(workflow, moment):  # a deadline still ahead then stays so
+                guard(lambda row=row: catch(workflow, row.message, row.data))  # type: ignore[misc]
             made = tokens.moves(before, workflow, None, "completed")
             record = {"message_id": row.message_id, **row.data,
                       "held_since": row.received_at.isoformat()}
@@ -162,7 +223,9 @@ def take(
             claimed.add(row.id)
             progress = True
             break  # the catch may have led to other waits: look again from the oldest
-    taken.expired = [r.id for r in rows if not r.alive(now) and r.id not in claimed]
+    # The step that would have taken them: what still waits for them ended their time.
+    taken.expired = [r.id for r in rows if r.id not in claimed
+                     and tokens.waiting_for(workflow, r.message) and not alive(r)]
     claimed.update(taken.expired)
     return taken
 
@@ -237,9 +300,15 @@ def hold(
 
 
 def expire(store: Store, now: datetime) -> int:
-    """Mark every held event past its expiry as expired; how many."""
+    """Mark every held event past its expiry as expired; how many. An event is left held
+    while an instance of its prospect has a timer due before the event's expiry and not yet
+    fired: firing late, at its due time, it may make a catch start waiting while the event
+    was alive (its step takes it, or leaves it to the `expire` after the firing)."""
     at = _db(now)
-    due = (RECEIPT.c.status == "held", RECEIPT.c.expires_at <= at)
+    timer_first = exists().where(
+        INSTANCE.c.prospect_id == RECEIPT.c.prospect_id, INSTANCE.c.status == "active",
+        INSTANCE.c.next_due_at <= at, INSTANCE.c.next_due_at < RECEIPT.c.expires_at)
+    due = (RECEIPT.c.status == "held", RECEIPT.c.expires_at <= at, ~timer_first)
     if not store.select(select(RECEIPT.c.id).where(*due).limit(1)):
         return 0  # the usual case, without taking the write lock
 
@@ -248,6 +317,21 @@ def expire(store: Store, now: datetime) -> int:
             status="expired", settled_at=at)).rowcount)
 
     return store.transaction(work)
+
+
+def alive_for(store: Store, instance_id: int, messages: Iterable[str], moment: datetime) -> bool:
+    """Whether the prospect of the instance has a held event of one of `messages` alive at
+    `moment`."""
+    names = sorted(set(messages))
+    if not names:
+        return False
+    prospect = select(INSTANCE.c.prospect_id).where(INSTANCE.c.id == instance_id) \
+        .scalar_subquery()
+    query = select(RECEIPT.c.id).where(and_(
+        RECEIPT.c.status == "held", RECEIPT.c.prospect_id == prospect,
+        RECEIPT.c.message.in_(names),
+        RECEIPT.c.expires_at.is_(None) | (RECEIPT.c.expires_at > _db(moment)))).limit(1)
+    return bool(store.select(query))
 
 
 def listed(store: Store, prospect_id: str) -> list[HeldEvent]:
