@@ -217,3 +217,25 @@ def test_signing_out_revokes_the_browsers_token(sqlite_api: Running) -> None:
         stolen = run.client(follow_redirects=False, cookies={"nextmove_session": session})
         assert stolen.get("/me/cards").headers["location"] == "/login"
     assert run.client("distributor").get("/me").status_code == 200  # the app's token lives
+
+
+def test_a_stuck_card_says_since_when_and_an_own_journey_is_not_a_prospect(
+        sqlite_api: Running) -> None:
+    """A card flagged stuck has no follow-up time to show: it says how long it has waited. A
+    distributor's own onboarding names them as its prospect: the page says it is theirs."""
+    from datetime import timedelta
+
+    run = sqlite_api
+    run.engine.deploy([Path(__file__).parents[2] / "processes" / "lifevantage"])
+    ben = start(run, "ben", "d1")
+    run.engine.complete(ben, "add_contact")  # share_intro: stuck after five days
+    run.engine.start("distributor_onboarding", "d1", "d1", {})
+    run.clock.set(run.clock.now() + timedelta(days=5, hours=1))
+    run.engine.tick()
+    browser = run.client()
+    browser.post("/login", data={"token": run.tokens["distributor"]})
+    page = html.fromstring(browser.get("/me/cards").text)
+    (stuck,) = page.xpath("//article[contains(@class,'overdue')][.//strong[text()='ben']]")
+    assert stuck.xpath("string(.//p[@class='when'])").startswith("Stuck: waiting since ")
+    own = page.xpath("//article[.//p[@class='prospect'][text()='Your own next step']]")
+    assert own and not page.xpath("//article//p[@class='prospect']/strong[text()='d1']")
