@@ -27,7 +27,6 @@ None and the step log is then only checked against itself.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -36,7 +35,7 @@ from typing import Any, TypeGuard
 
 from sqlalchemy import Connection, func, select, text
 
-from compliance.policy_chain import BadAnchor, PolicyAnchor
+from compliance.policy_chain import BadAnchor, PolicyAnchor, anchor_json
 from engine.store import INSTANCE, STEP_EVENT, trail
 from engine.store.database import Store
 
@@ -105,11 +104,7 @@ class TrailAnchor:
 
 def read_trail_anchor(path: Path) -> TrailAnchor:
     """The anchor kept in a JSON file (a saved verification, or an older policy head)."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadAnchor(str(path), f"cannot read it ({exc})") from exc
-    return TrailAnchor.from_dict(data, source=str(path))
+    return TrailAnchor.from_dict(anchor_json(path), source=str(path))
 
 
 @dataclass(frozen=True)

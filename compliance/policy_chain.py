@@ -71,11 +71,15 @@ class PolicyAnchor:
 
 def read_anchor(path: Path) -> PolicyAnchor:
     """The anchor kept in a JSON file (a saved verification, or just records and head)."""
+    return PolicyAnchor.from_dict(anchor_json(path), source=str(path))
+
+
+def anchor_json(path: Path) -> Any:
+    """The JSON of an anchor file; BadAnchor if it cannot be read."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadAnchor(str(path), f"cannot read it ({exc})") from exc
-    return PolicyAnchor.from_dict(data, source=str(path))
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, inspect, select, update
 
@@ -162,14 +163,8 @@ def _backfill_events(dialect: str) -> str:
 
 def _backfill_instances(conn: Connection, report: Progress) -> None:
     """Active instances get their visit state by replaying their events (finished ones
-    take no more steps), a chunk of instances at a time."""
-    active = conn.execute(select(INSTANCE.c.id).where(INSTANCE.c.status == "active")
-                          .order_by(INSTANCE.c.id)).scalars().all()
-    write = (update(INSTANCE).where(INSTANCE.c.id == bindparam("iid"))
-             .values(visits=bindparam("doc")))
-    report(_INSTANCE_VISITS, 0, len(active))
-    for start in range(0, len(active), _CHUNK):
-        ids = active[start:start + _CHUNK]
+    take no more steps)."""
+    def visits_of(ids: list[int]) -> dict[int, Any]:
         states: dict[int, Visits] = {iid: Visits() for iid in ids}
         events = (select(STEP_EVENT.c.instance_id, STEP_EVENT.c.step_id, STEP_EVENT.c.kind,
                          STEP_EVENT.c.at)
@@ -177,23 +172,35 @@ def _backfill_instances(conn: Connection, report: Progress) -> None:
                   .order_by(STEP_EVENT.c.instance_id, STEP_EVENT.c.id))
         for iid, step_id, kind, at in conn.execute(events):
             states[iid].record(step_id, kind, at.replace(tzinfo=None))
-        conn.execute(write, [{"iid": iid, "doc": v.dump()} for iid, v in states.items()])
-        report(_INSTANCE_VISITS, start + len(ids), len(active))
+        return {iid: v.dump() for iid, v in states.items()}
+
+    _fill_active(conn, report, _INSTANCE_VISITS, "visits", visits_of)
 
 
 def _backfill_card_due(conn: Connection, report: Progress) -> None:
-    """Active instances get `card_due_at` from their waiting index, a chunk at a time."""
+    """Active instances get `card_due_at` from their waiting index."""
+    def due_of(ids: list[int]) -> dict[int, Any]:
+        rows = conn.execute(select(INSTANCE.c.id, INSTANCE.c.waiting)
+                            .where(INSTANCE.c.id.in_(ids)))
+        return {iid: _card_due(waiting) for iid, waiting in rows}
+
+    _fill_active(conn, report, _CARD_DUE, "card_due_at", due_of)
+
+
+def _fill_active(conn: Connection, report: Progress, what: str, column: str,
+                 values_of: Callable[[list[int]], dict[int, Any]]) -> None:
+    """Set `column` of every active instance to `values_of(ids)[id]`, a chunk of ids at a
+    time (finished instances take no more steps), reporting progress as `what`."""
     active = conn.execute(select(INSTANCE.c.id).where(INSTANCE.c.status == "active")
                           .order_by(INSTANCE.c.id)).scalars().all()
     write = (update(INSTANCE).where(INSTANCE.c.id == bindparam("iid"))
-             .values(card_due_at=bindparam("due")))
-    report(_CARD_DUE, 0, len(active))
+             .values({column: bindparam("value")}))
+    report(what, 0, len(active))
     for start in range(0, len(active), _CHUNK):
-        ids = active[start:start + _CHUNK]
-        rows = conn.execute(select(INSTANCE.c.id, INSTANCE.c.waiting)
-                            .where(INSTANCE.c.id.in_(ids)))
-        conn.execute(write, [{"iid": iid, "due": _card_due(waiting)} for iid, waiting in rows])
-        report(_CARD_DUE, start + len(ids), len(active))
+        ids = list(active[start:start + _CHUNK])
+        conn.execute(write, [{"iid": iid, "value": value}
+                             for iid, value in values_of(ids).items()])
+        report(what, start + len(ids), len(active))
 
 
 def _card_due(waiting: str) -> datetime | None:
