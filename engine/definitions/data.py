@@ -82,19 +82,20 @@ class DataDeclaration:
         return None
 
 
-    def problems_in(self, data: Mapping[str, Any], known: Collection[str] = ()) -> list[str]:
+    def problems_in(self, data: Mapping[str, Any], known: Collection[str] = (),
+                    typos: bool = True) -> list[str]:
         """What is wrong with values a person records (a step's data), for a declaration
         the map wrote (not an inferred one): a declared name given a value of another type or
         outside its values, or an undeclared name a typo away from a declared one (unless
         `known`: the instance has it already, or it is the task's own, such as a
-        multi-instance item). A value of None clears an optional name. Other undeclared names
-        are free notes: no condition reads them."""
+        multi-instance item; `typos=False`: not looked for). A value of None clears an
+        optional name. Other undeclared names are free notes: no condition reads them."""
         if self.inferred:
             return []
         out = []
         for name, value in data.items():
             declared = self.fields.get(name)
-            if declared is None and name in known:
+            if declared is None and (name in known or not typos):
                 continue
             if declared is None:
                 # a typo apart only (interest_level is a note, not a typo of interest)

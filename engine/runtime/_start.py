@@ -16,7 +16,8 @@ from sqlalchemy import Connection, bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 
 from engine.clock import Clock
-from engine.errors import ExecutionError
+from engine.definitions.data import DataDeclaration
+from engine.errors import ExecutionError, InvalidInput
 from engine.limits import Limits, budget, run_engine_steps
 from engine.runtime import _first_wait, held, incidents, queries, retirement, tokens, versions
 from engine.runtime._acts import Acted
@@ -78,6 +79,21 @@ class NewInstance:
     incident: tuple[ExecutionError, str | None] | None = None  # its first steps failed
 
 
+def check_contexts(definition: LoadedDefinition, prospects: Sequence[NewProspect]) -> None:
+    """Refuse the batch (nothing started) when a new prospect's context gives a field the map
+    declares a value of another type or outside its values: a gateway would route as if it
+    were absent (`interest: maybe`). Names the map does not declare are the prospect's own
+    attributes (a CRM's), not checked; a map that declares nothing is not either."""
+    declared = getattr(definition.spec, "nextmove_data", None)
+    if not isinstance(declared, DataDeclaration) or declared.inferred:
+        return
+    for prospect in prospects:
+        problems = declared.problems_in(prospect.context, typos=False)
+        if problems:
+            raise InvalidInput("context", f"prospect {prospect.prospect_id!r}: "
+                               + "; ".join(problems) + ": nothing was started")
+
+
 def start_batch(
     pipe: StepPipeline, process_id: str, prospects: Sequence[NewProspect], new: bool,
     actor: str | None, park: bool,
@@ -100,6 +116,8 @@ def start_batch(
         raise retirement.ProcessRetired(process_id, retired)  # (a running one is returned)
     claimed: set[int] = set()  # held events given to an instance of this batch
     definition = pipe.definitions.get(definition_id)
+    check_contexts(definition, [p for p, k in zip(prospects, keys, strict=True)
+                                if k is None or k not in existing])
     now = pipe.clock.now()
     results: list[Started | int] = []  # an int: same as the result at that index
     first: dict[str, int] = {}

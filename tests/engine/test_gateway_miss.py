@@ -18,14 +18,12 @@ EXHAUSTIVE = FIXTURES / "yaml" / "declared" / "exhaustive.yaml"
 
 @pytest.mark.parametrize(("context", "says"), [
     ({}, "required data 'plan' is missing"),
-    ({"plan": "other"}, "No conditions satisfied for route"),
 ])
 def test_a_runtime_miss_is_an_incident_and_applies_nothing(
     engine: Engine, context: dict[str, Any], says: str
 ) -> None:
-    """The prospect's context (what the integrator knew at start) reaches the gateway as it
-    was given; what a person records with a step is checked first (tests/engine/
-    test_step_data.py)."""
+    """What reaches a gateway is checked where it comes in (a start's context, a person's
+    step: tests/engine/test_step_data.py); a required value nobody gave still fails there."""
     engine.deploy([EXHAUSTIVE])
     instance = engine.start("exhaustive", "p1", "d1", context)
     engine.forget()

@@ -80,6 +80,19 @@ def test_a_declared_field_named_note_reaches_the_conditions(engine: Engine) -> N
     assert engine.vary(bo, "talk", "call back").waiting_steps == ["done"]
 
 
+def test_a_start_context_outside_the_declaration_is_refused_and_nothing_started(
+        lv: Engine) -> None:
+    """The prospect's own attributes (a CRM's) pass as they are; a field the map declares
+    must hold one of its values, or the gateway would route as if it were absent."""
+    with pytest.raises(InvalidInput, match="'interest' takes 'customer', 'distributor', "
+                       "'not_now', not 'maybe': nothing was started"):
+        lv.start("prospect_journey", "cy", "d1", {"interest": "maybe"})
+    assert lv.list_instances(prospect_id="cy") == []
+    started = lv.start("prospect_journey", "cy", "d1",
+                       {"interest": "customer", "prospect_interst": "kept as given"})
+    assert started.status == "active"
+
+
 def test_the_declarations_rules() -> None:
     declared = DataDeclaration({
         "plan": DataField("plan", "string", ("a", "b"), required=True),
