@@ -260,12 +260,15 @@ def list_(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Instances, newest first, filtered by process, distributor, step and status."""
+    """Instances, newest first, filtered by process, distributor, step and status; says when
+    more match than --limit shows (`more` in --json)."""
     found = engine_for(db).list_instances(
         process_id=process, distributor_id=distributor, prospect_id=prospect, step=step,
-        status=status, limit=limit)
+        status=status, limit=min(limit + 1, 1_000_000))  # one more: are there more?
+    more = len(found) > limit
+    found = found[:limit]
     if as_json:
-        print_json({"instances": [instance_json(i) for i in found]})
+        print_json({"instances": [instance_json(i) for i in found], "more": more})
         return
     table = Table("id", "process", "v", "prospect", "distributor", "status", "waiting at",
                   box=None)
@@ -276,6 +279,9 @@ def list_(
         table.add_row(str(i.id), i.process_id, str(i.definition_version), i.prospect_id,
                       i.distributor_id, i.status, ", ".join(i.waiting_steps))
     out.print(table)
+    if more:
+        out.print(f"the newest {limit} shown; more match (raise --limit or narrow the filters)",
+                  markup=False)
 
 
 def _fired_line(item: Fired) -> str:

@@ -278,6 +278,10 @@ def test_start_complete_skip_show_and_list_a_prospect(db: str) -> None:
     assert run_json(["list", "--status", "completed", "--db", db])["instances"] == []
     table = run(["list", "--db", db]).stdout
     assert "ann" in table and "bob" in table and "prospect_journey" in table
+    assert "more match" not in table and not run_json(["list", "--db", db])["more"]
+    # cut at --limit: said, in text and --json, never a silently short list
+    assert run_json(["list", "--limit", "1", "--db", db])["more"] is True
+    assert "the newest 1 shown; more match" in run(["list", "--limit", "1", "--db", db]).stdout
 
 
 def test_a_journey_runs_to_its_end_from_the_command_line(db: str) -> None:
