@@ -322,6 +322,12 @@ class StepNotWaiting(EngineRuntimeError):
         self.instance_id = instance_id
         self.step = step
         self.waiting = list(waiting)
+        if step in self.waiting:  # as stored: a timer due by now took it (a deadline passed)
+            super().__init__(
+                f"instance {instance_id}: step {step!r} no longer waits: a timer due by now "
+                "(its deadline, or a wait that ended) moved the journey on before it; nothing "
+                "was applied. The worker records the move (or run `nextmove tick`)")
+            return
         hint = did_you_mean(step, waiting)
         now = ", ".join(self.waiting) if self.waiting else "nothing"
         text = f"instance {instance_id}: step {step!r} is not waiting (waiting: {now})"

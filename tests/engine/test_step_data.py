@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine import Engine, InvalidInput, ProspectRef
+from engine import Engine, InvalidInput, ManualClock, ProspectRef, StepNotWaiting
 from engine.definitions.data import DataDeclaration, DataField
 from tests.conftest import FIXTURES
 
@@ -108,3 +108,23 @@ def test_the_declarations_rules() -> None:
                                      "vip": "yes", "since": "7 Dec"})) == 5
     inferred = DataDeclaration({"plan": DataField("plan")}, inferred=True)
     assert inferred.problems_in({"plam": 1}) == []  # a file that declares nothing: no rules
+
+
+def test_a_step_whose_deadline_passed_unticked_says_so(engine: Engine,
+                                                       clock: ManualClock) -> None:
+    """The worker has not recorded the expiry yet: the step still shows as waiting, but the
+    deadline due by now moves the journey first. The refusal says that, not "not waiting
+    (waiting: invite, ...)"."""
+    from datetime import timedelta
+
+    engine.deploy([FIXTURES / "yaml" / "invite_expires.yaml"])
+    instance = engine.start("invite_expires", "ann", "d1")
+    assert "invite" in instance.waiting_steps
+    clock.set(clock.now() + timedelta(days=7))
+    before = engine.history(instance.id)
+    with pytest.raises(StepNotWaiting, match="step 'invite' no longer waits: a timer due by "
+                       "now .* nothing was applied"):
+        engine.complete(instance.id, "invite")
+    assert engine.history(instance.id) == before
+    engine.tick()
+    assert engine.get(instance.id).waiting_steps == ["lost"]
