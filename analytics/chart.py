@@ -79,9 +79,11 @@ def _legend(series: list[tuple[str, str, str]], outcome: str | None) -> str:
         items.append(f'<rect x="{x}" y="12" width="12" height="12" fill="{colour}"/>'
                      f'<text x="{x + 17}" y="22" font-size="12">{esc(label)}</text>')
         x += 30 + len(label) * 7
-    reached = f"reached {outcome}" if outcome else "reached the outcome"
-    items.append(f'<text x="{_CONVERSION_X}" y="22" font-size="12" '
-                 f'font-weight="bold">{esc(reached)}</text>')
+    # several outcomes (a+b) break at their "+", within the chart's right margin
+    reached = f"reached {outcome.replace('+', ' + ')}" if outcome else "reached the outcome"
+    lines = wrap(reached, _RIGHT - 60, 12, 2)
+    items.append('<g font-weight="bold">'
+                 + text_block(lines, _CONVERSION_X, 22, 12, anchor="start") + "</g>")
     return f'<g class="legend">{"".join(items)}</g>'
 
 

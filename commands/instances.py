@@ -313,7 +313,9 @@ def tick(
     for incident in report.incidents:
         err.print(f"incident: instance {incident.instance_id} at {incident.step}: "
                   f"{incident.error}", markup=False)
-    out.print(f"{len(report)} timer(s) fired, {report.steps} step(s) run, "
+    timers = sum(1 for item in report if item.kind == "timer")
+    held = f", {len(report) - timers} held event(s) delivered" if len(report) > timers else ""
+    out.print(f"{timers} timer(s) fired{held}, {report.steps} step(s) run, "
               f"{len(report.incidents)} incident(s)")
 
 

@@ -264,3 +264,21 @@ def test_a_mistyped_signal_broadcast_is_refused_with_the_nearest_one(db: str) ->
     said = json.loads(runner.invoke(app, ["signal", "price_chnage", "--broadcast", "--db", db,
                                           "--json"]).stdout)
     assert said["error"] == "UnknownSignal"
+
+
+def test_a_tick_that_delivers_a_held_event_counts_it_apart_from_timers(tmp_path: Path) -> None:
+    """The pause's timer fires; the catch it leads to takes the prospect's held form: one
+    timer and one delivery, not "2 timer(s) fired"."""
+    from tests.engine.test_held_late_tick import HELD
+
+    (tmp_path / "held.yaml").write_text(HELD)
+    db = str(tmp_path / "held.db")
+    ok(["deploy", str(tmp_path / "held.yaml"), "--db", db])
+    ok(["start", "held", "-p", "p1", "-d", "d1", "--now", "2026-01-01T09:00:00Z", "--db", db])
+    ok(["complete", "call", "-p", "p1", "--now", "2026-01-01T10:00:00Z", "--db", db])
+    ok(["signal", "form_submitted", "-p", "p1", "--id", "e1", "--now", "2026-01-01T11:00:00Z",
+        "--db", db])
+    lines = ok(["tick", "--now", "2026-01-04T10:00:00Z", "--db", db]).splitlines()
+    assert [line.split()[3:5] for line in lines[:-1]] == [
+        ["timer", "pause"], ["message", "Event_wait_form_form_submitted"]]
+    assert lines[-1].startswith("1 timer(s) fired, 1 held event(s) delivered, ")

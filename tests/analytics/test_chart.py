@@ -69,3 +69,15 @@ def test_names_are_escaped_and_an_empty_funnel_says_so() -> None:
     assert "".join(step.xpath("s:text[1]//text()", namespaces=NS)) == "<b>Evil</b> & co"
     empty = etree.fromstring(funnel_chart([]).encode("utf-8"))
     assert "No arrivals recorded yet." in "".join(empty.itertext())
+
+
+def test_the_outcome_header_stays_inside_the_chart() -> None:
+    """Several outcomes (the map's conversion: customer_order+distributor_enrolled) used to
+    run off the right edge as one 45-character line."""
+    tree = chart(ROWS, outcome="customer_order+distributor_enrolled")
+    width = float(tree.get("width"))
+    (legend,) = tree.xpath("//s:g[@class='legend']", namespaces=NS)
+    lines = [str(t.text) for t in legend.xpath(".//s:tspan", namespaces=NS)]
+    assert " ".join(lines).replace(" + ", "+") == "reached customer_order+distributor_enrolled"
+    x = float(legend.xpath(".//s:tspan/@x", namespaces=NS)[0])
+    assert all(x + len(line) * 12 * 0.6 <= width for line in lines)  # bold, generously
