@@ -108,12 +108,13 @@ def _failed_at(exc: InstanceIncident) -> str | None:
 def fire_instance(engine: Runtime, instance_id: int, fired: list[Fired]) -> None:
     """Fire the instance's due timers, as one step or more (a step ends at a due time where
     a catch started waiting for a held event: `fire_timers`); `NotWaiting` when none is due."""
-    engine.pipeline.advance(instance_id, None, _fire_act(engine, instance_id), moved=fired)
-    for _ in range(_MAX_FIRES):
+    for step in range(_MAX_FIRES):
         try:
             engine.pipeline.advance(instance_id, None, _fire_act(engine, instance_id),
                                     moved=fired)
         except NotWaiting:
+            if step == 0:
+                raise  # nothing was due
             return
 
 
